@@ -1,0 +1,134 @@
+// Package api is PostFlow's HTTP surface, as fixed in the API spec: routes,
+// the error shape, CORS for the frontend, and the probes. It depends on the
+// domain's services; nothing in the domain depends on it.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+)
+
+// Options is what the HTTP layer needs from the process that serves it.
+type Options struct {
+	Logger *slog.Logger
+	// FrontendURL is the only origin allowed to call the API from a browser.
+	FrontendURL string
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64
+	// Checks are the dependencies /readyz asks.
+	Checks []Check
+}
+
+type server struct {
+	logger *slog.Logger
+	checks []Check
+}
+
+// NewHandler returns the router with every route and middleware.
+func NewHandler(opts Options) http.Handler {
+	s := &server{logger: opts.Logger, checks: opts.Checks}
+	r := chi.NewRouter()
+	r.Use(middleware.RequestID)
+	r.Use(s.recoverer)
+	r.Use(s.logRequests)
+	r.Use(cors(opts.FrontendURL))
+	r.Use(limitBody(opts.MaxBodyBytes))
+
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.logger, NotFound("not_found", "No route "+r.Method+" "+r.URL.Path+"."))
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.logger, &Error{http.StatusMethodNotAllowed, "method_not_allowed", "Method " + r.Method + " is not allowed on " + r.URL.Path + "."})
+	})
+
+	r.Get("/healthz", s.healthz)
+	r.Get("/readyz", s.readyz)
+	return r
+}
+
+// recoverer turns a panic into a 500 of the spec's shape and a log line,
+// keeping the process up.
+func (s *server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.logger.ErrorContext(r.Context(), "panic in handler", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, r, s.logger, &Error{http.StatusInternalServerError, "internal", "Something went wrong on our side; it has been logged."})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// logRequests writes one line per request. It logs the path, never the
+// query: OAuth callbacks carry codes and states there.
+func (s *server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r)
+		level := slog.LevelInfo
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			level = slog.LevelDebug
+		}
+		s.logger.Log(r.Context(), level, "http request",
+			"method", r.Method, "path", r.URL.Path, "status", ww.Status(),
+			"bytes", ww.BytesWritten(), "duration_ms", time.Since(start).Milliseconds(),
+			"request_id", middleware.GetReqID(r.Context()))
+	})
+}
+
+// cors answers preflights for the frontend's origin only; any other origin
+// gets no CORS headers and the browser blocks it.
+func cors(frontendURL string) func(http.Handler) http.Handler {
+	origin := ""
+	if u, err := url.Parse(frontendURL); err == nil && u.Scheme != "" && u.Host != "" {
+		origin = u.Scheme + "://" + u.Host
+	}
+	const methods = "GET, POST, PATCH, DELETE, OPTIONS"
+	const headers = "Authorization, Content-Type"
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			got := r.Header.Get("Origin")
+			if got == "" || origin == "" || !strings.EqualFold(got, origin) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			h := w.Header()
+			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", methods)
+				h.Set("Access-Control-Allow-Headers", headers)
+				h.Set("Access-Control-Max-Age", strconv.Itoa(600))
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// limitBody caps the body; decoders see an *http.MaxBytesError past it,
+// which the JSON reader turns into 413.
+func limitBody(n int64) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if n > 0 && r.Body != nil {
+				r.Body = http.MaxBytesReader(w, r.Body, n)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

@@ -1,0 +1,195 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func newTestHandler(checks ...Check) http.Handler {
+	return NewHandler(Options{
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+		FrontendURL:  "https://app.example.com/some/path",
+		MaxBodyBytes: 64,
+		Checks:       checks,
+	})
+}
+
+type errorBody struct {
+	Error  *Error            `json:"error"`
+	Checks map[string]string `json:"checks"`
+	Status string            `json:"status"`
+}
+
+func do(t *testing.T, h http.Handler, req *http.Request) (*http.Response, errorBody) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	res := rec.Result()
+	var body errorBody
+	if ct := res.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+			t.Fatalf("decode body: %v", err)
+		}
+	}
+	return res, body
+}
+
+func TestProbes(t *testing.T) {
+	ok := func(context.Context) error { return nil }
+	down := func(context.Context) error { return errors.New("dial tcp 10.0.0.7:6379: connection refused (user admin)") }
+	hung := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
+
+	tests := []struct {
+		name       string
+		path       string
+		checks     []Check
+		wantStatus int
+		wantDown   string
+	}{
+		{"healthz needs nothing", "/healthz", []Check{{"redis", down}}, 200, ""},
+		{"all ready", "/readyz", []Check{{"mongodb", ok}, {"redis", ok}, {"temporal", ok}}, 200, ""},
+		{"one down", "/readyz", []Check{{"mongodb", ok}, {"redis", down}, {"temporal", ok}}, 503, "redis"},
+		{"two down", "/readyz", []Check{{"mongodb", down}, {"redis", ok}, {"temporal", down}}, 503, "mongodb, temporal"},
+		{"hung dependency times out", "/readyz", []Check{{"mongodb", ok}, {"temporal", hung}}, 503, "temporal"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := do(t, newTestHandler(tt.checks...), httptest.NewRequest("GET", tt.path, nil))
+			if res.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d", res.StatusCode, tt.wantStatus)
+			}
+			if tt.wantDown == "" {
+				if body.Error != nil {
+					t.Errorf("unexpected error %+v", body.Error)
+				}
+				return
+			}
+			if body.Error == nil || body.Error.Code != "dependency_unavailable" || !strings.HasPrefix(body.Error.Message, tt.wantDown+" ") {
+				t.Fatalf("error = %+v, want dependency_unavailable naming %q", body.Error, tt.wantDown)
+			}
+			if strings.Contains(body.Error.Message, "10.0.0.7") || strings.Contains(body.Error.Message, "admin") {
+				t.Errorf("message %q leaks the dependency's error", body.Error.Message)
+			}
+			for _, name := range strings.Split(tt.wantDown, ", ") {
+				if body.Checks[name] != "unavailable" {
+					t.Errorf("checks[%s] = %q", name, body.Checks[name])
+				}
+			}
+		})
+	}
+}
+
+func TestUnknownRouteHasErrorShape(t *testing.T) {
+	res, body := do(t, newTestHandler(), httptest.NewRequest("GET", "/nope", nil))
+	if res.StatusCode != 404 || body.Error == nil || body.Error.Code != "not_found" {
+		t.Errorf("got %d %+v", res.StatusCode, body.Error)
+	}
+	res, body = do(t, newTestHandler(), httptest.NewRequest("DELETE", "/healthz", nil))
+	if res.StatusCode != 405 || body.Error == nil || body.Error.Code != "method_not_allowed" {
+		t.Errorf("got %d %+v", res.StatusCode, body.Error)
+	}
+}
+
+func TestCORS(t *testing.T) {
+	tests := []struct {
+		name       string
+		method     string
+		origin     string
+		wantAllow  string
+		wantStatus int
+	}{
+		{"preflight from the frontend", "OPTIONS", "https://app.example.com", "https://app.example.com", 204},
+		{"preflight from elsewhere", "OPTIONS", "https://evil.example.com", "", 405},
+		{"simple request from the frontend", "GET", "https://app.example.com", "https://app.example.com", 200},
+		{"simple request from elsewhere", "GET", "https://evil.example.com", "", 200},
+		{"no origin", "GET", "", "", 200},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest(tt.method, "/healthz", nil)
+			if tt.origin != "" {
+				req.Header.Set("Origin", tt.origin)
+			}
+			if tt.method == "OPTIONS" {
+				req.Header.Set("Access-Control-Request-Method", "GET")
+			}
+			res, _ := do(t, newTestHandler(), req)
+			if res.StatusCode != tt.wantStatus {
+				t.Errorf("status = %d, want %d", res.StatusCode, tt.wantStatus)
+			}
+			if got := res.Header.Get("Access-Control-Allow-Origin"); got != tt.wantAllow {
+				t.Errorf("Allow-Origin = %q, want %q", got, tt.wantAllow)
+			}
+			if tt.wantStatus == 204 && !strings.Contains(res.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+				t.Errorf("Allow-Headers = %q", res.Header.Get("Access-Control-Allow-Headers"))
+			}
+		})
+	}
+}
+
+func TestPanicIsA500InTheErrorShape(t *testing.T) {
+	s := &server{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	h := s.recoverer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("secret detail") }))
+	res, body := do(t, h, httptest.NewRequest("GET", "/", nil))
+	if res.StatusCode != 500 || body.Error == nil || body.Error.Code != "internal" {
+		t.Fatalf("got %d %+v", res.StatusCode, body.Error)
+	}
+	if strings.Contains(body.Error.Message, "secret") {
+		t.Errorf("message %q leaks the panic", body.Error.Message)
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	type input struct {
+		Content string `json:"content"`
+		Count   int    `json:"count"`
+	}
+	tests := []struct {
+		name       string
+		body       string
+		ctype      string
+		wantStatus int
+		wantCode   string
+		wantInMsg  string
+	}{
+		{"valid", `{"content":"hi","count":2}`, "application/json", 0, "", ""},
+		{"unknown field named", `{"content":"hi","colour":"red"}`, "application/json", 400, "unknown_field", `"colour"`},
+		{"too large", `{"content":"` + strings.Repeat("x", 100) + `"}`, "application/json", 413, "body_too_large", "64 bytes"},
+		{"syntax", `{"content":}`, "application/json", 400, "invalid_json", "byte"},
+		{"truncated", `{"content":"hi"`, "application/json", 400, "invalid_json", "middle"},
+		{"empty", ``, "application/json", 400, "invalid_json", "empty"},
+		{"wrong type", `{"count":"two"}`, "application/json", 400, "invalid_field", `"count"`},
+		{"two objects", `{"content":"a"}{"content":"b"}`, "application/json", 400, "invalid_json", "single"},
+		{"not json", `content=hi`, "application/x-www-form-urlencoded", 415, "unsupported_media_type", "application/json"},
+		{"charset is fine", `{"content":"hi"}`, "application/json; charset=utf-8", 0, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("POST", "/", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.ctype)
+			req.Body = http.MaxBytesReader(httptest.NewRecorder(), req.Body, 64)
+			var in input
+			err := decodeJSON(req, &in)
+			if tt.wantStatus == 0 {
+				if err != nil {
+					t.Fatalf("decodeJSON: %v", err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("err = %v, want *Error", err)
+			}
+			if e.Status != tt.wantStatus || e.Code != tt.wantCode || !strings.Contains(e.Message, tt.wantInMsg) {
+				t.Errorf("got %d %s %q; want %d %s ...%s...", e.Status, e.Code, e.Message, tt.wantStatus, tt.wantCode, tt.wantInMsg)
+			}
+		})
+	}
+}

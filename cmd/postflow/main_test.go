@@ -1,0 +1,248 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin is the postflow binary that TestMain builds, as a user would.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "postflow-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "postflow")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "go build:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestDevRunsAndStopsOnSIGINT runs `postflow dev` as a user would, waits for
+// /readyz and the Web UI, then presses Ctrl-C and expects a clean exit.
+func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	apiPort, uiPort := freePort(t), freePort(t)
+	cmd := exec.Command(bin, "dev",
+		"--data-dir", t.TempDir(),
+		"--temporal-port", fmt.Sprint(freePort(t)),
+		"--ui-port", fmt.Sprint(uiPort),
+		"--mongo-port", fmt.Sprint(freePort(t)),
+		"--redis-port", fmt.Sprint(freePort(t)),
+	)
+	cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", apiPort))
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+
+	started := time.Now()
+	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/readyz", apiPort), &out)
+	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/", uiPort), &out)
+	t.Logf("ready and Web UI up in %v", time.Since(started).Round(time.Millisecond))
+
+	log := out.String()
+	for _, want := range []string{
+		fmt.Sprintf("API            http://127.0.0.1:%d", apiPort),
+		fmt.Sprintf("Temporal UI    http://127.0.0.1:%d", uiPort),
+		"Filled development defaults: TOKEN_ENCRYPTION_KEY",
+		"AUTH_TRUST_HEADERS=true",
+	} {
+		if strings.Count(log, want) != 1 {
+			t.Errorf("startup output should say %q once:\n%s", want, log)
+		}
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("postflow dev exited with %v after SIGINT:\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("postflow dev did not stop within 30 s of SIGINT:\n%s", out.String())
+	}
+	for _, want := range []string{"api stopped", "worker stopped", "dev stack stopped"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("shutdown should log %q", want)
+		}
+	}
+}
+
+func TestConfigErrorsAreOneLine(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		wantCode int
+		wantLine string
+	}{
+		{
+			name:     "bad key in production",
+			args:     []string{"api"},
+			env:      []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef"},
+			wantCode: 1,
+			wantLine: "postflow api: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes encoded as base64 or hex, got 9 bytes",
+		},
+		{
+			name:     "bad key in dev",
+			args:     []string{"dev", "--data-dir", "unused"},
+			env:      []string{"TOKEN_ENCRYPTION_KEY=abc"},
+			wantCode: 1,
+			wantLine: "postflow dev: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes",
+		},
+		{
+			name:     "missing variable",
+			args:     []string{"worker"},
+			env:      []string{"NODE_ENV=production"},
+			wantCode: 1,
+			wantLine: "postflow worker: config: MONGODB_URI: is required but not set",
+		},
+		{
+			name:     "relative frontend URL",
+			args:     []string{"api"},
+			env:      []string{"FRONTEND_URL=localhost:3000"},
+			wantCode: 1,
+			wantLine: "postflow api: config: ",
+		},
+		{"unknown command", []string{"serve"}, nil, 2, `postflow: unknown command "serve"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = append(cleanEnv(), tt.env...)
+			cmd.Dir = t.TempDir()
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode {
+				t.Errorf("exit code = %d, want %d", code, tt.wantCode)
+			}
+			first, _, _ := strings.Cut(stderr.String(), "\n")
+			if !strings.HasPrefix(first, tt.wantLine) {
+				t.Errorf("stderr starts %q, want %q", first, tt.wantLine)
+			}
+			if tt.wantCode == 1 && strings.Count(stderr.String(), "\n") != 1 {
+				t.Errorf("want exactly one line on stderr, got:\n%s", stderr.String())
+			}
+			if tt.wantCode == 1 && stdout.Len() > 0 {
+				t.Errorf("nothing should start; stdout:\n%s", stdout.String())
+			}
+		})
+	}
+}
+
+func TestKeygen(t *testing.T) {
+	out, err := exec.Command(bin, "keygen").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(out)))
+	if err != nil || len(key) != 32 {
+		t.Fatalf("keygen printed %q: %d bytes, %v", out, len(key), err)
+	}
+	again, _ := exec.Command(bin, "keygen").Output()
+	if bytes.Equal(out, again) {
+		t.Error("two keygen runs printed the same key")
+	}
+}
+
+// cleanEnv keeps what the go command and the OS need, and none of the
+// developer's PostFlow settings.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "PATH", "HOME", "TMPDIR", "GOCACHE", "GOPATH", "GOMODCACHE":
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func waitStatus(ctx context.Context, t *testing.T, url string, out *syncBuffer) {
+	t.Helper()
+	var last string
+	for {
+		res, err := http.Get(url)
+		if err == nil {
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%d %s", res.StatusCode, body)
+		} else {
+			last = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never answered 200 (last: %s); output:\n%s", url, last, out.String())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that the child's output and the test can
+// use at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

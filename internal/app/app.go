@@ -1,0 +1,205 @@
+// Package app wires PostFlow's processes from a configuration: the HTTP API,
+// the Temporal worker, and the dev process that runs both beside an embedded
+// stack. It is the only package that knows every other one.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/mongostore"
+	"github.com/postflow/postflow/internal/temporalconn"
+	"github.com/postflow/postflow/workflows"
+)
+
+// NewLogger writes JSON in production, where logs are read by machines, and
+// text elsewhere, where a person reads them.
+func NewLogger(w io.Writer, cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // Validated by config.
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Production() {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// deps are the connections a process holds. Each is opened lazily, so a
+// process starts while a dependency is down and /readyz reports it.
+type deps struct {
+	mongo    *mongostore.Store
+	redis    *redis.Client
+	temporal client.Client
+}
+
+func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps, err error) {
+	d = &deps{}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if d.mongo, err = mongostore.Connect(cfg.MongoURI); err != nil {
+		return d, err
+	}
+	if withRedis {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			return d, &config.Error{Var: "REDIS_URL", Problem: "is not a valid Redis URL"}
+		}
+		d.redis = redis.NewClient(opts)
+	}
+	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger); err != nil {
+		return d, err
+	}
+	return d, nil
+}
+
+func (d *deps) checks() []api.Check {
+	checks := []api.Check{{Name: "mongodb", Ping: d.mongo.Ping}}
+	if d.redis != nil {
+		checks = append(checks, api.Check{Name: "redis", Ping: func(ctx context.Context) error {
+			return d.redis.Ping(ctx).Err()
+		}})
+	}
+	checks = append(checks, api.Check{Name: "temporal", Ping: func(ctx context.Context) error {
+		_, err := d.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+		return err
+	}})
+	return checks
+}
+
+func (d *deps) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if d.temporal != nil {
+		d.temporal.Close()
+	}
+	if d.redis != nil {
+		_ = d.redis.Close()
+	}
+	if d.mongo != nil {
+		_ = d.mongo.Close(ctx)
+	}
+}
+
+// RunAPI serves the HTTP API until ctx is done, then drains requests for
+// up to cfg.ShutdownTimeout.
+func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	d, err := openDeps(cfg, logger, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return serveAPI(ctx, cfg, d, logger, "", nil)
+}
+
+// serveAPI listens on host (all interfaces when empty) and cfg.Port, and
+// reports the bound address on bound, if given, once it accepts connections.
+func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger, host string, bound chan<- net.Addr) error {
+	handler := api.NewHandler(api.Options{
+		Logger:       logger,
+		FrontendURL:  cfg.FrontendURL,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+		Checks:       d.checks(),
+	})
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("api: listen on PORT %d: %w", cfg.Port, err)
+	}
+	if bound != nil {
+		bound <- l.Addr()
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	logger.Info("api listening", "addr", l.Addr().String())
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("api: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("api: shutdown: %w", err)
+	}
+	logger.Info("api stopped")
+	return nil
+}
+
+// RunWorker polls the task queue until ctx is done, then lets running
+// activities finish for up to cfg.ShutdownTimeout.
+func RunWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	d, err := openDeps(cfg, logger, false)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return runWorker(ctx, cfg, d, logger)
+}
+
+func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) error {
+	if err := registerSearchAttributes(ctx, cfg, d.temporal, logger); err != nil {
+		return err
+	}
+	w := worker.New(d.temporal, cfg.Temporal.TaskQueue, worker.Options{
+		WorkerStopTimeout: cfg.ShutdownTimeout,
+	})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("worker: start on task queue %s: %w", cfg.Temporal.TaskQueue, err)
+	}
+	logger.Info("worker polling", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace)
+	<-ctx.Done()
+	w.Stop()
+	logger.Info("worker stopped")
+	return nil
+}
+
+// registerSearchAttributes adds the attributes the workflows upsert. Where
+// the server does not let this worker do it (Temporal Cloud), it says how to
+// do it by hand and goes on: the attributes may well exist already.
+func registerSearchAttributes(ctx context.Context, cfg *config.Config, c client.Client, logger *slog.Logger) error {
+	want := workflows.SearchAttributes()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	added, err := temporalconn.EnsureSearchAttributes(ctx, c, cfg.Temporal.Namespace, want)
+	switch {
+	case errors.Is(err, temporalconn.ErrSearchAttributesNotAllowed):
+		var names []string
+		for name, typ := range want {
+			names = append(names, name+"="+strings.TrimPrefix(typ.String(), "INDEXED_VALUE_TYPE_"))
+		}
+		logger.Warn("cannot register search attributes on this Temporal server; add them once by hand "+
+			"(Temporal Cloud: tcld namespace search-attributes add; self-hosted: temporal operator search-attribute create)",
+			"namespace", cfg.Temporal.Namespace, "attributes", strings.Join(names, ","), "error", err)
+		return nil
+	case err != nil:
+		return fmt.Errorf("worker: %w", err)
+	case len(added) > 0:
+		logger.Info("registered search attributes", "namespace", cfg.Temporal.Namespace, "attributes", strings.Join(added, ","))
+	}
+	return nil
+}

@@ -1,0 +1,197 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/devstack"
+	"github.com/postflow/postflow/workflows"
+)
+
+// DevOptions configures `postflow dev`. Zero ports mean the conventional
+// ones (7233, 8233, 27017, 6379); tests pick free ones.
+type DevOptions struct {
+	DataDir      string
+	TemporalPort int
+	UIPort       int
+	MongoPort    int
+	RedisPort    int
+	// Environ is the process environment, as os.Environ returns it.
+	Environ []string
+	// Out receives the endpoint summary and the logs.
+	Out io.Writer
+	// Ready, if not nil, receives the API's address once everything is up.
+	Ready chan<- net.Addr
+}
+
+// RunDev runs the whole of PostFlow in one process until ctx is done: the
+// embedded stack, the API and the worker. It stops them in the reverse order.
+func RunDev(ctx context.Context, opts DevOptions) error {
+	cfg, err := config.Load(opts.Environ, config.RoleDev)
+	if err != nil {
+		return err
+	}
+	logger := NewLogger(opts.Out, cfg)
+	filled, err := fillDevDefaults(cfg, opts)
+	if err != nil {
+		return err
+	}
+
+	stack, err := devstack.Start(devstack.Options{
+		DataDir:          opts.DataDir,
+		TemporalPort:     opts.TemporalPort,
+		UIPort:           opts.UIPort,
+		MongoPort:        opts.MongoPort,
+		RedisPort:        opts.RedisPort,
+		Namespace:        cfg.Temporal.Namespace,
+		SearchAttributes: workflows.SearchAttributes(),
+		MongoURI:         cfg.MongoURI,
+		RedisURL:         cfg.RedisURL,
+		Logger:           logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stack.Stop()
+		logger.Info("dev stack stopped")
+	}()
+	cfg.MongoURI, cfg.RedisURL = stack.MongoURI, stack.RedisURL
+	cfg.Temporal.Address = stack.Temporal.Address()
+	for _, role := range []config.Role{config.RoleAPI, config.RoleWorker} {
+		if err := cfg.Validate(role); err != nil {
+			return err
+		}
+	}
+
+	d, err := openDeps(cfg, logger, true)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bound := make(chan net.Addr, 1)
+	apiErr := make(chan error, 1)
+	workerErr := make(chan error, 1)
+	// Dev secrets are generated and headers are trusted: only this machine
+	// may call the API.
+	go func() { apiErr <- serveAPI(ctx, cfg, d, logger, "127.0.0.1", bound) }()
+	go func() { workerErr <- runWorker(ctx, cfg, d, logger) }()
+
+	var apiAddr net.Addr
+	select {
+	case apiAddr = <-bound:
+	case err := <-apiErr:
+		cancel()
+		<-workerErr
+		return err
+	}
+	printEndpoints(opts.Out, cfg, stack, apiAddr, opts.DataDir, filled)
+	if opts.Ready != nil {
+		opts.Ready <- apiAddr
+	}
+
+	// The first process to stop, on its own or at ctx's end, stops the other.
+	var uiErr <-chan error = stack.Temporal.UIErr()
+	var errs []error
+	select {
+	case err := <-apiErr:
+		errs = append(errs, err)
+		cancel()
+		errs = append(errs, <-workerErr)
+	case err := <-workerErr:
+		errs = append(errs, err)
+		cancel()
+		errs = append(errs, <-apiErr)
+	case err := <-uiErr:
+		errs = append(errs, fmt.Errorf("temporal web ui: %w", err))
+		cancel()
+		errs = append(errs, <-apiErr, <-workerErr)
+	case <-ctx.Done():
+		errs = append(errs, <-apiErr, <-workerErr)
+	}
+	return errors.Join(errs...)
+}
+
+// fillDevDefaults sets what a developer should not have to: a token
+// encryption key and a JWT secret kept in the data folder (so that tokens
+// stored by one run decrypt in the next), trusted identity headers, and a
+// frontend URL. It returns the names it filled. A value the developer did
+// set is kept, and was validated by Load.
+func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
+	var filled []string
+	if cfg.TokenEncryptionKey == "" {
+		v, _, err := devstack.Secret(opts.DataDir, "token-encryption.key", 32)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TokenEncryptionKey = v
+		filled = append(filled, "TOKEN_ENCRYPTION_KEY (kept in "+opts.DataDir+")")
+	}
+	if cfg.JWTSecret == "" {
+		v, _, err := devstack.Secret(opts.DataDir, "jwt-secret", 32)
+		if err != nil {
+			return nil, err
+		}
+		cfg.JWTSecret = v
+		filled = append(filled, "JWT_SECRET (kept in "+opts.DataDir+")")
+	}
+	if !isSet(opts.Environ, "AUTH_TRUST_HEADERS") {
+		cfg.AuthTrustHeaders = true
+		filled = append(filled, "AUTH_TRUST_HEADERS=true")
+	}
+	if cfg.FrontendURL == "" {
+		cfg.FrontendURL = "http://localhost:3000"
+		filled = append(filled, "FRONTEND_URL="+cfg.FrontendURL)
+	}
+	return filled, nil
+}
+
+func isSet(environ []string, name string) bool {
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+func printEndpoints(w io.Writer, cfg *config.Config, stack *devstack.Stack, apiAddr net.Addr, dataDir string, filled []string) {
+	host := func(a net.Addr) string {
+		if t, ok := a.(*net.TCPAddr); ok && t.IP.IsUnspecified() {
+			return fmt.Sprintf("127.0.0.1:%d", t.Port)
+		}
+		return a.String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "\nPostFlow dev is running.\n")
+	fmt.Fprintf(&b, "  API            http://%s  (health: /healthz, /readyz)\n", host(apiAddr))
+	if u := stack.Temporal.UIURL(); u != "" {
+		fmt.Fprintf(&b, "  Temporal UI    %s\n", u)
+	}
+	fmt.Fprintf(&b, "  Temporal       %s  (namespace %s, task queue %s)\n", stack.Temporal.Address(), cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+	fmt.Fprintf(&b, "  MongoDB        %s\n", redactURL(stack.MongoURI))
+	fmt.Fprintf(&b, "  Redis          %s\n", redactURL(stack.RedisURL))
+	if len(filled) > 0 {
+		fmt.Fprintf(&b, "Filled development defaults: %s\n", strings.Join(filled, "; "))
+	}
+	fmt.Fprintf(&b, "Press Ctrl-C to stop; data stays in %s.\n\n", dataDir)
+	_, _ = io.WriteString(w, b.String())
+}
+
+// redactURL hides the password of a URL given by the developer.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

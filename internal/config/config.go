@@ -1,0 +1,301 @@
+// Package config reads PostFlow's settings from the environment, validates
+// them, and reports the first problem as one line naming the variable.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Role says which process reads the configuration; each needs a different
+// set of variables (the worker never serves HTTP, the API never publishes).
+type Role string
+
+const (
+	RoleAPI    Role = "api"
+	RoleWorker Role = "worker"
+	RoleDev    Role = "dev"
+)
+
+// Environment names as in the API spec: NODE_ENV is kept from the original
+// design and read as the environment name.
+const (
+	EnvProduction  = "production"
+	EnvDevelopment = "development"
+)
+
+// Config is every setting PostFlow reads. Secrets are tagged json:"-" so a
+// Config can never be marshalled into a log line or an API answer whole.
+type Config struct {
+	Environment string `env:"NODE_ENV" envDefault:"development"`
+	LogLevel    string `env:"LOG_LEVEL" envDefault:"info"`
+	Port        int    `env:"PORT" envDefault:"8080"`
+	FrontendURL string `env:"FRONTEND_URL"`
+
+	MongoURI string `env:"MONGODB_URI" json:"-"`
+	RedisURL string `env:"REDIS_URL" json:"-"`
+
+	// TokenEncryptionKey is the raw text of the variable; Key() decodes it.
+	TokenEncryptionKey string `env:"TOKEN_ENCRYPTION_KEY" json:"-"`
+	JWTSecret          string `env:"JWT_SECRET" json:"-"`
+	AuthTrustHeaders   bool   `env:"AUTH_TRUST_HEADERS" envDefault:"false"`
+
+	Temporal Temporal
+
+	LinkedIn LinkedIn
+
+	// ShutdownTimeout bounds how long in-flight HTTP requests and activities
+	// get to finish after SIGINT/SIGTERM.
+	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
+	// MaxBodyBytes caps request bodies (413 beyond).
+	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+}
+
+// Temporal says where the Temporal cluster is and how to reach it. TLS and
+// an API key are optional; both are what Temporal Cloud asks for.
+type Temporal struct {
+	Address       string `env:"TEMPORAL_ADDRESS" envDefault:"127.0.0.1:7233"`
+	Namespace     string `env:"TEMPORAL_NAMESPACE" envDefault:"default"`
+	TaskQueue     string `env:"TEMPORAL_TASK_QUEUE" envDefault:"postflow-publish"`
+	APIKey        string `env:"TEMPORAL_API_KEY" json:"-"`
+	TLS           bool   `env:"TEMPORAL_TLS" envDefault:"false"`
+	TLSCertFile   string `env:"TEMPORAL_TLS_CERT_FILE"`
+	TLSKeyFile    string `env:"TEMPORAL_TLS_KEY_FILE"`
+	TLSCAFile     string `env:"TEMPORAL_TLS_CA_FILE"`
+	TLSServerName string `env:"TEMPORAL_TLS_SERVER_NAME"`
+}
+
+// LinkedIn holds the app credentials and the endpoints, which tests point at
+// a server that speaks LinkedIn's contract.
+type LinkedIn struct {
+	ClientID     string `env:"LINKEDIN_CLIENT_ID"`
+	ClientSecret string `env:"LINKEDIN_CLIENT_SECRET" json:"-"`
+	RedirectURI  string `env:"LINKEDIN_REDIRECT_URI"`
+	AuthURL      string `env:"LINKEDIN_AUTH_URL" envDefault:"https://www.linkedin.com/oauth/v2/authorization"`
+	TokenURL     string `env:"LINKEDIN_TOKEN_URL" envDefault:"https://www.linkedin.com/oauth/v2/accessToken"`
+	APIURL       string `env:"LINKEDIN_API_URL" envDefault:"https://api.linkedin.com"`
+}
+
+// Error is a configuration problem: the variable and what is wrong with it.
+// Its text is the one line printed before a non-zero exit. It never holds a
+// variable's value, which may be a secret.
+type Error struct {
+	Var     string
+	Problem string
+}
+
+func (e *Error) Error() string { return "config: " + e.Var + ": " + e.Problem }
+
+// Production reports whether NODE_ENV names the production environment.
+func (c *Config) Production() bool { return c.Environment == EnvProduction }
+
+// Load parses environ (KEY=value pairs, as os.Environ returns) and validates
+// the result for role. The dev role leaves secrets and stores unset so that
+// the dev stack can fill them; see FillDevDefaults.
+func Load(environ []string, role Role) (*Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: env.ToMap(environ)}); err != nil {
+		return nil, fromEnvError(err)
+	}
+	if err := c.Validate(role); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Validate checks every setting that role needs. It returns the first problem
+// as an *Error.
+func (c *Config) Validate(role Role) error {
+	switch c.Environment {
+	case EnvProduction, EnvDevelopment:
+	default:
+		return &Error{"NODE_ENV", fmt.Sprintf("must be %q or %q, got %q", EnvProduction, EnvDevelopment, c.Environment)}
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		return &Error{"LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, got %q", c.LogLevel)}
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		return &Error{"PORT", fmt.Sprintf("must be a TCP port between 0 and 65535, got %d", c.Port)}
+	}
+	if c.ShutdownTimeout <= 0 {
+		return &Error{"SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s"}
+	}
+	if c.MaxBodyBytes <= 0 {
+		return &Error{"MAX_BODY_BYTES", "must be a positive number of bytes"}
+	}
+
+	// The dev stack fills what is missing after Load, then validates again
+	// with the API and worker roles.
+	if role == RoleDev {
+		return c.validateGiven()
+	}
+
+	required := []struct {
+		name  string
+		value string
+		roles []Role
+	}{
+		{"MONGODB_URI", c.MongoURI, []Role{RoleAPI, RoleWorker}},
+		{"REDIS_URL", c.RedisURL, []Role{RoleAPI}},
+		{"TOKEN_ENCRYPTION_KEY", c.TokenEncryptionKey, []Role{RoleAPI, RoleWorker}},
+		{"FRONTEND_URL", c.FrontendURL, []Role{RoleAPI}},
+		{"JWT_SECRET", c.JWTSecret, []Role{RoleAPI}},
+	}
+	for _, r := range required {
+		for _, want := range r.roles {
+			if want == role && strings.TrimSpace(r.value) == "" {
+				return &Error{r.name, "is required but not set"}
+			}
+		}
+	}
+	return c.validateGiven()
+}
+
+// validateGiven checks the form of every value that is set, whatever the
+// role: a value given by mistake is never silently ignored.
+func (c *Config) validateGiven() error {
+	if c.TokenEncryptionKey != "" {
+		if _, err := DecodeKey(c.TokenEncryptionKey); err != nil {
+			return &Error{"TOKEN_ENCRYPTION_KEY", err.Error()}
+		}
+	}
+	if c.FrontendURL != "" {
+		if err := absoluteURL(c.FrontendURL, "http", "https"); err != nil {
+			return &Error{"FRONTEND_URL", err.Error()}
+		}
+	}
+	if c.MongoURI != "" {
+		if err := absoluteURL(c.MongoURI, "mongodb", "mongodb+srv"); err != nil {
+			return &Error{"MONGODB_URI", err.Error()}
+		}
+	}
+	if c.RedisURL != "" {
+		if err := absoluteURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
+			return &Error{"REDIS_URL", err.Error()}
+		}
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		return &Error{"JWT_SECRET", fmt.Sprintf("must be at least 32 bytes for HS256, got %d", len(c.JWTSecret))}
+	}
+	if c.Temporal.Address == "" {
+		return &Error{"TEMPORAL_ADDRESS", "must be host:port, got an empty value"}
+	}
+	if c.Temporal.Namespace == "" {
+		return &Error{"TEMPORAL_NAMESPACE", "must not be empty"}
+	}
+	if c.Temporal.TaskQueue == "" {
+		return &Error{"TEMPORAL_TASK_QUEUE", "must not be empty"}
+	}
+	if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
+		return &Error{"TEMPORAL_TLS_CERT_FILE", "must be set together with TEMPORAL_TLS_KEY_FILE"}
+	}
+	for _, u := range []struct{ name, value string }{
+		{"LINKEDIN_AUTH_URL", c.LinkedIn.AuthURL},
+		{"LINKEDIN_TOKEN_URL", c.LinkedIn.TokenURL},
+		{"LINKEDIN_API_URL", c.LinkedIn.APIURL},
+	} {
+		if err := absoluteURL(u.value, "http", "https"); err != nil {
+			return &Error{u.name, err.Error()}
+		}
+	}
+	if c.LinkedIn.RedirectURI != "" {
+		if err := absoluteURL(c.LinkedIn.RedirectURI, "http", "https"); err != nil {
+			return &Error{"LINKEDIN_REDIRECT_URI", err.Error()}
+		}
+	}
+	if (c.LinkedIn.ClientID == "") != (c.LinkedIn.ClientSecret == "") {
+		return &Error{"LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together"}
+	}
+	return nil
+}
+
+// DecodeKey decodes a 32-byte AES-256 key written as base64 (standard or
+// URL alphabet, padded or not) or hex. The error never repeats the key.
+func DecodeKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if b, err := hex.DecodeString(s); err == nil && len(s) == 64 {
+		return b, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		b, err := enc.DecodeString(s)
+		if err != nil {
+			continue
+		}
+		if len(b) != 32 {
+			return nil, fmt.Errorf("must be 32 bytes encoded as base64 or hex, got %d bytes (generate one with `postflow keygen`)", len(b))
+		}
+		return b, nil
+	}
+	return nil, errors.New("must be 32 bytes encoded as base64 or hex, got text that is neither (generate one with `postflow keygen`)")
+}
+
+func absoluteURL(raw string, schemes ...string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Scheme != "unix") {
+		return fmt.Errorf("must be an absolute URL (%s://...)", schemes[0])
+	}
+	for _, s := range schemes {
+		if u.Scheme == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("must use scheme %s, got %q", strings.Join(schemes, " or "), u.Scheme)
+}
+
+// fromEnvError turns the first error of caarlos0/env into an *Error that
+// names the variable rather than the Go field.
+func fromEnvError(err error) error {
+	var agg env.AggregateError
+	if errors.As(err, &agg) && len(agg.Errors) > 0 {
+		err = agg.Errors[0]
+	}
+	var pe env.ParseError
+	if errors.As(err, &pe) {
+		name := envName(reflect.TypeOf(Config{}), pe.Name)
+		if name == "" {
+			name = pe.Name
+		}
+		return &Error{name, "must be " + kindName(pe.Type)}
+	}
+	return fmt.Errorf("config: %w", err)
+}
+
+func kindName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "a duration such as 30s or 5m"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	default:
+		return "a valid " + t.String()
+	}
+}
+
+// envName finds the env tag of the field called name, in t or its nested
+// structs, or "" when there is none.
+func envName(t reflect.Type, name string) string {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Name == name && f.Tag.Get("env") != "" {
+			return f.Tag.Get("env")
+		}
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			if n := envName(f.Type, name); n != "" {
+				return n
+			}
+		}
+	}
+	return ""
+}

@@ -1,0 +1,153 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/postflow/postflow/internal/config"
+)
+
+const (
+	b64Key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" // 32 bytes
+	hexKey = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+	secret = "a-jwt-secret-that-is-long-enough-for-hs256"
+)
+
+// prodEnv is a complete production environment for the API role.
+func prodEnv(overrides ...string) []string {
+	env := []string{
+		"NODE_ENV=production",
+		"MONGODB_URI=mongodb://db:27017/postflow",
+		"REDIS_URL=redis://cache:6379/0",
+		"TOKEN_ENCRYPTION_KEY=" + b64Key,
+		"FRONTEND_URL=https://app.example.com",
+		"JWT_SECRET=" + secret,
+	}
+	return append(env, overrides...) // later entries win, as in a shell
+}
+
+func TestLoadValid(t *testing.T) {
+	cfg, err := config.Load(prodEnv("TEMPORAL_ADDRESS=temporal:7233", "PORT=9000"), config.RoleAPI)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if !cfg.Production() || cfg.Port != 9000 || cfg.Temporal.Address != "temporal:7233" {
+		t.Errorf("got production=%v port=%d temporal=%q", cfg.Production(), cfg.Port, cfg.Temporal.Address)
+	}
+	if cfg.Temporal.Namespace != "default" || cfg.Temporal.TaskQueue != "postflow-publish" {
+		t.Errorf("defaults: namespace=%q task queue=%q", cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+	}
+	if cfg.AuthTrustHeaders {
+		t.Error("AUTH_TRUST_HEADERS must be off unless asked for")
+	}
+	if cfg.LinkedIn.APIURL != "https://api.linkedin.com" {
+		t.Errorf("LINKEDIN_API_URL default = %q", cfg.LinkedIn.APIURL)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     []string
+		role    config.Role
+		wantVar string
+		want    string // part of the problem text
+	}{
+		{"short key", prodEnv("TOKEN_ENCRYPTION_KEY=c2hvcnQ="), config.RoleAPI, "TOKEN_ENCRYPTION_KEY", "got 5 bytes"},
+		{"garbage key", prodEnv("TOKEN_ENCRYPTION_KEY=not a key!"), config.RoleAPI, "TOKEN_ENCRYPTION_KEY", "neither"},
+		{"bad key even in dev", []string{"TOKEN_ENCRYPTION_KEY=abc"}, config.RoleDev, "TOKEN_ENCRYPTION_KEY", "32 bytes"},
+		{"relative frontend", prodEnv("FRONTEND_URL=/app"), config.RoleAPI, "FRONTEND_URL", "absolute URL"},
+		{"frontend scheme", prodEnv("FRONTEND_URL=ftp://x.example"), config.RoleAPI, "FRONTEND_URL", "http or https"},
+		{"port not a number", prodEnv("PORT=eighty"), config.RoleAPI, "PORT", "whole number"},
+		{"port out of range", prodEnv("PORT=70000"), config.RoleAPI, "PORT", "between 0 and 65535"},
+		{"bool", prodEnv("AUTH_TRUST_HEADERS=maybe"), config.RoleAPI, "AUTH_TRUST_HEADERS", "true or false"},
+		{"nested bool", prodEnv("TEMPORAL_TLS=yes please"), config.RoleWorker, "TEMPORAL_TLS", "true or false"},
+		{"duration", prodEnv("SHUTDOWN_TIMEOUT=soon"), config.RoleAPI, "SHUTDOWN_TIMEOUT", "duration"},
+		{"environment", prodEnv("NODE_ENV=staging"), config.RoleAPI, "NODE_ENV", `"production" or "development"`},
+		{"mongo missing", prodEnv("MONGODB_URI="), config.RoleWorker, "MONGODB_URI", "required"},
+		{"mongo scheme", prodEnv("MONGODB_URI=postgres://db"), config.RoleAPI, "MONGODB_URI", "mongodb"},
+		{"redis missing for api", prodEnv("REDIS_URL="), config.RoleAPI, "REDIS_URL", "required"},
+		{"jwt missing", prodEnv("JWT_SECRET="), config.RoleAPI, "JWT_SECRET", "required"},
+		{"jwt short", prodEnv("JWT_SECRET=short"), config.RoleAPI, "JWT_SECRET", "at least 32 bytes"},
+		{"key missing for worker", prodEnv("TOKEN_ENCRYPTION_KEY="), config.RoleWorker, "TOKEN_ENCRYPTION_KEY", "required"},
+		{"tls pair", prodEnv("TEMPORAL_TLS_CERT_FILE=/c.pem"), config.RoleWorker, "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"},
+		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
+		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
+		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(tt.env, tt.role)
+			var ce *config.Error
+			if !errors.As(err, &ce) {
+				t.Fatalf("Load error = %v, want *config.Error", err)
+			}
+			if ce.Var != tt.wantVar || !strings.Contains(ce.Problem, tt.want) {
+				t.Errorf("got %q, want %s: ...%s...", err, tt.wantVar, tt.want)
+			}
+			if msg := err.Error(); strings.Contains(msg, "\n") || !strings.HasPrefix(msg, "config: "+tt.wantVar+": ") {
+				t.Errorf("message %q is not one line naming the variable", msg)
+			}
+		})
+	}
+}
+
+func TestErrorsNeverRepeatSecrets(t *testing.T) {
+	const leaked = "c2VjcmV0LXZhbHVlLXRoYXQtbXVzdC1ub3QtbGVhaw" // base64, 31 bytes
+	for _, env := range [][]string{
+		prodEnv("TOKEN_ENCRYPTION_KEY=" + leaked),
+		prodEnv("JWT_SECRET=" + leaked[:20]),
+	} {
+		_, err := config.Load(env, config.RoleAPI)
+		if err == nil {
+			t.Fatal("want an error")
+		}
+		if strings.Contains(err.Error(), leaked[:20]) {
+			t.Errorf("error %q repeats the secret", err)
+		}
+	}
+}
+
+func TestRoles(t *testing.T) {
+	// The worker serves no HTTP and keeps no OAuth state: it needs neither
+	// Redis, nor a JWT secret, nor the frontend's URL.
+	worker := []string{"NODE_ENV=production", "MONGODB_URI=mongodb://db/postflow", "TOKEN_ENCRYPTION_KEY=" + hexKey}
+	if _, err := config.Load(worker, config.RoleWorker); err != nil {
+		t.Errorf("worker: %v", err)
+	}
+	if _, err := config.Load(worker, config.RoleAPI); err == nil {
+		t.Error("api: want an error for the missing variables")
+	}
+	// The dev role leaves every store and secret to the dev stack.
+	if _, err := config.Load(nil, config.RoleDev); err != nil {
+		t.Errorf("dev: %v", err)
+	}
+}
+
+func TestDecodeKey(t *testing.T) {
+	tests := []struct {
+		name, in string
+		ok       bool
+	}{
+		{"base64", b64Key, true},
+		{"base64 raw", strings.TrimRight(b64Key, "="), true},
+		{"base64 url", "_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_"[:43], true},
+		{"hex", hexKey, true},
+		{"hex upper", strings.ToUpper(hexKey), true},
+		{"hex short", hexKey[:62], false},
+		{"base64 of 31 bytes", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZQ==", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, err := config.DecodeKey(tt.in)
+			if tt.ok && (err != nil || len(key) != 32) {
+				t.Errorf("DecodeKey = %d bytes, %v; want 32 bytes", len(key), err)
+			}
+			if !tt.ok && err == nil {
+				t.Errorf("DecodeKey accepted %q", tt.in)
+			}
+		})
+	}
+}

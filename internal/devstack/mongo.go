@@ -1,0 +1,58 @@
+package devstack
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+// Mongo is an embedded MongoDB-protocol server: FerretDB on SQLite files in
+// a folder. The MongoDB driver talks to it over the real wire protocol, so
+// unique indexes, upserts and duplicate-key errors behave as in production.
+type Mongo struct {
+	uri    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// StartMongo serves the MongoDB protocol on addr (host:port) with its data
+// in dir.
+func StartMongo(addr, dir string, logger *slog.Logger) (*Mongo, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("mongo: data folder: %w", err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: data folder: %w", err)
+	}
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: addr},
+		Handler:  "sqlite",
+		// FerretDB wants a file: URI that names a folder, with the slash.
+		SQLiteURL: "file:" + abs + "/",
+		Logger:    slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "ferretdb"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: start FerretDB on %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Mongo{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(m.done)
+		_ = f.Run(ctx) // Run only returns once ctx is done.
+	}()
+	return m, nil
+}
+
+// URI is a mongodb:// URI that reaches the server.
+func (m *Mongo) URI() string { return m.uri }
+
+// Stop closes the listener and the SQLite files, waiting until both are done.
+func (m *Mongo) Stop() {
+	m.cancel()
+	<-m.done
+}

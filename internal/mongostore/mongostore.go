@@ -1,0 +1,54 @@
+// Package mongostore connects to MongoDB (or a server that speaks its
+// protocol) and owns PostFlow's collections and their indexes.
+package mongostore
+
+import (
+	"context"
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
+)
+
+// DefaultDatabase is used when the URI names none.
+const DefaultDatabase = "postflow"
+
+// Store is a connected client and PostFlow's database.
+type Store struct {
+	Client *mongo.Client
+	DB     *mongo.Database
+}
+
+// Connect prepares a client for uri. The driver connects lazily, so this
+// succeeds while MongoDB is down; Ping tells whether it answers.
+func Connect(uri string) (*Store, error) {
+	cs, err := connstring.ParseAndValidate(uri)
+	if err != nil {
+		// The driver's message can repeat the URI, password included.
+		return nil, fmt.Errorf("mongo: MONGODB_URI is not a valid connection string")
+	}
+	name := cs.Database
+	if name == "" {
+		name = DefaultDatabase
+	}
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetAppName("postflow"))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: connect: %w", err)
+	}
+	return &Store{Client: client, DB: client.Database(name)}, nil
+}
+
+// Ping asks the primary to answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.Client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("mongo: ping: %w", err)
+	}
+	return nil
+}
+
+// Close ends every connection of the client.
+func (s *Store) Close(ctx context.Context) error {
+	return s.Client.Disconnect(ctx)
+}
