@@ -43,7 +43,9 @@ func do(t *testing.T, h http.Handler, req *http.Request) (*http.Response, errorB
 
 func TestProbes(t *testing.T) {
 	ok := func(context.Context) error { return nil }
-	down := func(context.Context) error { return errors.New("dial tcp 10.0.0.7:6379: connection refused (user admin)") }
+	down := func(context.Context) error {
+		return errors.New("dial tcp 10.0.0.7:6379: connection refused (user admin)")
+	}
 	hung := func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }
 
 	tests := []struct {
