@@ -45,6 +45,9 @@ type Config struct {
 
 	// TokenEncryptionKey is the raw text of the variable; Key() decodes it.
 	TokenEncryptionKey string `env:"TOKEN_ENCRYPTION_KEY" json:"-"`
+	// TokenEncryptionPreviousKeys are retired keys, comma-separated: tokens
+	// they sealed still open, and are re-sealed with the current key.
+	TokenEncryptionPreviousKeys []string `env:"TOKEN_ENCRYPTION_PREVIOUS_KEYS" json:"-"`
 	JWTSecret          string `env:"JWT_SECRET" json:"-"`
 	AuthTrustHeaders   bool   `env:"AUTH_TRUST_HEADERS" envDefault:"false"`
 
@@ -169,6 +172,11 @@ func (c *Config) validateGiven() error {
 			return &Error{"TOKEN_ENCRYPTION_KEY", err.Error()}
 		}
 	}
+	for i, k := range c.TokenEncryptionPreviousKeys {
+		if _, err := DecodeKey(k); err != nil {
+			return &Error{"TOKEN_ENCRYPTION_PREVIOUS_KEYS", fmt.Sprintf("key %d %s", i+1, err)}
+		}
+	}
 	if c.FrontendURL != "" {
 		if err := absoluteURL(c.FrontendURL, "http", "https"); err != nil {
 			return &Error{"FRONTEND_URL", err.Error()}
@@ -217,6 +225,21 @@ func (c *Config) validateGiven() error {
 		return &Error{"LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together"}
 	}
 	return nil
+}
+
+// EncryptionKeys decodes TOKEN_ENCRYPTION_KEY and the previous keys.
+func (c *Config) EncryptionKeys() (current []byte, previous [][]byte, err error) {
+	if current, err = DecodeKey(c.TokenEncryptionKey); err != nil {
+		return nil, nil, &Error{"TOKEN_ENCRYPTION_KEY", err.Error()}
+	}
+	for i, k := range c.TokenEncryptionPreviousKeys {
+		b, err := DecodeKey(k)
+		if err != nil {
+			return nil, nil, &Error{"TOKEN_ENCRYPTION_PREVIOUS_KEYS", fmt.Sprintf("key %d %s", i+1, err)}
+		}
+		previous = append(previous, b)
+	}
+	return current, previous, nil
 }
 
 // DecodeKey decodes a 32-byte AES-256 key written as base64 (standard or

@@ -57,6 +57,7 @@ func TestLoadErrors(t *testing.T) {
 		{"short key", prodEnv("TOKEN_ENCRYPTION_KEY=c2hvcnQ="), config.RoleAPI, "TOKEN_ENCRYPTION_KEY", "got 5 bytes"},
 		{"garbage key", prodEnv("TOKEN_ENCRYPTION_KEY=not a key!"), config.RoleAPI, "TOKEN_ENCRYPTION_KEY", "neither"},
 		{"bad key even in dev", []string{"TOKEN_ENCRYPTION_KEY=abc"}, config.RoleDev, "TOKEN_ENCRYPTION_KEY", "32 bytes"},
+		{"bad previous key", prodEnv("TOKEN_ENCRYPTION_PREVIOUS_KEYS=" + hexKey + ",c2hvcnQ="), config.RoleWorker, "TOKEN_ENCRYPTION_PREVIOUS_KEYS", "key 2 must be 32 bytes"},
 		{"relative frontend", prodEnv("FRONTEND_URL=/app"), config.RoleAPI, "FRONTEND_URL", "absolute URL"},
 		{"frontend scheme", prodEnv("FRONTEND_URL=ftp://x.example"), config.RoleAPI, "FRONTEND_URL", "http or https"},
 		{"port not a number", prodEnv("PORT=eighty"), config.RoleAPI, "PORT", "whole number"},
@@ -122,6 +123,17 @@ func TestRoles(t *testing.T) {
 	// The dev role leaves every store and secret to the dev stack.
 	if _, err := config.Load(nil, config.RoleDev); err != nil {
 		t.Errorf("dev: %v", err)
+	}
+}
+
+func TestEncryptionKeys(t *testing.T) {
+	cfg, err := config.Load(prodEnv("TOKEN_ENCRYPTION_PREVIOUS_KEYS="+hexKey+","+b64Key), config.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, previous, err := cfg.EncryptionKeys()
+	if err != nil || len(current) != 32 || len(previous) != 2 || previous[0][1] != 1 {
+		t.Errorf("EncryptionKeys = %d bytes, %d previous, %v", len(current), len(previous), err)
 	}
 }
 

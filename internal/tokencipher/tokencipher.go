@@ -1,0 +1,133 @@
+// Package tokencipher encrypts OAuth tokens at rest with AES-256-GCM: the
+// TokenService of the design.
+//
+// A sealed token is "v1." followed by base64url(keyID | nonce | ciphertext
+// | tag). The key id (the first 4 bytes of SHA-256 of the key) lets a
+// deployment rotate keys: new tokens are sealed with the current key, old
+// ones open with whichever key sealed them. The nonce is random per
+// encryption. The binding, typically the account's identity and the field
+// name, is GCM's additional data: a token copied to another account or
+// field does not open there.
+package tokencipher
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+const (
+	prefix   = "v1."
+	keyIDLen = 4
+	keyLen   = 32
+)
+
+var (
+	// ErrMalformed: the text is not a sealed token of this format.
+	ErrMalformed = errors.New("tokencipher: not a sealed token")
+	// ErrUnknownKey: sealed with a key this Cipher does not hold.
+	ErrUnknownKey = errors.New("tokencipher: sealed with an unknown key")
+	// ErrOpen: the wrong key, a tampered token, or the wrong binding.
+	ErrOpen = errors.New("tokencipher: cannot open: tampered, or bound to another account")
+)
+
+// Cipher seals with its current key and opens with any of its keys.
+type Cipher struct {
+	current [keyIDLen]byte
+	keys    map[[keyIDLen]byte]cipher.AEAD
+}
+
+// New returns a Cipher that seals with current and also opens tokens sealed
+// with any of previous. Each key is 32 bytes.
+func New(current []byte, previous ...[]byte) (*Cipher, error) {
+	c := &Cipher{keys: map[[keyIDLen]byte]cipher.AEAD{}}
+	for i, key := range append([][]byte{current}, previous...) {
+		if len(key) != keyLen {
+			return nil, fmt.Errorf("tokencipher: key %d is %d bytes, want %d", i, len(key), keyLen)
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, fmt.Errorf("tokencipher: %w", err)
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, fmt.Errorf("tokencipher: %w", err)
+		}
+		id := KeyID(key)
+		if i == 0 {
+			c.current = id
+		}
+		c.keys[id] = aead
+	}
+	return c, nil
+}
+
+// KeyID is the id written in front of every token the key seals.
+func KeyID(key []byte) [keyIDLen]byte {
+	sum := sha256.Sum256(key)
+	return [keyIDLen]byte(sum[:keyIDLen])
+}
+
+// Seal encrypts plaintext for binding. An empty plaintext seals to "",
+// so an absent token stays absent.
+func (c *Cipher) Seal(plaintext, binding string) (string, error) {
+	if plaintext == "" {
+		return "", nil
+	}
+	aead := c.keys[c.current]
+	buf := make([]byte, keyIDLen+aead.NonceSize(), keyIDLen+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	copy(buf, c.current[:])
+	if _, err := rand.Read(buf[keyIDLen:]); err != nil {
+		return "", fmt.Errorf("tokencipher: nonce: %w", err)
+	}
+	buf = aead.Seal(buf, buf[keyIDLen:], []byte(plaintext), []byte(binding))
+	return prefix + base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// Open decrypts a token sealed for binding. It never returns garbage: any
+// mismatch is an error.
+func (c *Cipher) Open(sealed, binding string) (string, error) {
+	if sealed == "" {
+		return "", nil
+	}
+	raw, ok := strings.CutPrefix(sealed, prefix)
+	if !ok {
+		return "", ErrMalformed
+	}
+	buf, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil || len(buf) < keyIDLen {
+		return "", ErrMalformed
+	}
+	aead, ok := c.keys[[keyIDLen]byte(buf[:keyIDLen])]
+	if !ok {
+		return "", ErrUnknownKey
+	}
+	buf = buf[keyIDLen:]
+	if len(buf) < aead.NonceSize()+aead.Overhead() {
+		return "", ErrMalformed
+	}
+	plain, err := aead.Open(nil, buf[:aead.NonceSize()], buf[aead.NonceSize():], []byte(binding))
+	if err != nil {
+		return "", ErrOpen
+	}
+	return string(plain), nil
+}
+
+// NeedsRotation reports whether sealed was sealed with a key other than the
+// current one, so a caller can re-seal it.
+func (c *Cipher) NeedsRotation(sealed string) bool {
+	raw, ok := strings.CutPrefix(sealed, prefix)
+	if !ok {
+		return false
+	}
+	buf, err := base64.RawURLEncoding.DecodeString(raw)
+	if err != nil || len(buf) < keyIDLen {
+		return false
+	}
+	return [keyIDLen]byte(buf[:keyIDLen]) != c.current
+}

@@ -1,0 +1,173 @@
+package tokencipher_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/postflow/postflow/internal/tokencipher"
+)
+
+func key(t testing.TB) []byte {
+	t.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func mustNew(t testing.TB, current []byte, previous ...[]byte) *tokencipher.Cipher {
+	t.Helper()
+	c, err := tokencipher.New(current, previous...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+const binding = "org1/linkedin/urn:li:person:abc#accessToken"
+
+func TestRoundTrip(t *testing.T) {
+	c := mustNew(t, key(t))
+	for _, plain := range []string{"AQV-token", strings.Repeat("x", 2000), "ünïcødé ✓", "a"} {
+		sealed, err := c.Seal(plain, binding)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plain) > 4 && strings.Contains(sealed, plain) {
+			t.Errorf("sealed text %q contains the plaintext", sealed)
+		}
+		got, err := c.Open(sealed, binding)
+		if err != nil || got != plain {
+			t.Errorf("Open = %q, %v; want %q", got, err, plain)
+		}
+	}
+}
+
+func TestNonceIsFreshEachTime(t *testing.T) {
+	c := mustNew(t, key(t))
+	a, _ := c.Seal("same token", binding)
+	b, _ := c.Seal("same token", binding)
+	if a == b {
+		t.Error("two seals of one token are identical: the nonce is reused")
+	}
+}
+
+func TestEmptyStaysEmpty(t *testing.T) {
+	c := mustNew(t, key(t))
+	if s, err := c.Seal("", binding); s != "" || err != nil {
+		t.Errorf("Seal(\"\") = %q, %v", s, err)
+	}
+	if s, err := c.Open("", binding); s != "" || err != nil {
+		t.Errorf("Open(\"\") = %q, %v", s, err)
+	}
+}
+
+func TestOpenRefuses(t *testing.T) {
+	k := key(t)
+	c := mustNew(t, k)
+	sealed, err := c.Seal("secret-access-token", binding)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		b[i] ^= 0x01
+		if b[i] == '.' || b[i] > 'z' {
+			b[i] ^= 0x03
+		}
+		return string(b)
+	}
+	tests := []struct {
+		name    string
+		cipher  *tokencipher.Cipher
+		sealed  string
+		binding string
+		want    error
+	}{
+		{"wrong key", mustNew(t, key(t)), sealed, binding, tokencipher.ErrUnknownKey},
+		{"other account", c, sealed, "org2/linkedin/urn:li:person:abc#accessToken", tokencipher.ErrOpen},
+		{"other field", c, sealed, "org1/linkedin/urn:li:person:abc#refreshToken", tokencipher.ErrOpen},
+		{"tampered body", c, flip(sealed, len(sealed)-10), binding, tokencipher.ErrOpen},
+		{"tampered tag", c, flip(sealed, len(sealed)-1), binding, tokencipher.ErrOpen},
+		{"truncated", c, sealed[:12], binding, tokencipher.ErrMalformed},
+		{"no prefix", c, strings.TrimPrefix(sealed, "v1."), binding, tokencipher.ErrMalformed},
+		{"plaintext stored by mistake", c, "AQV-plain-token", binding, tokencipher.ErrMalformed},
+		{"not base64", c, "v1.!!!!", binding, tokencipher.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.cipher.Open(tt.sealed, tt.binding)
+			if !errors.Is(err, tt.want) {
+				t.Errorf("Open = %q, %v; want %v", got, err, tt.want)
+			}
+			if got != "" {
+				t.Errorf("Open returned %q with an error", got)
+			}
+		})
+	}
+}
+
+func TestRotation(t *testing.T) {
+	oldKey, newKey := key(t), key(t)
+	before := mustNew(t, oldKey)
+	sealedOld, _ := before.Seal("token sealed before rotation", binding)
+
+	after := mustNew(t, newKey, oldKey)
+	if got, err := after.Open(sealedOld, binding); err != nil || got != "token sealed before rotation" {
+		t.Fatalf("old token after rotation: %q, %v", got, err)
+	}
+	if !after.NeedsRotation(sealedOld) {
+		t.Error("a token sealed with the previous key should need rotation")
+	}
+	sealedNew, _ := after.Seal("token sealed after rotation", binding)
+	if after.NeedsRotation(sealedNew) {
+		t.Error("a token sealed with the current key needs no rotation")
+	}
+	// The new key wrote it: the old configuration cannot read it.
+	if _, err := before.Open(sealedNew, binding); !errors.Is(err, tokencipher.ErrUnknownKey) {
+		t.Errorf("old cipher opened a token of the new key: %v", err)
+	}
+	// Once the old key is dropped, its tokens no longer open.
+	if _, err := mustNew(t, newKey).Open(sealedOld, binding); !errors.Is(err, tokencipher.ErrUnknownKey) {
+		t.Errorf("retired key: %v", err)
+	}
+}
+
+func TestNewRefusesBadKeys(t *testing.T) {
+	if _, err := tokencipher.New(make([]byte, 16)); err == nil {
+		t.Error("accepted a 16-byte key")
+	}
+	if _, err := tokencipher.New(key(t), make([]byte, 31)); err == nil {
+		t.Error("accepted a 31-byte previous key")
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	k := bytes.Repeat([]byte{7}, 32)
+	c, err := tokencipher.New(k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := c.Seal("fuzz-token", binding)
+	f.Add(good, binding)
+	f.Add(good[:len(good)-1], binding)
+	f.Add("v1.", "")
+	f.Add("v1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", binding)
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, sealed, b string) {
+		got, err := c.Open(sealed, b)
+		if err != nil && got != "" {
+			t.Fatalf("Open returned %q with error %v", got, err)
+		}
+		if err == nil && sealed != "" && (sealed != good || b != binding) {
+			// Only the one real token may open, and only with its binding.
+			if got != "fuzz-token" || b != binding {
+				t.Fatalf("Open(%q, %q) = %q: forged", sealed, b, got)
+			}
+		}
+	})
+}
