@@ -73,7 +73,8 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	started := time.Now()
 	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/readyz", apiPort), &out)
 	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/", uiPort), &out)
-	t.Logf("ready and Web UI up in %v", time.Since(started).Round(time.Millisecond))
+	waitOutput(ctx, t, &out, "PostFlow dev is running.")
+	t.Logf("ready, Web UI up and worker polling in %v", time.Since(started).Round(time.Millisecond))
 
 	log := out.String()
 	for _, want := range []string{
@@ -104,6 +105,51 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("shutdown should log %q", want)
 		}
+	}
+	if strings.Contains(out.String(), "level=ERROR") {
+		t.Errorf("a clean stop logged errors:\n%s", out.String())
+	}
+}
+
+// TestDevStopsCleanlyWhileStarting presses Ctrl-C while the stack starts:
+// a developer who changes their mind gets a clean exit too. The first log
+// line says the process handles signals; the delays land the SIGINT in
+// different phases of the start.
+func TestDevStopsCleanlyWhileStarting(t *testing.T) {
+	for _, delay := range []time.Duration{0, 300 * time.Millisecond, 800 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "dev",
+				"--data-dir", t.TempDir(),
+				"--temporal-port", fmt.Sprint(freePort(t)),
+				"--ui-port", fmt.Sprint(freePort(t)),
+				"--mongo-port", fmt.Sprint(freePort(t)),
+				"--redis-port", fmt.Sprint(freePort(t)),
+			)
+			cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", freePort(t)))
+			var out syncBuffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			waitOutput(ctx, t, &out, "level=")
+			time.Sleep(delay)
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("exit %v after an early SIGINT:\n%s", err, out.String())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatalf("did not stop within 30 s of SIGINT:\n%s", out.String())
+			}
+		})
 	}
 }
 
@@ -224,6 +270,18 @@ func waitStatus(ctx context.Context, t *testing.T, url string, out *syncBuffer) 
 		case <-ctx.Done():
 			t.Fatalf("%s never answered 200 (last: %s); output:\n%s", url, last, out.String())
 		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// waitOutput waits until the output holds want.
+func waitOutput(ctx context.Context, t *testing.T, out *syncBuffer, want string) {
+	t.Helper()
+	for !strings.Contains(out.String(), want) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("output never said %q:\n%s", want, out.String())
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 }

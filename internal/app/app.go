@@ -158,11 +158,15 @@ func RunWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) err
 		return err
 	}
 	defer d.close()
-	return runWorker(ctx, cfg, d, logger)
+	return runWorker(ctx, cfg, d, logger, nil)
 }
 
-func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) error {
+// runWorker closes started, if given, once the worker polls.
+func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger, started chan<- struct{}) error {
 	if err := registerSearchAttributes(ctx, cfg, d.temporal, logger); err != nil {
+		if ctx.Err() != nil {
+			return nil // Stopped while starting: nothing failed.
+		}
 		return err
 	}
 	w := worker.New(d.temporal, cfg.Temporal.TaskQueue, worker.Options{
@@ -172,6 +176,9 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		return fmt.Errorf("worker: start on task queue %s: %w", cfg.Temporal.TaskQueue, err)
 	}
 	logger.Info("worker polling", "task_queue", cfg.Temporal.TaskQueue, "namespace", cfg.Temporal.Namespace)
+	if started != nil {
+		close(started)
+	}
 	<-ctx.Done()
 	w.Stop()
 	logger.Info("worker stopped")

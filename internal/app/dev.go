@@ -79,20 +79,30 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	bound := make(chan net.Addr, 1)
+	workerStarted := make(chan struct{})
 	apiErr := make(chan error, 1)
 	workerErr := make(chan error, 1)
 	// Dev secrets are generated and headers are trusted: only this machine
 	// may call the API.
 	go func() { apiErr <- serveAPI(ctx, cfg, d, logger, "127.0.0.1", bound) }()
-	go func() { workerErr <- runWorker(ctx, cfg, d, logger) }()
+	go func() { workerErr <- runWorker(ctx, cfg, d, logger, workerStarted) }()
 
+	// Say "running" only once the API listens and the worker polls.
 	var apiAddr net.Addr
-	select {
-	case apiAddr = <-bound:
-	case err := <-apiErr:
-		cancel()
-		<-workerErr
-		return err
+	for apiAddr == nil || workerStarted != nil {
+		select {
+		case apiAddr = <-bound:
+		case <-workerStarted:
+			workerStarted = nil
+		case err := <-apiErr:
+			cancel()
+			return errors.Join(err, <-workerErr)
+		case err := <-workerErr:
+			cancel()
+			return errors.Join(err, <-apiErr)
+		case <-ctx.Done():
+			return errors.Join(<-apiErr, <-workerErr)
+		}
 	}
 	printEndpoints(opts.Out, cfg, stack, apiAddr, opts.DataDir, filled)
 	if opts.Ready != nil {
@@ -116,6 +126,9 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 		cancel()
 		errs = append(errs, <-apiErr, <-workerErr)
 	case <-ctx.Done():
+		// The embedded server logs every poll the worker's shutdown cuts
+		// short as an error; none of them is one.
+		stack.Temporal.Quiet()
 		errs = append(errs, <-apiErr, <-workerErr)
 	}
 	return errors.Join(errs...)

@@ -48,8 +48,8 @@ type Config struct {
 	// TokenEncryptionPreviousKeys are retired keys, comma-separated: tokens
 	// they sealed still open, and are re-sealed with the current key.
 	TokenEncryptionPreviousKeys []string `env:"TOKEN_ENCRYPTION_PREVIOUS_KEYS" json:"-"`
-	JWTSecret          string `env:"JWT_SECRET" json:"-"`
-	AuthTrustHeaders   bool   `env:"AUTH_TRUST_HEADERS" envDefault:"false"`
+	JWTSecret                   string   `env:"JWT_SECRET" json:"-"`
+	AuthTrustHeaders            bool     `env:"AUTH_TRUST_HEADERS" envDefault:"false"`
 
 	Temporal Temporal
 

@@ -52,8 +52,7 @@ func (s *serverLogger) Fatal(msg string, tags ...tag.Tag) {
 	os.Exit(1)
 }
 
-// minLevel drops records below min before they reach h. FerretDB logs each
-// connection at info level; in PostFlow's log only its warnings matter.
+// minLevel drops records below min before they reach the handler.
 type minLevel struct {
 	slog.Handler
 	min slog.Level

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 
 	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/postflow/postflow/internal/devredis"
 )
 
 // Options says where the stack listens and keeps its data. A zero port
@@ -44,7 +46,7 @@ type Options struct {
 type Stack struct {
 	Temporal *Temporal
 	mongo    *Mongo
-	redis    *Redis
+	redis    *devredis.Redis
 
 	// MongoURI and RedisURL reach the servers in use, embedded or not.
 	MongoURI string
@@ -85,7 +87,7 @@ func Start(opts Options) (s *Stack, err error) {
 		s.MongoURI = s.mongo.URI() + "postflow"
 	}
 	if s.RedisURL == "" {
-		if s.redis, err = StartRedis(hostPort(opts.IP, port(opts.RedisPort, 6379))); err != nil {
+		if s.redis, err = devredis.Start(hostPort(opts.IP, port(opts.RedisPort, 6379))); err != nil {
 			return s, err
 		}
 		s.RedisURL = s.redis.URL()

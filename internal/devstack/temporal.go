@@ -76,7 +76,7 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if err != nil {
 		return nil, err
 	}
-	quiet := func() { logger.min.Set(slog.LevelError) }
+	quiet := func() { logger.min.Set(slog.LevelError + 4) }
 	server, err := temporal.NewServer(serverOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("temporal: build server: %w", err)
@@ -109,10 +109,14 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 // UIErr reports a UI server that stopped on its own (a port in use, say).
 func (t *Temporal) UIErr() <-chan error { return t.uiErr }
 
+// Quiet silences the server. Call it when shutting down: the server logs
+// every poll that a stopping worker cuts short as an error, and its own
+// system workers warn about each connection the shutdown closes; none of
+// it is news to a developer who pressed Ctrl-C.
+func (t *Temporal) Quiet() { t.quiet() }
+
 // Stop stops the UI, then the server; the SQLite file keeps its state.
 func (t *Temporal) Stop() {
-	// The server's own system workers warn about every poll that the
-	// shutdown cuts short; those warnings say nothing to a developer.
 	t.quiet()
 	if t.ui != nil {
 		t.ui.Stop()

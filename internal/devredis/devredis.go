@@ -1,4 +1,7 @@
-package devstack
+// Package devredis is an embedded Redis-protocol server for development and
+// tests on machines without Redis: miniredis, with key TTLs that expire on
+// the wall clock.
+package devredis
 
 import (
 	"fmt"
@@ -21,8 +24,8 @@ type Redis struct {
 // ttlTick is how often key TTLs are brought up to date with the clock.
 const ttlTick = 100 * time.Millisecond
 
-// StartRedis serves the Redis protocol on addr (host:port).
-func StartRedis(addr string) (*Redis, error) {
+// Start serves the Redis protocol on addr (host:port).
+func Start(addr string) (*Redis, error) {
 	srv := miniredis.NewMiniRedis()
 	if err := srv.StartAddr(addr); err != nil {
 		return nil, fmt.Errorf("redis: start on %s: %w", addr, err)
