@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ type LinkedIn struct {
 	AuthURL      string `env:"LINKEDIN_AUTH_URL" envDefault:"https://www.linkedin.com/oauth/v2/authorization"`
 	TokenURL     string `env:"LINKEDIN_TOKEN_URL" envDefault:"https://www.linkedin.com/oauth/v2/accessToken"`
 	APIURL       string `env:"LINKEDIN_API_URL" envDefault:"https://api.linkedin.com"`
+	// APIVersion is the LinkedIn-Version header (YYYYMM). LinkedIn retires
+	// each version about a year after its release.
+	APIVersion string `env:"LINKEDIN_API_VERSION" envDefault:"202610"`
 }
 
 // Error is a configuration problem: the variable and what is wrong with it.
@@ -221,6 +225,9 @@ func (c *Config) validateGiven() error {
 			return &Error{"LINKEDIN_REDIRECT_URI", err.Error()}
 		}
 	}
+	if !linkedInVersion.MatchString(c.LinkedIn.APIVersion) {
+		return &Error{"LINKEDIN_API_VERSION", fmt.Sprintf("must be a month as YYYYMM, got %q", c.LinkedIn.APIVersion)}
+	}
 	if (c.LinkedIn.ClientID == "") != (c.LinkedIn.ClientSecret == "") {
 		return &Error{"LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together"}
 	}
@@ -241,6 +248,8 @@ func (c *Config) EncryptionKeys() (current []byte, previous [][]byte, err error)
 	}
 	return current, previous, nil
 }
+
+var linkedInVersion = regexp.MustCompile(`^20[0-9]{2}(0[1-9]|1[0-2])$`)
 
 // DecodeKey decodes a 32-byte AES-256 key written as base64 (standard or
 // URL alphabet, padded or not) or hex. The error never repeats the key.

@@ -75,6 +75,7 @@ func TestLoadErrors(t *testing.T) {
 		{"tls pair", prodEnv("TEMPORAL_TLS_CERT_FILE=/c.pem"), config.RoleWorker, "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"},
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
 		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
+		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,445 @@
+// Package linkedin publishes to LinkedIn members' feeds, exactly per
+// LinkedIn's wire contract: OAuth 2.0 without PKCE (LinkedIn refuses a
+// code_verifier from web apps), the OIDC userinfo profile, and the
+// versioned Posts API with its little-text commentary.
+package linkedin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"golang.org/x/oauth2"
+
+	"github.com/postflow/postflow/providers"
+)
+
+// ID is the provider's id in routes and storage.
+const ID = "linkedin"
+
+// TextLimit is the longest commentary LinkedIn takes.
+const TextLimit = 3000
+
+// Scopes are what PostFlow asks a member for: sign-in with OIDC (profile)
+// and posting as the member.
+var Scopes = []string{"openid", "profile", "email", "w_member_social"}
+
+// Config is the app's registration and where LinkedIn is; tests point the
+// URLs at a server that speaks LinkedIn's contract.
+type Config struct {
+	ClientID     string
+	ClientSecret string
+	RedirectURI  string
+	AuthURL      string // https://www.linkedin.com/oauth/v2/authorization
+	TokenURL     string // https://www.linkedin.com/oauth/v2/accessToken
+	APIURL       string // https://api.linkedin.com
+	// Version is the LinkedIn-Version header (YYYYMM). LinkedIn retires
+	// versions after about a year, so it is configuration, not code.
+	Version string
+	// HTTPClient makes every call; it should have a timeout.
+	HTTPClient *http.Client
+	// Now is the clock, for token expiry and the daily rate-limit reset.
+	Now func() time.Time
+}
+
+// Provider is the LinkedIn provider.
+type Provider struct {
+	cfg   Config
+	oauth *oauth2.Config
+}
+
+// New checks cfg and returns the provider.
+func New(cfg Config) (*Provider, error) {
+	if cfg.ClientID == "" || cfg.ClientSecret == "" {
+		return nil, errors.New("linkedin: client id and secret are required")
+	}
+	if cfg.RedirectURI == "" {
+		return nil, errors.New("linkedin: redirect URI is required")
+	}
+	if cfg.Version == "" {
+		return nil, errors.New("linkedin: API version is required")
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
+	return &Provider{cfg: cfg, oauth: &oauth2.Config{
+		ClientID:     cfg.ClientID,
+		ClientSecret: cfg.ClientSecret,
+		RedirectURL:  cfg.RedirectURI,
+		Scopes:       Scopes,
+		// LinkedIn reads client_id and client_secret from the form body
+		// only; its docs never mention HTTP Basic.
+		Endpoint: oauth2.Endpoint{AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
+	}}, nil
+}
+
+func (p *Provider) ID() string   { return ID }
+func (p *Provider) Name() string { return "LinkedIn" }
+
+func (p *Provider) Capabilities() providers.Capabilities {
+	// Refresh tokens come only to apps LinkedIn approved for them; the
+	// provider uses one whenever the token response carries it.
+	return providers.Capabilities{PKCE: false, RefreshTokens: true, TextLimit: TextLimit, Media: false}
+}
+
+// AuthURL ignores challenge: LinkedIn web apps have no PKCE.
+func (p *Provider) AuthURL(state, _ string) string {
+	return p.oauth.AuthCodeURL(state)
+}
+
+func (p *Provider) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, p.cfg.HTTPClient)
+}
+
+// Exchange trades the code for tokens and reads the member's profile.
+func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*providers.Connection, error) {
+	if verifier != "" {
+		// Sending it would make LinkedIn refuse the exchange.
+		return nil, errors.New("linkedin: no PKCE on LinkedIn web apps; got a verifier")
+	}
+	tok, err := p.oauth.Exchange(p.ctx(ctx), code)
+	if err != nil {
+		return nil, p.tokenError(err)
+	}
+	tokens := p.tokens(tok)
+	profile, err := p.userinfo(ctx, tokens.AccessToken)
+	if err != nil {
+		return nil, err
+	}
+	return &providers.Connection{Tokens: tokens, Profile: *profile}, nil
+}
+
+// Refresh trades a refresh token for new tokens. LinkedIn answers an
+// expired or revoked one with 400 invalid_grant.
+func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
+	if refreshToken == "" {
+		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "NO_REFRESH_TOKEN", Message: "LinkedIn issued no refresh token for this account; reconnect it"}
+	}
+	src := p.oauth.TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+	tok, err := src.Token()
+	if err != nil {
+		return nil, p.tokenError(err)
+	}
+	tokens := p.tokens(tok)
+	return &tokens, nil
+}
+
+func (p *Provider) tokens(tok *oauth2.Token) providers.Tokens {
+	now := p.cfg.Now()
+	t := providers.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	if tok.ExpiresIn > 0 {
+		t.ExpiresAt = now.Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
+	} else if !tok.Expiry.IsZero() {
+		t.ExpiresAt = tok.Expiry.UTC()
+	}
+	if s := number(tok.Extra("refresh_token_expires_in")); s > 0 && t.RefreshToken != "" {
+		t.RefreshExpiresAt = now.Add(time.Duration(s) * time.Second).UTC()
+	}
+	// LinkedIn's scope is comma-separated on the wire, whatever its docs
+	// say; accept spaces too.
+	if s, ok := tok.Extra("scope").(string); ok {
+		t.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
+	}
+	return t
+}
+
+func number(v any) int64 {
+	switch n := v.(type) {
+	case float64:
+		return int64(n)
+	case json.Number:
+		i, _ := n.Int64()
+		return i
+	case string:
+		i, _ := strconv.ParseInt(n, 10, 64)
+		return i
+	}
+	return 0
+}
+
+// tokenError classifies a failed token call. Its message comes from the
+// error code and description only: RetrieveError's own text can carry the
+// whole response body.
+func (p *Provider) tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "LinkedIn's token endpoint did not answer", Err: err}
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	e := &providers.Error{Provider: ID, Status: status, Code: re.ErrorCode, Message: clean(re.ErrorDescription)}
+	switch {
+	case status >= 500 || status == 0 && re.ErrorCode == "":
+		e.Kind, e.Code = providers.KindRetryable, "HTTP_"+strconv.Itoa(status)
+	case status == http.StatusTooManyRequests:
+		e.Kind, e.RetryAfter = providers.KindRateLimited, p.retryAfter(re.Response, e.Message)
+	default:
+		// invalid_grant, invalid_request (code not found, expired, or
+		// mismatched redirect), invalid_client: none gets better by retrying.
+		e.Kind = providers.KindAuth
+		if e.Code == "" {
+			e.Code = "HTTP_" + strconv.Itoa(status)
+		}
+	}
+	if e.Message == "" {
+		e.Message = "LinkedIn refused the token request"
+	}
+	return e
+}
+
+// userinfo reads the member's OIDC profile. The member id (sub) is scoped to
+// the app; the person URN built from it is what the Posts API takes.
+func (p *Provider) userinfo(ctx context.Context, accessToken string) (*providers.Profile, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.cfg.APIURL+"/v2/userinfo", nil)
+	if err != nil {
+		return nil, fmt.Errorf("linkedin: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	res, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, networkError(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusOK {
+		return nil, p.apiError(res, body)
+	}
+	var info struct {
+		Sub        string `json:"sub"`
+		Name       string `json:"name"`
+		GivenName  string `json:"given_name"`
+		FamilyName string `json:"family_name"`
+		Picture    string `json:"picture"`
+	}
+	if err := json.Unmarshal(body, &info); err != nil || info.Sub == "" {
+		return nil, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Message: "LinkedIn's userinfo answer has no member id"}
+	}
+	name := info.Name
+	if name == "" {
+		name = strings.TrimSpace(info.GivenName + " " + info.FamilyName)
+	}
+	return &providers.Profile{PlatformUserID: "urn:li:person:" + info.Sub, DisplayName: name, AvatarURL: info.Picture}, nil
+}
+
+// TextLength counts UTF-16 code units. How LinkedIn counts is not
+// documented; UTF-16 counts an emoji as two, so a text it accepts is never
+// longer than LinkedIn's own count.
+func (p *Provider) TextLength(text string) int { return len(utf16.Encode([]rune(text))) }
+
+// post is the body of POST /rest/posts, with all six fields LinkedIn's
+// examples send.
+type post struct {
+	Author                    string       `json:"author"`
+	Commentary                string       `json:"commentary"`
+	Visibility                string       `json:"visibility"`
+	Distribution              distribution `json:"distribution"`
+	LifecycleState            string       `json:"lifecycleState"`
+	IsReshareDisabledByAuthor bool         `json:"isReshareDisabledByAuthor"`
+}
+
+type distribution struct {
+	FeedDistribution               string   `json:"feedDistribution"`
+	TargetEntities                 []string `json:"targetEntities"`
+	ThirdPartyDistributionChannels []string `json:"thirdPartyDistributionChannels"`
+}
+
+// Publish creates a public feed post as the member.
+func (p *Provider) Publish(ctx context.Context, a providers.Account, pl providers.Payload) (*providers.Published, error) {
+	if strings.TrimSpace(pl.Text) == "" {
+		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "EMPTY_TEXT", Message: "LinkedIn posts need text"}
+	}
+	if n := p.TextLength(pl.Text); n > TextLimit {
+		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_TOO_LONG",
+			Message: fmt.Sprintf("the text is %d characters; LinkedIn takes at most %d", n, TextLimit)}
+	}
+	body, err := json.Marshal(post{
+		Author:         a.PlatformUserID,
+		Commentary:     EscapeLittleText(pl.Text),
+		Visibility:     "PUBLIC",
+		Distribution:   distribution{FeedDistribution: "MAIN_FEED", TargetEntities: []string{}, ThirdPartyDistributionChannels: []string{}},
+		LifecycleState: "PUBLISHED",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("linkedin: encode post: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.APIURL+"/rest/posts", bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("linkedin: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.AccessToken)
+	req.Header.Set("LinkedIn-Version", p.cfg.Version)
+	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
+	req.Header.Set("Content-Type", "application/json")
+	res, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, networkError(err)
+	}
+	defer res.Body.Close()
+	resBody, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusOK {
+		return nil, p.apiError(res, resBody)
+	}
+	urn := res.Header.Get("X-Restli-Id")
+	// The official client URL-decodes the id ("urn%3Ali%3Ashare%3A1").
+	if dec, err := url.PathUnescape(urn); err == nil {
+		urn = dec
+	}
+	if urn == "" {
+		// Created, but with no id we cannot link to it: an operator must look.
+		return nil, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NO_POST_ID", Message: "LinkedIn created the post but sent no x-restli-id"}
+	}
+	return &providers.Published{PlatformPostID: urn, URL: PostURL(urn)}, nil
+}
+
+// PostURL is the public address of a post.
+func PostURL(urn string) string { return "https://www.linkedin.com/feed/update/" + urn }
+
+// Revoke revokes a token at LinkedIn. The endpoint sits beside the token
+// endpoint; LinkedIn documents neither its status nor its body, so any 2xx
+// counts.
+func (p *Provider) Revoke(ctx context.Context, token string) error {
+	u := strings.TrimSuffix(p.cfg.TokenURL, "/accessToken") + "/revoke"
+	form := url.Values{"client_id": {p.cfg.ClientID}, "client_secret": {p.cfg.ClientSecret}, "token": {token}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))
+	if err != nil {
+		return fmt.Errorf("linkedin: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	res, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return networkError(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode/100 != 2 {
+		return p.apiError(res, body)
+	}
+	return nil
+}
+
+// apiError is LinkedIn's REST error body: {status, serviceErrorCode, code,
+// message}, with errorDetails.inputErrors on Posts errors.
+type apiErrorBody struct {
+	Status       int    `json:"status"`
+	Code         string `json:"code"`
+	Message      string `json:"message"`
+	ErrorDetails struct {
+		InputErrors []struct {
+			Code        string `json:"code"`
+			Description string `json:"description"`
+		} `json:"inputErrors"`
+	} `json:"errorDetails"`
+}
+
+var urnPattern = regexp.MustCompile(`urn:li:[A-Za-z]+:[0-9A-Za-z_-]+`)
+
+func (p *Provider) apiError(res *http.Response, body []byte) error {
+	var b apiErrorBody
+	_ = json.Unmarshal(body, &b) // A body that is not JSON leaves the HTTP status to decide.
+	code := b.Code
+	for _, ie := range b.ErrorDetails.InputErrors {
+		if ie.Code != "" {
+			code = ie.Code
+			break
+		}
+	}
+	if code == "" {
+		code = "HTTP_" + strconv.Itoa(res.StatusCode)
+	}
+	e := &providers.Error{Provider: ID, Status: res.StatusCode, Code: code, Message: clean(b.Message)}
+	if e.Message == "" {
+		e.Message = "LinkedIn answered " + res.Status
+	}
+	switch {
+	case res.StatusCode == http.StatusTooManyRequests:
+		e.Kind, e.RetryAfter = providers.KindRateLimited, p.retryAfter(res, b.Message)
+	case res.StatusCode >= 500:
+		e.Kind = providers.KindRetryable
+	case res.StatusCode == http.StatusUnauthorized, res.StatusCode == http.StatusForbidden:
+		// 401: the token is invalid, expired or revoked. 403: it lacks the
+		// scope, or the member lost the page role. Both need a reconnect.
+		e.Kind = providers.KindAuth
+	case code == "DUPLICATE_POST":
+		e.Kind = providers.KindDuplicate
+		e.ExistingPostID = urnPattern.FindString(b.Message)
+	default:
+		// 400 (too long, blank, bad author), 422, 426 (version retired):
+		// the same request will be refused again.
+		e.Kind = providers.KindInvalidContent
+	}
+	return e
+}
+
+// defaultRateWait is the wait after a 429 that names no daily limit: LinkedIn
+// sends those for infrastructure protection and documents no Retry-After.
+const defaultRateWait = time.Minute
+
+// retryAfter is how long to wait after a 429. LinkedIn's limits are per 24 h
+// and reset at midnight UTC: a DAY-limit message waits until then.
+func (p *Provider) retryAfter(res *http.Response, message string) time.Duration {
+	if res != nil {
+		if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 {
+			return time.Duration(s) * time.Second
+		}
+	}
+	if strings.Contains(message, "DAY") {
+		now := p.cfg.Now().UTC()
+		midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+		return midnight.Sub(now)
+	}
+	return defaultRateWait
+}
+
+func networkError(err error) error {
+	code := "NETWORK"
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		code = "TIMEOUT"
+	}
+	return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: code, Message: "LinkedIn did not answer", Err: err}
+}
+
+// clean bounds a platform message for storage: one line, at most 500 bytes.
+func clean(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 500 {
+		s = s[:500]
+	}
+	return s
+}
+
+// reserved are the characters of LinkedIn's little text format that must be
+// escaped to stay plain text; LinkedIn silently cuts a post at the first
+// one left unescaped.
+const reserved = `|{}@[]()<>#*_~`
+
+// EscapeLittleText escapes text for a post's commentary: the backslash
+// first, then the other 14 reserved characters.
+func EscapeLittleText(text string) string {
+	var b strings.Builder
+	b.Grow(len(text) + len(text)/8)
+	for _, r := range text {
+		if r == '\\' || strings.ContainsRune(reserved, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

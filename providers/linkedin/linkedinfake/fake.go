@@ -1,0 +1,499 @@
+// Package linkedinfake is a LinkedIn that runs in a test: an HTTP server
+// that follows LinkedIn's wire contract to the letter (OAuth authorize and
+// token endpoints, /v2/userinfo, the versioned /rest/posts), with switches
+// for the answers a real LinkedIn gives on a bad day.
+package linkedinfake
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Post is a post LinkedIn accepted.
+type Post struct {
+	URN        string
+	Author     string
+	Commentary string // as received: escaped little text
+	Visibility string
+	CreatedAt  time.Time
+}
+
+// Rendered is the commentary as LinkedIn shows it: unescaped, and cut at
+// the first reserved character left unescaped, as LinkedIn silently does.
+func (p Post) Rendered() string {
+	var b strings.Builder
+	for i := 0; i < len(p.Commentary); i++ {
+		c := p.Commentary[i]
+		if c == '\\' && i+1 < len(p.Commentary) {
+			i++
+			b.WriteByte(p.Commentary[i])
+			continue
+		}
+		if strings.IndexByte(`|{}@[]()<>#*_~\`, c) >= 0 {
+			break
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Server is the fake. Its exported fields are switches; set them through
+// Configure, which holds the lock the handlers read them under.
+type Server struct {
+	*httptest.Server
+
+	ClientID     string
+	ClientSecret string
+	RedirectURI  string
+	// Versions are the LinkedIn-Version values in support.
+	Versions map[string]bool
+	// IssueRefreshTokens: the app is approved for programmatic refresh.
+	IssueRefreshTokens bool
+	// AcceptPKCE: the app is a native client with PKCE enabled. LinkedIn
+	// web apps refuse a code_verifier; that is the default here.
+	AcceptPKCE bool
+	// DenyConsent: the member refuses the permissions on the consent page.
+	DenyConsent bool
+	// PostStatus makes the next PostFailures calls to /rest/posts answer
+	// this status (429 with the DAY-limit message, 500, 503, 504).
+	PostStatus   int
+	PostFailures int
+	// CreateThenFail: the post is created, then the answer is a 504, as
+	// LinkedIn documents can happen.
+	CreateThenFail bool
+	// DuplicateWindow is how long an identical commentary from one author
+	// is refused as a duplicate.
+	DuplicateWindow time.Duration
+	// Profile is the member who authorizes.
+	Sub, Name, Picture string
+
+	mu       sync.Mutex
+	codes    map[string]codeGrant
+	access   map[string]accessToken
+	refresh  map[string]bool // refresh token → still valid
+	posts    []Post
+	requests []*http.Request
+	now      func() time.Time
+}
+
+type codeGrant struct {
+	redirectURI string
+	scope       string
+	issued      time.Time
+}
+
+type accessToken struct {
+	sub     string
+	expires time.Time
+	revoked bool
+}
+
+// New starts a fake LinkedIn with one app and one member.
+func New() *Server {
+	s := &Server{
+		ClientID:        "pf-client-id",
+		ClientSecret:    "pf-client-secret",
+		RedirectURI:     "http://127.0.0.1/connections/callback/linkedin",
+		Versions:        map[string]bool{"202610": true, "202611": true},
+		DuplicateWindow: 10 * time.Minute,
+		Sub:             "kfW51gr4Ja",
+		Name:            "Ada Lovelace",
+		Picture:         "https://media.licdn.com/dms/image/ada.jpg",
+		codes:           map[string]codeGrant{},
+		access:          map[string]accessToken{},
+		refresh:         map[string]bool{},
+		now:             time.Now,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /oauth/v2/authorization", s.authorize)
+	mux.HandleFunc("POST /oauth/v2/accessToken", s.token)
+	mux.HandleFunc("POST /oauth/v2/revoke", s.revoke)
+	mux.HandleFunc("GET /v2/userinfo", s.userinfo)
+	mux.HandleFunc("POST /rest/posts", s.createPost)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests = append(s.requests, r.Clone(r.Context()))
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	return s
+}
+
+// Configure runs set with the switches locked; set must only assign fields.
+func (s *Server) Configure(set func(s *Server)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	set(s)
+}
+
+// AuthURL, TokenURL and APIURL are the endpoints to configure the provider with.
+func (s *Server) AuthURL() string  { return s.URL + "/oauth/v2/authorization" }
+func (s *Server) TokenURL() string { return s.URL + "/oauth/v2/accessToken" }
+func (s *Server) APIURL() string   { return s.URL }
+
+// Posts returns the posts created so far.
+func (s *Server) Posts() []Post {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Post(nil), s.posts...)
+}
+
+// Requests returns the requests received so far.
+func (s *Server) Requests() []*http.Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*http.Request(nil), s.requests...)
+}
+
+// ExpireAccessToken makes token expired; RevokeAccessToken revokes it;
+// RevokeRefreshToken makes a refresh token answer invalid_grant.
+func (s *Server) ExpireAccessToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.access[token]; ok {
+		t.expires = s.now().Add(-time.Second)
+		s.access[token] = t
+	}
+}
+
+func (s *Server) RevokeAccessToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.access[token]; ok {
+		t.revoked = true
+		s.access[token] = t
+	}
+}
+
+func (s *Server) RevokeRefreshToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refresh[token] = false
+}
+
+// IssueAccessToken mints a valid access token for the member, as if an
+// authorization had just completed.
+func (s *Server) IssueAccessToken() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok := "AQV" + random(60)
+	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(60 * 24 * time.Hour)}
+	return tok
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case q.Get("response_type") != "code":
+		http.Error(w, "response_type must be code", http.StatusBadRequest)
+		return
+	case q.Get("client_id") != s.ClientID:
+		http.Error(w, "Client_id doesn't match", http.StatusUnauthorized)
+		return
+	case q.Get("redirect_uri") != s.RedirectURI:
+		http.Error(w, "Redirect_uri doesn't match", http.StatusUnauthorized)
+		return
+	case q.Get("scope") == "":
+		http.Error(w, "Invalid scope", http.StatusUnauthorized)
+		return
+	}
+	back, _ := url.Parse(s.RedirectURI)
+	v := url.Values{}
+	if q.Get("state") != "" {
+		v.Set("state", q.Get("state"))
+	}
+	if s.DenyConsent {
+		v.Set("error", "user_cancelled_authorize")
+		v.Set("error_description", "The user cancelled the authorization")
+	} else {
+		code := random(40)
+		s.codes[code] = codeGrant{redirectURI: q.Get("redirect_uri"), scope: q.Get("scope"), issued: s.now()}
+		v.Set("code", code)
+	}
+	back.RawQuery = v.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+func tokenError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": desc})
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		tokenError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		tokenError(w, http.StatusBadRequest, "invalid_request", "malformed form")
+		return
+	}
+	f := r.PostForm
+	for _, name := range []string{"grant_type", "client_id", "client_secret"} {
+		if f.Get(name) == "" {
+			tokenError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("A required parameter %q is missing", name))
+			return
+		}
+	}
+	if f.Get("client_id") != s.ClientID || f.Get("client_secret") != s.ClientSecret {
+		tokenError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		for _, name := range []string{"code", "redirect_uri"} {
+			if f.Get(name) == "" {
+				tokenError(w, http.StatusBadRequest, "invalid_request", fmt.Sprintf("A required parameter %q is missing", name))
+				return
+			}
+		}
+		if f.Get("code_verifier") != "" && !s.AcceptPKCE {
+			tokenError(w, http.StatusBadRequest, "invalid_request", "Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired. Or external member binding exists")
+			return
+		}
+		grant, ok := s.codes[f.Get("code")]
+		delete(s.codes, f.Get("code")) // single use
+		if !ok {
+			tokenError(w, http.StatusUnauthorized, "invalid_request", "Unable to retrieve access token: authorization code not found")
+			return
+		}
+		if grant.redirectURI != f.Get("redirect_uri") || s.now().Sub(grant.issued) > 30*time.Minute {
+			tokenError(w, http.StatusBadRequest, "invalid_request", "Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired. Or external member binding exists")
+			return
+		}
+		s.issue(w, strings.Join(strings.Fields(grant.scope), ","), 365*24*3600)
+	case "refresh_token":
+		valid, ok := s.refresh[f.Get("refresh_token")]
+		if !ok || !valid {
+			tokenError(w, http.StatusBadRequest, "invalid_grant", "Token has been expired or revoked.")
+			return
+		}
+		// Refresh tokens keep their first TTL; this one is spent.
+		s.refresh[f.Get("refresh_token")] = false
+		s.issue(w, "email,openid,profile,w_member_social", 300*24*3600)
+	default:
+		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type not supported")
+	}
+}
+
+// issue writes a token response as LinkedIn does: 60-day access tokens,
+// comma-separated scope, an id_token for openid, and a refresh token only
+// for apps approved for one. Callers hold s.mu.
+func (s *Server) issue(w http.ResponseWriter, scope string, refreshTTL int) {
+	tok := "AQV" + random(300)
+	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(5184000 * time.Second)}
+	body := map[string]any{
+		"access_token": tok,
+		"expires_in":   5184000,
+		"scope":        scope,
+		"token_type":   "Bearer",
+	}
+	if strings.Contains(scope, "openid") {
+		body["id_token"] = "eyJ" + random(40) + "." + random(80) + "." + random(40)
+	}
+	if s.IssueRefreshTokens {
+		rt := "AQW" + random(300)
+		s.refresh[rt] = true
+		body["refresh_token"] = rt
+		body["refresh_token_expires_in"] = refreshTTL
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	_ = r.ParseForm()
+	if r.PostForm.Get("client_id") != s.ClientID || r.PostForm.Get("client_secret") != s.ClientSecret {
+		tokenError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok := r.PostForm.Get("token")
+	if t, ok := s.access[tok]; ok {
+		t.revoked = true
+		s.access[tok] = t
+	}
+	if _, ok := s.refresh[tok]; ok {
+		s.refresh[tok] = false
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func restError(w http.ResponseWriter, status int, body map[string]any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// bearer checks the Authorization header as LinkedIn does; callers hold s.mu.
+func (s *Server) bearer(w http.ResponseWriter, r *http.Request) (accessToken, bool) {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || tok == "" {
+		restError(w, 401, map[string]any{"message": "Empty oauth2_access_token", "serviceErrorCode": 401, "status": 401})
+		return accessToken{}, false
+	}
+	t, ok := s.access[tok]
+	switch {
+	case !ok:
+		restError(w, 401, map[string]any{"status": 401, "serviceErrorCode": 65600, "code": "INVALID_ACCESS_TOKEN", "message": "Invalid access token"})
+		return t, false
+	case t.revoked:
+		restError(w, 401, map[string]any{"status": 401, "serviceErrorCode": 65601, "code": "REVOKED_ACCESS_TOKEN", "message": "The token used in the request has been revoked by the user"})
+		return t, false
+	case !s.now().Before(t.expires):
+		restError(w, 401, map[string]any{"status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN", "message": "The token used in the request has expired"})
+		return t, false
+	}
+	return t, true
+}
+
+func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.bearer(w, r)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	given, family, _ := strings.Cut(s.Name, " ")
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"sub": t.sub, "name": s.Name, "given_name": given, "family_name": family,
+		"picture": s.Picture, "email": "member@example.com", "email_verified": true,
+		"locale": map[string]string{"country": "US", "language": "en"},
+	})
+}
+
+func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The gateway checks the version before anything else.
+	v := r.Header.Get("LinkedIn-Version")
+	if v == "" {
+		w.Header().Set("X-Restli-Gateway-Error", "true")
+		restError(w, 400, map[string]any{"status": 400, "code": "VERSION_MISSING", "message": "A version must be present. Please specify a version by adding the LinkedIn-Version header."})
+		return
+	}
+	if !s.Versions[v] {
+		restError(w, 426, map[string]any{"status": 426, "code": "NONEXISTENT_VERSION", "message": fmt.Sprintf("Requested version %s01 is not active", v)})
+		return
+	}
+	if r.Header.Get("X-Restli-Protocol-Version") != "2.0.0" {
+		restError(w, 400, map[string]any{"status": 400, "message": "X-Restli-Protocol-Version 2.0.0 is required"})
+		return
+	}
+	t, ok := s.bearer(w, r)
+	if !ok {
+		return
+	}
+	if s.PostFailures > 0 {
+		s.PostFailures--
+		switch s.PostStatus {
+		case 429:
+			restError(w, 429, map[string]any{"status": 429, "serviceErrorCode": 101, "code": "TOO_MANY_REQUESTS", "message": "Resource level throttle APPLICATION_AND_MEMBER DAY limit for calls to this resource is reached."})
+		default:
+			restError(w, s.PostStatus, map[string]any{"status": s.PostStatus, "message": http.StatusText(s.PostStatus)})
+		}
+		return
+	}
+	raw, _ := io.ReadAll(r.Body)
+	var body struct {
+		Author         string          `json:"author"`
+		Commentary     *string         `json:"commentary"`
+		Visibility     string          `json:"visibility"`
+		Distribution   json.RawMessage `json:"distribution"`
+		LifecycleState string          `json:"lifecycleState"`
+	}
+	if err := json.Unmarshal(raw, &body); err != nil {
+		restError(w, 400, map[string]any{"status": 400, "message": "Invalid JSON"})
+		return
+	}
+	missing := func(field string) {
+		restError(w, 422, map[string]any{"status": 422, "message": "ERROR :: /" + field + " :: field is required but not found and has no default value"})
+	}
+	switch {
+	case body.Author == "":
+		missing("author")
+		return
+	case body.Commentary == nil:
+		missing("commentary")
+		return
+	case body.Visibility == "":
+		missing("visibility")
+		return
+	case len(body.Distribution) == 0:
+		missing("distribution")
+		return
+	case body.LifecycleState == "":
+		missing("lifecycleState")
+		return
+	case strings.TrimSpace(*body.Commentary) == "":
+		restError(w, 400, map[string]any{"status": 400, "code": "INVALID_VALUE_BLANK_FIELD", "message": "commentary must not be blank"})
+		return
+	}
+	if body.Author != "urn:li:person:"+t.sub {
+		restError(w, 403, map[string]any{"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED", "message": "Not enough permissions to access: posts.CREATE.NO_VERSION"})
+		return
+	}
+	if n := len([]rune(*body.Commentary)); n > 3000 {
+		restError(w, 400, map[string]any{
+			"errorDetailType": "com.linkedin.common.error.BadRequest",
+			"message":         fmt.Sprintf("com.linkedin.content.common.exception.BadRequestResponseException: ShareCommentary text length (%d characters) exceeded the maximum allowed (3000 characters)", n),
+			"errorDetails":    map[string]any{"inputErrors": []map[string]any{{"description": "Size of array cannot be higher than the maxLength", "input": map[string]any{}, "code": "FIELD_LENGTH_TOO_LONG", "maxLength": 3000}}},
+			"status":          400,
+		})
+		return
+	}
+	now := s.now()
+	for _, p := range s.posts {
+		if p.Author == body.Author && p.Commentary == *body.Commentary && now.Sub(p.CreatedAt) < s.DuplicateWindow {
+			restError(w, 422, map[string]any{
+				"errorDetailType": "com.linkedin.common.error.BadRequest",
+				"message":         "com.linkedin.content.common.exception.BadRequestResponseException: Content is a duplicate of " + p.URN,
+				"errorDetails":    map[string]any{"inputErrors": []map[string]any{{"description": "Duplicate post is detected", "input": map[string]any{}, "code": "DUPLICATE_POST"}}},
+				"status":          422,
+			})
+			return
+		}
+	}
+	urn := "urn:li:share:" + digits(19)
+	s.posts = append(s.posts, Post{URN: urn, Author: body.Author, Commentary: *body.Commentary, Visibility: body.Visibility, CreatedAt: now})
+	if s.CreateThenFail {
+		s.CreateThenFail = false
+		restError(w, 504, map[string]any{"status": 504, "message": "Gateway Timeout"})
+		return
+	}
+	w.Header().Set("X-Restli-Id", urn)
+	w.WriteHeader(http.StatusCreated)
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+func digits(n int) string {
+	var b strings.Builder
+	b.WriteByte('7')
+	for b.Len() < n {
+		d, _ := rand.Int(rand.Reader, big.NewInt(10))
+		b.WriteByte(byte('0' + d.Int64()))
+	}
+	return b.String()
+}
