@@ -13,6 +13,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/postflow/postflow/internal/devmongo"
 	"github.com/postflow/postflow/internal/devredis"
 )
 
@@ -45,7 +46,7 @@ type Options struct {
 // Stack is the running set of embedded servers.
 type Stack struct {
 	Temporal *Temporal
-	mongo    *Mongo
+	mongo    *devmongo.Mongo
 	redis    *devredis.Redis
 
 	// MongoURI and RedisURL reach the servers in use, embedded or not.
@@ -81,7 +82,7 @@ func Start(opts Options) (s *Stack, err error) {
 
 	if s.MongoURI == "" {
 		addr := hostPort(opts.IP, port(opts.MongoPort, 27017))
-		if s.mongo, err = StartMongo(addr, filepath.Join(opts.DataDir, "mongo"), opts.Logger); err != nil {
+		if s.mongo, err = devmongo.Start(addr, filepath.Join(opts.DataDir, "mongo"), opts.Logger); err != nil {
 			return s, err
 		}
 		s.MongoURI = s.mongo.URI() + "postflow"

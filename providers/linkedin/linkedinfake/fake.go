@@ -77,13 +77,14 @@ type Server struct {
 	// Profile is the member who authorizes.
 	Sub, Name, Picture string
 
-	mu       sync.Mutex
-	codes    map[string]codeGrant
-	access   map[string]accessToken
-	refresh  map[string]bool // refresh token → still valid
-	posts    []Post
-	requests []*http.Request
-	now      func() time.Time
+	mu        sync.Mutex
+	refreshes int
+	codes     map[string]codeGrant
+	access    map[string]accessToken
+	refresh   map[string]bool // refresh token → still valid
+	posts     []Post
+	requests  []*http.Request
+	now       func() time.Time
 }
 
 type codeGrant struct {
@@ -148,7 +149,15 @@ func (s *Server) Posts() []Post {
 	return append([]Post(nil), s.posts...)
 }
 
-// Requests returns the requests received so far.
+// Refreshes counts the refresh_token grants received so far.
+func (s *Server) Refreshes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refreshes
+}
+
+// Requests returns the requests received so far. Their bodies have been
+// read by the fake.
 func (s *Server) Requests() []*http.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -179,6 +188,16 @@ func (s *Server) RevokeRefreshToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refresh[token] = false
+}
+
+// RevokeAllRefreshTokens makes every refresh token answer invalid_grant, as
+// when the member removes the app.
+func (s *Server) RevokeAllRefreshTokens() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for t := range s.refresh {
+		s.refresh[t] = false
+	}
 }
 
 // IssueAccessToken mints a valid access token for the member, as if an
@@ -278,6 +297,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		}
 		s.issue(w, strings.Join(strings.Fields(grant.scope), ","), 365*24*3600)
 	case "refresh_token":
+		s.refreshes++
 		valid, ok := s.refresh[f.Get("refresh_token")]
 		if !ok || !valid {
 			tokenError(w, http.StatusBadRequest, "invalid_grant", "Token has been expired or revoked.")

@@ -1,4 +1,6 @@
-package devstack
+// Package devmongo is an embedded MongoDB-protocol server for development
+// and tests: FerretDB on SQLite files in a folder.
+package devmongo
 
 import (
 	"context"
@@ -19,9 +21,9 @@ type Mongo struct {
 	done   chan struct{}
 }
 
-// StartMongo serves the MongoDB protocol on addr (host:port) with its data
+// Start serves the MongoDB protocol on addr (host:port) with its data
 // in dir.
-func StartMongo(addr, dir string, logger *slog.Logger) (*Mongo, error) {
+func Start(addr, dir string, logger *slog.Logger) (*Mongo, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mongo: data folder: %w", err)
 	}
@@ -55,4 +57,22 @@ func (m *Mongo) URI() string { return m.uri }
 func (m *Mongo) Stop() {
 	m.cancel()
 	<-m.done
+}
+
+// minLevel drops records below min before they reach the handler.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

@@ -1,0 +1,86 @@
+// Package connections is how an organization links its social accounts to
+// PostFlow and how PostFlow keeps their tokens safe and fresh: the OAuth
+// connect and callback flow, the SocialAccount, and ValidAccessToken for the
+// publish flow. Storage and Redis are behind interfaces; the HTTP layer and
+// the activities call this package.
+package connections
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status of a social account.
+type Status string
+
+const (
+	StatusActive  Status = "active"
+	StatusExpired Status = "expired" // the platform refused its tokens; reconnect
+	StatusRevoked Status = "revoked"
+)
+
+// Account is a SocialAccount: one platform account connected to one
+// organization. AccessToken and RefreshToken hold sealed tokens (see
+// tokencipher), never plaintext, and never leave the process as JSON.
+type Account struct {
+	ID             string    `json:"id"`
+	OrganizationID string    `json:"organizationId"`
+	Platform       string    `json:"platform"`
+	PlatformUserID string    `json:"platformUserId"`
+	DisplayName    string    `json:"displayName"`
+	AvatarURL      string    `json:"avatarUrl,omitempty"`
+	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
+	Status         Status    `json:"status"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+
+	AccessToken           string    `json:"-"`
+	RefreshToken          string    `json:"-"`
+	RefreshTokenExpiresAt time.Time `json:"-"`
+	Scopes                []string  `json:"-"`
+}
+
+// binding ties a sealed token to the account and field it belongs to. It
+// uses the account's unique key, which is known before the first upsert
+// (unlike its id).
+func binding(orgID, platform, platformUserID, field string) string {
+	return orgID + "/" + platform + "/" + platformUserID + "#" + field
+}
+
+// ErrNotFound: no such account in this organization.
+var ErrNotFound = errors.New("connections: account not found")
+
+// ErrLocked: another process holds the account's refresh lease.
+var ErrLocked = errors.New("connections: refresh in progress elsewhere")
+
+// Store keeps accounts. Every read and write that comes from a request is
+// scoped to an organization; the publish flow reads by id alone.
+type Store interface {
+	// Upsert inserts the account, or updates the one with the same
+	// (organization, platform, platform user). An empty RefreshToken keeps
+	// the stored one. It returns the stored account.
+	Upsert(ctx context.Context, a *Account) (*Account, error)
+	Get(ctx context.Context, orgID, id string) (*Account, error)
+	GetByID(ctx context.Context, id string) (*Account, error)
+	List(ctx context.Context, orgID string) ([]Account, error)
+	// Delete removes the account, its tokens and any refresh lease.
+	Delete(ctx context.Context, orgID, id string) error
+	SetStatus(ctx context.Context, id string, status Status) error
+	// LockRefresh takes the account's refresh lease for ttl, unless someone
+	// else holds an unexpired one (ErrLocked).
+	LockRefresh(ctx context.Context, id, owner string, ttl time.Duration) error
+	// SaveRefreshed stores refreshed tokens and releases owner's lease.
+	SaveRefreshed(ctx context.Context, id, owner string, t RefreshedTokens) error
+	// UnlockRefresh releases owner's lease.
+	UnlockRefresh(ctx context.Context, id, owner string) error
+}
+
+// RefreshedTokens are sealed tokens after a refresh. An empty RefreshToken
+// keeps the stored one.
+type RefreshedTokens struct {
+	AccessToken           string
+	RefreshToken          string
+	TokenExpiresAt        time.Time
+	RefreshTokenExpiresAt time.Time
+}

@@ -1,0 +1,131 @@
+package connections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/postflow/postflow/providers"
+)
+
+// RefreshMargin: a token that expires within it is refreshed before use.
+const RefreshMargin = 5 * time.Minute
+
+const (
+	leaseTTL  = 30 * time.Second       // longer than a token call may take
+	leaseWait = 200 * time.Millisecond // between looks at someone else's lease
+)
+
+// ValidAccessToken returns a usable access token for the account and the
+// account itself: getValidAccessToken of the design. A token that expires
+// within RefreshMargin is refreshed first, and the new tokens are sealed
+// and stored. Two callers never spend one refresh token: the refresh runs
+// under a lease in the store, and whoever waits on it reads the result.
+//
+// A refresh the platform refuses (invalid_grant), or an expired token with
+// no refresh token, marks the account expired and returns a
+// *providers.Error of KindAuth: the publish flow must not retry it.
+func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (string, *Account, error) {
+	owner := ""
+	defer func() {
+		if owner != "" {
+			// Released here only on the paths that did not store tokens.
+			_ = s.store.UnlockRefresh(context.WithoutCancel(ctx), accountID, owner)
+		}
+	}()
+	for {
+		a, err := s.store.GetByID(ctx, accountID)
+		if err != nil {
+			return "", nil, err
+		}
+		if a.Status != StatusActive {
+			return "", a, &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: "ACCOUNT_" + strings.ToUpper(string(a.Status)),
+				Message: "the account is " + string(a.Status) + "; reconnect it"}
+		}
+		now := s.now()
+		if a.TokenExpiresAt.IsZero() || now.Add(RefreshMargin).Before(a.TokenExpiresAt) {
+			tok, err := s.open(a, "accessToken", a.AccessToken)
+			return tok, a, err
+		}
+		p, ok := s.providers.Get(a.Platform)
+		if !ok {
+			return "", a, fmt.Errorf("account %s: platform %q is not configured", a.ID, a.Platform)
+		}
+		if a.RefreshToken == "" || !p.Capabilities().RefreshTokens {
+			if now.Before(a.TokenExpiresAt) {
+				// Nothing to refresh with, but it still works for now.
+				tok, err := s.open(a, "accessToken", a.AccessToken)
+				return tok, a, err
+			}
+			return "", a, s.expire(ctx, a, "TOKEN_EXPIRED", "the access token expired and the platform gave no refresh token; reconnect the account")
+		}
+
+		if owner == "" {
+			candidate := randomOwner()
+			err := s.store.LockRefresh(ctx, a.ID, candidate, leaseTTL)
+			if errors.Is(err, ErrLocked) {
+				// Someone else is refreshing: wait, then read what they stored.
+				select {
+				case <-ctx.Done():
+					return "", a, ctx.Err()
+				case <-time.After(leaseWait):
+				}
+				continue
+			}
+			if err != nil {
+				return "", a, err
+			}
+			owner = candidate
+			continue // Read again under the lease: the last holder may have just refreshed.
+		}
+
+		refreshToken, err := s.open(a, "refreshToken", a.RefreshToken)
+		if err != nil {
+			return "", a, err
+		}
+		t, err := p.Refresh(ctx, refreshToken)
+		if err != nil {
+			var pe *providers.Error
+			if errors.As(err, &pe) && pe.Kind == providers.KindAuth {
+				return "", a, s.expire(ctx, a, pe.Code, pe.Message)
+			}
+			return "", a, err
+		}
+		refreshed := RefreshedTokens{TokenExpiresAt: t.ExpiresAt, RefreshTokenExpiresAt: t.RefreshExpiresAt}
+		if refreshed.AccessToken, err = s.cipher.Seal(t.AccessToken, binding(a.OrganizationID, a.Platform, a.PlatformUserID, "accessToken")); err != nil {
+			return "", a, err
+		}
+		if refreshed.RefreshToken, err = s.cipher.Seal(t.RefreshToken, binding(a.OrganizationID, a.Platform, a.PlatformUserID, "refreshToken")); err != nil {
+			return "", a, err
+		}
+		if err := s.store.SaveRefreshed(ctx, a.ID, owner, refreshed); err != nil {
+			// The platform may have spent the old refresh token: nothing to
+			// retry with. Say so loudly; the next use will tell.
+			return "", a, fmt.Errorf("account %s: store refreshed tokens: %w", a.ID, err)
+		}
+		owner = ""
+		a.TokenExpiresAt = t.ExpiresAt
+		s.logger.InfoContext(ctx, "access token refreshed", "account_id", a.ID, "platform", a.Platform, "expires_at", t.ExpiresAt)
+		return t.AccessToken, a, nil
+	}
+}
+
+func (s *Service) open(a *Account, field, sealed string) (string, error) {
+	tok, err := s.cipher.Open(sealed, binding(a.OrganizationID, a.Platform, a.PlatformUserID, field))
+	if err != nil {
+		return "", fmt.Errorf("account %s: %s: %w", a.ID, field, err)
+	}
+	return tok, nil
+}
+
+// expire marks the account expired and returns the auth error to hand on.
+func (s *Service) expire(ctx context.Context, a *Account, code, msg string) error {
+	if err := s.store.SetStatus(context.WithoutCancel(ctx), a.ID, StatusExpired); err != nil {
+		return fmt.Errorf("account %s: mark expired: %w", a.ID, err)
+	}
+	a.Status = StatusExpired
+	s.logger.WarnContext(ctx, "account expired", "account_id", a.ID, "platform", a.Platform, "code", code)
+	return &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: code, Message: msg}
+}

@@ -1,0 +1,302 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postflow/postflow/connections"
+)
+
+// accountDoc is a SocialAccount as stored. Tokens are sealed before they
+// get here.
+type accountDoc struct {
+	ID                    bson.ObjectID `bson:"_id,omitempty"`
+	OrganizationID        string        `bson:"organizationId"`
+	Platform              string        `bson:"platform"`
+	PlatformUserID        string        `bson:"platformUserId"`
+	DisplayName           string        `bson:"displayName"`
+	AvatarURL             string        `bson:"avatarUrl,omitempty"`
+	AccessToken           string        `bson:"accessToken"`
+	RefreshToken          string        `bson:"refreshToken,omitempty"`
+	TokenExpiresAt        *time.Time    `bson:"tokenExpiresAt,omitempty"`
+	RefreshTokenExpiresAt *time.Time    `bson:"refreshTokenExpiresAt,omitempty"`
+	Scopes                []string      `bson:"scopes,omitempty"`
+	Status                string        `bson:"status"`
+	CreatedAt             time.Time     `bson:"createdAt"`
+	UpdatedAt             time.Time     `bson:"updatedAt"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+func timeOf(p *time.Time) time.Time {
+	if p == nil {
+		return time.Time{}
+	}
+	return p.UTC()
+}
+
+func (d *accountDoc) account() *connections.Account {
+	return &connections.Account{
+		ID:                    d.ID.Hex(),
+		OrganizationID:        d.OrganizationID,
+		Platform:              d.Platform,
+		PlatformUserID:        d.PlatformUserID,
+		DisplayName:           d.DisplayName,
+		AvatarURL:             d.AvatarURL,
+		TokenExpiresAt:        timeOf(d.TokenExpiresAt),
+		RefreshTokenExpiresAt: timeOf(d.RefreshTokenExpiresAt),
+		Scopes:                d.Scopes,
+		Status:                connections.Status(d.Status),
+		CreatedAt:             d.CreatedAt.UTC(),
+		UpdatedAt:             d.UpdatedAt.UTC(),
+		AccessToken:           d.AccessToken,
+		RefreshToken:          d.RefreshToken,
+	}
+}
+
+// Accounts is the socialAccounts collection.
+type Accounts struct {
+	c      *mongo.Collection
+	leases *mongo.Collection
+	now    func() time.Time
+}
+
+// Accounts returns the SocialAccount store.
+func (s *Store) Accounts() *Accounts {
+	return &Accounts{c: s.DB.Collection("socialAccounts"), leases: s.DB.Collection("refreshLeases"), now: time.Now}
+}
+
+var _ connections.Store = (*Accounts)(nil)
+
+// EnsureIndexes creates the unique key of an account: one document per
+// (organization, platform, platform user), so reconnecting updates it.
+func (a *Accounts) EnsureIndexes(ctx context.Context) error {
+	_, err := a.c.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "platform", Value: 1}, {Key: "platformUserId", Value: 1}},
+			Options: options.Index().SetUnique(true).SetName("account_unique")},
+	})
+	if err != nil {
+		return fmt.Errorf("mongo: socialAccounts indexes: %w", err)
+	}
+	return nil
+}
+
+func objectID(id string) (bson.ObjectID, bool) {
+	oid, err := bson.ObjectIDFromHex(id)
+	return oid, err == nil
+}
+
+// Upsert inserts or updates by the unique key. Two callbacks racing for a
+// new account may both try to insert; the loser of the unique index
+// retries as an update.
+func (a *Accounts) Upsert(ctx context.Context, acc *connections.Account) (*connections.Account, error) {
+	key := bson.D{{Key: "organizationId", Value: acc.OrganizationID}, {Key: "platform", Value: acc.Platform}, {Key: "platformUserId", Value: acc.PlatformUserID}}
+	set := bson.D{
+		{Key: "displayName", Value: acc.DisplayName},
+		{Key: "avatarUrl", Value: acc.AvatarURL},
+		{Key: "accessToken", Value: acc.AccessToken},
+		{Key: "tokenExpiresAt", Value: timePtr(acc.TokenExpiresAt)},
+		{Key: "scopes", Value: acc.Scopes},
+		{Key: "status", Value: string(acc.Status)},
+		{Key: "updatedAt", Value: acc.UpdatedAt.UTC()},
+	}
+	if acc.RefreshToken != "" {
+		// A reconnect without a refresh token keeps the one LinkedIn gave
+		// before: it is still good for its 365 days.
+		set = append(set,
+			bson.E{Key: "refreshToken", Value: acc.RefreshToken},
+			bson.E{Key: "refreshTokenExpiresAt", Value: timePtr(acc.RefreshTokenExpiresAt)})
+	}
+	update := bson.D{
+		{Key: "$set", Value: set},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "createdAt", Value: acc.CreatedAt.UTC()}}},
+	}
+	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
+	var doc accountDoc
+	var err error
+	for range 2 {
+		err = a.c.FindOneAndUpdate(ctx, key, update, opts).Decode(&doc)
+		if !mongo.IsDuplicateKeyError(err) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: upsert account: %w", err)
+	}
+	return doc.account(), nil
+}
+
+func (a *Accounts) findOne(ctx context.Context, filter bson.D) (*connections.Account, error) {
+	var doc accountDoc
+	err := a.c.FindOne(ctx, filter).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, connections.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read account: %w", err)
+	}
+	return doc.account(), nil
+}
+
+// Get returns the account if it belongs to the organization.
+func (a *Accounts) Get(ctx context.Context, orgID, id string) (*connections.Account, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, connections.ErrNotFound
+	}
+	return a.findOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+}
+
+// GetByID returns the account whatever its organization; for the publish
+// flow, which has the id from a post that was checked when it was made.
+func (a *Accounts) GetByID(ctx context.Context, id string) (*connections.Account, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, connections.ErrNotFound
+	}
+	return a.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
+}
+
+// List returns the organization's accounts, oldest first.
+func (a *Accounts) List(ctx context.Context, orgID string) ([]connections.Account, error) {
+	cur, err := a.c.Find(ctx, bson.D{{Key: "organizationId", Value: orgID}}, options.Find().SetSort(bson.D{{Key: "createdAt", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list accounts: %w", err)
+	}
+	var docs []accountDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: list accounts: %w", err)
+	}
+	out := make([]connections.Account, 0, len(docs))
+	for i := range docs {
+		out = append(out, *docs[i].account())
+	}
+	return out, nil
+}
+
+// Delete removes the account and its tokens.
+func (a *Accounts) Delete(ctx context.Context, orgID, id string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return connections.ErrNotFound
+	}
+	res, err := a.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+	if err != nil {
+		return fmt.Errorf("mongo: delete account: %w", err)
+	}
+	if res.DeletedCount == 0 {
+		return connections.ErrNotFound
+	}
+	if _, err := a.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+		return fmt.Errorf("mongo: delete refresh lease: %w", err)
+	}
+	return nil
+}
+
+// SetStatus sets the account's status.
+func (a *Accounts) SetStatus(ctx context.Context, id string, status connections.Status) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return connections.ErrNotFound
+	}
+	_, err := a.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: string(status)}, {Key: "updatedAt", Value: a.now().UTC()}}}})
+	if err != nil {
+		return fmt.Errorf("mongo: set account status: %w", err)
+	}
+	return nil
+}
+
+// leaseDoc is a refresh lease. Leases live in a collection of their own,
+// keyed by account id, because taking one is an insert: the unique _id
+// makes two takers impossible on any MongoDB-protocol server, where a
+// conditional findOneAndUpdate is only atomic on MongoDB itself (FerretDB
+// reads and writes in two steps).
+type leaseDoc struct {
+	AccountID string    `bson:"_id"`
+	Owner     string    `bson:"owner"`
+	Until     time.Time `bson:"until"`
+}
+
+// LockRefresh takes the account's refresh lease, or reports ErrLocked while
+// another owner holds an unexpired one. An expired lease (its holder died)
+// is removed and taken.
+func (a *Accounts) LockRefresh(ctx context.Context, id, owner string, ttl time.Duration) error {
+	if _, err := a.GetByID(ctx, id); err != nil {
+		return err
+	}
+	for range 2 {
+		_, err := a.leases.InsertOne(ctx, leaseDoc{AccountID: id, Owner: owner, Until: a.now().Add(ttl).UTC()})
+		if err == nil {
+			return nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("mongo: take refresh lease: %w", err)
+		}
+		var held leaseDoc
+		err = a.leases.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&held)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue // Released meanwhile: try again.
+		}
+		if err != nil {
+			return fmt.Errorf("mongo: read refresh lease: %w", err)
+		}
+		if a.now().Before(held.Until) {
+			return connections.ErrLocked
+		}
+		if _, err := a.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: held.Owner}}); err != nil {
+			return fmt.Errorf("mongo: clear expired refresh lease: %w", err)
+		}
+	}
+	return connections.ErrLocked
+}
+
+// SaveRefreshed stores the refreshed tokens and releases the lease, if
+// owner still holds it.
+func (a *Accounts) SaveRefreshed(ctx context.Context, id, owner string, t connections.RefreshedTokens) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return connections.ErrNotFound
+	}
+	n, err := a.leases.CountDocuments(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+	if err != nil {
+		return fmt.Errorf("mongo: check refresh lease: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("mongo: save refreshed tokens: the refresh lease of %s was lost", id)
+	}
+	set := bson.D{
+		{Key: "accessToken", Value: t.AccessToken},
+		{Key: "tokenExpiresAt", Value: timePtr(t.TokenExpiresAt)},
+		{Key: "updatedAt", Value: a.now().UTC()},
+	}
+	if t.RefreshToken != "" {
+		set = append(set,
+			bson.E{Key: "refreshToken", Value: t.RefreshToken},
+			bson.E{Key: "refreshTokenExpiresAt", Value: timePtr(t.RefreshTokenExpiresAt)})
+	}
+	if _, err := a.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+		return fmt.Errorf("mongo: save refreshed tokens: %w", err)
+	}
+	return a.UnlockRefresh(ctx, id, owner)
+}
+
+// UnlockRefresh releases owner's lease.
+func (a *Accounts) UnlockRefresh(ctx context.Context, id, owner string) error {
+	if _, err := a.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}); err != nil {
+		return fmt.Errorf("mongo: release refresh lease: %w", err)
+	}
+	return nil
+}
