@@ -13,6 +13,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
+
+	"github.com/postflow/postflow/connections"
 )
 
 // Options is what the HTTP layer needs from the process that serves it.
@@ -24,16 +26,22 @@ type Options struct {
 	MaxBodyBytes int64
 	// Checks are the dependencies /readyz asks.
 	Checks []Check
+	Auth   AuthOptions
+	// Connections serves the OAuth and account routes.
+	Connections *connections.Service
 }
 
 type server struct {
-	logger *slog.Logger
-	checks []Check
+	logger      *slog.Logger
+	checks      []Check
+	auth        AuthOptions
+	conns       *connections.Service
+	frontendURL string
 }
 
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
-	s := &server{logger: opts.Logger, checks: opts.Checks}
+	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, frontendURL: opts.FrontendURL}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	r.Use(s.recoverer)
@@ -50,6 +58,17 @@ func NewHandler(opts Options) http.Handler {
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+
+	if s.conns != nil {
+		r.Get("/providers", s.listProviders)
+		r.Get("/connections/callback/{providerId}", s.callback)
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Get("/connections/connect/{providerId}", s.connect)
+			r.Get("/connections", s.listConnections)
+			r.Delete("/connections/{id}", s.disconnect)
+		})
+	}
 	return r
 }
 

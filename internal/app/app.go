@@ -20,9 +20,14 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/mongostore"
+	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/temporalconn"
+	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -36,6 +41,55 @@ func NewLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// buildConnections wires the connections domain: providers, the cipher,
+// the OAuth state store and the account store, whose indexes it creates.
+func buildConnections(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) (*connections.Service, error) {
+	current, previous, err := cfg.EncryptionKeys()
+	if err != nil {
+		return nil, err
+	}
+	cipher, err := tokencipher.New(current, previous...)
+	if err != nil {
+		return nil, err
+	}
+	reg, err := buildProviders(cfg)
+	if err != nil {
+		return nil, err
+	}
+	accounts := d.mongo.Accounts()
+	if err := accounts.EnsureIndexes(ctx); err != nil {
+		// MongoDB may be starting still; /readyz says so, and the
+		// unique index is created on the next start.
+		logger.Warn("could not create MongoDB indexes now", "error", err)
+	}
+	var states connections.StateStore
+	if d.redis != nil {
+		states = oauthstate.New(d.redis)
+	}
+	return connections.NewService(accounts, states, reg, cipher, logger), nil
+}
+
+// buildProviders registers the providers the configuration enables.
+func buildProviders(cfg *config.Config) (*providers.Registry, error) {
+	var ps []providers.Provider
+	if cfg.LinkedIn.ClientID != "" {
+		li, err := linkedin.New(linkedin.Config{
+			ClientID:     cfg.LinkedIn.ClientID,
+			ClientSecret: cfg.LinkedIn.ClientSecret,
+			RedirectURI:  cfg.LinkedIn.RedirectURI,
+			AuthURL:      cfg.LinkedIn.AuthURL,
+			TokenURL:     cfg.LinkedIn.TokenURL,
+			APIURL:       cfg.LinkedIn.APIURL,
+			Version:      cfg.LinkedIn.APIVersion,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, li)
+	}
+	return providers.NewRegistry(ps...)
 }
 
 // deps are the connections a process holds. Each is opened lazily, so a
@@ -111,11 +165,17 @@ func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 // serveAPI listens on host (all interfaces when empty) and cfg.Port, and
 // reports the bound address on bound, if given, once it accepts connections.
 func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger, host string, bound chan<- net.Addr) error {
+	conns, err := buildConnections(ctx, cfg, d, logger)
+	if err != nil {
+		return err
+	}
 	handler := api.NewHandler(api.Options{
 		Logger:       logger,
 		FrontendURL:  cfg.FrontendURL,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Checks:       d.checks(),
+		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
+		Connections:  conns,
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {

@@ -161,6 +161,10 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.AuthTrustHeaders = true
 		filled = append(filled, "AUTH_TRUST_HEADERS=true")
 	}
+	if cfg.LinkedIn.ClientID != "" && cfg.LinkedIn.RedirectURI == "" {
+		cfg.LinkedIn.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/linkedin", cfg.Port)
+		filled = append(filled, "LINKEDIN_REDIRECT_URI="+cfg.LinkedIn.RedirectURI)
+	}
 	if cfg.FrontendURL == "" {
 		cfg.FrontendURL = "http://localhost:3000"
 		filled = append(filled, "FRONTEND_URL="+cfg.FrontendURL)

@@ -231,6 +231,9 @@ func (c *Config) validateGiven() error {
 	if (c.LinkedIn.ClientID == "") != (c.LinkedIn.ClientSecret == "") {
 		return &Error{"LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together"}
 	}
+	if c.LinkedIn.ClientID != "" && c.LinkedIn.RedirectURI == "" {
+		return &Error{"LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn"}
+	}
 	return nil
 }
 

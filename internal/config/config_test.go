@@ -76,6 +76,7 @@ func TestLoadErrors(t *testing.T) {
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
 		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
 		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
+		{"linkedin redirect", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"), config.RoleAPI, "LINKEDIN_REDIRECT_URI", "required"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,341 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/mongotest"
+	"github.com/postflow/postflow/internal/oauthstate"
+	"github.com/postflow/postflow/internal/redistest"
+	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/linkedin"
+	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+const (
+	jwtSecret = "test-secret-that-is-at-least-32-bytes-long"
+	frontend  = "https://app.example.com"
+)
+
+// lockedBuffer collects log lines from concurrent handlers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type testAPI struct {
+	srv  *httptest.Server
+	fake *linkedinfake.Server
+	logs *lockedBuffer
+}
+
+func newTestAPI(t testing.TB, trustHeaders bool) *testAPI {
+	t.Helper()
+	logs := &lockedBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	fake := linkedinfake.New()
+	t.Cleanup(fake.Close)
+	ta := &testAPI{fake: fake, logs: logs}
+
+	mux := http.NewServeMux()
+	ta.srv = httptest.NewServer(mux)
+	t.Cleanup(ta.srv.Close)
+	fake.Configure(func(s *linkedinfake.Server) {
+		s.RedirectURI = ta.srv.URL + "/connections/callback/linkedin"
+		s.IssueRefreshTokens = true
+	})
+	li, err := linkedin.New(linkedin.Config{
+		ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, RedirectURI: fake.RedirectURI,
+		AuthURL: fake.AuthURL(), TokenURL: fake.TokenURL(), APIURL: fake.APIURL(), Version: "202610",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := providers.NewRegistry(li)
+	store := mongotest.Store(t)
+	if err := store.Accounts().EnsureIndexes(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rdb, _ := redistest.Client(t)
+	cipher, _ := tokencipher.New(bytes.Repeat([]byte{9}, 32))
+	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
+	mux.Handle("/", api.NewHandler(api.Options{
+		Logger:       logger,
+		FrontendURL:  frontend,
+		MaxBodyBytes: 1 << 20,
+		Auth:         api.AuthOptions{JWTSecret: []byte(jwtSecret), TrustHeaders: trustHeaders},
+		Connections:  conns,
+	}))
+	return ta
+}
+
+func token(t *testing.T, sub string, orgs []string, org string) string {
+	t.Helper()
+	c := jwt.MapClaims{"sub": sub, "orgs": orgs, "exp": time.Now().Add(time.Hour).Unix()}
+	if org != "" {
+		c["org"] = org
+	}
+	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(jwtSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func (ta *testAPI) do(t *testing.T, method, path string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, ta.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := noFollow.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, body
+}
+
+func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
+
+func errorCode(body []byte) string {
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	return e.Error.Code
+}
+
+func TestAuth(t *testing.T) {
+	ta := newTestAPI(t, false)
+	hs := func(claims jwt.MapClaims, key string) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
+		return s
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	none, _ := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"sub": "u", "orgs": []string{"o"}, "exp": exp}).SignedString(jwt.UnsafeAllowNoneSignatureType)
+	hs384, _ := jwt.NewWithClaims(jwt.SigningMethodHS384, jwt.MapClaims{"sub": "u", "orgs": []string{"o"}, "exp": exp}).SignedString([]byte(jwtSecret))
+
+	tests := []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+		code   string
+	}{
+		{"no credentials", "/connections", nil, 401, "unauthorized"},
+		{"not a bearer", "/connections", http.Header{"Authorization": {"Basic dTpw"}}, 401, "unauthorized"},
+		{"bad signature", "/connections", bearer(hs(jwt.MapClaims{"sub": "u", "orgs": []string{"o"}, "exp": exp}, "another-secret-another-secret-12345")), 401, "unauthorized"},
+		{"alg none", "/connections", bearer(none), 401, "unauthorized"},
+		{"alg HS384", "/connections", bearer(hs384), 401, "unauthorized"},
+		{"expired", "/connections", bearer(hs(jwt.MapClaims{"sub": "u", "orgs": []string{"o"}, "exp": time.Now().Add(-time.Hour).Unix()}, jwtSecret)), 401, "unauthorized"},
+		{"no exp", "/connections", bearer(hs(jwt.MapClaims{"sub": "u", "orgs": []string{"o"}}, jwtSecret)), 401, "unauthorized"},
+		{"no sub", "/connections", bearer(hs(jwt.MapClaims{"orgs": []string{"o"}, "exp": exp}, jwtSecret)), 401, "unauthorized"},
+		{"only org", "/connections", bearer(token(t, "u", []string{"o1"}, "")), 200, ""},
+		{"active org", "/connections", bearer(token(t, "u", []string{"o1", "o2"}, "o2")), 200, ""},
+		{"query org", "/connections?organizationId=o1", bearer(token(t, "u", []string{"o1", "o2"}, "o2")), 200, ""},
+		{"query org not a member", "/connections?organizationId=o3", bearer(token(t, "u", []string{"o1", "o2"}, "")), 403, "forbidden"},
+		{"active org not a member", "/connections", bearer(token(t, "u", []string{"o1"}, "o9")), 403, "forbidden"},
+		{"several orgs, none chosen", "/connections", bearer(token(t, "u", []string{"o1", "o2"}, "")), 400, "organization_required"},
+		{"trusted headers while off", "/connections", http.Header{"X-User-Id": {"u"}, "X-Organization-Id": {"o1"}}, 401, "unauthorized"},
+		{"providers need no auth", "/providers", nil, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, body := ta.do(t, "GET", tt.path, tt.header)
+			if res.StatusCode != tt.status || errorCode(body) != tt.code {
+				t.Errorf("got %d %s, want %d %q", res.StatusCode, body, tt.status, tt.code)
+			}
+		})
+	}
+
+	trusted := newTestAPI(t, true)
+	res, body := trusted.do(t, "GET", "/connections", http.Header{"X-User-Id": {"u"}, "X-Organization-Id": {"o1"}})
+	if res.StatusCode != 200 {
+		t.Errorf("trusted headers while on: %d %s", res.StatusCode, body)
+	}
+	res, _ = trusted.do(t, "GET", "/connections?organizationId=o2", http.Header{"X-User-Id": {"u"}, "X-Organization-Id": {"o1"}})
+	if res.StatusCode != 403 {
+		t.Errorf("trusted headers, other org: %d, want 403", res.StatusCode)
+	}
+}
+
+// TestConnectFlow is the browser's journey: connect → LinkedIn's authorize
+// page → PostFlow's callback → the frontend.
+func TestConnectFlow(t *testing.T) {
+	ta := newTestAPI(t, false)
+	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
+
+	res, body := ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
+	var got struct{ URL string }
+	if err := json.Unmarshal(body, &got); res.StatusCode != 200 || err != nil || !strings.HasPrefix(got.URL, ta.fake.AuthURL()+"?") {
+		t.Fatalf("connect (JSON) = %d %s", res.StatusCode, body)
+	}
+
+	// The authorize page redirects to PostFlow's callback...
+	authRes, err := noFollow.Get(got.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authRes.Body.Close()
+	callback := authRes.Header.Get("Location")
+	if !strings.HasPrefix(callback, ta.srv.URL+"/connections/callback/linkedin?") {
+		t.Fatalf("authorize redirected to %q", callback)
+	}
+	// ...which lands on the frontend.
+	res, _ = ta.do(t, "GET", strings.TrimPrefix(callback, ta.srv.URL), nil)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != frontend+"/connections?connected=1" {
+		t.Fatalf("callback = %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	// A replayed callback is refused.
+	res, _ = ta.do(t, "GET", strings.TrimPrefix(callback, ta.srv.URL), nil)
+	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=invalid_state" {
+		t.Errorf("replayed callback went to %q", loc)
+	}
+
+	res, body = ta.do(t, "GET", "/connections", alice)
+	var list struct{ Connections []map[string]any }
+	if err := json.Unmarshal(body, &list); err != nil || res.StatusCode != 200 || len(list.Connections) != 1 {
+		t.Fatalf("connections = %d %s", res.StatusCode, body)
+	}
+	c := list.Connections[0]
+	if c["platform"] != "linkedin" || c["platformUserId"] != "urn:li:person:"+ta.fake.Sub || c["status"] != "active" || c["tokenExpiresAt"] == nil {
+		t.Errorf("connection = %v", c)
+	}
+	for _, secret := range []string{"accessToken", "refreshToken", "AQV", "AQW", "v1."} {
+		if strings.Contains(string(body), secret) {
+			t.Errorf("GET /connections shows %q: %s", secret, body)
+		}
+	}
+
+	// Another organization sees nothing and cannot disconnect it.
+	bob := bearer(token(t, "bob", []string{"org-b"}, ""))
+	if _, body := ta.do(t, "GET", "/connections", bob); !strings.Contains(string(body), `"connections":[]`) {
+		t.Errorf("org-b sees %s", body)
+	}
+	id, _ := c["id"].(string)
+	if res, body := ta.do(t, "DELETE", "/connections/"+id, bob); res.StatusCode != 404 || errorCode(body) != "connection_not_found" {
+		t.Errorf("org-b DELETE = %d %s", res.StatusCode, body)
+	}
+	if res, _ := ta.do(t, "DELETE", "/connections/"+id, alice); res.StatusCode != 204 {
+		t.Errorf("DELETE = %d", res.StatusCode)
+	}
+	if _, body := ta.do(t, "GET", "/connections", alice); !strings.Contains(string(body), `"connections":[]`) {
+		t.Errorf("after DELETE: %s", body)
+	}
+
+	// No token, code or state ever reached a log line.
+	logs := ta.logs.String()
+	cb, _ := url.Parse(callback)
+	for _, secret := range []string{"AQV", "AQW", cb.Query().Get("code"), cb.Query().Get("state")} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Errorf("a log line holds %q:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestConnectRedirectsAndErrors(t *testing.T) {
+	ta := newTestAPI(t, false)
+	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
+	res, _ := ta.do(t, "GET", "/connections/connect/linkedin", alice)
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(res.Header.Get("Location"), ta.fake.AuthURL()+"?") {
+		t.Errorf("connect = %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res, body := ta.do(t, "GET", "/connections/connect/myspace", alice)
+	if res.StatusCode != 404 || errorCode(body) != "unknown_provider" {
+		t.Errorf("unknown provider = %d %s", res.StatusCode, body)
+	}
+
+	ta.fake.Configure(func(s *linkedinfake.Server) { s.DenyConsent = true })
+	_, body = ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
+	var got struct{ URL string }
+	_ = json.Unmarshal(body, &got)
+	authRes, err := noFollow.Get(got.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authRes.Body.Close()
+	res, _ = ta.do(t, "GET", strings.TrimPrefix(authRes.Header.Get("Location"), ta.srv.URL), nil)
+	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=denied" {
+		t.Errorf("denied consent went to %q", loc)
+	}
+
+	for _, q := range []string{"", "?state=nope&code=x", "?error=access_denied"} {
+		res, _ := ta.do(t, "GET", "/connections/callback/linkedin"+q, nil)
+		if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=invalid_state" {
+			t.Errorf("callback%s went to %q", q, loc)
+		}
+	}
+	res, body = ta.do(t, "GET", "/providers", nil)
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"id":"linkedin"`) || !strings.Contains(string(body), `"textLimit":3000`) {
+		t.Errorf("providers = %d %s", res.StatusCode, body)
+	}
+}
+
+// FuzzCallbackQuery sends arbitrary callback queries: each one lands on the
+// frontend with a known error code, and none connects an account.
+func FuzzCallbackQuery(f *testing.F) {
+	f.Add("state=abc&code=def")
+	f.Add("error=user_cancelled_authorize&state=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+	f.Add("state=" + strings.Repeat("A", 54) + "&code=x")
+	f.Add("code=%00%ff&state=%2F%2E%2E")
+	f.Add("state=a&state=b&code=c&code=d")
+	f.Add(";;;&&&==")
+	// One API for all inputs: starting one per input would measure
+	// start-up, not the callback.
+	ta := newTestAPI(f, false)
+	f.Fuzz(func(t *testing.T, rawQuery string) {
+		res, err := noFollow.Get(ta.srv.URL + "/connections/callback/linkedin?" + rawQuery)
+		if err != nil {
+			return // The client refused to send it.
+		}
+		res.Body.Close()
+		if res.StatusCode == http.StatusBadRequest {
+			return // net/http refused the request line.
+		}
+		loc, err := url.Parse(res.Header.Get("Location"))
+		if res.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), frontend+"/connections?") {
+			t.Fatalf("%q: %d to %q", rawQuery, res.StatusCode, res.Header.Get("Location"))
+		}
+		switch loc.Query().Get("error") {
+		case "invalid_state", "expired_state", "denied", "exchange_failed":
+		default:
+			t.Fatalf("%q: landed on %q", rawQuery, loc)
+		}
+	})
+}
