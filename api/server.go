@@ -29,6 +29,8 @@ type Options struct {
 	Auth   AuthOptions
 	// Connections serves the OAuth and account routes.
 	Connections *connections.Service
+	// Sandbox, if not nil, is the sandbox platform, served under /sandbox.
+	Sandbox http.Handler
 }
 
 type server struct {
@@ -59,6 +61,9 @@ func NewHandler(opts Options) http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 
+	if opts.Sandbox != nil {
+		r.Mount("/sandbox", http.StripPrefix("/sandbox", opts.Sandbox))
+	}
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)
 		r.Get("/connections/callback/{providerId}", s.callback)

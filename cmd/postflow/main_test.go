@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,6 +89,8 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 		}
 	}
 
+	connectSandboxAccount(t, fmt.Sprintf("http://127.0.0.1:%d", apiPort))
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +111,59 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "level=ERROR") {
 		t.Errorf("a clean stop logged errors:\n%s", out.String())
+	}
+}
+
+// connectSandboxAccount connects a sandbox account the way a person does
+// in a browser: connect → the sandbox's authorize page → Authorize →
+// PostFlow's callback → the frontend. Dev trusts identity headers.
+func connectSandboxAccount(t *testing.T, apiURL string) {
+	t.Helper()
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	identity := http.Header{"X-User-Id": {"dev-user"}, "X-Organization-Id": {"dev-org"}}
+	get := func(u string, h http.Header) *http.Response {
+		req, _ := http.NewRequest("GET", u, nil)
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		res, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	res := get(apiURL+"/connections/connect/sandbox", identity)
+	res.Body.Close()
+	authorize := res.Header.Get("Location")
+	if res.StatusCode != http.StatusFound || !strings.HasPrefix(authorize, apiURL+"/sandbox/authorize?") {
+		t.Fatalf("connect: %d to %q", res.StatusCode, authorize)
+	}
+	page := get(authorize, nil)
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.Contains(string(html), "Authorize") {
+		t.Fatalf("authorize page: %d", page.StatusCode)
+	}
+	u, _ := url.Parse(authorize)
+	form := u.Query()
+	form.Set("name", "Dev Person")
+	form.Set("action", "allow")
+	res, err := noFollow.PostForm(apiURL+"/sandbox/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	callback := res.Header.Get("Location")
+	res = get(callback, nil)
+	res.Body.Close()
+	if loc := res.Header.Get("Location"); loc != "http://localhost:3000/connections?connected=1" {
+		t.Fatalf("callback landed on %q", loc)
+	}
+	res = get(apiURL+"/connections", identity)
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(body), `"platformUserId":"sbx-dev-person"`) || strings.Contains(string(body), "sba_") || strings.Contains(string(body), "Token") {
+		t.Errorf("GET /connections = %s", body)
 	}
 }
 

@@ -27,7 +27,9 @@ import (
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/providers/linkedin"
+	"github.com/postflow/postflow/providers/sandbox"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -89,7 +91,29 @@ func buildProviders(cfg *config.Config) (*providers.Registry, error) {
 		}
 		ps = append(ps, li)
 	}
+	if cfg.SandboxEnabled {
+		base := cfg.SandboxBaseURL()
+		sb, err := sandbox.New(sandbox.Config{
+			BaseURL: base,
+			// The sandbox is served by the API, so the API's root is the
+			// sandbox's minus its mount point.
+			RedirectURI: strings.TrimSuffix(base, "/sandbox") + "/connections/callback/sandbox",
+		})
+		if err != nil {
+			return nil, err
+		}
+		ps = append(ps, sb)
+	}
 	return providers.NewRegistry(ps...)
+}
+
+// sandboxPlatform is the pretend network the API serves under /sandbox,
+// when enabled.
+func sandboxPlatform(cfg *config.Config, d *deps, logger *slog.Logger) http.Handler {
+	if !cfg.SandboxEnabled {
+		return nil
+	}
+	return sandboxplatform.New(d.mongo.DB, sandboxplatform.Options{Logger: logger.With("component", "sandbox")})
 }
 
 // deps are the connections a process holds. Each is opened lazily, so a
@@ -176,6 +200,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Checks:       d.checks(),
 		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
 		Connections:  conns,
+		Sandbox:      sandboxPlatform(cfg, d, logger),
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {

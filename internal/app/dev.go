@@ -165,6 +165,10 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.LinkedIn.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/linkedin", cfg.Port)
 		filled = append(filled, "LINKEDIN_REDIRECT_URI="+cfg.LinkedIn.RedirectURI)
 	}
+	if !isSet(opts.Environ, "SANDBOX_ENABLED") {
+		cfg.SandboxEnabled = true
+		filled = append(filled, "SANDBOX_ENABLED=true")
+	}
 	if cfg.FrontendURL == "" {
 		cfg.FrontendURL = "http://localhost:3000"
 		filled = append(filled, "FRONTEND_URL="+cfg.FrontendURL)
@@ -195,6 +199,9 @@ func printEndpoints(w io.Writer, cfg *config.Config, stack *devstack.Stack, apiA
 		fmt.Fprintf(&b, "  Temporal UI    %s\n", u)
 	}
 	fmt.Fprintf(&b, "  Temporal       %s  (namespace %s, task queue %s)\n", stack.Temporal.Address(), cfg.Temporal.Namespace, cfg.Temporal.TaskQueue)
+	if cfg.SandboxEnabled {
+		fmt.Fprintf(&b, "  Sandbox        %s/feed  (a pretend network to connect and publish to)\n", cfg.SandboxBaseURL())
+	}
 	fmt.Fprintf(&b, "  MongoDB        %s\n", redactURL(stack.MongoURI))
 	fmt.Fprintf(&b, "  Redis          %s\n", redactURL(stack.RedisURL))
 	if len(filled) > 0 {

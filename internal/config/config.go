@@ -56,6 +56,13 @@ type Config struct {
 
 	LinkedIn LinkedIn
 
+	// SandboxEnabled serves the sandbox platform under /sandbox and
+	// registers its provider: on in dev, off in production unless asked for.
+	SandboxEnabled bool `env:"SANDBOX_ENABLED" envDefault:"false"`
+	// SandboxURL is where the worker and the API reach the sandbox platform;
+	// empty means this API on 127.0.0.1:PORT.
+	SandboxURL string `env:"SANDBOX_URL"`
+
 	// ShutdownTimeout bounds how long in-flight HTTP requests and activities
 	// get to finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
@@ -231,10 +238,23 @@ func (c *Config) validateGiven() error {
 	if (c.LinkedIn.ClientID == "") != (c.LinkedIn.ClientSecret == "") {
 		return &Error{"LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together"}
 	}
+	if c.SandboxURL != "" {
+		if err := absoluteURL(c.SandboxURL, "http", "https"); err != nil {
+			return &Error{"SANDBOX_URL", err.Error()}
+		}
+	}
 	if c.LinkedIn.ClientID != "" && c.LinkedIn.RedirectURI == "" {
 		return &Error{"LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn"}
 	}
 	return nil
+}
+
+// SandboxBaseURL is where the sandbox platform is served.
+func (c *Config) SandboxBaseURL() string {
+	if c.SandboxURL != "" {
+		return strings.TrimRight(c.SandboxURL, "/")
+	}
+	return fmt.Sprintf("http://127.0.0.1:%d/sandbox", c.Port)
 }
 
 // EncryptionKeys decodes TOKEN_ENCRYPTION_KEY and the previous keys.

@@ -1,0 +1,473 @@
+// Package sandboxplatform is a pretend social network that PostFlow serves
+// itself under /sandbox, so that `make dev` can be tried end to end with no
+// platform credentials. It behaves like a real one: an authorize page that
+// redirects back, OAuth codes with PKCE, access tokens that expire and
+// single-use refresh tokens, a feed of published posts, duplicate
+// detection, and switches that make it answer 429, 503 or invalid_grant.
+// Its state lives in MongoDB, so tokens survive a restart of `make dev`.
+package sandboxplatform
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// ClientID is the only app the sandbox knows.
+const ClientID = "postflow"
+
+// Options configure the platform.
+type Options struct {
+	// AccessTTL is the life of an access token; short, so that refreshes
+	// happen while you watch.
+	AccessTTL time.Duration
+	// DuplicateWindow refuses the same text from the same user within it.
+	DuplicateWindow time.Duration
+	Logger          *slog.Logger
+}
+
+// Platform is the sandbox's HTTP surface.
+type Platform struct {
+	db   *mongo.Database
+	opts Options
+	now  func() time.Time
+	mux  *http.ServeMux
+}
+
+// New serves the sandbox from db's sandbox* collections.
+func New(db *mongo.Database, opts Options) *Platform {
+	if opts.AccessTTL <= 0 {
+		opts.AccessTTL = time.Hour
+	}
+	if opts.DuplicateWindow <= 0 {
+		opts.DuplicateWindow = 10 * time.Minute
+	}
+	p := &Platform{db: db, opts: opts, now: time.Now, mux: http.NewServeMux()}
+	p.mux.HandleFunc("GET /authorize", p.authorizePage)
+	p.mux.HandleFunc("POST /authorize", p.authorize)
+	p.mux.HandleFunc("POST /token", p.token)
+	p.mux.HandleFunc("GET /api/me", p.me)
+	p.mux.HandleFunc("POST /api/posts", p.createPost)
+	p.mux.HandleFunc("GET /feed", p.feed)
+	p.mux.HandleFunc("PUT /users/{id}/behaviour", p.setBehaviour)
+	return p
+}
+
+func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+
+// Behaviour is what a sandbox user's next calls answer.
+type Behaviour struct {
+	// Publish: "ok", "rate_limited" (429 with Retry-After) or "unavailable"
+	// (503), for the next PublishTimes publishes (0: until changed).
+	Publish      string `bson:"publish" json:"publish"`
+	PublishTimes int    `bson:"publishTimes" json:"publishTimes"`
+	// RetryAfterSeconds is the Retry-After of a 429.
+	RetryAfterSeconds int `bson:"retryAfterSeconds" json:"retryAfterSeconds"`
+	// Refresh: "ok" or "invalid_grant" (every refresh token refused).
+	Refresh string `bson:"refresh" json:"refresh"`
+}
+
+type user struct {
+	ID        string    `bson:"_id" json:"id"`
+	Name      string    `bson:"name" json:"name"`
+	Behaviour Behaviour `bson:"behaviour" json:"behaviour"`
+}
+
+type grant struct {
+	Key         string    `bson:"_id"` // SHA-256 of the code or token
+	Kind        string    `bson:"kind"`
+	UserID      string    `bson:"userId"`
+	RedirectURI string    `bson:"redirectUri,omitempty"`
+	Challenge   string    `bson:"challenge,omitempty"`
+	ExpiresAt   time.Time `bson:"expiresAt"`
+}
+
+// Post is a published sandbox post.
+type Post struct {
+	ID        string    `bson:"_id" json:"id"`
+	UserID    string    `bson:"userId" json:"userId"`
+	Text      string    `bson:"text" json:"text"`
+	CreatedAt time.Time `bson:"createdAt" json:"createdAt"`
+}
+
+func (p *Platform) users() *mongo.Collection  { return p.db.Collection("sandboxUsers") }
+func (p *Platform) grants() *mongo.Collection { return p.db.Collection("sandboxGrants") }
+func (p *Platform) posts() *mongo.Collection  { return p.db.Collection("sandboxPosts") }
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func random(prefix string) string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return prefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+var pageTmpl = template.Must(template.New("authorize").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>Sandbox: authorize PostFlow</title>
+<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:4rem auto}button{margin-right:.5rem}</style></head>
+<body><h1>Sandbox</h1><p><b>PostFlow</b> wants to publish posts as you.</p>
+<form method="post" action="">
+{{range $k, $v := .Params}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
+<label>Your sandbox name <input name="name" value="Sandbox User" required maxlength="60"></label>
+<p><button name="action" value="allow">Authorize</button><button name="action" value="deny">Deny</button></p>
+</form></body></html>`))
+
+// authorizeParams checks an authorize request as a real platform does.
+func authorizeParams(v url.Values) (map[string]string, error) {
+	if v.Get("response_type") != "code" {
+		return nil, errors.New("response_type must be code")
+	}
+	if v.Get("client_id") != ClientID {
+		return nil, errors.New("unknown client_id")
+	}
+	u, err := url.Parse(v.Get("redirect_uri"))
+	if err != nil || !u.IsAbs() || u.Fragment != "" {
+		return nil, errors.New("redirect_uri must be an absolute URL")
+	}
+	if v.Get("code_challenge") == "" || v.Get("code_challenge_method") != "S256" {
+		return nil, errors.New("PKCE with S256 is required")
+	}
+	params := map[string]string{}
+	for _, k := range []string{"response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope"} {
+		if v.Get(k) != "" {
+			params[k] = v.Get(k)
+		}
+	}
+	return params, nil
+}
+
+func (p *Platform) authorizePage(w http.ResponseWriter, r *http.Request) {
+	params, err := authorizeParams(r.URL.Query())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_ = pageTmpl.Execute(w, map[string]any{"Params": params})
+}
+
+var nonSlug = regexp.MustCompile(`[^a-z0-9]+`)
+
+func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "malformed form", http.StatusBadRequest)
+		return
+	}
+	params, err := authorizeParams(r.PostForm)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	back, _ := url.Parse(params["redirect_uri"])
+	q := back.Query()
+	if params["state"] != "" {
+		q.Set("state", params["state"])
+	}
+	if r.PostForm.Get("action") != "allow" {
+		q.Set("error", "access_denied")
+		back.RawQuery = q.Encode()
+		http.Redirect(w, r, back.String(), http.StatusFound)
+		return
+	}
+	name := strings.TrimSpace(r.PostForm.Get("name"))
+	if name == "" || len(name) > 60 {
+		http.Error(w, "name must be 1 to 60 characters", http.StatusBadRequest)
+		return
+	}
+	id := "sbx-" + strings.Trim(nonSlug.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	ctx := r.Context()
+	_, err = p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: name}}},
+			{Key: "$setOnInsert", Value: bson.D{{Key: "behaviour", Value: Behaviour{Publish: "ok", Refresh: "ok"}}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	code := random("sbc_")
+	if _, err := p.grants().InsertOne(ctx, grant{Key: hash(code), Kind: "code", UserID: id, RedirectURI: params["redirect_uri"],
+		Challenge: params["code_challenge"], ExpiresAt: p.now().Add(10 * time.Minute)}); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	q.Set("code", code)
+	back.RawQuery = q.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func oauthError(w http.ResponseWriter, status int, code, desc string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func (p *Platform) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if p.opts.Logger != nil {
+		p.opts.Logger.ErrorContext(r.Context(), "sandbox platform failed", "path", r.URL.Path, "error", err)
+	}
+	writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+}
+
+// take consumes a code or refresh token: the delete that removes it is
+// the one that may use it, so it works once.
+func (p *Platform) take(ctx context.Context, secret, kind string) (*grant, error) {
+	var g grant
+	err := p.grants().FindOne(ctx, bson.D{{Key: "_id", Value: hash(secret)}, {Key: "kind", Value: kind}}).Decode(&g)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.grants().DeleteOne(ctx, bson.D{{Key: "_id", Value: g.Key}})
+	if err != nil {
+		return nil, err
+	}
+	if res.DeletedCount != 1 || !p.now().Before(g.ExpiresAt) {
+		return nil, nil
+	}
+	return &g, nil
+}
+
+func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "malformed form")
+		return
+	}
+	f := r.PostForm
+	if f.Get("client_id") != ClientID {
+		oauthError(w, http.StatusUnauthorized, "invalid_client", "unknown client")
+		return
+	}
+	ctx := r.Context()
+	switch f.Get("grant_type") {
+	case "authorization_code":
+		g, err := p.take(ctx, f.Get("code"), "code")
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		if g == nil || g.RedirectURI != f.Get("redirect_uri") {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "The code is unknown, used, expired, or for another redirect_uri.")
+			return
+		}
+		sum := sha256.Sum256([]byte(f.Get("code_verifier")))
+		if base64.RawURLEncoding.EncodeToString(sum[:]) != g.Challenge {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "The code_verifier does not match the code_challenge.")
+			return
+		}
+		p.issue(w, r, g.UserID)
+	case "refresh_token":
+		g, err := p.take(ctx, f.Get("refresh_token"), "refresh")
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		if g == nil {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "The refresh token is unknown, used or expired.")
+			return
+		}
+		var u user
+		if err := p.users().FindOne(ctx, bson.D{{Key: "_id", Value: g.UserID}}).Decode(&u); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		if u.Behaviour.Refresh == "invalid_grant" {
+			oauthError(w, http.StatusBadRequest, "invalid_grant", "The refresh token has been revoked.")
+			return
+		}
+		p.issue(w, r, g.UserID)
+	default:
+		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+	}
+}
+
+func (p *Platform) issue(w http.ResponseWriter, r *http.Request, userID string) {
+	access, refresh := random("sba_"), random("sbr_")
+	now := p.now()
+	_, err := p.grants().InsertMany(r.Context(), []any{
+		grant{Key: hash(access), Kind: "access", UserID: userID, ExpiresAt: now.Add(p.opts.AccessTTL)},
+		grant{Key: hash(refresh), Kind: "refresh", UserID: userID, ExpiresAt: now.Add(90 * 24 * time.Hour)},
+	})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": access, "token_type": "Bearer", "expires_in": int(p.opts.AccessTTL.Seconds()),
+		"refresh_token": refresh, "refresh_token_expires_in": 90 * 24 * 3600, "scope": "publish profile",
+	})
+}
+
+// bearer finds the user of a valid access token, or answers 401.
+func (p *Platform) bearer(w http.ResponseWriter, r *http.Request) *user {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	var g grant
+	err := p.grants().FindOne(r.Context(), bson.D{{Key: "_id", Value: hash(tok)}, {Key: "kind", Value: "access"}}).Decode(&g)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "message": "The access token is invalid."})
+		return nil
+	}
+	if err != nil {
+		p.fail(w, r, err)
+		return nil
+	}
+	if !p.now().Before(g.ExpiresAt) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
+		return nil
+	}
+	var u user
+	if err := p.users().FindOne(r.Context(), bson.D{{Key: "_id", Value: g.UserID}}).Decode(&u); err != nil {
+		p.fail(w, r, err)
+		return nil
+	}
+	return &u
+}
+
+func (p *Platform) me(w http.ResponseWriter, r *http.Request) {
+	u := p.bearer(w, r)
+	if u == nil {
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "name": u.Name, "avatarUrl": ""})
+}
+
+// TextLimit is the longest post the sandbox takes, in code points.
+const TextLimit = 500
+
+func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
+	u := p.bearer(w, r)
+	if u == nil {
+		return
+	}
+	ctx := r.Context()
+	if b := u.Behaviour; b.Publish == "rate_limited" || b.Publish == "unavailable" {
+		if b.PublishTimes > 0 {
+			left := b.PublishTimes - 1
+			set := bson.D{{Key: "behaviour.publishTimes", Value: left}}
+			if left == 0 {
+				set = append(set, bson.E{Key: "behaviour.publish", Value: "ok"})
+			}
+			if _, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+				p.fail(w, r, err)
+				return
+			}
+		}
+		if b.Publish == "rate_limited" {
+			wait := max(b.RetryAfterSeconds, 1)
+			w.Header().Set("Retry-After", strconv.Itoa(wait))
+			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate_limited", "message": "Too many posts; slow down.", "retryAfterSeconds": wait})
+		} else {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The sandbox is having a bad day."})
+		}
+		return
+	}
+	var body struct {
+		Text string `json:"text"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "The body must be JSON {\"text\": ...}."})
+		return
+	}
+	if strings.TrimSpace(body.Text) == "" || len([]rune(body.Text)) > TextLimit {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "invalid_text", "message": fmt.Sprintf("Text must be 1 to %d characters.", TextLimit)})
+		return
+	}
+	now := p.now()
+	var dup Post
+	err := p.posts().FindOne(ctx, bson.D{{Key: "userId", Value: u.ID}, {Key: "text", Value: body.Text},
+		{Key: "createdAt", Value: bson.D{{Key: "$gt", Value: now.Add(-p.opts.DuplicateWindow)}}}}).Decode(&dup)
+	if err == nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "duplicate", "message": "You already posted this: " + dup.ID, "existingId": dup.ID})
+		return
+	}
+	if !errors.Is(err, mongo.ErrNoDocuments) {
+		p.fail(w, r, err)
+		return
+	}
+	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, CreatedAt: now.UTC()}
+	if _, err := p.posts().InsertOne(ctx, post); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": post.ID})
+}
+
+// feed lists published posts, newest first: ?user= filters by user.
+func (p *Platform) feed(w http.ResponseWriter, r *http.Request) {
+	filter := bson.D{}
+	if u := r.URL.Query().Get("user"); u != "" {
+		filter = bson.D{{Key: "userId", Value: u}}
+	}
+	cur, err := p.posts().Find(r.Context(), filter, options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}}).SetLimit(200))
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	posts := []Post{}
+	if err := cur.All(r.Context(), &posts); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"posts": posts})
+}
+
+func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
+	var b Behaviour
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": err.Error()})
+		return
+	}
+	if b.Publish == "" {
+		b.Publish = "ok"
+	}
+	if b.Refresh == "" {
+		b.Refresh = "ok"
+	}
+	switch {
+	case b.Publish != "ok" && b.Publish != "rate_limited" && b.Publish != "unavailable":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publish must be ok, rate_limited or unavailable"})
+		return
+	case b.Refresh != "ok" && b.Refresh != "invalid_grant":
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "refresh must be ok or invalid_grant"})
+		return
+	case b.PublishTimes < 0 || b.RetryAfterSeconds < 0:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publishTimes and retryAfterSeconds must not be negative"})
+		return
+	}
+	res, err := p.users().UpdateOne(r.Context(), bson.D{{Key: "_id", Value: r.PathValue("id")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour", Value: b}}}})
+	if err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if res.MatchedCount == 0 {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "No such sandbox user."})
+		return
+	}
+	writeJSON(w, http.StatusOK, b)
+}

@@ -1,0 +1,215 @@
+// Package sandbox is the provider for PostFlow's sandbox platform (served
+// by the API under /sandbox): a pretend network with PKCE, expiring tokens
+// and switchable failures, so the whole product can be tried without any
+// platform's credentials. It talks HTTP to the platform like any provider.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/oauth2"
+
+	"github.com/postflow/postflow/providers"
+)
+
+// ID is the provider's id in routes and storage.
+const ID = "sandbox"
+
+// TextLimit is the sandbox's longest post.
+const TextLimit = 500
+
+// Config says where the sandbox platform is and where it sends the browser
+// back to.
+type Config struct {
+	// BaseURL is the platform's root, e.g. http://127.0.0.1:8080/sandbox.
+	BaseURL     string
+	RedirectURI string
+	HTTPClient  *http.Client
+	Now         func() time.Time
+}
+
+// Provider is the sandbox provider.
+type Provider struct {
+	cfg   Config
+	oauth *oauth2.Config
+}
+
+// New returns the provider.
+func New(cfg Config) (*Provider, error) {
+	if cfg.BaseURL == "" || cfg.RedirectURI == "" {
+		return nil, errors.New("sandbox: base URL and redirect URI are required")
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Provider{cfg: cfg, oauth: &oauth2.Config{
+		ClientID:    "postflow",
+		RedirectURL: cfg.RedirectURI,
+		Scopes:      []string{"publish", "profile"},
+		Endpoint:    oauth2.Endpoint{AuthURL: cfg.BaseURL + "/authorize", TokenURL: cfg.BaseURL + "/token", AuthStyle: oauth2.AuthStyleInParams},
+	}}, nil
+}
+
+func (p *Provider) ID() string   { return ID }
+func (p *Provider) Name() string { return "Sandbox" }
+func (p *Provider) Capabilities() providers.Capabilities {
+	return providers.Capabilities{PKCE: true, RefreshTokens: true, TextLimit: TextLimit}
+}
+
+func (p *Provider) AuthURL(state, challenge string) string {
+	return p.oauth.AuthCodeURL(state,
+		oauth2.SetAuthURLParam("code_challenge", challenge),
+		oauth2.SetAuthURLParam("code_challenge_method", "S256"))
+}
+
+func (p *Provider) ctx(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, p.cfg.HTTPClient)
+}
+
+func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*providers.Connection, error) {
+	tok, err := p.oauth.Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	t := p.tokens(tok)
+	var me struct {
+		ID, Name, AvatarURL string
+	}
+	if err := p.call(ctx, http.MethodGet, "/api/me", t.AccessToken, nil, &me); err != nil {
+		return nil, err
+	}
+	return &providers.Connection{Tokens: t, Profile: providers.Profile{PlatformUserID: me.ID, DisplayName: me.Name, AvatarURL: me.AvatarURL}}, nil
+}
+
+func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
+	src := p.oauth.TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+	tok, err := src.Token()
+	if err != nil {
+		return nil, tokenError(err)
+	}
+	t := p.tokens(tok)
+	return &t, nil
+}
+
+func (p *Provider) tokens(tok *oauth2.Token) providers.Tokens {
+	now := p.cfg.Now()
+	t := providers.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	if tok.ExpiresIn > 0 {
+		t.ExpiresAt = now.Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
+	}
+	if s, ok := tok.Extra("refresh_token_expires_in").(float64); ok && s > 0 {
+		t.RefreshExpiresAt = now.Add(time.Duration(s) * time.Second).UTC()
+	}
+	if s, ok := tok.Extra("scope").(string); ok {
+		t.Scopes = strings.Fields(s)
+	}
+	return t
+}
+
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "the sandbox did not answer", Err: err}
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	e := &providers.Error{Kind: providers.KindAuth, Provider: ID, Status: status, Code: re.ErrorCode, Message: re.ErrorDescription}
+	if status >= 500 {
+		e.Kind, e.Code = providers.KindRetryable, "HTTP_"+strconv.Itoa(status)
+	}
+	if e.Code == "" {
+		e.Code = "HTTP_" + strconv.Itoa(status)
+	}
+	return e
+}
+
+// TextLength counts code points, as the sandbox does.
+func (p *Provider) TextLength(text string) int { return utf8.RuneCountInString(text) }
+
+func (p *Provider) Publish(ctx context.Context, a providers.Account, pl providers.Payload) (*providers.Published, error) {
+	if n := p.TextLength(pl.Text); n == 0 || n > TextLimit {
+		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_LENGTH",
+			Message: fmt.Sprintf("the text is %d characters; the sandbox takes 1 to %d", n, TextLimit)}
+	}
+	var out struct{ ID string }
+	if err := p.call(ctx, http.MethodPost, "/api/posts", a.AccessToken, map[string]string{"text": pl.Text}, &out); err != nil {
+		return nil, err
+	}
+	return &providers.Published{PlatformPostID: out.ID, URL: p.PostURL(out.ID)}, nil
+}
+
+// PostURL is where a person sees a post: the sandbox feed.
+func (p *Provider) PostURL(id string) string { return p.cfg.BaseURL + "/feed#" + id }
+
+// call makes an API call and classifies its failure.
+func (p *Provider) call(ctx context.Context, method, path, token string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("sandbox: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.cfg.BaseURL+path, body)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "the sandbox did not answer", Err: err}
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode/100 == 2 {
+		if err := json.Unmarshal(raw, out); err != nil {
+			return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Message: "the sandbox answered something that is not JSON"}
+		}
+		return nil
+	}
+	var eb struct {
+		Error      string `json:"error"`
+		Message    string `json:"message"`
+		ExistingID string `json:"existingId"`
+	}
+	_ = json.Unmarshal(raw, &eb)
+	e := &providers.Error{Provider: ID, Status: res.StatusCode, Code: eb.Error, Message: eb.Message}
+	if e.Code == "" {
+		e.Code = "HTTP_" + strconv.Itoa(res.StatusCode)
+	}
+	switch {
+	case res.StatusCode == http.StatusTooManyRequests:
+		e.Kind = providers.KindRateLimited
+		secs, _ := strconv.Atoi(res.Header.Get("Retry-After"))
+		e.RetryAfter = time.Duration(max(secs, 1)) * time.Second
+	case res.StatusCode >= 500:
+		e.Kind = providers.KindRetryable
+	case res.StatusCode == http.StatusUnauthorized:
+		e.Kind = providers.KindAuth
+	case eb.Error == "duplicate":
+		e.Kind, e.ExistingPostID = providers.KindDuplicate, eb.ExistingID
+	default:
+		e.Kind = providers.KindInvalidContent
+	}
+	return e
+}

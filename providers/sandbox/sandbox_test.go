@@ -1,0 +1,190 @@
+package sandbox_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/postflow/postflow/internal/mongotest"
+	"github.com/postflow/postflow/internal/sandboxplatform"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/sandbox"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+const redirect = "http://127.0.0.1:9/connections/callback/sandbox"
+
+func setup(t *testing.T, accessTTL time.Duration) (*sandbox.Provider, *httptest.Server) {
+	t.Helper()
+	store := mongotest.Store(t)
+	platform := sandboxplatform.New(store.DB, sandboxplatform.Options{AccessTTL: accessTTL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv := httptest.NewServer(http.StripPrefix("/sandbox", platform))
+	t.Cleanup(srv.Close)
+	p, err := sandbox.New(sandbox.Config{BaseURL: srv.URL + "/sandbox", RedirectURI: redirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, srv
+}
+
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// authorize opens the authorize page and presses a button, as a person
+// would, and returns the query the browser is sent back with.
+func authorize(t *testing.T, p *sandbox.Provider, state, challenge, name, action string) url.Values {
+	t.Helper()
+	page, err := http.Get(p.AuthURL(state, challenge))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, _ := io.ReadAll(page.Body)
+	page.Body.Close()
+	if page.StatusCode != 200 || !strings.Contains(string(html), "wants to publish posts as you") {
+		t.Fatalf("authorize page: %d %s", page.StatusCode, html)
+	}
+	form := url.Values{"name": {name}, "action": {action}}
+	u, _ := url.Parse(p.AuthURL(state, challenge))
+	for k, v := range u.Query() {
+		form[k] = v
+	}
+	res, err := noFollow.PostForm(u.Scheme+"://"+u.Host+u.Path, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if res.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect+"?") {
+		t.Fatalf("authorize: %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	return loc.Query()
+}
+
+func connect(t *testing.T, p *sandbox.Provider, name string) *providers.Connection {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	q := authorize(t, p, "st", oauth2.S256ChallengeFromVerifier(verifier), name, "allow")
+	conn, err := p.Exchange(context.Background(), q.Get("code"), verifier)
+	if err != nil {
+		t.Fatalf("Exchange: %v", err)
+	}
+	return conn
+}
+
+func behave(t *testing.T, srv *httptest.Server, user string, b sandboxplatform.Behaviour) {
+	t.Helper()
+	body, _ := json.Marshal(b)
+	req, _ := http.NewRequest(http.MethodPut, srv.URL+"/sandbox/users/"+user+"/behaviour", strings.NewReader(string(body)))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("set behaviour: %v %v", res, err)
+	}
+	res.Body.Close()
+}
+
+func TestConnectWithPKCE(t *testing.T) {
+	p, _ := setup(t, time.Hour)
+	conn := connect(t, p, "Grace Hopper")
+	if conn.Profile.PlatformUserID != "sbx-grace-hopper" || conn.Profile.DisplayName != "Grace Hopper" {
+		t.Errorf("profile = %+v", conn.Profile)
+	}
+	if conn.Tokens.AccessToken == "" || conn.Tokens.RefreshToken == "" || time.Until(conn.Tokens.ExpiresAt) < 59*time.Minute {
+		t.Errorf("tokens: access %v refresh %v expiring %v", conn.Tokens.AccessToken != "", conn.Tokens.RefreshToken != "", conn.Tokens.ExpiresAt)
+	}
+
+	verifier := oauth2.GenerateVerifier()
+	q := authorize(t, p, "st", oauth2.S256ChallengeFromVerifier(verifier), "Grace Hopper", "allow")
+	if _, err := p.Exchange(context.Background(), q.Get("code"), "the-wrong-verifier-of-enough-length-000000000"); providers.KindOf(err) != providers.KindAuth {
+		t.Errorf("wrong verifier: %v, want an auth error", err)
+	}
+	if _, err := p.Exchange(context.Background(), q.Get("code"), verifier); providers.KindOf(err) != providers.KindAuth {
+		t.Errorf("a code refused once works later: %v", err)
+	}
+
+	denied := authorize(t, p, "st2", oauth2.S256ChallengeFromVerifier(verifier), "Grace Hopper", "deny")
+	if denied.Get("error") != "access_denied" || denied.Get("state") != "st2" || denied.Has("code") {
+		t.Errorf("deny: %v", denied)
+	}
+}
+
+func TestPublishFeedAndSwitches(t *testing.T) {
+	p, srv := setup(t, time.Hour)
+	ctx := context.Background()
+	conn := connect(t, p, "Ada")
+	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+
+	pub, err := p.Publish(ctx, a, providers.Payload{Text: "hello sandbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.Get(srv.URL + "/sandbox/feed?user=" + a.PlatformUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var feed struct{ Posts []sandboxplatform.Post }
+	_ = json.NewDecoder(res.Body).Decode(&feed)
+	res.Body.Close()
+	if len(feed.Posts) != 1 || feed.Posts[0].ID != pub.PlatformPostID || feed.Posts[0].Text != "hello sandbox" {
+		t.Errorf("feed = %+v, published %+v", feed.Posts, pub)
+	}
+
+	_, err = p.Publish(ctx, a, providers.Payload{Text: "hello sandbox"})
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.KindDuplicate || pe.ExistingPostID != pub.PlatformPostID {
+		t.Errorf("duplicate: %v", err)
+	}
+
+	behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{Publish: "rate_limited", PublishTimes: 1, RetryAfterSeconds: 42})
+	_, err = p.Publish(ctx, a, providers.Payload{Text: "second"})
+	if !errors.As(err, &pe) || pe.Kind != providers.KindRateLimited || pe.RetryAfter != 42*time.Second {
+		t.Errorf("rate limited: %v", err)
+	}
+	behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{Publish: "unavailable", PublishTimes: 1})
+	if _, err = p.Publish(ctx, a, providers.Payload{Text: "second"}); providers.KindOf(err) != providers.KindRetryable {
+		t.Errorf("unavailable: %v", err)
+	}
+	// Both switches were for one call: the next one goes through.
+	if _, err = p.Publish(ctx, a, providers.Payload{Text: "second"}); err != nil {
+		t.Errorf("after the switches ran out: %v", err)
+	}
+	if _, err = p.Publish(ctx, a, providers.Payload{Text: strings.Repeat("x", 501)}); providers.KindOf(err) != providers.KindInvalidContent {
+		t.Errorf("too long: %v", err)
+	}
+}
+
+func TestTokensExpireAndRefresh(t *testing.T) {
+	p, srv := setup(t, time.Second)
+	ctx := context.Background()
+	conn := connect(t, p, "Linus")
+	time.Sleep(1100 * time.Millisecond)
+	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+	if _, err := p.Publish(ctx, a, providers.Payload{Text: "late"}); providers.KindOf(err) != providers.KindAuth {
+		t.Fatalf("expired token: %v, want an auth error", err)
+	}
+	fresh, err := p.Refresh(ctx, conn.Tokens.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.AccessToken = fresh.AccessToken
+	if _, err := p.Publish(ctx, a, providers.Payload{Text: "late"}); err != nil {
+		t.Errorf("refreshed token: %v", err)
+	}
+	var pe *providers.Error
+	if _, err := p.Refresh(ctx, conn.Tokens.RefreshToken); !errors.As(err, &pe) || pe.Code != "invalid_grant" {
+		t.Errorf("a spent refresh token: %v, want invalid_grant", err)
+	}
+	behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{Refresh: "invalid_grant"})
+	if _, err := p.Refresh(ctx, fresh.RefreshToken); !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_grant" {
+		t.Errorf("switched to invalid_grant: %v", err)
+	}
+}
