@@ -117,17 +117,3 @@ func (c *Cipher) Open(sealed, binding string) (string, error) {
 	}
 	return string(plain), nil
 }
-
-// NeedsRotation reports whether sealed was sealed with a key other than the
-// current one, so a caller can re-seal it.
-func (c *Cipher) NeedsRotation(sealed string) bool {
-	raw, ok := strings.CutPrefix(sealed, prefix)
-	if !ok {
-		return false
-	}
-	buf, err := base64.RawURLEncoding.DecodeString(raw)
-	if err != nil || len(buf) < keyIDLen {
-		return false
-	}
-	return [keyIDLen]byte(buf[:keyIDLen]) != c.current
-}

@@ -2,6 +2,7 @@ package tokencipher_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"crypto/rand"
 	"errors"
 	"strings"
@@ -73,13 +74,14 @@ func TestOpenRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// flip changes one bit of the sealed bytes, i counting from the end.
 	flip := func(s string, i int) string {
-		b := []byte(s)
-		b[i] ^= 0x01
-		if b[i] == '.' || b[i] > 'z' {
-			b[i] ^= 0x03
+		raw, err := base64.RawURLEncoding.DecodeString(strings.TrimPrefix(s, "v1."))
+		if err != nil {
+			t.Fatal(err)
 		}
-		return string(b)
+		raw[len(raw)-i] ^= 0x01
+		return "v1." + base64.RawURLEncoding.EncodeToString(raw)
 	}
 	tests := []struct {
 		name    string
@@ -91,8 +93,8 @@ func TestOpenRefuses(t *testing.T) {
 		{"wrong key", mustNew(t, key(t)), sealed, binding, tokencipher.ErrUnknownKey},
 		{"other account", c, sealed, "org2/linkedin/urn:li:person:abc#accessToken", tokencipher.ErrOpen},
 		{"other field", c, sealed, "org1/linkedin/urn:li:person:abc#refreshToken", tokencipher.ErrOpen},
-		{"tampered body", c, flip(sealed, len(sealed)-10), binding, tokencipher.ErrOpen},
-		{"tampered tag", c, flip(sealed, len(sealed)-1), binding, tokencipher.ErrOpen},
+		{"tampered body", c, flip(sealed, 20), binding, tokencipher.ErrOpen},
+		{"tampered tag", c, flip(sealed, 1), binding, tokencipher.ErrOpen},
 		{"truncated", c, sealed[:12], binding, tokencipher.ErrMalformed},
 		{"no prefix", c, strings.TrimPrefix(sealed, "v1."), binding, tokencipher.ErrMalformed},
 		{"plaintext stored by mistake", c, "AQV-plain-token", binding, tokencipher.ErrMalformed},
@@ -120,13 +122,7 @@ func TestRotation(t *testing.T) {
 	if got, err := after.Open(sealedOld, binding); err != nil || got != "token sealed before rotation" {
 		t.Fatalf("old token after rotation: %q, %v", got, err)
 	}
-	if !after.NeedsRotation(sealedOld) {
-		t.Error("a token sealed with the previous key should need rotation")
-	}
 	sealedNew, _ := after.Seal("token sealed after rotation", binding)
-	if after.NeedsRotation(sealedNew) {
-		t.Error("a token sealed with the current key needs no rotation")
-	}
 	// The new key wrote it: the old configuration cannot read it.
 	if _, err := before.Open(sealedNew, binding); !errors.Is(err, tokencipher.ErrUnknownKey) {
 		t.Errorf("old cipher opened a token of the new key: %v", err)
