@@ -2,8 +2,8 @@ package tokencipher_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
