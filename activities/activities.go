@@ -1,0 +1,252 @@
+// Package activities does the I/O of the publishing workflow: reading and
+// writing posts and results, refreshing tokens and calling the platforms.
+// Activities take ids and decrypt tokens themselves, and return only what
+// is safe to keep in Temporal's history: statuses, platform ids, error
+// codes and messages, never content or tokens. Each is idempotent: a retry
+// or a reset never posts twice to an account whose result says published.
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/workflows"
+)
+
+// AccountStore is what the activities need from the account store.
+type AccountStore interface {
+	GetByID(ctx context.Context, id string) (*connections.Account, error)
+	SetStatus(ctx context.Context, id string, status connections.Status) error
+}
+
+// TokenSource hands out valid access tokens (connections.Service).
+type TokenSource interface {
+	ValidAccessToken(ctx context.Context, accountID string) (string, *connections.Account, error)
+}
+
+// Activities holds the dependencies of the publishing activities.
+type Activities struct {
+	Posts     posts.Store
+	Accounts  AccountStore
+	Tokens    TokenSource
+	Providers *providers.Registry
+	Now       func() time.Time
+}
+
+// Register registers the activities under the names the workflow calls.
+func (a *Activities) Register(w worker.ActivityRegistry) {
+	w.RegisterActivityWithOptions(a.StartPublishing, activity.RegisterOptions{Name: workflows.StartPublishingActivity})
+	w.RegisterActivityWithOptions(a.RefreshAccessToken, activity.RegisterOptions{Name: workflows.RefreshTokenActivity})
+	w.RegisterActivityWithOptions(a.PublishToAccount, activity.RegisterOptions{Name: workflows.PublishToAccountActivity})
+	w.RegisterActivityWithOptions(a.RecordPublishFailure, activity.RegisterOptions{Name: workflows.RecordFailureActivity})
+	w.RegisterActivityWithOptions(a.FinishPost, activity.RegisterOptions{Name: workflows.FinishPostActivity})
+}
+
+func (a *Activities) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// StartPublishing loads the post, checks that it is to be published, and
+// marks it publishing when its time has come.
+func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInput) (*workflows.StartResult, error) {
+	p, err := a.Posts.GetByID(ctx, in.PostID)
+	if errors.Is(err, posts.ErrNotFound) {
+		return &workflows.StartResult{Skip: true, Status: "deleted"}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch p.Status {
+	case posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing:
+	default:
+		return &workflows.StartResult{Skip: true, Status: string(p.Status)}, nil
+	}
+	if p.ScheduledAt != nil && p.ScheduledAt.After(a.now()) {
+		return &workflows.StartResult{WaitUntil: *p.ScheduledAt}, nil
+	}
+	if _, err := a.Posts.SetStatus(ctx, p.ID, posts.StatusPublishing, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing); err != nil {
+		if errors.Is(err, posts.ErrConflict) || errors.Is(err, posts.ErrNotFound) {
+			// Cancelled or deleted between the read and the write.
+			return &workflows.StartResult{Skip: true, Status: "cancelled"}, nil
+		}
+		return nil, err
+	}
+	res := &workflows.StartResult{Status: string(posts.StatusPublishing)}
+	for _, id := range p.SocialAccountIDs {
+		ref := workflows.AccountRef{ID: id}
+		if acc, err := a.Accounts.GetByID(ctx, id); err == nil {
+			ref.Platform = acc.Platform
+			ref.NeedsRefresh = !acc.TokenExpiresAt.IsZero() && !a.now().Add(connections.RefreshMargin).Before(acc.TokenExpiresAt)
+		}
+		res.Accounts = append(res.Accounts, ref)
+	}
+	return res, nil
+}
+
+// RefreshAccessToken makes sure the account's token is valid, refreshing
+// it if it expires soon. An account the platform refuses is marked expired
+// and its result recorded as failed: that is an outcome, not an error.
+func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
+	_, _, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
+	if err == nil {
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "ok"}, nil
+	}
+	return a.classify(ctx, in, err)
+}
+
+// PublishToAccount publishes the post to one account and records the
+// result. A result already published is returned as it is: the platform
+// has the post, and posting again would duplicate it.
+func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
+	if r, err := a.Posts.Result(ctx, in.PostID, in.AccountID); err != nil {
+		return nil, err
+	} else if r != nil && r.Status == posts.ResultPublished {
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: r.PlatformPostID}, nil
+	}
+	p, err := a.Posts.GetByID(ctx, in.PostID)
+	if err != nil {
+		return nil, err
+	}
+	token, acc, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
+	if err != nil {
+		return a.classify(ctx, in, err)
+	}
+	prov, ok := a.Providers.Get(acc.Platform)
+	if !ok {
+		return a.fail(ctx, in, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+	}
+	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID)})
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate && pe.ExistingPostID != "" {
+		// The platform already has this post: an earlier attempt went
+		// through and its answer was lost.
+		pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: platformURL(prov, pe.ExistingPostID)}, nil
+	}
+	if err != nil {
+		if errors.As(err, &pe) && pe.Kind == providers.KindAuth {
+			if serr := a.Accounts.SetStatus(ctx, in.AccountID, connections.StatusExpired); serr != nil {
+				return nil, serr
+			}
+		}
+		return a.classify(ctx, in, err)
+	}
+	now := a.now().UTC()
+	if err := a.Posts.SaveResult(ctx, &posts.Result{
+		PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultPublished,
+		PlatformPostID: pub.PlatformPostID, PlatformPostURL: pub.URL, PublishedAt: &now, Attempts: 1,
+	}); err != nil {
+		// Published, but not recorded: a retry finds the platform's
+		// duplicate and records it then.
+		return nil, err
+	}
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID}, nil
+}
+
+// platformURL is the public URL of a post the platform reported as a
+// duplicate.
+func platformURL(p providers.Provider, id string) string {
+	if u, ok := p.(interface{ PostURL(string) string }); ok {
+		return u.PostURL(id)
+	}
+	return ""
+}
+
+// classify turns a provider error into what the workflow decides on:
+// terminal failures are recorded and returned as outcomes; rate limits and
+// outages are returned as errors of the workflow's types.
+func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, err error) (*workflows.AccountOutcome, error) {
+	var pe *providers.Error
+	if !errors.As(err, &pe) {
+		return nil, err // Store or network trouble of ours: retry.
+	}
+	switch pe.Kind {
+	case providers.KindRateLimited:
+		return nil, temporal.NewNonRetryableApplicationError(pe.Error(), workflows.ErrRateLimited, nil, pe.RetryAfter)
+	case providers.KindRetryable:
+		return nil, temporal.NewApplicationError(pe.Error(), workflows.ErrPlatformUnavailable, pe.Code)
+	default:
+		// Auth (the account is marked expired), invalid content, or a
+		// duplicate without an id: retrying cannot help.
+		return a.fail(ctx, in, pe.Code, pe.Message)
+	}
+}
+
+func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, code, msg string) (*workflows.AccountOutcome, error) {
+	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
+		ErrorCode: code, ErrorMessage: msg, Attempts: 1}); err != nil {
+		return nil, err
+	}
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: code}, nil
+}
+
+// RecordPublishFailure records a failure the workflow decided on: retries
+// used up, rate limited past the horizon, the run cancelled.
+func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.FailureInput) error {
+	attempts := 0
+	if in.Code != "CANCELLED" {
+		attempts = 1
+	}
+	return a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
+		ErrorCode: in.Code, ErrorMessage: in.Message, Attempts: attempts})
+}
+
+// FinishPost sets the post published when every account is, else failed
+// with the reasons.
+func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (*workflows.FinishResult, error) {
+	p, err := a.Posts.GetByID(ctx, in.PostID)
+	if errors.Is(err, posts.ErrNotFound) {
+		return &workflows.FinishResult{Status: "deleted"}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	results, err := a.Posts.Results(ctx, in.PostID)
+	if err != nil {
+		return nil, err
+	}
+	byAccount := map[string]posts.Result{}
+	for _, r := range results {
+		byAccount[r.SocialAccountID] = r
+	}
+	var published int
+	var last *time.Time
+	var firstCode, firstMsg string
+	for _, id := range p.SocialAccountIDs {
+		r, ok := byAccount[id]
+		if ok && r.Status == posts.ResultPublished {
+			published++
+			if last == nil || (r.PublishedAt != nil && r.PublishedAt.After(*last)) {
+				last = r.PublishedAt
+			}
+			continue
+		}
+		if firstCode == "" {
+			firstCode, firstMsg = "NOT_PUBLISHED", "no result was recorded"
+			if ok {
+				firstCode, firstMsg = r.ErrorCode, r.ErrorMessage
+			}
+		}
+	}
+	total := len(p.SocialAccountIDs)
+	if published == total {
+		return &workflows.FinishResult{Status: string(posts.StatusPublished)}, a.Posts.Finish(ctx, in.PostID, posts.StatusPublished, last, "", "")
+	}
+	code := firstCode
+	if published > 0 {
+		code = "PARTIAL_FAILURE"
+	}
+	reason := fmt.Sprintf("%d of %d accounts failed; first: %s: %s", total-published, total, firstCode, firstMsg)
+	return &workflows.FinishResult{Status: string(posts.StatusFailed)}, a.Posts.Finish(ctx, in.PostID, posts.StatusFailed, last, reason, code)
+}

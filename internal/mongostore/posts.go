@@ -1,0 +1,319 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postflow/postflow/posts"
+)
+
+type postDoc struct {
+	ID               bson.ObjectID            `bson:"_id,omitempty"`
+	OrganizationID   string                   `bson:"organizationId"`
+	Content          string                   `bson:"content"`
+	SocialAccountIDs []string                 `bson:"socialAccountIds"`
+	Variants         map[string]posts.Variant `bson:"variants,omitempty"`
+	ScheduledAt      *time.Time               `bson:"scheduledAt,omitempty"`
+	Status           string                   `bson:"status"`
+	PublishedAt      *time.Time               `bson:"publishedAt,omitempty"`
+	FailureReason    string                   `bson:"failureReason,omitempty"`
+	FailureCode      string                   `bson:"failureCode,omitempty"`
+	CreatedAt        time.Time                `bson:"createdAt"`
+	UpdatedAt        time.Time                `bson:"updatedAt"`
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func (d *postDoc) post() *posts.Post {
+	return &posts.Post{
+		ID: d.ID.Hex(), OrganizationID: d.OrganizationID, Content: d.Content,
+		SocialAccountIDs: d.SocialAccountIDs, Variants: d.Variants,
+		ScheduledAt: utcPtr(d.ScheduledAt), Status: posts.Status(d.Status), PublishedAt: utcPtr(d.PublishedAt),
+		FailureReason: d.FailureReason, FailureCode: d.FailureCode,
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
+	}
+}
+
+type resultDoc struct {
+	PostID          string     `bson:"postId"`
+	SocialAccountID string     `bson:"socialAccountId"`
+	Status          string     `bson:"status"`
+	PlatformPostID  string     `bson:"platformPostId,omitempty"`
+	PlatformPostURL string     `bson:"platformPostUrl,omitempty"`
+	PublishedAt     *time.Time `bson:"publishedAt,omitempty"`
+	ErrorCode       string     `bson:"errorCode,omitempty"`
+	ErrorMessage    string     `bson:"errorMessage,omitempty"`
+	Attempts        int        `bson:"attempts"`
+	UpdatedAt       time.Time  `bson:"updatedAt"`
+}
+
+// Posts is the posts and publishResults collections.
+type Posts struct {
+	posts   *mongo.Collection
+	results *mongo.Collection
+	now     func() time.Time
+}
+
+// Posts returns the post store.
+func (s *Store) Posts() *Posts {
+	return &Posts{posts: s.DB.Collection("posts"), results: s.DB.Collection("publishResults"), now: time.Now}
+}
+
+var _ posts.Store = (*Posts)(nil)
+
+// EnsureIndexes creates the unique key of a PublishResult, one per (post,
+// account), and the index the list page reads.
+func (p *Posts) EnsureIndexes(ctx context.Context) error {
+	if _, err := p.results.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "postId", Value: 1}, {Key: "socialAccountId", Value: 1}},
+		Options: options.Index().SetUnique(true).SetName("result_unique"),
+	}); err != nil {
+		return fmt.Errorf("mongo: publishResults indexes: %w", err)
+	}
+	if _, err := p.posts.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "_id", Value: -1}},
+	}); err != nil {
+		return fmt.Errorf("mongo: posts indexes: %w", err)
+	}
+	return nil
+}
+
+func (p *Posts) Create(ctx context.Context, post *posts.Post) (*posts.Post, error) {
+	d := postDoc{
+		OrganizationID: post.OrganizationID, Content: post.Content, SocialAccountIDs: post.SocialAccountIDs,
+		Variants: post.Variants, ScheduledAt: utcPtr(post.ScheduledAt), Status: string(post.Status),
+		CreatedAt: post.CreatedAt.UTC(), UpdatedAt: post.UpdatedAt.UTC(),
+	}
+	res, err := p.posts.InsertOne(ctx, d)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: create post: %w", err)
+	}
+	d.ID = res.InsertedID.(bson.ObjectID)
+	return d.post(), nil
+}
+
+func (p *Posts) findOne(ctx context.Context, filter bson.D) (*posts.Post, error) {
+	var d postDoc
+	err := p.posts.FindOne(ctx, filter).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, posts.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read post: %w", err)
+	}
+	return d.post(), nil
+}
+
+func (p *Posts) Get(ctx context.Context, orgID, id string) (*posts.Post, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, posts.ErrNotFound
+	}
+	return p.findOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+}
+
+func (p *Posts) GetByID(ctx context.Context, id string) (*posts.Post, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, posts.ErrNotFound
+	}
+	return p.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
+}
+
+func (p *Posts) List(ctx context.Context, orgID string, f posts.ListFilter) ([]posts.Post, error) {
+	filter := bson.D{{Key: "organizationId", Value: orgID}}
+	if f.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: string(f.Status)})
+	}
+	if f.Before != "" {
+		oid, ok := objectID(f.Before)
+		if !ok {
+			return []posts.Post{}, nil
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
+	}
+	cur, err := p.posts.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(f.Limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list posts: %w", err)
+	}
+	var docs []postDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: list posts: %w", err)
+	}
+	out := make([]posts.Post, 0, len(docs))
+	for i := range docs {
+		out = append(out, *docs[i].post())
+	}
+	return out, nil
+}
+
+func statuses(from []posts.Status) bson.A {
+	a := bson.A{}
+	for _, s := range from {
+		a = append(a, string(s))
+	}
+	return a
+}
+
+// conditional runs a findOneAndUpdate guarded by the post's status, and
+// tells a missing post from one in another status.
+func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, from []posts.Status, update bson.D) (*posts.Post, error) {
+	var d postDoc
+	err := p.posts.FindOneAndUpdate(ctx,
+		bson.D{{Key: "_id", Value: oid}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses(from)}}}},
+		update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		if _, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}}); err != nil {
+			return nil, err
+		}
+		return nil, posts.ErrConflict
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: update post: %w", err)
+	}
+	return d.post(), nil
+}
+
+func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Status) (*posts.Post, error) {
+	oid, ok := objectID(post.ID)
+	if !ok {
+		return nil, posts.ErrNotFound
+	}
+	return p.conditional(ctx, oid, from, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "content", Value: post.Content},
+		{Key: "socialAccountIds", Value: post.SocialAccountIDs},
+		{Key: "variants", Value: post.Variants},
+		{Key: "scheduledAt", Value: utcPtr(post.ScheduledAt)},
+		{Key: "status", Value: string(post.Status)},
+		{Key: "updatedAt", Value: post.UpdatedAt.UTC()},
+	}}})
+}
+
+func (p *Posts) SetStatus(ctx context.Context, id string, status posts.Status, from ...posts.Status) (*posts.Post, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, posts.ErrNotFound
+	}
+	return p.conditional(ctx, oid, from, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "status", Value: string(status)},
+		{Key: "updatedAt", Value: p.now().UTC()},
+	}}})
+}
+
+func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publishedAt *time.Time, reason, code string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return posts.ErrNotFound
+	}
+	_, err := p.posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "status", Value: string(status)},
+		{Key: "publishedAt", Value: utcPtr(publishedAt)},
+		{Key: "failureReason", Value: reason},
+		{Key: "failureCode", Value: code},
+		{Key: "updatedAt", Value: p.now().UTC()},
+	}}})
+	if err != nil {
+		return fmt.Errorf("mongo: finish post: %w", err)
+	}
+	return nil
+}
+
+func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return posts.ErrNotFound
+	}
+	res, err := p.posts.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+	if err != nil {
+		return fmt.Errorf("mongo: delete post: %w", err)
+	}
+	if res.DeletedCount == 0 {
+		return posts.ErrNotFound
+	}
+	return p.ResetResults(ctx, id)
+}
+
+func (d *resultDoc) result() posts.Result {
+	return posts.Result{
+		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
+		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
+		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, UpdatedAt: d.UpdatedAt.UTC(),
+	}
+}
+
+func (p *Posts) Results(ctx context.Context, postID string) ([]posts.Result, error) {
+	cur, err := p.results.Find(ctx, bson.D{{Key: "postId", Value: postID}}, options.Find().SetSort(bson.D{{Key: "socialAccountId", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read results: %w", err)
+	}
+	var docs []resultDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: read results: %w", err)
+	}
+	out := make([]posts.Result, 0, len(docs))
+	for i := range docs {
+		out = append(out, docs[i].result())
+	}
+	return out, nil
+}
+
+func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Result, error) {
+	var d resultDoc
+	err := p.results.FindOne(ctx, bson.D{{Key: "postId", Value: postID}, {Key: "socialAccountId", Value: accountID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read result: %w", err)
+	}
+	r := d.result()
+	return &r, nil
+}
+
+// SaveResult upserts the result and counts the attempt. A result that says
+// published is never overwritten: the platform has the post.
+func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
+	key := bson.D{{Key: "postId", Value: r.PostID}, {Key: "socialAccountId", Value: r.SocialAccountID}}
+	filter := append(key, bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: string(posts.ResultPublished)}}})
+	update := bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "status", Value: string(r.Status)},
+			{Key: "platformPostId", Value: r.PlatformPostID},
+			{Key: "platformPostUrl", Value: r.PlatformPostURL},
+			{Key: "publishedAt", Value: utcPtr(r.PublishedAt)},
+			{Key: "errorCode", Value: r.ErrorCode},
+			{Key: "errorMessage", Value: r.ErrorMessage},
+			{Key: "updatedAt", Value: p.now().UTC()},
+		}},
+		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: r.Attempts}}},
+	}
+	_, err := p.results.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		// The filter missed because the result is published already; the
+		// upsert then collided with it. Nothing to change.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("mongo: save result: %w", err)
+	}
+	return nil
+}
+
+func (p *Posts) ResetResults(ctx context.Context, postID string) error {
+	if _, err := p.results.DeleteMany(ctx, bson.D{{Key: "postId", Value: postID}}); err != nil {
+		return fmt.Errorf("mongo: reset results: %w", err)
+	}
+	return nil
+}

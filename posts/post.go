@@ -1,0 +1,115 @@
+// Package posts is what an organization publishes: the Post, its
+// per-account PublishResults, the rules a post must follow before it can
+// be published, and the trigger that hands it to the publishing workflow.
+package posts
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Status is where a post is in its lifecycle:
+// draft|scheduled → queued → publishing → published|failed; cancelled when
+// a scheduled post is deleted.
+type Status string
+
+const (
+	StatusDraft      Status = "draft"
+	StatusScheduled  Status = "scheduled"
+	StatusQueued     Status = "queued"
+	StatusPublishing Status = "publishing"
+	StatusPublished  Status = "published"
+	StatusFailed     Status = "failed"
+	StatusCancelled  Status = "cancelled"
+)
+
+// Variant overrides the post's content for one account.
+type Variant struct {
+	Content string `json:"content"`
+}
+
+// Post is one piece of content for one or more accounts.
+type Post struct {
+	ID               string             `json:"id"`
+	OrganizationID   string             `json:"organizationId"`
+	Content          string             `json:"content"`
+	SocialAccountIDs []string           `json:"socialAccountIds"`
+	Variants         map[string]Variant `json:"variants,omitempty"`
+	ScheduledAt      *time.Time         `json:"scheduledAt,omitempty"`
+	Status           Status             `json:"status"`
+	PublishedAt      *time.Time         `json:"publishedAt,omitempty"`
+	FailureReason    string             `json:"failureReason,omitempty"`
+	FailureCode      string             `json:"failureCode,omitempty"`
+	CreatedAt        time.Time          `json:"createdAt"`
+	UpdatedAt        time.Time          `json:"updatedAt"`
+}
+
+// ContentFor is the text to publish to account: its variant, else the
+// post's content.
+func (p *Post) ContentFor(accountID string) string {
+	if v, ok := p.Variants[accountID]; ok && v.Content != "" {
+		return v.Content
+	}
+	return p.Content
+}
+
+// ResultStatus is the outcome for one account.
+type ResultStatus string
+
+const (
+	ResultPending   ResultStatus = "pending"
+	ResultPublished ResultStatus = "published"
+	ResultFailed    ResultStatus = "failed"
+)
+
+// Result is a PublishResult: the outcome of a post for one account.
+type Result struct {
+	PostID          string       `json:"postId"`
+	SocialAccountID string       `json:"socialAccountId"`
+	Status          ResultStatus `json:"status"`
+	PlatformPostID  string       `json:"platformPostId,omitempty"`
+	PlatformPostURL string       `json:"platformPostUrl,omitempty"`
+	PublishedAt     *time.Time   `json:"publishedAt,omitempty"`
+	ErrorCode       string       `json:"errorCode,omitempty"`
+	ErrorMessage    string       `json:"errorMessage,omitempty"`
+	Attempts        int          `json:"attempts"`
+	UpdatedAt       time.Time    `json:"updatedAt"`
+}
+
+// ErrNotFound: no such post in this organization.
+var ErrNotFound = errors.New("posts: post not found")
+
+// ErrConflict: the post's status does not allow the change.
+var ErrConflict = errors.New("posts: the post's status does not allow this")
+
+// ListFilter selects posts.
+type ListFilter struct {
+	Status Status
+	Limit  int
+	// Before is an id: only posts older than it (the next page).
+	Before string
+}
+
+// Store keeps posts and their results.
+type Store interface {
+	Create(ctx context.Context, p *Post) (*Post, error)
+	Get(ctx context.Context, orgID, id string) (*Post, error)
+	GetByID(ctx context.Context, id string) (*Post, error)
+	List(ctx context.Context, orgID string, f ListFilter) ([]Post, error)
+	// Update replaces the editable fields if the post's status is one of
+	// from (ErrConflict otherwise).
+	Update(ctx context.Context, p *Post, from ...Status) (*Post, error)
+	// SetStatus moves the post to status if it is in one of from.
+	SetStatus(ctx context.Context, id string, status Status, from ...Status) (*Post, error)
+	// Finish records the outcome of a publish run.
+	Finish(ctx context.Context, id string, status Status, publishedAt *time.Time, reason, code string) error
+	Delete(ctx context.Context, orgID, id string) error
+
+	Results(ctx context.Context, postID string) ([]Result, error)
+	Result(ctx context.Context, postID, accountID string) (*Result, error)
+	// SaveResult upserts the result of (post, account), counting attempts.
+	SaveResult(ctx context.Context, r *Result) error
+	// ResetResults forgets the results of a post that is published again.
+	ResetResults(ctx context.Context, postID string) error
+}

@@ -1,0 +1,260 @@
+package posts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/providers"
+)
+
+// InvalidError is input a post cannot have. Status is 400 for malformed
+// input and 422 for input that is well formed but not acceptable.
+type InvalidError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *InvalidError) Error() string { return e.Code + ": " + e.Message }
+
+func invalid(code, format string, args ...any) *InvalidError {
+	return &InvalidError{Status: 422, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Accounts finds an organization's connected accounts.
+type Accounts interface {
+	Get(ctx context.Context, orgID, id string) (*connections.Account, error)
+}
+
+// Runner starts and cancels publish runs (the PublishPost workflow).
+type Runner interface {
+	// Start starts the run of postID, or returns the one already running.
+	Start(ctx context.Context, postID string) (runID string, err error)
+	// Cancel cancels the run of postID, if any.
+	Cancel(ctx context.Context, postID string) error
+}
+
+// WorkflowID is the id of a post's publish run: derived from the post, so
+// that Temporal itself refuses a second concurrent run.
+func WorkflowID(postID string) string { return "publish:" + postID }
+
+// Service is what the HTTP layer does with posts.
+type Service struct {
+	store     Store
+	accounts  Accounts
+	providers *providers.Registry
+	runner    Runner
+	now       func() time.Time
+}
+
+// NewService wires a Service.
+func NewService(store Store, accounts Accounts, reg *providers.Registry, runner Runner) *Service {
+	return &Service{store: store, accounts: accounts, providers: reg, runner: runner, now: time.Now}
+}
+
+// Input is a create or edit request; nil fields are left as they are.
+type Input struct {
+	Content          *string             `json:"content"`
+	SocialAccountIDs *[]string           `json:"socialAccountIds"`
+	Variants         *map[string]Variant `json:"variants"`
+	// ScheduledAt is RFC 3339 with an offset; "" clears it.
+	ScheduledAt *string `json:"scheduledAt"`
+}
+
+// MaxAccounts bounds the fan-out of one post.
+const MaxAccounts = 50
+
+// apply validates in against p's organization and applies it to p.
+func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
+	if in.Content != nil {
+		p.Content = *in.Content
+	}
+	if in.SocialAccountIDs != nil {
+		p.SocialAccountIDs = *in.SocialAccountIDs
+	}
+	if in.Variants != nil {
+		p.Variants = *in.Variants
+	}
+	if in.ScheduledAt != nil {
+		if *in.ScheduledAt == "" {
+			p.ScheduledAt = nil
+		} else {
+			t, err := ParseInstant(*in.ScheduledAt)
+			if err != nil {
+				return err
+			}
+			p.ScheduledAt = &t
+		}
+	}
+
+	if len(p.SocialAccountIDs) == 0 {
+		return invalid("no_accounts", "Choose at least one connected account in socialAccountIds.")
+	}
+	if len(p.SocialAccountIDs) > MaxAccounts {
+		return invalid("too_many_accounts", "A post goes to at most %d accounts.", MaxAccounts)
+	}
+	seen := map[string]bool{}
+	for _, id := range p.SocialAccountIDs {
+		if seen[id] {
+			return invalid("duplicate_account", "Account %s is listed twice.", id)
+		}
+		seen[id] = true
+	}
+	for id := range p.Variants {
+		if !seen[id] {
+			return invalid("unknown_variant", "The variant for %s is for an account the post does not go to.", id)
+		}
+	}
+	for _, id := range p.SocialAccountIDs {
+		a, err := s.accounts.Get(ctx, p.OrganizationID, id)
+		if errors.Is(err, connections.ErrNotFound) {
+			// Another organization's account answers like a missing one.
+			return invalid("unknown_account", "No connected account %s in this organization.", id)
+		}
+		if err != nil {
+			return err
+		}
+		text := p.ContentFor(id)
+		if strings.TrimSpace(text) == "" {
+			return invalid("empty_content", "The content for %s (%s) is empty.", a.DisplayName, a.Platform)
+		}
+		prov, ok := s.providers.Get(a.Platform)
+		if !ok {
+			return invalid("platform_unavailable", "%s accounts cannot be published to on this deployment.", a.Platform)
+		}
+		if limit := prov.Capabilities().TextLimit; limit > 0 {
+			if n := prov.TextLength(text); n > limit {
+				return invalid("content_too_long", "The content for %s is %d characters; %s takes at most %d.", a.DisplayName, n, prov.Name(), limit)
+			}
+		}
+	}
+	return nil
+}
+
+// ParseInstant reads an RFC 3339 time that carries its offset ("Z" or
+// "+02:00") and returns it in UTC. A time without an offset names no
+// instant and is refused.
+func ParseInstant(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, &InvalidError{Status: 400, Code: "invalid_scheduled_at",
+			Message: "scheduledAt must be an RFC 3339 time with a UTC offset, such as 2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00."}
+	}
+	return t.UTC(), nil
+}
+
+// Create validates and stores a new post: scheduled when it has a time,
+// else a draft.
+func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Post, error) {
+	if in.Content == nil {
+		return nil, invalid("empty_content", "content is required.")
+	}
+	now := s.now().UTC()
+	p := &Post{OrganizationID: orgID, Status: StatusDraft, CreatedAt: now, UpdatedAt: now}
+	if err := s.apply(ctx, p, in); err != nil {
+		return nil, err
+	}
+	if p.ScheduledAt != nil {
+		p.Status = StatusScheduled
+	}
+	return s.store.Create(ctx, p)
+}
+
+// Get returns a post with its results.
+func (s *Service) Get(ctx context.Context, orgID, id string) (*Post, []Result, error) {
+	p, err := s.store.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	results, err := s.store.Results(ctx, id)
+	return p, results, err
+}
+
+// List returns a page of the organization's posts, newest first.
+func (s *Service) List(ctx context.Context, orgID string, f ListFilter) ([]Post, error) {
+	return s.store.List(ctx, orgID, f)
+}
+
+// editable are the statuses in which a post may still change.
+var editable = []Status{StatusDraft, StatusScheduled, StatusQueued, StatusFailed}
+
+// Update edits a post that is not published yet. A queued post's run
+// reads the post again when its time comes, so it publishes the latest
+// content.
+func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post, error) {
+	p, err := s.store.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	from := p.Status
+	if err := s.apply(ctx, p, in); err != nil {
+		return nil, err
+	}
+	if from == StatusDraft || from == StatusScheduled {
+		p.Status = StatusDraft
+		if p.ScheduledAt != nil {
+			p.Status = StatusScheduled
+		}
+	}
+	p.UpdatedAt = s.now().UTC()
+	return s.store.Update(ctx, p, editable...)
+}
+
+// Delete deletes a post. A scheduled or queued one is cancelled instead:
+// its run is stopped, and it stays, as cancelled, so nobody wonders where
+// it went. A post being published cannot be deleted.
+func (s *Service) Delete(ctx context.Context, orgID, id string) error {
+	p, err := s.store.Get(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	switch p.Status {
+	case StatusPublishing:
+		return ErrConflict
+	case StatusQueued, StatusScheduled:
+		if _, err := s.store.SetStatus(ctx, id, StatusCancelled, StatusQueued, StatusScheduled); err != nil {
+			return err
+		}
+		return s.runner.Cancel(ctx, id)
+	default:
+		return s.store.Delete(ctx, orgID, id)
+	}
+}
+
+// ErrAlreadyPublished: publishing again needs asking for it.
+var ErrAlreadyPublished = errors.New("posts: already published")
+
+// Publish queues the post and starts its run, or returns the run already
+// going: triggering twice never publishes twice. A published post is only
+// published again when again is true.
+func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (workflowID, runID string, err error) {
+	p, err := s.store.Get(ctx, orgID, id)
+	if err != nil {
+		return "", "", err
+	}
+	switch p.Status {
+	case StatusCancelled:
+		return "", "", ErrConflict
+	case StatusPublished:
+		if !again {
+			return "", "", ErrAlreadyPublished
+		}
+		if err := s.store.ResetResults(ctx, id); err != nil {
+			return "", "", err
+		}
+		fallthrough
+	case StatusDraft, StatusScheduled, StatusFailed:
+		if _, err := s.store.SetStatus(ctx, id, StatusQueued, p.Status); err != nil {
+			return "", "", err
+		}
+	}
+	runID, err = s.runner.Start(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	return WorkflowID(id), runID, nil
+}
