@@ -16,7 +16,9 @@ import (
 )
 
 // Stubs give the mocked activities their names and signatures.
-func startStub(context.Context, workflows.StartInput) (*workflows.StartResult, error) { return nil, nil }
+func startStub(context.Context, workflows.StartInput) (*workflows.StartResult, error) {
+	return nil, nil
+}
 func accountStub(context.Context, workflows.AccountInput) (*workflows.AccountOutcome, error) {
 	return nil, nil
 }
@@ -152,13 +154,13 @@ func TestErrorContract(t *testing.T) {
 		check       func(t *testing.T, r *run)
 	}{
 		{
-			name:       "429 sleeps retryAfter on a timer, then tries again; not an attempt",
-			publish:    answers{"a1": {rateLimited(90 * time.Second), rateLimited(30 * time.Second), published("a1")}},
+			name:        "429 sleeps retryAfter on a timer, then tries again; not an attempt",
+			publish:     answers{"a1": {rateLimited(90 * time.Second), rateLimited(30 * time.Second), published("a1")}},
 			wantAccount: "published", wantCalls: 3, wantTimers: []time.Duration{90 * time.Second, 30 * time.Second},
 		},
 		{
-			name:       "5xx retried with backoff 2 s, 4 s, 8 s: 4 attempts, then failed",
-			publish:    answers{"a1": {unavailable("HTTP_503")}},
+			name:        "5xx retried with backoff 2 s, 4 s, 8 s: 4 attempts, then failed",
+			publish:     answers{"a1": {unavailable("HTTP_503")}},
 			wantAccount: "failed", wantCalls: 4, wantFailure: "HTTP_503",
 			check: func(t *testing.T, r *run) {
 				s := r.starts[workflows.PublishToAccountActivity]
@@ -170,20 +172,20 @@ func TestErrorContract(t *testing.T) {
 			},
 		},
 		{
-			name:       "5xx then success within the attempts",
-			publish:    answers{"a1": {unavailable("HTTP_500"), unavailable("HTTP_504"), published("a1")}},
+			name:        "5xx then success within the attempts",
+			publish:     answers{"a1": {unavailable("HTTP_500"), unavailable("HTTP_504"), published("a1")}},
 			wantAccount: "published", wantCalls: 3,
 		},
 		{
-			name:       "429 then 503 then success",
-			publish:    answers{"a1": {rateLimited(time.Minute), unavailable("HTTP_503"), published("a1")}},
+			name:        "429 then 503 then success",
+			publish:     answers{"a1": {rateLimited(time.Minute), unavailable("HTTP_503"), published("a1")}},
 			wantAccount: "published", wantCalls: 3, wantTimers: []time.Duration{time.Minute},
 		},
 		{
-			name:       "invalid_grant on refresh: failed, nothing published, no retry",
-			refs:       []workflows.AccountRef{{ID: "a1", Platform: "linkedin", NeedsRefresh: true}},
-			refresh:    failed("a1", "invalid_grant"),
-			publish:    answers{"a1": {published("a1")}},
+			name:        "invalid_grant on refresh: failed, nothing published, no retry",
+			refs:        []workflows.AccountRef{{ID: "a1", Platform: "linkedin", NeedsRefresh: true}},
+			refresh:     failed("a1", "invalid_grant"),
+			publish:     answers{"a1": {published("a1")}},
 			wantAccount: "failed", wantCalls: 0,
 			check: func(t *testing.T, r *run) {
 				if r.calls[workflows.RefreshTokenActivity] != 1 {
@@ -192,14 +194,14 @@ func TestErrorContract(t *testing.T) {
 			},
 		},
 		{
-			name:       "expired token (401) or invalid content: failed result, no retry",
-			publish:    answers{"a1": {failed("a1", "EXPIRED_ACCESS_TOKEN")}},
+			name:        "expired token (401) or invalid content: failed result, no retry",
+			publish:     answers{"a1": {failed("a1", "EXPIRED_ACCESS_TOKEN")}},
 			wantAccount: "failed", wantCalls: 1,
 		},
 		{
-			name:       "rate limited past the horizon fails with a clear reason",
-			publish:    answers{"a1": {rateLimited(30 * time.Hour)}},
-			horizon:    48 * time.Hour,
+			name:        "rate limited past the horizon fails with a clear reason",
+			publish:     answers{"a1": {rateLimited(30 * time.Hour)}},
+			horizon:     48 * time.Hour,
 			wantAccount: "failed", wantCalls: 2, wantTimers: []time.Duration{30 * time.Hour}, wantFailure: "RATE_LIMIT_HORIZON",
 		},
 		{
