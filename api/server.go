@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/posts"
 )
 
 // Options is what the HTTP layer needs from the process that serves it.
@@ -31,6 +32,8 @@ type Options struct {
 	Connections *connections.Service
 	// Sandbox, if not nil, is the sandbox platform, served under /sandbox.
 	Sandbox http.Handler
+	// Posts serves the post and publish routes.
+	Posts *posts.Service
 }
 
 type server struct {
@@ -38,12 +41,13 @@ type server struct {
 	checks      []Check
 	auth        AuthOptions
 	conns       *connections.Service
+	posts       *posts.Service
 	frontendURL string
 }
 
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
-	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, frontendURL: opts.FrontendURL}
+	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts, frontendURL: opts.FrontendURL}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	r.Use(s.recoverer)
@@ -72,6 +76,17 @@ func NewHandler(opts Options) http.Handler {
 			r.Get("/connections/connect/{providerId}", s.connect)
 			r.Get("/connections", s.listConnections)
 			r.Delete("/connections/{id}", s.disconnect)
+		})
+	}
+	if s.posts != nil {
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/posts", s.createPost)
+			r.Get("/posts", s.listPosts)
+			r.Get("/posts/{id}", s.getPost)
+			r.Patch("/posts/{id}", s.updatePost)
+			r.Delete("/posts/{id}", s.deletePost)
+			r.Post("/publish/{postId}", s.publish)
 		})
 	}
 	return r

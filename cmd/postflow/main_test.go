@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -89,8 +90,11 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 		}
 	}
 
-	connectSandboxAccount(t, fmt.Sprintf("http://127.0.0.1:%d", apiPort))
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
+	accountID := connectSandboxAccount(t, apiURL)
+	publishThroughTemporal(t, apiURL, accountID)
 
+	beforeStop := len(out.String())
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -109,15 +113,15 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 			t.Errorf("shutdown should log %q", want)
 		}
 	}
-	if strings.Contains(out.String(), "level=ERROR") {
-		t.Errorf("a clean stop logged errors:\n%s", out.String())
+	if stopLog := out.String()[beforeStop:]; strings.Contains(stopLog, "level=ERROR") {
+		t.Errorf("a clean stop logged errors:\n%s", stopLog)
 	}
 }
 
 // connectSandboxAccount connects a sandbox account the way a person does
 // in a browser: connect → the sandbox's authorize page → Authorize →
 // PostFlow's callback → the frontend. Dev trusts identity headers.
-func connectSandboxAccount(t *testing.T, apiURL string) {
+func connectSandboxAccount(t *testing.T, apiURL string) string {
 	t.Helper()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	identity := http.Header{"X-User-Id": {"dev-user"}, "X-Organization-Id": {"dev-org"}}
@@ -165,6 +169,92 @@ func connectSandboxAccount(t *testing.T, apiURL string) {
 	if !strings.Contains(string(body), `"platformUserId":"sbx-dev-person"`) || strings.Contains(string(body), "sba_") || strings.Contains(string(body), "Token") {
 		t.Errorf("GET /connections = %s", body)
 	}
+	var list struct{ Connections []struct{ ID string } }
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Connections) != 1 {
+		t.Fatalf("GET /connections = %s", body)
+	}
+	return list.Connections[0].ID
+}
+
+// publishThroughTemporal creates posts over HTTP and publishes them through
+// the embedded Temporal server and the worker: once when the sandbox
+// answers at once, and once when it answers 429, then 503, then success.
+func publishThroughTemporal(t *testing.T, apiURL, accountID string) {
+	t.Helper()
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, apiURL+path, strings.NewReader(body))
+		req.Header.Set("X-User-Id", "dev-user")
+		req.Header.Set("X-Organization-Id", "dev-org")
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(res.Body).Decode(&out)
+		return res.StatusCode, out
+	}
+	publish := func(text string) map[string]any {
+		status, post := call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q]}`, text, accountID))
+		if status != 201 {
+			t.Fatalf("POST /posts = %d %v", status, post)
+		}
+		id := post["id"].(string)
+		status, run := call("POST", "/publish/"+id, "")
+		if status != 202 || run["workflowId"] != "publish:"+id {
+			t.Fatalf("POST /publish = %d %v", status, run)
+		}
+		// A second trigger while it runs, or after, publishes nothing more.
+		call("POST", "/publish/"+id, "")
+		deadline := time.Now().Add(time.Minute)
+		for time.Now().Before(deadline) {
+			_, got := call("GET", "/posts/"+id, "")
+			if got["status"] == "published" || got["status"] == "failed" {
+				return got
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("post %s was not published within a minute", id)
+		return nil
+	}
+	check := func(got map[string]any, text string) {
+		t.Helper()
+		results, _ := got["results"].([]any)
+		if got["status"] != "published" || len(results) != 1 {
+			t.Fatalf("post = %v", got)
+		}
+		r := results[0].(map[string]any)
+		if r["status"] != "published" || !strings.HasPrefix(r["platformPostId"].(string), "sbp_") || r["platformPostUrl"] == "" {
+			t.Errorf("result = %v", r)
+		}
+		res, err := http.Get(apiURL + "/sandbox/feed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if n := strings.Count(string(body), fmt.Sprintf("%q", text)); n != 1 {
+			t.Errorf("the sandbox feed has %q %d times, want once: %s", text, n, body)
+		}
+	}
+	check(publish("first post through Temporal"), "first post through Temporal")
+
+	// 429 (retry after 1 s) then 503 then success.
+	behave := func(b string) {
+		req, _ := http.NewRequest("PUT", apiURL+"/sandbox/users/sbx-dev-person/behaviour", strings.NewReader(b))
+		res, err := http.DefaultClient.Do(req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("behaviour %s: %v %v", b, res, err)
+		}
+		res.Body.Close()
+	}
+	behave(`{"publish":"rate_limited","publishTimes":1,"retryAfterSeconds":1}`)
+	done := make(chan map[string]any, 1)
+	go func() { done <- publish("second post, after a 429 and a 503") }()
+	time.Sleep(300 * time.Millisecond) // the 429 has been answered; the timer runs
+	behave(`{"publish":"unavailable","publishTimes":1}`)
+	check(<-done, "second post, after a 429 and a 503")
 }
 
 // TestDevStopsCleanlyWhileStarting presses Ctrl-C while the stack starts:

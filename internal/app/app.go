@@ -16,9 +16,13 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/postflow/postflow/activities"
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
@@ -27,6 +31,7 @@ import (
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/sandbox"
@@ -45,9 +50,19 @@ func NewLogger(w io.Writer, cfg *config.Config) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// buildConnections wires the connections domain: providers, the cipher,
-// the OAuth state store and the account store, whose indexes it creates.
-func buildConnections(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) (*connections.Service, error) {
+// services is the domain, wired to its stores and providers.
+type services struct {
+	registry    *providers.Registry
+	accounts    *mongostore.Accounts
+	postStore   *mongostore.Posts
+	connections *connections.Service
+	posts       *posts.Service
+}
+
+// buildServices wires the domain: providers, the token cipher, the OAuth
+// state store (where the process has Redis), the stores, whose indexes it
+// creates, and the publish runner on Temporal.
+func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) (*services, error) {
 	current, previous, err := cfg.EncryptionKeys()
 	if err != nil {
 		return nil, err
@@ -60,17 +75,58 @@ func buildConnections(ctx context.Context, cfg *config.Config, d *deps, logger *
 	if err != nil {
 		return nil, err
 	}
-	accounts := d.mongo.Accounts()
-	if err := accounts.EnsureIndexes(ctx); err != nil {
-		// MongoDB may be starting still; /readyz says so, and the
-		// unique index is created on the next start.
-		logger.Warn("could not create MongoDB indexes now", "error", err)
+	s := &services{registry: reg, accounts: d.mongo.Accounts(), postStore: d.mongo.Posts()}
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{s.accounts, s.postStore} {
+		if err := ix.EnsureIndexes(ctx); err != nil {
+			// MongoDB may be starting still; /readyz says so, and the
+			// indexes are created on the next start.
+			logger.Warn("could not create MongoDB indexes now", "error", err)
+		}
 	}
 	var states connections.StateStore
 	if d.redis != nil {
 		states = oauthstate.New(d.redis)
 	}
-	return connections.NewService(accounts, states, reg, cipher, logger), nil
+	s.connections = connections.NewService(s.accounts, states, reg, cipher, logger)
+	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
+	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner)
+	return s, nil
+}
+
+// temporalRunner runs posts on the PublishPost workflow.
+type temporalRunner struct {
+	client    client.Client
+	taskQueue string
+	horizon   time.Duration
+}
+
+// Start starts publish:{postId}, or returns the run already going: the
+// conflict policy makes Temporal deduplicate, whoever triggers.
+func (r *temporalRunner) Start(ctx context.Context, orgID, postID string) (string, error) {
+	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       posts.WorkflowID(postID),
+		TaskQueue:                r.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.OrganizationIDAttr.ValueSet(orgID),
+			workflows.PostIDAttr.ValueSet(postID),
+		),
+	}, workflows.PublishPost, workflows.PublishPostInput{PostID: postID, RateLimitHorizon: r.horizon})
+	if err != nil {
+		return "", fmt.Errorf("start publish run of %s: %w", postID, err)
+	}
+	return run.GetRunID(), nil
+}
+
+// Cancel cancels the post's run; a run that is not there is no error.
+func (r *temporalRunner) Cancel(ctx context.Context, postID string) error {
+	err := r.client.CancelWorkflow(ctx, posts.WorkflowID(postID), "")
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return fmt.Errorf("cancel publish run of %s: %w", postID, err)
+	}
+	return nil
 }
 
 // buildProviders registers the providers the configuration enables.
@@ -189,7 +245,7 @@ func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 // serveAPI listens on host (all interfaces when empty) and cfg.Port, and
 // reports the bound address on bound, if given, once it accepts connections.
 func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger, host string, bound chan<- net.Addr) error {
-	conns, err := buildConnections(ctx, cfg, d, logger)
+	svc, err := buildServices(ctx, cfg, d, logger)
 	if err != nil {
 		return err
 	}
@@ -199,7 +255,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Checks:       d.checks(),
 		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
-		Connections:  conns,
+		Connections:  svc.connections,
+		Posts:        svc.posts,
 		Sandbox:      sandboxPlatform(cfg, d, logger),
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
@@ -254,9 +311,20 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		}
 		return err
 	}
+	svc, err := buildServices(ctx, cfg, d, logger)
+	if err != nil {
+		return err
+	}
 	w := worker.New(d.temporal, cfg.Temporal.TaskQueue, worker.Options{
 		WorkerStopTimeout: cfg.ShutdownTimeout,
 	})
+	w.RegisterWorkflow(workflows.PublishPost)
+	(&activities.Activities{
+		Posts:     svc.postStore,
+		Accounts:  svc.accounts,
+		Tokens:    svc.connections,
+		Providers: svc.registry,
+	}).Register(w)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: start on task queue %s: %w", cfg.Temporal.TaskQueue, err)
 	}

@@ -63,6 +63,10 @@ type Config struct {
 	// empty means this API on 127.0.0.1:PORT.
 	SandboxURL string `env:"SANDBOX_URL"`
 
+	// RateLimitHorizon bounds how long one account of a post waits on 429s
+	// before its publish fails.
+	RateLimitHorizon time.Duration `env:"RATE_LIMIT_HORIZON" envDefault:"48h"`
+
 	// ShutdownTimeout bounds how long in-flight HTTP requests and activities
 	// get to finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
@@ -140,6 +144,9 @@ func (c *Config) Validate(role Role) error {
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return &Error{"PORT", fmt.Sprintf("must be a TCP port between 0 and 65535, got %d", c.Port)}
+	}
+	if c.RateLimitHorizon <= 0 {
+		return &Error{"RATE_LIMIT_HORIZON", "must be a positive duration such as 48h"}
 	}
 	if c.ShutdownTimeout <= 0 {
 		return &Error{"SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s"}

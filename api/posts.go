@@ -1,0 +1,128 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/postflow/postflow/posts"
+)
+
+// postError maps the posts domain's errors to the spec's answers.
+func postError(err error) error {
+	var inv *posts.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return &Error{inv.Status, inv.Code, inv.Message}
+	case errors.Is(err, posts.ErrNotFound):
+		return NotFound("post_not_found", "No such post.")
+	case errors.Is(err, posts.ErrAlreadyPublished):
+		return Conflict("already_published", "The post is published; publish it again with ?again=true.")
+	case errors.Is(err, posts.ErrConflict):
+		return Conflict("post_state_conflict", "The post's status does not allow this (published, publishing or cancelled).")
+	}
+	return err
+}
+
+func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
+	var in posts.Input
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	p, err := s.posts.Create(r.Context(), identityOf(r.Context()).OrgID, in)
+	if err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	writeJSON(w, http.StatusCreated, p)
+}
+
+const defaultPageSize, maxPageSize = 20, 100
+
+func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := posts.ListFilter{Status: posts.Status(q.Get("status")), Before: q.Get("before"), Limit: defaultPageSize}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			writeError(w, r, s.logger, BadRequest("invalid_limit", "limit must be a whole number from 1 to 100."))
+			return
+		}
+		f.Limit = n
+	}
+	switch f.Status {
+	case "", posts.StatusDraft, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing,
+		posts.StatusPublished, posts.StatusFailed, posts.StatusCancelled:
+	default:
+		writeError(w, r, s.logger, BadRequest("invalid_status", "status must be one of draft, scheduled, queued, publishing, published, failed, cancelled."))
+		return
+	}
+	list, err := s.posts.List(r.Context(), identityOf(r.Context()).OrgID, f)
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	page := map[string]any{"posts": list}
+	if len(list) == f.Limit {
+		page["next"] = list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+// postWithResults is GET /posts/{id}: the post and one result per account
+// that has one.
+type postWithResults struct {
+	*posts.Post
+	Results []posts.Result `json:"results"`
+}
+
+func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
+	p, results, err := s.posts.Get(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id"))
+	if err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, postWithResults{Post: p, Results: results})
+}
+
+func (s *server) updatePost(w http.ResponseWriter, r *http.Request) {
+	var in posts.Input
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	p, err := s.posts.Update(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id"), in)
+	if err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *server) deletePost(w http.ResponseWriter, r *http.Request) {
+	if err := s.posts.Delete(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id")); err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) publish(w http.ResponseWriter, r *http.Request) {
+	again := false
+	if v := r.URL.Query().Get("again"); v != "" {
+		var err error
+		if again, err = strconv.ParseBool(v); err != nil {
+			writeError(w, r, s.logger, BadRequest("invalid_again", "again must be true or false."))
+			return
+		}
+	}
+	wf, run, err := s.posts.Publish(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "postId"), again)
+	if err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": wf, "runId": run})
+}
