@@ -1,0 +1,314 @@
+package activities_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/postflow/postflow/activities"
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/mongostore"
+	"github.com/postflow/postflow/internal/mongotest"
+	"github.com/postflow/postflow/internal/oauthstate"
+	"github.com/postflow/postflow/internal/redistest"
+	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/linkedin"
+	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
+	"github.com/postflow/postflow/workflows"
+)
+
+func TestMain(m *testing.M) { mongotest.Main(m) }
+
+// world is the activities against a real MongoDB-protocol store, a real
+// Redis and the in-test LinkedIn, with one connected account.
+type world struct {
+	fake    *linkedinfake.Server
+	store   *mongostore.Store
+	conns   *connections.Service
+	env     *testsuite.TestActivityEnvironment
+	account *connections.Account
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	fake := linkedinfake.New()
+	t.Cleanup(fake.Close)
+	li, err := linkedin.New(linkedin.Config{
+		ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, RedirectURI: fake.RedirectURI,
+		AuthURL: fake.AuthURL(), TokenURL: fake.TokenURL(), APIURL: fake.APIURL(), Version: "202610",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := providers.NewRegistry(li)
+	store := mongotest.Store(t)
+	ctx := context.Background()
+	if err := store.Accounts().EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Posts().EnsureIndexes(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdb, _ := redistest.Client(t)
+	cipher, _ := tokencipher.New(bytes.Repeat([]byte{3}, 32))
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
+
+	// Connect one account through the real OAuth flow.
+	u, err := conns.ConnectURL(ctx, "linkedin", "org-1", "user-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	loc, _ := url.Parse(res.Header.Get("Location"))
+	account, err := conns.Callback(ctx, "linkedin", loc.Query())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
+	return &world{fake: fake, store: store, conns: conns, env: env, account: account}
+}
+
+func (w *world) post(t *testing.T, content string, status posts.Status) *posts.Post {
+	t.Helper()
+	now := time.Now().UTC()
+	p, err := w.store.Posts().Create(context.Background(), &posts.Post{
+		OrganizationID: "org-1", Content: content, SocialAccountIDs: []string{w.account.ID},
+		Status: status, CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (w *world) publish(t *testing.T, p *posts.Post) (*workflows.AccountOutcome, error) {
+	t.Helper()
+	v, err := w.env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: w.account.ID})
+	if err != nil {
+		return nil, err
+	}
+	var out workflows.AccountOutcome
+	if err := v.Get(&out); err != nil {
+		t.Fatal(err)
+	}
+	return &out, nil
+}
+
+func (w *world) result(t *testing.T, p *posts.Post) *posts.Result {
+	t.Helper()
+	r, err := w.store.Posts().Result(context.Background(), p.ID, w.account.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestPublishRecordsTheResult(t *testing.T) {
+	w := newWorld(t)
+	p := w.post(t, "Hello (LinkedIn)", posts.StatusPublishing)
+	out, err := w.publish(t, p)
+	if err != nil || out.Status != "published" {
+		t.Fatalf("outcome %+v, %v", out, err)
+	}
+	lp := w.fake.Posts()
+	r := w.result(t, p)
+	if len(lp) != 1 || r.Status != posts.ResultPublished || r.PlatformPostID != lp[0].URN ||
+		r.PlatformPostURL != "https://www.linkedin.com/feed/update/"+lp[0].URN || r.PublishedAt == nil {
+		t.Fatalf("LinkedIn has %v; result %+v", lp, r)
+	}
+	if out.PlatformPostID != lp[0].URN {
+		t.Errorf("outcome %+v", out)
+	}
+	// A second execution (a retry, a trigger, a reset) posts nothing more.
+	if out, err := w.publish(t, p); err != nil || out.Status != "published" {
+		t.Errorf("second run: %+v, %v", out, err)
+	}
+	if n := len(w.fake.Posts()); n != 1 {
+		t.Errorf("LinkedIn has %d posts after a second run, want 1", n)
+	}
+}
+
+func TestDuplicateAfterALostAnswerCountsAsPublished(t *testing.T) {
+	w := newWorld(t)
+	p := w.post(t, "once only", posts.StatusPublishing)
+	w.fake.Configure(func(s *linkedinfake.Server) { s.CreateThenFail = true })
+	_, err := w.publish(t, p)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != workflows.ErrPlatformUnavailable {
+		t.Fatalf("first attempt: %v, want PlatformUnavailable", err)
+	}
+	out, err := w.publish(t, p)
+	if err != nil || out.Status != "published" {
+		t.Fatalf("retry: %+v, %v", out, err)
+	}
+	lp := w.fake.Posts()
+	if len(lp) != 1 || w.result(t, p).PlatformPostID != lp[0].URN {
+		t.Errorf("LinkedIn has %v; result %+v", lp, w.result(t, p))
+	}
+}
+
+func TestFailuresByKind(t *testing.T) {
+	tests := []struct {
+		name      string
+		prepare   func(w *world)
+		content   string
+		wantErr   string // the workflow's error type, if an error
+		wantRetry time.Duration
+		wantCode  string // the recorded result's code, if an outcome
+		expired   bool
+	}{
+		{
+			name:     "revoked token marks the account expired",
+			prepare:  func(w *world) { revokeStoredToken(w) },
+			wantCode: "REVOKED_ACCESS_TOKEN", expired: true,
+		},
+		{
+			name:     "too long for LinkedIn",
+			content:  strings.Repeat("x", 3001),
+			wantCode: "TEXT_TOO_LONG",
+		},
+		{
+			name: "DAY limit is a rate limit to midnight UTC",
+			prepare: func(w *world) {
+				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 429, 1 })
+			},
+			wantErr: workflows.ErrRateLimited,
+		},
+		{
+			name: "503 is for the retry policy",
+			prepare: func(w *world) {
+				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 503, 1 })
+			},
+			wantErr: workflows.ErrPlatformUnavailable,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			content := tt.content
+			if content == "" {
+				content = "hi"
+			}
+			p := w.post(t, content, posts.StatusPublishing)
+			if tt.prepare != nil {
+				tt.prepare(w)
+			}
+			out, err := w.publish(t, p)
+			if tt.wantErr != "" {
+				var appErr *temporal.ApplicationError
+				if !errors.As(err, &appErr) || appErr.Type() != tt.wantErr {
+					t.Fatalf("err = %v, want %s", err, tt.wantErr)
+				}
+				if tt.wantErr == workflows.ErrRateLimited {
+					var d time.Duration
+					if appErr.Details(&d); d <= 0 || d > 24*time.Hour || !appErr.NonRetryable() {
+						t.Errorf("retry after %v, non-retryable %v", d, appErr.NonRetryable())
+					}
+				}
+				if r := w.result(t, p); r != nil {
+					t.Errorf("a retryable failure recorded a result: %+v", r)
+				}
+				return
+			}
+			if err != nil || out.Status != "failed" || out.ErrorCode != tt.wantCode {
+				t.Fatalf("outcome %+v, %v; want failed %s", out, err, tt.wantCode)
+			}
+			if r := w.result(t, p); r.Status != posts.ResultFailed || r.ErrorCode != tt.wantCode || r.ErrorMessage == "" {
+				t.Errorf("result %+v", r)
+			}
+			a, _ := w.store.Accounts().GetByID(context.Background(), w.account.ID)
+			if (a.Status == connections.StatusExpired) != tt.expired {
+				t.Errorf("account status %s", a.Status)
+			}
+		})
+	}
+}
+
+// revokeStoredToken revokes, at LinkedIn, the access token PostFlow holds.
+func revokeStoredToken(w *world) {
+	tok, _, err := w.conns.ValidAccessToken(context.Background(), w.account.ID)
+	if err != nil {
+		panic(err)
+	}
+	w.fake.RevokeAccessToken(tok)
+}
+
+func TestStartAndFinish(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	start := func(p *posts.Post) workflows.StartResult {
+		v, err := w.env.ExecuteActivity(workflows.StartPublishingActivity, workflows.StartInput{PostID: p.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r workflows.StartResult
+		_ = v.Get(&r)
+		return r
+	}
+	draft := w.post(t, "draft", posts.StatusDraft)
+	if r := start(draft); !r.Skip || r.Status != "draft" {
+		t.Errorf("draft: %+v", r)
+	}
+	queued := w.post(t, "queued", posts.StatusQueued)
+	r := start(queued)
+	if r.Skip || len(r.Accounts) != 1 || r.Accounts[0].ID != w.account.ID || r.Accounts[0].Platform != "linkedin" || r.Accounts[0].NeedsRefresh {
+		t.Errorf("queued: %+v", r)
+	}
+	if p, _ := w.store.Posts().GetByID(ctx, queued.ID); p.Status != posts.StatusPublishing {
+		t.Errorf("status after start = %s", p.Status)
+	}
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	scheduled := w.post(t, "later", posts.StatusScheduled)
+	scheduled.ScheduledAt = &later
+	if _, err := w.store.Posts().Update(ctx, scheduled, posts.StatusScheduled); err != nil {
+		t.Fatal(err)
+	}
+	if r := start(scheduled); r.Skip || !r.WaitUntil.Equal(later) {
+		t.Errorf("scheduled: %+v, want wait until %v", r, later)
+	}
+	if p, _ := w.store.Posts().GetByID(ctx, scheduled.ID); p.Status != posts.StatusScheduled {
+		t.Errorf("a post waiting for its time is %s", p.Status)
+	}
+
+	// Finish: one account published → published; failed → failed with why.
+	if _, err := w.publish(t, queued); err != nil {
+		t.Fatal(err)
+	}
+	finish := func(p *posts.Post) *posts.Post {
+		if _, err := w.env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: p.ID}); err != nil {
+			t.Fatal(err)
+		}
+		got, _ := w.store.Posts().GetByID(ctx, p.ID)
+		return got
+	}
+	if got := finish(queued); got.Status != posts.StatusPublished || got.PublishedAt == nil {
+		t.Errorf("finished %+v", got)
+	}
+	bad := w.post(t, strings.Repeat("y", 3001), posts.StatusPublishing)
+	if _, err := w.publish(t, bad); err != nil {
+		t.Fatal(err)
+	}
+	if got := finish(bad); got.Status != posts.StatusFailed || got.FailureCode != "TEXT_TOO_LONG" || !strings.Contains(got.FailureReason, "1 of 1 accounts failed") {
+		t.Errorf("finished %+v", got)
+	}
+}
