@@ -1,0 +1,235 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/mongotest"
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/linkedin"
+)
+
+// fakeRunner stands in for Temporal: it records starts and cancels, and
+// reports the run already going for a post started before, as the
+// workflow id conflict policy does.
+type fakeRunner struct {
+	mu        sync.Mutex
+	started   map[string]int
+	cancelled []string
+}
+
+func (f *fakeRunner) Start(_ context.Context, _, postID string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started[postID]++
+	return "run-" + postID, nil
+}
+
+func (f *fakeRunner) Cancel(_ context.Context, postID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cancelled = append(f.cancelled, postID)
+	return nil
+}
+
+type postsAPI struct {
+	srv     *httptest.Server
+	runner  *fakeRunner
+	account string // a LinkedIn account of org-a
+	foreign string // an account of org-b
+	store   interface {
+		Finish(ctx context.Context, id string, status posts.Status, at *time.Time, reason, code string) error
+	}
+}
+
+func newPostsAPI(t *testing.T) *postsAPI {
+	t.Helper()
+	store := mongotest.Store(t)
+	ctx := context.Background()
+	li, _ := linkedin.New(linkedin.Config{ClientID: "c", ClientSecret: "s", RedirectURI: "http://x/cb", Version: "202610"})
+	reg, _ := providers.NewRegistry(li)
+	add := func(org, uid string) string {
+		a, err := store.Accounts().Upsert(ctx, &connections.Account{OrganizationID: org, Platform: "linkedin", PlatformUserID: uid,
+			DisplayName: "Ada", AccessToken: "v1.x", Status: connections.StatusActive, CreatedAt: time.Now(), UpdatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a.ID
+	}
+	runner := &fakeRunner{started: map[string]int{}}
+	svc := posts.NewService(store.Posts(), store.Accounts(), reg, runner)
+	srv := httptest.NewServer(api.NewHandler(api.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
+		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: svc,
+	}))
+	t.Cleanup(srv.Close)
+	return &postsAPI{srv: srv, runner: runner, account: add("org-a", "urn:li:person:a"), foreign: add("org-b", "urn:li:person:b"), store: store.Posts()}
+}
+
+func (p *postsAPI) call(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, p.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+func code(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func TestCreatePostValidation(t *testing.T) {
+	p := newPostsAPI(t)
+	j := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	tests := []struct {
+		name   string
+		body   string
+		status int
+		code   string
+	}{
+		{"draft", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}}), 201, ""},
+		{"scheduled with offset", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00+01:00"}), 201, ""},
+		{"no content", j(map[string]any{"socialAccountIds": []string{p.account}}), 422, "empty_content"},
+		{"blank content", j(map[string]any{"content": " \n", "socialAccountIds": []string{p.account}}), 422, "empty_content"},
+		{"too long for LinkedIn", j(map[string]any{"content": strings.Repeat("a", 3001), "socialAccountIds": []string{p.account}}), 422, "content_too_long"},
+		{"too long variant", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{p.account: map[string]string{"content": strings.Repeat("🚀", 1501)}}}), 422, "content_too_long"},
+		{"variant for another account", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{"x": map[string]string{"content": "y"}}}), 422, "unknown_variant"},
+		{"no accounts", j(map[string]any{"content": "hi"}), 422, "no_accounts"},
+		{"unknown account", j(map[string]any{"content": "hi", "socialAccountIds": []string{"6b09cf9f12f072c903d40dad"}}), 422, "unknown_account"},
+		{"another organization's account", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.foreign}}), 422, "unknown_account"},
+		{"account twice", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account, p.account}}), 422, "duplicate_account"},
+		{"scheduledAt without offset", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00"}), 400, "invalid_scheduled_at"},
+		{"unknown field", `{"content":"hi","socialAccountIds":[],"publishAt":"now"}`, 400, "unknown_field"},
+		{"too large", j(map[string]any{"content": strings.Repeat("a", 70<<10)}), 413, "body_too_large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := p.call(t, "POST", "/posts", tt.body)
+			if status != tt.status || code(out) != tt.code {
+				t.Errorf("got %d %v, want %d %q", status, out, tt.status, tt.code)
+			}
+		})
+	}
+	_, out := p.call(t, "POST", "/posts", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00+01:00"}))
+	if out["status"] != "scheduled" || out["scheduledAt"] != "2030-01-01T08:00:00Z" {
+		t.Errorf("scheduled post = %v, want status scheduled at 08:00 UTC", out)
+	}
+}
+
+func TestPostLifecycle(t *testing.T) {
+	p := newPostsAPI(t)
+	_, created := p.call(t, "POST", "/posts", `{"content":"first","socialAccountIds":["`+p.account+`"]}`)
+	id := created["id"].(string)
+
+	if status, out := p.call(t, "PATCH", "/posts/"+id, `{"content":"edited"}`); status != 200 || out["content"] != "edited" {
+		t.Errorf("PATCH = %d %v", status, out)
+	}
+	if status, out := p.call(t, "GET", "/posts/"+id, ""); status != 200 || out["content"] != "edited" || out["results"] == nil {
+		t.Errorf("GET = %d %v", status, out)
+	}
+	// Publish twice: one run.
+	for range 2 {
+		if status, out := p.call(t, "POST", "/publish/"+id, ""); status != 202 || out["workflowId"] != "publish:"+id {
+			t.Errorf("publish = %d %v", status, out)
+		}
+	}
+	if _, got := p.call(t, "GET", "/posts/"+id, ""); got["status"] != "queued" {
+		t.Errorf("status after publish = %v", got["status"])
+	}
+	// The run finishes: a published post is not edited, deleted is fine,
+	// and publishing again needs asking.
+	now := time.Now()
+	if err := p.store.Finish(context.Background(), id, posts.StatusPublished, &now, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if status, out := p.call(t, "PATCH", "/posts/"+id, `{"content":"too late"}`); status != 409 {
+		t.Errorf("PATCH published = %d %v", status, out)
+	}
+	if status, out := p.call(t, "POST", "/publish/"+id, ""); status != 409 || code(out) != "already_published" {
+		t.Errorf("publish published = %d %v", status, out)
+	}
+	if status, _ := p.call(t, "POST", "/publish/"+id+"?again=true", ""); status != 202 {
+		t.Errorf("publish again = %d", status)
+	}
+
+	// Deleting a queued post cancels it and keeps it, cancelled.
+	_, other := p.call(t, "POST", "/posts", `{"content":"second","socialAccountIds":["`+p.account+`"],"scheduledAt":"2030-01-01T00:00:00Z"}`)
+	oid := other["id"].(string)
+	p.call(t, "POST", "/publish/"+oid, "")
+	if status, _ := p.call(t, "DELETE", "/posts/"+oid, ""); status != 204 {
+		t.Errorf("DELETE queued = %d", status)
+	}
+	if _, got := p.call(t, "GET", "/posts/"+oid, ""); got["status"] != "cancelled" {
+		t.Errorf("deleted scheduled post = %v", got["status"])
+	}
+	if len(p.runner.cancelled) != 1 || p.runner.cancelled[0] != oid {
+		t.Errorf("cancelled runs = %v", p.runner.cancelled)
+	}
+	if status, out := p.call(t, "POST", "/publish/"+oid, ""); status != 409 {
+		t.Errorf("publish cancelled = %d %v", status, out)
+	}
+
+	// Lists filter by status, newest first, and page.
+	_, list := p.call(t, "GET", "/posts?status=cancelled", "")
+	if items, _ := list["posts"].([]any); len(items) != 1 {
+		t.Errorf("cancelled posts = %v", list)
+	}
+	_, page := p.call(t, "GET", "/posts?limit=1", "")
+	items, _ := page["posts"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["id"] != oid || page["next"] != oid {
+		t.Errorf("first page = %v", page)
+	}
+	_, page2 := p.call(t, "GET", "/posts?limit=1&before="+oid, "")
+	if items, _ := page2["posts"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != id {
+		t.Errorf("second page = %v", page2)
+	}
+	if status, out := p.call(t, "GET", "/posts?limit=500", ""); status != 400 || code(out) != "invalid_limit" {
+		t.Errorf("limit=500: %d %v", status, out)
+	}
+}
+
+func TestPostsOfAnotherOrganizationAreNotFound(t *testing.T) {
+	p := newPostsAPI(t)
+	_, created := p.call(t, "POST", "/posts", `{"content":"mine","socialAccountIds":["`+p.account+`"]}`)
+	id := created["id"].(string)
+	bob := token(t, "bob", []string{"org-b"}, "")
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/posts/" + id, ""}, {"PATCH", "/posts/" + id, `{"content":"x"}`},
+		{"DELETE", "/posts/" + id, ""}, {"POST", "/publish/" + id, ""},
+	} {
+		req, _ := http.NewRequest(r.method, p.srv.URL+r.path, bytes.NewBufferString(r.body))
+		req.Header.Set("Authorization", "Bearer "+bob)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 404 {
+			t.Errorf("%s %s as another organization = %d, want 404", r.method, r.path, res.StatusCode)
+		}
+	}
+}
