@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,12 +20,26 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // bin is the postflow binary that TestMain builds, as a user would.
 var bin string
 
+// recordHistories rewrites the stored workflow histories that the replay
+// test of workflows/ reads. Run on purpose only, when the workflow changed
+// in a way that is meant to be incompatible:
+//
+//	go test ./cmd/postflow -run TestDevRuns -args -record-histories
+var recordHistories = flag.Bool("record-histories", false, "record the publish runs' histories into workflows/testdata/histories")
+
 func TestMain(m *testing.M) {
+	flag.Parse()
 	dir, err := os.MkdirTemp("", "postflow-bin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -56,10 +72,10 @@ func freePort(t *testing.T) int {
 func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	apiPort, uiPort := freePort(t), freePort(t)
+	apiPort, uiPort, temporalPort := freePort(t), freePort(t), freePort(t)
 	cmd := exec.Command(bin, "dev",
 		"--data-dir", t.TempDir(),
-		"--temporal-port", fmt.Sprint(freePort(t)),
+		"--temporal-port", fmt.Sprint(temporalPort),
 		"--ui-port", fmt.Sprint(uiPort),
 		"--mongo-port", fmt.Sprint(freePort(t)),
 		"--redis-port", fmt.Sprint(freePort(t)),
@@ -92,7 +108,10 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	accountID := connectSandboxAccount(t, apiURL)
-	publishThroughTemporal(t, apiURL, accountID)
+	runs := publishThroughTemporal(t, apiURL, accountID)
+	if *recordHistories {
+		record(t, fmt.Sprintf("127.0.0.1:%d", temporalPort), runs)
+	}
 
 	beforeStop := len(out.String())
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -179,7 +198,7 @@ func connectSandboxAccount(t *testing.T, apiURL string) string {
 // publishThroughTemporal creates posts over HTTP and publishes them through
 // the embedded Temporal server and the worker: once when the sandbox
 // answers at once, and once when it answers 429, then 503, then success.
-func publishThroughTemporal(t *testing.T, apiURL, accountID string) {
+func publishThroughTemporal(t *testing.T, apiURL, accountID string) map[string]string {
 	t.Helper()
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, apiURL+path, strings.NewReader(body))
@@ -238,7 +257,8 @@ func publishThroughTemporal(t *testing.T, apiURL, accountID string) {
 			t.Errorf("the sandbox feed has %q %d times, want once: %s", text, n, body)
 		}
 	}
-	check(publish("first post through Temporal"), "first post through Temporal")
+	first := publish("first post through Temporal")
+	check(first, "first post through Temporal")
 
 	// 429 (retry after 1 s) then 503 then success.
 	behave := func(b string) {
@@ -254,7 +274,55 @@ func publishThroughTemporal(t *testing.T, apiURL, accountID string) {
 	go func() { done <- publish("second post, after a 429 and a 503") }()
 	time.Sleep(300 * time.Millisecond) // the 429 has been answered; the timer runs
 	behave(`{"publish":"unavailable","publishTimes":1}`)
-	check(<-done, "second post, after a 429 and a 503")
+	second := <-done
+	check(second, "second post, after a 429 and a 503")
+	runs := map[string]string{
+		"published":                "publish:" + first["id"].(string),
+		"rate-limited-unavailable": "publish:" + second["id"].(string),
+	}
+	if *recordHistories {
+		// Retries used up: 4 attempts, 2 + 4 + 8 s of backoff.
+		behave(`{"publish":"unavailable","publishTimes":4}`)
+		failed := publish("third post, which fails")
+		if failed["status"] != "failed" || failed["failureCode"] != "unavailable" {
+			t.Fatalf("third post = %v", failed)
+		}
+		runs["retries-exhausted"] = "publish:" + failed["id"].(string)
+	}
+	return runs
+}
+
+// record writes each run's history where the replay test reads it.
+func record(t *testing.T, hostPort string, runs map[string]string) {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: hostPort, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for name, id := range runs {
+		var h historypb.History
+		it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, e)
+		}
+		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("..", "..", "workflows", "testdata", "histories", name+".json")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %s (%d events) into %s", id, len(h.Events), path)
+	}
 }
 
 // TestDevStopsCleanlyWhileStarting presses Ctrl-C while the stack starts:
