@@ -7,7 +7,7 @@ WORKFLOWCHECK   := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 # those that link the embedded Temporal server are covered by plain runs.
 RACE_PKGS       := ./api/... ./connections/... ./providers/... ./internal/config/... ./internal/oauthstate/... ./internal/tokencipher/...
 
-.PHONY: dev build test unit race lint workflowcheck tidy clean
+.PHONY: dev build test unit race lint workflowcheck bench clean
 
 ## dev: run all of PostFlow in one process (embedded Temporal + Web UI, MongoDB-compatible store, Redis)
 dev:
@@ -38,3 +38,8 @@ workflowcheck:
 
 clean:
 	rm -rf bin $(DATA_DIR)
+
+## bench: publish N posts (N=1000 by default) through the API on the embedded stack, next to a bare reference workflow
+N ?= 1000
+bench:
+	$(GO) run ./cmd/bench -n $(N)

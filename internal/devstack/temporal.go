@@ -221,7 +221,10 @@ func (o *TemporalOptions) sqlConfig(clusterName string) (*config.SQL, error) {
 		conf.ConnectAttributes = map[string]string{"mode": "memory", "cache": "shared"}
 		conf.DatabaseName = "postflow-" + strconv.Itoa(os.Getpid())
 	} else {
-		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "2"}
+		// WAL lets readers run beside the writer. synchronous=NORMAL keeps
+		// every commit through a crash of the process (Ctrl-C, kill -9);
+		// only a power cut may lose the last ones, which a dev stack can bear.
+		conf.ConnectAttributes = map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "1"}
 		conf.DatabaseName = o.DBFile
 		if _, err := os.Stat(o.DBFile); errors.Is(err, os.ErrNotExist) {
 			if err := os.MkdirAll(filepath.Dir(o.DBFile), 0o700); err != nil {

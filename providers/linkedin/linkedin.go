@@ -114,9 +114,9 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*provid
 	}
 	tok, err := p.oauth.Exchange(p.ctx(ctx), code)
 	if err != nil {
-		return nil, p.tokenError(err)
+		return nil, providers.TokenError(ID, err, p.retryAfter)
 	}
-	tokens := p.tokens(tok)
+	tokens := providers.TokensFromOAuth2(tok, p.cfg.Now())
 	profile, err := p.userinfo(ctx, tokens.AccessToken)
 	if err != nil {
 		return nil, err
@@ -133,75 +133,10 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers
 	src := p.oauth.TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
 	tok, err := src.Token()
 	if err != nil {
-		return nil, p.tokenError(err)
+		return nil, providers.TokenError(ID, err, p.retryAfter)
 	}
-	tokens := p.tokens(tok)
+	tokens := providers.TokensFromOAuth2(tok, p.cfg.Now())
 	return &tokens, nil
-}
-
-func (p *Provider) tokens(tok *oauth2.Token) providers.Tokens {
-	now := p.cfg.Now()
-	t := providers.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
-	if tok.ExpiresIn > 0 {
-		t.ExpiresAt = now.Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
-	} else if !tok.Expiry.IsZero() {
-		t.ExpiresAt = tok.Expiry.UTC()
-	}
-	if s := number(tok.Extra("refresh_token_expires_in")); s > 0 && t.RefreshToken != "" {
-		t.RefreshExpiresAt = now.Add(time.Duration(s) * time.Second).UTC()
-	}
-	// LinkedIn's scope is comma-separated on the wire, whatever its docs
-	// say; accept spaces too.
-	if s, ok := tok.Extra("scope").(string); ok {
-		t.Scopes = strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' })
-	}
-	return t
-}
-
-func number(v any) int64 {
-	switch n := v.(type) {
-	case float64:
-		return int64(n)
-	case json.Number:
-		i, _ := n.Int64()
-		return i
-	case string:
-		i, _ := strconv.ParseInt(n, 10, 64)
-		return i
-	}
-	return 0
-}
-
-// tokenError classifies a failed token call. Its message comes from the
-// error code and description only: RetrieveError's own text can carry the
-// whole response body.
-func (p *Provider) tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "LinkedIn's token endpoint did not answer", Err: err}
-	}
-	status := 0
-	if re.Response != nil {
-		status = re.Response.StatusCode
-	}
-	e := &providers.Error{Provider: ID, Status: status, Code: re.ErrorCode, Message: clean(re.ErrorDescription)}
-	switch {
-	case status >= 500 || status == 0 && re.ErrorCode == "":
-		e.Kind, e.Code = providers.KindRetryable, "HTTP_"+strconv.Itoa(status)
-	case status == http.StatusTooManyRequests:
-		e.Kind, e.RetryAfter = providers.KindRateLimited, p.retryAfter(re.Response, e.Message)
-	default:
-		// invalid_grant, invalid_request (code not found, expired, or
-		// mismatched redirect), invalid_client: none gets better by retrying.
-		e.Kind = providers.KindAuth
-		if e.Code == "" {
-			e.Code = "HTTP_" + strconv.Itoa(status)
-		}
-	}
-	if e.Message == "" {
-		e.Message = "LinkedIn refused the token request"
-	}
-	return e
 }
 
 // userinfo reads the member's OIDC profile. The member id (sub) is scoped to
@@ -363,7 +298,7 @@ func (p *Provider) apiError(res *http.Response, body []byte) error {
 	if code == "" {
 		code = "HTTP_" + strconv.Itoa(res.StatusCode)
 	}
-	e := &providers.Error{Provider: ID, Status: res.StatusCode, Code: code, Message: clean(b.Message)}
+	e := &providers.Error{Provider: ID, Status: res.StatusCode, Code: code, Message: providers.CleanMessage(b.Message)}
 	if e.Message == "" {
 		e.Message = "LinkedIn answered " + res.Status
 	}
@@ -414,15 +349,6 @@ func networkError(err error) error {
 		code = "TIMEOUT"
 	}
 	return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: code, Message: "LinkedIn did not answer", Err: err}
-}
-
-// clean bounds a platform message for storage: one line, at most 500 bytes.
-func clean(s string) string {
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 500 {
-		s = s[:500]
-	}
-	return s
 }
 
 // reserved are the characters of LinkedIn's little text format that must be

@@ -83,9 +83,9 @@ func (p *Provider) ctx(ctx context.Context) context.Context {
 func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*providers.Connection, error) {
 	tok, err := p.oauth.Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
-		return nil, tokenError(err)
+		return nil, providers.TokenError(ID, err, nil)
 	}
-	t := p.tokens(tok)
+	t := providers.TokensFromOAuth2(tok, p.cfg.Now())
 	var me struct {
 		ID, Name, AvatarURL string
 	}
@@ -99,44 +99,10 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers
 	src := p.oauth.TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
 	tok, err := src.Token()
 	if err != nil {
-		return nil, tokenError(err)
+		return nil, providers.TokenError(ID, err, nil)
 	}
-	t := p.tokens(tok)
+	t := providers.TokensFromOAuth2(tok, p.cfg.Now())
 	return &t, nil
-}
-
-func (p *Provider) tokens(tok *oauth2.Token) providers.Tokens {
-	now := p.cfg.Now()
-	t := providers.Tokens{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
-	if tok.ExpiresIn > 0 {
-		t.ExpiresAt = now.Add(time.Duration(tok.ExpiresIn) * time.Second).UTC()
-	}
-	if s, ok := tok.Extra("refresh_token_expires_in").(float64); ok && s > 0 {
-		t.RefreshExpiresAt = now.Add(time.Duration(s) * time.Second).UTC()
-	}
-	if s, ok := tok.Extra("scope").(string); ok {
-		t.Scopes = strings.Fields(s)
-	}
-	return t
-}
-
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if !errors.As(err, &re) {
-		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "the sandbox did not answer", Err: err}
-	}
-	status := 0
-	if re.Response != nil {
-		status = re.Response.StatusCode
-	}
-	e := &providers.Error{Kind: providers.KindAuth, Provider: ID, Status: status, Code: re.ErrorCode, Message: re.ErrorDescription}
-	if status >= 500 {
-		e.Kind, e.Code = providers.KindRetryable, "HTTP_"+strconv.Itoa(status)
-	}
-	if e.Code == "" {
-		e.Code = "HTTP_" + strconv.Itoa(status)
-	}
-	return e
 }
 
 // TextLength counts code points, as the sandbox does.

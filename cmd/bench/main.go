@@ -1,0 +1,288 @@
+// Command bench measures PostFlow's publishing throughput against the
+// embedded stack and the sandbox answering at once, next to a bare
+// reference workflow of three no-op activities on the same server.
+//
+//	go run ./cmd/bench -n 1000
+//
+// It prints a table and writes it to bench-results/last.txt (not in git).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/postflow/postflow/internal/app"
+)
+
+func main() {
+	n := flag.Int("n", 1000, "posts per round")
+	fanout := flag.Int("accounts", 5, "accounts per post in the second round")
+	concurrency := flag.Int("c", 64, "requests in flight")
+	flag.Parse()
+	if err := run(*n, *fanout, *concurrency); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func run(n, fanout, concurrency int) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir, err := os.MkdirTemp("", "postflow-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	apiPort, temporalPort := freePort(), freePort()
+	ready := make(chan net.Addr, 1)
+	devErr := make(chan error, 1)
+	logs, err := os.Create(filepath.Join(dir, "dev.log"))
+	if err != nil {
+		return err
+	}
+	go func() {
+		devErr <- app.RunDev(ctx, app.DevOptions{
+			DataDir: dir, TemporalPort: temporalPort, UIPort: -1, MongoPort: freePort(), RedisPort: freePort(),
+			Environ: []string{fmt.Sprintf("PORT=%d", apiPort), "LOG_LEVEL=error", "SANDBOX_ENABLED=true"},
+			Out:     logs, Ready: ready,
+		})
+	}()
+	select {
+	case <-ready:
+	case err := <-devErr:
+		return fmt.Errorf("dev stack: %w", err)
+	case <-time.After(2 * time.Minute):
+		return errors.New("dev stack did not start within 2 minutes")
+	}
+	defer func() { cancel(); <-devErr }()
+
+	api := &apiClient{base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
+	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", temporalPort),
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		return err
+	}
+	defer tc.Close()
+
+	accounts := make([]string, fanout)
+	for i := range accounts {
+		if accounts[i], err = api.connectSandbox(fmt.Sprintf("Bench Person %d", i)); err != nil {
+			return err
+		}
+	}
+
+	var out strings.Builder
+	fmt.Fprintf(&out, "PostFlow bench, %s, GOMAXPROCS=%d, n=%d, embedded Temporal (SQLite) + FerretDB + sandbox\n\n",
+		time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), n)
+	fmt.Fprintf(&out, "%-34s %10s %10s %10s %12s %12s\n", "run", "per sec", "p50", "p99", "actions/run", "heap after")
+
+	ref, err := reference(ctx, tc, n, concurrency)
+	if err != nil {
+		return err
+	}
+	emit := func(line string) { fmt.Fprintln(&out, line); fmt.Println(line) }
+	fmt.Print(out.String())
+	emit(ref.row("bare reference (3 no-op activities)"))
+
+	one, err := publishRound(ctx, api, tc, accounts[:1], n, concurrency, "one")
+	if err != nil {
+		return err
+	}
+	emit(one.row("PostFlow, 1 account per post"))
+	five, err := publishRound(ctx, api, tc, accounts, n, concurrency, "five")
+	if err != nil {
+		return err
+	}
+	emit(five.row(fmt.Sprintf("PostFlow, %d accounts per post", fanout)))
+	emit(fmt.Sprintf("\nPostFlow / reference throughput (1 account): %.2f (target >= 0.8)", one.perSec/ref.perSec))
+	emit(fmt.Sprintf("Actions per post: %.1f for 1 account (target <= 4), %.1f for %d accounts (target <= %d)",
+		one.actions, five.actions, fanout, 3+fanout))
+	if err := os.MkdirAll("bench-results", 0o755); err == nil {
+		_ = os.WriteFile(filepath.Join("bench-results", "last.txt"), []byte(out.String()), 0o644)
+	}
+	return nil
+}
+
+// result is one round's figures.
+type result struct {
+	perSec    float64
+	latencies []time.Duration
+	actions   float64
+	heap      uint64
+}
+
+func (r result) row(name string) string {
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	q := func(p float64) time.Duration {
+		if len(r.latencies) == 0 {
+			return 0
+		}
+		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))].Round(time.Millisecond)
+	}
+	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %10d MB", name, r.perSec, q(0.50), q(0.99), r.actions, r.heap>>20)
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// parallel runs f(0..n-1) with at most c at once and returns the first error.
+func parallel(n, c int, f func(i int) error) error {
+	sem := make(chan struct{}, c)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i := range n {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				once.Do(func() { first = err })
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// billable counts what Temporal Cloud bills in a run's history: the start,
+// each activity and retry, timers, signals, updates and search-attribute
+// upserts.
+func billable(ctx context.Context, tc client.Client, id string) (int, error) {
+	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			return 0, err
+		}
+		switch e.GetEventType() {
+		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, enumspb.EVENT_TYPE_TIMER_STARTED,
+			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+			enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+			n++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			// One per attempt: retries are billed too.
+			n += int(e.GetActivityTaskStartedEventAttributes().GetAttempt())
+		}
+	}
+	return n, nil
+}
+
+func averageActions(ctx context.Context, tc client.Client, ids []string) (float64, error) {
+	sample := ids
+	if len(sample) > 50 {
+		sample = sample[:50]
+	}
+	total := 0
+	for _, id := range sample {
+		n, err := billable(ctx, tc, id)
+		if err != nil {
+			return 0, err
+		}
+		total += n
+	}
+	return float64(total) / float64(len(sample)), nil
+}
+
+// reference runs the bare reference workflow n times on its own queue.
+func reference(ctx context.Context, tc client.Client, n, c int) (result, error) {
+	w := worker.New(tc, "bench-reference", worker.Options{})
+	w.RegisterWorkflow(ReferenceWorkflow)
+	w.RegisterActivity(NoopActivity)
+	if err := w.Start(); err != nil {
+		return result{}, err
+	}
+	defer w.Stop()
+	ids := make([]string, n)
+	lat := make([]time.Duration, n)
+	start := time.Now()
+	err := parallel(n, c, func(i int) error {
+		t0 := time.Now()
+		ids[i] = fmt.Sprintf("bench-reference-%d-%d", start.UnixNano(), i)
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: ids[i], TaskQueue: "bench-reference"}, ReferenceWorkflow)
+		if err != nil {
+			return err
+		}
+		err = run.Get(ctx, nil)
+		lat[i] = time.Since(t0)
+		return err
+	})
+	if err != nil {
+		return result{}, err
+	}
+	elapsed := time.Since(start)
+	actions, err := averageActions(ctx, tc, ids)
+	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, heap: heapAfterGC()}, err
+}
+
+// publishRound creates n posts over HTTP, triggers them all, and waits for
+// each run to end published.
+func publishRound(ctx context.Context, api *apiClient, tc client.Client, accounts []string, n, c int, tag string) (result, error) {
+	ids := make([]string, n)
+	err := parallel(n, c, func(i int) error {
+		id, err := api.createPost(fmt.Sprintf("bench %s post %d at %d", tag, i, time.Now().UnixNano()), accounts)
+		ids[i] = id
+		return err
+	})
+	if err != nil {
+		return result{}, err
+	}
+	lat := make([]time.Duration, n)
+	wf := make([]string, n)
+	start := time.Now()
+	err = parallel(n, c, func(i int) error {
+		t0 := time.Now()
+		id, err := api.publish(ids[i])
+		if err != nil {
+			return err
+		}
+		wf[i] = id
+		var res struct{ Status string }
+		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+			return err
+		}
+		lat[i] = time.Since(t0)
+		if res.Status != "published" {
+			return fmt.Errorf("post %s ended %s", ids[i], res.Status)
+		}
+		return nil
+	})
+	if err != nil {
+		return result{}, err
+	}
+	elapsed := time.Since(start)
+	actions, err := averageActions(ctx, tc, wf)
+	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, heap: heapAfterGC()}, err
+}
