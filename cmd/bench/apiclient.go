@@ -74,7 +74,9 @@ func (a *apiClient) connectSandbox(name string) (string, error) {
 	if !strings.Contains(res.Header.Get("Location"), "connected=1") {
 		return "", fmt.Errorf("connect %s landed on %s", name, res.Header.Get("Location"))
 	}
-	var list struct{ Connections []struct{ ID, DisplayName string } }
+	var list struct {
+		Connections []struct{ ID, DisplayName string }
+	}
 	if _, err := a.do("GET", "/connections", "", &list); err != nil {
 		return "", err
 	}
