@@ -212,7 +212,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 	if err != nil {
 		return nil, err
 	}
-	results, err := a.Posts.Results(ctx, in.PostID)
+	results, err := a.Posts.Results(ctx, p)
 	if err != nil {
 		return nil, err
 	}

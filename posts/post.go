@@ -106,10 +106,11 @@ type Store interface {
 	Finish(ctx context.Context, id string, status Status, publishedAt *time.Time, reason, code string) error
 	Delete(ctx context.Context, orgID, id string) error
 
-	Results(ctx context.Context, postID string) ([]Result, error)
+	// Results returns the post's results, in the order of its accounts.
+	Results(ctx context.Context, p *Post) ([]Result, error)
 	Result(ctx context.Context, postID, accountID string) (*Result, error)
 	// SaveResult upserts the result of (post, account), counting attempts.
 	SaveResult(ctx context.Context, r *Result) error
 	// ResetResults forgets the results of a post that is published again.
-	ResetResults(ctx context.Context, postID string) error
+	ResetResults(ctx context.Context, p *Post) error
 }

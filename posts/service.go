@@ -171,7 +171,7 @@ func (s *Service) Get(ctx context.Context, orgID, id string) (*Post, []Result, e
 	if err != nil {
 		return nil, nil, err
 	}
-	results, err := s.store.Results(ctx, id)
+	results, err := s.store.Results(ctx, p)
 	return p, results, err
 }
 
@@ -244,7 +244,7 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 		if !again {
 			return "", "", ErrAlreadyPublished
 		}
-		if err := s.store.ResetResults(ctx, id); err != nil {
+		if err := s.store.ResetResults(ctx, p); err != nil {
 			return "", "", err
 		}
 		fallthrough

@@ -150,13 +150,18 @@ func (a *Accounts) findOne(ctx context.Context, filter bson.D) (*connections.Acc
 	return doc.account(), nil
 }
 
-// Get returns the account if it belongs to the organization.
+// Get returns the account if it belongs to the organization. It reads by
+// _id alone and checks the organization here: FerretDB uses an index only
+// for a filter that is exactly {_id}, and scans the collection otherwise.
 func (a *Accounts) Get(ctx context.Context, orgID, id string) (*connections.Account, error) {
-	oid, ok := objectID(id)
-	if !ok {
+	acc, err := a.GetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if acc.OrganizationID != orgID {
 		return nil, connections.ErrNotFound
 	}
-	return a.findOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+	return acc, nil
 }
 
 // GetByID returns the account whatever its organization; for the publish
@@ -188,11 +193,11 @@ func (a *Accounts) List(ctx context.Context, orgID string) ([]connections.Accoun
 
 // Delete removes the account and its tokens.
 func (a *Accounts) Delete(ctx context.Context, orgID, id string) error {
-	oid, ok := objectID(id)
-	if !ok {
-		return connections.ErrNotFound
+	if _, err := a.Get(ctx, orgID, id); err != nil {
+		return err
 	}
-	res, err := a.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+	oid, _ := objectID(id)
+	res, err := a.c.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
 	if err != nil {
 		return fmt.Errorf("mongo: delete account: %w", err)
 	}

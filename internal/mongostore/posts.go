@@ -47,6 +47,9 @@ func (d *postDoc) post() *posts.Post {
 }
 
 type resultDoc struct {
+	// ID is postId/socialAccountId: one result per (post, account), found
+	// by _id alone (FerretDB's only indexed lookup).
+	ID              string     `bson:"_id"`
 	PostID          string     `bson:"postId"`
 	SocialAccountID string     `bson:"socialAccountId"`
 	Status          string     `bson:"status"`
@@ -73,12 +76,13 @@ func (s *Store) Posts() *Posts {
 
 var _ posts.Store = (*Posts)(nil)
 
-// EnsureIndexes creates the unique key of a PublishResult, one per (post,
-// account), and the index the list page reads.
+func resultID(postID, accountID string) string { return postID + "/" + accountID }
+
+// EnsureIndexes creates the index the list page reads. A PublishResult is
+// unique per (post, account) by its _id.
 func (p *Posts) EnsureIndexes(ctx context.Context) error {
 	if _, err := p.results.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "postId", Value: 1}, {Key: "socialAccountId", Value: 1}},
-		Options: options.Index().SetUnique(true).SetName("result_unique"),
+		Keys: bson.D{{Key: "postId", Value: 1}},
 	}); err != nil {
 		return fmt.Errorf("mongo: publishResults indexes: %w", err)
 	}
@@ -116,12 +120,17 @@ func (p *Posts) findOne(ctx context.Context, filter bson.D) (*posts.Post, error)
 	return d.post(), nil
 }
 
+// Get returns the post if it belongs to the organization; read by _id
+// alone, as for accounts.
 func (p *Posts) Get(ctx context.Context, orgID, id string) (*posts.Post, error) {
-	oid, ok := objectID(id)
-	if !ok {
+	post, err := p.GetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if post.OrganizationID != orgID {
 		return nil, posts.ErrNotFound
 	}
-	return p.findOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+	return post, nil
 }
 
 func (p *Posts) GetByID(ctx context.Context, id string) (*posts.Post, error) {
@@ -231,18 +240,19 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 }
 
 func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
-	oid, ok := objectID(id)
-	if !ok {
-		return posts.ErrNotFound
+	post, err := p.Get(ctx, orgID, id)
+	if err != nil {
+		return err
 	}
-	res, err := p.posts.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "organizationId", Value: orgID}})
+	oid, _ := objectID(id)
+	res, err := p.posts.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
 	if err != nil {
 		return fmt.Errorf("mongo: delete post: %w", err)
 	}
 	if res.DeletedCount == 0 {
 		return posts.ErrNotFound
 	}
-	return p.ResetResults(ctx, id)
+	return p.ResetResults(ctx, post)
 }
 
 func (d *resultDoc) result() posts.Result {
@@ -253,25 +263,25 @@ func (d *resultDoc) result() posts.Result {
 	}
 }
 
-func (p *Posts) Results(ctx context.Context, postID string) ([]posts.Result, error) {
-	cur, err := p.results.Find(ctx, bson.D{{Key: "postId", Value: postID}}, options.Find().SetSort(bson.D{{Key: "socialAccountId", Value: 1}}))
-	if err != nil {
-		return nil, fmt.Errorf("mongo: read results: %w", err)
-	}
-	var docs []resultDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: read results: %w", err)
-	}
-	out := make([]posts.Result, 0, len(docs))
-	for i := range docs {
-		out = append(out, docs[i].result())
+// Results returns the results the post has, one per account, in the
+// post's account order.
+func (p *Posts) Results(ctx context.Context, post *posts.Post) ([]posts.Result, error) {
+	out := []posts.Result{}
+	for _, acc := range post.SocialAccountIDs {
+		r, err := p.Result(ctx, post.ID, acc)
+		if err != nil {
+			return nil, err
+		}
+		if r != nil {
+			out = append(out, *r)
+		}
 	}
 	return out, nil
 }
 
 func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Result, error) {
 	var d resultDoc
-	err := p.results.FindOne(ctx, bson.D{{Key: "postId", Value: postID}, {Key: "socialAccountId", Value: accountID}}).Decode(&d)
+	err := p.results.FindOne(ctx, bson.D{{Key: "_id", Value: resultID(postID, accountID)}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
@@ -283,12 +293,22 @@ func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Re
 }
 
 // SaveResult upserts the result and counts the attempt. A result that says
-// published is never overwritten: the platform has the post.
+// published is never overwritten: the platform has the post. Only one
+// branch of one run writes a (post, account) result at a time, so the read
+// and the write need no transaction.
 func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
-	key := bson.D{{Key: "postId", Value: r.PostID}, {Key: "socialAccountId", Value: r.SocialAccountID}}
-	filter := append(key, bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: string(posts.ResultPublished)}}})
+	id := resultID(r.PostID, r.SocialAccountID)
+	prev, err := p.Result(ctx, r.PostID, r.SocialAccountID)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.Status == posts.ResultPublished {
+		return nil
+	}
 	update := bson.D{
 		{Key: "$set", Value: bson.D{
+			{Key: "postId", Value: r.PostID},
+			{Key: "socialAccountId", Value: r.SocialAccountID},
 			{Key: "status", Value: string(r.Status)},
 			{Key: "platformPostId", Value: r.PlatformPostID},
 			{Key: "platformPostUrl", Value: r.PlatformPostURL},
@@ -299,21 +319,18 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 		}},
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: r.Attempts}}},
 	}
-	_, err := p.results.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
-	if mongo.IsDuplicateKeyError(err) {
-		// The filter missed because the result is published already; the
-		// upsert then collided with it. Nothing to change.
-		return nil
-	}
-	if err != nil {
+	if _, err := p.results.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update, options.UpdateOne().SetUpsert(true)); err != nil {
 		return fmt.Errorf("mongo: save result: %w", err)
 	}
 	return nil
 }
 
-func (p *Posts) ResetResults(ctx context.Context, postID string) error {
-	if _, err := p.results.DeleteMany(ctx, bson.D{{Key: "postId", Value: postID}}); err != nil {
-		return fmt.Errorf("mongo: reset results: %w", err)
+// ResetResults forgets the post's results, for a post published again.
+func (p *Posts) ResetResults(ctx context.Context, post *posts.Post) error {
+	for _, acc := range post.SocialAccountIDs {
+		if _, err := p.results.DeleteOne(ctx, bson.D{{Key: "_id", Value: resultID(post.ID, acc)}}); err != nil {
+			return fmt.Errorf("mongo: reset results: %w", err)
+		}
 	}
 	return nil
 }
