@@ -5,7 +5,9 @@ package mongostore
 import (
 	"context"
 	"fmt"
+	"sync"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -19,6 +21,22 @@ const DefaultDatabase = "postflow"
 type Store struct {
 	Client *mongo.Client
 	DB     *mongo.Database
+
+	ferretOnce sync.Once
+	ferret     bool
+}
+
+// isFerretDB reports whether the server is FerretDB, which uses an index
+// only for a filter that is exactly {_id} and runs findAndModify as a read
+// and a write. Stores then favour _id-only filters. Asked once.
+func (s *Store) isFerretDB(ctx context.Context) bool {
+	s.ferretOnce.Do(func() {
+		var info bson.M
+		if err := s.DB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
+			_, s.ferret = info["ferretdbVersion"]
+		}
+	})
+	return s.ferret
 }
 
 // Connect prepares a client for uri. The driver connects lazily, so this

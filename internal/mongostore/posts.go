@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -64,6 +65,7 @@ type resultDoc struct {
 
 // Posts is the posts and publishResults collections.
 type Posts struct {
+	store   *Store
 	posts   *mongo.Collection
 	results *mongo.Collection
 	now     func() time.Time
@@ -71,7 +73,7 @@ type Posts struct {
 
 // Posts returns the post store.
 func (s *Store) Posts() *Posts {
-	return &Posts{posts: s.DB.Collection("posts"), results: s.DB.Collection("publishResults"), now: time.Now}
+	return &Posts{store: s, posts: s.DB.Collection("posts"), results: s.DB.Collection("publishResults"), now: time.Now}
 }
 
 var _ posts.Store = (*Posts)(nil)
@@ -176,9 +178,30 @@ func statuses(from []posts.Status) bson.A {
 	return a
 }
 
-// conditional runs a findOneAndUpdate guarded by the post's status, and
-// tells a missing post from one in another status.
+// conditional updates the post if its status is one of from, and tells a
+// missing post from one in another status. On MongoDB the check and the
+// write are one findOneAndUpdate. FerretDB would scan the collection for
+// that filter and still check and write in two steps, so there it reads by
+// _id, checks, and writes by _id.
 func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, from []posts.Status, update bson.D) (*posts.Post, error) {
+	if p.store.isFerretDB(ctx) {
+		cur, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(from, cur.Status) {
+			return nil, posts.ErrConflict
+		}
+		var d postDoc
+		err = p.posts.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, posts.ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("mongo: update post: %w", err)
+		}
+		return d.post(), nil
+	}
 	var d postDoc
 	err := p.posts.FindOneAndUpdate(ctx,
 		bson.D{{Key: "_id", Value: oid}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses(from)}}}},
