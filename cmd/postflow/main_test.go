@@ -67,31 +67,46 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// devProcess is a started `postflow dev` on free ports.
+type devProcess struct {
+	cmd                           *exec.Cmd
+	out                           *syncBuffer
+	apiPort, uiPort, temporalPort int
+}
+
+// startDev starts `postflow dev` with its own data folder and ports; the
+// process is killed when the test ends, if it still runs.
+func startDev(t *testing.T) *devProcess {
+	t.Helper()
+	d := &devProcess{out: &syncBuffer{}, apiPort: freePort(t), uiPort: freePort(t), temporalPort: freePort(t)}
+	d.cmd = exec.Command(bin, "dev",
+		"--data-dir", t.TempDir(),
+		"--temporal-port", fmt.Sprint(d.temporalPort),
+		"--ui-port", fmt.Sprint(d.uiPort),
+		"--mongo-port", fmt.Sprint(freePort(t)),
+		"--redis-port", fmt.Sprint(freePort(t)),
+	)
+	d.cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", d.apiPort))
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.cmd.Process.Kill() })
+	return d
+}
+
 // TestDevRunsAndStopsOnSIGINT runs `postflow dev` as a user would, waits for
 // /readyz and the Web UI, then presses Ctrl-C and expects a clean exit.
 func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	apiPort, uiPort, temporalPort := freePort(t), freePort(t), freePort(t)
-	cmd := exec.Command(bin, "dev",
-		"--data-dir", t.TempDir(),
-		"--temporal-port", fmt.Sprint(temporalPort),
-		"--ui-port", fmt.Sprint(uiPort),
-		"--mongo-port", fmt.Sprint(freePort(t)),
-		"--redis-port", fmt.Sprint(freePort(t)),
-	)
-	cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", apiPort))
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	d := startDev(t)
+	cmd, out, apiPort, uiPort, temporalPort := d.cmd, d.out, d.apiPort, d.uiPort, d.temporalPort
 
 	started := time.Now()
-	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/readyz", apiPort), &out)
-	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/", uiPort), &out)
-	waitOutput(ctx, t, &out, "PostFlow dev is running.")
+	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/readyz", apiPort), out)
+	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/", uiPort), out)
+	waitOutput(ctx, t, out, "PostFlow dev is running.")
 	t.Logf("ready, Web UI up and worker polling in %v", time.Since(started).Round(time.Millisecond))
 
 	log := out.String()
@@ -332,23 +347,11 @@ func record(t *testing.T, hostPort string, runs map[string]string) {
 func TestDevStopsCleanlyWhileStarting(t *testing.T) {
 	for _, delay := range []time.Duration{0, 300 * time.Millisecond, 800 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
-			cmd := exec.Command(bin, "dev",
-				"--data-dir", t.TempDir(),
-				"--temporal-port", fmt.Sprint(freePort(t)),
-				"--ui-port", fmt.Sprint(freePort(t)),
-				"--mongo-port", fmt.Sprint(freePort(t)),
-				"--redis-port", fmt.Sprint(freePort(t)),
-			)
-			cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", freePort(t)))
-			var out syncBuffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer cmd.Process.Kill()
+			d := startDev(t)
+			cmd, out := d.cmd, d.out
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			waitOutput(ctx, t, &out, "level=")
+			waitOutput(ctx, t, out, "level=")
 			time.Sleep(delay)
 			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
