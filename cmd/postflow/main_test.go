@@ -24,6 +24,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -124,6 +125,7 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
 	accountID := connectSandboxAccount(t, apiURL)
 	runs := publishThroughTemporal(t, apiURL, accountID)
+	checkSearchAttributes(t, fmt.Sprintf("127.0.0.1:%d", temporalPort), runs["published"])
 	if *recordHistories {
 		record(t, fmt.Sprintf("127.0.0.1:%d", temporalPort), runs)
 	}
@@ -305,6 +307,31 @@ func publishThroughTemporal(t *testing.T, apiURL, accountID string) map[string]s
 		runs["retries-exhausted"] = "publish:" + failed["id"].(string)
 	}
 	return runs
+}
+
+// checkSearchAttributes checks that a run carries the organization and
+// post ids an operator filters on in the Web UI.
+func checkSearchAttributes(t *testing.T, hostPort, workflowID string) {
+	t.Helper()
+	c, err := client.Dial(client.Options{HostPort: hostPort, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, err := c.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
+	for name, want := range map[string]string{
+		"PostflowOrganizationId": "dev-org",
+		"PostflowPostId":         strings.TrimPrefix(workflowID, "publish:"),
+	} {
+		var got string
+		if p, ok := fields[name]; !ok || converter.GetDefaultDataConverter().FromPayload(p, &got) != nil || got != want {
+			t.Errorf("search attribute %s = %q, want %q", name, got, want)
+		}
+	}
 }
 
 // record writes each run's history where the replay test reads it.
