@@ -53,6 +53,7 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 		SearchAttributes: workflows.SearchAttributes(),
 		MongoURI:         cfg.MongoURI,
 		RedisURL:         cfg.RedisURL,
+		Reserved:         []int{cfg.Port},
 		Logger:           logger,
 	})
 	if err != nil {

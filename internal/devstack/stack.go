@@ -34,6 +34,8 @@ type Options struct {
 	Namespace        string
 	SearchAttributes map[string]enumspb.IndexedValueType
 	CodecEndpoint    string
+	// Reserved are ports bound after the stack starts (the API's).
+	Reserved []int
 
 	// MongoURI and RedisURL name external servers to use instead of the
 	// embedded ones.
@@ -105,6 +107,7 @@ func Start(opts Options) (s *Stack, err error) {
 		Namespace:        opts.Namespace,
 		SearchAttributes: opts.SearchAttributes,
 		CodecEndpoint:    opts.CodecEndpoint,
+		Reserved:         append([]int{opts.MongoPort, opts.RedisPort}, opts.Reserved...),
 		Logger:           opts.Logger,
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
@@ -43,7 +44,10 @@ type TemporalOptions struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// CodecEndpoint is the payload codec the Web UI calls to decode payloads.
 	CodecEndpoint string
-	Logger        *slog.Logger
+	// Reserved are ports that others will bind later (the API's, say): the
+	// internal services must not pick them.
+	Reserved []int
+	Logger   *slog.Logger
 }
 
 // Temporal is a running embedded Temporal server, with its Web UI when asked.
@@ -163,7 +167,8 @@ func (o *TemporalOptions) serverOptions(logger *serverLogger) ([]temporal.Server
 
 func (o *TemporalOptions) serverConfig() (*config.Config, error) {
 	const clusterName = "active"
-	httpPort, err := freePort(o.IP)
+	reserved := append([]int{o.Port, o.UIPort}, o.Reserved...)
+	httpPort, err := freePort(o.IP, reserved)
 	if err != nil {
 		return nil, err
 	}
@@ -202,9 +207,10 @@ func (o *TemporalOptions) serverConfig() (*config.Config, error) {
 		if name == "frontend" {
 			svc.RPC.GRPCPort = o.Port
 			svc.RPC.HTTPPort = httpPort
-		} else if svc.RPC.GRPCPort, err = freePort(o.IP); err != nil {
+		} else if svc.RPC.GRPCPort, err = freePort(o.IP, reserved); err != nil {
 			return nil, err
 		}
+		reserved = append(reserved, svc.RPC.GRPCPort)
 		conf.Services[name] = svc
 	}
 	conf.Archival.History.State = "disabled"
@@ -247,13 +253,21 @@ func (o *TemporalOptions) sqlConfig(clusterName string) (*config.SQL, error) {
 
 func hostPort(ip string, port int) string { return net.JoinHostPort(ip, strconv.Itoa(port)) }
 
-// freePort asks the kernel for a port that is free now. The internal
-// services need ports of their own that nobody has to configure.
-func freePort(ip string) (int, error) {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", hostPort(ip, 0))
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
+// freePort asks the kernel for a port that is free now and not reserved.
+// The internal services need ports of their own that nobody configures;
+// the kernel may hand out a port that was just released by someone who
+// means to bind it again (a test's pick for the API), hence reserved.
+func freePort(ip string, reserved []int) (int, error) {
+	for range 20 {
+		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", hostPort(ip, 0))
+		if err != nil {
+			return 0, fmt.Errorf("find a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if !slices.Contains(reserved, port) {
+			return port, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, errors.New("find a free port: every port offered was reserved")
 }
