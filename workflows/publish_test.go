@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,10 @@ func finishStub(context.Context, workflows.FinishInput) (*workflows.FinishResult
 	return nil, nil
 }
 
+// run records what a test workflow did. Mocked activities run on
+// goroutines of their own, so everything here is under mu.
 type run struct {
+	mu       sync.Mutex
 	env      *testsuite.TestWorkflowEnvironment
 	timers   []time.Duration
 	calls    map[string]int
@@ -45,16 +49,26 @@ func newRun(t *testing.T) *run {
 	env.RegisterActivityWithOptions(failureStub, activity.RegisterOptions{Name: workflows.RecordFailureActivity})
 	env.RegisterActivityWithOptions(finishStub, activity.RegisterOptions{Name: workflows.FinishPostActivity})
 	r := &run{env: env, calls: map[string]int{}, starts: map[string][]time.Time{}}
-	env.SetOnTimerScheduledListener(func(_ string, d time.Duration) { r.timers = append(r.timers, d) })
+	env.SetOnTimerScheduledListener(func(_ string, d time.Duration) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.timers = append(r.timers, d)
+	})
 	env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.calls[info.ActivityType.Name]++
 		r.starts[info.ActivityType.Name] = append(r.starts[info.ActivityType.Name], env.Now())
 	})
 	env.OnActivity(workflows.RecordFailureActivity, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.FailureInput) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.failures = append(r.failures, in)
 		return nil
 	})
 	env.OnActivity(workflows.FinishPostActivity, mock.Anything, mock.Anything).Return(func(context.Context, workflows.FinishInput) (*workflows.FinishResult, error) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		if len(r.failures) > 0 {
 			return &workflows.FinishResult{Status: "failed"}, nil
 		}
@@ -73,9 +87,11 @@ func (r *run) publishes(answers map[string][]func() (*workflows.AccountOutcome, 
 	seen := map[string]int{}
 	r.env.OnActivity(workflows.PublishToAccountActivity, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
+			r.mu.Lock()
 			list := answers[in.AccountID]
 			i := min(seen[in.AccountID], len(list)-1)
 			seen[in.AccountID]++
+			r.mu.Unlock()
 			return list[i]()
 		})
 }
@@ -233,7 +249,9 @@ func TestErrorContract(t *testing.T) {
 						out, err := tt.refresh()
 						if out != nil && out.Status == "failed" {
 							// The activity records its own failed result.
+							r.mu.Lock()
 							r.failures = append(r.failures, workflows.FailureInput{AccountID: out.AccountID, Code: out.ErrorCode})
+							r.mu.Unlock()
 						}
 						return out, err
 					})
