@@ -88,7 +88,7 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 		ref := workflows.AccountRef{ID: id}
 		if acc, err := a.Accounts.GetByID(ctx, id); err == nil {
 			ref.Platform = acc.Platform
-			ref.NeedsRefresh = !acc.TokenExpiresAt.IsZero() && !a.now().Add(connections.RefreshMargin).Before(acc.TokenExpiresAt)
+			ref.NeedsRefresh = acc.NeedsRefresh(a.now())
 		}
 		res.Accounts = append(res.Accounts, ref)
 	}

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -45,10 +43,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)
-	li, err := linkedin.New(linkedin.Config{
-		ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, RedirectURI: fake.RedirectURI,
-		AuthURL: fake.AuthURL(), TokenURL: fake.TokenURL(), APIURL: fake.APIURL(), Version: "202610",
-	})
+	li, err := linkedin.New(fake.ProviderConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,13 +66,11 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(u)
+	q, err := linkedinfake.Authorize(u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	loc, _ := url.Parse(res.Header.Get("Location"))
-	account, err := conns.Callback(ctx, "linkedin", loc.Query())
+	account, err := conns.Callback(ctx, "linkedin", q)
 	if err != nil {
 		t.Fatal(err)
 	}

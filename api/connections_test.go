@@ -73,10 +73,7 @@ func newTestAPI(t testing.TB, trustHeaders bool) *testAPI {
 		s.RedirectURI = ta.srv.URL + "/connections/callback/linkedin"
 		s.IssueRefreshTokens = true
 	})
-	li, err := linkedin.New(linkedin.Config{
-		ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, RedirectURI: fake.RedirectURI,
-		AuthURL: fake.AuthURL(), TokenURL: fake.TokenURL(), APIURL: fake.APIURL(), Version: "202610",
-	})
+	li, err := linkedin.New(fake.ProviderConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

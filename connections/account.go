@@ -41,6 +41,12 @@ type Account struct {
 	Scopes                []string  `json:"-"`
 }
 
+// NeedsRefresh reports whether the access token expires within
+// RefreshMargin of now. A token with no expiry never does.
+func (a *Account) NeedsRefresh(now time.Time) bool {
+	return !a.TokenExpiresAt.IsZero() && !now.Add(RefreshMargin).Before(a.TokenExpiresAt)
+}
+
 // binding ties a sealed token to the account and field it belongs to. It
 // uses the account's unique key, which is known before the first upsert
 // (unlike its id).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -59,11 +58,9 @@ func setup(t *testing.T) *env {
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)
 	clk := &clock{}
-	li, err := linkedin.New(linkedin.Config{
-		ClientID: fake.ClientID, ClientSecret: fake.ClientSecret, RedirectURI: fake.RedirectURI,
-		AuthURL: fake.AuthURL(), TokenURL: fake.TokenURL(), APIURL: fake.APIURL(), Version: "202610",
-		Now: clk.now,
-	})
+	cfg := fake.ProviderConfig()
+	cfg.Now = clk.now
+	li, err := linkedin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +92,11 @@ func (e *env) authorize(t *testing.T, orgID string) url.Values {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Get(u)
+	q, err := linkedinfake.Authorize(u)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loc.Query()
+	return q
 }
 
 func (e *env) connect(t *testing.T, orgID string) *connections.Account {
@@ -352,7 +344,7 @@ func TestDisconnect(t *testing.T) {
 	if _, err := e.store.Accounts().GetByID(ctx, a.ID); !errors.Is(err, connections.ErrNotFound) {
 		t.Errorf("account still stored: %v", err)
 	}
-	li, _ := linkedin.New(linkedin.Config{ClientID: "x", ClientSecret: "y", RedirectURI: "http://x", APIURL: e.fake.APIURL(), Version: "202610"})
+	li, _ := linkedin.New(e.fake.ProviderConfig())
 	_, err := li.Publish(ctx, providers.Account{PlatformUserID: a.PlatformUserID, AccessToken: tok}, providers.Payload{Text: "after disconnect"})
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Code != "REVOKED_ACCESS_TOKEN" {

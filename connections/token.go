@@ -45,7 +45,7 @@ func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (strin
 				Message: "the account is " + string(a.Status) + "; reconnect it"}
 		}
 		now := s.now()
-		if a.TokenExpiresAt.IsZero() || now.Add(RefreshMargin).Before(a.TokenExpiresAt) {
+		if !a.NeedsRefresh(now) {
 			tok, err := s.open(a, "accessToken", a.AccessToken)
 			return tok, a, err
 		}

@@ -58,7 +58,6 @@ func (p *Post) ContentFor(accountID string) string {
 type ResultStatus string
 
 const (
-	ResultPending   ResultStatus = "pending"
 	ResultPublished ResultStatus = "published"
 	ResultFailed    ResultStatus = "failed"
 )

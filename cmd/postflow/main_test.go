@@ -96,13 +96,32 @@ func startDev(t *testing.T) *devProcess {
 	return d
 }
 
+// interrupt presses Ctrl-C and fails the test unless the process exits 0
+// within 30 s.
+func (d *devProcess) interrupt(t *testing.T) {
+	t.Helper()
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("postflow dev exited with %v after SIGINT:\n%s", err, d.out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("postflow dev did not stop within 30 s of SIGINT:\n%s", d.out.String())
+	}
+}
+
 // TestDevRunsAndStopsOnSIGINT runs `postflow dev` as a user would, waits for
 // /readyz and the Web UI, then presses Ctrl-C and expects a clean exit.
 func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	d := startDev(t)
-	cmd, out, apiPort, uiPort, temporalPort := d.cmd, d.out, d.apiPort, d.uiPort, d.temporalPort
+	out, apiPort, uiPort, temporalPort := d.out, d.apiPort, d.uiPort, d.temporalPort
 
 	started := time.Now()
 	waitStatus(ctx, t, fmt.Sprintf("http://127.0.0.1:%d/readyz", apiPort), out)
@@ -131,19 +150,7 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	}
 
 	beforeStop := len(out.String())
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("postflow dev exited with %v after SIGINT:\n%s", err, out.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatalf("postflow dev did not stop within 30 s of SIGINT:\n%s", out.String())
-	}
+	d.interrupt(t)
 	for _, want := range []string{"api stopped", "worker stopped", "dev stack stopped"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("shutdown should log %q", want)
@@ -375,24 +382,11 @@ func TestDevStopsCleanlyWhileStarting(t *testing.T) {
 	for _, delay := range []time.Duration{0, 300 * time.Millisecond, 800 * time.Millisecond} {
 		t.Run(delay.String(), func(t *testing.T) {
 			d := startDev(t)
-			cmd, out := d.cmd, d.out
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			waitOutput(ctx, t, out, "level=")
+			waitOutput(ctx, t, d.out, "level=")
 			time.Sleep(delay)
-			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Fatalf("exit %v after an early SIGINT:\n%s", err, out.String())
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatalf("did not stop within 30 s of SIGINT:\n%s", out.String())
-			}
+			d.interrupt(t)
 		})
 	}
 }

@@ -18,42 +18,25 @@ func setup(t *testing.T, now time.Time) (*linkedin.Provider, *linkedinfake.Serve
 	t.Helper()
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)
-	p, err := linkedin.New(linkedin.Config{
-		ClientID:     fake.ClientID,
-		ClientSecret: fake.ClientSecret,
-		RedirectURI:  fake.RedirectURI,
-		AuthURL:      fake.AuthURL(),
-		TokenURL:     fake.TokenURL(),
-		APIURL:       fake.APIURL(),
-		Version:      "202610",
-		HTTPClient:   &http.Client{Timeout: 5 * time.Second, CheckRedirect: noRedirects},
-		Now:          func() time.Time { return now },
-	})
+	cfg := fake.ProviderConfig()
+	cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+	cfg.Now = func() time.Time { return now }
+	p, err := linkedin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p, fake
 }
 
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
 // authorize follows the authorize URL as a browser would and returns the
 // callback's query.
 func authorize(t *testing.T, p *linkedin.Provider, state string) url.Values {
 	t.Helper()
-	res, err := (&http.Client{CheckRedirect: noRedirects}).Get(p.AuthURL(state, ""))
+	q, err := linkedinfake.Authorize(p.AuthURL(state, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusFound {
-		t.Fatalf("authorize: status %d", res.StatusCode)
-	}
-	loc, err := url.Parse(res.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return loc.Query()
+	return q
 }
 
 func TestAuthURL(t *testing.T) {

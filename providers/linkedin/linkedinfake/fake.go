@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postflow/postflow/providers/linkedin"
 )
 
 // Post is a post LinkedIn accepted.
@@ -135,6 +137,36 @@ func (s *Server) Configure(set func(s *Server)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	set(s)
+}
+
+// ProviderConfig configures a LinkedIn provider for this fake: its app,
+// its endpoints and a version it supports.
+func (s *Server) ProviderConfig() linkedin.Config {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return linkedin.Config{
+		ClientID: s.ClientID, ClientSecret: s.ClientSecret, RedirectURI: s.RedirectURI,
+		AuthURL: s.AuthURL(), TokenURL: s.TokenURL(), APIURL: s.APIURL(), Version: "202610",
+	}
+}
+
+// Authorize opens authURL as a member's browser would and returns the
+// query LinkedIn sends the browser back with (code and state, or error).
+func Authorize(authURL string) (url.Values, error) {
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.Get(authURL)
+	if err != nil {
+		return nil, err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound {
+		return nil, fmt.Errorf("authorize: status %d", res.StatusCode)
+	}
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil {
+		return nil, err
+	}
+	return loc.Query(), nil
 }
 
 // AuthURL, TokenURL and APIURL are the endpoints to configure the provider with.
