@@ -18,12 +18,14 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -35,8 +37,9 @@ func main() {
 	n := flag.Int("n", 1000, "posts per round")
 	fanout := flag.Int("accounts", 5, "accounts per post in the second round")
 	concurrency := flag.Int("c", 64, "requests in flight")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the 1-account round to this file")
 	flag.Parse()
-	if err := run(*n, *fanout, *concurrency); err != nil {
+	if err := run(*n, *fanout, *concurrency, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -51,7 +54,7 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func run(n, fanout, concurrency int) error {
+func run(n, fanout, concurrency int, cpuProfile string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "postflow-bench")
@@ -111,7 +114,12 @@ func run(n, fanout, concurrency int) error {
 	fmt.Print(out.String())
 	emit(ref.row("bare reference (3 no-op activities)"))
 
+	stopProfile, err := startCPUProfile(cpuProfile)
+	if err != nil {
+		return err
+	}
 	one, err := publishRound(ctx, api, tc, accounts[:1], n, concurrency, "one")
+	stopProfile()
 	if err != nil {
 		return err
 	}
@@ -124,10 +132,31 @@ func run(n, fanout, concurrency int) error {
 	emit(fmt.Sprintf("\nPostFlow / reference throughput (1 account): %.2f (target >= 0.8)", one.perSec/ref.perSec))
 	emit(fmt.Sprintf("Actions per post: %.1f for 1 account (target <= 4), %.1f for %d accounts (target <= %d)",
 		one.actions, five.actions, fanout, 3+fanout))
+	emit("\nWhere a run's time goes (from 50 histories per round):")
+	emit("  bare reference\n" + ref.breakdown)
+	emit("  PostFlow, 1 account per post\n" + one.breakdown)
+	emit(fmt.Sprintf("  PostFlow, %d accounts per post\n%s", fanout, five.breakdown))
 	if err := os.MkdirAll("bench-results", 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join("bench-results", "last.txt"), []byte(out.String()), 0o644)
 	}
 	return nil
+}
+
+// startCPUProfile profiles the whole process (API, worker, Temporal and
+// the stores share it) until the returned func is called.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // result is one round's figures.
@@ -135,18 +164,22 @@ type result struct {
 	perSec    float64
 	latencies []time.Duration
 	actions   float64
+	breakdown string
 	heap      uint64
 }
 
 func (r result) row(name string) string {
-	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
-	q := func(p float64) time.Duration {
-		if len(r.latencies) == 0 {
-			return 0
-		}
-		return r.latencies[min(len(r.latencies)-1, int(p*float64(len(r.latencies))))].Round(time.Millisecond)
+	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %10d MB", name, r.perSec,
+		quantile(r.latencies, 0.50), quantile(r.latencies, 0.99), r.actions, r.heap>>20)
+}
+
+// quantile sorts d in place and returns its p-quantile.
+func quantile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
 	}
-	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %10d MB", name, r.perSec, q(0.50), q(0.99), r.actions, r.heap>>20)
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Millisecond)
 }
 
 func heapAfterGC() uint64 {
@@ -176,44 +209,96 @@ func parallel(n, c int, f func(i int) error) error {
 	return first
 }
 
-// billable counts what Temporal Cloud bills in a run's history: the start,
-// each activity and retry, timers, signals, updates and search-attribute
-// upserts.
-func billable(ctx context.Context, tc client.Client, id string) (int, error) {
+// runStats is what one run's history says: the billable actions (what
+// Temporal Cloud bills: the start, each activity attempt, timers, signals,
+// updates and search-attribute upserts), and where its time went.
+type runStats struct {
+	actions int
+	// waits: per activity type and for workflow tasks, the time between
+	// scheduled and started (queueing) and started and completed (work).
+	queued, worked map[string]time.Duration
+}
+
+func historyStats(ctx context.Context, tc client.Client, id string) (runStats, error) {
+	st := runStats{queued: map[string]time.Duration{}, worked: map[string]time.Duration{}}
+	scheduled := map[int64]*historypb.HistoryEvent{}
+	started := map[int64]time.Time{}
 	it := tc.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	n := 0
 	for it.HasNext() {
 		e, err := it.Next()
 		if err != nil {
-			return 0, err
+			return st, err
 		}
+		at := e.GetEventTime().AsTime()
 		switch e.GetEventType() {
 		case enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED, enumspb.EVENT_TYPE_TIMER_STARTED,
 			enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
 			enumspb.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-			n++
+			st.actions++
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+			scheduled[e.GetEventId()] = e
 		case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+			a := e.GetActivityTaskStartedEventAttributes()
 			// One per attempt: retries are billed too.
-			n += int(e.GetActivityTaskStartedEventAttributes().GetAttempt())
+			st.actions += int(a.GetAttempt())
+			if s := scheduled[a.GetScheduledEventId()]; s != nil {
+				name := s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+				st.queued[name] += at.Sub(s.GetEventTime().AsTime())
+				started[a.GetScheduledEventId()] = at
+			}
+		case enumspb.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+			a := e.GetActivityTaskCompletedEventAttributes()
+			if s := scheduled[a.GetScheduledEventId()]; s != nil {
+				name := s.GetActivityTaskScheduledEventAttributes().GetActivityType().GetName()
+				st.worked[name] += at.Sub(started[a.GetScheduledEventId()])
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_STARTED:
+			a := e.GetWorkflowTaskStartedEventAttributes()
+			if s := scheduled[a.GetScheduledEventId()]; s != nil {
+				st.queued["(workflow task)"] += at.Sub(s.GetEventTime().AsTime())
+				started[a.GetScheduledEventId()] = at
+			}
+		case enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+			a := e.GetWorkflowTaskCompletedEventAttributes()
+			st.worked["(workflow task)"] += at.Sub(started[a.GetScheduledEventId()])
 		}
 	}
-	return n, nil
+	return st, nil
 }
 
-func averageActions(ctx context.Context, tc client.Client, ids []string) (float64, error) {
+// sampleStats averages the stats of up to 50 runs.
+func sampleStats(ctx context.Context, tc client.Client, ids []string) (float64, string, error) {
 	sample := ids
 	if len(sample) > 50 {
 		sample = sample[:50]
 	}
 	total := 0
+	queued, worked := map[string]time.Duration{}, map[string]time.Duration{}
 	for _, id := range sample {
-		n, err := billable(ctx, tc, id)
+		st, err := historyStats(ctx, tc, id)
 		if err != nil {
-			return 0, err
+			return 0, "", err
 		}
-		total += n
+		total += st.actions
+		for k, v := range st.queued {
+			queued[k] += v
+		}
+		for k, v := range st.worked {
+			worked[k] += v
+		}
 	}
-	return float64(total) / float64(len(sample)), nil
+	var names []string
+	for k := range queued {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, k := range names {
+		fmt.Fprintf(&b, "    %-22s queued %8s  ran %8s  (mean per run)\n", k,
+			(queued[k] / time.Duration(len(sample))).Round(100*time.Microsecond),
+			(worked[k] / time.Duration(len(sample))).Round(100*time.Microsecond))
+	}
+	return float64(total) / float64(len(sample)), b.String(), nil
 }
 
 // reference runs the bare reference workflow n times on its own queue.
@@ -243,8 +328,8 @@ func reference(ctx context.Context, tc client.Client, n, c int) (result, error) 
 		return result{}, err
 	}
 	elapsed := time.Since(start)
-	actions, err := averageActions(ctx, tc, ids)
-	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, heap: heapAfterGC()}, err
+	actions, breakdown, err := sampleStats(ctx, tc, ids)
+	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, heap: heapAfterGC()}, err
 }
 
 // publishRound creates n posts over HTTP, triggers them all, and waits for
@@ -260,6 +345,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, account
 		return result{}, err
 	}
 	lat := make([]time.Duration, n)
+	trigger := make([]time.Duration, n)
 	wf := make([]string, n)
 	start := time.Now()
 	err = parallel(n, c, func(i int) error {
@@ -268,6 +354,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, account
 		if err != nil {
 			return err
 		}
+		trigger[i] = time.Since(t0)
 		wf[i] = id
 		var res struct{ Status string }
 		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
@@ -283,6 +370,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, account
 		return result{}, err
 	}
 	elapsed := time.Since(start)
-	actions, err := averageActions(ctx, tc, wf)
-	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, heap: heapAfterGC()}, err
+	actions, breakdown, err := sampleStats(ctx, tc, wf)
+	breakdown = fmt.Sprintf("    %-22s p50 %8s  p99 %8s\n", "POST /publish answered", quantile(trigger, 0.5), quantile(trigger, 0.99)) + breakdown
+	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, heap: heapAfterGC()}, err
 }

@@ -4,10 +4,13 @@ package devmongo
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -39,7 +42,9 @@ func Start(addr, dir string, logger *slog.Logger) (*Mongo, error) {
 		// one that upgrades from read to write under concurrent writers
 		// fails at once with SQLITE_BUSY, whatever the busy timeout (seen
 		// under make bench as 500s from POST /publish).
-		SQLiteURL: "file:" + abs + "/?_txlock=immediate",
+		// synchronous=NORMAL is safe with WAL: a crash may lose the last
+		// commits, never the database, and commits stop waiting on fsync.
+		SQLiteURL: "file:" + abs + "/?_txlock=immediate&_pragma=synchronous(normal)",
 		Logger:    slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "ferretdb"),
 	})
 	if err != nil {
@@ -47,10 +52,18 @@ func Start(addr, dir string, logger *slog.Logger) (*Mongo, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Mongo{uri: f.MongoDBURI(), cancel: cancel, done: make(chan struct{})}
+	ix := &idIndexer{dir: abs, dbs: map[string]*sql.DB{}}
+	var wg sync.WaitGroup
+	wg.Add(2)
 	go func() {
-		defer close(m.done)
+		defer wg.Done()
 		_ = f.Run(ctx) // Run only returns once ctx is done.
 	}()
+	go func() {
+		defer wg.Done()
+		ix.run(ctx, 2*time.Second, func(err error) { logger.Warn("indexing _id", "component", "ferretdb", "error", err) })
+	}()
+	go func() { wg.Wait(); close(m.done) }()
 	return m, nil
 }
 
