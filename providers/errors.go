@@ -3,6 +3,7 @@ package providers
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -79,6 +80,20 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
+
+// Refused reports that the platform answered that it did not act on the
+// request: a rate limit, a refusal of the token or the content, a
+// duplicate, any other 4xx, or 503 Service Unavailable. Any other failure
+// (no answer, a dropped connection, a 500, 502 or 504, a success that could
+// not be read) may have been applied: LinkedIn, for one, answers 504 for
+// posts it created. A retry after such an answer must reconcile first.
+func (e *Error) Refused() bool {
+	switch e.Kind {
+	case KindRateLimited, KindAuth, KindInvalidContent, KindDuplicate:
+		return true
+	}
+	return e.Status == http.StatusServiceUnavailable || (e.Status >= 400 && e.Status < 500)
+}
 
 // KindOf returns the Kind of err, or 0 when err is no *Error.
 func KindOf(err error) Kind {

@@ -23,6 +23,11 @@ type Capabilities struct {
 	TextLimit int `json:"textLimit"`
 	// Media: the provider can attach images.
 	Media bool `json:"media"`
+	// DuplicateWindow is how long the platform refuses a repeat of a post
+	// and names the original (LinkedIn's 422 DUPLICATE_POST); 0 if it does
+	// not. Within it, a retry after an answer that was lost finds the
+	// post the lost attempt made; past it, the outcome is unknown.
+	DuplicateWindow time.Duration `json:"-"`
 }
 
 // Tokens are what an authorization or a refresh yields. They are secrets:

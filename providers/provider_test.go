@@ -61,3 +61,28 @@ func TestKindSurvivesWrapping(t *testing.T) {
 		t.Errorf("Error() = %q", got)
 	}
 }
+
+// Refused tells an answer that proves nothing happened from one after
+// which the platform may have the post.
+func TestRefused(t *testing.T) {
+	for _, tt := range []struct {
+		err  providers.Error
+		want bool
+	}{
+		{providers.Error{Kind: providers.KindRateLimited, Status: 429}, true},
+		{providers.Error{Kind: providers.KindAuth, Status: 401}, true},
+		{providers.Error{Kind: providers.KindInvalidContent, Status: 422}, true},
+		{providers.Error{Kind: providers.KindDuplicate, Status: 422}, true},
+		{providers.Error{Kind: providers.KindRetryable, Status: 503}, true},
+		{providers.Error{Kind: providers.KindRetryable, Status: 409}, true},
+		{providers.Error{Kind: providers.KindRetryable, Status: 500}, false},
+		{providers.Error{Kind: providers.KindRetryable, Status: 502}, false},
+		{providers.Error{Kind: providers.KindRetryable, Status: 504}, false},
+		{providers.Error{Kind: providers.KindRetryable, Code: "NETWORK"}, false},
+		{providers.Error{Kind: providers.KindRetryable, Status: 201, Code: "NO_POST_ID"}, false},
+	} {
+		if got := tt.err.Refused(); got != tt.want {
+			t.Errorf("%v (status %d).Refused() = %v, want %v", tt.err.Kind, tt.err.Status, got, tt.want)
+		}
+	}
+}

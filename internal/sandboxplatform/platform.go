@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,15 +74,28 @@ func (p *Platform) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.Ser
 
 // Behaviour is what a sandbox user's next calls answer.
 type Behaviour struct {
-	// Publish: "ok", "rate_limited" (429 with Retry-After) or "unavailable"
-	// (503), for the next PublishTimes publishes (0: until changed).
+	// Publish, for the next PublishTimes publishes (0: until changed):
+	//   ok
+	//   rate_limited   429 with Retry-After
+	//   unavailable    503, the post not created
+	//   lost_answer    the post created, then 504, as LinkedIn does: the
+	//                  answer is lost and a retry gets "duplicate"
+	//   expired_token  401 token_expired
+	//   rejected       422, the content refused
 	Publish      string `bson:"publish" json:"publish"`
 	PublishTimes int    `bson:"publishTimes" json:"publishTimes"`
 	// RetryAfterSeconds is the Retry-After of a 429.
 	RetryAfterSeconds int `bson:"retryAfterSeconds" json:"retryAfterSeconds"`
 	// Refresh: "ok" or "invalid_grant" (every refresh token refused).
 	Refresh string `bson:"refresh" json:"refresh"`
+	// AccessTokenSeconds, when set, is the life of the access tokens
+	// issued to this user from now on (reconnect, refresh): under 5
+	// minutes, PostFlow refreshes before each publish.
+	AccessTokenSeconds int `bson:"accessTokenSeconds,omitempty" json:"accessTokenSeconds,omitempty"`
 }
+
+// publishModes are the values of Behaviour.Publish.
+var publishModes = []string{"ok", "rate_limited", "unavailable", "lost_answer", "expired_token", "rejected"}
 
 type user struct {
 	ID        string    `bson:"_id" json:"id"`
@@ -315,8 +329,18 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 func (p *Platform) issue(w http.ResponseWriter, r *http.Request, userID string) {
 	access, refresh := random("sba_"), random("sbr_")
 	now := p.now()
-	_, err := p.grants().InsertMany(r.Context(), []any{
-		grant{Key: hash(access), Kind: "access", UserID: userID, ExpiresAt: now.Add(p.opts.AccessTTL)},
+	ttl := p.opts.AccessTTL
+	var u user
+	err := p.users().FindOne(r.Context(), bson.D{{Key: "_id", Value: userID}}).Decode(&u)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		p.fail(w, r, err)
+		return
+	}
+	if u.Behaviour.AccessTokenSeconds > 0 {
+		ttl = time.Duration(u.Behaviour.AccessTokenSeconds) * time.Second
+	}
+	_, err = p.grants().InsertMany(r.Context(), []any{
+		grant{Key: hash(access), Kind: "access", UserID: userID, ExpiresAt: now.Add(ttl)},
 		grant{Key: hash(refresh), Kind: "refresh", UserID: userID, ExpiresAt: now.Add(90 * 24 * time.Hour)},
 	})
 	if err != nil {
@@ -324,7 +348,7 @@ func (p *Platform) issue(w http.ResponseWriter, r *http.Request, userID string) 
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
-		"access_token": access, "token_type": "Bearer", "expires_in": int(p.opts.AccessTTL.Seconds()),
+		"access_token": access, "token_type": "Bearer", "expires_in": int(ttl.Seconds()),
 		"refresh_token": refresh, "refresh_token_expires_in": 90 * 24 * 3600, "scope": "publish profile",
 	})
 }
@@ -371,8 +395,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if b := u.Behaviour; b.Publish == "rate_limited" || b.Publish == "unavailable" {
-		if b.PublishTimes > 0 {
+	mode := u.Behaviour.Publish
+	if mode != "ok" && mode != "" {
+		if b := u.Behaviour; b.PublishTimes > 0 {
 			left := b.PublishTimes - 1
 			set := bson.D{{Key: "behaviour.publishTimes", Value: left}}
 			if left == 0 {
@@ -383,14 +408,23 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if b.Publish == "rate_limited" {
-			wait := max(b.RetryAfterSeconds, 1)
+		switch mode {
+		case "rate_limited":
+			wait := max(u.Behaviour.RetryAfterSeconds, 1)
 			w.Header().Set("Retry-After", strconv.Itoa(wait))
 			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate_limited", "message": "Too many posts; slow down.", "retryAfterSeconds": wait})
-		} else {
+			return
+		case "unavailable":
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The sandbox is having a bad day."})
+			return
+		case "expired_token":
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
+			return
+		case "rejected":
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "content_rejected", "message": "The sandbox does not take this post."})
+			return
 		}
-		return
+		// lost_answer: create the post below, then answer as if it had not.
 	}
 	var body struct {
 		Text string `json:"text"`
@@ -430,6 +464,10 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	if mode == "lost_answer" {
+		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
+		return
+	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": post.ID})
 }
 
@@ -467,14 +505,14 @@ func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 		b.Refresh = "ok"
 	}
 	switch {
-	case b.Publish != "ok" && b.Publish != "rate_limited" && b.Publish != "unavailable":
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publish must be ok, rate_limited or unavailable"})
+	case !slices.Contains(publishModes, b.Publish):
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publish must be one of " + strings.Join(publishModes, ", ")})
 		return
 	case b.Refresh != "ok" && b.Refresh != "invalid_grant":
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "refresh must be ok or invalid_grant"})
 		return
-	case b.PublishTimes < 0 || b.RetryAfterSeconds < 0:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publishTimes and retryAfterSeconds must not be negative"})
+	case b.PublishTimes < 0 || b.RetryAfterSeconds < 0 || b.AccessTokenSeconds < 0:
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publishTimes, retryAfterSeconds and accessTokenSeconds must not be negative"})
 		return
 	}
 	res, err := p.users().UpdateOne(r.Context(), bson.D{{Key: "_id", Value: r.PathValue("id")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour", Value: b}}}})

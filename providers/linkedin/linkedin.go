@@ -94,8 +94,14 @@ func (p *Provider) Name() string { return "LinkedIn" }
 func (p *Provider) Capabilities() providers.Capabilities {
 	// Refresh tokens come only to apps LinkedIn approved for them; the
 	// provider uses one whenever the token response carries it.
-	return providers.Capabilities{PKCE: false, RefreshTokens: true, TextLimit: TextLimit, Media: false}
+	return providers.Capabilities{PKCE: false, RefreshTokens: true, TextLimit: TextLimit, Media: false, DuplicateWindow: DuplicateWindow}
 }
+
+// DuplicateWindow: LinkedIn refuses the same commentary from the same
+// author with 422 DUPLICATE_POST for about 10 minutes (a third party's
+// quote; the contract marks it unconfirmed). Half of it, so that a
+// reconcile never leans on its edge.
+const DuplicateWindow = 5 * time.Minute
 
 // AuthURL ignores challenge: LinkedIn web apps have no PKCE.
 func (p *Provider) AuthURL(state, _ string) string {

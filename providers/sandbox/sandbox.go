@@ -67,8 +67,12 @@ func New(cfg Config) (*Provider, error) {
 func (p *Provider) ID() string   { return ID }
 func (p *Provider) Name() string { return "Sandbox" }
 func (p *Provider) Capabilities() providers.Capabilities {
-	return providers.Capabilities{PKCE: true, RefreshTokens: true, TextLimit: TextLimit}
+	return providers.Capabilities{PKCE: true, RefreshTokens: true, TextLimit: TextLimit, DuplicateWindow: DuplicateWindow}
 }
+
+// DuplicateWindow: the sandbox, like LinkedIn, refuses a repeat within 10
+// minutes and names the original; half of it, as for LinkedIn.
+const DuplicateWindow = 5 * time.Minute
 
 func (p *Provider) AuthURL(state, challenge string) string {
 	return p.oauth.AuthCodeURL(state,

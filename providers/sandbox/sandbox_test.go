@@ -188,3 +188,73 @@ func TestTokensExpireAndRefresh(t *testing.T) {
 		t.Errorf("switched to invalid_grant: %v", err)
 	}
 }
+
+// Each publish switch answers as the platform row it stands for, and
+// whether the post was created says whether the answer can be trusted.
+func TestPublishModes(t *testing.T) {
+	p, srv := setup(t, time.Hour)
+	ctx := context.Background()
+	conn := connect(t, p, "Edsger")
+	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+	feedLen := func() int {
+		res, err := http.Get(srv.URL + "/sandbox/feed?user=" + a.PlatformUserID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var feed struct{ Posts []sandboxplatform.Post }
+		_ = json.NewDecoder(res.Body).Decode(&feed)
+		return len(feed.Posts)
+	}
+	for _, tt := range []struct {
+		mode    string
+		kind    providers.Kind
+		status  int
+		refused bool // the platform says it did not act
+		created bool
+	}{
+		{"unavailable", providers.KindRetryable, 503, true, false},
+		{"rate_limited", providers.KindRateLimited, 429, true, false},
+		{"expired_token", providers.KindAuth, 401, true, false},
+		{"rejected", providers.KindInvalidContent, 422, true, false},
+		{"lost_answer", providers.KindRetryable, 504, false, true},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			before := feedLen()
+			behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{Publish: tt.mode, PublishTimes: 1})
+			text := "mode " + tt.mode
+			_, err := p.Publish(ctx, a, providers.Payload{Text: text})
+			var pe *providers.Error
+			if !errors.As(err, &pe) || pe.Kind != tt.kind || pe.Status != tt.status || pe.Refused() != tt.refused {
+				t.Fatalf("err = %v (status %d), want %s %d refused=%v", err, pe.Status, tt.kind, tt.status, tt.refused)
+			}
+			if created := feedLen() > before; created != tt.created {
+				t.Errorf("created = %v, want %v", created, tt.created)
+			}
+			// The switch was for one call; the retry goes through, or
+			// names the post the lost answer made.
+			pub, err := p.Publish(ctx, a, providers.Payload{Text: text})
+			if tt.created {
+				if !errors.As(err, &pe) || pe.Kind != providers.KindDuplicate || pe.ExistingPostID == "" {
+					t.Errorf("retry after a lost answer: %v, want a duplicate with its id", err)
+				}
+			} else if err != nil || pub.PlatformPostID == "" {
+				t.Errorf("retry: %+v, %v", pub, err)
+			}
+		})
+	}
+}
+
+// accessTokenSeconds shortens the tokens issued to one user from then on.
+func TestAccessTokenLifePerUser(t *testing.T) {
+	p, srv := setup(t, time.Hour)
+	conn := connect(t, p, "Barbara")
+	behave(t, srv, conn.Profile.PlatformUserID, sandboxplatform.Behaviour{AccessTokenSeconds: 90})
+	fresh, err := p.Refresh(context.Background(), conn.Tokens.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(fresh.ExpiresAt); left > 90*time.Second || left < 80*time.Second {
+		t.Errorf("a refreshed token lives %v, want 90 s", left)
+	}
+}
