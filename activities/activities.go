@@ -107,13 +107,24 @@ func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.Accoun
 }
 
 // PublishToAccount publishes the post to one account and records the
-// result. A result already published is returned as it is: the platform
-// has the post, and posting again would duplicate it.
+// result, once: the attempt is recorded before the platform is called, so
+// that a retry after a lost answer or a killed worker knows it may already
+// have published, and reconciles instead of posting again.
 func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
-	if r, err := a.Posts.Result(ctx, in.PostID, in.AccountID); err != nil {
+	prev, err := a.Posts.Result(ctx, in.PostID, in.AccountID)
+	if err != nil {
 		return nil, err
-	} else if r != nil && r.Status == posts.ResultPublished {
-		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: r.PlatformPostID}, nil
+	}
+	if prev != nil {
+		switch prev.Status {
+		case posts.ResultPublished:
+			// The platform has the post; posting again would duplicate it.
+			return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID}, nil
+		case posts.ResultUnknown:
+			// Publishing again is an operator's decision (POST /publish
+			// with again=true), not a retry's.
+			return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}, nil
+		}
 	}
 	p, err := a.Posts.GetByID(ctx, in.PostID)
 	if err != nil {
@@ -127,12 +138,34 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	if !ok {
 		return a.fail(ctx, in, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
 	}
+
+	now := a.now().UTC()
+	// An earlier attempt whose outcome was never recorded may have
+	// published. Posting again is safe only while the platform would
+	// answer "duplicate of <id>".
+	inDoubt := prev != nil && prev.Status == posts.ResultPublishing
+	if inDoubt {
+		window := prov.Capabilities().DuplicateWindow
+		if prev.AttemptedAt == nil || window <= 0 || now.Sub(*prev.AttemptedAt) >= window {
+			return a.unknown(ctx, in, prev, prov.Name())
+		}
+	}
+	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
+		Status: posts.ResultPublishing, Attempts: 1, AttemptedAt: &now}); err != nil {
+		return nil, err
+	}
+
 	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID)})
 	var pe *providers.Error
-	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate && pe.ExistingPostID != "" {
-		// The platform already has this post: an earlier attempt went
-		// through and its answer was lost.
-		pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: platformURL(prov, pe.ExistingPostID)}, nil
+	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
+		if pe.ExistingPostID != "" {
+			// The platform already has this post: an earlier attempt
+			// went through and its answer was lost.
+			pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: platformURL(prov, pe.ExistingPostID)}, nil
+		} else if inDoubt {
+			// A duplicate, of what it does not say: likely ours.
+			return a.unknown(ctx, in, prev, prov.Name())
+		}
 	}
 	if err != nil {
 		if errors.As(err, &pe) && pe.Kind == providers.KindAuth {
@@ -140,18 +173,51 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 				return nil, serr
 			}
 		}
+		if pe != nil && (pe.Kind == providers.KindRateLimited || pe.Kind == providers.KindRetryable) {
+			// To be tried again. Refused (a 429, a 503): nothing to
+			// reconcile then. Otherwise (a 504, no answer) the result
+			// stays publishing, in doubt, with the answer for operators.
+			status := posts.ResultPublishing
+			if pe.Refused() {
+				status = posts.ResultPending
+			}
+			if serr := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
+				Status: status, ErrorCode: pe.Code, ErrorMessage: pe.Message}); serr != nil {
+				return nil, serr
+			}
+		}
 		return a.classify(ctx, in, err)
 	}
-	now := a.now().UTC()
+	publishedAt := a.now().UTC()
 	if err := a.Posts.SaveResult(ctx, &posts.Result{
 		PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultPublished,
-		PlatformPostID: pub.PlatformPostID, PlatformPostURL: pub.URL, PublishedAt: &now, Attempts: 1,
+		PlatformPostID: pub.PlatformPostID, PlatformPostURL: pub.URL, PublishedAt: &publishedAt,
 	}); err != nil {
-		// Published, but not recorded: a retry finds the platform's
-		// duplicate and records it then.
+		// Published, but not recorded: the result still says publishing,
+		// so the retry reconciles through the platform's duplicate answer.
 		return nil, err
 	}
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID}, nil
+}
+
+// unknown records that an earlier attempt may have published and that
+// PostFlow cannot find out: an operator checks the account and decides.
+func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform string) (*workflows.AccountOutcome, error) {
+	when := "an earlier attempt"
+	if prev.AttemptedAt != nil {
+		when = "the attempt of " + prev.AttemptedAt.UTC().Format(time.RFC3339)
+	}
+	if prev.ErrorCode != "" {
+		when += " (answered " + prev.ErrorCode + ")"
+	}
+	msg := fmt.Sprintf("%s may have published this post to %s, and %s can no longer tell. "+
+		"Check the account's feed: if the post is there, nothing is missing; if not, publish again with POST /publish/%s?again=true.",
+		when, platform, platform, in.PostID)
+	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
+		Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN", ErrorMessage: msg}); err != nil {
+		return nil, err
+	}
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: "OUTCOME_UNKNOWN"}, nil
 }
 
 // platformURL is the public URL of a post the platform reported as a
@@ -185,21 +251,34 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, er
 
 func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, code, msg string) (*workflows.AccountOutcome, error) {
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: code, ErrorMessage: msg, Attempts: 1}); err != nil {
+		ErrorCode: code, ErrorMessage: msg}); err != nil {
 		return nil, err
 	}
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: code}, nil
 }
 
 // RecordPublishFailure records a failure the workflow decided on: retries
-// used up, rate limited past the horizon, the run cancelled.
+// used up, rate limited past the horizon, the run cancelled. When the last
+// attempt's answer left it in doubt (a 504, no answer), the outcome is
+// unknown, not failed: the platform may have the post.
 func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.FailureInput) error {
-	attempts := 0
-	if in.Code != "CANCELLED" {
-		attempts = 1
+	prev, err := a.Posts.Result(ctx, in.PostID, in.AccountID)
+	if err != nil {
+		return err
+	}
+	if prev != nil && prev.Status == posts.ResultPublishing {
+		platform := "the platform"
+		if acc, err := a.Accounts.GetByID(ctx, in.AccountID); err == nil {
+			platform = acc.Platform
+		}
+		if prev.ErrorCode == "" {
+			prev.ErrorCode = in.Code
+		}
+		_, err := a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
+		return err
 	}
 	return a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: in.Code, ErrorMessage: in.Message, Attempts: attempts})
+		ErrorCode: in.Code, ErrorMessage: in.Message})
 }
 
 // FinishPost sets the post published when every account is, else failed

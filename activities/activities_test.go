@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -37,6 +38,7 @@ type world struct {
 	conns   *connections.Service
 	env     *testsuite.TestActivityEnvironment
 	account *connections.Account
+	li      providers.Provider
 }
 
 func newWorld(t *testing.T) *world {
@@ -78,7 +80,7 @@ func newWorld(t *testing.T) *world {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
-	return &world{fake: fake, store: store, conns: conns, env: env, account: account}
+	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li}
 }
 
 func (w *world) post(t *testing.T, content string, status posts.Status) *posts.Post {
@@ -160,15 +162,115 @@ func TestDuplicateAfterALostAnswerCountsAsPublished(t *testing.T) {
 	}
 }
 
+// A publish whose worker died, or whose answer was lost, leaves its
+// result in publishing. The next attempt must end with exactly one post
+// on the platform, or say it cannot know.
+func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
+	tests := []struct {
+		name string
+		// platformHasIt: the interrupted attempt reached the platform.
+		platformHasIt bool
+		attemptAge    time.Duration
+		wantStatus    string
+		wantPosts     int
+	}{
+		{name: "died before the call: posts now", wantStatus: "published", wantPosts: 1},
+		{name: "died after the call, before the result was stored: the duplicate answer names it", platformHasIt: true, wantStatus: "published", wantPosts: 1},
+		{name: "past the duplicate window: unknown, not posted again", platformHasIt: true, attemptAge: linkedin.DuplicateWindow + time.Minute, wantStatus: "unknown", wantPosts: 1},
+		{name: "past the window, never reached the platform: still unknown", attemptAge: time.Hour, wantStatus: "unknown", wantPosts: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			p := w.post(t, "exactly once, "+tt.name, posts.StatusPublishing)
+			// What the interrupted attempt left: its record, and perhaps
+			// the post at LinkedIn.
+			at := time.Now().Add(-tt.attemptAge).UTC()
+			if err := w.store.Posts().SaveResult(ctx, &posts.Result{PostID: p.ID, SocialAccountID: w.account.ID,
+				Status: posts.ResultPublishing, Attempts: 1, AttemptedAt: &at}); err != nil {
+				t.Fatal(err)
+			}
+			if tt.platformHasIt {
+				tok, _, err := w.conns.ValidAccessToken(ctx, w.account.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := w.li.Publish(ctx, providers.Account{PlatformUserID: w.account.PlatformUserID, AccessToken: tok}, providers.Payload{Text: p.Content}); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			out, err := w.publish(t, p)
+			if err != nil || out.Status != tt.wantStatus {
+				t.Fatalf("outcome %+v, %v; want %s", out, err, tt.wantStatus)
+			}
+			lp := w.fake.Posts()
+			if len(lp) != tt.wantPosts {
+				t.Fatalf("LinkedIn has %d posts, want %d", len(lp), tt.wantPosts)
+			}
+			r := w.result(t, p)
+			switch tt.wantStatus {
+			case "published":
+				if r.Status != posts.ResultPublished || r.PlatformPostID != lp[0].URN || r.Attempts != 2 {
+					t.Errorf("result %+v, want published %s after 2 attempts", r, lp[0].URN)
+				}
+			case "unknown":
+				if r.Status != posts.ResultUnknown || r.ErrorCode != "OUTCOME_UNKNOWN" || r.Attempts != 1 ||
+					!strings.Contains(r.ErrorMessage, "Check the account's feed") || !strings.Contains(r.ErrorMessage, "/publish/"+p.ID) {
+					t.Errorf("result %+v", r)
+				}
+				// And an unknown outcome is never retried by itself.
+				if out, err := w.publish(t, p); err != nil || out.Status != "unknown" || len(w.fake.Posts()) != tt.wantPosts {
+					t.Errorf("again: %+v, %v; LinkedIn has %d posts", out, err, len(w.fake.Posts()))
+				}
+			}
+		})
+	}
+}
+
+// When the workflow gives up on an account, the result says failed if the
+// platform refused the last attempt, and unknown if its answer left it in
+// doubt.
+func TestRecordFailureAfterTheLastAttempt(t *testing.T) {
+	for _, tt := range []struct {
+		status     int
+		wantStatus posts.ResultStatus
+		wantCode   string
+	}{
+		{503, posts.ResultFailed, "HTTP_503"},
+		{504, posts.ResultUnknown, "OUTCOME_UNKNOWN"},
+	} {
+		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+			w := newWorld(t)
+			p := w.post(t, "given up", posts.StatusPublishing)
+			w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = tt.status, 1 })
+			if _, err := w.publish(t, p); err == nil {
+				t.Fatal("the attempt did not fail")
+			}
+			code := fmt.Sprintf("HTTP_%d", tt.status)
+			if _, err := w.env.ExecuteActivity(workflows.RecordFailureActivity, workflows.FailureInput{PostID: p.ID, AccountID: w.account.ID, Code: code, Message: "retries used up"}); err != nil {
+				t.Fatal(err)
+			}
+			if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != 1 {
+				t.Errorf("result %+v, want %s %s", r, tt.wantStatus, tt.wantCode)
+			}
+		})
+	}
+}
+
 func TestFailuresByKind(t *testing.T) {
 	tests := []struct {
-		name      string
-		prepare   func(w *world)
-		content   string
-		wantErr   string // the workflow's error type, if an error
-		wantRetry time.Duration
-		wantCode  string // the recorded result's code, if an outcome
-		expired   bool
+		name    string
+		prepare func(w *world)
+		content string
+		wantErr string // the workflow's error type, if an error
+		// wantStatus: what the result says after an error: pending when
+		// the platform refused (nothing to reconcile), publishing when
+		// the answer leaves the attempt in doubt.
+		wantStatus posts.ResultStatus
+		wantCode   string // the recorded result's code, if an outcome
+		expired    bool
 	}{
 		{
 			name:     "revoked token marks the account expired",
@@ -185,14 +287,21 @@ func TestFailuresByKind(t *testing.T) {
 			prepare: func(w *world) {
 				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 429, 1 })
 			},
-			wantErr: workflows.ErrRateLimited,
+			wantErr: workflows.ErrRateLimited, wantStatus: posts.ResultPending, wantCode: "TOO_MANY_REQUESTS",
 		},
 		{
 			name: "503 is for the retry policy",
 			prepare: func(w *world) {
 				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 503, 1 })
 			},
-			wantErr: workflows.ErrPlatformUnavailable,
+			wantErr: workflows.ErrPlatformUnavailable, wantStatus: posts.ResultPending, wantCode: "HTTP_503",
+		},
+		{
+			name: "504 leaves the attempt in doubt",
+			prepare: func(w *world) {
+				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 504, 1 })
+			},
+			wantErr: workflows.ErrPlatformUnavailable, wantStatus: posts.ResultPublishing, wantCode: "HTTP_504",
 		},
 	}
 	for _, tt := range tests {
@@ -218,8 +327,8 @@ func TestFailuresByKind(t *testing.T) {
 						t.Errorf("retry after %v, non-retryable %v", d, appErr.NonRetryable())
 					}
 				}
-				if r := w.result(t, p); r != nil {
-					t.Errorf("a retryable failure recorded a result: %+v", r)
+				if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != 1 || r.AttemptedAt == nil {
+					t.Errorf("result %+v, want %s %s after 1 attempt", r, tt.wantStatus, tt.wantCode)
 				}
 				return
 			}

@@ -58,8 +58,19 @@ func (p *Post) ContentFor(accountID string) string {
 type ResultStatus string
 
 const (
+	// ResultPublishing: an attempt was recorded before calling the
+	// platform and its outcome is not known yet (in flight, or its answer
+	// was lost). The next attempt reconciles before posting again.
+	ResultPublishing ResultStatus = "publishing"
+	// ResultPending: the platform refused the last attempt without acting
+	// on it (a 429, a 503); the post will be tried again.
+	ResultPending   ResultStatus = "pending"
 	ResultPublished ResultStatus = "published"
 	ResultFailed    ResultStatus = "failed"
+	// ResultUnknown: an attempt may have been published and the platform
+	// cannot say; errorMessage tells an operator what to check. Never
+	// retried on its own: publishing again is an operator's decision.
+	ResultUnknown ResultStatus = "unknown"
 )
 
 // Result is a PublishResult: the outcome of a post for one account.
@@ -72,8 +83,11 @@ type Result struct {
 	PublishedAt     *time.Time   `json:"publishedAt,omitempty"`
 	ErrorCode       string       `json:"errorCode,omitempty"`
 	ErrorMessage    string       `json:"errorMessage,omitempty"`
-	Attempts        int          `json:"attempts"`
-	UpdatedAt       time.Time    `json:"updatedAt"`
+	// Attempts counts the calls made to the platform for this account;
+	// AttemptedAt is when the last one began.
+	Attempts    int        `json:"attempts"`
+	AttemptedAt *time.Time `json:"attemptedAt,omitempty"`
+	UpdatedAt   time.Time  `json:"updatedAt"`
 }
 
 // ErrNotFound: no such post in this organization.
@@ -108,7 +122,8 @@ type Store interface {
 	// Results returns the post's results, in the order of its accounts.
 	Results(ctx context.Context, p *Post) ([]Result, error)
 	Result(ctx context.Context, postID, accountID string) (*Result, error)
-	// SaveResult upserts the result of (post, account), counting attempts.
+	// SaveResult upserts the result of (post, account), adding r.Attempts
+	// to its count. A published result is never overwritten.
 	SaveResult(ctx context.Context, r *Result) error
 	// ResetResults forgets the results of a post that is published again.
 	ResetResults(ctx context.Context, p *Post) error

@@ -60,6 +60,7 @@ type resultDoc struct {
 	ErrorCode       string     `bson:"errorCode,omitempty"`
 	ErrorMessage    string     `bson:"errorMessage,omitempty"`
 	Attempts        int        `bson:"attempts"`
+	AttemptedAt     *time.Time `bson:"attemptedAt,omitempty"`
 	UpdatedAt       time.Time  `bson:"updatedAt"`
 }
 
@@ -282,7 +283,7 @@ func (d *resultDoc) result() posts.Result {
 	return posts.Result{
 		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
 		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
-		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, UpdatedAt: d.UpdatedAt.UTC(),
+		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
@@ -315,7 +316,8 @@ func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Re
 	return &r, nil
 }
 
-// SaveResult upserts the result and counts the attempt. A result that says
+// SaveResult upserts the result and adds r.Attempts to its count; r's
+// AttemptedAt replaces the stored one when set. A result that says
 // published is never overwritten: the platform has the post. Only one
 // branch of one run writes a (post, account) result at a time, so the read
 // and the write need no transaction.
@@ -328,18 +330,22 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 	if prev != nil && prev.Status == posts.ResultPublished {
 		return nil
 	}
+	set := bson.D{
+		{Key: "postId", Value: r.PostID},
+		{Key: "socialAccountId", Value: r.SocialAccountID},
+		{Key: "status", Value: string(r.Status)},
+		{Key: "platformPostId", Value: r.PlatformPostID},
+		{Key: "platformPostUrl", Value: r.PlatformPostURL},
+		{Key: "publishedAt", Value: utcPtr(r.PublishedAt)},
+		{Key: "errorCode", Value: r.ErrorCode},
+		{Key: "errorMessage", Value: r.ErrorMessage},
+		{Key: "updatedAt", Value: p.now().UTC()},
+	}
+	if r.AttemptedAt != nil {
+		set = append(set, bson.E{Key: "attemptedAt", Value: r.AttemptedAt.UTC()})
+	}
 	update := bson.D{
-		{Key: "$set", Value: bson.D{
-			{Key: "postId", Value: r.PostID},
-			{Key: "socialAccountId", Value: r.SocialAccountID},
-			{Key: "status", Value: string(r.Status)},
-			{Key: "platformPostId", Value: r.PlatformPostID},
-			{Key: "platformPostUrl", Value: r.PlatformPostURL},
-			{Key: "publishedAt", Value: utcPtr(r.PublishedAt)},
-			{Key: "errorCode", Value: r.ErrorCode},
-			{Key: "errorMessage", Value: r.ErrorMessage},
-			{Key: "updatedAt", Value: p.now().UTC()},
-		}},
+		{Key: "$set", Value: set},
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: r.Attempts}}},
 	}
 	if _, err := p.results.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update, options.UpdateOne().SetUpsert(true)); err != nil {
