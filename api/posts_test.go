@@ -25,9 +25,10 @@ import (
 // reports the run already going for a post started before, as the
 // workflow id conflict policy does.
 type fakeRunner struct {
-	mu        sync.Mutex
-	started   map[string]int
-	cancelled []string
+	mu          sync.Mutex
+	started     map[string]int
+	cancelled   []string
+	rescheduled []string
 }
 
 func (f *fakeRunner) Start(_ context.Context, _, postID string) (string, error) {
@@ -41,6 +42,13 @@ func (f *fakeRunner) Cancel(_ context.Context, postID string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.cancelled = append(f.cancelled, postID)
+	return nil
+}
+
+func (f *fakeRunner) Reschedule(_ context.Context, postID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rescheduled = append(f.rescheduled, postID)
 	return nil
 }
 
@@ -179,6 +187,15 @@ func TestPostLifecycle(t *testing.T) {
 	_, other := p.call(t, "POST", "/posts", `{"content":"second","socialAccountIds":["`+p.account+`"],"scheduledAt":"2030-01-01T00:00:00Z"}`)
 	oid := other["id"].(string)
 	p.call(t, "POST", "/publish/"+oid, "")
+	// Moving its time tells the run; editing only its content does not
+	// need to (the run reads the post when it wakes).
+	if status, out := p.call(t, "PATCH", "/posts/"+oid, `{"scheduledAt":"2030-01-02T09:00:00+01:00"}`); status != 200 || out["scheduledAt"] != "2030-01-02T08:00:00Z" {
+		t.Errorf("PATCH scheduledAt = %d %v", status, out)
+	}
+	p.call(t, "PATCH", "/posts/"+oid, `{"content":"second, edited"}`)
+	if len(p.runner.rescheduled) != 1 || p.runner.rescheduled[0] != oid {
+		t.Errorf("rescheduled runs = %v, want [%s]", p.runner.rescheduled, oid)
+	}
 	if status, _ := p.call(t, "DELETE", "/posts/"+oid, ""); status != 204 {
 		t.Errorf("DELETE queued = %d", status)
 	}

@@ -37,6 +37,8 @@ type Runner interface {
 	Start(ctx context.Context, orgID, postID string) (runID string, err error)
 	// Cancel cancels the run of postID, if any.
 	Cancel(ctx context.Context, postID string) error
+	// Reschedule tells the run of postID, if any, that its time changed.
+	Reschedule(ctx context.Context, postID string) error
 }
 
 // WorkflowID is the id of a post's publish run: derived from the post, so
@@ -185,7 +187,8 @@ var editable = []Status{StatusDraft, StatusScheduled, StatusQueued, StatusFailed
 
 // Update edits a post that is not published yet. A queued post's run
 // reads the post again when its time comes, so it publishes the latest
-// content.
+// content; when the time itself moved, the run is told, and its timer
+// follows.
 func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post, error) {
 	p, err := s.store.Get(ctx, orgID, id)
 	if err != nil {
@@ -202,7 +205,18 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 		}
 	}
 	p.UpdatedAt = s.now().UTC()
-	return s.store.Update(ctx, p, editable...)
+	updated, err := s.store.Update(ctx, p, editable...)
+	if err != nil {
+		return nil, err
+	}
+	if in.ScheduledAt != nil && from == StatusQueued {
+		// The post is saved: if this fails, the run still publishes at
+		// the old time with the new content, so say so.
+		if err := s.runner.Reschedule(ctx, id); err != nil {
+			return nil, fmt.Errorf("post saved, but its run did not take the new time: %w", err)
+		}
+	}
+	return updated, nil
 }
 
 // Delete deletes a post. A scheduled or queued one is cancelled instead:

@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -63,6 +64,50 @@ type (
 	FinishResult struct{ Status string }
 )
 
+// Signal and query names, for the API and for operators (the Web UI's
+// Queries tab, `temporal workflow query --type state`).
+const (
+	// RescheduleSignal tells a waiting run that the post's scheduledAt
+	// changed: it reads the post again and sets its timer to the new time.
+	// A signal rather than an update: the post in MongoDB is the truth and
+	// the signal only says "read it again", so PATCH /posts needs no
+	// answer from a worker and succeeds while workers are down.
+	RescheduleSignal = "reschedule"
+	// StateQuery answers the run's live state (RunState).
+	StateQuery = "state"
+)
+
+// Versions of PublishPost (workflow.GetVersion), so that runs started by
+// an earlier build complete under this one. Version 1: StartPublishing and
+// FinishPost run as local activities (they are short reads and writes of
+// our own store: a task through the server each cost more than the work),
+// a scheduled run follows RescheduleSignal, and the run keeps
+// PostflowStatus and PostflowPlatform current.
+const (
+	bookkeepingChange = "local-bookkeeping"
+	bookkeepingLocal  = 1
+)
+
+// RunState is a run's live state, as StateQuery answers it.
+type RunState struct {
+	// Phase: starting, scheduled, publishing, or the post's final status.
+	Phase       string
+	ScheduledAt time.Time `json:",omitempty"`
+	Accounts    []AccountState
+}
+
+// AccountState is one branch of the fan-out.
+type AccountState struct {
+	AccountID string
+	Platform  string
+	// Status: pending, refreshing, publishing, rate_limited (until
+	// WaitingUntil), published, failed or unknown.
+	Status         string
+	WaitingUntil   time.Time `json:",omitempty"`
+	PlatformPostID string    `json:",omitempty"`
+	ErrorCode      string    `json:",omitempty"`
+}
+
 // Activity names, as operators read them in the Web UI.
 const (
 	StartPublishingActivity  = "StartPublishing"
@@ -106,55 +151,158 @@ func PublishPost(ctx workflow.Context, in PublishPostInput) (*PublishPostResult,
 	if in.RateLimitHorizon <= 0 {
 		in.RateLimitHorizon = DefaultRateLimitHorizon
 	}
+	version := workflow.GetVersion(ctx, bookkeepingChange, workflow.DefaultVersion, bookkeepingLocal)
+	r := &run{in: in, local: version >= bookkeepingLocal, state: RunState{Phase: "starting"}}
+	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (RunState, error) { return r.state, nil }); err != nil {
+		return nil, err
+	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         PublishRetryPolicy,
 	})
 
-	var start StartResult
-	for {
-		if err := workflow.ExecuteActivity(ctx, StartPublishingActivity, StartInput{PostID: in.PostID}).Get(ctx, &start); err != nil {
-			return nil, err
+	start, err := r.waitForItsTime(ctx)
+	if err != nil {
+		if temporal.IsCanceledError(err) {
+			r.finalStatus(ctx, "cancelled")
 		}
-		if start.Skip {
-			return &PublishPostResult{Status: start.Status}, nil
-		}
-		wait := start.WaitUntil.Sub(workflow.Now(ctx))
-		if wait <= 0 {
-			break
-		}
-		// A durable timer: it fires after restarts of anything. The post
-		// is read again afterwards, so it publishes its latest content,
-		// and a later scheduledAt sleeps again.
-		if err := workflow.Sleep(ctx, wait); err != nil {
-			return nil, err
-		}
+		return nil, err
+	}
+	if start.Skip {
+		r.finalStatus(ctx, start.Status)
+		return &PublishPostResult{Status: start.Status}, nil
 	}
 
+	r.state.Phase = "publishing"
+	for _, acct := range start.Accounts {
+		r.state.Accounts = append(r.state.Accounts, AccountState{AccountID: acct.ID, Platform: acct.Platform, Status: "pending"})
+	}
 	outcomes := make([]AccountOutcome, len(start.Accounts))
 	wg := workflow.NewWaitGroup(ctx)
 	for i, acct := range start.Accounts {
 		wg.Add(1)
 		workflow.Go(ctx, func(ctx workflow.Context) {
 			defer wg.Done()
-			outcomes[i] = publishToAccount(ctx, in, acct)
+			outcomes[i] = r.publishToAccount(ctx, &r.state.Accounts[i], acct)
+			r.state.Accounts[i].Status = outcomes[i].Status
+			r.state.Accounts[i].PlatformPostID = outcomes[i].PlatformPostID
+			r.state.Accounts[i].ErrorCode = outcomes[i].ErrorCode
 		})
 	}
 	wg.Wait(ctx)
 
 	var finish FinishResult
-	if err := workflow.ExecuteActivity(ctx, FinishPostActivity, FinishInput{PostID: in.PostID}).Get(ctx, &finish); err != nil {
+	if err := r.bookkeeping(ctx, FinishPostActivity, FinishInput{PostID: in.PostID}).Get(ctx, &finish); err != nil {
 		return nil, err
 	}
+	r.finalStatus(ctx, finish.Status, platforms(start.Accounts)...)
 	return &PublishPostResult{Status: finish.Status, Accounts: outcomes}, nil
+}
+
+// run is the state of one PublishPost execution.
+type run struct {
+	in    PublishPostInput
+	local bool // version >= bookkeepingLocal
+	state RunState
+}
+
+// waitForItsTime reads the post until its time has come: a scheduled post
+// sleeps on a durable timer, which fires after restarts of anything, and
+// is read again when it wakes, so it publishes its latest content.
+func (r *run) waitForItsTime(ctx workflow.Context) (*StartResult, error) {
+	reschedule := workflow.GetSignalChannel(ctx, RescheduleSignal)
+	for {
+		var start StartResult
+		if err := r.bookkeeping(ctx, StartPublishingActivity, StartInput{PostID: r.in.PostID}).Get(ctx, &start); err != nil {
+			return nil, err
+		}
+		wait := start.WaitUntil.Sub(workflow.Now(ctx))
+		if start.Skip || wait <= 0 {
+			return &start, nil
+		}
+		r.state.Phase, r.state.ScheduledAt = "scheduled", start.WaitUntil
+		if !r.local {
+			// Runs of version 0 only wake at the time they first read.
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// Sleep until the time, or until PATCH moves it: then read again.
+		timerCtx, stopTimer := workflow.WithCancel(ctx)
+		timer := workflow.NewTimer(timerCtx, wait)
+		var timerErr error
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(timer, func(f workflow.Future) { timerErr = f.Get(ctx, nil) })
+		sel.AddReceive(reschedule, func(c workflow.ReceiveChannel, _ bool) {
+			c.Receive(ctx, nil)
+			for c.ReceiveAsync(nil) {
+				// Several edits while asleep need one read.
+			}
+			stopTimer()
+		})
+		sel.Select(ctx)
+		stopTimer()
+		if ctx.Err() != nil {
+			return nil, temporal.NewCanceledError()
+		}
+		if timerErr != nil && !temporal.IsCanceledError(timerErr) {
+			return nil, timerErr
+		}
+	}
+}
+
+// bookkeeping runs one of the activities that only read and write our own
+// store: local activities from version 1 on.
+func (r *run) bookkeeping(ctx workflow.Context, name string, in any) workflow.Future {
+	if !r.local {
+		return workflow.ExecuteActivity(ctx, name, in)
+	}
+	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         PublishRetryPolicy,
+	})
+	return workflow.ExecuteLocalActivity(ctx, name, in)
+}
+
+// finalStatus sets PostflowStatus (and the platforms the post went to), so
+// that operators can filter runs by outcome. Runs of version 0 did not.
+func (r *run) finalStatus(ctx workflow.Context, status string, platformList ...string) {
+	r.state.Phase = status
+	if !r.local {
+		return
+	}
+	updates := []temporal.SearchAttributeUpdate{StatusAttr.ValueSet(status)}
+	if len(platformList) > 0 {
+		updates = append(updates, PlatformAttr.ValueSet(platformList))
+	}
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	// A failed upsert is a bad search attribute: the SDK fails the
+	// workflow task, which retries it; nothing to decide here.
+	_ = workflow.UpsertTypedSearchAttributes(ctx, updates...)
+}
+
+// platforms lists the distinct platforms of refs, in order.
+func platforms(refs []AccountRef) []string {
+	var out []string
+	for _, r := range refs {
+		if r.Platform != "" && !slices.Contains(out, r.Platform) {
+			out = append(out, r.Platform)
+		}
+	}
+	return out
 }
 
 // publishToAccount is one branch of the fan-out. Its failures end in a
 // failed PublishResult; they never stop the other branches.
-func publishToAccount(ctx workflow.Context, in PublishPostInput, acct AccountRef) AccountOutcome {
+func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct AccountRef) AccountOutcome {
+	in := r.in
 	ai := AccountInput{PostID: in.PostID, AccountID: acct.ID}
 	var out AccountOutcome
 	if acct.NeedsRefresh {
+		st.Status = "refreshing"
 		// Refreshed only when needed: a fresh token costs no activity.
 		if err := workflow.ExecuteActivity(ctx, RefreshTokenActivity, ai).Get(ctx, &out); err != nil {
 			return recordFailure(ctx, ai, err)
@@ -165,6 +313,7 @@ func publishToAccount(ctx workflow.Context, in PublishPostInput, acct AccountRef
 	}
 	deadline := workflow.Now(ctx).Add(in.RateLimitHorizon)
 	for {
+		st.Status, st.WaitingUntil = "publishing", time.Time{}
 		err := workflow.ExecuteActivity(ctx, PublishToAccountActivity, ai).Get(ctx, &out)
 		if err == nil {
 			return out
@@ -187,6 +336,7 @@ func publishToAccount(ctx workflow.Context, in PublishPostInput, acct AccountRef
 		}
 		// BullMQ's moveToDelayed: a durable timer, then a fresh call with
 		// its own attempts. The wait is not a failed attempt.
+		st.Status, st.WaitingUntil = "rate_limited", workflow.Now(ctx).Add(retryAfter)
 		if err := workflow.Sleep(ctx, retryAfter); err != nil {
 			return recordFailure(ctx, ai, err)
 		}

@@ -13,21 +13,29 @@ import (
 )
 
 // TestReplayStoredHistories replays histories recorded from real runs on
-// the embedded Temporal server. A change to PublishPost that would break
-// runs already in flight fails here: gate it with workflow.GetVersion. The
-// histories are regenerated only on purpose (see recordHistories in
-// cmd/postflow).
+// the embedded Temporal server: those of this build (one per row of the
+// error contract, scheduling and cancelling) and, in v0/, those of the
+// build before, which runs still in flight were started by. A change to
+// PublishPost that would break either fails here: gate it with
+// workflow.GetVersion. The histories are regenerated only on purpose (see
+// recordHistories in cmd/postflow).
 func TestReplayStoredHistories(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
+	current, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(files) < 3 {
-		t.Fatalf("found %d stored histories, want at least 3", len(files))
+	previous, err := filepath.Glob(filepath.Join("testdata", "histories", "v0", "*.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(current) < 9 || len(previous) < 3 {
+		t.Fatalf("found %d histories of this build and %d of the one before, want at least 9 and 3", len(current), len(previous))
+	}
+	files := append(current, previous...)
 	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		name, _ := filepath.Rel(filepath.Join("testdata", "histories"), f)
+		t.Run(name, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(workflows.PublishPost)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {

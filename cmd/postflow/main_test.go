@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,21 +19,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	enumspb "go.temporal.io/api/enums/v1"
-	historypb "go.temporal.io/api/history/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	sdklog "go.temporal.io/sdk/log"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // bin is the postflow binary that TestMain builds, as a user would.
 var bin string
 
 // recordHistories rewrites the stored workflow histories that the replay
-// test of workflows/ reads. Run on purpose only, when the workflow changed
-// in a way that is meant to be incompatible:
+// test of workflows/ reads, from the runs of TestDevRunsAndStopsOnSIGINT.
+// Run on purpose only, after a workflow change gated by GetVersion, and
+// keep the histories of the build before in a folder of their own
+// (workflows/testdata/histories/v0): runs it started must still replay.
 //
 //	go test ./cmd/postflow -run TestDevRuns -args -record-histories
 var recordHistories = flag.Bool("record-histories", false, "record the publish runs' histories into workflows/testdata/histories")
@@ -141,13 +135,7 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 		}
 	}
 
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", apiPort)
-	accountID := connectSandboxAccount(t, apiURL)
-	runs := publishThroughTemporal(t, apiURL, accountID)
-	checkSearchAttributes(t, fmt.Sprintf("127.0.0.1:%d", temporalPort), runs["published"])
-	if *recordHistories {
-		record(t, fmt.Sprintf("127.0.0.1:%d", temporalPort), runs)
-	}
+	publishThroughTemporal(t, fmt.Sprintf("http://127.0.0.1:%d", apiPort), fmt.Sprintf("127.0.0.1:%d", temporalPort))
 
 	beforeStop := len(out.String())
 	d.interrupt(t)
@@ -217,161 +205,6 @@ func connectSandboxAccount(t *testing.T, apiURL string) string {
 		t.Fatalf("GET /connections = %s", body)
 	}
 	return list.Connections[0].ID
-}
-
-// publishThroughTemporal creates posts over HTTP and publishes them through
-// the embedded Temporal server and the worker: once when the sandbox
-// answers at once, and once when it answers 429, then 503, then success.
-func publishThroughTemporal(t *testing.T, apiURL, accountID string) map[string]string {
-	t.Helper()
-	call := func(method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, apiURL+path, strings.NewReader(body))
-		req.Header.Set("X-User-Id", "dev-user")
-		req.Header.Set("X-Organization-Id", "dev-org")
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(res.Body).Decode(&out)
-		return res.StatusCode, out
-	}
-	publish := func(text string) map[string]any {
-		status, post := call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q]}`, text, accountID))
-		if status != 201 {
-			t.Fatalf("POST /posts = %d %v", status, post)
-		}
-		id := post["id"].(string)
-		status, run := call("POST", "/publish/"+id, "")
-		if status != 202 || run["workflowId"] != "publish:"+id {
-			t.Fatalf("POST /publish = %d %v", status, run)
-		}
-		// A second trigger while it runs, or after, publishes nothing more.
-		call("POST", "/publish/"+id, "")
-		deadline := time.Now().Add(time.Minute)
-		for time.Now().Before(deadline) {
-			_, got := call("GET", "/posts/"+id, "")
-			if got["status"] == "published" || got["status"] == "failed" {
-				return got
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		t.Fatalf("post %s was not published within a minute", id)
-		return nil
-	}
-	check := func(got map[string]any, text string) {
-		t.Helper()
-		results, _ := got["results"].([]any)
-		if got["status"] != "published" || len(results) != 1 {
-			t.Fatalf("post = %v", got)
-		}
-		r := results[0].(map[string]any)
-		if r["status"] != "published" || !strings.HasPrefix(r["platformPostId"].(string), "sbp_") || r["platformPostUrl"] == "" {
-			t.Errorf("result = %v", r)
-		}
-		res, err := http.Get(apiURL + "/sandbox/feed")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		if n := strings.Count(string(body), fmt.Sprintf("%q", text)); n != 1 {
-			t.Errorf("the sandbox feed has %q %d times, want once: %s", text, n, body)
-		}
-	}
-	first := publish("first post through Temporal")
-	check(first, "first post through Temporal")
-
-	// 429 (retry after 1 s) then 503 then success.
-	behave := func(b string) {
-		req, _ := http.NewRequest("PUT", apiURL+"/sandbox/users/sbx-dev-person/behaviour", strings.NewReader(b))
-		res, err := http.DefaultClient.Do(req)
-		if err != nil || res.StatusCode != 200 {
-			t.Fatalf("behaviour %s: %v %v", b, res, err)
-		}
-		res.Body.Close()
-	}
-	behave(`{"publish":"rate_limited","publishTimes":1,"retryAfterSeconds":1}`)
-	done := make(chan map[string]any, 1)
-	go func() { done <- publish("second post, after a 429 and a 503") }()
-	time.Sleep(300 * time.Millisecond) // the 429 has been answered; the timer runs
-	behave(`{"publish":"unavailable","publishTimes":1}`)
-	second := <-done
-	check(second, "second post, after a 429 and a 503")
-	runs := map[string]string{
-		"published":                "publish:" + first["id"].(string),
-		"rate-limited-unavailable": "publish:" + second["id"].(string),
-	}
-	if *recordHistories {
-		// Retries used up: 4 attempts, 2 + 4 + 8 s of backoff.
-		behave(`{"publish":"unavailable","publishTimes":4}`)
-		failed := publish("third post, which fails")
-		if failed["status"] != "failed" || failed["failureCode"] != "unavailable" {
-			t.Fatalf("third post = %v", failed)
-		}
-		runs["retries-exhausted"] = "publish:" + failed["id"].(string)
-	}
-	return runs
-}
-
-// checkSearchAttributes checks that a run carries the organization and
-// post ids an operator filters on in the Web UI.
-func checkSearchAttributes(t *testing.T, hostPort, workflowID string) {
-	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: hostPort, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, err := c.DescribeWorkflowExecution(context.Background(), workflowID, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fields := desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields()
-	for name, want := range map[string]string{
-		"PostflowOrganizationId": "dev-org",
-		"PostflowPostId":         strings.TrimPrefix(workflowID, "publish:"),
-	} {
-		var got string
-		if p, ok := fields[name]; !ok || converter.GetDefaultDataConverter().FromPayload(p, &got) != nil || got != want {
-			t.Errorf("search attribute %s = %q, want %q", name, got, want)
-		}
-	}
-}
-
-// record writes each run's history where the replay test reads it.
-func record(t *testing.T, hostPort string, runs map[string]string) {
-	t.Helper()
-	c, err := client.Dial(client.Options{HostPort: hostPort, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for name, id := range runs {
-		var h historypb.History
-		it := c.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			e, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.Events = append(h.Events, e)
-		}
-		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join("..", "..", "workflows", "testdata", "histories", name+".json")
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("recorded %s (%d events) into %s", id, len(h.Events), path)
-	}
 }
 
 // TestDevStopsCleanlyWhileStarting presses Ctrl-C while the stack starts:

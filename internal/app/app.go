@@ -111,6 +111,7 @@ func (r *temporalRunner) Start(ctx context.Context, orgID, postID string) (strin
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.OrganizationIDAttr.ValueSet(orgID),
 			workflows.PostIDAttr.ValueSet(postID),
+			workflows.StatusAttr.ValueSet(string(posts.StatusQueued)),
 		),
 	}, workflows.PublishPost, workflows.PublishPostInput{PostID: postID, RateLimitHorizon: r.horizon})
 	if err != nil {
@@ -125,6 +126,17 @@ func (r *temporalRunner) Cancel(ctx context.Context, postID string) error {
 	var notFound *serviceerror.NotFound
 	if err != nil && !errors.As(err, &notFound) {
 		return fmt.Errorf("cancel publish run of %s: %w", postID, err)
+	}
+	return nil
+}
+
+// Reschedule signals the post's run to read its time again; a run that is
+// not there has nothing to move.
+func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
+	err := r.client.SignalWorkflow(ctx, posts.WorkflowID(postID), "", workflows.RescheduleSignal, nil)
+	var notFound *serviceerror.NotFound
+	if err != nil && !errors.As(err, &notFound) {
+		return fmt.Errorf("reschedule publish run of %s: %w", postID, err)
 	}
 	return nil
 }

@@ -1,0 +1,336 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	sdklog "go.temporal.io/sdk/log"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/postflow/postflow/workflows"
+)
+
+// devAPI calls a running `postflow dev` as the frontend and an operator do.
+type devAPI struct {
+	t       *testing.T
+	url     string
+	account string
+	tc      client.Client
+	runs    map[string]string // history name → workflow id, for -record-histories
+}
+
+func (d *devAPI) call(method, path, body string) (int, map[string]any) {
+	d.t.Helper()
+	req, _ := http.NewRequest(method, d.url+path, strings.NewReader(body))
+	req.Header.Set("X-User-Id", "dev-user")
+	req.Header.Set("X-Organization-Id", "dev-org")
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(res.Body).Decode(&out)
+	return res.StatusCode, out
+}
+
+// behave sets what the sandbox user's next calls answer.
+func (d *devAPI) behave(b string) {
+	d.t.Helper()
+	req, _ := http.NewRequest("PUT", d.url+"/sandbox/users/sbx-dev-person/behaviour", strings.NewReader(b))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		d.t.Fatalf("behaviour %s: %v %v", b, res, err)
+	}
+	res.Body.Close()
+}
+
+// create creates a post; extra is more JSON fields ("" for none).
+func (d *devAPI) create(text, extra string) string {
+	d.t.Helper()
+	body := fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q]%s}`, text, d.account, extra)
+	status, post := d.call("POST", "/posts", body)
+	if status != 201 {
+		d.t.Fatalf("POST /posts = %d %v", status, post)
+	}
+	return post["id"].(string)
+}
+
+// trigger starts the post's run, twice: a second trigger, while it runs
+// or after, publishes nothing more.
+func (d *devAPI) trigger(id, history string) {
+	d.t.Helper()
+	for range 2 {
+		if status, run := d.call("POST", "/publish/"+id, ""); status != 202 || run["workflowId"] != "publish:"+id {
+			d.t.Fatalf("POST /publish = %d %v", status, run)
+		}
+	}
+	d.runs[history] = "publish:" + id
+}
+
+// wait polls the post until it is published or failed.
+func (d *devAPI) wait(id string, within time.Duration) map[string]any {
+	d.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		_, got := d.call("GET", "/posts/"+id, "")
+		if got["status"] == "published" || got["status"] == "failed" {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.t.Fatalf("post %s neither published nor failed within %v", id, within)
+	return nil
+}
+
+// publish creates a post, triggers it and waits for its end.
+func (d *devAPI) publish(text, history string) map[string]any {
+	d.t.Helper()
+	id := d.create(text, "")
+	d.trigger(id, history)
+	return d.wait(id, time.Minute)
+}
+
+// inFeed counts text in the sandbox's feed.
+func (d *devAPI) inFeed(text string) int {
+	d.t.Helper()
+	res, err := http.Get(d.url + "/sandbox/feed")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	return strings.Count(string(body), fmt.Sprintf("%q", text))
+}
+
+// result is the post's one PublishResult.
+func result(t *testing.T, post map[string]any) map[string]any {
+	t.Helper()
+	results, _ := post["results"].([]any)
+	if len(results) != 1 {
+		t.Fatalf("post = %v, want one result", post)
+	}
+	return results[0].(map[string]any)
+}
+
+// checkPublishedOnce: the post is published, its result holds the
+// platform's id and URL, and the platform has it once.
+func (d *devAPI) checkPublishedOnce(post map[string]any, text string, attempts float64) {
+	d.t.Helper()
+	r := result(d.t, post)
+	if post["status"] != "published" || r["status"] != "published" || !strings.HasPrefix(r["platformPostId"].(string), "sbp_") ||
+		r["platformPostUrl"] == "" || r["attempts"] != attempts {
+		d.t.Errorf("post %v, result %v; want published after %v attempts", post["status"], r, attempts)
+	}
+	if n := d.inFeed(text); n != 1 {
+		d.t.Errorf("the sandbox feed has %q %d times, want once", text, n)
+	}
+}
+
+// checkFailed: the post failed with code, and the platform has nothing.
+func (d *devAPI) checkFailed(post map[string]any, text, code string) {
+	d.t.Helper()
+	r := result(d.t, post)
+	if post["status"] != "failed" || r["status"] != "failed" || r["errorCode"] != code || r["errorMessage"] == "" || post["failureCode"] != code {
+		d.t.Errorf("post %v (%v), result %v; want failed %s", post["status"], post["failureCode"], r, code)
+	}
+	if n := d.inFeed(text); n != 0 {
+		d.t.Errorf("the sandbox feed has %q %d times, want none", text, n)
+	}
+}
+
+// accountStatus is the status GET /connections shows.
+func (d *devAPI) accountStatus() string {
+	d.t.Helper()
+	_, out := d.call("GET", "/connections", "")
+	conns, _ := out["connections"].([]any)
+	if len(conns) != 1 {
+		d.t.Fatalf("GET /connections = %v", out)
+	}
+	return conns[0].(map[string]any)["status"].(string)
+}
+
+// searchAttributes are the run's search attributes, as the Web UI filters
+// on them.
+func (d *devAPI) searchAttributes(workflowID string) map[string]any {
+	d.t.Helper()
+	desc, err := d.tc.DescribeWorkflowExecution(context.Background(), workflowID, "")
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	out := map[string]any{"ExecutionStatus": desc.GetWorkflowExecutionInfo().GetStatus().String()}
+	for name, p := range desc.GetWorkflowExecutionInfo().GetSearchAttributes().GetIndexedFields() {
+		var v any
+		if err := converter.GetDefaultDataConverter().FromPayload(p, &v); err != nil {
+			d.t.Fatal(err)
+		}
+		out[name] = fmt.Sprint(v)
+	}
+	return out
+}
+
+// publishThroughTemporal publishes through the embedded Temporal server and
+// the worker, one row of the error contract after the other, switching the
+// sandbox as an operator would, and checks what each row must do.
+func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
+	tc, err := client.Dial(client.Options{HostPort: temporalHostPort, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	d := &devAPI{t: t, url: apiURL, account: connectSandboxAccount(t, apiURL), tc: tc, runs: map[string]string{}}
+
+	first := d.publish("first post through Temporal", "published")
+	d.checkPublishedOnce(first, "first post through Temporal", 1)
+	sa := d.searchAttributes(d.runs["published"])
+	for name, want := range map[string]string{
+		"PostflowOrganizationId": "dev-org", "PostflowPostId": first["id"].(string),
+		"PostflowStatus": "published", "PostflowPlatform": "[sandbox]",
+	} {
+		if sa[name] != want {
+			t.Errorf("search attribute %s = %v, want %s", name, sa[name], want)
+		}
+	}
+
+	// 429 (retry after 1 s) on a timer, then 503 on backoff, then success.
+	d.behave(`{"publish":"rate_limited","publishTimes":1,"retryAfterSeconds":1}`)
+	id := d.create("second post, after a 429 and a 503", "")
+	d.trigger(id, "rate-limited-unavailable")
+	time.Sleep(300 * time.Millisecond) // the 429 has been answered; the timer runs
+	d.behave(`{"publish":"unavailable","publishTimes":1}`)
+	d.checkPublishedOnce(d.wait(id, time.Minute), "second post, after a 429 and a 503", 3)
+
+	// The answer lost after the platform took the post: the retry finds
+	// it (the sandbox, like LinkedIn, names the duplicate), not a second.
+	d.behave(`{"publish":"lost_answer","publishTimes":1}`)
+	d.checkPublishedOnce(d.publish("third post, whose answer is lost", "lost-answer"), "third post, whose answer is lost", 2)
+
+	// Content the platform refuses: failed with its message, no retry.
+	d.behave(`{"publish":"rejected","publishTimes":1}`)
+	rejected := d.publish("fourth post, refused", "rejected")
+	d.checkFailed(rejected, "fourth post, refused", "content_rejected")
+	if r := result(t, rejected); r["attempts"] != 1.0 {
+		t.Errorf("a refused post was tried %v times", r["attempts"])
+	}
+
+	// Scheduled a minute ahead, then moved to two seconds ahead: the
+	// running timer follows (the reschedule signal).
+	at := time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
+	id = d.create("fifth post, moved earlier", fmt.Sprintf(`,"scheduledAt":%q`, at))
+	d.trigger(id, "rescheduled")
+	// An operator asks the run what it is doing (the Web UI's Queries tab).
+	var state workflows.RunState
+	for deadline := time.Now().Add(10 * time.Second); state.Phase != "scheduled" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if v, err := d.tc.QueryWorkflow(context.Background(), "publish:"+id, "", workflows.StateQuery); err == nil {
+			_ = v.Get(&state)
+		}
+	}
+	if want, _ := time.Parse(time.RFC3339, at); state.Phase != "scheduled" || !state.ScheduledAt.Equal(want) {
+		t.Errorf("state query = %+v, want scheduled for %s", state, at)
+	}
+	moved := time.Now().Add(2 * time.Second).UTC().Truncate(time.Second)
+	if status, out := d.call("PATCH", "/posts/"+id, fmt.Sprintf(`{"scheduledAt":%q,"content":"fifth post, moved earlier and edited"}`, moved.Format(time.RFC3339))); status != 200 {
+		t.Fatalf("PATCH = %d %v", status, out)
+	}
+	fifth := d.wait(id, 20*time.Second)
+	d.checkPublishedOnce(fifth, "fifth post, moved earlier and edited", 1)
+	if pub, _ := time.Parse(time.RFC3339Nano, result(t, fifth)["publishedAt"].(string)); pub.Before(moved) || pub.After(moved.Add(5*time.Second)) {
+		t.Errorf("published at %v, scheduled for %v", pub, moved)
+	}
+
+	// Deleted while scheduled: cancelled, never published.
+	id = d.create("sixth post, deleted", fmt.Sprintf(`,"scheduledAt":%q`, at))
+	d.trigger(id, "cancelled")
+	if status, _ := d.call("DELETE", "/posts/"+id, ""); status != 204 {
+		t.Fatalf("DELETE = %d", status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		sa := d.searchAttributes("publish:" + id)
+		if sa["ExecutionStatus"] == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED.String() && sa["PostflowStatus"] == "cancelled" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the run of a deleted post: %v", sa)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if *recordHistories {
+		// Retries used up: 4 attempts, 2 + 4 + 8 s of backoff.
+		d.behave(`{"publish":"unavailable","publishTimes":4}`)
+		d.checkFailed(d.publish("seventh post, which fails", "retries-exhausted"), "seventh post, which fails", "unavailable")
+	}
+
+	// The platform says the access token expired: the account is marked
+	// expired, and the post fails without retries.
+	d.behave(`{"publish":"expired_token","publishTimes":1}`)
+	d.checkFailed(d.publish("eighth post, token expired", "expired-token"), "eighth post, token expired", "token_expired")
+	if s := d.accountStatus(); s != "expired" {
+		t.Errorf("account status after a 401 = %s, want expired", s)
+	}
+
+	// Reconnected with tokens that expire within 5 minutes: the run
+	// refreshes first, and the platform answers invalid_grant.
+	d.behave(`{"accessTokenSeconds":120}`)
+	if again := connectSandboxAccount(t, apiURL); again != d.account {
+		t.Fatalf("reconnecting made account %s, want %s", again, d.account)
+	}
+	if s := d.accountStatus(); s != "active" {
+		t.Errorf("account status after reconnecting = %s, want active", s)
+	}
+	d.behave(`{"refresh":"invalid_grant"}`)
+	d.checkFailed(d.publish("ninth post, refresh refused", "invalid-grant"), "ninth post, refresh refused", "invalid_grant")
+	if s := d.accountStatus(); s != "expired" {
+		t.Errorf("account status after invalid_grant = %s, want expired", s)
+	}
+
+	if *recordHistories {
+		d.record()
+	}
+}
+
+// record writes each run's history where the replay test reads it.
+func (d *devAPI) record() {
+	t := d.t
+	names := make([]string, 0, len(d.runs))
+	for name := range d.runs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		id := d.runs[name]
+		var h historypb.History
+		it := d.tc.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			e, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, e)
+		}
+		b, err := protojson.MarshalOptions{Indent: "  "}.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("..", "..", "workflows", "testdata", "histories", name+".json")
+		if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("recorded %s (%d events) into %s", id, len(h.Events), path)
+	}
+}
