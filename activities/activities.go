@@ -70,13 +70,18 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 	}
 	switch p.Status {
 	case posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing:
+	case posts.StatusFailed:
+		// Only an operator starts a run for a failed post (a reset or a
+		// new run from the Web UI or CLI; the API queues it first): a
+		// re-run. Accounts already published are skipped by
+		// PublishToAccount, and unknown ones stay unknown.
 	default:
 		return &workflows.StartResult{Skip: true, Status: string(p.Status)}, nil
 	}
 	if p.ScheduledAt != nil && p.ScheduledAt.After(a.now()) {
 		return &workflows.StartResult{WaitUntil: *p.ScheduledAt}, nil
 	}
-	if _, err := a.Posts.SetStatus(ctx, p.ID, posts.StatusPublishing, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing); err != nil {
+	if _, err := a.Posts.SetStatus(ctx, p.ID, posts.StatusPublishing, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing, posts.StatusFailed); err != nil {
 		if errors.Is(err, posts.ErrConflict) || errors.Is(err, posts.ErrNotFound) {
 			// Cancelled or deleted between the read and the write.
 			return &workflows.StartResult{Skip: true, Status: "cancelled"}, nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -56,10 +57,9 @@ type postsAPI struct {
 	srv     *httptest.Server
 	runner  *fakeRunner
 	account string // a LinkedIn account of org-a
+	second  string // another one
 	foreign string // an account of org-b
-	store   interface {
-		Finish(ctx context.Context, id string, status posts.Status, at *time.Time, reason, code string) error
-	}
+	store   posts.Store
 }
 
 func newPostsAPI(t *testing.T) *postsAPI {
@@ -83,7 +83,8 @@ func newPostsAPI(t *testing.T) *postsAPI {
 		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: svc,
 	}))
 	t.Cleanup(srv.Close)
-	return &postsAPI{srv: srv, runner: runner, account: add("org-a", "urn:li:person:a"), foreign: add("org-b", "urn:li:person:b"), store: store.Posts()}
+	return &postsAPI{srv: srv, runner: runner, account: add("org-a", "urn:li:person:a"), second: add("org-a", "urn:li:person:a2"),
+		foreign: add("org-b", "urn:li:person:b"), store: store.Posts()}
 }
 
 func (p *postsAPI) call(t *testing.T, method, path, body string) (int, map[string]any) {
@@ -247,6 +248,53 @@ func TestPostsOfAnotherOrganizationAreNotFound(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != 404 {
 			t.Errorf("%s %s as another organization = %d, want 404", r.method, r.path, res.StatusCode)
+		}
+	}
+}
+
+// Publishing a failed post again never publishes again to an account that
+// has it: failed accounts are retried, unknown ones only when asked.
+func TestPublishAFailedPostAgain(t *testing.T) {
+	p := newPostsAPI(t)
+	ctx := context.Background()
+	_, post := p.call(t, "POST", "/posts", `{"content":"half way","socialAccountIds":["`+p.account+`","`+p.second+`"]}`)
+	id := post["id"].(string)
+	now := time.Now().UTC()
+	for _, r := range []posts.Result{
+		{PostID: id, SocialAccountID: p.account, Status: posts.ResultPublished, PlatformPostID: "urn:li:share:1", PublishedAt: &now},
+		{PostID: id, SocialAccountID: p.second, Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN"},
+	} {
+		if err := p.store.SaveResult(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.store.Finish(ctx, id, posts.StatusFailed, &now, "1 of 2 accounts failed", "PARTIAL_FAILURE"); err != nil {
+		t.Fatal(err)
+	}
+	statuses := func() []string {
+		_, got := p.call(t, "GET", "/posts/"+id, "")
+		var out []string
+		for _, r := range got["results"].([]any) {
+			out = append(out, r.(map[string]any)["status"].(string))
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		path string
+		want []string
+	}{
+		{"/publish/" + id, []string{"published", "unknown"}},
+		{"/publish/" + id + "?again=true", []string{"published"}},
+	} {
+		// The run of the try before ended failed.
+		if err := p.store.Finish(ctx, id, posts.StatusFailed, &now, "", "PARTIAL_FAILURE"); err != nil {
+			t.Fatal(err)
+		}
+		if status, out := p.call(t, "POST", tt.path, ""); status != 202 {
+			t.Fatalf("POST %s = %d %v", tt.path, status, out)
+		}
+		if got := statuses(); !slices.Equal(got, tt.want) {
+			t.Errorf("after POST %s results are %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }

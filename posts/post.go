@@ -125,6 +125,7 @@ type Store interface {
 	// SaveResult upserts the result of (post, account), adding r.Attempts
 	// to its count. A published result is never overwritten.
 	SaveResult(ctx context.Context, r *Result) error
-	// ResetResults forgets the results of a post that is published again.
-	ResetResults(ctx context.Context, p *Post) error
+	// ResetResults forgets the post's results whose status is one of
+	// only, or all of them when only is empty: for a post published again.
+	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error
 }

@@ -245,12 +245,15 @@ var ErrAlreadyPublished = errors.New("posts: already published")
 
 // Publish queues the post and starts its run, or returns the run already
 // going: triggering twice never publishes twice. A published post is only
-// published again when again is true.
+// published again when again is true; a failed one is published to the
+// accounts that did not get it (and, when again is true, to those whose
+// outcome was unknown).
 func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (workflowID, runID string, err error) {
 	p, err := s.store.Get(ctx, orgID, id)
 	if err != nil {
 		return "", "", err
 	}
+	var forget []ResultStatus // nil: keep every result
 	switch p.Status {
 	case StatusCancelled:
 		return "", "", ErrConflict
@@ -258,11 +261,22 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 		if !again {
 			return "", "", ErrAlreadyPublished
 		}
-		if err := s.store.ResetResults(ctx, p); err != nil {
+		forget = []ResultStatus{} // every account again
+	case StatusFailed:
+		// Published accounts are never published to again; failed ones
+		// are retried. Unknown ones only when asked: the caller checked
+		// the platform and the post is not there.
+		if again {
+			forget = []ResultStatus{ResultUnknown}
+		}
+	}
+	if forget != nil {
+		if err := s.store.ResetResults(ctx, p, forget...); err != nil {
 			return "", "", err
 		}
-		fallthrough
-	case StatusDraft, StatusScheduled, StatusFailed:
+	}
+	switch p.Status {
+	case StatusDraft, StatusScheduled, StatusFailed, StatusPublished:
 		if _, err := s.store.SetStatus(ctx, id, StatusQueued, p.Status); err != nil {
 			return "", "", err
 		}

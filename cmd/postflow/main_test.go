@@ -149,10 +149,11 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 	}
 }
 
-// connectSandboxAccount connects a sandbox account the way a person does
-// in a browser: connect → the sandbox's authorize page → Authorize →
-// PostFlow's callback → the frontend. Dev trusts identity headers.
-func connectSandboxAccount(t *testing.T, apiURL string) string {
+// connectSandboxAccount connects the sandbox account of name the way a
+// person does in a browser: connect → the sandbox's authorize page →
+// Authorize → PostFlow's callback → the frontend. Dev trusts identity
+// headers. It returns the account's id.
+func connectSandboxAccount(t *testing.T, apiURL, name string) string {
 	t.Helper()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	identity := http.Header{"X-User-Id": {"dev-user"}, "X-Organization-Id": {"dev-org"}}
@@ -181,7 +182,7 @@ func connectSandboxAccount(t *testing.T, apiURL string) string {
 	}
 	u, _ := url.Parse(authorize)
 	form := u.Query()
-	form.Set("name", "Dev Person")
+	form.Set("name", name)
 	form.Set("action", "allow")
 	res, err := noFollow.PostForm(apiURL+"/sandbox/authorize", form)
 	if err != nil {
@@ -197,14 +198,23 @@ func connectSandboxAccount(t *testing.T, apiURL string) string {
 	res = get(apiURL+"/connections", identity)
 	body, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if !strings.Contains(string(body), `"platformUserId":"sbx-dev-person"`) || strings.Contains(string(body), "sba_") || strings.Contains(string(body), "Token") {
-		t.Errorf("GET /connections = %s", body)
+	if strings.Contains(string(body), "sba_") || strings.Contains(string(body), "Token") {
+		t.Errorf("GET /connections shows a token: %s", body)
 	}
-	var list struct{ Connections []struct{ ID string } }
-	if err := json.Unmarshal(body, &list); err != nil || len(list.Connections) != 1 {
+	var list struct {
+		Connections []struct{ ID, PlatformUserID string }
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
 		t.Fatalf("GET /connections = %s", body)
 	}
-	return list.Connections[0].ID
+	want := "sbx-" + strings.ReplaceAll(strings.ToLower(name), " ", "-")
+	for _, c := range list.Connections {
+		if c.PlatformUserID == want {
+			return c.ID
+		}
+	}
+	t.Fatalf("GET /connections has no %s: %s", want, body)
+	return ""
 }
 
 // TestDevStopsCleanlyWhileStarting presses Ctrl-C while the stack starts:

@@ -16,6 +16,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
@@ -50,9 +51,11 @@ func (d *devAPI) call(method, path, body string) (int, map[string]any) {
 }
 
 // behave sets what the sandbox user's next calls answer.
-func (d *devAPI) behave(b string) {
+func (d *devAPI) behave(b string) { d.behaveAs("sbx-dev-person", b) }
+
+func (d *devAPI) behaveAs(user, b string) {
 	d.t.Helper()
-	req, _ := http.NewRequest("PUT", d.url+"/sandbox/users/sbx-dev-person/behaviour", strings.NewReader(b))
+	req, _ := http.NewRequest("PUT", d.url+"/sandbox/users/"+user+"/behaviour", strings.NewReader(b))
 	res, err := http.DefaultClient.Do(req)
 	if err != nil || res.StatusCode != 200 {
 		d.t.Fatalf("behaviour %s: %v %v", b, res, err)
@@ -154,15 +157,18 @@ func (d *devAPI) checkFailed(post map[string]any, text, code string) {
 	}
 }
 
-// accountStatus is the status GET /connections shows.
+// accountStatus is the status GET /connections shows for the account.
 func (d *devAPI) accountStatus() string {
 	d.t.Helper()
 	_, out := d.call("GET", "/connections", "")
 	conns, _ := out["connections"].([]any)
-	if len(conns) != 1 {
-		d.t.Fatalf("GET /connections = %v", out)
+	for _, c := range conns {
+		if c := c.(map[string]any); c["id"] == d.account {
+			return c["status"].(string)
+		}
 	}
-	return conns[0].(map[string]any)["status"].(string)
+	d.t.Fatalf("GET /connections = %v", out)
+	return ""
 }
 
 // searchAttributes are the run's search attributes, as the Web UI filters
@@ -193,7 +199,7 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	d := &devAPI{t: t, url: apiURL, account: connectSandboxAccount(t, apiURL), tc: tc, runs: map[string]string{}}
+	d := &devAPI{t: t, url: apiURL, account: connectSandboxAccount(t, apiURL, "Dev Person"), tc: tc, runs: map[string]string{}}
 
 	first := d.publish("first post through Temporal", "published")
 	d.checkPublishedOnce(first, "first post through Temporal", 1)
@@ -270,6 +276,8 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	d.rerunByReset()
+
 	if *recordHistories {
 		// Retries used up: 4 attempts, 2 + 4 + 8 s of backoff.
 		d.behave(`{"publish":"unavailable","publishTimes":4}`)
@@ -287,7 +295,7 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 	// Reconnected with tokens that expire within 5 minutes: the run
 	// refreshes first, and the platform answers invalid_grant.
 	d.behave(`{"accessTokenSeconds":120}`)
-	if again := connectSandboxAccount(t, apiURL); again != d.account {
+	if again := connectSandboxAccount(t, apiURL, "Dev Person"); again != d.account {
 		t.Fatalf("reconnecting made account %s, want %s", again, d.account)
 	}
 	if s := d.accountStatus(); s != "active" {
@@ -301,6 +309,68 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 
 	if *recordHistories {
 		d.record()
+	}
+}
+
+// rerunByReset: a post to two accounts fails on one; an operator fixes the
+// cause and resets the run from the Web UI or CLI (here through the same
+// API: `temporal workflow reset --type FirstWorkflowTask`). The new run
+// publishes to the account that failed and not again to the one that has
+// the post.
+func (d *devAPI) rerunByReset() {
+	t := d.t
+	second := connectSandboxAccount(t, d.url, "Dev Second")
+	d.behaveAs("sbx-dev-second", `{"publish":"unavailable","publishTimes":4}`)
+	text := "tenth post, to two accounts"
+	status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q,%q]}`, text, d.account, second))
+	if status != 201 {
+		t.Fatalf("POST /posts = %d %v", status, post)
+	}
+	id := post["id"].(string)
+	d.trigger(id, "partial-failure")
+	if got := d.wait(id, time.Minute); got["status"] != "failed" || got["failureCode"] != "PARTIAL_FAILURE" {
+		t.Fatalf("post = %v, want failed with PARTIAL_FAILURE", got)
+	}
+	if n := d.inFeed(text); n != 1 {
+		t.Fatalf("the feed has %q %d times before the reset, want once", text, n)
+	}
+
+	ctx := context.Background()
+	desc, err := d.tc.DescribeWorkflowExecution(ctx, "publish:"+id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var firstTask int64
+	it := d.tc.GetWorkflowHistory(ctx, "publish:"+id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for it.HasNext() && firstTask == 0 {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.GetEventType() == enumspb.EVENT_TYPE_WORKFLOW_TASK_COMPLETED {
+			firstTask = e.GetEventId()
+		}
+	}
+	if _, err := d.tc.ResetWorkflowExecution(ctx, &workflowservice.ResetWorkflowExecutionRequest{
+		Namespace:                 "default",
+		WorkflowExecution:         desc.GetWorkflowExecutionInfo().GetExecution(),
+		Reason:                    "the second account's outage is over",
+		WorkflowTaskFinishEventId: firstTask,
+		RequestId:                 fmt.Sprintf("reset-%d", time.Now().UnixNano()),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		_, got := d.call("GET", "/posts/"+id, "")
+		if got["status"] == "published" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the reset the post is %v", got)
+		}
+	}
+	if n := d.inFeed(text); n != 2 {
+		t.Errorf("the feed has %q %d times after the reset, want twice (once per account)", text, n)
 	}
 }
 

@@ -354,9 +354,19 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 	return nil
 }
 
-// ResetResults forgets the post's results, for a post published again.
-func (p *Posts) ResetResults(ctx context.Context, post *posts.Post) error {
+// ResetResults forgets the post's results whose status is one of only, or
+// all of them, for a post published again.
+func (p *Posts) ResetResults(ctx context.Context, post *posts.Post, only ...posts.ResultStatus) error {
 	for _, acc := range post.SocialAccountIDs {
+		if len(only) > 0 {
+			r, err := p.Result(ctx, post.ID, acc)
+			if err != nil {
+				return err
+			}
+			if r == nil || !slices.Contains(only, r.Status) {
+				continue
+			}
+		}
 		if _, err := p.results.DeleteOne(ctx, bson.D{{Key: "_id", Value: resultID(post.ID, acc)}}); err != nil {
 			return fmt.Errorf("mongo: reset results: %w", err)
 		}
