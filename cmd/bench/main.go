@@ -22,6 +22,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -38,7 +39,15 @@ func main() {
 	fanout := flag.Int("accounts", 5, "accounts per post in the second round")
 	concurrency := flag.Int("c", 64, "requests in flight")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the 1-account round to this file")
+	workerChild := flag.Bool("worker-child", false, "run as the bench's worker process (internal)")
 	flag.Parse()
+	if *workerChild {
+		if err := runWorkerChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "bench worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*n, *fanout, *concurrency, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -64,7 +73,7 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 	defer os.RemoveAll(dir)
 
 	apiPort, temporalPort := freePort(), freePort()
-	ready := make(chan net.Addr, 1)
+	ready := make(chan app.DevReady, 1)
 	devErr := make(chan error, 1)
 	logs, err := os.Create(filepath.Join(dir, "dev.log"))
 	if err != nil {
@@ -74,17 +83,23 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 		devErr <- app.RunDev(ctx, app.DevOptions{
 			DataDir: dir, TemporalPort: temporalPort, UIPort: -1, MongoPort: freePort(), RedisPort: freePort(),
 			Environ: []string{fmt.Sprintf("PORT=%d", apiPort), "LOG_LEVEL=error", "SANDBOX_ENABLED=true"},
-			Out:     logs, Ready: ready,
+			Out:     logs, Ready: ready, NoWorker: true,
 		})
 	}()
+	var dev app.DevReady
 	select {
-	case <-ready:
+	case dev = <-ready:
 	case err := <-devErr:
 		return fmt.Errorf("dev stack: %w", err)
 	case <-time.After(2 * time.Minute):
 		return errors.New("dev stack did not start within 2 minutes")
 	}
 	defer func() { cancel(); <-devErr }()
+	worker, err := startWorker(dev.WorkerEnv, logs)
+	if err != nil {
+		return fmt.Errorf("worker: %w", err)
+	}
+	defer worker.stop()
 
 	api := &apiClient{base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
 	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", temporalPort),
@@ -104,7 +119,7 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 	var out strings.Builder
 	fmt.Fprintf(&out, "PostFlow bench, %s, GOMAXPROCS=%d, n=%d, embedded Temporal (SQLite) + FerretDB + sandbox\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), n)
-	fmt.Fprintf(&out, "%-34s %10s %10s %10s %12s %12s\n", "run", "per sec", "p50", "p99", "actions/run", "heap after")
+	fmt.Fprintf(&out, "%-34s %10s %10s %10s %12s %12s\n", "run", "per sec", "p50", "p99", "actions/run", "worker heap")
 
 	ref, err := reference(ctx, tc, n, concurrency)
 	if err != nil {
@@ -118,13 +133,17 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 	if err != nil {
 		return err
 	}
-	one, err := publishRound(ctx, api, tc, accounts[:1], n, concurrency, "one")
+	idle, err := worker.heap()
+	if err != nil {
+		return err
+	}
+	one, err := publishRound(ctx, api, tc, worker, accounts[:1], n, concurrency, "one")
 	stopProfile()
 	if err != nil {
 		return err
 	}
 	emit(one.row("PostFlow, 1 account per post"))
-	five, err := publishRound(ctx, api, tc, accounts, n, concurrency, "five")
+	five, err := publishRound(ctx, api, tc, worker, accounts, n, concurrency, "five")
 	if err != nil {
 		return err
 	}
@@ -132,6 +151,9 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 	emit(fmt.Sprintf("\nPostFlow / reference throughput (1 account): %.2f (target >= 0.8)", one.perSec/ref.perSec))
 	emit(fmt.Sprintf("Actions per post: %.1f for 1 account, %.1f for %d accounts (target <= 3+n: %d and %d; the PostflowStatus upsert adds 1)",
 		one.actions, five.actions, fanout, 4, 3+fanout))
+	mb := func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+	emit(fmt.Sprintf("PostFlow worker live heap (own process, after GC), MB: idle %s; 1 account: %s at n/2, %s at n; %d accounts: %s at n/2, %s at n",
+		mb(idle), mb(one.workerHeap[0]), mb(one.workerHeap[1]), fanout, mb(five.workerHeap[0]), mb(five.workerHeap[1])))
 	emit("\nWhere a run's time goes (from 50 histories per round):")
 	emit("  bare reference\n" + ref.breakdown)
 	emit("  PostFlow, 1 account per post\n" + one.breakdown)
@@ -165,12 +187,17 @@ type result struct {
 	latencies []time.Duration
 	actions   float64
 	breakdown string
-	heap      uint64
+	// workerHeap: the PostFlow worker's live heap half way and at the end.
+	workerHeap []uint64
 }
 
 func (r result) row(name string) string {
-	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %10d MB", name, r.perSec,
-		quantile(r.latencies, 0.50), quantile(r.latencies, 0.99), r.actions, r.heap>>20)
+	heap := "-"
+	if len(r.workerHeap) > 0 {
+		heap = fmt.Sprintf("%.1f MB", float64(r.workerHeap[len(r.workerHeap)-1])/(1<<20))
+	}
+	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %12s", name, r.perSec,
+		quantile(r.latencies, 0.50), quantile(r.latencies, 0.99), r.actions, heap)
 }
 
 // quantile sorts d in place and returns its p-quantile.
@@ -180,13 +207,6 @@ func quantile(d []time.Duration, p float64) time.Duration {
 	}
 	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
 	return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Millisecond)
-}
-
-func heapAfterGC() uint64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
 }
 
 // parallel runs f(0..n-1) with at most c at once and returns the first error.
@@ -345,12 +365,12 @@ func reference(ctx context.Context, tc client.Client, n, c int) (result, error) 
 	}
 	elapsed := time.Since(start)
 	actions, breakdown, err := sampleStats(ctx, tc, ids)
-	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, heap: heapAfterGC()}, err
+	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown}, err
 }
 
 // publishRound creates n posts over HTTP, triggers them all, and waits for
 // each run to end published.
-func publishRound(ctx context.Context, api *apiClient, tc client.Client, accounts []string, n, c int, tag string) (result, error) {
+func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker *workerProcess, accounts []string, n, c int, tag string) (result, error) {
 	ids := make([]string, n)
 	err := parallel(n, c, func(i int) error {
 		id, err := api.createPost(fmt.Sprintf("bench %s post %d at %d", tag, i, time.Now().UnixNano()), accounts)
@@ -360,6 +380,11 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, account
 	if err != nil {
 		return result{}, err
 	}
+	// The worker's heap when half the posts are published, and at the end.
+	var done atomic.Int64
+	var half sync.Once
+	var heaps [2]uint64
+	var heapErr error
 	lat := make([]time.Duration, n)
 	trigger := make([]time.Duration, n)
 	wf := make([]string, n)
@@ -380,13 +405,22 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, account
 		if res.Status != "published" {
 			return fmt.Errorf("post %s ended %s", ids[i], res.Status)
 		}
+		if done.Add(1) == int64(n/2) {
+			half.Do(func() { heaps[0], heapErr = worker.heap() })
+		}
 		return nil
 	})
 	if err != nil {
 		return result{}, err
 	}
 	elapsed := time.Since(start)
+	if heapErr != nil {
+		return result{}, heapErr
+	}
+	if heaps[1], err = worker.heap(); err != nil {
+		return result{}, err
+	}
 	actions, breakdown, err := sampleStats(ctx, tc, wf)
 	breakdown = fmt.Sprintf("    %-22s p50 %8s  p99 %8s\n", "POST /publish answered", quantile(trigger, 0.5), quantile(trigger, 0.99)) + breakdown
-	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, heap: heapAfterGC()}, err
+	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:]}, err
 }

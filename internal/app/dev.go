@@ -26,8 +26,19 @@ type DevOptions struct {
 	Environ []string
 	// Out receives the endpoint summary and the logs.
 	Out io.Writer
-	// Ready, if not nil, receives the API's address once everything is up.
-	Ready chan<- net.Addr
+	// NoWorker leaves the worker out: another process runs it, with
+	// DevReady.WorkerEnv (the kill tests and the bench's memory figure).
+	NoWorker bool
+	// Ready, if not nil, is sent what is up once everything is.
+	Ready chan<- DevReady
+}
+
+// DevReady is a running dev process.
+type DevReady struct {
+	API net.Addr
+	// WorkerEnv is the environment of a `postflow worker` that joins
+	// this stack. It holds the token encryption key.
+	WorkerEnv []string
 }
 
 // RunDev runs the whole of PostFlow in one process until ctx is done: the
@@ -86,7 +97,12 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	// Dev secrets are generated and headers are trusted: only this machine
 	// may call the API.
 	go func() { apiErr <- serveAPI(ctx, cfg, d, logger, "127.0.0.1", bound) }()
-	go func() { workerErr <- runWorker(ctx, cfg, d, logger, workerStarted) }()
+	if opts.NoWorker {
+		close(workerStarted)
+		go func() { <-ctx.Done(); workerErr <- nil }()
+	} else {
+		go func() { workerErr <- runWorker(ctx, cfg, d, logger, workerStarted) }()
+	}
 
 	// Say "running" only once the API listens and the worker polls.
 	var apiAddr net.Addr
@@ -107,7 +123,7 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	}
 	printEndpoints(opts.Out, cfg, stack, apiAddr, opts.DataDir, filled)
 	if opts.Ready != nil {
-		opts.Ready <- apiAddr
+		opts.Ready <- DevReady{API: apiAddr, WorkerEnv: workerEnv(cfg)}
 	}
 
 	// The first process to stop, on its own or at ctx's end, stops the other.
@@ -175,6 +191,25 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		filled = append(filled, "FRONTEND_URL="+cfg.FrontendURL)
 	}
 	return filled, nil
+}
+
+// workerEnv is the environment a separate worker process needs to join
+// the dev stack of cfg.
+func workerEnv(cfg *config.Config) []string {
+	return []string{
+		"TEMPORAL_ADDRESS=" + cfg.Temporal.Address,
+		"TEMPORAL_NAMESPACE=" + cfg.Temporal.Namespace,
+		"TEMPORAL_TASK_QUEUE=" + cfg.Temporal.TaskQueue,
+		"MONGODB_URI=" + cfg.MongoURI,
+		"REDIS_URL=" + cfg.RedisURL,
+		"TOKEN_ENCRYPTION_KEY=" + cfg.TokenEncryptionKey,
+		fmt.Sprintf("SANDBOX_ENABLED=%t", cfg.SandboxEnabled),
+		"SANDBOX_URL=" + cfg.SandboxBaseURL(),
+		"RATE_LIMIT_HORIZON=" + cfg.RateLimitHorizon.String(),
+		"LINKEDIN_CLIENT_ID=" + cfg.LinkedIn.ClientID,
+		"LINKEDIN_CLIENT_SECRET=" + cfg.LinkedIn.ClientSecret,
+		"LINKEDIN_REDIRECT_URI=" + cfg.LinkedIn.RedirectURI,
+	}
 }
 
 func isSet(environ []string, name string) bool {
