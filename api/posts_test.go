@@ -32,11 +32,11 @@ type fakeRunner struct {
 	rescheduled []string
 }
 
-func (f *fakeRunner) Start(_ context.Context, _, postID string) (string, error) {
+func (f *fakeRunner) Start(_ context.Context, p *posts.Post) (string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.started[postID]++
-	return "run-" + postID, nil
+	f.started[p.ID]++
+	return "run-" + p.ID, nil
 }
 
 func (f *fakeRunner) Cancel(_ context.Context, postID string) error {

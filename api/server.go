@@ -34,6 +34,9 @@ type Options struct {
 	Sandbox http.Handler
 	// Posts serves the post and publish routes.
 	Posts *posts.Service
+	// Codec, if not nil, is served under /temporal-codec for the Temporal
+	// Web UI to decode payloads (see codec.go).
+	Codec CodecOptions
 }
 
 type server struct {
@@ -67,6 +70,9 @@ func NewHandler(opts Options) http.Handler {
 
 	if opts.Sandbox != nil {
 		r.Mount("/sandbox", http.StripPrefix("/sandbox", opts.Sandbox))
+	}
+	if opts.Codec.Codec != nil {
+		r.Mount(codecPath, s.codecHandler(opts.Codec))
 	}
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)
@@ -130,12 +136,16 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 // cors answers preflights for the frontend's origin only; any other origin
 // gets no CORS headers and the browser blocks it.
 func cors(frontendURL string) func(http.Handler) http.Handler {
+	return corsFor(frontendURL, "GET, POST, PATCH, DELETE, OPTIONS", "Authorization, Content-Type")
+}
+
+// corsFor allows one origin (the origin of originURL) the methods and
+// headers given.
+func corsFor(originURL, methods, headers string) func(http.Handler) http.Handler {
 	origin := ""
-	if u, err := url.Parse(frontendURL); err == nil && u.Scheme != "" && u.Host != "" {
+	if u, err := url.Parse(originURL); err == nil && u.Scheme != "" && u.Host != "" {
 		origin = u.Scheme + "://" + u.Host
 	}
-	const methods = "GET, POST, PATCH, DELETE, OPTIONS"
-	const headers = "Authorization, Content-Type"
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got := r.Header.Get("Origin")

@@ -32,9 +32,9 @@ type Accounts interface {
 
 // Runner starts and cancels publish runs (the PublishPost workflow).
 type Runner interface {
-	// Start starts the run of the organization's post, or returns the one
-	// already running.
-	Start(ctx context.Context, orgID, postID string) (runID string, err error)
+	// Start starts the run of the post, or returns the one already
+	// running.
+	Start(ctx context.Context, p *Post) (runID string, err error)
 	// Cancel cancels the run of postID, if any.
 	Cancel(ctx context.Context, postID string) error
 	// Reschedule tells the run of postID, if any, that its time changed.
@@ -281,7 +281,7 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 			return "", "", err
 		}
 	}
-	runID, err = s.runner.Start(ctx, orgID, id)
+	runID, err = s.runner.Start(ctx, p)
 	if err != nil {
 		return "", "", err
 	}

@@ -3,12 +3,17 @@ package workflows_test
 import (
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -33,14 +38,37 @@ func TestReplayStoredHistories(t *testing.T) {
 	}
 	files := append(current, previous...)
 	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Runs store their payloads encrypted: the recording dev process used
+	// this test key (cmd/postflow's tests set TEMPORAL_PAYLOAD_KEY to it).
+	dc := testDataConverter(t)
 	for _, f := range files {
 		name, _ := filepath.Rel(filepath.Join("testdata", "histories"), f)
 		t.Run(name, func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{DataConverter: dc})
+			if err != nil {
+				t.Fatal(err)
+			}
 			r.RegisterWorkflow(workflows.PublishPost)
 			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
 				t.Errorf("replay %s: %v", f, err)
 			}
 		})
 	}
+}
+
+func testDataConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "histories", "payload.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := config.DecodeKey(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := tokencipher.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payloadcodec.DataConverter(payloadcodec.New(cipher))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"reflect"
@@ -75,6 +76,7 @@ func loadCompose(t *testing.T, vars map[string]string) (composeFile, error) {
 func TestComposeStack(t *testing.T) {
 	vars := map[string]string{
 		"TOKEN_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"TEMPORAL_PAYLOAD_KEY": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		"JWT_SECRET":           "0123456789abcdef0123456789abcdef-jwt",
 	}
 	f, err := loadCompose(t, vars)
@@ -142,15 +144,25 @@ func TestComposeStack(t *testing.T) {
 			}
 		}
 	}
-	if f.Services["temporal-ui"].Environment["TEMPORAL_ADDRESS"] != "temporal:7233" {
+	ui := f.Services["temporal-ui"].Environment
+	if ui["TEMPORAL_ADDRESS"] != "temporal:7233" {
 		t.Error("the Web UI must reach the Temporal frontend")
+	}
+	// The browser decodes payloads through the API, which allows the UI's
+	// origin.
+	if ui["TEMPORAL_CODEC_ENDPOINT"] != "http://localhost:8080/temporal-codec" ||
+		f.Services["postflow-api"].Environment["TEMPORAL_UI_ORIGIN"] != "http://localhost:"+ui["TEMPORAL_UI_PORT"] {
+		t.Errorf("codec endpoint %q, UI origin %q", ui["TEMPORAL_CODEC_ENDPOINT"], f.Services["postflow-api"].Environment["TEMPORAL_UI_ORIGIN"])
 	}
 
 	// Compose refuses to start without the secrets instead of running with
 	// none.
-	delete(vars, "TOKEN_ENCRYPTION_KEY")
-	if _, err := loadCompose(t, vars); err == nil || !strings.Contains(err.Error(), "TOKEN_ENCRYPTION_KEY") {
-		t.Errorf("without TOKEN_ENCRYPTION_KEY: err = %v, want Compose to refuse", err)
+	for _, secret := range []string{"TOKEN_ENCRYPTION_KEY", "TEMPORAL_PAYLOAD_KEY"} {
+		without := maps.Clone(vars)
+		delete(without, secret)
+		if _, err := loadCompose(t, without); err == nil || !strings.Contains(err.Error(), secret) {
+			t.Errorf("without %s: err = %v, want Compose to refuse", secret, err)
+		}
 	}
 }
 

@@ -81,7 +81,9 @@ func startDev(t *testing.T) *devProcess {
 		"--mongo-port", fmt.Sprint(freePort(t)),
 		"--redis-port", fmt.Sprint(freePort(t)),
 	)
-	d.cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", d.apiPort))
+	// The test key of the stored histories, so that those recorded from
+	// this process replay (workflows/replay_test.go).
+	d.cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", d.apiPort), "TEMPORAL_PAYLOAD_KEY="+testPayloadKey(t))
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -135,7 +137,7 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 		}
 	}
 
-	publishThroughTemporal(t, fmt.Sprintf("http://127.0.0.1:%d", apiPort), fmt.Sprintf("127.0.0.1:%d", temporalPort))
+	publishThroughTemporal(t, fmt.Sprintf("http://127.0.0.1:%d", apiPort), fmt.Sprintf("http://127.0.0.1:%d", uiPort), fmt.Sprintf("127.0.0.1:%d", temporalPort))
 
 	beforeStop := len(out.String())
 	d.interrupt(t)
@@ -245,7 +247,7 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 		{
 			name:     "bad key in production",
 			args:     []string{"api"},
-			env:      []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef"},
+			env:      []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "TEMPORAL_PAYLOAD_KEY=" + strings.Repeat("ab", 32), "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef"},
 			wantCode: 1,
 			wantLine: "postflow api: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes encoded as base64 or hex, got 9 bytes",
 		},

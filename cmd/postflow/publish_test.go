@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,7 +23,11 @@ import (
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
+	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -29,6 +35,7 @@ import (
 type devAPI struct {
 	t       *testing.T
 	url     string
+	uiURL   string
 	account string
 	tc      client.Client
 	runs    map[string]string // history name → workflow id, for -record-histories
@@ -171,6 +178,29 @@ func (d *devAPI) accountStatus() string {
 	return ""
 }
 
+// waitScheduled waits until the post's run sleeps on its timer, as the
+// state query tells, and returns that state.
+func (d *devAPI) waitScheduled(postID string) workflows.RunState {
+	d.t.Helper()
+	var state workflows.RunState
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if v, err := d.tc.QueryWorkflow(context.Background(), "publish:"+postID, "", workflows.StateQuery); err == nil && v.Get(&state) == nil && state.Phase == "scheduled" {
+			return state
+		}
+	}
+	d.t.Fatalf("the run of %s is not waiting for its time: %+v", postID, state)
+	return state
+}
+
+func mustParse(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // searchAttributes are the run's search attributes, as the Web UI filters
 // on them.
 func (d *devAPI) searchAttributes(workflowID string) map[string]any {
@@ -193,13 +223,16 @@ func (d *devAPI) searchAttributes(workflowID string) map[string]any {
 // publishThroughTemporal publishes through the embedded Temporal server and
 // the worker, one row of the error contract after the other, switching the
 // sandbox as an operator would, and checks what each row must do.
-func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
-	tc, err := client.Dial(client.Options{HostPort: temporalHostPort, Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string) {
+	// Queries answer through the codec; histories come as stored (the SDK
+	// does not decode them), which checkEncrypted relies on.
+	tc, err := client.Dial(client.Options{HostPort: temporalHostPort, DataConverter: testDataConverter(t),
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tc.Close()
-	d := &devAPI{t: t, url: apiURL, account: connectSandboxAccount(t, apiURL, "Dev Person"), tc: tc, runs: map[string]string{}}
+	d := &devAPI{t: t, url: apiURL, uiURL: uiURL, account: connectSandboxAccount(t, apiURL, "Dev Person"), tc: tc, runs: map[string]string{}}
 
 	first := d.publish("first post through Temporal", "published")
 	d.checkPublishedOnce(first, "first post through Temporal", 1)
@@ -211,6 +244,18 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 		if sa[name] != want {
 			t.Errorf("search attribute %s = %v, want %s", name, sa[name], want)
 		}
+	}
+
+	d.checkEncrypted(d.runs["published"], "first post through Temporal", "Dev Person")
+	// The run's summary, as the Web UI shows it (decoded through the codec).
+	desc, err := tc.DescribeWorkflowExecution(context.Background(), d.runs["published"], "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary string
+	if err := testDataConverter(t).FromPayload(desc.GetExecutionConfig().GetUserMetadata().GetSummary(), &summary); err != nil ||
+		summary != "Publish post "+first["id"].(string)+" to 1 account now (organization dev-org)" {
+		t.Errorf("run summary = %q, %v", summary, err)
 	}
 
 	// 429 (retry after 1 s) on a timer, then 503 on backoff, then success.
@@ -240,13 +285,7 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 	id = d.create("fifth post, moved earlier", fmt.Sprintf(`,"scheduledAt":%q`, at))
 	d.trigger(id, "rescheduled")
 	// An operator asks the run what it is doing (the Web UI's Queries tab).
-	var state workflows.RunState
-	for deadline := time.Now().Add(10 * time.Second); state.Phase != "scheduled" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if v, err := d.tc.QueryWorkflow(context.Background(), "publish:"+id, "", workflows.StateQuery); err == nil {
-			_ = v.Get(&state)
-		}
-	}
-	if want, _ := time.Parse(time.RFC3339, at); state.Phase != "scheduled" || !state.ScheduledAt.Equal(want) {
+	if state := d.waitScheduled(id); !state.ScheduledAt.Equal(mustParse(t, at)) {
 		t.Errorf("state query = %+v, want scheduled for %s", state, at)
 	}
 	moved := time.Now().Add(2 * time.Second).UTC().Truncate(time.Second)
@@ -262,6 +301,7 @@ func publishThroughTemporal(t *testing.T, apiURL, temporalHostPort string) {
 	// Deleted while scheduled: cancelled, never published.
 	id = d.create("sixth post, deleted", fmt.Sprintf(`,"scheduledAt":%q`, at))
 	d.trigger(id, "cancelled")
+	d.waitScheduled(id) // else the run may read the post cancelled and end by itself
 	if status, _ := d.call("DELETE", "/posts/"+id, ""); status != 204 {
 		t.Fatalf("DELETE = %d", status)
 	}
@@ -372,6 +412,100 @@ func (d *devAPI) rerunByReset() {
 	if n := d.inFeed(text); n != 2 {
 		t.Errorf("the feed has %q %d times after the reset, want twice (once per account)", text, n)
 	}
+}
+
+// checkEncrypted reads a run's history as Temporal stores it (this client
+// has no codec): every payload is sealed, and neither the post's content
+// nor the account's name appears. Then it decodes the run's input through
+// PostFlow's codec endpoint, as the Web UI does.
+func (d *devAPI) checkEncrypted(workflowID string, plaintexts ...string) {
+	t := d.t
+	ctx := context.Background()
+	var started *historypb.HistoryEvent
+	it := d.tc.GetWorkflowHistory(ctx, workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	var sealed int
+	for it.HasNext() {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Search attributes are indexed by the server, so never sealed;
+		// PostFlow puts only ids and states in them.
+		if a := e.GetWorkflowExecutionStartedEventAttributes(); a != nil {
+			started = proto.Clone(e).(*historypb.HistoryEvent)
+			a.SearchAttributes = nil
+		}
+		if a := e.GetUpsertWorkflowSearchAttributesEventAttributes(); a != nil {
+			a.SearchAttributes = nil
+		}
+		raw, _ := protojson.Marshal(e)
+		text := string(raw)
+		sealed += strings.Count(text, base64.StdEncoding.EncodeToString([]byte(payloadcodec.Encoding)))
+		for _, plain := range []string{base64.StdEncoding.EncodeToString([]byte("json/plain")), base64.StdEncoding.EncodeToString([]byte("binary/null"))} {
+			if strings.Contains(text, plain) {
+				t.Errorf("event %d %s holds an unencrypted payload: %s", e.GetEventId(), e.GetEventType(), text)
+			}
+		}
+		for _, p := range plaintexts {
+			if strings.Contains(text, p) {
+				t.Errorf("event %d %s holds %q in the clear", e.GetEventId(), e.GetEventType(), p)
+			}
+		}
+	}
+	if started == nil || sealed < 4 {
+		t.Fatalf("found %d sealed payloads in %s", sealed, workflowID)
+	}
+
+	// The Web UI of postflow dev is told where the codec is...
+	res, err := http.Get(d.uiURL + "/api/v1/settings")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var settings struct{ Codec struct{ Endpoint string } }
+	_ = json.NewDecoder(res.Body).Decode(&settings)
+	res.Body.Close()
+	if settings.Codec.Endpoint != d.url+"/temporal-codec" {
+		t.Errorf("the Web UI's codec endpoint is %q, want %s/temporal-codec", settings.Codec.Endpoint, d.url)
+	}
+	// ...and decodes the run's input through it, from its own origin.
+	body, _ := protojson.Marshal(started.GetWorkflowExecutionStartedEventAttributes().GetInput())
+	req, _ := http.NewRequest("POST", settings.Codec.Endpoint+"/decode", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Namespace", "default")
+	req.Header.Set("Origin", d.uiURL)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != d.uiURL || !strings.Contains(string(out), base64.StdEncoding.EncodeToString([]byte("json/plain"))) {
+		t.Errorf("decode through the codec endpoint = %d (CORS %q) %s", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), out)
+	}
+}
+
+// testPayloadKey is the key the dev processes of these tests seal
+// payloads with: the stored histories' test key.
+func testPayloadKey(t *testing.T) string {
+	t.Helper()
+	key, err := os.ReadFile(filepath.Join("..", "..", "workflows", "testdata", "histories", "payload.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(key))
+}
+
+func testDataConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	key, err := config.DecodeKey(testPayloadKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := tokencipher.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payloadcodec.DataConverter(payloadcodec.New(cipher))
 }
 
 // record writes each run's history where the replay test reads it.

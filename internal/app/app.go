@@ -19,6 +19,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/oauthstate"
+	"github.com/postflow/postflow/internal/payloadcodec"
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
@@ -102,22 +104,38 @@ type temporalRunner struct {
 
 // Start starts publish:{postId}, or returns the run already going: the
 // conflict policy makes Temporal deduplicate, whoever triggers.
-func (r *temporalRunner) Start(ctx context.Context, orgID, postID string) (string, error) {
+func (r *temporalRunner) Start(ctx context.Context, p *posts.Post) (string, error) {
 	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       posts.WorkflowID(postID),
+		ID:                       posts.WorkflowID(p.ID),
 		TaskQueue:                r.taskQueue,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.OrganizationIDAttr.ValueSet(orgID),
-			workflows.PostIDAttr.ValueSet(postID),
+			workflows.OrganizationIDAttr.ValueSet(p.OrganizationID),
+			workflows.PostIDAttr.ValueSet(p.ID),
 			workflows.StatusAttr.ValueSet(string(posts.StatusQueued)),
 		),
-	}, workflows.PublishPost, workflows.PublishPostInput{PostID: postID, RateLimitHorizon: r.horizon})
+		StaticSummary: runSummary(p),
+	}, workflows.PublishPost, workflows.PublishPostInput{PostID: p.ID, RateLimitHorizon: r.horizon})
 	if err != nil {
-		return "", fmt.Errorf("start publish run of %s: %w", postID, err)
+		return "", fmt.Errorf("start publish run of %s: %w", p.ID, err)
 	}
 	return run.GetRunID(), nil
+}
+
+// runSummary is what the Web UI shows of a run at a glance: which post,
+// to how many accounts, when. No content: it is user data.
+func runSummary(p *posts.Post) string {
+	when := "now"
+	if p.ScheduledAt != nil {
+		when = "at " + p.ScheduledAt.UTC().Format(time.RFC3339)
+	}
+	n := len(p.SocialAccountIDs)
+	accounts := "accounts"
+	if n == 1 {
+		accounts = "account"
+	}
+	return fmt.Sprintf("Publish post %s to %d %s %s (organization %s)", p.ID, n, accounts, when, p.OrganizationID)
 }
 
 // Cancel cancels the post's run; a run that is not there is no error.
@@ -184,12 +202,22 @@ func sandboxPlatform(cfg *config.Config, d *deps, logger *slog.Logger) http.Hand
 	return sandboxplatform.New(d.mongo.DB, sandboxplatform.Options{Logger: logger.With("component", "sandbox")})
 }
 
+// codecOptions serve the payload codec to the Temporal Web UI.
+func codecOptions(cfg *config.Config, d *deps) api.CodecOptions {
+	if d.codec == nil {
+		return api.CodecOptions{}
+	}
+	return api.CodecOptions{Codec: d.codec, UIOrigin: cfg.Temporal.UIOrigin, Anonymous: cfg.Temporal.CodecAnonymous}
+}
+
 // deps are the connections a process holds. Each is opened lazily, so a
 // process starts while a dependency is down and /readyz reports it.
 type deps struct {
 	mongo    *mongostore.Store
 	redis    *redis.Client
 	temporal client.Client
+	// codec seals what the Temporal client stores; nil without a key.
+	codec *payloadcodec.Codec
 }
 
 func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps, err error) {
@@ -209,7 +237,20 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 		}
 		d.redis = redis.NewClient(opts)
 	}
-	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger); err != nil {
+	var dc converter.DataConverter
+	if cfg.Temporal.PayloadKey != "" {
+		current, previous, err := cfg.Temporal.PayloadKeys()
+		if err != nil {
+			return d, err
+		}
+		cipher, err := tokencipher.New(current, previous...)
+		if err != nil {
+			return d, err
+		}
+		d.codec = payloadcodec.New(cipher)
+		dc = payloadcodec.DataConverter(d.codec)
+	}
+	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger, dc); err != nil {
 		return d, err
 	}
 	return d, nil
@@ -270,6 +311,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Connections:  svc.connections,
 		Posts:        svc.posts,
 		Sandbox:      sandboxPlatform(cfg, d, logger),
+		Codec:        codecOptions(cfg, d),
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {

@@ -65,6 +65,7 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 		MongoURI:         cfg.MongoURI,
 		RedisURL:         cfg.RedisURL,
 		Reserved:         []int{cfg.Port},
+		CodecEndpoint:    fmt.Sprintf("http://127.0.0.1:%d/temporal-codec", cfg.Port),
 		Logger:           logger,
 	})
 	if err != nil {
@@ -166,6 +167,14 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.TokenEncryptionKey = v
 		filled = append(filled, "TOKEN_ENCRYPTION_KEY (kept in "+opts.DataDir+")")
 	}
+	if cfg.Temporal.PayloadKey == "" {
+		v, _, err := devstack.Secret(opts.DataDir, "temporal-payload.key", 32)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Temporal.PayloadKey = v
+		filled = append(filled, "TEMPORAL_PAYLOAD_KEY (kept in "+opts.DataDir+")")
+	}
 	if cfg.JWTSecret == "" {
 		v, _, err := devstack.Secret(opts.DataDir, "jwt-secret", 32)
 		if err != nil {
@@ -190,6 +199,19 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.FrontendURL = "http://localhost:3000"
 		filled = append(filled, "FRONTEND_URL="+cfg.FrontendURL)
 	}
+	// The dev Web UI has no login; the API only listens on 127.0.0.1.
+	if !isSet(opts.Environ, "TEMPORAL_CODEC_ANONYMOUS") {
+		cfg.Temporal.CodecAnonymous = true
+		filled = append(filled, "TEMPORAL_CODEC_ANONYMOUS=true")
+	}
+	if cfg.Temporal.UIOrigin == "" && opts.UIPort >= 0 {
+		ui := opts.UIPort
+		if ui == 0 {
+			ui = 8233 // devstack's default
+		}
+		cfg.Temporal.UIOrigin = fmt.Sprintf("http://127.0.0.1:%d", ui)
+		filled = append(filled, "TEMPORAL_UI_ORIGIN="+cfg.Temporal.UIOrigin)
+	}
 	return filled, nil
 }
 
@@ -203,6 +225,7 @@ func workerEnv(cfg *config.Config) []string {
 		"MONGODB_URI=" + cfg.MongoURI,
 		"REDIS_URL=" + cfg.RedisURL,
 		"TOKEN_ENCRYPTION_KEY=" + cfg.TokenEncryptionKey,
+		"TEMPORAL_PAYLOAD_KEY=" + cfg.Temporal.PayloadKey,
 		fmt.Sprintf("SANDBOX_ENABLED=%t", cfg.SandboxEnabled),
 		"SANDBOX_URL=" + cfg.SandboxBaseURL(),
 		"RATE_LIMIT_HORIZON=" + cfg.RateLimitHorizon.String(),

@@ -86,6 +86,17 @@ type Temporal struct {
 	TLSKeyFile    string `env:"TEMPORAL_TLS_KEY_FILE"`
 	TLSCAFile     string `env:"TEMPORAL_TLS_CA_FILE"`
 	TLSServerName string `env:"TEMPORAL_TLS_SERVER_NAME"`
+	// PayloadKey seals what PostFlow stores in Temporal (payloadcodec);
+	// PayloadPreviousKeys are retired keys that still open old payloads.
+	PayloadKey          string   `env:"TEMPORAL_PAYLOAD_KEY" json:"-"`
+	PayloadPreviousKeys []string `env:"TEMPORAL_PAYLOAD_PREVIOUS_KEYS" json:"-"`
+	// UIOrigin is the Temporal Web UI's origin (scheme://host:port), which
+	// may call the codec endpoint from the browser (CORS).
+	UIOrigin string `env:"TEMPORAL_UI_ORIGIN"`
+	// CodecAnonymous lets the codec endpoint answer without credentials:
+	// for postflow dev, whose API only listens on 127.0.0.1. Refused with
+	// NODE_ENV=production.
+	CodecAnonymous bool `env:"TEMPORAL_CODEC_ANONYMOUS" envDefault:"false"`
 }
 
 // LinkedIn holds the app credentials and the endpoints, which tests point at
@@ -169,6 +180,7 @@ func (c *Config) Validate(role Role) error {
 		{"MONGODB_URI", c.MongoURI, []Role{RoleAPI, RoleWorker}},
 		{"REDIS_URL", c.RedisURL, []Role{RoleAPI}},
 		{"TOKEN_ENCRYPTION_KEY", c.TokenEncryptionKey, []Role{RoleAPI, RoleWorker}},
+		{"TEMPORAL_PAYLOAD_KEY", c.Temporal.PayloadKey, []Role{RoleAPI, RoleWorker}},
 		{"FRONTEND_URL", c.FrontendURL, []Role{RoleAPI}},
 		{"JWT_SECRET", c.JWTSecret, []Role{RoleAPI}},
 	}
@@ -185,14 +197,19 @@ func (c *Config) Validate(role Role) error {
 // validateGiven checks the form of every value that is set, whatever the
 // role: a value given by mistake is never silently ignored.
 func (c *Config) validateGiven() error {
-	if c.TokenEncryptionKey != "" {
-		if _, err := DecodeKey(c.TokenEncryptionKey); err != nil {
-			return &Error{"TOKEN_ENCRYPTION_KEY", err.Error()}
+	for _, k := range []keyVars{c.tokenKeys(), c.Temporal.payloadKeys()} {
+		if k.current != "" {
+			if _, _, err := k.decode(); err != nil {
+				return err
+			}
 		}
 	}
-	for i, k := range c.TokenEncryptionPreviousKeys {
-		if _, err := DecodeKey(k); err != nil {
-			return &Error{"TOKEN_ENCRYPTION_PREVIOUS_KEYS", fmt.Sprintf("key %d %s", i+1, err)}
+	if c.Temporal.CodecAnonymous && c.Production() {
+		return &Error{"TEMPORAL_CODEC_ANONYMOUS", "must not be true with NODE_ENV=production: the codec endpoint decrypts user data"}
+	}
+	if c.Temporal.UIOrigin != "" {
+		if err := absoluteURL(c.Temporal.UIOrigin, "http", "https"); err != nil {
+			return &Error{"TEMPORAL_UI_ORIGIN", err.Error()}
 		}
 	}
 	if c.FrontendURL != "" {
@@ -266,13 +283,38 @@ func (c *Config) SandboxBaseURL() string {
 
 // EncryptionKeys decodes TOKEN_ENCRYPTION_KEY and the previous keys.
 func (c *Config) EncryptionKeys() (current []byte, previous [][]byte, err error) {
-	if current, err = DecodeKey(c.TokenEncryptionKey); err != nil {
-		return nil, nil, &Error{"TOKEN_ENCRYPTION_KEY", err.Error()}
+	return c.tokenKeys().decode()
+}
+
+// PayloadKeys decodes TEMPORAL_PAYLOAD_KEY and the previous keys.
+func (t Temporal) PayloadKeys() (current []byte, previous [][]byte, err error) {
+	return t.payloadKeys().decode()
+}
+
+// keyVars is a current key and the retired ones, with their variables'
+// names for errors.
+type keyVars struct {
+	name, current string
+	prevName      string
+	previous      []string
+}
+
+func (c *Config) tokenKeys() keyVars {
+	return keyVars{"TOKEN_ENCRYPTION_KEY", c.TokenEncryptionKey, "TOKEN_ENCRYPTION_PREVIOUS_KEYS", c.TokenEncryptionPreviousKeys}
+}
+
+func (t Temporal) payloadKeys() keyVars {
+	return keyVars{"TEMPORAL_PAYLOAD_KEY", t.PayloadKey, "TEMPORAL_PAYLOAD_PREVIOUS_KEYS", t.PayloadPreviousKeys}
+}
+
+func (k keyVars) decode() (current []byte, previous [][]byte, err error) {
+	if current, err = DecodeKey(k.current); err != nil {
+		return nil, nil, &Error{k.name, err.Error()}
 	}
-	for i, k := range c.TokenEncryptionPreviousKeys {
-		b, err := DecodeKey(k)
+	for i, v := range k.previous {
+		b, err := DecodeKey(v)
 		if err != nil {
-			return nil, nil, &Error{"TOKEN_ENCRYPTION_PREVIOUS_KEYS", fmt.Sprintf("key %d %s", i+1, err)}
+			return nil, nil, &Error{k.prevName, fmt.Sprintf("key %d %s", i+1, err)}
 		}
 		previous = append(previous, b)
 	}

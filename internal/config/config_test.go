@@ -21,6 +21,7 @@ func prodEnv(overrides ...string) []string {
 		"MONGODB_URI=mongodb://db:27017/postflow",
 		"REDIS_URL=redis://cache:6379/0",
 		"TOKEN_ENCRYPTION_KEY=" + b64Key,
+		"TEMPORAL_PAYLOAD_KEY=" + hexKey,
 		"FRONTEND_URL=https://app.example.com",
 		"JWT_SECRET=" + secret,
 	}
@@ -72,6 +73,12 @@ func TestLoadErrors(t *testing.T) {
 		{"jwt missing", prodEnv("JWT_SECRET="), config.RoleAPI, "JWT_SECRET", "required"},
 		{"jwt short", prodEnv("JWT_SECRET=short"), config.RoleAPI, "JWT_SECRET", "at least 32 bytes"},
 		{"key missing for worker", prodEnv("TOKEN_ENCRYPTION_KEY="), config.RoleWorker, "TOKEN_ENCRYPTION_KEY", "required"},
+		{"payload key missing for the api", prodEnv("TEMPORAL_PAYLOAD_KEY="), config.RoleAPI, "TEMPORAL_PAYLOAD_KEY", "required"},
+		{"payload key missing for worker", prodEnv("TEMPORAL_PAYLOAD_KEY="), config.RoleWorker, "TEMPORAL_PAYLOAD_KEY", "required"},
+		{"short payload key", prodEnv("TEMPORAL_PAYLOAD_KEY=c2hvcnQ="), config.RoleAPI, "TEMPORAL_PAYLOAD_KEY", "got 5 bytes"},
+		{"bad previous payload key", prodEnv("TEMPORAL_PAYLOAD_PREVIOUS_KEYS=" + hexKey + ",nope"), config.RoleWorker, "TEMPORAL_PAYLOAD_PREVIOUS_KEYS", "key 2"},
+		{"anonymous codec in production", prodEnv("TEMPORAL_CODEC_ANONYMOUS=true"), config.RoleAPI, "TEMPORAL_CODEC_ANONYMOUS", "production"},
+		{"ui origin not a URL", prodEnv("TEMPORAL_UI_ORIGIN=temporal-ui:8233"), config.RoleAPI, "TEMPORAL_UI_ORIGIN", ""},
 		{"tls pair", prodEnv("TEMPORAL_TLS_CERT_FILE=/c.pem"), config.RoleWorker, "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"},
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
 		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
@@ -115,7 +122,7 @@ func TestErrorsNeverRepeatSecrets(t *testing.T) {
 func TestRoles(t *testing.T) {
 	// The worker serves no HTTP and keeps no OAuth state: it needs neither
 	// Redis, nor a JWT secret, nor the frontend's URL.
-	worker := []string{"NODE_ENV=production", "MONGODB_URI=mongodb://db/postflow", "TOKEN_ENCRYPTION_KEY=" + hexKey}
+	worker := []string{"NODE_ENV=production", "MONGODB_URI=mongodb://db/postflow", "TOKEN_ENCRYPTION_KEY=" + hexKey, "TEMPORAL_PAYLOAD_KEY=" + b64Key}
 	if _, err := config.Load(worker, config.RoleWorker); err != nil {
 		t.Errorf("worker: %v", err)
 	}
@@ -136,6 +143,14 @@ func TestEncryptionKeys(t *testing.T) {
 	current, previous, err := cfg.EncryptionKeys()
 	if err != nil || len(current) != 32 || len(previous) != 2 || previous[0][1] != 1 {
 		t.Errorf("EncryptionKeys = %d bytes, %d previous, %v", len(current), len(previous), err)
+	}
+	cfg, err = config.Load(prodEnv("TEMPORAL_PAYLOAD_PREVIOUS_KEYS="+b64Key), config.RoleWorker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	current, previous, err = cfg.Temporal.PayloadKeys()
+	if err != nil || len(current) != 32 || len(previous) != 1 || current[1] != 1 {
+		t.Errorf("PayloadKeys = %d bytes, %d previous, %v", len(current), len(previous), err)
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/postflow/postflow/internal/config"
@@ -60,12 +61,14 @@ func Options(cfg config.Temporal, logger *slog.Logger) (client.Options, error) {
 }
 
 // Dial connects lazily: the process starts even while Temporal is down, and
-// /readyz says so until it answers.
-func Dial(cfg config.Temporal, logger *slog.Logger) (client.Client, error) {
+// /readyz says so until it answers. dc converts payloads (nil: the SDK's
+// default); PostFlow's encrypts them.
+func Dial(cfg config.Temporal, logger *slog.Logger, dc converter.DataConverter) (client.Client, error) {
 	opts, err := Options(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
+	opts.DataConverter = dc
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal: client for %s: %w", cfg.Address, err)
