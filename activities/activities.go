@@ -160,7 +160,9 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		return nil, err
 	}
 
+	stopHeartbeats := heartbeatWhileWaiting(ctx)
 	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID)})
+	stopHeartbeats()
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
 		if pe.ExistingPostID != "" {
@@ -203,6 +205,31 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		return nil, err
 	}
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID}, nil
+}
+
+// heartbeatWhileWaiting heartbeats at a third of the activity's heartbeat
+// timeout until stopped, so that Temporal notices a worker that died while
+// a platform call was in flight. The first one only comes after that third:
+// quick calls cost no heartbeat.
+func heartbeatWhileWaiting(ctx context.Context) (stop func()) {
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
+	if timeout <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(timeout / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // unknown records that an earlier attempt may have published and that

@@ -139,6 +139,12 @@ var PublishRetryPolicy = &temporal.RetryPolicy{
 	NonRetryableErrorTypes: []string{ErrRateLimited},
 }
 
+// PublishHeartbeatTimeout: PublishToAccount heartbeats while the platform
+// call is in flight, so a worker that dies mid-call is noticed within it
+// (not at the minute of StartToCloseTimeout) and the retry reconciles. A
+// call that answers quickly, as nearly all do, never heartbeats.
+const PublishHeartbeatTimeout = 15 * time.Second
+
 // DefaultRateLimitHorizon: LinkedIn's daily limits reset at midnight UTC,
 // so a wait can approach a day; two leave room for one more refusal.
 const DefaultRateLimitHorizon = 48 * time.Hour
@@ -314,7 +320,7 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 	deadline := workflow.Now(ctx).Add(in.RateLimitHorizon)
 	for {
 		st.Status, st.WaitingUntil = "publishing", time.Time{}
-		err := workflow.ExecuteActivity(ctx, PublishToAccountActivity, ai).Get(ctx, &out)
+		err := workflow.ExecuteActivity(workflow.WithHeartbeatTimeout(ctx, PublishHeartbeatTimeout), PublishToAccountActivity, ai).Get(ctx, &out)
 		if err == nil {
 			return out
 		}

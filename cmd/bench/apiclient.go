@@ -89,10 +89,34 @@ func (a *apiClient) connectSandbox(name string) (string, error) {
 }
 
 func (a *apiClient) createPost(text string, accounts []string) (string, error) {
+	return a.createScheduled(text, accounts, time.Time{})
+}
+
+// createScheduled creates a post for at (zero: none).
+func (a *apiClient) createScheduled(text string, accounts []string, at time.Time) (string, error) {
 	ids, _ := json.Marshal(accounts)
+	extra := ""
+	if !at.IsZero() {
+		extra = fmt.Sprintf(`,"scheduledAt":%q`, at.UTC().Format(time.RFC3339Nano))
+	}
 	var p struct{ ID string }
-	_, err := a.do("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":%s}`, text, ids), &p)
+	_, err := a.do("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":%s%s}`, text, ids, extra), &p)
 	return p.ID, err
+}
+
+// publishedAt is when the post's (first) result was published.
+func (a *apiClient) publishedAt(postID string) (time.Time, error) {
+	var p struct {
+		Status  string
+		Results []struct{ PublishedAt time.Time }
+	}
+	if _, err := a.do("GET", "/posts/"+postID, "", &p); err != nil {
+		return time.Time{}, err
+	}
+	if p.Status != "published" || len(p.Results) == 0 {
+		return time.Time{}, fmt.Errorf("post %s is %s", postID, p.Status)
+	}
+	return p.Results[0].PublishedAt, nil
 }
 
 func (a *apiClient) publish(postID string) (string, error) {

@@ -28,10 +28,14 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/postflow/postflow/internal/app"
+	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/tokencipher"
 )
 
 func main() {
@@ -102,7 +106,12 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 	defer worker.stop()
 
 	api := &apiClient{base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
-	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", temporalPort),
+	// Runs' results are sealed: read them with the dev stack's payload key.
+	dc, err := payloadConverter(dev.WorkerEnv)
+	if err != nil {
+		return err
+	}
+	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", temporalPort), DataConverter: dc,
 		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
 	if err != nil {
 		return err
@@ -151,6 +160,15 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 	emit(fmt.Sprintf("\nPostFlow / reference throughput (1 account): %.2f (target >= 0.8)", one.perSec/ref.perSec))
 	emit(fmt.Sprintf("Actions per post: %.1f for 1 account, %.1f for %d accounts (target <= 3+n: %d and %d; the PostflowStatus upsert adds 1)",
 		one.actions, five.actions, fanout, 4, 3+fanout))
+	spread, err := scheduledRound(ctx, api, tc, accounts[0], n, concurrency, time.Minute, fmt.Sprintf("%d posts due over one minute", n))
+	if err != nil {
+		return err
+	}
+	burst, err := scheduledRound(ctx, api, tc, accounts[0], n, concurrency, 0, fmt.Sprintf("%d posts due at the same second", n))
+	if err != nil {
+		return err
+	}
+	emit("\n" + latenessTable([]lateness{spread, burst}, ref.perSec, n) + "Target: p99 under 1 s for the spread case.")
 	mb := func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
 	emit(fmt.Sprintf("PostFlow worker live heap (own process, after GC), MB: idle %s; 1 account: %s at n/2, %s at n; %d accounts: %s at n/2, %s at n",
 		mb(idle), mb(one.workerHeap[0]), mb(one.workerHeap[1]), fanout, mb(five.workerHeap[0]), mb(five.workerHeap[1])))
@@ -162,6 +180,24 @@ func run(n, fanout, concurrency int, cpuProfile string) error {
 		_ = os.WriteFile(filepath.Join("bench-results", "last.txt"), []byte(out.String()), 0o644)
 	}
 	return nil
+}
+
+// payloadConverter seals and opens payloads with the TEMPORAL_PAYLOAD_KEY
+// of env.
+func payloadConverter(env []string) (converter.DataConverter, error) {
+	cfg, err := config.Load(env, config.RoleDev)
+	if err != nil {
+		return nil, err
+	}
+	current, previous, err := cfg.Temporal.PayloadKeys()
+	if err != nil {
+		return nil, err
+	}
+	cipher, err := tokencipher.New(current, previous...)
+	if err != nil {
+		return nil, err
+	}
+	return payloadcodec.DataConverter(payloadcodec.New(cipher)), nil
 }
 
 // startCPUProfile profiles the whole process (API, worker, Temporal and

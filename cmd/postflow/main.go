@@ -80,6 +80,7 @@ func runDev(ctx context.Context, args, environ []string, stdout, stderr io.Write
 	fs.IntVar(&opts.UIPort, "ui-port", 8233, "Temporal Web UI port (-1: no UI)")
 	fs.IntVar(&opts.MongoPort, "mongo-port", 27017, "embedded MongoDB-compatible server port (unless MONGODB_URI is set)")
 	fs.IntVar(&opts.RedisPort, "redis-port", 6379, "embedded Redis-compatible server port (unless REDIS_URL is set)")
+	fs.BoolVar(&opts.NoWorker, "no-worker", false, "leave the worker out, to run `postflow worker` as a process of its own")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -64,32 +64,52 @@ func freePort(t *testing.T) int {
 
 // devProcess is a started `postflow dev` on free ports.
 type devProcess struct {
-	cmd                           *exec.Cmd
-	out                           *syncBuffer
-	apiPort, uiPort, temporalPort int
+	cmd                                                 *exec.Cmd
+	out                                                 *syncBuffer
+	apiPort, uiPort, temporalPort, mongoPort, redisPort int
 }
 
 // startDev starts `postflow dev` with its own data folder and ports; the
 // process is killed when the test ends, if it still runs.
-func startDev(t *testing.T) *devProcess {
+func startDev(t *testing.T) *devProcess { return startDevWith(t, nil) }
+
+// startDevWith starts `postflow dev` with more environment and arguments.
+func startDevWith(t *testing.T, env []string, extra ...string) *devProcess {
 	t.Helper()
-	d := &devProcess{out: &syncBuffer{}, apiPort: freePort(t), uiPort: freePort(t), temporalPort: freePort(t)}
-	d.cmd = exec.Command(bin, "dev",
+	d := &devProcess{out: &syncBuffer{}, apiPort: freePort(t), uiPort: freePort(t), temporalPort: freePort(t), mongoPort: freePort(t), redisPort: freePort(t)}
+	d.cmd = exec.Command(bin, append([]string{"dev",
 		"--data-dir", t.TempDir(),
 		"--temporal-port", fmt.Sprint(d.temporalPort),
 		"--ui-port", fmt.Sprint(d.uiPort),
-		"--mongo-port", fmt.Sprint(freePort(t)),
-		"--redis-port", fmt.Sprint(freePort(t)),
-	)
+		"--mongo-port", fmt.Sprint(d.mongoPort),
+		"--redis-port", fmt.Sprint(d.redisPort),
+	}, extra...)...)
 	// The test key of the stored histories, so that those recorded from
 	// this process replay (workflows/replay_test.go).
-	d.cmd.Env = append(cleanEnv(), fmt.Sprintf("PORT=%d", d.apiPort), "TEMPORAL_PAYLOAD_KEY="+testPayloadKey(t))
+	d.cmd.Env = append(append(cleanEnv(), fmt.Sprintf("PORT=%d", d.apiPort), "TEMPORAL_PAYLOAD_KEY="+testPayloadKey(t)), env...)
 	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = d.cmd.Process.Kill() })
 	return d
+}
+
+// testTokenKey seals tokens in the tests' dev processes, so that a worker
+// started apart can open them.
+const testTokenKey = "0f0e0d0c0b0a09080706050403020100000102030405060708090a0b0c0d0e0f"
+
+// workerEnv is the environment of a `postflow worker` joining d's stack.
+func (d *devProcess) workerEnv(t *testing.T) []string {
+	return append(cleanEnv(),
+		fmt.Sprintf("TEMPORAL_ADDRESS=127.0.0.1:%d", d.temporalPort),
+		fmt.Sprintf("MONGODB_URI=mongodb://127.0.0.1:%d/postflow", d.mongoPort),
+		fmt.Sprintf("REDIS_URL=redis://127.0.0.1:%d", d.redisPort),
+		"TOKEN_ENCRYPTION_KEY="+testTokenKey,
+		"TEMPORAL_PAYLOAD_KEY="+testPayloadKey(t),
+		"SANDBOX_ENABLED=true",
+		fmt.Sprintf("SANDBOX_URL=http://127.0.0.1:%d/sandbox", d.apiPort),
+	)
 }
 
 // interrupt presses Ctrl-C and fails the test unless the process exits 0

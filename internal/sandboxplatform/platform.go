@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -23,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -45,10 +47,11 @@ type Options struct {
 
 // Platform is the sandbox's HTTP surface.
 type Platform struct {
-	db   *mongo.Database
-	opts Options
-	now  func() time.Time
-	mux  *http.ServeMux
+	db      *mongo.Database
+	opts    Options
+	now     func() time.Time
+	mux     *http.ServeMux
+	stalled atomic.Int64 // requests held by the stall switches
 }
 
 // New serves the sandbox from db's sandbox* collections.
@@ -67,6 +70,7 @@ func New(db *mongo.Database, opts Options) *Platform {
 	p.mux.HandleFunc("POST /api/posts", p.createPost)
 	p.mux.HandleFunc("GET /feed", p.feed)
 	p.mux.HandleFunc("PUT /users/{id}/behaviour", p.setBehaviour)
+	p.mux.HandleFunc("GET /stalled", p.stalledCount)
 	return p
 }
 
@@ -82,6 +86,10 @@ type Behaviour struct {
 	//                  answer is lost and a retry gets "duplicate"
 	//   expired_token  401 token_expired
 	//   rejected       422, the content refused
+	//   stall_before   holds the request, unanswered, without creating the
+	//                  post, until the caller goes away
+	//   stall_after    creates the post, then holds the request likewise
+	//                  (with stall_before: a caller killed mid-call)
 	Publish      string `bson:"publish" json:"publish"`
 	PublishTimes int    `bson:"publishTimes" json:"publishTimes"`
 	// RetryAfterSeconds is the Retry-After of a 429.
@@ -95,7 +103,7 @@ type Behaviour struct {
 }
 
 // publishModes are the values of Behaviour.Publish.
-var publishModes = []string{"ok", "rate_limited", "unavailable", "lost_answer", "expired_token", "rejected"}
+var publishModes = []string{"ok", "rate_limited", "unavailable", "lost_answer", "expired_token", "rejected", "stall_before", "stall_after"}
 
 type user struct {
 	ID        string    `bson:"_id" json:"id"`
@@ -423,6 +431,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		case "rejected":
 			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "content_rejected", "message": "The sandbox does not take this post."})
 			return
+		case "stall_before":
+			p.hold(w, r)
+			return
 		}
 		// lost_answer: create the post below, then answer as if it had not.
 	}
@@ -464,11 +475,34 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
+	if mode == "stall_after" {
+		p.hold(w, r)
+		return
+	}
 	if mode == "lost_answer" {
 		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": post.ID})
+}
+
+// hold keeps a request unanswered until its caller goes away (or for 5
+// minutes), counting it in GET /stalled meanwhile.
+func (p *Platform) hold(w http.ResponseWriter, r *http.Request) {
+	// net/http notices a caller going away only once the body is read.
+	_, _ = io.Copy(io.Discard, r.Body)
+	p.stalled.Add(1)
+	defer p.stalled.Add(-1)
+	select {
+	case <-r.Context().Done():
+	case <-time.After(5 * time.Minute):
+	}
+	writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox held this request."})
+}
+
+// stalledCount answers how many requests the stall switches hold now.
+func (p *Platform) stalledCount(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]int64{"stalled": p.stalled.Load()})
 }
 
 // feed lists published posts, newest first: ?user= filters by user.
