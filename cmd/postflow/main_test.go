@@ -95,6 +95,20 @@ func startDevWith(t *testing.T, env []string, extra ...string) *devProcess {
 	return d
 }
 
+// restart starts a stopped d again: the same folder, ports and settings.
+func (d *devProcess) restart(t *testing.T) {
+	t.Helper()
+	d.out = &syncBuffer{}
+	cmd := exec.Command(d.cmd.Path, d.cmd.Args[1:]...)
+	cmd.Env = d.cmd.Env
+	cmd.Stdout, cmd.Stderr = d.out, d.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd = cmd
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+}
+
 // testTokenKey seals tokens in the tests' dev processes, so that a worker
 // started apart can open them.
 const testTokenKey = "0f0e0d0c0b0a09080706050403020100000102030405060708090a0b0c0d0e0f"

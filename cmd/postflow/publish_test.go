@@ -226,8 +226,7 @@ func (d *devAPI) searchAttributes(workflowID string) map[string]any {
 func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string) {
 	// Queries answer through the codec; histories come as stored (the SDK
 	// does not decode them), which checkEncrypted relies on.
-	tc, err := client.Dial(client.Options{HostPort: temporalHostPort, DataConverter: testDataConverter(t),
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+	tc, err := client.Dial(client.Options{HostPort: temporalHostPort, DataConverter: testDataConverter(t), Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -482,6 +481,11 @@ func (d *devAPI) checkEncrypted(workflowID string, plaintexts ...string) {
 	if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != d.uiURL || !strings.Contains(string(out), base64.StdEncoding.EncodeToString([]byte("json/plain"))) {
 		t.Errorf("decode through the codec endpoint = %d (CORS %q) %s", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), out)
 	}
+}
+
+// quietLogger keeps the SDK's client quiet in tests.
+func quietLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // testPayloadKey is the key the dev processes of these tests seal
