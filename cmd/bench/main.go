@@ -42,7 +42,7 @@ func main() {
 	n := flag.Int("n", 1000, "posts per round")
 	fanout := flag.Int("accounts", 5, "accounts per post in the second round")
 	concurrency := flag.Int("c", 64, "requests in flight")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the 1-account round to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the reference and 1-account rounds to this file")
 	workerChild := flag.Bool("worker-child", false, "run as the bench's worker process (internal)")
 	withScheduled := flag.Bool("scheduled", true, "also measure timer precision (two rounds of n scheduled posts)")
 	flag.Parse()
@@ -131,14 +131,11 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 		time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), n)
 	fmt.Fprintf(&out, "%-34s %10s %10s %10s %12s %12s\n", "run", "per sec", "p50", "p99", "actions/run", "worker heap")
 
-	ref, err := reference(ctx, tc, n, concurrency)
-	if err != nil {
-		return err
-	}
 	emit := func(line string) { fmt.Fprintln(&out, line); fmt.Println(line) }
 	fmt.Print(out.String())
-	emit(ref.row("bare reference (3 no-op activities)"))
 
+	// The reference and PostFlow take turns, half of n each time: both meet
+	// the stores as they grow, and neither runs on a fresher server.
 	stopProfile, err := startCPUProfile(cpuProfile)
 	if err != nil {
 		return err
@@ -147,11 +144,20 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	if err != nil {
 		return err
 	}
-	one, err := publishRound(ctx, api, tc, worker, accounts[:1], n, concurrency, "one")
-	stopProfile()
-	if err != nil {
-		return err
+	var ref, one result
+	for _, half := range []int{n / 2, n - n/2} {
+		r, err := reference(ctx, tc, half, concurrency)
+		if err != nil {
+			return err
+		}
+		o, err := publishRound(ctx, api, tc, worker, accounts[:1], half, concurrency, "one")
+		if err != nil {
+			return err
+		}
+		ref, one = ref.merge(r), one.merge(o)
 	}
+	stopProfile()
+	emit(ref.row("bare reference (3 no-op activities)"))
 	emit(one.row("PostFlow, 1 account per post"))
 	five, err := publishRound(ctx, api, tc, worker, accounts, n, concurrency, "five")
 	if err != nil {
@@ -173,8 +179,9 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 		emit("\n" + latenessTable([]lateness{spread, burst}, ref.perSec, n) + "Target: p99 under 1 s for the spread case.")
 	}
 	mb := func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
+	// one's heaps: the end of each half, so at n/2 and at n.
 	emit(fmt.Sprintf("PostFlow worker live heap (own process, after GC), MB: idle %s; 1 account: %s at n/2, %s at n; %d accounts: %s at n/2, %s at n",
-		mb(idle), mb(one.workerHeap[0]), mb(one.workerHeap[1]), fanout, mb(five.workerHeap[0]), mb(five.workerHeap[1])))
+		mb(idle), mb(one.workerHeap[1]), mb(one.workerHeap[3]), fanout, mb(five.workerHeap[0]), mb(five.workerHeap[1])))
 	emit("\nWhere a run's time goes (from 50 histories per round):")
 	emit("  bare reference\n" + ref.breakdown)
 	emit("  PostFlow, 1 account per post\n" + one.breakdown)
@@ -222,12 +229,27 @@ func startCPUProfile(path string) (func(), error) {
 
 // result is one round's figures.
 type result struct {
+	n         int
+	elapsed   time.Duration
 	perSec    float64
 	latencies []time.Duration
 	actions   float64
 	breakdown string
 	// workerHeap: the PostFlow worker's live heap half way and at the end.
 	workerHeap []uint64
+}
+
+// merge adds the figures of another round of the same kind.
+func (r result) merge(o result) result {
+	if r.n == 0 {
+		return o
+	}
+	m := result{n: r.n + o.n, elapsed: r.elapsed + o.elapsed, breakdown: o.breakdown}
+	m.perSec = float64(m.n) / m.elapsed.Seconds()
+	m.latencies = append(append(m.latencies, r.latencies...), o.latencies...)
+	m.actions = (r.actions*float64(r.n) + o.actions*float64(o.n)) / float64(m.n)
+	m.workerHeap = append(append(m.workerHeap, r.workerHeap...), o.workerHeap...)
+	return m
 }
 
 func (r result) row(name string) string {
@@ -404,7 +426,7 @@ func reference(ctx context.Context, tc client.Client, n, c int) (result, error) 
 	}
 	elapsed := time.Since(start)
 	actions, breakdown, err := sampleStats(ctx, tc, ids)
-	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown}, err
+	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown}, err
 }
 
 // publishRound creates n posts over HTTP, triggers them all, and waits for
@@ -461,5 +483,5 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 	}
 	actions, breakdown, err := sampleStats(ctx, tc, wf)
 	breakdown = fmt.Sprintf("    %-22s p50 %8s  p99 %8s\n", "POST /publish answered", quantile(trigger, 0.5), quantile(trigger, 0.99)) + breakdown
-	return result{perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:]}, err
+	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:]}, err
 }
