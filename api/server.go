@@ -67,6 +67,7 @@ func NewHandler(opts Options) http.Handler {
 
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
+	r.Get("/openapi.json", serveOpenAPI)
 
 	if opts.Sandbox != nil {
 		r.Mount("/sandbox", http.StripPrefix("/sandbox", opts.Sandbox))

@@ -22,10 +22,8 @@ func TestWorkerKilledMidPublishPublishesOnce(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dev := startDevWith(t, []string{"TOKEN_ENCRYPTION_KEY=" + testTokenKey}, "--no-worker")
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", dev.apiPort)
-	waitStatus(ctx, t, apiURL+"/readyz", dev.out)
-	d := &devAPI{t: t, url: apiURL, runs: map[string]string{}}
-	d.account = connectSandboxAccount(t, apiURL, "Dev Person")
+	d := dialDev(ctx, t, dev)
+	apiURL := d.url
 
 	outer := t // workers outlive the subtest that starts them
 	worker := startWorkerProcess(ctx, outer, dev)

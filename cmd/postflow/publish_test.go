@@ -483,6 +483,23 @@ func (d *devAPI) checkEncrypted(workflowID string, plaintexts ...string) {
 	}
 }
 
+// dialDev waits for a started dev process, connects a sandbox account and
+// a Temporal client (closed when the test ends), and returns the devAPI.
+func dialDev(ctx context.Context, t *testing.T, dev *devProcess) *devAPI {
+	t.Helper()
+	apiURL := fmt.Sprintf("http://127.0.0.1:%d", dev.apiPort)
+	waitStatus(ctx, t, apiURL+"/readyz", dev.out)
+	waitOutput(ctx, t, dev.out, "PostFlow dev is running.")
+	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", dev.temporalPort), DataConverter: testDataConverter(t), Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tc.Close)
+	d := &devAPI{t: t, url: apiURL, tc: tc, runs: map[string]string{}}
+	d.account = connectSandboxAccount(t, apiURL, "Dev Person")
+	return d
+}
+
 // quietLogger keeps the SDK's client quiet in tests.
 func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"go.temporal.io/sdk/client"
 )
 
 // TestScheduledPostPublishesOnTimeAcrossARestart schedules a post, stops
@@ -17,16 +15,8 @@ func TestScheduledPostPublishesOnTimeAcrossARestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dev := startDev(t)
-	apiURL := fmt.Sprintf("http://127.0.0.1:%d", dev.apiPort)
-	waitStatus(ctx, t, apiURL+"/readyz", dev.out)
-	waitOutput(ctx, t, dev.out, "PostFlow dev is running.")
-	tc, err := client.Dial(client.Options{HostPort: fmt.Sprintf("127.0.0.1:%d", dev.temporalPort), DataConverter: testDataConverter(t), Logger: quietLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	d := &devAPI{t: t, url: apiURL, tc: tc, runs: map[string]string{}}
-	d.account = connectSandboxAccount(t, apiURL, "Dev Person")
+	d := dialDev(ctx, t, dev)
+	apiURL := d.url
 
 	at := time.Now().Add(20 * time.Second).UTC().Truncate(time.Second)
 	text := "scheduled across a restart"

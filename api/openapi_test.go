@@ -1,0 +1,221 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/posts"
+)
+
+type openAPIDoc struct {
+	OpenAPI string                                `json:"openapi"`
+	Paths   map[string]map[string]json.RawMessage `json:"paths"`
+}
+
+func loadOpenAPI(t *testing.T) openAPIDoc {
+	t.Helper()
+	var doc openAPIDoc
+	if err := json.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Fatalf("openapi = %q, want 3.1.0", doc.OpenAPI)
+	}
+	return doc
+}
+
+// Every route the router serves is documented, and nothing else is. The
+// sandbox (a dev tool, not PostFlow's API) is left out.
+func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
+	doc := loadOpenAPI(t)
+	cipher, _ := tokencipher.New(bytes.Repeat([]byte{1}, 32))
+	h := api.NewHandler(api.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
+		Connections: &connections.Service{}, Posts: &posts.Service{},
+		Sandbox: http.NotFoundHandler(),
+		Codec:   api.CodecOptions{Codec: payloadcodec.New(cipher)},
+	})
+	var served []string
+	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		switch {
+		case strings.HasPrefix(route, "/sandbox/"):
+		case route == "/temporal-codec/*":
+			// A mounted handler: chi lists it once per method.
+			if method == http.MethodPost {
+				served = append(served, "POST /temporal-codec/decode", "POST /temporal-codec/encode")
+			}
+		default:
+			served = append(served, method+" "+route)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			documented = append(documented, strings.ToUpper(method)+" "+path)
+		}
+	}
+	sort.Strings(served)
+	sort.Strings(documented)
+	if !slices.Equal(served, documented) {
+		t.Errorf("routes served and documented differ:\nserved:     %v\ndocumented: %v", served, documented)
+	}
+}
+
+// schemas compiles the response schemas of the document on demand.
+type schemas struct {
+	t   *testing.T
+	c   *jsonschema.Compiler
+	doc map[string]any
+}
+
+func newSchemas(t *testing.T) *schemas {
+	t.Helper()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(api.OpenAPI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.AssertFormat()
+	if err := c.AddResource("openapi.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	return &schemas{t: t, c: c, doc: doc.(map[string]any)}
+}
+
+// check validates body against what the document says path (a template)
+// answers to method with status.
+func (s *schemas) check(method, path string, status int, body []byte) {
+	s.t.Helper()
+	ptr := "/paths/" + escape(path) + "/" + strings.ToLower(method) + "/responses/" + strconv.Itoa(status)
+	resp, ok := lookup(s.doc, ptr).(map[string]any)
+	if !ok {
+		s.t.Errorf("%s %s answered %d, which the document does not list (%s)", method, path, status, body)
+		return
+	}
+	if ref, ok := resp["$ref"].(string); ok {
+		ptr = strings.TrimPrefix(ref, "#")
+		resp = lookup(s.doc, ptr).(map[string]any)
+	}
+	if _, ok := resp["content"]; !ok {
+		return // No JSON promised (a redirect, 204).
+	}
+	sch, err := s.c.Compile("openapi.json#" + ptr + "/content/application~1json/schema")
+	if err != nil {
+		s.t.Fatalf("%s %s %d: %v", method, path, status, err)
+	}
+	v, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	if err != nil {
+		s.t.Errorf("%s %s %d: not JSON: %s", method, path, status, body)
+		return
+	}
+	if err := sch.Validate(v); err != nil {
+		s.t.Errorf("%s %s %d does not match the document: %v\nbody: %s", method, path, status, err, body)
+	}
+}
+
+func escape(path string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(path, "~", "~0"), "/", "~1")
+}
+
+func lookup(doc any, ptr string) any {
+	cur := doc
+	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		cur = m[tok]
+	}
+	return cur
+}
+
+// The answers of the post routes, success and failure, are what the
+// document says they are.
+func TestResponsesMatchTheOpenAPI(t *testing.T) {
+	s := newSchemas(t)
+	p := newPostsAPI(t)
+	call := func(method, template, path, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, p.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		s.check(method, template, res.StatusCode, raw)
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		return out
+	}
+	created := call("POST", "/posts", "/posts", fmt.Sprintf(`{"content":"hi","socialAccountIds":[%q],"variants":{%q:{"content":"hey"}},"scheduledAt":"2030-01-01T09:00:00+01:00"}`, p.account, p.account))
+	id, _ := created["id"].(string)
+	call("POST", "/posts", "/posts", `{"content":""}`)                                                  // 422
+	call("POST", "/posts", "/posts", `{"content":"x","nope":1}`)                                        // 400
+	call("POST", "/posts", "/posts", fmt.Sprintf(`{"content":"x","socialAccountIds":[%q]}`, p.foreign)) // 422
+	call("GET", "/posts", "/posts?limit=1", "")
+	call("GET", "/posts", "/posts?status=nope", "")
+	call("GET", "/posts/{id}", "/posts/"+id, "")
+	call("GET", "/posts/{id}", "/posts/000000000000000000000000", "")
+	call("PATCH", "/posts/{id}", "/posts/"+id, `{"content":"edited"}`)
+	call("POST", "/publish/{postId}", "/publish/"+id, "")
+	call("DELETE", "/posts/{id}", "/posts/"+id, "")
+	call("POST", "/publish/{postId}", "/publish/"+id, "") // 409: cancelled
+	call("GET", "/healthz", "/healthz", "")
+	call("GET", "/openapi.json", "/openapi.json", "")
+}
+
+// The answers of the connection routes match the document too.
+func TestConnectionResponsesMatchTheOpenAPI(t *testing.T) {
+	s := newSchemas(t)
+	ta := newTestAPI(t, false)
+	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
+	check := func(method, template, path string, h http.Header) []byte {
+		t.Helper()
+		res, body := ta.do(t, method, path, h)
+		s.check(method, template, res.StatusCode, body)
+		return body
+	}
+	check("GET", "/providers", "/providers", nil)
+	check("GET", "/connections/connect/{providerId}", "/connections/connect/linkedin", nil) // 401
+	check("GET", "/connections/connect/{providerId}", "/connections/connect/nope", alice)   // 404
+	body := check("GET", "/connections/connect/{providerId}", "/connections/connect/linkedin",
+		http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
+	var got struct{ URL string }
+	_ = json.Unmarshal(body, &got)
+	authRes, err := noFollow.Get(got.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authRes.Body.Close()
+	check("GET", "/connections/callback/{providerId}", strings.TrimPrefix(authRes.Header.Get("Location"), ta.srv.URL), nil)
+	check("GET", "/connections", "/connections", alice)
+	check("GET", "/connections", "/connections?organizationId=org-b", alice) // 403
+	check("DELETE", "/connections/{id}", "/connections/000000000000000000000000", alice)
+}
