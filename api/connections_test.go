@@ -128,6 +128,22 @@ func (ta *testAPI) do(t *testing.T, method, path string, header http.Header) (*h
 	return res, body
 }
 
+// authorize follows the URL of a JSON connect answer through LinkedIn's
+// authorize page and returns the callback path it sends the browser to.
+func (ta *testAPI) authorize(t *testing.T, connectBody []byte) string {
+	t.Helper()
+	var got struct{ URL string }
+	if err := json.Unmarshal(connectBody, &got); err != nil || got.URL == "" {
+		t.Fatalf("connect answered %s", connectBody)
+	}
+	res, err := noFollow.Get(got.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return strings.TrimPrefix(res.Header.Get("Location"), ta.srv.URL)
+}
+
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
 
 func errorCode(body []byte) string {
@@ -280,14 +296,7 @@ func TestConnectRedirectsAndErrors(t *testing.T) {
 
 	ta.fake.Configure(func(s *linkedinfake.Server) { s.DenyConsent = true })
 	_, body = ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
-	var got struct{ URL string }
-	_ = json.Unmarshal(body, &got)
-	authRes, err := noFollow.Get(got.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authRes.Body.Close()
-	res, _ = ta.do(t, "GET", strings.TrimPrefix(authRes.Header.Get("Location"), ta.srv.URL), nil)
+	res, _ = ta.do(t, "GET", ta.authorize(t, body), nil)
 	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=denied" {
 		t.Errorf("denied consent went to %q", loc)
 	}

@@ -158,18 +158,8 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	p := newPostsAPI(t)
 	call := func(method, template, path, body string) map[string]any {
 		t.Helper()
-		req, _ := http.NewRequest(method, p.srv.URL+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(res.Body)
-		res.Body.Close()
-		s.check(method, template, res.StatusCode, raw)
+		status, raw := p.raw(t, method, path, body)
+		s.check(method, template, status, raw)
 		var out map[string]any
 		_ = json.Unmarshal(raw, &out)
 		return out
@@ -207,14 +197,7 @@ func TestConnectionResponsesMatchTheOpenAPI(t *testing.T) {
 	check("GET", "/connections/connect/{providerId}", "/connections/connect/nope", alice)   // 404
 	body := check("GET", "/connections/connect/{providerId}", "/connections/connect/linkedin",
 		http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
-	var got struct{ URL string }
-	_ = json.Unmarshal(body, &got)
-	authRes, err := noFollow.Get(got.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authRes.Body.Close()
-	check("GET", "/connections/callback/{providerId}", strings.TrimPrefix(authRes.Header.Get("Location"), ta.srv.URL), nil)
+	check("GET", "/connections/callback/{providerId}", ta.authorize(t, body), nil)
 	check("GET", "/connections", "/connections", alice)
 	check("GET", "/connections", "/connections?organizationId=org-b", alice) // 403
 	check("DELETE", "/connections/{id}", "/connections/000000000000000000000000", alice)

@@ -89,6 +89,15 @@ func newPostsAPI(t *testing.T) *postsAPI {
 
 func (p *postsAPI) call(t *testing.T, method, path, body string) (int, map[string]any) {
 	t.Helper()
+	status, raw := p.raw(t, method, path, body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return status, out
+}
+
+// raw calls path as alice of org-a and returns the status and the body.
+func (p *postsAPI) raw(t *testing.T, method, path, body string) (int, []byte) {
+	t.Helper()
 	req, _ := http.NewRequest(method, p.srv.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
 	if body != "" {
@@ -99,9 +108,8 @@ func (p *postsAPI) call(t *testing.T, method, path, body string) (int, map[strin
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	raw, _ := io.ReadAll(res.Body)
+	return res.StatusCode, raw
 }
 
 func code(out map[string]any) string {

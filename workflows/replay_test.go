@@ -13,7 +13,6 @@ import (
 
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/payloadcodec"
-	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -66,9 +65,9 @@ func testDataConverter(t *testing.T) converter.DataConverter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cipher, err := tokencipher.New(key)
+	codec, err := payloadcodec.NewFromKeys(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return payloadcodec.DataConverter(payloadcodec.New(cipher))
+	return payloadcodec.DataConverter(codec)
 }

@@ -35,7 +35,6 @@ import (
 	"github.com/postflow/postflow/internal/app"
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/payloadcodec"
-	"github.com/postflow/postflow/internal/tokencipher"
 )
 
 func main() {
@@ -203,11 +202,11 @@ func payloadConverter(env []string) (converter.DataConverter, error) {
 	if err != nil {
 		return nil, err
 	}
-	cipher, err := tokencipher.New(current, previous...)
+	codec, err := payloadcodec.NewFromKeys(current, previous...)
 	if err != nil {
 		return nil, err
 	}
-	return payloadcodec.DataConverter(payloadcodec.New(cipher)), nil
+	return payloadcodec.DataConverter(codec), nil
 }
 
 // startCPUProfile profiles the whole process (API, worker, Temporal and

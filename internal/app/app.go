@@ -243,11 +243,9 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 		if err != nil {
 			return d, err
 		}
-		cipher, err := tokencipher.New(current, previous...)
-		if err != nil {
+		if d.codec, err = payloadcodec.NewFromKeys(current, previous...); err != nil {
 			return d, err
 		}
-		d.codec = payloadcodec.New(cipher)
 		dc = payloadcodec.DataConverter(d.codec)
 	}
 	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger, dc); err != nil {

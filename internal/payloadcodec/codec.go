@@ -39,6 +39,15 @@ var _ converter.PayloadCodec = (*Codec)(nil)
 // New seals with c's current key and opens with any of its keys.
 func New(c *tokencipher.Cipher) *Codec { return &Codec{cipher: c} }
 
+// NewFromKeys seals with current and opens with it and previous.
+func NewFromKeys(current []byte, previous ...[]byte) (*Codec, error) {
+	c, err := tokencipher.New(current, previous...)
+	if err != nil {
+		return nil, fmt.Errorf("payloadcodec: %w", err)
+	}
+	return New(c), nil
+}
+
 // Encode seals each payload.
 func (c *Codec) Encode(payloads []*commonpb.Payload) ([]*commonpb.Payload, error) {
 	out := make([]*commonpb.Payload, len(payloads))
