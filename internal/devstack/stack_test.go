@@ -2,10 +2,12 @@ package devstack_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,5 +195,20 @@ func waitHTTP(ctx context.Context, t *testing.T, url string) {
 			t.Fatalf("%s never answered 200 (last error %v)", url, err)
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// A taken port is an error naming it and its flag, not Temporal ending
+// the process from inside its listener.
+func TestTakenPortIsAnError(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	_, err = devstack.StartTemporal(devstack.TemporalOptions{Port: port, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("--temporal-port) port %d is taken", port)) {
+		t.Fatalf("err = %v, want the taken frontend port named", err)
 	}
 }

@@ -75,6 +75,21 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 	if opts.IP == "" {
 		opts.IP = "127.0.0.1"
 	}
+	// Temporal's listeners end the process on a taken port, with a log
+	// line of their own; say which flag to change instead.
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"frontend (--temporal-port)", opts.Port}, {"Web UI (--ui-port)", opts.UIPort}} {
+		if p.port <= 0 {
+			continue
+		}
+		l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", hostPort(opts.IP, p.port))
+		if err != nil {
+			return nil, fmt.Errorf("temporal: the %s port %d is taken: %w", p.name, p.port, err)
+		}
+		l.Close()
+	}
 	logger := newServerLogger(opts.Logger)
 	serverOpts, err := opts.serverOptions(logger)
 	if err != nil {
