@@ -40,15 +40,20 @@ type claims struct {
 	jwt.RegisteredClaims
 }
 
-// authenticate requires a caller and resolves the request's organization.
-func (s *server) authenticate(next http.Handler) http.Handler {
-	parser := jwt.NewParser(
-		// Only HS256: a token that names another algorithm (none, or RS256
-		// to pass our HMAC key off as a public key) is refused outright.
+// newJWTParser accepts only HS256: a token that names another algorithm
+// (none, or RS256 to pass our HMAC key off as a public key) is refused
+// outright. exp is required, with 30 s of leeway for clock skew.
+func newJWTParser() *jwt.Parser {
+	return jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(30e9),
 	)
+}
+
+// authenticate requires a caller and resolves the request's organization.
+func (s *server) authenticate(next http.Handler) http.Handler {
+	parser := newJWTParser()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var userID string
 		var orgs []string

@@ -37,7 +37,7 @@ type operatorClaims struct {
 // from the browser; preflights are answered before authentication, as
 // browsers send them without credentials.
 func (s *server) codecHandler(opts CodecOptions) http.Handler {
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), jwt.WithExpirationRequired(), jwt.WithLeeway(30e9))
+	parser := newJWTParser()
 	codec := http.StripPrefix(codecPath, converter.NewPayloadCodecHTTPHandler(opts.Codec))
 	auth := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !opts.Anonymous {

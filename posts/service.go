@@ -253,30 +253,29 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 	if err != nil {
 		return "", "", err
 	}
-	var forget []ResultStatus // nil: keep every result
 	switch p.Status {
 	case StatusCancelled:
 		return "", "", ErrConflict
+	case StatusQueued, StatusPublishing:
+		// Its run is going: Start returns it.
 	case StatusPublished:
 		if !again {
 			return "", "", ErrAlreadyPublished
 		}
-		forget = []ResultStatus{} // every account again
+		if err := s.store.ResetResults(ctx, p); err != nil { // every account again
+			return "", "", err
+		}
 	case StatusFailed:
 		// Published accounts are never published to again; failed ones
 		// are retried. Unknown ones only when asked: the caller checked
 		// the platform and the post is not there.
 		if again {
-			forget = []ResultStatus{ResultUnknown}
+			if err := s.store.ResetResults(ctx, p, ResultUnknown); err != nil {
+				return "", "", err
+			}
 		}
 	}
-	if forget != nil {
-		if err := s.store.ResetResults(ctx, p, forget...); err != nil {
-			return "", "", err
-		}
-	}
-	switch p.Status {
-	case StatusDraft, StatusScheduled, StatusFailed, StatusPublished:
+	if p.Status != StatusQueued && p.Status != StatusPublishing {
 		if _, err := s.store.SetStatus(ctx, id, StatusQueued, p.Status); err != nil {
 			return "", "", err
 		}

@@ -235,25 +235,20 @@ func (r *run) waitForItsTime(ctx workflow.Context) (*StartResult, error) {
 			continue
 		}
 		// Sleep until the time, or until PATCH moves it: then read again.
+		// A timer only fails by being cancelled: by the run's cancellation,
+		// checked below, or by stopTimer after a signal.
 		timerCtx, stopTimer := workflow.WithCancel(ctx)
-		timer := workflow.NewTimer(timerCtx, wait)
-		var timerErr error
 		sel := workflow.NewSelector(ctx)
-		sel.AddFuture(timer, func(f workflow.Future) { timerErr = f.Get(ctx, nil) })
+		sel.AddFuture(workflow.NewTimer(timerCtx, wait), func(workflow.Future) {})
 		sel.AddReceive(reschedule, func(c workflow.ReceiveChannel, _ bool) {
-			c.Receive(ctx, nil)
 			for c.ReceiveAsync(nil) {
 				// Several edits while asleep need one read.
 			}
-			stopTimer()
 		})
 		sel.Select(ctx)
 		stopTimer()
 		if ctx.Err() != nil {
 			return nil, temporal.NewCanceledError()
-		}
-		if timerErr != nil && !temporal.IsCanceledError(timerErr) {
-			return nil, timerErr
 		}
 	}
 }

@@ -318,18 +318,11 @@ func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Re
 
 // SaveResult upserts the result and adds r.Attempts to its count; r's
 // AttemptedAt replaces the stored one when set. A result that says
-// published is never overwritten: the platform has the post. Only one
-// branch of one run writes a (post, account) result at a time, so the read
-// and the write need no transaction.
+// published is never overwritten, since the platform has the post: a
+// write of another status can race one of published (an activity still
+// finishing while its cancelled run records CANCELLED), so on MongoDB that
+// guard is part of the write. Writing published needs no guard.
 func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
-	id := resultID(r.PostID, r.SocialAccountID)
-	prev, err := p.Result(ctx, r.PostID, r.SocialAccountID)
-	if err != nil {
-		return err
-	}
-	if prev != nil && prev.Status == posts.ResultPublished {
-		return nil
-	}
 	set := bson.D{
 		{Key: "postId", Value: r.PostID},
 		{Key: "socialAccountId", Value: r.SocialAccountID},
@@ -348,7 +341,30 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 		{Key: "$set", Value: set},
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: r.Attempts}}},
 	}
-	if _, err := p.results.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update, options.UpdateOne().SetUpsert(true)); err != nil {
+	filter := bson.D{{Key: "_id", Value: resultID(r.PostID, r.SocialAccountID)}}
+	if r.Status != posts.ResultPublished {
+		if p.store.isFerretDB(ctx) {
+			// FerretDB would scan the collection for the guarded filter
+			// and still check and write in two steps: read by _id, then
+			// write by _id (a known dev-only race).
+			prev, err := p.Result(ctx, r.PostID, r.SocialAccountID)
+			if err != nil {
+				return err
+			}
+			if prev != nil && prev.Status == posts.ResultPublished {
+				return nil
+			}
+		} else {
+			filter = append(filter, bson.E{Key: "status", Value: bson.D{{Key: "$ne", Value: string(posts.ResultPublished)}}})
+		}
+	}
+	_, err := p.results.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		// The guarded filter missed a published result, and the upsert
+		// then met its _id: nothing to change.
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("mongo: save result: %w", err)
 	}
 	return nil

@@ -308,7 +308,12 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "The code_verifier does not match the code_challenge.")
 			return
 		}
-		p.issue(w, r, g.UserID)
+		u, err := p.user(ctx, g.UserID)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		p.issue(w, r, u)
 	case "refresh_token":
 		g, err := p.take(ctx, f.Get("refresh_token"), "refresh")
 		if err != nil {
@@ -319,8 +324,8 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "The refresh token is unknown, used or expired.")
 			return
 		}
-		var u user
-		if err := p.users().FindOne(ctx, bson.D{{Key: "_id", Value: g.UserID}}).Decode(&u); err != nil {
+		u, err := p.user(ctx, g.UserID)
+		if err != nil {
 			p.fail(w, r, err)
 			return
 		}
@@ -328,28 +333,33 @@ func (p *Platform) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusBadRequest, "invalid_grant", "The refresh token has been revoked.")
 			return
 		}
-		p.issue(w, r, g.UserID)
+		p.issue(w, r, u)
 	default:
 		oauthError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 	}
 }
 
-func (p *Platform) issue(w http.ResponseWriter, r *http.Request, userID string) {
+// user reads a sandbox user by id.
+func (p *Platform) user(ctx context.Context, id string) (*user, error) {
+	var u user
+	if err := p.users().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&u); err != nil {
+		return nil, err
+	}
+	return &u, nil
+}
+
+// issue answers a token request with new tokens for u, living as long as
+// u's behaviour says.
+func (p *Platform) issue(w http.ResponseWriter, r *http.Request, u *user) {
 	access, refresh := random("sba_"), random("sbr_")
 	now := p.now()
 	ttl := p.opts.AccessTTL
-	var u user
-	err := p.users().FindOne(r.Context(), bson.D{{Key: "_id", Value: userID}}).Decode(&u)
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		p.fail(w, r, err)
-		return
-	}
 	if u.Behaviour.AccessTokenSeconds > 0 {
 		ttl = time.Duration(u.Behaviour.AccessTokenSeconds) * time.Second
 	}
-	_, err = p.grants().InsertMany(r.Context(), []any{
-		grant{Key: hash(access), Kind: "access", UserID: userID, ExpiresAt: now.Add(ttl)},
-		grant{Key: hash(refresh), Kind: "refresh", UserID: userID, ExpiresAt: now.Add(90 * 24 * time.Hour)},
+	_, err := p.grants().InsertMany(r.Context(), []any{
+		grant{Key: hash(access), Kind: "access", UserID: u.ID, ExpiresAt: now.Add(ttl)},
+		grant{Key: hash(refresh), Kind: "refresh", UserID: u.ID, ExpiresAt: now.Add(90 * 24 * time.Hour)},
 	})
 	if err != nil {
 		p.fail(w, r, err)

@@ -1,0 +1,9 @@
+package mongostore
+
+// AssumeMongoDB makes the store take the paths it takes on MongoDB, so that
+// tests against FerretDB (which answers those filters, only slower) cover
+// them too.
+func (s *Store) AssumeMongoDB() {
+	s.ferretOnce.Do(func() {})
+	s.ferret = false
+}
