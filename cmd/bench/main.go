@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ func main() {
 	n := flag.Int("n", 1000, "posts per round")
 	fanout := flag.Int("accounts", 5, "accounts per post in the second round")
 	concurrency := flag.Int("c", 64, "requests in flight")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the reference and 1-account rounds to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the reference and 1-account rounds to this file, and one of the PostFlow worker's whole run to this file.worker")
 	workerChild := flag.Bool("worker-child", false, "run as the bench's worker process (internal)")
 	withScheduled := flag.Bool("scheduled", true, "also measure timer precision (two rounds of n scheduled posts)")
 	flag.Parse()
@@ -99,7 +100,11 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 		return errors.New("dev stack did not start within 2 minutes")
 	}
 	defer func() { cancel(); <-devErr }()
-	worker, err := startWorker(dev.WorkerEnv, logs)
+	workerEnv := dev.WorkerEnv
+	if cpuProfile != "" {
+		workerEnv = append(slices.Clip(workerEnv), workerProfileEnv+"="+cpuProfile+".worker")
+	}
+	worker, err := startWorker(workerEnv, logs)
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
@@ -128,7 +133,7 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	var out strings.Builder
 	fmt.Fprintf(&out, "PostFlow bench, %s, GOMAXPROCS=%d, n=%d, embedded Temporal (SQLite) + FerretDB + sandbox\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.GOMAXPROCS(0), n)
-	fmt.Fprintf(&out, "%-34s %10s %10s %10s %12s %12s\n", "run", "per sec", "p50", "p99", "actions/run", "worker heap")
+	fmt.Fprintf(&out, "%-34s %10s %10s %10s %12s %12s %10s\n", "run", "per sec", "p50", "p99", "actions/run", "worker heap", "CPU/run")
 
 	emit := func(line string) { fmt.Fprintln(&out, line); fmt.Println(line) }
 	fmt.Print(out.String())
@@ -145,7 +150,7 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	}
 	var ref, one result
 	for _, half := range []int{n / 2, n - n/2} {
-		r, err := reference(ctx, tc, half, concurrency)
+		r, err := reference(ctx, tc, worker, half, concurrency)
 		if err != nil {
 			return err
 		}
@@ -209,8 +214,8 @@ func payloadConverter(env []string) (converter.DataConverter, error) {
 	return payloadcodec.DataConverter(codec), nil
 }
 
-// startCPUProfile profiles the whole process (API, worker, Temporal and
-// the stores share it) until the returned func is called.
+// startCPUProfile profiles this process (the API, Temporal, the stores and
+// the reference's worker share it) until the returned func is called.
 func startCPUProfile(path string) (func(), error) {
 	if path == "" {
 		return func() {}, nil
@@ -236,6 +241,9 @@ type result struct {
 	breakdown string
 	// workerHeap: the PostFlow worker's live heap half way and at the end.
 	workerHeap []uint64
+	// cpu: CPU time this process and the worker's used while the round
+	// ran (zero where /proc cannot tell).
+	cpu time.Duration
 }
 
 // merge adds the figures of another round of the same kind.
@@ -243,7 +251,7 @@ func (r result) merge(o result) result {
 	if r.n == 0 {
 		return o
 	}
-	m := result{n: r.n + o.n, elapsed: r.elapsed + o.elapsed, breakdown: o.breakdown}
+	m := result{n: r.n + o.n, elapsed: r.elapsed + o.elapsed, breakdown: o.breakdown, cpu: r.cpu + o.cpu}
 	m.perSec = float64(m.n) / m.elapsed.Seconds()
 	m.latencies = append(append(m.latencies, r.latencies...), o.latencies...)
 	m.actions = (r.actions*float64(r.n) + o.actions*float64(o.n)) / float64(m.n)
@@ -256,8 +264,12 @@ func (r result) row(name string) string {
 	if len(r.workerHeap) > 0 {
 		heap = fmt.Sprintf("%.1f MB", float64(r.workerHeap[len(r.workerHeap)-1])/(1<<20))
 	}
-	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %12s", name, r.perSec,
-		quantile(r.latencies, 0.50), quantile(r.latencies, 0.99), r.actions, heap)
+	cpu := "-"
+	if r.cpu > 0 {
+		cpu = fmt.Sprintf("%.1f ms", float64(r.cpu)/float64(time.Millisecond)/float64(r.n))
+	}
+	return fmt.Sprintf("%-34s %10.1f %10s %10s %12.1f %12s %10s", name, r.perSec,
+		quantile(r.latencies, 0.50), quantile(r.latencies, 0.99), r.actions, heap, cpu)
 }
 
 // quantile sorts d in place and returns its p-quantile.
@@ -398,7 +410,7 @@ func sampleStats(ctx context.Context, tc client.Client, ids []string) (float64, 
 }
 
 // reference runs the bare reference workflow n times on its own queue.
-func reference(ctx context.Context, tc client.Client, n, c int) (result, error) {
+func reference(ctx context.Context, tc client.Client, pf *workerProcess, n, c int) (result, error) {
 	w := worker.New(tc, "bench-reference", worker.Options{})
 	w.RegisterWorkflow(ReferenceWorkflow)
 	w.RegisterActivity(NoopActivity)
@@ -408,6 +420,7 @@ func reference(ctx context.Context, tc client.Client, n, c int) (result, error) 
 	defer w.Stop()
 	ids := make([]string, n)
 	lat := make([]time.Duration, n)
+	cpu0 := pf.cpuWithParent()
 	start := time.Now()
 	err := parallel(n, c, func(i int) error {
 		t0 := time.Now()
@@ -424,8 +437,9 @@ func reference(ctx context.Context, tc client.Client, n, c int) (result, error) 
 		return result{}, err
 	}
 	elapsed := time.Since(start)
+	cpu := pf.cpuWithParent() - cpu0
 	actions, breakdown, err := sampleStats(ctx, tc, ids)
-	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown}, err
+	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, cpu: cpu}, err
 }
 
 // publishRound creates n posts over HTTP, triggers them all, and waits for
@@ -448,6 +462,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 	lat := make([]time.Duration, n)
 	trigger := make([]time.Duration, n)
 	wf := make([]string, n)
+	cpu0 := worker.cpuWithParent()
 	start := time.Now()
 	err = parallel(n, c, func(i int) error {
 		t0 := time.Now()
@@ -474,6 +489,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 		return result{}, err
 	}
 	elapsed := time.Since(start)
+	cpu := worker.cpuWithParent() - cpu0
 	if heapErr != nil {
 		return result{}, heapErr
 	}
@@ -482,5 +498,5 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 	}
 	actions, breakdown, err := sampleStats(ctx, tc, wf)
 	breakdown = fmt.Sprintf("    %-22s p50 %8s  p99 %8s\n", "POST /publish answered", quantile(trigger, 0.5), quantile(trigger, 0.99)) + breakdown
-	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:]}, err
+	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:], cpu: cpu}, err
 }

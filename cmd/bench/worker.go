@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,6 +36,16 @@ func runWorkerChild() error {
 	defer stop()
 	usr1 := make(chan os.Signal, 1)
 	signal.Notify(usr1, syscall.SIGUSR1)
+	// Until now a SIGUSR1 was ignored (the runtime catches it and does
+	// nothing): the parent waits for this line before it asks.
+	fmt.Println("ready")
+	if path := os.Getenv(workerProfileEnv); path != "" {
+		stopProfile, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	go func() {
 		for range usr1 {
 			runtime.GC()
@@ -46,6 +57,9 @@ func runWorkerChild() error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	return app.RunWorker(ctx, cfg, logger)
 }
+
+// workerProfileEnv names the file the child writes its CPU profile to.
+const workerProfileEnv = "POSTFLOW_BENCH_WORKER_CPUPROFILE"
 
 // workerProcess is the parent's handle on the child.
 type workerProcess struct {
@@ -64,7 +78,26 @@ func startWorker(env []string, stderr io.Writer) (*workerProcess, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	return &workerProcess{cmd: cmd, lines: bufio.NewScanner(out)}, nil
+	w := &workerProcess{cmd: cmd, lines: bufio.NewScanner(out)}
+	ready := make(chan error, 1)
+	go func() {
+		if !w.lines.Scan() || w.lines.Text() != "ready" {
+			ready <- fmt.Errorf("worker did not start (%q, %v); see dev.log", w.lines.Text(), w.lines.Err())
+			return
+		}
+		ready <- nil
+	}()
+	select {
+	case err := <-ready:
+		if err != nil {
+			w.stop()
+			return nil, err
+		}
+		return w, nil
+	case <-time.After(2 * time.Minute):
+		w.stop()
+		return nil, errors.New("worker did not start within 2 minutes; see dev.log")
+	}
 }
 
 // heap asks the worker for its live heap after a GC.
@@ -72,12 +105,27 @@ func (w *workerProcess) heap() (uint64, error) {
 	if err := w.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		return 0, err
 	}
-	if !w.lines.Scan() {
-		return 0, fmt.Errorf("worker: no heap figure: %v", w.lines.Err())
+	line := make(chan string, 1)
+	go func() {
+		if w.lines.Scan() {
+			line <- w.lines.Text()
+		}
+		close(line)
+	}()
+	var text string
+	select {
+	case l, ok := <-line:
+		if !ok {
+			return 0, fmt.Errorf("worker: no heap figure: %v", w.lines.Err())
+		}
+		text = l
+	case <-time.After(time.Minute):
+		// A bench that would wait forever is worse than one that stops.
+		return 0, errors.New("worker: no heap figure within a minute; see dev.log")
 	}
-	v, ok := strings.CutPrefix(w.lines.Text(), "heap ")
+	v, ok := strings.CutPrefix(text, "heap ")
 	if !ok {
-		return 0, fmt.Errorf("worker said %q", w.lines.Text())
+		return 0, fmt.Errorf("worker said %q", text)
 	}
 	return strconv.ParseUint(v, 10, 64)
 }
@@ -91,4 +139,41 @@ func (w *workerProcess) stop() {
 	case <-time.After(30 * time.Second):
 		_ = w.cmd.Process.Kill()
 	}
+}
+
+// cpuWithParent is the CPU time (user and system) the worker and this
+// process have used so far, from /proc; zero where there is none. With it
+// a round's cost per run shows apart from how busy the machine was.
+func (w *workerProcess) cpuWithParent() time.Duration {
+	self, err1 := procCPU(os.Getpid())
+	child, err2 := procCPU(w.cmd.Process.Pid)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return self + child
+}
+
+// procCPU reads utime and stime of /proc/<pid>/stat, in clock ticks of
+// 10 ms (USER_HZ is 100 on every Linux that Go runs on).
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis. utime and stime are fields 14 and 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("/proc/%d/stat: no command name", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: bad times", pid)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
