@@ -168,6 +168,12 @@ func (o *TemporalOptions) serverOptions(logger *serverLogger) ([]temporal.Server
 		// is low enough to throttle a busy dev session.
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8096,
+		// One partition per task queue: partitions spread a queue's load
+		// over matching hosts, and this stack has one. With the default
+		// four, a task waits in a partition no poller is on until it is
+		// forwarded: seconds, under load, for some runs.
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
 	}
 	return []temporal.ServerOption{
 		temporal.WithConfig(conf),
