@@ -161,9 +161,16 @@ func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
 
 // buildProviders registers the providers the configuration enables.
 func buildProviders(cfg *config.Config) (*providers.Registry, error) {
+	// One client for the platforms. Go's default transport keeps two idle
+	// connections per host, so a worker publishing many posts at once
+	// would open a new connection (and TLS session) for nearly every call.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 64
+	client := &http.Client{Timeout: 30 * time.Second, Transport: transport}
 	var ps []providers.Provider
 	if cfg.LinkedIn.ClientID != "" {
 		li, err := linkedin.New(linkedin.Config{
+			HTTPClient:   client,
 			ClientID:     cfg.LinkedIn.ClientID,
 			ClientSecret: cfg.LinkedIn.ClientSecret,
 			RedirectURI:  cfg.LinkedIn.RedirectURI,
@@ -180,7 +187,8 @@ func buildProviders(cfg *config.Config) (*providers.Registry, error) {
 	if cfg.SandboxEnabled {
 		base := cfg.SandboxBaseURL()
 		sb, err := sandbox.New(sandbox.Config{
-			BaseURL: base,
+			HTTPClient: client,
+			BaseURL:    base,
 			// The sandbox is served by the API, so the API's root is the
 			// sandbox's minus its mount point.
 			RedirectURI: strings.TrimSuffix(base, "/sandbox") + "/connections/callback/sandbox",
