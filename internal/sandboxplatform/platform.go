@@ -404,6 +404,12 @@ func (p *Platform) me(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"id": u.ID, "name": u.Name, "avatarUrl": ""})
 }
 
+// recentPost is the last post of a (user, text).
+type recentPost struct {
+	PostID    string    `bson:"postId"`
+	CreatedAt time.Time `bson:"createdAt"`
+}
+
 // TextLimit is the longest post the sandbox takes, in code points.
 const TextLimit = 500
 
@@ -459,29 +465,38 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	// The last post of each (user, text), for duplicate detection.
-	key := hash(u.ID + "\n" + body.Text)
-	var last struct {
-		PostID    string    `bson:"postId"`
-		CreatedAt time.Time `bson:"createdAt"`
-	}
-	err := p.recent().FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&last)
-	if err == nil && now.Sub(last.CreatedAt) < p.opts.DuplicateWindow {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "duplicate", "message": "You already posted this: " + last.PostID, "existingId": last.PostID})
-		return
-	}
+	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, CreatedAt: now.UTC()}
+	// The last post of each (user, text), for duplicate detection. One
+	// findAndModify claims the key for this post and returns the post it
+	// named before; a duplicate puts that one back.
+	key := bson.D{{Key: "_id", Value: hash(u.ID + "\n" + body.Text)}}
+	var last recentPost
+	err := p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: post.ID, CreatedAt: post.CreatedAt}}},
+		options.FindOneAndUpdate().SetUpsert(true)).Decode(&last)
+	had := err == nil
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
 		p.fail(w, r, err)
 		return
 	}
-	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, CreatedAt: now.UTC()}
-	if _, err := p.posts().InsertOne(ctx, post); err != nil {
-		p.fail(w, r, err)
+	restore := func() error {
+		if !had {
+			_, err := p.recent().DeleteOne(ctx, key)
+			return err
+		}
+		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: last}})
+		return err
+	}
+	if had && now.Sub(last.CreatedAt) < p.opts.DuplicateWindow {
+		if err := restore(); err != nil {
+			p.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "duplicate", "message": "You already posted this: " + last.PostID, "existingId": last.PostID})
 		return
 	}
-	if _, err := p.recent().UpdateOne(ctx, bson.D{{Key: "_id", Value: key}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "postId", Value: post.ID}, {Key: "createdAt", Value: post.CreatedAt}}}},
-		options.UpdateOne().SetUpsert(true)); err != nil {
+	if _, err := p.posts().InsertOne(ctx, post); err != nil {
+		// Not posted: the key must not name it.
+		_ = restore()
 		p.fail(w, r, err)
 		return
 	}

@@ -138,10 +138,13 @@ func TestPublishFeedAndSwitches(t *testing.T) {
 		t.Errorf("feed = %+v, published %+v", feed.Posts, pub)
 	}
 
-	_, err = p.Publish(ctx, a, providers.Payload{Text: "hello sandbox"})
+	// Twice: a duplicate must leave the post it duplicates on record.
 	var pe *providers.Error
-	if !errors.As(err, &pe) || pe.Kind != providers.KindDuplicate || pe.ExistingPostID != pub.PlatformPostID {
-		t.Errorf("duplicate: %v", err)
+	for range 2 {
+		_, err = p.Publish(ctx, a, providers.Payload{Text: "hello sandbox"})
+		if !errors.As(err, &pe) || pe.Kind != providers.KindDuplicate || pe.ExistingPostID != pub.PlatformPostID {
+			t.Errorf("duplicate: %v", err)
+		}
 	}
 
 	behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{Publish: "rate_limited", PublishTimes: 1, RetryAfterSeconds: 42})
