@@ -81,7 +81,7 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 	if p.ScheduledAt != nil && p.ScheduledAt.After(a.now()) {
 		return &workflows.StartResult{WaitUntil: *p.ScheduledAt}, nil
 	}
-	if _, err := a.Posts.SetStatus(ctx, p.ID, posts.StatusPublishing, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing, posts.StatusFailed); err != nil {
+	if _, err := a.Posts.SetStatus(ctx, p, posts.StatusPublishing, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing, posts.StatusFailed); err != nil {
 		if errors.Is(err, posts.ErrConflict) || errors.Is(err, posts.ErrNotFound) {
 			// Cancelled or deleted between the read and the write.
 			return &workflows.StartResult{Skip: true, Status: "cancelled"}, nil
@@ -124,7 +124,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		switch prev.Status {
 		case posts.ResultPublished:
 			// The platform has the post; posting again would duplicate it.
-			return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID}, nil
+			return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
 		case posts.ResultUnknown:
 			// Publishing again is an operator's decision (POST /publish
 			// with again=true), not a retry's.
@@ -155,8 +155,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			return a.unknown(ctx, in, prev, prov.Name())
 		}
 	}
-	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
-		Status: posts.ResultPublishing, Attempts: 1, AttemptedAt: &now}); err != nil {
+	if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
 		return nil, err
 	}
 
@@ -204,7 +203,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		// so the retry reconciles through the platform's duplicate answer.
 		return nil, err
 	}
-	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID}, nil
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}, nil
 }
 
 // heartbeatWhileWaiting heartbeats at a third of the activity's heartbeat
@@ -314,50 +313,65 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 }
 
 // FinishPost sets the post published when every account is, else failed
-// with the reasons.
+// with the reasons. The run's outcomes say which accounts are published
+// (each was recorded before its outcome was returned); only the others'
+// results are read, for their codes and messages.
 func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (*workflows.FinishResult, error) {
-	p, err := a.Posts.GetByID(ctx, in.PostID)
+	outcomes := in.Outcomes
+	if len(outcomes) == 0 {
+		// A run recorded before outcomes were passed: read them.
+		p, err := a.Posts.GetByID(ctx, in.PostID)
+		if errors.Is(err, posts.ErrNotFound) {
+			return &workflows.FinishResult{Status: "deleted"}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range p.SocialAccountIDs {
+			outcomes = append(outcomes, workflows.AccountOutcome{AccountID: id})
+		}
+	}
+	var published int
+	var last *time.Time
+	var firstCode, firstMsg string
+	for _, o := range outcomes {
+		if o.Status != "published" || o.PublishedAt == nil {
+			r, err := a.Posts.Result(ctx, in.PostID, o.AccountID)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case r != nil && r.Status == posts.ResultPublished:
+				o.Status, o.PublishedAt = "published", r.PublishedAt
+			case firstCode != "":
+			case r == nil:
+				firstCode, firstMsg = "NOT_PUBLISHED", "no result was recorded"
+			default:
+				firstCode, firstMsg = r.ErrorCode, r.ErrorMessage
+			}
+		}
+		if o.Status == "published" {
+			published++
+			if last == nil || (o.PublishedAt != nil && o.PublishedAt.After(*last)) {
+				last = o.PublishedAt
+			}
+		}
+	}
+	total := len(outcomes)
+	status, code, reason := posts.StatusPublished, "", ""
+	if published < total {
+		status, code = posts.StatusFailed, firstCode
+		if published > 0 {
+			code = "PARTIAL_FAILURE"
+		}
+		reason = fmt.Sprintf("%d of %d accounts failed; first: %s: %s", total-published, total, firstCode, firstMsg)
+	}
+	err := a.Posts.Finish(ctx, in.PostID, status, last, reason, code)
 	if errors.Is(err, posts.ErrNotFound) {
 		return &workflows.FinishResult{Status: "deleted"}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	results, err := a.Posts.Results(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	byAccount := map[string]posts.Result{}
-	for _, r := range results {
-		byAccount[r.SocialAccountID] = r
-	}
-	var published int
-	var last *time.Time
-	var firstCode, firstMsg string
-	for _, id := range p.SocialAccountIDs {
-		r, ok := byAccount[id]
-		if ok && r.Status == posts.ResultPublished {
-			published++
-			if last == nil || (r.PublishedAt != nil && r.PublishedAt.After(*last)) {
-				last = r.PublishedAt
-			}
-			continue
-		}
-		if firstCode == "" {
-			firstCode, firstMsg = "NOT_PUBLISHED", "no result was recorded"
-			if ok {
-				firstCode, firstMsg = r.ErrorCode, r.ErrorMessage
-			}
-		}
-	}
-	total := len(p.SocialAccountIDs)
-	if published == total {
-		return &workflows.FinishResult{Status: string(posts.StatusPublished)}, a.Posts.Finish(ctx, in.PostID, posts.StatusPublished, last, "", "")
-	}
-	code := firstCode
-	if published > 0 {
-		code = "PARTIAL_FAILURE"
-	}
-	reason := fmt.Sprintf("%d of %d accounts failed; first: %s: %s", total-published, total, firstCode, firstMsg)
-	return &workflows.FinishResult{Status: string(posts.StatusFailed)}, a.Posts.Finish(ctx, in.PostID, posts.StatusFailed, last, reason, code)
+	return &workflows.FinishResult{Status: string(status)}, nil
 }

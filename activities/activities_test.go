@@ -392,25 +392,55 @@ func TestStartAndFinish(t *testing.T) {
 		t.Errorf("a post waiting for its time is %s", p.Status)
 	}
 
-	// Finish: one account published → published; failed → failed with why.
-	if _, err := w.publish(t, queued); err != nil {
-		t.Fatal(err)
-	}
-	finish := func(p *posts.Post) *posts.Post {
-		if _, err := w.env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: p.ID}); err != nil {
+	// Finish: one account published → published; failed → failed with
+	// why. Runs pass their outcomes; runs recorded before that pass none,
+	// and FinishPost reads the post's results instead.
+	for _, withOutcomes := range []bool{true, false} {
+		finish := func(p *posts.Post, out *workflows.AccountOutcome) *posts.Post {
+			t.Helper()
+			in := workflows.FinishInput{PostID: p.ID}
+			if withOutcomes {
+				in.Outcomes = []workflows.AccountOutcome{*out}
+			}
+			if _, err := w.env.ExecuteActivity(workflows.FinishPostActivity, in); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := w.store.Posts().GetByID(ctx, p.ID)
+			return got
+		}
+		good := w.post(t, fmt.Sprintf("good %v", withOutcomes), posts.StatusPublishing)
+		out, err := w.publish(t, good)
+		if err != nil {
 			t.Fatal(err)
 		}
-		got, _ := w.store.Posts().GetByID(ctx, p.ID)
-		return got
+		r := w.result(t, good)
+		if got := finish(good, out); got.Status != posts.StatusPublished || got.PublishedAt == nil || !got.PublishedAt.Equal(*r.PublishedAt) {
+			t.Errorf("outcomes %v: finished %+v, result %+v", withOutcomes, got, r)
+		}
+		bad := w.post(t, strings.Repeat("y", 3001), posts.StatusPublishing)
+		if out, err = w.publish(t, bad); err != nil {
+			t.Fatal(err)
+		}
+		if got := finish(bad, out); got.Status != posts.StatusFailed || got.FailureCode != "TEXT_TOO_LONG" || !strings.Contains(got.FailureReason, "1 of 1 accounts failed") {
+			t.Errorf("outcomes %v: finished %+v", withOutcomes, got)
+		}
 	}
-	if got := finish(queued); got.Status != posts.StatusPublished || got.PublishedAt == nil {
-		t.Errorf("finished %+v", got)
-	}
-	bad := w.post(t, strings.Repeat("y", 3001), posts.StatusPublishing)
-	if _, err := w.publish(t, bad); err != nil {
+
+	// A post deleted while its run published: nothing to finish.
+	gone := w.post(t, "gone", posts.StatusPublishing)
+	out, err := w.publish(t, gone)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := finish(bad); got.Status != posts.StatusFailed || got.FailureCode != "TEXT_TOO_LONG" || !strings.Contains(got.FailureReason, "1 of 1 accounts failed") {
-		t.Errorf("finished %+v", got)
+	if err := w.store.Posts().Delete(ctx, gone.OrganizationID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: gone.ID, Outcomes: []workflows.AccountOutcome{*out}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fin workflows.FinishResult
+	if err := v.Get(&fin); err != nil || fin.Status != "deleted" {
+		t.Errorf("finishing a deleted post: %+v", fin)
 	}
 }

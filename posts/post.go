@@ -113,9 +113,14 @@ type Store interface {
 	// Update replaces the editable fields if the post's status is one of
 	// from (ErrConflict otherwise).
 	Update(ctx context.Context, p *Post, from ...Status) (*Post, error)
-	// SetStatus moves the post to status if it is in one of from.
-	SetStatus(ctx context.Context, id string, status Status, from ...Status) (*Post, error)
-	// Finish records the outcome of a publish run.
+	// SetStatus moves p, as the caller read it, to status if its status is
+	// one of from (ErrConflict otherwise). MongoDB checks the stored status
+	// in the write; FerretDB, where that filter would scan the collection,
+	// checks p.Status: a development store, it leaves a race as narrow as
+	// the caller's read-then-write.
+	SetStatus(ctx context.Context, p *Post, status Status, from ...Status) (*Post, error)
+	// Finish records the outcome of a publish run (ErrNotFound: the post
+	// is gone).
 	Finish(ctx context.Context, id string, status Status, publishedAt *time.Time, reason, code string) error
 	Delete(ctx context.Context, orgID, id string) error
 
@@ -125,6 +130,11 @@ type Store interface {
 	// SaveResult upserts the result of (post, account), adding r.Attempts
 	// to its count. A published result is never overwritten.
 	SaveResult(ctx context.Context, r *Result) error
+	// RecordAttempt saves that an attempt to publish (post, account)
+	// begins at `at`: publishing, one attempt more, unless published. prev
+	// is the result as the caller read it (nil: none); FerretDB checks it
+	// rather than the stored one, as SetStatus does.
+	RecordAttempt(ctx context.Context, prev *Result, postID, accountID string, at time.Time) error
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error

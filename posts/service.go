@@ -231,7 +231,7 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 	case StatusPublishing:
 		return ErrConflict
 	case StatusQueued, StatusScheduled:
-		if _, err := s.store.SetStatus(ctx, id, StatusCancelled, StatusQueued, StatusScheduled); err != nil {
+		if _, err := s.store.SetStatus(ctx, p, StatusCancelled, StatusQueued, StatusScheduled); err != nil {
 			return err
 		}
 		return s.runner.Cancel(ctx, id)
@@ -276,7 +276,7 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 		}
 	}
 	if p.Status != StatusQueued && p.Status != StatusPublishing {
-		if _, err := s.store.SetStatus(ctx, id, StatusQueued, p.Status); err != nil {
+		if _, err := s.store.SetStatus(ctx, p, StatusQueued, p.Status); err != nil {
 			return "", "", err
 		}
 	}

@@ -50,9 +50,11 @@ type (
 	}
 	AccountOutcome struct {
 		AccountID      string
-		Status         string // published | failed
+		Status         string // published | failed | unknown
 		PlatformPostID string
 		ErrorCode      string
+		// PublishedAt: when the platform took the post (published only).
+		PublishedAt *time.Time `json:",omitempty"`
 	}
 	FailureInput struct {
 		PostID    string
@@ -60,7 +62,14 @@ type (
 		Code      string
 		Message   string
 	}
-	FinishInput  struct{ PostID string }
+	FinishInput struct {
+		PostID string
+		// Outcomes: each account's, in the post's order, so that
+		// FinishPost reads only the results that failed (for their
+		// messages). Runs recorded before them have none: FinishPost
+		// then reads the post and every result.
+		Outcomes []AccountOutcome
+	}
 	FinishResult struct{ Status string }
 )
 
@@ -198,7 +207,7 @@ func PublishPost(ctx workflow.Context, in PublishPostInput) (*PublishPostResult,
 	wg.Wait(ctx)
 
 	var finish FinishResult
-	if err := r.bookkeeping(ctx, FinishPostActivity, FinishInput{PostID: in.PostID}).Get(ctx, &finish); err != nil {
+	if err := r.bookkeeping(ctx, FinishPostActivity, FinishInput{PostID: in.PostID, Outcomes: outcomes}).Get(ctx, &finish); err != nil {
 		return nil, err
 	}
 	r.finalStatus(ctx, finish.Status, platforms(start.Accounts)...)

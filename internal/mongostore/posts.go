@@ -182,19 +182,23 @@ func statuses(from []posts.Status) bson.A {
 // conditional updates the post if its status is one of from, and tells a
 // missing post from one in another status. On MongoDB the check and the
 // write are one findOneAndUpdate. FerretDB would scan the collection for
-// that filter and still check and write in two steps, so there it reads by
-// _id, checks, and writes by _id.
-func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, from []posts.Status, update bson.D) (*posts.Post, error) {
+// that filter and still check and write in two steps, so there the check
+// is seen, the status the caller read (read now when it is empty), and
+// the write goes by _id.
+func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, seen posts.Status, from []posts.Status, update bson.D) (*posts.Post, error) {
 	if p.store.isFerretDB(ctx) {
-		cur, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
-		if err != nil {
-			return nil, err
+		if seen == "" {
+			cur, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
+			if err != nil {
+				return nil, err
+			}
+			seen = cur.Status
 		}
-		if !slices.Contains(from, cur.Status) {
+		if !slices.Contains(from, seen) {
 			return nil, posts.ErrConflict
 		}
 		var d postDoc
-		err = p.posts.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+		err := p.posts.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 		if errors.Is(err, mongo.ErrNoDocuments) {
 			return nil, posts.ErrNotFound
 		}
@@ -224,7 +228,7 @@ func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Stat
 	if !ok {
 		return nil, posts.ErrNotFound
 	}
-	return p.conditional(ctx, oid, from, bson.D{{Key: "$set", Value: bson.D{
+	return p.conditional(ctx, oid, "", from, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "content", Value: post.Content},
 		{Key: "socialAccountIds", Value: post.SocialAccountIDs},
 		{Key: "variants", Value: post.Variants},
@@ -234,12 +238,12 @@ func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Stat
 	}}})
 }
 
-func (p *Posts) SetStatus(ctx context.Context, id string, status posts.Status, from ...posts.Status) (*posts.Post, error) {
-	oid, ok := objectID(id)
+func (p *Posts) SetStatus(ctx context.Context, post *posts.Post, status posts.Status, from ...posts.Status) (*posts.Post, error) {
+	oid, ok := objectID(post.ID)
 	if !ok {
 		return nil, posts.ErrNotFound
 	}
-	return p.conditional(ctx, oid, from, bson.D{{Key: "$set", Value: bson.D{
+	return p.conditional(ctx, oid, post.Status, from, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: string(status)},
 		{Key: "updatedAt", Value: p.now().UTC()},
 	}}})
@@ -250,7 +254,7 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 	if !ok {
 		return posts.ErrNotFound
 	}
-	_, err := p.posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{
+	res, err := p.posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: string(status)},
 		{Key: "publishedAt", Value: utcPtr(publishedAt)},
 		{Key: "failureReason", Value: reason},
@@ -259,6 +263,9 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 	}}})
 	if err != nil {
 		return fmt.Errorf("mongo: finish post: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return posts.ErrNotFound
 	}
 	return nil
 }
@@ -323,6 +330,18 @@ func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Re
 // finishing while its cancelled run records CANCELLED), so on MongoDB that
 // guard is part of the write. Writing published needs no guard.
 func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
+	return p.saveResult(ctx, r, func() (*posts.Result, error) { return p.Result(ctx, r.PostID, r.SocialAccountID) })
+}
+
+// RecordAttempt saves that an attempt begins: as SaveResult, where
+// FerretDB's check is prev, the result as the caller read it.
+func (p *Posts) RecordAttempt(ctx context.Context, prev *posts.Result, postID, accountID string, at time.Time) error {
+	r := &posts.Result{PostID: postID, SocialAccountID: accountID, Status: posts.ResultPublishing, Attempts: 1, AttemptedAt: &at}
+	return p.saveResult(ctx, r, func() (*posts.Result, error) { return prev, nil })
+}
+
+// saveResult writes r; on FerretDB, read says what the stored result is.
+func (p *Posts) saveResult(ctx context.Context, r *posts.Result, read func() (*posts.Result, error)) error {
 	set := bson.D{
 		{Key: "postId", Value: r.PostID},
 		{Key: "socialAccountId", Value: r.SocialAccountID},
@@ -347,7 +366,7 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 			// FerretDB would scan the collection for the guarded filter
 			// and still check and write in two steps: read by _id, then
 			// write by _id (a known dev-only race).
-			prev, err := p.Result(ctx, r.PostID, r.SocialAccountID)
+			prev, err := read()
 			if err != nil {
 				return err
 			}

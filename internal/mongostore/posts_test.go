@@ -2,6 +2,7 @@ package mongostore_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -16,16 +17,9 @@ func TestMain(m *testing.M) { mongotest.Main(m) }
 // the store takes on FerretDB and on the one it takes on MongoDB; the
 // attempts still add up.
 func TestSaveResultKeepsPublished(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		store func(*testing.T) *mongostore.Store
-	}{
-		{"as detected", func(t *testing.T) *mongostore.Store { return mongotest.Store(t) }},
-		{"MongoDB's path", func(t *testing.T) *mongostore.Store { s := mongotest.Store(t); s.AssumeMongoDB(); return s }},
-	} {
+	for _, tt := range paths {
 		t.Run(tt.name, func(t *testing.T) {
-			store := tt.store(t).Posts()
-			ctx := context.Background()
+			store, ctx := postsStore(t, tt.mongoDB), context.Background()
 			at := time.Now().UTC().Truncate(time.Millisecond)
 			save := func(r posts.Result) {
 				t.Helper()
@@ -47,6 +41,97 @@ func TestSaveResultKeepsPublished(t *testing.T) {
 			}
 			if r.Status != posts.ResultPublished || r.PlatformPostID != "urn:li:share:1" || r.ErrorCode != "" || r.Attempts != 2 || !r.AttemptedAt.Equal(at) {
 				t.Errorf("result = %+v, want published after 2 attempts", r)
+			}
+		})
+	}
+}
+
+// paths are the two ways the store works: as it detects the server
+// (FerretDB here), and as it works on MongoDB.
+var paths = []struct {
+	name    string
+	mongoDB bool
+}{{"as detected", false}, {"MongoDB's path", true}}
+
+func postsStore(t *testing.T, mongoDB bool) *mongostore.Posts {
+	s := mongotest.Store(t)
+	if mongoDB {
+		s.AssumeMongoDB()
+	}
+	return s.Posts()
+}
+
+// RecordAttempt never turns a published result back into publishing, and
+// counts the attempts it records.
+func TestRecordAttemptKeepsPublished(t *testing.T) {
+	for _, tt := range paths {
+		t.Run(tt.name, func(t *testing.T) {
+			store, ctx := postsStore(t, tt.mongoDB), context.Background()
+			at := time.Now().UTC().Truncate(time.Millisecond)
+			attempt := func() {
+				t.Helper()
+				prev, err := store.Result(ctx, "p1", "a1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := store.RecordAttempt(ctx, prev, "p1", "a1", at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			attempt()
+			attempt()
+			r, err := store.Result(ctx, "p1", "a1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != posts.ResultPublishing || r.Attempts != 2 || !r.AttemptedAt.Equal(at) {
+				t.Fatalf("after two attempts: %+v", r)
+			}
+			if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublished, PlatformPostID: "x", PublishedAt: &at}); err != nil {
+				t.Fatal(err)
+			}
+			attempt()
+			if r, err = store.Result(ctx, "p1", "a1"); err != nil {
+				t.Fatal(err)
+			}
+			if r.Status != posts.ResultPublished || r.Attempts != 2 {
+				t.Errorf("an attempt after published: %+v", r)
+			}
+		})
+	}
+}
+
+// SetStatus moves a post only from the statuses it is given, judged by the
+// post as its caller read it, and tells a missing post from a conflict.
+func TestSetStatus(t *testing.T) {
+	for _, tt := range paths {
+		t.Run(tt.name, func(t *testing.T) {
+			store, ctx := postsStore(t, tt.mongoDB), context.Background()
+			now := time.Now().UTC()
+			p, err := store.Create(ctx, &posts.Post{OrganizationID: "o1", Content: "hi", SocialAccountIDs: []string{"a1"},
+				Status: posts.StatusQueued, CreatedAt: now, UpdatedAt: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.SetStatus(ctx, p, posts.StatusPublishing, posts.StatusScheduled); !errors.Is(err, posts.ErrConflict) {
+				t.Errorf("from a status not allowed: %v, want ErrConflict", err)
+			}
+			moved, err := store.SetStatus(ctx, p, posts.StatusPublishing, posts.StatusQueued)
+			if err != nil || moved.Status != posts.StatusPublishing {
+				t.Fatalf("queued -> publishing: %+v, %v", moved, err)
+			}
+			if got, _ := store.GetByID(ctx, p.ID); got.Status != posts.StatusPublishing {
+				t.Errorf("stored status %s, want publishing", got.Status)
+			}
+			if tt.mongoDB {
+				// p is stale now (queued): MongoDB checks the stored status.
+				if _, err := store.SetStatus(ctx, p, posts.StatusCancelled, posts.StatusQueued); !errors.Is(err, posts.ErrConflict) {
+					t.Errorf("from a stale read: %v, want ErrConflict", err)
+				}
+			}
+			gone := &posts.Post{ID: "0123456789abcdef01234567", Status: posts.StatusQueued}
+			if _, err := store.SetStatus(ctx, gone, posts.StatusPublishing, posts.StatusQueued); !errors.Is(err, posts.ErrNotFound) {
+				t.Errorf("a missing post: %v, want ErrNotFound", err)
 			}
 		})
 	}
