@@ -138,8 +138,9 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	emit := func(line string) { fmt.Fprintln(&out, line); fmt.Println(line) }
 	fmt.Print(out.String())
 
-	// The reference and PostFlow take turns, half of n each time: both meet
-	// the stores as they grow, and neither runs on a fresher server.
+	// The reference and PostFlow take turns, a quarter of n each time: both
+	// meet the stores as they grow, neither runs on a fresher server, and
+	// a machine that slows down for a minute slows both.
 	stopProfile, err := startCPUProfile(cpuProfile)
 	if err != nil {
 		return err
@@ -149,12 +150,13 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 		return err
 	}
 	var ref, one result
-	for _, half := range []int{n / 2, n - n/2} {
-		r, err := reference(ctx, tc, worker, half, concurrency)
+	for turn := range turns {
+		part := n*(turn+1)/turns - n*turn/turns
+		r, err := reference(ctx, tc, worker, part, concurrency)
 		if err != nil {
 			return err
 		}
-		o, err := publishRound(ctx, api, tc, worker, accounts[:1], half, concurrency, "one")
+		o, err := publishRound(ctx, api, tc, worker, accounts[:1], part, concurrency, "one")
 		if err != nil {
 			return err
 		}
@@ -183,9 +185,9 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 		emit("\n" + latenessTable([]lateness{spread, burst}, ref.perSec, n) + "Target: p99 under 1 s for the spread case.")
 	}
 	mb := func(b uint64) string { return fmt.Sprintf("%.1f", float64(b)/(1<<20)) }
-	// one's heaps: the end of each half, so at n/2 and at n.
+	// one's heaps: the end of each turn (turns is even), so at n/2 and at n.
 	emit(fmt.Sprintf("PostFlow worker live heap (own process, after GC), MB: idle %s; 1 account: %s at n/2, %s at n; %d accounts: %s at n/2, %s at n",
-		mb(idle), mb(one.workerHeap[1]), mb(one.workerHeap[3]), fanout, mb(five.workerHeap[0]), mb(five.workerHeap[1])))
+		mb(idle), mb(one.workerHeap[len(one.workerHeap)/2-1]), mb(one.workerHeap[len(one.workerHeap)-1]), fanout, mb(five.workerHeap[0]), mb(five.workerHeap[1])))
 	emit("\nWhere a run's time goes (from 50 histories per round):")
 	emit("  bare reference\n" + ref.breakdown)
 	emit("  PostFlow, 1 account per post\n" + one.breakdown)
@@ -231,14 +233,24 @@ func startCPUProfile(path string) (func(), error) {
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
+// turns is how many times the reference and PostFlow's 1-account round
+// take turns.
+const turns = 4
+
 // result is one round's figures.
 type result struct {
-	n         int
-	elapsed   time.Duration
-	perSec    float64
-	latencies []time.Duration
-	actions   float64
-	breakdown string
+	n int
+	// perSec is the steady rate: runs that ended while the round was
+	// full, over that time. The first and last tenth of the runs to end
+	// are left out: while the first requests are in flight nothing ends
+	// yet, and the last ones end with ever fewer in flight, so a round's
+	// edges would count its latency as if it were its rate.
+	perSec     float64
+	steadyRuns int
+	steadySpan time.Duration
+	latencies  []time.Duration
+	actions    float64
+	breakdown  string
 	// workerHeap: the PostFlow worker's live heap half way and at the end.
 	workerHeap []uint64
 	// cpu: CPU time this process and the worker's used while the round
@@ -251,8 +263,8 @@ func (r result) merge(o result) result {
 	if r.n == 0 {
 		return o
 	}
-	m := result{n: r.n + o.n, elapsed: r.elapsed + o.elapsed, breakdown: o.breakdown, cpu: r.cpu + o.cpu}
-	m.perSec = float64(m.n) / m.elapsed.Seconds()
+	m := result{n: r.n + o.n, steadyRuns: r.steadyRuns + o.steadyRuns, steadySpan: r.steadySpan + o.steadySpan, breakdown: o.breakdown, cpu: r.cpu + o.cpu}
+	m.perSec = float64(m.steadyRuns) / m.steadySpan.Seconds()
 	m.latencies = append(append(m.latencies, r.latencies...), o.latencies...)
 	m.actions = (r.actions*float64(r.n) + o.actions*float64(o.n)) / float64(m.n)
 	m.workerHeap = append(append(m.workerHeap, r.workerHeap...), o.workerHeap...)
@@ -419,7 +431,7 @@ func reference(ctx context.Context, tc client.Client, pf *workerProcess, n, c in
 	}
 	defer w.Stop()
 	ids := make([]string, n)
-	lat := make([]time.Duration, n)
+	lat, ended := make([]time.Duration, n), make([]time.Duration, n)
 	cpu0 := pf.cpuWithParent()
 	start := time.Now()
 	err := parallel(n, c, func(i int) error {
@@ -430,16 +442,15 @@ func reference(ctx context.Context, tc client.Client, pf *workerProcess, n, c in
 			return err
 		}
 		err = run.Get(ctx, nil)
-		lat[i] = time.Since(t0)
+		lat[i], ended[i] = time.Since(t0), time.Since(start)
 		return err
 	})
 	if err != nil {
 		return result{}, err
 	}
-	elapsed := time.Since(start)
 	cpu := pf.cpuWithParent() - cpu0
 	actions, breakdown, err := sampleStats(ctx, tc, ids)
-	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, cpu: cpu}, err
+	return steady(result{n: n, latencies: lat, actions: actions, breakdown: breakdown, cpu: cpu}, ended), err
 }
 
 // publishRound creates n posts over HTTP, triggers them all, and waits for
@@ -459,7 +470,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 	var half sync.Once
 	var heaps [2]uint64
 	var heapErr error
-	lat := make([]time.Duration, n)
+	lat, ended := make([]time.Duration, n), make([]time.Duration, n)
 	trigger := make([]time.Duration, n)
 	wf := make([]string, n)
 	cpu0 := worker.cpuWithParent()
@@ -476,7 +487,7 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 		if err := tc.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 			return err
 		}
-		lat[i] = time.Since(t0)
+		lat[i], ended[i] = time.Since(t0), time.Since(start)
 		if res.Status != "published" {
 			return fmt.Errorf("post %s ended %s", ids[i], res.Status)
 		}
@@ -488,7 +499,6 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 	if err != nil {
 		return result{}, err
 	}
-	elapsed := time.Since(start)
 	cpu := worker.cpuWithParent() - cpu0
 	if heapErr != nil {
 		return result{}, heapErr
@@ -498,5 +508,21 @@ func publishRound(ctx context.Context, api *apiClient, tc client.Client, worker 
 	}
 	actions, breakdown, err := sampleStats(ctx, tc, wf)
 	breakdown = fmt.Sprintf("    %-22s p50 %8s  p99 %8s\n", "POST /publish answered", quantile(trigger, 0.5), quantile(trigger, 0.99)) + breakdown
-	return result{n: n, elapsed: elapsed, perSec: float64(n) / elapsed.Seconds(), latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:], cpu: cpu}, err
+	return steady(result{n: n, latencies: lat, actions: actions, breakdown: breakdown, workerHeap: heaps[:], cpu: cpu}, ended), err
+}
+
+// steady is a round's result with its steady rate, from when each run
+// ended (since the round began): the runs that ended between the first
+// tenth and the last tenth, over that span.
+func steady(r result, ended []time.Duration) result {
+	sorted := slices.Clone(ended)
+	slices.Sort(sorted)
+	lo, hi := len(sorted)/10, len(sorted)-1-len(sorted)/10
+	r.steadyRuns, r.steadySpan = hi-lo, sorted[hi]-sorted[lo]
+	if r.steadyRuns <= 0 || r.steadySpan <= 0 {
+		// Too few runs for edges: the whole round.
+		r.steadyRuns, r.steadySpan = len(sorted), sorted[len(sorted)-1]
+	}
+	r.perSec = float64(r.steadyRuns) / r.steadySpan.Seconds()
+	return r
 }
