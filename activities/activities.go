@@ -340,14 +340,13 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 			if err != nil {
 				return nil, err
 			}
-			switch {
-			case r != nil && r.Status == posts.ResultPublished:
+			if r != nil && r.Status == posts.ResultPublished {
 				o.Status, o.PublishedAt = "published", r.PublishedAt
-			case firstCode != "":
-			case r == nil:
+			} else if firstCode == "" {
 				firstCode, firstMsg = "NOT_PUBLISHED", "no result was recorded"
-			default:
-				firstCode, firstMsg = r.ErrorCode, r.ErrorMessage
+				if r != nil {
+					firstCode, firstMsg = r.ErrorCode, r.ErrorMessage
+				}
 			}
 		}
 		if o.Status == "published" {
