@@ -421,7 +421,9 @@ func sampleStats(ctx context.Context, tc client.Client, ids []string) (float64, 
 	return float64(total) / float64(len(sample)), b.String(), nil
 }
 
-// reference runs the bare reference workflow n times on its own queue.
+// reference runs the bare reference workflow n times on its own queue. Its
+// CPU figure counts pf, the PostFlow worker, too (idle here, but polling),
+// so that every round counts the same two processes.
 func reference(ctx context.Context, tc client.Client, pf *workerProcess, n, c int) (result, error) {
 	w := worker.New(tc, "bench-reference", worker.Options{})
 	w.RegisterWorkflow(ReferenceWorkflow)
