@@ -3,16 +3,13 @@ package workflows_test
 import (
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/postflow/postflow/internal/config"
-	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/payloadcodec/payloadcodectest"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -39,7 +36,7 @@ func TestReplayStoredHistories(t *testing.T) {
 	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Runs store their payloads encrypted: the recording dev process used
 	// this test key (cmd/postflow's tests set TEMPORAL_PAYLOAD_KEY to it).
-	dc := testDataConverter(t)
+	dc := payloadcodectest.DataConverter(t, filepath.Join("testdata", "histories", "payload.key"))
 	for _, f := range files {
 		name, _ := filepath.Rel(filepath.Join("testdata", "histories"), f)
 		t.Run(name, func(t *testing.T) {
@@ -53,21 +50,4 @@ func TestReplayStoredHistories(t *testing.T) {
 			}
 		})
 	}
-}
-
-func testDataConverter(t *testing.T) converter.DataConverter {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("testdata", "histories", "payload.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := config.DecodeKey(string(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := payloadcodec.NewFromKeys(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return payloadcodec.DataConverter(codec)
 }

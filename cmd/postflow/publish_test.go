@@ -25,8 +25,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/payloadcodec/payloadcodectest"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -504,28 +504,14 @@ func quietLogger() sdklog.Logger {
 	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-// testPayloadKey is the key the dev processes of these tests seal
+// historyKeyFile holds the key the dev processes of these tests seal
 // payloads with: the stored histories' test key.
-func testPayloadKey(t *testing.T) string {
-	t.Helper()
-	key, err := os.ReadFile(filepath.Join("..", "..", "workflows", "testdata", "histories", "payload.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(key))
-}
+var historyKeyFile = filepath.Join("..", "..", "workflows", "testdata", "histories", "payload.key")
+
+func testPayloadKey(t *testing.T) string { return payloadcodectest.Key(t, historyKeyFile) }
 
 func testDataConverter(t *testing.T) converter.DataConverter {
-	t.Helper()
-	key, err := config.DecodeKey(testPayloadKey(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := payloadcodec.NewFromKeys(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return payloadcodec.DataConverter(codec)
+	return payloadcodectest.DataConverter(t, historyKeyFile)
 }
 
 // record writes each run's history where the replay test reads it.
