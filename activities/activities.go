@@ -203,7 +203,34 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		// so the retry reconciles through the platform's duplicate answer.
 		return nil, err
 	}
-	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}, nil
+	out := &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}
+	if in.FinishPost {
+		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)
+	}
+	return out, nil
+}
+
+// finishIfLast sets the post published if every other account's result
+// already says published, and says whether it did. Of branches recording
+// their results at the same time, the one whose write lands last sees all
+// the others', so a post published everywhere is finished here; anything
+// else (a failed account, a read or write that fails) is left to
+// FinishPost, which the workflow runs when no branch finished the post.
+func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID string, publishedAt time.Time) bool {
+	last := publishedAt
+	for _, id := range p.SocialAccountIDs {
+		if id == accountID {
+			continue
+		}
+		r, err := a.Posts.Result(ctx, p.ID, id)
+		if err != nil || r == nil || r.Status != posts.ResultPublished {
+			return false
+		}
+		if r.PublishedAt != nil && r.PublishedAt.After(last) {
+			last = *r.PublishedAt
+		}
+	}
+	return a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") == nil
 }
 
 // heartbeatWhileWaiting heartbeats at a third of the activity's heartbeat

@@ -444,3 +444,69 @@ func TestStartAndFinish(t *testing.T) {
 		t.Errorf("finishing a deleted post: %+v", fin)
 	}
 }
+
+// The branch that records a post's last published result sets the post
+// published; any other state of the other accounts leaves it to FinishPost.
+func TestLastPublishedAccountFinishesThePost(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	later := time.Now().Add(time.Hour).UTC().Truncate(time.Millisecond)
+	tests := []struct {
+		name   string
+		finish bool
+		other  *posts.Result // the result of a second account; nil: no second account
+		want   bool          // the post is published, by this branch
+		wantAt *time.Time    // its publishedAt, when not this account's
+	}{
+		{name: "only account", finish: true, want: true},
+		{name: "asked not to (a run before version 2)", finish: false},
+		{name: "the other account published later", finish: true, other: &posts.Result{Status: posts.ResultPublished, PublishedAt: &later}, want: true, wantAt: &later},
+		{name: "the other account failed", finish: true, other: &posts.Result{Status: posts.ResultFailed, ErrorCode: "TEXT_TOO_LONG"}},
+		{name: "the other account still publishing", finish: true, other: &posts.Result{Status: posts.ResultPublishing}},
+		{name: "the other account not started", finish: true, other: &posts.Result{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := w.post(t, tt.name, posts.StatusPublishing)
+			if tt.other != nil {
+				p.SocialAccountIDs = append(p.SocialAccountIDs, "000000000000000000000099")
+				if _, err := w.store.Posts().Update(ctx, p, posts.StatusPublishing); err != nil {
+					t.Fatal(err)
+				}
+				if tt.other.Status != "" {
+					tt.other.PostID, tt.other.SocialAccountID = p.ID, p.SocialAccountIDs[1]
+					if err := w.store.Posts().SaveResult(ctx, tt.other); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			v, err := w.env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: w.account.ID, FinishPost: tt.finish})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out workflows.AccountOutcome
+			if err := v.Get(&out); err != nil || out.Status != "published" {
+				t.Fatalf("outcome %+v, %v", out, err)
+			}
+			got, _ := w.store.Posts().GetByID(ctx, p.ID)
+			if out.FinishedPost != tt.want || (got.Status == posts.StatusPublished) != tt.want {
+				t.Fatalf("FinishedPost %v, post %s; want finished %v", out.FinishedPost, got.Status, tt.want)
+			}
+			if !tt.want {
+				return
+			}
+			wantAt := w.result(t, p).PublishedAt
+			if tt.wantAt != nil {
+				wantAt = tt.wantAt
+			}
+			if got.PublishedAt == nil || !got.PublishedAt.Equal(*wantAt) {
+				t.Errorf("publishedAt %v, want %v", got.PublishedAt, wantAt)
+			}
+			// A retry finds its result published and does not look again:
+			// the workflow's FinishPost then does what is left.
+			if out, err := w.publish(t, p); err != nil || out.FinishedPost {
+				t.Errorf("retry: %+v, %v", out, err)
+			}
+		})
+	}
+}

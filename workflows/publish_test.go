@@ -173,6 +173,54 @@ func TestPublishesToEveryAccountInParallel(t *testing.T) {
 	}
 }
 
+// A branch that set the post published spares the run its FinishPost;
+// when none did, or an account failed, FinishPost decides.
+func TestFinishPostOnlyWhenNoBranchFinished(t *testing.T) {
+	finishing := func(id string) func() (*workflows.AccountOutcome, error) {
+		return func() (*workflows.AccountOutcome, error) {
+			return &workflows.AccountOutcome{AccountID: id, Status: "published", FinishedPost: true}, nil
+		}
+	}
+	tests := []struct {
+		name       string
+		a1, a2     func() (*workflows.AccountOutcome, error)
+		wantFinish int
+		wantStatus string
+	}{
+		{"the last branch finished the post", published("a1"), finishing("a2"), 0, "published"},
+		{"no branch could tell it was last", published("a1"), published("a2"), 1, "published"},
+		{"an account failed", failed("a1", "TEXT_TOO_LONG"), published("a2"), 1, "failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRun(t)
+			r.accounts(workflows.AccountRef{ID: "a1", Platform: "linkedin"}, workflows.AccountRef{ID: "a2", Platform: "linkedin"})
+			var asked []bool
+			answers := map[string]func() (*workflows.AccountOutcome, error){"a1": tt.a1, "a2": tt.a2}
+			r.env.OnActivity(workflows.PublishToAccountActivity, mock.Anything, mock.Anything).Return(
+				func(_ context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
+					r.mu.Lock()
+					asked = append(asked, in.FinishPost)
+					if tt.wantStatus == "failed" && in.AccountID == "a1" {
+						r.failures = append(r.failures, workflows.FailureInput{AccountID: "a1"})
+					}
+					r.mu.Unlock()
+					return answers[in.AccountID]()
+				})
+			res := r.execute(t, in)
+			if res.Status != tt.wantStatus || r.calls[workflows.FinishPostActivity] != tt.wantFinish {
+				t.Errorf("status %s after %d FinishPost, want %s after %d", res.Status, r.calls[workflows.FinishPostActivity], tt.wantStatus, tt.wantFinish)
+			}
+			if !slices.Equal(asked, []bool{true, true}) {
+				t.Errorf("branches asked to finish the post: %v, want both", asked)
+			}
+			if want := tt.wantStatus + " [linkedin]"; !slices.Equal(r.upserts, []string{want}) {
+				t.Errorf("upserts %q, want %q", r.upserts, want)
+			}
+		})
+	}
+}
+
 func TestErrorContract(t *testing.T) {
 	type answers = map[string][]func() (*workflows.AccountOutcome, error)
 	tests := []struct {

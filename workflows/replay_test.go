@@ -4,6 +4,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	sdklog "go.temporal.io/sdk/log"
@@ -15,24 +16,25 @@ import (
 
 // TestReplayStoredHistories replays histories recorded from real runs on
 // the embedded Temporal server: those of this build (one per row of the
-// error contract, scheduling and cancelling) and, in v0/, those of the
-// build before, which runs still in flight were started by. A change to
-// PublishPost that would break either fails here: gate it with
-// workflow.GetVersion. The histories are regenerated only on purpose (see
-// recordHistories in cmd/postflow).
+// error contract, scheduling and cancelling) and, in v0/ and v1/, those of
+// the builds before (version 0 and 1 of the "local-bookkeeping" change),
+// which runs still in flight were started by. A change to PublishPost that
+// would break any of them fails here: gate it with workflow.GetVersion.
+// The histories are regenerated only on purpose (see recordHistories in
+// cmd/postflow).
 func TestReplayStoredHistories(t *testing.T) {
-	current, err := filepath.Glob(filepath.Join("testdata", "histories", "*.json"))
-	if err != nil {
-		t.Fatal(err)
+	glob := func(dir ...string) []string {
+		files, err := filepath.Glob(filepath.Join(append(append([]string{"testdata", "histories"}, dir...), "*.json")...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return files
 	}
-	previous, err := filepath.Glob(filepath.Join("testdata", "histories", "v0", "*.json"))
-	if err != nil {
-		t.Fatal(err)
+	current, v0, v1 := glob(), glob("v0"), glob("v1")
+	if len(current) < 10 || len(v0) < 3 || len(v1) < 5 {
+		t.Fatalf("found %d histories of this build, %d of version 0 and %d of version 1; want at least 10, 3 and 5", len(current), len(v0), len(v1))
 	}
-	if len(current) < 9 || len(previous) < 3 {
-		t.Fatalf("found %d histories of this build and %d of the one before, want at least 9 and 3", len(current), len(previous))
-	}
-	files := append(current, previous...)
+	files := slices.Concat(current, v0, v1)
 	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Runs store their payloads encrypted: the recording dev process used
 	// this test key (cmd/postflow's tests set TEMPORAL_PAYLOAD_KEY to it).

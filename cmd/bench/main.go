@@ -171,7 +171,7 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	}
 	emit(five.row(fmt.Sprintf("PostFlow, %d accounts per post", fanout)))
 	emit(fmt.Sprintf("\nPostFlow / reference throughput (1 account): %.2f (target >= 0.8)", one.perSec/ref.perSec))
-	emit(fmt.Sprintf("Actions per post: %.1f for 1 account, %.1f for %d accounts (target <= 3+n: %d and %d; the PostflowStatus upsert adds 1)",
+	emit(fmt.Sprintf("Actions per post: %.1f for 1 account, %.1f for %d accounts (target <= 3+n: %d and %d)",
 		one.actions, five.actions, fanout, 4, 3+fanout))
 	if withScheduled {
 		spread, err := scheduledRound(ctx, api, tc, accounts[0], n, concurrency, time.Minute, fmt.Sprintf("%d posts due over one minute", n))
