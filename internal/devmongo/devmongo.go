@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,7 +46,7 @@ func Start(addr, dir string, logger *slog.Logger) (*Mongo, error) {
 		// synchronous=NORMAL is safe with WAL: a crash may lose the last
 		// commits, never the database, and commits stop waiting on fsync.
 		SQLiteURL: "file:" + abs + "/?_txlock=immediate&_pragma=synchronous(normal)",
-		Logger:    slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "ferretdb"),
+		Logger:    slog.New(&minLevel{handler: logger.Handler(), min: slog.LevelWarn}).With("component", "ferretdb"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: start FerretDB on %s: %w", addr, err)
@@ -77,19 +78,38 @@ func (m *Mongo) Stop() {
 }
 
 // minLevel drops records below min before they reach the handler.
+// FerretDB derives a logger for every SQL statement it runs (Logger.With,
+// with the statement and its arguments), and slog's handlers format such
+// attributes when derived, not when a record is written: that was about
+// 5% of FerretDB's CPU in a profile of make bench, for records that are
+// all below min. minLevel keeps the derivations aside and applies them
+// only to a record it writes.
 type minLevel struct {
-	slog.Handler
-	min slog.Level
+	handler slog.Handler
+	min     slog.Level
+	derive  []func(slog.Handler) slog.Handler // WithAttrs and WithGroup, in order
 }
 
-func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
-	return l >= h.min && h.Handler.Enabled(ctx, l)
+func (h *minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.handler.Enabled(ctx, l)
 }
 
-func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+func (h *minLevel) Handle(ctx context.Context, r slog.Record) error {
+	out := h.handler
+	for _, d := range h.derive {
+		out = d(out)
+	}
+	return out.Handle(ctx, r)
 }
 
-func (h minLevel) WithGroup(name string) slog.Handler {
-	return minLevel{h.Handler.WithGroup(name), h.min}
+func (h *minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return h.with(func(x slog.Handler) slog.Handler { return x.WithAttrs(attrs) })
+}
+
+func (h *minLevel) WithGroup(name string) slog.Handler {
+	return h.with(func(x slog.Handler) slog.Handler { return x.WithGroup(name) })
+}
+
+func (h *minLevel) with(d func(slog.Handler) slog.Handler) slog.Handler {
+	return &minLevel{handler: h.handler, min: h.min, derive: append(slices.Clip(h.derive), d)}
 }

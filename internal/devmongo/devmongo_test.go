@@ -91,3 +91,31 @@ func TestLookupsByIDUseAnIndex(t *testing.T) {
 		t.Fatalf("listIndexes = %v, %v; want only _id_", specs, err)
 	}
 }
+
+// FerretDB's logger writes only records at or above its level, with the
+// attributes and groups it was derived with, in order.
+func TestMinLevelKeepsDerivedAttributes(t *testing.T) {
+	var out strings.Builder
+	base := slog.New(&minLevel{handler: slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}), min: slog.LevelWarn})
+	l := base.With("component", "ferretdb").WithGroup("sql").With("query", "SELECT 1")
+	tests := []struct {
+		level slog.Level
+		want  string
+	}{
+		{slog.LevelDebug, ""},
+		{slog.LevelInfo, ""},
+		{slog.LevelWarn, `level=WARN msg=slow component=ferretdb sql.query="SELECT 1" sql.ms=12`},
+		{slog.LevelError, `level=ERROR msg=slow component=ferretdb sql.query="SELECT 1" sql.ms=12`},
+	}
+	for _, tt := range tests {
+		out.Reset()
+		l.Log(context.Background(), tt.level, "slow", "ms", 12)
+		got := strings.TrimSpace(out.String())
+		if _, rest, ok := strings.Cut(got, " "); ok {
+			got = rest // without the time
+		}
+		if got != tt.want {
+			t.Errorf("%s: wrote %q, want %q", tt.level, got, tt.want)
+		}
+	}
+}
