@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,34 @@ type Platform struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	stalled atomic.Int64 // requests held by the stall switches
+	access  accessCache
+}
+
+// accessCache keeps the access grants bearer has read. A grant never
+// changes once issued (only its expiry passes, checked on every use), so
+// a publish reads only its user, whose switches do change. Cleared when
+// full: it is only a saving.
+type accessCache struct {
+	mu     sync.Mutex
+	grants map[string]grant
+}
+
+const accessCacheSize = 10_000
+
+func (c *accessCache) get(key string) (grant, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.grants[key]
+	return g, ok
+}
+
+func (c *accessCache) put(g grant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.grants == nil || len(c.grants) >= accessCacheSize {
+		c.grants = map[string]grant{}
+	}
+	c.grants[g.Key] = g
 }
 
 // New serves the sandbox from db's sandbox* collections.
@@ -374,15 +403,19 @@ func (p *Platform) issue(w http.ResponseWriter, r *http.Request, u *user) {
 // bearer finds the user of a valid access token, or answers 401.
 func (p *Platform) bearer(w http.ResponseWriter, r *http.Request) *user {
 	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	var g grant
-	err := p.grants().FindOne(r.Context(), bson.D{{Key: "_id", Value: hash(tok)}}).Decode(&g)
-	if errors.Is(err, mongo.ErrNoDocuments) || err == nil && g.Kind != "access" {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "message": "The access token is invalid."})
-		return nil
-	}
-	if err != nil {
-		p.fail(w, r, err)
-		return nil
+	key := hash(tok)
+	g, ok := p.access.get(key)
+	if !ok {
+		err := p.grants().FindOne(r.Context(), bson.D{{Key: "_id", Value: key}}).Decode(&g)
+		if errors.Is(err, mongo.ErrNoDocuments) || err == nil && g.Kind != "access" {
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "message": "The access token is invalid."})
+			return nil
+		}
+		if err != nil {
+			p.fail(w, r, err)
+			return nil
+		}
+		p.access.put(g)
 	}
 	if !p.now().Before(g.ExpiresAt) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})

@@ -169,8 +169,12 @@ func TestTokensExpireAndRefresh(t *testing.T) {
 	p, srv := setup(t, time.Second)
 	ctx := context.Background()
 	conn := connect(t, p, "Linus")
-	time.Sleep(1100 * time.Millisecond)
 	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+	// Used while valid (the sandbox keeps the grant it read), then not.
+	if _, err := p.Publish(ctx, a, providers.Payload{Text: "early"}); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	time.Sleep(1100 * time.Millisecond)
 	if _, err := p.Publish(ctx, a, providers.Payload{Text: "late"}); providers.KindOf(err) != providers.KindAuth {
 		t.Fatalf("expired token: %v, want an auth error", err)
 	}
