@@ -93,10 +93,12 @@ func TestLookupsByIDUseAnIndex(t *testing.T) {
 }
 
 // FerretDB's logger writes only records at or above its level, with the
-// attributes and groups it was derived with, in order.
+// attributes and groups it was derived with, in order, and derives no
+// handler for the records it drops.
 func TestMinLevelKeepsDerivedAttributes(t *testing.T) {
 	var out strings.Builder
-	base := slog.New(&minLevel{handler: slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}), min: slog.LevelWarn})
+	derived := &countDerived{Handler: slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})}
+	base := slog.New(&minLevel{handler: derived, min: slog.LevelWarn})
 	l := base.With("component", "ferretdb").WithGroup("sql").With("query", "SELECT 1")
 	tests := []struct {
 		level slog.Level
@@ -110,6 +112,9 @@ func TestMinLevelKeepsDerivedAttributes(t *testing.T) {
 	for _, tt := range tests {
 		out.Reset()
 		l.Log(context.Background(), tt.level, "slow", "ms", 12)
+		if tt.want == "" && derived.n != 0 {
+			t.Errorf("%s: the handler was derived %d times for a record below the level", tt.level, derived.n)
+		}
 		got := strings.TrimSpace(out.String())
 		if _, rest, ok := strings.Cut(got, " "); ok {
 			got = rest // without the time
@@ -118,4 +123,21 @@ func TestMinLevelKeepsDerivedAttributes(t *testing.T) {
 			t.Errorf("%s: wrote %q, want %q", tt.level, got, tt.want)
 		}
 	}
+}
+
+// countDerived counts the loggers derived from it: what minLevel is there
+// to spare for records it drops.
+type countDerived struct {
+	slog.Handler
+	n int
+}
+
+func (c *countDerived) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c.n++
+	return c.Handler.WithAttrs(attrs)
+}
+
+func (c *countDerived) WithGroup(name string) slog.Handler {
+	c.n++
+	return c.Handler.WithGroup(name)
 }
