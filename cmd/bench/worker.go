@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,24 +78,32 @@ func startWorker(env []string, stderr io.Writer) (*workerProcess, error) {
 		return nil, err
 	}
 	w := &workerProcess{cmd: cmd, lines: bufio.NewScanner(out)}
-	ready := make(chan error, 1)
+	if line, err := w.nextLine(2 * time.Minute); err != nil || line != "ready" {
+		w.stop()
+		return nil, fmt.Errorf("worker did not start (%q, %v)", line, err)
+	}
+	return w, nil
+}
+
+// nextLine is the worker's next line of output. A bench that would wait
+// forever is worse than one that stops: past d it gives up (the scan goes
+// on in the background, so the worker is not to be asked again).
+func (w *workerProcess) nextLine(d time.Duration) (string, error) {
+	line := make(chan string, 1)
 	go func() {
-		if !w.lines.Scan() || w.lines.Text() != "ready" {
-			ready <- fmt.Errorf("worker did not start (%q, %v); see dev.log", w.lines.Text(), w.lines.Err())
-			return
+		if w.lines.Scan() {
+			line <- w.lines.Text()
 		}
-		ready <- nil
+		close(line)
 	}()
 	select {
-	case err := <-ready:
-		if err != nil {
-			w.stop()
-			return nil, err
+	case l, ok := <-line:
+		if !ok {
+			return "", fmt.Errorf("worker: no more output (%v); see dev.log", w.lines.Err())
 		}
-		return w, nil
-	case <-time.After(2 * time.Minute):
-		w.stop()
-		return nil, errors.New("worker did not start within 2 minutes; see dev.log")
+		return l, nil
+	case <-time.After(d):
+		return "", fmt.Errorf("worker: no output within %s; see dev.log", d)
 	}
 }
 
@@ -105,23 +112,9 @@ func (w *workerProcess) heap() (uint64, error) {
 	if err := w.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		return 0, err
 	}
-	line := make(chan string, 1)
-	go func() {
-		if w.lines.Scan() {
-			line <- w.lines.Text()
-		}
-		close(line)
-	}()
-	var text string
-	select {
-	case l, ok := <-line:
-		if !ok {
-			return 0, fmt.Errorf("worker: no heap figure: %v", w.lines.Err())
-		}
-		text = l
-	case <-time.After(time.Minute):
-		// A bench that would wait forever is worse than one that stops.
-		return 0, errors.New("worker: no heap figure within a minute; see dev.log")
+	text, err := w.nextLine(time.Minute)
+	if err != nil {
+		return 0, err
 	}
 	v, ok := strings.CutPrefix(text, "heap ")
 	if !ok {
