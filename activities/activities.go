@@ -116,47 +116,63 @@ func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.Accoun
 // that a retry after a lost answer or a killed worker knows it may already
 // have published, and reconciles instead of posting again.
 func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
-	prev, err := a.Posts.Result(ctx, in.PostID, in.AccountID)
-	if err != nil {
-		return nil, err
-	}
-	if prev != nil {
-		switch prev.Status {
-		case posts.ResultPublished:
-			// The platform has the post; posting again would duplicate it.
-			return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
-		case posts.ResultUnknown:
-			// Publishing again is an operator's decision (POST /publish
-			// with again=true), not a retry's.
-			return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}, nil
-		}
-	}
 	p, err := a.Posts.GetByID(ctx, in.PostID)
 	if err != nil {
 		return nil, err
 	}
 	token, acc, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
-	if err != nil {
-		return a.classify(ctx, in, err)
+	var prov providers.Provider
+	if err == nil {
+		var ok bool
+		if prov, ok = a.Providers.Get(acc.Platform); !ok {
+			err = errNotConfigured
+		}
 	}
-	prov, ok := a.Providers.Get(acc.Platform)
-	if !ok {
-		return a.fail(ctx, in, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+	if err != nil {
+		// A failure to record, unless an earlier attempt settled the
+		// account: a retry after the platform took the post still
+		// answers published.
+		prev, rerr := a.Posts.Result(ctx, in.PostID, in.AccountID)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if out := settled(in, prev); out != nil {
+			return out, nil
+		}
+		if errors.Is(err, errNotConfigured) {
+			return a.fail(ctx, in, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+		}
+		return a.classify(ctx, in, err)
 	}
 
 	now := a.now().UTC()
-	// An earlier attempt whose outcome was never recorded may have
-	// published. Posting again is safe only while the platform would
-	// answer "duplicate of <id>".
-	inDoubt := prev != nil && prev.Status == posts.ResultPublishing
-	if inDoubt {
-		window := prov.Capabilities().DuplicateWindow
-		if prev.AttemptedAt == nil || window <= 0 || now.Sub(*prev.AttemptedAt) >= window {
-			return a.unknown(ctx, in, prev, prov.Name())
-		}
-	}
-	if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
+	// Usually the first attempt: one insert records it. Otherwise the
+	// earlier result decides.
+	first, err := a.Posts.RecordFirstAttempt(ctx, in.PostID, in.AccountID, now)
+	if err != nil {
 		return nil, err
+	}
+	var prev *posts.Result
+	inDoubt := false
+	if !first {
+		if prev, err = a.Posts.Result(ctx, in.PostID, in.AccountID); err != nil {
+			return nil, err
+		}
+		if out := settled(in, prev); out != nil {
+			return out, nil
+		}
+		// An earlier attempt whose outcome was never recorded may have
+		// published. Posting again is safe only while the platform would
+		// answer "duplicate of <id>".
+		if inDoubt = prev != nil && prev.Status == posts.ResultPublishing; inDoubt {
+			window := prov.Capabilities().DuplicateWindow
+			if prev.AttemptedAt == nil || window <= 0 || now.Sub(*prev.AttemptedAt) >= window {
+				return a.unknown(ctx, in, prev, prov.Name())
+			}
+		}
+		if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
+			return nil, err
+		}
 	}
 
 	stopHeartbeats := heartbeatWhileWaiting(ctx)
@@ -208,6 +224,26 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)
 	}
 	return out, nil
+}
+
+// errNotConfigured: the account's platform has no provider on this worker.
+var errNotConfigured = errors.New("platform not configured")
+
+// settled is the outcome of an account whose result an earlier attempt
+// settled, or nil. Published: the platform has the post, and posting again
+// would duplicate it. Unknown: publishing again is an operator's decision
+// (POST /publish with again=true), not a retry's.
+func settled(in workflows.AccountInput, prev *posts.Result) *workflows.AccountOutcome {
+	if prev == nil {
+		return nil
+	}
+	switch prev.Status {
+	case posts.ResultPublished:
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}
+	case posts.ResultUnknown:
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}
+	}
+	return nil
 }
 
 // finishIfLast sets the post published if every other account's result

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -131,8 +132,8 @@ func TestPublishRecordsTheResult(t *testing.T) {
 		r.PlatformPostURL != "https://www.linkedin.com/feed/update/"+lp[0].URN || r.PublishedAt == nil {
 		t.Fatalf("LinkedIn has %v; result %+v", lp, r)
 	}
-	if out.PlatformPostID != lp[0].URN {
-		t.Errorf("outcome %+v", out)
+	if out.PlatformPostID != lp[0].URN || r.Attempts != 1 || r.AttemptedAt == nil {
+		t.Errorf("outcome %+v; result %+v, want 1 attempt", out, r)
 	}
 	// A second execution (a retry, a trigger, a reset) posts nothing more.
 	if out, err := w.publish(t, p); err != nil || out.Status != "published" {
@@ -341,6 +342,64 @@ func TestFailuresByKind(t *testing.T) {
 			a, _ := w.store.Accounts().GetByID(context.Background(), w.account.ID)
 			if (a.Status == connections.StatusExpired) != tt.expired {
 				t.Errorf("account status %s", a.Status)
+			}
+		})
+	}
+}
+
+// An account an earlier attempt settled keeps its outcome when a retry or
+// a re-run finds its token no longer works: the platform has the post (or
+// may have it), and the account's failure is not the post's.
+func TestSettledAccountStandsWhenItsTokenFails(t *testing.T) {
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	tests := []struct {
+		name    string
+		settled posts.Result
+		want    string
+	}{
+		{name: "published", settled: posts.Result{Status: posts.ResultPublished, PlatformPostID: "urn:li:share:7", PublishedAt: &at}, want: "published"},
+		{name: "unknown", settled: posts.Result{Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN"}, want: "unknown"},
+		{name: "failed before: fails again, with the token's reason", settled: posts.Result{Status: posts.ResultFailed, ErrorCode: "TEXT_TOO_LONG"}, want: "failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			p := w.post(t, "settled", posts.StatusFailed)
+			r := tt.settled
+			r.PostID, r.SocialAccountID, r.Attempts = p.ID, w.account.ID, 1
+			if err := w.store.Posts().SaveResult(ctx, &r); err != nil {
+				t.Fatal(err)
+			}
+			// The access token has expired and LinkedIn refuses the
+			// refresh token: invalid_grant.
+			oid, _ := bson.ObjectIDFromHex(w.account.ID)
+			if _, err := w.store.DB.Collection("socialAccounts").UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "tokenExpiresAt", Value: at.Add(-time.Hour)}}}}); err != nil {
+				t.Fatal(err)
+			}
+			w.fake.RevokeAllRefreshTokens()
+
+			out, err := w.publish(t, p)
+			if err != nil || out.Status != tt.want {
+				t.Fatalf("outcome %+v, %v; want %s", out, err, tt.want)
+			}
+			got := w.result(t, p)
+			if tt.want == "failed" {
+				if got.Status != posts.ResultFailed || got.ErrorCode == tt.settled.ErrorCode {
+					t.Errorf("result %+v, want failed for the token", got)
+				}
+			} else if got.Status != tt.settled.Status || got.ErrorCode != tt.settled.ErrorCode || got.PlatformPostID != tt.settled.PlatformPostID || got.Attempts != 1 {
+				t.Errorf("result %+v, want it as it was", got)
+			}
+			if out.Status == "published" && (out.PlatformPostID != "urn:li:share:7" || out.PublishedAt == nil || !out.PublishedAt.Equal(at)) {
+				t.Errorf("outcome %+v, want the recorded post", out)
+			}
+			if n := len(w.fake.Posts()); n != 0 {
+				t.Errorf("LinkedIn got %d posts", n)
+			}
+			if a, _ := w.store.Accounts().GetByID(ctx, w.account.ID); a.Status != connections.StatusExpired {
+				t.Errorf("account %s, want expired: LinkedIn said so", a.Status)
 			}
 		})
 	}

@@ -130,6 +130,10 @@ type Store interface {
 	// SaveResult upserts the result of (post, account), adding r.Attempts
 	// to its count. A published result is never overwritten.
 	SaveResult(ctx context.Context, r *Result) error
+	// RecordFirstAttempt saves that the first attempt to publish (post,
+	// account) begins at `at`, if it has no result yet; false, nothing
+	// written, when it has one (read it, then RecordAttempt).
+	RecordFirstAttempt(ctx context.Context, postID, accountID string, at time.Time) (bool, error)
 	// RecordAttempt saves that an attempt to publish (post, account)
 	// begins at `at`: publishing, one attempt more, unless published. prev
 	// is the result as the caller read it (nil: none); FerretDB checks it

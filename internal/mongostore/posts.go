@@ -333,6 +333,25 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 	return p.saveResult(ctx, r, func() (*posts.Result, error) { return p.Result(ctx, r.PostID, r.SocialAccountID) })
 }
 
+// RecordFirstAttempt inserts the result as publishing, one attempt at
+// `at`, if (post, account) has none: false, nothing written, when it has.
+// An insert, atomic on MongoDB and FerretDB alike, and on FerretDB about
+// a third of the read and upsert it replaces.
+func (p *Posts) RecordFirstAttempt(ctx context.Context, postID, accountID string, at time.Time) (bool, error) {
+	at = at.UTC()
+	_, err := p.results.InsertOne(ctx, resultDoc{
+		ID: resultID(postID, accountID), PostID: postID, SocialAccountID: accountID,
+		Status: string(posts.ResultPublishing), Attempts: 1, AttemptedAt: &at, UpdatedAt: p.now().UTC(),
+	})
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("mongo: record attempt: %w", err)
+	}
+	return true, nil
+}
+
 // RecordAttempt saves that an attempt begins: as SaveResult, where
 // FerretDB's check is prev, the result as the caller read it.
 func (p *Posts) RecordAttempt(ctx context.Context, prev *posts.Result, postID, accountID string, at time.Time) error {

@@ -101,6 +101,35 @@ func TestRecordAttemptKeepsPublished(t *testing.T) {
 	}
 }
 
+// RecordFirstAttempt writes only where (post, account) has no result yet,
+// and leaves any result it finds as it was.
+func TestRecordFirstAttempt(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	first, err := store.RecordFirstAttempt(ctx, "p1", "a1", at)
+	if err != nil || !first {
+		t.Fatalf("no result yet: %v, %v; want recorded", first, err)
+	}
+	r, err := store.Result(ctx, "p1", "a1")
+	if err != nil || r.Status != posts.ResultPublishing || r.Attempts != 1 || !r.AttemptedAt.Equal(at) || r.PostID != "p1" || r.SocialAccountID != "a1" {
+		t.Fatalf("after the first attempt: %+v, %v", r, err)
+	}
+	for _, status := range []posts.ResultStatus{posts.ResultPublishing, posts.ResultPublished} {
+		if status == posts.ResultPublished {
+			if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublished, PlatformPostID: "x", PublishedAt: &at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		first, err := store.RecordFirstAttempt(ctx, "p1", "a1", at.Add(time.Minute))
+		if err != nil || first {
+			t.Fatalf("over a %s result: %v, %v; want not recorded", status, first, err)
+		}
+		if r, _ := store.Result(ctx, "p1", "a1"); r.Status != status || r.Attempts != 1 || !r.AttemptedAt.Equal(at) {
+			t.Errorf("over a %s result it changed it: %+v", status, r)
+		}
+	}
+}
+
 // SetStatus moves a post only from the statuses it is given, judged by the
 // post as its caller read it, and tells a missing post from a conflict.
 func TestSetStatus(t *testing.T) {
