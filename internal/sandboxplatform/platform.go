@@ -439,6 +439,7 @@ func (p *Platform) me(w http.ResponseWriter, r *http.Request) {
 
 // recentPost is the last post of a (user, text).
 type recentPost struct {
+	ID        string    `bson:"_id,omitempty"`
 	PostID    string    `bson:"postId"`
 	CreatedAt time.Time `bson:"createdAt"`
 }
@@ -499,15 +500,24 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.now()
 	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, CreatedAt: now.UTC()}
-	// The last post of each (user, text), for duplicate detection. One
-	// findAndModify claims the key for this post and returns the post it
-	// named before; a duplicate puts that one back.
-	key := bson.D{{Key: "_id", Value: hash(u.ID + "\n" + body.Text)}}
+	// The last post of each (user, text), for duplicate detection. A text
+	// new to the user is claimed for this post by an insert; one seen
+	// before, by a findAndModify that returns the post it named, which a
+	// duplicate puts back.
+	id := hash(u.ID + "\n" + body.Text)
+	key := bson.D{{Key: "_id", Value: id}}
 	var last recentPost
-	err := p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: post.ID, CreatedAt: post.CreatedAt}}},
-		options.FindOneAndUpdate().SetUpsert(true)).Decode(&last)
-	had := err == nil
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+	_, err := p.recent().InsertOne(ctx, recentPost{ID: id, PostID: post.ID, CreatedAt: post.CreatedAt})
+	had := mongo.IsDuplicateKeyError(err)
+	if had {
+		err = p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: bson.D{{Key: "postId", Value: post.ID}, {Key: "createdAt", Value: post.CreatedAt}}}},
+			options.FindOneAndUpdate().SetUpsert(true)).Decode(&last)
+		had = err == nil
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			err = nil // Gone since the insert: claimed now all the same.
+		}
+	}
+	if err != nil {
 		p.fail(w, r, err)
 		return
 	}
@@ -516,7 +526,7 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 			_, err := p.recent().DeleteOne(ctx, key)
 			return err
 		}
-		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: last}})
+		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: bson.D{{Key: "postId", Value: last.PostID}, {Key: "createdAt", Value: last.CreatedAt}}}})
 		return err
 	}
 	if had && now.Sub(last.CreatedAt) < p.opts.DuplicateWindow {

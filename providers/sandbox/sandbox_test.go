@@ -27,8 +27,14 @@ const redirect = "http://127.0.0.1:9/connections/callback/sandbox"
 
 func setup(t *testing.T, accessTTL time.Duration) (*sandbox.Provider, *httptest.Server) {
 	t.Helper()
+	return setupWith(t, sandboxplatform.Options{AccessTTL: accessTTL})
+}
+
+func setupWith(t *testing.T, opts sandboxplatform.Options) (*sandbox.Provider, *httptest.Server) {
+	t.Helper()
 	store := mongotest.Store(t)
-	platform := sandboxplatform.New(store.DB, sandboxplatform.Options{AccessTTL: accessTTL, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	platform := sandboxplatform.New(store.DB, opts)
 	srv := httptest.NewServer(http.StripPrefix("/sandbox", platform))
 	t.Cleanup(srv.Close)
 	p, err := sandbox.New(sandbox.Config{BaseURL: srv.URL + "/sandbox", RedirectURI: redirect})
@@ -90,6 +96,37 @@ func behave(t *testing.T, srv *httptest.Server, user string, b sandboxplatform.B
 		t.Fatalf("set behaviour: %v %v", res, err)
 	}
 	res.Body.Close()
+}
+
+// The same text from the same user is a duplicate of the last post with
+// it while the window lasts, and a new post after.
+func TestDuplicateWindow(t *testing.T) {
+	const window = time.Second
+	p, _ := setupWith(t, sandboxplatform.Options{DuplicateWindow: window})
+	ctx := context.Background()
+	conn := connect(t, p, "Ada")
+	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+	var last string
+	for round := range 2 {
+		if round > 0 {
+			time.Sleep(window + 100*time.Millisecond)
+		}
+		pub, err := p.Publish(ctx, a, providers.Payload{Text: "same words"})
+		if err != nil || pub.PlatformPostID == last {
+			t.Fatalf("round %d: %+v, %v; want a new post", round, pub, err)
+		}
+		last = pub.PlatformPostID
+		_, err = p.Publish(ctx, a, providers.Payload{Text: "same words"})
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindDuplicate || pe.ExistingPostID != last {
+			t.Errorf("round %d, again at once: %v; want a duplicate of %s", round, err, last)
+		}
+	}
+	other := connect(t, p, "Grace")
+	if _, err := p.Publish(ctx, providers.Account{PlatformUserID: other.Profile.PlatformUserID, AccessToken: other.Tokens.AccessToken},
+		providers.Payload{Text: "same words"}); err != nil {
+		t.Errorf("the same words from another user: %v", err)
+	}
 }
 
 func TestConnectWithPKCE(t *testing.T) {
