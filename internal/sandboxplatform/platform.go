@@ -48,12 +48,13 @@ type Options struct {
 
 // Platform is the sandbox's HTTP surface.
 type Platform struct {
-	db      *mongo.Database
-	opts    Options
-	now     func() time.Time
-	mux     *http.ServeMux
-	stalled atomic.Int64 // requests held by the stall switches
-	access  accessCache
+	db          *mongo.Database
+	opts        Options
+	now         func() time.Time
+	mux         *http.ServeMux
+	stalled     atomic.Int64 // requests held by the stall switches
+	access      accessCache
+	cachedUsers userCache
 }
 
 // accessCache keeps the access grants bearer has read. A grant never
@@ -81,6 +82,54 @@ func (c *accessCache) put(g grant) {
 		c.grants = map[string]grant{}
 	}
 	c.grants[g.Key] = g
+}
+
+// userCache keeps the users bearer has read for up to userTTL. Every change
+// this process makes to a user drops it, so its own switches apply at once;
+// one set through another process serving the same sandbox applies within
+// userTTL. A read that a change overtook is not kept (gen).
+type userCache struct {
+	mu    sync.Mutex
+	gen   uint64
+	users map[string]cachedUser
+}
+
+type cachedUser struct {
+	user
+	read time.Time
+}
+
+const userTTL = time.Second
+
+// get returns the user if kept and fresh, and the generation to put it
+// back under otherwise.
+func (c *userCache) get(id string, now time.Time) (user, uint64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cu, ok := c.users[id]
+	if !ok || now.Sub(cu.read) >= userTTL {
+		return user{}, c.gen, false
+	}
+	return cu.user, c.gen, true
+}
+
+func (c *userCache) put(u user, gen uint64, read time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.users == nil || len(c.users) >= accessCacheSize {
+		c.users = map[string]cachedUser{}
+	}
+	c.users[u.ID] = cachedUser{user: u, read: read}
+}
+
+func (c *userCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.users, id)
 }
 
 // New serves the sandbox from db's sandbox* collections.
@@ -254,6 +303,7 @@ func (p *Platform) authorize(w http.ResponseWriter, r *http.Request) {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "name", Value: name}}},
 			{Key: "$setOnInsert", Value: bson.D{{Key: "behaviour", Value: Behaviour{Publish: "ok", Refresh: "ok"}}}}},
 		options.UpdateOne().SetUpsert(true))
+	p.cachedUsers.drop(id)
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -421,10 +471,14 @@ func (p *Platform) bearer(w http.ResponseWriter, r *http.Request) *user {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
 		return nil
 	}
-	var u user
-	if err := p.users().FindOne(r.Context(), bson.D{{Key: "_id", Value: g.UserID}}).Decode(&u); err != nil {
-		p.fail(w, r, err)
-		return nil
+	now := p.now()
+	u, gen, ok := p.cachedUsers.get(g.UserID, now)
+	if !ok {
+		if err := p.users().FindOne(r.Context(), bson.D{{Key: "_id", Value: g.UserID}}).Decode(&u); err != nil {
+			p.fail(w, r, err)
+			return nil
+		}
+		p.cachedUsers.put(u, gen, now)
 	}
 	return &u
 }
@@ -461,7 +515,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 			if left == 0 {
 				set = append(set, bson.E{Key: "behaviour.publish", Value: "ok"})
 			}
-			if _, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: set}}); err != nil {
+			_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: set}})
+			p.cachedUsers.drop(u.ID)
+			if err != nil {
 				p.fail(w, r, err)
 				return
 			}
@@ -618,6 +674,7 @@ func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := p.users().UpdateOne(r.Context(), bson.D{{Key: "_id", Value: r.PathValue("id")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour", Value: b}}}})
+	p.cachedUsers.drop(r.PathValue("id"))
 	if err != nil {
 		p.fail(w, r, err)
 		return

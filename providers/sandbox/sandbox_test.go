@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -126,6 +127,41 @@ func TestDuplicateWindow(t *testing.T) {
 	if _, err := p.Publish(ctx, providers.Account{PlatformUserID: other.Profile.PlatformUserID, AccessToken: other.Tokens.AccessToken},
 		providers.Payload{Text: "same words"}); err != nil {
 		t.Errorf("the same words from another user: %v", err)
+	}
+}
+
+// Two processes serving one sandbox: a switch set through one applies in
+// the other too, though that one keeps users it has read for a moment.
+func TestSwitchSetThroughAnotherProcess(t *testing.T) {
+	store := mongotest.Store(t)
+	serve := func() *httptest.Server {
+		srv := httptest.NewServer(http.StripPrefix("/sandbox", sandboxplatform.New(store.DB,
+			sandboxplatform.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	one, other := serve(), serve()
+	p, err := sandbox.New(sandbox.Config{BaseURL: one.URL + "/sandbox", RedirectURI: redirect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn := connect(t, p, "Ada")
+	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+	if _, err := p.Publish(ctx, a, providers.Payload{Text: "read the user"}); err != nil {
+		t.Fatal(err)
+	}
+	behave(t, other, a.PlatformUserID, sandboxplatform.Behaviour{Publish: "unavailable"})
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; ; i++ {
+		_, err := p.Publish(ctx, a, providers.Payload{Text: fmt.Sprint("try ", i)})
+		if providers.KindOf(err) == providers.KindRetryable {
+			return
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("publish %d: %v; the switch set through the other process never applied", i, err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
