@@ -493,7 +493,7 @@ func (p *Platform) me(w http.ResponseWriter, r *http.Request) {
 
 // recentPost is the last post of a (user, text).
 type recentPost struct {
-	ID        string    `bson:"_id,omitempty"`
+	ID        string    `bson:"_id,omitempty"` // empty in a $set, which must not touch _id
 	PostID    string    `bson:"postId"`
 	CreatedAt time.Time `bson:"createdAt"`
 }
@@ -566,7 +566,7 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 	_, err := p.recent().InsertOne(ctx, recentPost{ID: id, PostID: post.ID, CreatedAt: post.CreatedAt})
 	had := mongo.IsDuplicateKeyError(err)
 	if had {
-		err = p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: bson.D{{Key: "postId", Value: post.ID}, {Key: "createdAt", Value: post.CreatedAt}}}},
+		err = p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: post.ID, CreatedAt: post.CreatedAt}}},
 			options.FindOneAndUpdate().SetUpsert(true)).Decode(&last)
 		had = err == nil
 		if errors.Is(err, mongo.ErrNoDocuments) {
@@ -582,7 +582,7 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 			_, err := p.recent().DeleteOne(ctx, key)
 			return err
 		}
-		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: bson.D{{Key: "postId", Value: last.PostID}, {Key: "createdAt", Value: last.CreatedAt}}}})
+		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: last.PostID, CreatedAt: last.CreatedAt}}})
 		return err
 	}
 	if had && now.Sub(last.CreatedAt) < p.opts.DuplicateWindow {
