@@ -234,6 +234,14 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 
 	first := d.publish("first post through Temporal", "published")
 	d.checkPublishedOnce(first, "first post through Temporal", 1)
+	// The branch that publishes last sets the post published; the run
+	// upserts its final search attributes a workflow task later.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = tc.GetWorkflow(ctx, d.runs["published"], "").Get(ctx, nil)
+	cancel()
+	if err != nil {
+		t.Fatalf("the run of a published post: %v", err)
+	}
 	sa := d.searchAttributes(d.runs["published"])
 	for name, want := range map[string]string{
 		"PostflowOrganizationId": "dev-org", "PostflowPostId": first["id"].(string),
