@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ func Start(addr, dir string, logger *slog.Logger) (*Mongo, error) {
 		// synchronous=NORMAL is safe with WAL: a crash may lose the last
 		// commits, never the database, and commits stop waiting on fsync.
 		SQLiteURL: "file:" + abs + "/?_txlock=immediate&_pragma=synchronous(normal)",
-		Logger:    slog.New(&minLevel{handler: logger.Handler(), min: slog.LevelWarn}).With("component", "ferretdb"),
+		Logger:    slog.New(&minLevel{handler: logger.Handler(), min: slog.LevelWarn, drop: routine}).With("component", "ferretdb"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("mongo: start FerretDB on %s: %w", addr, err)
@@ -77,7 +78,18 @@ func (m *Mongo) Stop() {
 	<-m.done
 }
 
-// minLevel drops records below min before they reach the handler.
+// routine reports FerretDB's warnings that tell a developer nothing: the
+// header of every response it logs (the message record that follows says
+// what went wrong), and the refusal of endSessions, which the MongoDB
+// driver sends when it disconnects and FerretDB v1 does not implement,
+// so that every stop of postflow dev printed a wire dump.
+func routine(r slog.Record) bool {
+	return strings.HasPrefix(r.Message, "Response header: ") ||
+		strings.HasPrefix(r.Message, "Response message:") && strings.Contains(r.Message, "no such command: 'endSessions'")
+}
+
+// minLevel drops records below min, and those drop reports, before they
+// reach the handler.
 // FerretDB derives a logger for every SQL statement it runs (Logger.With,
 // with the statement and its arguments), and slog's handlers format such
 // attributes when derived, not when a record is written: that was about
@@ -87,6 +99,7 @@ func (m *Mongo) Stop() {
 type minLevel struct {
 	handler slog.Handler
 	min     slog.Level
+	drop    func(slog.Record) bool            // nil: none
 	derive  []func(slog.Handler) slog.Handler // WithAttrs and WithGroup, in order
 }
 
@@ -95,6 +108,9 @@ func (h *minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *minLevel) Handle(ctx context.Context, r slog.Record) error {
+	if h.drop != nil && h.drop(r) {
+		return nil
+	}
 	out := h.handler
 	for _, d := range h.derive {
 		out = d(out)
@@ -111,5 +127,5 @@ func (h *minLevel) WithGroup(name string) slog.Handler {
 }
 
 func (h *minLevel) with(d func(slog.Handler) slog.Handler) slog.Handler {
-	return &minLevel{handler: h.handler, min: h.min, derive: append(slices.Clip(h.derive), d)}
+	return &minLevel{handler: h.handler, min: h.min, drop: h.drop, derive: append(slices.Clip(h.derive), d)}
 }

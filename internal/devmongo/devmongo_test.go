@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,6 +91,79 @@ func TestLookupsByIDUseAnIndex(t *testing.T) {
 	if err != nil || len(specs) != 1 || specs[0].Name != "_id_" {
 		t.Fatalf("listIndexes = %v, %v; want only _id_", specs, err)
 	}
+}
+
+// A client that connects, works and disconnects leaves no warning in the
+// log: the driver's endSessions, which FerretDB refuses, is routine. A
+// command FerretDB refuses for another reason is still reported.
+func TestRoutineResponsesStayOutOfTheLog(t *testing.T) {
+	var out syncBuffer
+	m, err := Start("127.0.0.1:0", t.TempDir(), slog.New(slog.NewTextHandler(&out, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Database("pf").Collection("docs").InsertOne(ctx, bson.D{{Key: "n", Value: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Disconnect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The disconnect's endSessions is answered before Stop returns.
+	m.Stop()
+	if got := out.String(); got != "" {
+		t.Errorf("a client's routine work logged:\n%s", got)
+	}
+
+	out.Reset()
+	m, err = Start("127.0.0.1:0", t.TempDir(), slog.New(slog.NewTextHandler(&out, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	c, err = mongo.Connect(options.Client().ApplyURI(m.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect(ctx)
+	if err := c.Database("pf").RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err(); err == nil {
+		t.Fatal("noSuchCommand succeeded")
+	}
+	got := out.String()
+	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "noSuchCommand") || strings.Contains(got, "Response header") {
+		t.Errorf("a refused command logged %q; want its response message alone", got)
+	}
+}
+
+// syncBuffer is a strings.Builder that FerretDB's goroutines and the test
+// can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
 }
 
 // FerretDB's logger writes only records at or above its level, with the
