@@ -3,10 +3,14 @@ package workflows_test
 import (
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
 
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
+	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 
@@ -47,9 +51,42 @@ func TestReplayStoredHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.RegisterWorkflow(workflows.PublishPost)
-			if err := r.ReplayWorkflowHistoryFromJSONFile(logger, f); err != nil {
+			h := readHistory(t, f)
+			// One recorded before its run closed would replay only its
+			// beginning.
+			if last := h.GetEvents()[len(h.GetEvents())-1].GetEventType(); !closing[last] {
+				t.Fatalf("%s ends with %s, not with its run's close", f, last)
+			}
+			if err := r.ReplayWorkflowHistory(logger, h); err != nil {
 				t.Errorf("replay %s: %v", f, err)
 			}
 		})
 	}
+}
+
+// closing are the events that end a run.
+var closing = map[enumspb.EventType]bool{
+	enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:        true,
+	enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED:           true,
+	enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:         true,
+	enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED:       true,
+	enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT:        true,
+	enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW: true,
+}
+
+func readHistory(t *testing.T, path string) *historypb.History {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	if len(h.GetEvents()) == 0 {
+		t.Fatalf("%s holds no events", path)
+	}
+	return h
 }

@@ -200,6 +200,24 @@ func mustParse(t *testing.T, s string) time.Time {
 	return v
 }
 
+// waitClosed waits until the run has ended, however it ended.
+func (d *devAPI) waitClosed(workflowID string) {
+	d.t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		desc, err := d.tc.DescribeWorkflowExecution(context.Background(), workflowID, "")
+		if err != nil {
+			d.t.Fatal(err)
+		}
+		status := desc.GetWorkflowExecutionInfo().GetStatus()
+		if status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			return
+		}
+		if time.Now().After(deadline) {
+			d.t.Fatalf("the run %s is still %s after 30 s", workflowID, status)
+		}
+	}
+}
+
 // searchAttributes are the run's search attributes, as the Web UI filters
 // on them.
 func (d *devAPI) searchAttributes(workflowID string) map[string]any {
@@ -236,12 +254,7 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 	d.checkPublishedOnce(first, "first post through Temporal", 1)
 	// The branch that publishes last sets the post published; the run
 	// upserts its final search attributes a workflow task later.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	err = tc.GetWorkflow(ctx, d.runs["published"], "").Get(ctx, nil)
-	cancel()
-	if err != nil {
-		t.Fatalf("the run of a published post: %v", err)
-	}
+	d.waitClosed(d.runs["published"])
 	sa := d.searchAttributes(d.runs["published"])
 	for name, want := range map[string]string{
 		"PostflowOrganizationId": "dev-org", "PostflowPostId": first["id"].(string),
@@ -532,6 +545,7 @@ func (d *devAPI) record() {
 	slices.Sort(names)
 	for _, name := range names {
 		id := d.runs[name]
+		d.waitClosed(id)
 		var h historypb.History
 		it := d.tc.GetWorkflowHistory(context.Background(), id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 		for it.HasNext() {
