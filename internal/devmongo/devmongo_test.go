@@ -21,18 +21,9 @@ import (
 // one, every read, update and delete by _id scans the collection.
 func TestLookupsByIDUseAnIndex(t *testing.T) {
 	dir := t.TempDir()
-	m, err := Start("127.0.0.1:0", dir, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
+	_, c := serve(t, dir, io.Discard)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
 
 	coll := c.Database("pf").Collection("docs")
 	docs := make([]any, 200)
@@ -97,18 +88,10 @@ func TestLookupsByIDUseAnIndex(t *testing.T) {
 // log: the driver's endSessions, which FerretDB refuses, is routine. A
 // command FerretDB refuses for another reason is still reported.
 func TestRoutineResponsesStayOutOfTheLog(t *testing.T) {
-	var out syncBuffer
-	m, err := Start("127.0.0.1:0", t.TempDir(), slog.New(slog.NewTextHandler(&out, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
+	var out syncBuffer
+	m, c := serve(t, t.TempDir(), &out)
 	if _, err := c.Database("pf").Collection("docs").InsertOne(ctx, bson.D{{Key: "n", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -122,16 +105,7 @@ func TestRoutineResponsesStayOutOfTheLog(t *testing.T) {
 	}
 
 	out.Reset()
-	m, err = Start("127.0.0.1:0", t.TempDir(), slog.New(slog.NewTextHandler(&out, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Stop()
-	c, err = mongo.Connect(options.Client().ApplyURI(m.URI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Disconnect(ctx)
+	_, c = serve(t, t.TempDir(), &out)
 	if err := c.Database("pf").RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err(); err == nil {
 		t.Fatal("noSuchCommand succeeded")
 	}
@@ -139,6 +113,23 @@ func TestRoutineResponsesStayOutOfTheLog(t *testing.T) {
 	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "noSuchCommand") || strings.Contains(got, "Response header") {
 		t.Errorf("a refused command logged %q; want its response message alone", got)
 	}
+}
+
+// serve starts FerretDB on dir, logging to log, and a client of it; both
+// stop when the test ends, if not before.
+func serve(t *testing.T, dir string, log io.Writer) (*Mongo, *mongo.Client) {
+	t.Helper()
+	m, err := Start("127.0.0.1:0", dir, slog.New(slog.NewTextHandler(log, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	c, err := mongo.Connect(options.Client().ApplyURI(m.URI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
+	return m, c
 }
 
 // syncBuffer is a strings.Builder that FerretDB's goroutines and the test
