@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/lockedbuf"
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/redistest"
@@ -34,33 +34,15 @@ const (
 	frontend  = "https://app.example.com"
 )
 
-// lockedBuffer collects log lines from concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type testAPI struct {
 	srv  *httptest.Server
 	fake *linkedinfake.Server
-	logs *lockedBuffer
+	logs *lockedbuf.Buffer
 }
 
 func newTestAPI(t testing.TB, trustHeaders bool) *testAPI {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)

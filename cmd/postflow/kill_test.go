@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/postflow/postflow/internal/lockedbuf"
 )
 
 // TestWorkerKilledMidPublishPublishesOnce runs `postflow dev` without its
@@ -69,7 +71,7 @@ func TestWorkerKilledMidPublishPublishesOnce(t *testing.T) {
 // until it polls.
 func startWorkerProcess(ctx context.Context, t *testing.T, dev *devProcess) *exec.Cmd {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &lockedbuf.Buffer{}
 	cmd := exec.Command(bin, "worker")
 	cmd.Env = dev.workerEnv(t)
 	cmd.Stdout, cmd.Stderr = out, out

@@ -15,10 +15,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/postflow/postflow/internal/lockedbuf"
 )
 
 // bin is the postflow binary that TestMain builds, as a user would.
@@ -66,7 +67,7 @@ func freePort(t *testing.T) int {
 // devProcess is a started `postflow dev` on free ports.
 type devProcess struct {
 	cmd                                                 *exec.Cmd
-	out                                                 *syncBuffer
+	out                                                 *lockedbuf.Buffer
 	apiPort, uiPort, temporalPort, mongoPort, redisPort int
 }
 
@@ -77,7 +78,7 @@ func startDev(t *testing.T) *devProcess { return startDevWith(t, nil) }
 // startDevWith starts `postflow dev` with more environment and arguments.
 func startDevWith(t *testing.T, env []string, extra ...string) *devProcess {
 	t.Helper()
-	d := &devProcess{out: &syncBuffer{}, apiPort: freePort(t), uiPort: freePort(t), temporalPort: freePort(t), mongoPort: freePort(t), redisPort: freePort(t)}
+	d := &devProcess{out: &lockedbuf.Buffer{}, apiPort: freePort(t), uiPort: freePort(t), temporalPort: freePort(t), mongoPort: freePort(t), redisPort: freePort(t)}
 	d.cmd = exec.Command(bin, append([]string{"dev",
 		"--data-dir", t.TempDir(),
 		"--temporal-port", fmt.Sprint(d.temporalPort),
@@ -99,7 +100,7 @@ func startDevWith(t *testing.T, env []string, extra ...string) *devProcess {
 // restart starts a stopped d again: the same folder, ports and settings.
 func (d *devProcess) restart(t *testing.T) {
 	t.Helper()
-	d.out = &syncBuffer{}
+	d.out = &lockedbuf.Buffer{}
 	cmd := exec.Command(d.cmd.Path, d.cmd.Args[1:]...)
 	cmd.Env = d.cmd.Env
 	cmd.Stdout, cmd.Stderr = d.out, d.out
@@ -369,7 +370,7 @@ func cleanEnv() []string {
 	return env
 }
 
-func waitStatus(ctx context.Context, t *testing.T, url string, out *syncBuffer) {
+func waitStatus(ctx context.Context, t *testing.T, url string, out *lockedbuf.Buffer) {
 	t.Helper()
 	var last string
 	for {
@@ -393,7 +394,7 @@ func waitStatus(ctx context.Context, t *testing.T, url string, out *syncBuffer) 
 }
 
 // waitOutput waits until the output holds want.
-func waitOutput(ctx context.Context, t *testing.T, out *syncBuffer, want string) {
+func waitOutput(ctx context.Context, t *testing.T, out *lockedbuf.Buffer, want string) {
 	t.Helper()
 	for !strings.Contains(out.String(), want) {
 		select {
@@ -402,23 +403,4 @@ func waitOutput(ctx context.Context, t *testing.T, out *syncBuffer, want string)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that the child's output and the test can
-// use at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -8,13 +8,14 @@ import (
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postflow/postflow/internal/lockedbuf"
 )
 
 // The _id lookups FerretDB sends to SQLite must use an index: without
@@ -90,7 +91,7 @@ func TestLookupsByIDUseAnIndex(t *testing.T) {
 func TestRoutineResponsesStayOutOfTheLog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var out syncBuffer
+	var out lockedbuf.Buffer
 	m, c := serve(t, t.TempDir(), &out)
 	if _, err := c.Database("pf").Collection("docs").InsertOne(ctx, bson.D{{Key: "n", Value: 1}}); err != nil {
 		t.Fatal(err)
@@ -104,12 +105,12 @@ func TestRoutineResponsesStayOutOfTheLog(t *testing.T) {
 		t.Errorf("a client's routine work logged:\n%s", got)
 	}
 
-	out.Reset()
-	_, c = serve(t, t.TempDir(), &out)
+	var refused lockedbuf.Buffer
+	_, c = serve(t, t.TempDir(), &refused)
 	if err := c.Database("pf").RunCommand(ctx, bson.D{{Key: "noSuchCommand", Value: 1}}).Err(); err == nil {
 		t.Fatal("noSuchCommand succeeded")
 	}
-	got := out.String()
+	got := refused.String()
 	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "noSuchCommand") || strings.Contains(got, "Response header") {
 		t.Errorf("a refused command logged %q; want its response message alone", got)
 	}
@@ -130,31 +131,6 @@ func serve(t *testing.T, dir string, log io.Writer) (*Mongo, *mongo.Client) {
 	}
 	t.Cleanup(func() { _ = c.Disconnect(context.Background()) })
 	return m, c
-}
-
-// syncBuffer is a strings.Builder that FerretDB's goroutines and the test
-// can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }
 
 // FerretDB's logger writes only records at or above its level, with the
