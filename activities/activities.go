@@ -108,7 +108,7 @@ func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.Accoun
 	if err == nil {
 		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "ok"}, nil
 	}
-	return a.classify(ctx, in, err)
+	return a.classify(ctx, in, nil, err)
 }
 
 // PublishToAccount publishes the post to one account and records the
@@ -130,8 +130,8 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 	if err != nil {
 		// A failure to record, unless an earlier attempt settled the
-		// account: a retry after the platform took the post still
-		// answers published.
+		// account (a retry after the platform took the post still
+		// answers published) or left it in doubt (unknown, see fail).
 		prev, rerr := a.Posts.Result(ctx, in.PostID, in.AccountID)
 		if rerr != nil {
 			return nil, rerr
@@ -140,9 +140,9 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			return out, nil
 		}
 		if errors.Is(err, errNotConfigured) {
-			return a.fail(ctx, in, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+			return a.fail(ctx, in, prev, acc.Platform, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
 		}
-		return a.classify(ctx, in, err)
+		return a.classify(ctx, in, prev, err)
 	}
 
 	now := a.now().UTC()
@@ -153,7 +153,6 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		return nil, err
 	}
 	var prev *posts.Result
-	inDoubt := false
 	if !first {
 		if prev, err = a.Posts.Result(ctx, in.PostID, in.AccountID); err != nil {
 			return nil, err
@@ -164,7 +163,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		// An earlier attempt whose outcome was never recorded may have
 		// published. Posting again is safe only while the platform would
 		// answer "duplicate of <id>".
-		if inDoubt = prev != nil && prev.Status == posts.ResultPublishing; inDoubt {
+		if inDoubt(prev) {
 			window := prov.Capabilities().DuplicateWindow
 			if prev.AttemptedAt == nil || window <= 0 || now.Sub(*prev.AttemptedAt) >= window {
 				return a.unknown(ctx, in, prev, prov.Name())
@@ -184,7 +183,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			// The platform already has this post: an earlier attempt
 			// went through and its answer was lost.
 			pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: platformURL(prov, pe.ExistingPostID)}, nil
-		} else if inDoubt {
+		} else if inDoubt(prev) {
 			// A duplicate, of what it does not say: likely ours.
 			return a.unknown(ctx, in, prev, prov.Name())
 		}
@@ -208,7 +207,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 				return nil, serr
 			}
 		}
-		return a.classify(ctx, in, err)
+		return a.classify(ctx, in, prev, err)
 	}
 	publishedAt := a.now().UTC()
 	if err := a.Posts.SaveResult(ctx, &posts.Result{
@@ -228,6 +227,12 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 
 // errNotConfigured: the account's platform has no provider on this worker.
 var errNotConfigured = errors.New("platform not configured")
+
+// inDoubt says whether the attempt that left prev may have published: it
+// was recorded, and its outcome never was.
+func inDoubt(prev *posts.Result) bool {
+	return prev != nil && prev.Status == posts.ResultPublishing
+}
 
 // settled is the outcome of an account whose result an earlier attempt
 // settled, or nil. Published: the platform has the post, and posting again
@@ -297,6 +302,9 @@ func heartbeatWhileWaiting(ctx context.Context) (stop func()) {
 // unknown records that an earlier attempt may have published and that
 // PostFlow cannot find out: an operator checks the account and decides.
 func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform string) (*workflows.AccountOutcome, error) {
+	if platform == "" {
+		platform = "the platform"
+	}
 	when := "an earlier attempt"
 	if prev.AttemptedAt != nil {
 		when = "the attempt of " + prev.AttemptedAt.UTC().Format(time.RFC3339)
@@ -325,8 +333,9 @@ func platformURL(p providers.Provider, id string) string {
 
 // classify turns a provider error into what the workflow decides on:
 // terminal failures are recorded and returned as outcomes; rate limits and
-// outages are returned as errors of the workflow's types.
-func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, err error) (*workflows.AccountOutcome, error) {
+// outages are returned as errors of the workflow's types. prev is the
+// result an earlier attempt left (nil: none, or not read), for fail.
+func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, prev *posts.Result, err error) (*workflows.AccountOutcome, error) {
 	var pe *providers.Error
 	if !errors.As(err, &pe) {
 		return nil, err // Store or network trouble of ours: retry.
@@ -339,11 +348,17 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, er
 	default:
 		// Auth (the account is marked expired), invalid content, or a
 		// duplicate without an id: retrying cannot help.
-		return a.fail(ctx, in, pe.Code, pe.Message)
+		return a.fail(ctx, in, prev, pe.Provider, pe.Code, pe.Message)
 	}
 }
 
-func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, code, msg string) (*workflows.AccountOutcome, error) {
+// fail records that publishing to the account failed for good, unless the
+// earlier attempt that left prev is in doubt: this failure cannot tell
+// whether that attempt published, so the outcome is unknown.
+func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform, code, msg string) (*workflows.AccountOutcome, error) {
+	if inDoubt(prev) {
+		return a.unknown(ctx, in, prev, platform)
+	}
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
 		ErrorCode: code, ErrorMessage: msg}); err != nil {
 		return nil, err
@@ -360,7 +375,7 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 	if err != nil {
 		return err
 	}
-	if prev != nil && prev.Status == posts.ResultPublishing {
+	if inDoubt(prev) {
 		platform := "the platform"
 		if acc, err := a.Accounts.GetByID(ctx, in.AccountID); err == nil {
 			platform = acc.Platform

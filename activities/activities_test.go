@@ -172,13 +172,20 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 		// platformHasIt: the interrupted attempt reached the platform.
 		platformHasIt bool
 		attemptAge    time.Duration
-		wantStatus    string
-		wantPosts     int
+		// then: what happens to the account's token before the next
+		// attempt: "refresh refused", "access revoked", or nothing.
+		then         string
+		wantStatus   string
+		wantPosts    int
+		wantAttempts int
 	}{
-		{name: "died before the call: posts now", wantStatus: "published", wantPosts: 1},
-		{name: "died after the call, before the result was stored: the duplicate answer names it", platformHasIt: true, wantStatus: "published", wantPosts: 1},
-		{name: "past the duplicate window: unknown, not posted again", platformHasIt: true, attemptAge: linkedin.DuplicateWindow + time.Minute, wantStatus: "unknown", wantPosts: 1},
-		{name: "past the window, never reached the platform: still unknown", attemptAge: time.Hour, wantStatus: "unknown", wantPosts: 0},
+		{name: "died before the call: posts now", wantStatus: "published", wantPosts: 1, wantAttempts: 2},
+		{name: "died after the call, before the result was stored: the duplicate answer names it", platformHasIt: true, wantStatus: "published", wantPosts: 1, wantAttempts: 2},
+		{name: "past the duplicate window: unknown, not posted again", platformHasIt: true, attemptAge: linkedin.DuplicateWindow + time.Minute, wantStatus: "unknown", wantPosts: 1, wantAttempts: 1},
+		{name: "past the window, never reached the platform: still unknown", attemptAge: time.Hour, wantStatus: "unknown", wantPosts: 0, wantAttempts: 1},
+		// The account's failure says nothing of what the earlier attempt did.
+		{name: "then the refresh is refused: unknown, not failed", platformHasIt: true, then: "refresh refused", wantStatus: "unknown", wantPosts: 1, wantAttempts: 1},
+		{name: "then the platform refuses the token: unknown, not failed", platformHasIt: true, then: "access revoked", wantStatus: "unknown", wantPosts: 1, wantAttempts: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -201,6 +208,13 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			switch tt.then {
+			case "refresh refused":
+				expireStoredToken(t, w)
+				w.fake.RevokeAllRefreshTokens()
+			case "access revoked":
+				revokeStoredToken(w)
+			}
 
 			out, err := w.publish(t, p)
 			if err != nil || out.Status != tt.wantStatus {
@@ -213,11 +227,11 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 			r := w.result(t, p)
 			switch tt.wantStatus {
 			case "published":
-				if r.Status != posts.ResultPublished || r.PlatformPostID != lp[0].URN || r.Attempts != 2 {
-					t.Errorf("result %+v, want published %s after 2 attempts", r, lp[0].URN)
+				if r.Status != posts.ResultPublished || r.PlatformPostID != lp[0].URN || r.Attempts != tt.wantAttempts {
+					t.Errorf("result %+v, want published %s after %d attempts", r, lp[0].URN, tt.wantAttempts)
 				}
 			case "unknown":
-				if r.Status != posts.ResultUnknown || r.ErrorCode != "OUTCOME_UNKNOWN" || r.Attempts != 1 ||
+				if r.Status != posts.ResultUnknown || r.ErrorCode != "OUTCOME_UNKNOWN" || r.Attempts != tt.wantAttempts ||
 					!strings.Contains(r.ErrorMessage, "Check the account's feed") || !strings.Contains(r.ErrorMessage, "/publish/"+p.ID) {
 					t.Errorf("result %+v", r)
 				}
@@ -225,6 +239,9 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 				if out, err := w.publish(t, p); err != nil || out.Status != "unknown" || len(w.fake.Posts()) != tt.wantPosts {
 					t.Errorf("again: %+v, %v; LinkedIn has %d posts", out, err, len(w.fake.Posts()))
 				}
+			}
+			if a, _ := w.store.Accounts().GetByID(ctx, w.account.ID); (tt.then != "") != (a.Status == connections.StatusExpired) {
+				t.Errorf("account %s after %q", a.Status, tt.then)
 			}
 		})
 	}
@@ -373,11 +390,7 @@ func TestSettledAccountStandsWhenItsTokenFails(t *testing.T) {
 			}
 			// The access token has expired and LinkedIn refuses the
 			// refresh token: invalid_grant.
-			oid, _ := bson.ObjectIDFromHex(w.account.ID)
-			if _, err := w.store.DB.Collection("socialAccounts").UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
-				bson.D{{Key: "$set", Value: bson.D{{Key: "tokenExpiresAt", Value: at.Add(-time.Hour)}}}}); err != nil {
-				t.Fatal(err)
-			}
+			expireStoredToken(t, w)
 			w.fake.RevokeAllRefreshTokens()
 
 			out, err := w.publish(t, p)
@@ -402,6 +415,17 @@ func TestSettledAccountStandsWhenItsTokenFails(t *testing.T) {
 				t.Errorf("account %s, want expired: LinkedIn said so", a.Status)
 			}
 		})
+	}
+}
+
+// expireStoredToken makes the access token PostFlow holds expired, as far
+// as PostFlow knows, so that the next use refreshes it first.
+func expireStoredToken(t *testing.T, w *world) {
+	t.Helper()
+	oid, _ := bson.ObjectIDFromHex(w.account.ID)
+	if _, err := w.store.DB.Collection("socialAccounts").UpdateOne(context.Background(), bson.D{{Key: "_id", Value: oid}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "tokenExpiresAt", Value: time.Now().Add(-time.Hour)}}}}); err != nil {
+		t.Fatal(err)
 	}
 }
 
