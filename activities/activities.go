@@ -102,13 +102,23 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 
 // RefreshAccessToken makes sure the account's token is valid, refreshing
 // it if it expires soon. An account the platform refuses is marked expired
-// and its result recorded as failed: that is an outcome, not an error.
+// and its result recorded as failed: that is an outcome, not an error. An
+// account an earlier run settled keeps its outcome (see earlier); the
+// workflow then goes on to PublishToAccount, which answers the same
+// without posting.
 func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
 	_, _, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
 	if err == nil {
 		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "ok"}, nil
 	}
-	return a.classify(ctx, in, nil, err)
+	prev, out, rerr := a.earlier(ctx, in)
+	if rerr != nil {
+		return nil, rerr
+	}
+	if out != nil {
+		return out, nil
+	}
+	return a.classify(ctx, in, prev, err)
 }
 
 // PublishToAccount publishes the post to one account and records the
@@ -132,11 +142,11 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		// A failure to record, unless an earlier attempt settled the
 		// account (a retry after the platform took the post still
 		// answers published) or left it in doubt (unknown, see fail).
-		prev, rerr := a.Posts.Result(ctx, in.PostID, in.AccountID)
+		prev, out, rerr := a.earlier(ctx, in)
 		if rerr != nil {
 			return nil, rerr
 		}
-		if out := settled(in, prev); out != nil {
+		if out != nil {
 			return out, nil
 		}
 		if errors.Is(err, errNotConfigured) {
@@ -154,10 +164,11 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 	var prev *posts.Result
 	if !first {
-		if prev, err = a.Posts.Result(ctx, in.PostID, in.AccountID); err != nil {
+		var out *workflows.AccountOutcome
+		if prev, out, err = a.earlier(ctx, in); err != nil {
 			return nil, err
 		}
-		if out := settled(in, prev); out != nil {
+		if out != nil {
 			return out, nil
 		}
 		// An earlier attempt whose outcome was never recorded may have
@@ -234,21 +245,23 @@ func inDoubt(prev *posts.Result) bool {
 	return prev != nil && prev.Status == posts.ResultPublishing
 }
 
-// settled is the outcome of an account whose result an earlier attempt
-// settled, or nil. Published: the platform has the post, and posting again
+// earlier reads the result earlier attempts left for the account (nil:
+// none) and, if they settled it, its outcome, which stands whatever this
+// attempt meets. Published: the platform has the post, and posting again
 // would duplicate it. Unknown: publishing again is an operator's decision
 // (POST /publish with again=true), not a retry's.
-func settled(in workflows.AccountInput, prev *posts.Result) *workflows.AccountOutcome {
-	if prev == nil {
-		return nil
+func (a *Activities) earlier(ctx context.Context, in workflows.AccountInput) (*posts.Result, *workflows.AccountOutcome, error) {
+	prev, err := a.Posts.Result(ctx, in.PostID, in.AccountID)
+	if err != nil || prev == nil {
+		return prev, nil, err
 	}
 	switch prev.Status {
 	case posts.ResultPublished:
-		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}
+		return prev, &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
 	case posts.ResultUnknown:
-		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}
+		return prev, &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}, nil
 	}
-	return nil
+	return prev, nil, nil
 }
 
 // finishIfLast sets the post published if every other account's result

@@ -376,6 +376,7 @@ func TestSettledAccountStandsWhenItsTokenFails(t *testing.T) {
 	}{
 		{name: "published", settled: posts.Result{Status: posts.ResultPublished, PlatformPostID: "urn:li:share:7", PublishedAt: &at}, want: "published"},
 		{name: "unknown", settled: posts.Result{Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN"}, want: "unknown"},
+		{name: "in doubt: unknown, not failed", settled: posts.Result{Status: posts.ResultPublishing, AttemptedAt: &at}, want: "unknown"},
 		{name: "failed before: fails again, with the token's reason", settled: posts.Result{Status: posts.ResultFailed, ErrorCode: "TEXT_TOO_LONG"}, want: "failed"},
 	}
 	for _, tt := range tests {
@@ -393,16 +394,28 @@ func TestSettledAccountStandsWhenItsTokenFails(t *testing.T) {
 			expireStoredToken(t, w)
 			w.fake.RevokeAllRefreshTokens()
 
+			// The workflow refreshes a token about to expire first, then
+			// publishes: both keep the outcome.
+			v, err := w.env.ExecuteActivity(workflows.RefreshTokenActivity, workflows.AccountInput{PostID: p.ID, AccountID: w.account.ID})
+			var refreshed workflows.AccountOutcome
+			if err != nil || v.Get(&refreshed) != nil || refreshed.Status != tt.want {
+				t.Fatalf("refresh: outcome %+v, %v; want %s", refreshed, err, tt.want)
+			}
 			out, err := w.publish(t, p)
 			if err != nil || out.Status != tt.want {
 				t.Fatalf("outcome %+v, %v; want %s", out, err, tt.want)
 			}
 			got := w.result(t, p)
-			if tt.want == "failed" {
+			switch {
+			case tt.want == "failed":
 				if got.Status != posts.ResultFailed || got.ErrorCode == tt.settled.ErrorCode {
 					t.Errorf("result %+v, want failed for the token", got)
 				}
-			} else if got.Status != tt.settled.Status || got.ErrorCode != tt.settled.ErrorCode || got.PlatformPostID != tt.settled.PlatformPostID || got.Attempts != 1 {
+			case tt.settled.Status == posts.ResultPublishing:
+				if got.Status != posts.ResultUnknown || got.ErrorCode != "OUTCOME_UNKNOWN" || got.Attempts != 1 {
+					t.Errorf("result %+v, want unknown", got)
+				}
+			case got.Status != tt.settled.Status || got.ErrorCode != tt.settled.ErrorCode || got.PlatformPostID != tt.settled.PlatformPostID || got.Attempts != 1:
 				t.Errorf("result %+v, want it as it was", got)
 			}
 			if out.Status == "published" && (out.PlatformPostID != "urn:li:share:7" || out.PublishedAt == nil || !out.PublishedAt.Equal(at)) {
