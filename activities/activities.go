@@ -175,7 +175,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		// published. Posting again is safe only while the platform would
 		// answer "duplicate of <id>".
 		if inDoubt(prev) {
-			window := prov.Capabilities().DuplicateWindow
+			window := prov.Capabilities().ReconcileWindow()
 			if prev.AttemptedAt == nil || window <= 0 || now.Sub(*prev.AttemptedAt) >= window {
 				return a.unknown(ctx, in, prev, prov.Name())
 			}
@@ -186,14 +186,14 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 
 	stopHeartbeats := heartbeatWhileWaiting(ctx)
-	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID)})
+	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID), IdempotencyKey: IdempotencyKey(in.PostID, in.AccountID)})
 	stopHeartbeats()
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
 		if pe.ExistingPostID != "" {
 			// The platform already has this post: an earlier attempt
 			// went through and its answer was lost.
-			pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: platformURL(prov, pe.ExistingPostID)}, nil
+			pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: prov.PostURL(pe.ExistingPostID)}, nil
 		} else if inDoubt(prev) {
 			// A duplicate, of what it does not say: likely ours.
 			return a.unknown(ctx, in, prev, prov.Name())
@@ -234,6 +234,13 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)
 	}
 	return out, nil
+}
+
+// IdempotencyKey is the key of every attempt to publish post postID to
+// account accountID (providers.Payload.IdempotencyKey): ids only, so it
+// reveals nothing the platform should not see.
+func IdempotencyKey(postID, accountID string) string {
+	return "postflow-" + postID + "-" + accountID
 }
 
 // errNotConfigured: the account's platform has no provider on this worker.
@@ -333,15 +340,6 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		return nil, err
 	}
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: "OUTCOME_UNKNOWN"}, nil
-}
-
-// platformURL is the public URL of a post the platform reported as a
-// duplicate.
-func platformURL(p providers.Provider, id string) string {
-	if u, ok := p.(interface{ PostURL(string) string }); ok {
-		return u.PostURL(id)
-	}
-	return ""
 }
 
 // classify turns a provider error into what the workflow decides on:

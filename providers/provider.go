@@ -28,6 +28,20 @@ type Capabilities struct {
 	// not. Within it, a retry after an answer that was lost finds the
 	// post the lost attempt made; past it, the outcome is unknown.
 	DuplicateWindow time.Duration `json:"-"`
+	// IdempotencyWindow is how long the platform answers a create that
+	// repeats an earlier one's Payload.IdempotencyKey with the post the
+	// earlier one made, instead of making another (Mastodon's
+	// Idempotency-Key, kept 1 h: contracts §3.2); 0 if it takes no key.
+	// Unlike a duplicate answer, such an answer is always this post's own.
+	IdempotencyWindow time.Duration `json:"-"`
+}
+
+// ReconcileWindow is how long after an attempt whose answer was lost a
+// repeat of it is safe: the platform answers with the post the attempt
+// made, if it made one, through its idempotency key or its duplicate
+// answer, whichever lasts longer. 0: never safe; the outcome is unknown.
+func (c Capabilities) ReconcileWindow() time.Duration {
+	return max(c.DuplicateWindow, c.IdempotencyWindow)
 }
 
 // Tokens are what an authorization or a refresh yields. They are secrets:
@@ -67,6 +81,11 @@ type Account struct {
 // Payload is one post as a platform receives it.
 type Payload struct {
 	Text string
+	// IdempotencyKey is the same for every attempt to publish one post to
+	// one account and differs between any two such pairs, so a provider
+	// whose platform takes one (Capabilities.IdempotencyWindow) can make a
+	// retry after a lost answer return the first attempt's post.
+	IdempotencyKey string `json:"-"`
 }
 
 // Published is the platform's record of a published post.
@@ -95,6 +114,10 @@ type Provider interface {
 	Publish(ctx context.Context, a Account, p Payload) (*Published, error)
 	// TextLength counts text the way the platform counts it.
 	TextLength(text string) int
+	// PostURL is the public address of the post with the platform's id
+	// (a Published.PlatformPostID), for a post known by its id alone, such
+	// as the one a duplicate answer names.
+	PostURL(platformPostID string) string
 }
 
 // Revoker is implemented by providers that can revoke a token at the

@@ -23,7 +23,8 @@ func (s stub) Refresh(context.Context, string) (*providers.Tokens, error) { retu
 func (s stub) Publish(context.Context, providers.Account, providers.Payload) (*providers.Published, error) {
 	return nil, nil
 }
-func (s stub) TextLength(t string) int { return len(t) }
+func (s stub) TextLength(t string) int  { return len(t) }
+func (s stub) PostURL(id string) string { return id }
 
 func TestRegistry(t *testing.T) {
 	r, err := providers.NewRegistry(stub{"x"}, stub{"linkedin"}, stub{"sandbox"})

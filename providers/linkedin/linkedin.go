@@ -246,11 +246,11 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 		// Created, but with no id we cannot link to it: an operator must look.
 		return nil, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NO_POST_ID", Message: "LinkedIn created the post but sent no x-restli-id"}
 	}
-	return &providers.Published{PlatformPostID: urn, URL: PostURL(urn)}, nil
+	return &providers.Published{PlatformPostID: urn, URL: p.PostURL(urn)}, nil
 }
 
-// PostURL is the public address of a post.
-func PostURL(urn string) string { return "https://www.linkedin.com/feed/update/" + urn }
+// PostURL is the public address of a post, by its URN.
+func (p *Provider) PostURL(urn string) string { return "https://www.linkedin.com/feed/update/" + urn }
 
 // Revoke revokes a token at LinkedIn. The endpoint sits beside the token
 // endpoint; LinkedIn documents neither its status nor its body, so any 2xx
