@@ -171,14 +171,12 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		if out != nil {
 			return out, nil
 		}
-		// An earlier attempt whose outcome was never recorded may have
+		// An earlier attempt whose outcome was never learnt may have
 		// published. Posting again is safe only while the platform would
-		// answer "duplicate of <id>".
-		if inDoubt(prev) {
-			window := prov.Capabilities().ReconcileWindow()
-			if prev.AttemptedAt == nil || window <= 0 || now.Sub(*prev.AttemptedAt) >= window {
-				return a.unknown(ctx, in, prev, prov.Name())
-			}
+		// answer with the post it made (a duplicate answer naming it, or
+		// the idempotency key's post).
+		if !posts.MayRepeat(prev, prov.Capabilities().ReconcileWindow(), now) {
+			return a.unknown(ctx, in, prev, prov.Name())
 		}
 		if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
 			return nil, err
@@ -190,13 +188,9 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	stopHeartbeats()
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
-		if pe.ExistingPostID != "" {
-			// The platform already has this post: an earlier attempt
-			// went through and its answer was lost.
-			pub, err = &providers.Published{PlatformPostID: pe.ExistingPostID, URL: prov.PostURL(pe.ExistingPostID)}, nil
-		} else if inDoubt(prev) {
-			// A duplicate, of what it does not say: likely ours.
-			return a.unknown(ctx, in, prev, prov.Name())
+		var out *workflows.AccountOutcome
+		if pub, out, err = a.duplicate(ctx, in, prev, prov, pe); out != nil || err != nil {
+			return out, err
 		}
 	}
 	if err != nil {
@@ -206,15 +200,16 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			}
 		}
 		if pe != nil && (pe.Kind == providers.KindRateLimited || pe.Kind == providers.KindRetryable) {
-			// To be tried again. Refused (a 429, a 503): nothing to
-			// reconcile then. Otherwise (a 504, no answer) the result
-			// stays publishing, in doubt, with the answer for operators.
-			status := posts.ResultPublishing
-			if pe.Refused() {
-				status = posts.ResultPending
+			// To be tried again. Refused (a 429, a 503): this attempt
+			// made nothing, though an earlier one may have (DoubtSince
+			// is kept). Otherwise (a 504, no answer) this attempt is in
+			// doubt too, with the answer for operators.
+			r := &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
+				Status: posts.ResultPending, ErrorCode: pe.Code, ErrorMessage: pe.Message}
+			if !pe.Refused() {
+				r.Status, r.DoubtSince = posts.ResultPublishing, &now
 			}
-			if serr := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
-				Status: status, ErrorCode: pe.Code, ErrorMessage: pe.Message}); serr != nil {
+			if serr := a.Posts.SaveResult(ctx, r); serr != nil {
 				return nil, serr
 			}
 		}
@@ -246,10 +241,41 @@ func IdempotencyKey(postID, accountID string) string {
 // errNotConfigured: the account's platform has no provider on this worker.
 var errNotConfigured = errors.New("platform not configured")
 
-// inDoubt says whether the attempt that left prev may have published: it
-// was recorded, and its outcome never was.
-func inDoubt(prev *posts.Result) bool {
-	return prev != nil && prev.Status == posts.ResultPublishing
+// duplicate decides what the platform's answer that it already holds this
+// post means (posts.JudgeDuplicate): the post an earlier attempt of ours
+// made (pub, to be recorded as published), an outcome nobody can know, or
+// another post's content (failed DUPLICATE_CONTENT). It never takes a
+// platform post that another post's result holds.
+func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, prev *posts.Result, prov providers.Provider, pe *providers.Error) (*providers.Published, *workflows.AccountOutcome, error) {
+	var claimedBy string
+	if pe.ExistingPostID != "" {
+		var err error
+		if claimedBy, err = a.Posts.PostByPlatformID(ctx, in.AccountID, pe.ExistingPostID); err != nil {
+			return nil, nil, err
+		}
+	}
+	switch posts.JudgeDuplicate(prev, in.PostID, pe.ExistingPostID, claimedBy) {
+	case posts.DuplicateOfOurs:
+		return &providers.Published{PlatformPostID: pe.ExistingPostID, URL: prov.PostURL(pe.ExistingPostID)}, nil, nil
+	case posts.DuplicateUnknown:
+		out, err := a.unknown(ctx, in, prev, prov.Name())
+		return nil, out, err
+	}
+	msg := prov.Name() + " already holds this text from this account"
+	if pe.ExistingPostID != "" {
+		msg += " as " + pe.ExistingPostID
+		if u := prov.PostURL(pe.ExistingPostID); u != "" {
+			msg += " (" + u + ")"
+		}
+	}
+	if claimedBy != "" {
+		msg += ", published by post " + claimedBy
+	}
+	msg += " and refused it as a duplicate (" + pe.Code + "). Change the text, or publish again once " + prov.Name() + " accepts a repeat."
+	// Not through fail: an earlier attempt in doubt cannot hold this
+	// post, since the platform would have refused it as the same repeat.
+	out, err := a.saveFailed(ctx, in, posts.ErrorCodeDuplicateContent, msg)
+	return nil, out, err
 }
 
 // earlier reads the result earlier attempts left for the account (nil:
@@ -326,8 +352,8 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		platform = "the platform"
 	}
 	when := "an earlier attempt"
-	if prev.AttemptedAt != nil {
-		when = "the attempt of " + prev.AttemptedAt.UTC().Format(time.RFC3339)
+	if start := prev.DoubtStart(); start != nil {
+		when = "the attempt of " + start.UTC().Format(time.RFC3339)
 	}
 	if prev.ErrorCode != "" {
 		when += " (answered " + prev.ErrorCode + ")"
@@ -339,6 +365,7 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN", ErrorMessage: msg}); err != nil {
 		return nil, err
 	}
+	activity.GetLogger(ctx).Error("Outcome unknown: check the account's feed", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", platform)
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: "OUTCOME_UNKNOWN"}, nil
 }
 
@@ -351,25 +378,47 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	if !errors.As(err, &pe) {
 		return nil, err // Store or network trouble of ours: retry.
 	}
+	// Rate limits and outages are answers a healthy system gets: logged
+	// here at INFO and WARN with the platform's code, and benign to the
+	// SDK, which would otherwise log each as an ERROR "Activity error.".
+	// ERROR is for what needs a person: an expired account, an unknown
+	// outcome, retries used up (RecordPublishFailure), a bug.
+	logger := activity.GetLogger(ctx)
 	switch pe.Kind {
 	case providers.KindRateLimited:
-		return nil, temporal.NewNonRetryableApplicationError(pe.Error(), workflows.ErrRateLimited, nil, pe.RetryAfter)
+		logger.Info("Platform rate limit: the workflow waits, then calls again", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
+		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
+			NonRetryable: true, Details: []any{pe.RetryAfter}, Category: temporal.ApplicationErrorCategoryBenign})
 	case providers.KindRetryable:
-		return nil, temporal.NewApplicationError(pe.Error(), workflows.ErrPlatformUnavailable, pe.Code)
+		logger.Warn("Platform unavailable: retried with backoff", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status, "Attempt", activity.GetInfo(ctx).Attempt)
+		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrPlatformUnavailable, temporal.ApplicationErrorOptions{
+			Details: []any{pe.Code}, Category: temporal.ApplicationErrorCategoryBenign})
+	case providers.KindAuth:
+		// The account is marked expired: someone must reconnect it.
+		logger.Error("Platform refused the account's token: account expired, reconnect it", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code)
 	default:
-		// Auth (the account is marked expired), invalid content, or a
-		// duplicate without an id: retrying cannot help.
-		return a.fail(ctx, in, prev, pe.Provider, pe.Code, pe.Message)
+		// Invalid content, or a duplicate: the author's to change.
+		logger.Warn("Platform refused the post", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", pe.Provider, "Code", pe.Code)
 	}
+	// Retrying cannot help.
+	return a.fail(ctx, in, prev, pe.Provider, pe.Code, pe.Message)
 }
 
-// fail records that publishing to the account failed for good, unless the
-// earlier attempt that left prev is in doubt: this failure cannot tell
-// whether that attempt published, so the outcome is unknown.
+// fail records that publishing to the account failed for good, unless an
+// earlier attempt that prev leaves in doubt may have published: this
+// failure cannot tell, so the outcome is unknown.
 func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform, code, msg string) (*workflows.AccountOutcome, error) {
-	if inDoubt(prev) {
+	if prev.InDoubt() {
 		return a.unknown(ctx, in, prev, platform)
 	}
+	return a.saveFailed(ctx, in, code, msg)
+}
+
+// saveFailed records the account's result as failed with the code.
+func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, code, msg string) (*workflows.AccountOutcome, error) {
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
 		ErrorCode: code, ErrorMessage: msg}); err != nil {
 		return nil, err
@@ -386,7 +435,7 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 	if err != nil {
 		return err
 	}
-	if inDoubt(prev) {
+	if prev.InDoubt() {
 		platform := "the platform"
 		if acc, err := a.Accounts.GetByID(ctx, in.AccountID); err == nil {
 			platform = acc.Platform
@@ -397,8 +446,15 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 		_, err := a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
 		return err
 	}
-	return a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: in.Code, ErrorMessage: in.Message})
+	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
+		ErrorCode: in.Code, ErrorMessage: in.Message}); err != nil {
+		return err
+	}
+	if in.Code != workflows.CodeCancelled {
+		activity.GetLogger(ctx).Error("Publishing to the account failed for good", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Code", in.Code, "Reason", in.Message)
+	}
+	return nil
 }
 
 // FinishPost sets the post published when every account is, else failed

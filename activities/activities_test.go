@@ -40,6 +40,7 @@ type world struct {
 	env     *testsuite.TestActivityEnvironment
 	account *connections.Account
 	li      providers.Provider
+	reg     *providers.Registry
 }
 
 func newWorld(t *testing.T) *world {
@@ -81,7 +82,7 @@ func newWorld(t *testing.T) *world {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
-	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li}
+	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li, reg: reg}
 }
 
 func (w *world) post(t *testing.T, content string, status posts.Status) *posts.Post {
@@ -158,8 +159,8 @@ func TestDuplicateAfterALostAnswerCountsAsPublished(t *testing.T) {
 		t.Fatalf("retry: %+v, %v", out, err)
 	}
 	lp := w.fake.Posts()
-	if len(lp) != 1 || w.result(t, p).PlatformPostID != lp[0].URN {
-		t.Errorf("LinkedIn has %v; result %+v", lp, w.result(t, p))
+	if r := w.result(t, p); len(lp) != 1 || r.PlatformPostID != lp[0].URN || r.PlatformPostURL != "https://www.linkedin.com/feed/update/"+lp[0].URN {
+		t.Errorf("LinkedIn has %v; result %+v", lp, r)
 	}
 }
 

@@ -126,6 +126,6 @@ func (s *Service) expire(ctx context.Context, a *Account, code, msg string) erro
 		return fmt.Errorf("account %s: mark expired: %w", a.ID, err)
 	}
 	a.Status = StatusExpired
-	s.logger.WarnContext(ctx, "account expired", "account_id", a.ID, "platform", a.Platform, "code", code)
+	s.logger.ErrorContext(ctx, "account expired: reconnect it", "account_id", a.ID, "platform", a.Platform, "code", code)
 	return &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: code, Message: msg}
 }

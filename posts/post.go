@@ -87,7 +87,11 @@ type Result struct {
 	// AttemptedAt is when the last one began.
 	Attempts    int        `json:"attempts"`
 	AttemptedAt *time.Time `json:"attemptedAt,omitempty"`
-	UpdatedAt   time.Time  `json:"updatedAt"`
+	// DoubtSince is when the earliest attempt began whose answer was lost
+	// (a 504, no answer, a worker that died) and that nothing has proved
+	// or disproved since; nil if none. See InDoubt.
+	DoubtSince *time.Time `json:"doubtSince,omitempty"`
+	UpdatedAt  time.Time  `json:"updatedAt"`
 }
 
 // ErrNotFound: no such post in this organization.
@@ -128,7 +132,8 @@ type Store interface {
 	Results(ctx context.Context, p *Post) ([]Result, error)
 	Result(ctx context.Context, postID, accountID string) (*Result, error)
 	// SaveResult upserts the result of (post, account), adding r.Attempts
-	// to its count. A published result is never overwritten.
+	// to its count. A published result is never overwritten, and a
+	// DoubtSince is never cleared (the earlier one is kept).
 	SaveResult(ctx context.Context, r *Result) error
 	// RecordFirstAttempt saves that the first attempt to publish (post,
 	// account) begins at `at`, if it has no result yet; false, nothing
@@ -137,8 +142,13 @@ type Store interface {
 	// RecordAttempt saves that an attempt to publish (post, account)
 	// begins at `at`: publishing, one attempt more, unless published. prev
 	// is the result as the caller read it (nil: none); FerretDB checks it
-	// rather than the stored one, as SetStatus does.
+	// rather than the stored one, as SetStatus does. A doubt prev holds
+	// (prev.DoubtStart) is kept.
 	RecordAttempt(ctx context.Context, prev *Result, postID, accountID string, at time.Time) error
+	// PostByPlatformID returns the id of the post whose published result
+	// for accountID holds platformPostID ("" if none): who a duplicate
+	// answer's post belongs to.
+	PostByPlatformID(ctx context.Context, accountID, platformPostID string) (string, error)
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error

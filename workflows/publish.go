@@ -147,6 +147,10 @@ const (
 	ErrPlatformUnavailable = "PlatformUnavailable"
 )
 
+// CodeCancelled is the errorCode of an account whose run was cancelled
+// before it published.
+const CodeCancelled = "CANCELLED"
+
 // PublishRetryPolicy is BullMQ's attempts: 4 with backoff 2 s, doubling
 // (2 s, 4 s, 8 s). MaximumInterval is explicit: left out, the server caps at
 // 100 × the initial interval but the test environment at 1 ×.
@@ -398,7 +402,7 @@ func recordFailure(ctx workflow.Context, ai AccountInput, cause error) AccountOu
 	}
 	var canceled *temporal.CanceledError
 	if errors.As(cause, &canceled) {
-		code, msg = "CANCELLED", "the publish run was cancelled"
+		code, msg = CodeCancelled, "the publish run was cancelled"
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
 	fi := FailureInput{PostID: ai.PostID, AccountID: ai.AccountID, Code: code, Message: msg}

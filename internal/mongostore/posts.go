@@ -61,6 +61,7 @@ type resultDoc struct {
 	ErrorMessage    string     `bson:"errorMessage,omitempty"`
 	Attempts        int        `bson:"attempts"`
 	AttemptedAt     *time.Time `bson:"attemptedAt,omitempty"`
+	DoubtSince      *time.Time `bson:"doubtSince,omitempty"`
 	UpdatedAt       time.Time  `bson:"updatedAt"`
 }
 
@@ -81,11 +82,12 @@ var _ posts.Store = (*Posts)(nil)
 
 func resultID(postID, accountID string) string { return postID + "/" + accountID }
 
-// EnsureIndexes creates the index the list page reads. A PublishResult is
-// unique per (post, account) by its _id.
+// EnsureIndexes creates the indexes the list page and PostByPlatformID
+// read. A PublishResult is unique per (post, account) by its _id.
 func (p *Posts) EnsureIndexes(ctx context.Context) error {
-	if _, err := p.results.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "postId", Value: 1}},
+	if _, err := p.results.Indexes().CreateMany(ctx, []mongo.IndexModel{
+		{Keys: bson.D{{Key: "postId", Value: 1}}},
+		{Keys: bson.D{{Key: "socialAccountId", Value: 1}, {Key: "platformPostId", Value: 1}}},
 	}); err != nil {
 		return fmt.Errorf("mongo: publishResults indexes: %w", err)
 	}
@@ -290,7 +292,7 @@ func (d *resultDoc) result() posts.Result {
 	return posts.Result{
 		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
 		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
-		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), UpdatedAt: d.UpdatedAt.UTC(),
+		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
@@ -324,7 +326,8 @@ func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Re
 }
 
 // SaveResult upserts the result and adds r.Attempts to its count; r's
-// AttemptedAt replaces the stored one when set. A result that says
+// AttemptedAt replaces the stored one when set, and r's DoubtSince the
+// stored one when earlier (a doubt is never cleared here). A result that says
 // published is never overwritten, since the platform has the post: a
 // write of another status can race one of published (an activity still
 // finishing while its cancelled run records CANCELLED), so on MongoDB that
@@ -353,10 +356,33 @@ func (p *Posts) RecordFirstAttempt(ctx context.Context, postID, accountID string
 }
 
 // RecordAttempt saves that an attempt begins: as SaveResult, where
-// FerretDB's check is prev, the result as the caller read it.
+// FerretDB's check is prev, the result as the caller read it. An earlier
+// attempt that prev leaves in doubt stays in doubt (DoubtSince).
 func (p *Posts) RecordAttempt(ctx context.Context, prev *posts.Result, postID, accountID string, at time.Time) error {
 	r := &posts.Result{PostID: postID, SocialAccountID: accountID, Status: posts.ResultPublishing, Attempts: 1, AttemptedAt: &at}
+	if prev != nil {
+		r.DoubtSince = prev.DoubtStart()
+	}
 	return p.saveResult(ctx, r, func() (*posts.Result, error) { return prev, nil })
+}
+
+// PostByPlatformID returns the id of the post whose published result for
+// accountID holds platformPostID, or "" if none does. A duplicate answer's
+// rare path: on FerretDB, which indexes only _id, it scans the results.
+func (p *Posts) PostByPlatformID(ctx context.Context, accountID, platformPostID string) (string, error) {
+	var d resultDoc
+	err := p.results.FindOne(ctx, bson.D{
+		{Key: "socialAccountId", Value: accountID},
+		{Key: "platformPostId", Value: platformPostID},
+		{Key: "status", Value: string(posts.ResultPublished)},
+	}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("mongo: find result by platform id: %w", err)
+	}
+	return d.PostID, nil
 }
 
 // saveResult writes r; on FerretDB, read says what the stored result is.
@@ -378,6 +404,11 @@ func (p *Posts) saveResult(ctx context.Context, r *posts.Result, read func() (*p
 	update := bson.D{
 		{Key: "$set", Value: set},
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: r.Attempts}}},
+	}
+	if r.DoubtSince != nil {
+		// A doubt, once raised, is kept, from its earliest attempt: only
+		// a published result (proof) or a reset ends it.
+		update = append(update, bson.E{Key: "$min", Value: bson.D{{Key: "doubtSince", Value: r.DoubtSince.UTC()}}})
 	}
 	filter := bson.D{{Key: "_id", Value: resultID(r.PostID, r.SocialAccountID)}}
 	if r.Status != posts.ResultPublished {

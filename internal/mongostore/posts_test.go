@@ -165,3 +165,73 @@ func TestSetStatus(t *testing.T) {
 		})
 	}
 }
+
+// A doubt, once raised, outlives the attempts after it: a refusal, another
+// attempt, another lost answer. Only the earliest doubt is kept.
+func TestDoubtIsKept(t *testing.T) {
+	for _, tt := range paths {
+		t.Run(tt.name, func(t *testing.T) {
+			store, ctx := postsStore(t, tt.mongoDB), context.Background()
+			t0 := time.Now().UTC().Truncate(time.Millisecond)
+			t1, t2 := t0.Add(time.Second), t0.Add(2*time.Second)
+			read := func() *posts.Result {
+				t.Helper()
+				r, err := store.Result(ctx, "p1", "a1")
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			if _, err := store.RecordFirstAttempt(ctx, "p1", "a1", t0); err != nil {
+				t.Fatal(err)
+			}
+			// The first attempt's answer is lost: in doubt since t0.
+			if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublishing, ErrorCode: "HTTP_504", DoubtSince: &t0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.RecordAttempt(ctx, read(), "p1", "a1", t1); err != nil {
+				t.Fatal(err)
+			}
+			// Refused: pending, still in doubt since t0.
+			if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPending, ErrorCode: "HTTP_503"}); err != nil {
+				t.Fatal(err)
+			}
+			if r := read(); r.Status != posts.ResultPending || r.DoubtSince == nil || !r.DoubtSince.Equal(t0) || !r.InDoubt() {
+				t.Fatalf("after a refusal: %+v, want pending in doubt since %s", r, t0)
+			}
+			if err := store.RecordAttempt(ctx, read(), "p1", "a1", t2); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublishing, ErrorCode: "HTTP_504", DoubtSince: &t2}); err != nil {
+				t.Fatal(err)
+			}
+			if r := read(); r.DoubtSince == nil || !r.DoubtSince.Equal(t0) || r.Attempts != 3 || !r.AttemptedAt.Equal(t2) {
+				t.Errorf("after a later lost answer: %+v, want in doubt since %s, 3 attempts", r, t0)
+			}
+		})
+	}
+}
+
+func TestPostByPlatformID(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	at := time.Now().UTC()
+	for _, r := range []posts.Result{
+		{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublished, PlatformPostID: "urn:li:share:1", PublishedAt: &at},
+		{PostID: "p2", SocialAccountID: "a2", Status: posts.ResultPublished, PlatformPostID: "urn:li:share:2", PublishedAt: &at},
+		{PostID: "p3", SocialAccountID: "a1", Status: posts.ResultFailed, PlatformPostID: "urn:li:share:3"},
+	} {
+		if err := store.SaveResult(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct{ account, id, want string }{
+		{"a1", "urn:li:share:1", "p1"},
+		{"a2", "urn:li:share:1", ""}, // another account's
+		{"a1", "urn:li:share:3", ""}, // not published
+		{"a1", "urn:li:share:9", ""},
+	} {
+		if got, err := store.PostByPlatformID(ctx, tt.account, tt.id); err != nil || got != tt.want {
+			t.Errorf("PostByPlatformID(%s, %s) = %q, %v; want %q", tt.account, tt.id, got, err, tt.want)
+		}
+	}
+}

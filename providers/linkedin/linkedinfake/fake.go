@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -73,6 +74,11 @@ type Server struct {
 	// CreateThenFail: the post is created, then the answer is a 504, as
 	// LinkedIn documents can happen.
 	CreateThenFail bool
+	// Answers scripts the next calls to /rest/posts, one entry a call,
+	// before PostStatus: "429", "401", "500", "503" or "504" refuse the
+	// call as PostStatus would (401: the token has expired), "lost"
+	// creates the post and answers 504, "ok" answers as usual.
+	Answers []string
 	// DuplicateWindow is how long an identical commentary from one author
 	// is refused as a duplicate.
 	DuplicateWindow time.Duration
@@ -453,6 +459,25 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	lost := false
+	if len(s.Answers) > 0 {
+		answer := s.Answers[0]
+		s.Answers = s.Answers[1:]
+		switch answer {
+		case "ok":
+		case "lost":
+			lost = true
+		case "401":
+			restError(w, 401, map[string]any{"status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN", "message": "The token used in the request has expired"})
+			return
+		default:
+			status, err := strconv.Atoi(answer)
+			if err != nil {
+				panic("linkedinfake: unknown answer " + answer)
+			}
+			s.PostStatus, s.PostFailures = status, 1
+		}
+	}
 	if s.PostFailures > 0 {
 		s.PostFailures--
 		switch s.PostStatus {
@@ -525,7 +550,7 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 	}
 	urn := "urn:li:share:" + digits(19)
 	s.posts = append(s.posts, Post{URN: urn, Author: body.Author, Commentary: *body.Commentary, Visibility: body.Visibility, CreatedAt: now})
-	if s.CreateThenFail {
+	if s.CreateThenFail || lost {
 		s.CreateThenFail = false
 		restError(w, 504, map[string]any{"status": 504, "message": "Gateway Timeout"})
 		return

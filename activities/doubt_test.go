@@ -1,0 +1,169 @@
+package activities_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
+	"github.com/postflow/postflow/workflows"
+)
+
+// runAsTheWorkflow calls PublishToAccount as PublishPost does: a rate
+// limit is a wait and then a fresh activity, an outage is one of the
+// retry policy's attempts, and when those run out RecordPublishFailure
+// records the end. It returns the last outcome's status ("" when the
+// attempts ran out).
+func (w *world) runAsTheWorkflow(t *testing.T, p *posts.Post) string {
+	t.Helper()
+	attempts := 0
+	for calls := 0; calls < 20; calls++ {
+		out, err := w.publish(t, p)
+		if err == nil {
+			return out.Status
+		}
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) {
+			t.Fatalf("call %d: %v", calls+1, err)
+		}
+		switch appErr.Type() {
+		case workflows.ErrRateLimited:
+			attempts = 0
+			continue
+		case workflows.ErrPlatformUnavailable:
+			if attempts++; attempts < int(workflows.PublishRetryPolicy.MaximumAttempts) {
+				continue
+			}
+		default:
+			t.Fatalf("call %d: %v", calls+1, err)
+		}
+		if _, err := w.env.ExecuteActivity(workflows.RecordFailureActivity, workflows.FailureInput{
+			PostID: p.ID, AccountID: w.account.ID, Code: "HTTP_503", Message: "retries used up"}); err != nil {
+			t.Fatal(err)
+		}
+		return ""
+	}
+	t.Fatal("no end after 20 calls")
+	return ""
+}
+
+// Every order of four platform answers (503, 429, 504 without a post, a
+// post made and its answer lost, 401), then ordinary answers: the platform
+// holds the post at most once, and the result never says failed while it
+// holds it. Once an attempt is in doubt, only proof settles it: a later
+// refusal, timeout or auth failure leaves it unknown.
+func TestEveryOrderOfFourAnswers(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	kinds := []string{"503", "429", "504", "lost", "401"}
+	var orders [][]string
+	for i := range len(kinds) * len(kinds) * len(kinds) * len(kinds) {
+		var order []string
+		for n := i; len(order) < 4; n /= len(kinds) {
+			order = append(order, kinds[n%len(kinds)])
+		}
+		orders = append(orders, order)
+	}
+	for _, order := range orders {
+		name := strings.Join(order, ",")
+		t.Run(name, func(t *testing.T) {
+			if err := w.store.Accounts().SetStatus(ctx, w.account.ID, connections.StatusActive); err != nil {
+				t.Fatal(err)
+			}
+			text := "every order: " + name
+			p := w.post(t, text, posts.StatusPublishing)
+			w.fake.Configure(func(s *linkedinfake.Server) { s.Answers = slices.Clone(order) })
+			w.runAsTheWorkflow(t, p)
+			var left []string
+			w.fake.Configure(func(s *linkedinfake.Server) { left, s.Answers = s.Answers, nil })
+			// The answers the platform gave: the script, less what is left.
+			given := order[:len(order)-len(left)]
+			doubt := slices.Contains(given, "504") || slices.Contains(given, "lost")
+
+			var held []linkedinfake.Post
+			for _, lp := range w.fake.Posts() {
+				if lp.Commentary == text {
+					held = append(held, lp)
+				}
+			}
+			r := w.result(t, p)
+			switch {
+			case len(held) > 1:
+				t.Fatalf("LinkedIn holds the post %d times", len(held))
+			case r == nil:
+				t.Fatal("no result")
+			case r.Status == posts.ResultPublished:
+				if len(held) != 1 || r.PlatformPostID != held[0].URN || r.PlatformPostURL == "" {
+					t.Errorf("result %+v; LinkedIn holds %v", r, held)
+				}
+			case r.Status == posts.ResultFailed:
+				if len(held) != 0 {
+					t.Errorf("result failed (%s) while LinkedIn holds %s", r.ErrorCode, held[0].URN)
+				}
+			case r.Status == posts.ResultUnknown:
+				if !doubt {
+					t.Errorf("unknown after %v, which left nothing in doubt", given)
+				}
+			default:
+				t.Errorf("result left %s", r.Status)
+			}
+		})
+	}
+}
+
+// A duplicate answer is proof of this post only when this account's own
+// earlier attempt for it is in doubt, and never takes a platform post that
+// another post's result holds.
+func TestDuplicateOfAnotherPost(t *testing.T) {
+	tests := []struct {
+		name string
+		// inDoubt: the second post's first attempt left it in doubt (its
+		// answer lost, nothing made) before the duplicate answer.
+		inDoubt bool
+	}{
+		{name: "same text twice"},
+		{name: "same text twice, the second's first answer lost", inDoubt: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			first := w.post(t, "Same text twice", posts.StatusPublishing)
+			if out, err := w.publish(t, first); err != nil || out.Status != "published" {
+				t.Fatalf("first post: %+v, %v", out, err)
+			}
+			firstURN := w.result(t, first).PlatformPostID
+
+			second := w.post(t, "Same text twice", posts.StatusPublishing)
+			if tt.inDoubt {
+				w.fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{"504"} })
+				if _, err := w.publish(t, second); err == nil {
+					t.Fatal("the 504 was no error")
+				}
+				if r := w.result(t, second); !r.InDoubt() {
+					t.Fatalf("after a 504: %+v, want in doubt", r)
+				}
+			}
+			out, err := w.publish(t, second)
+			if err != nil || out.Status != "failed" || out.ErrorCode != posts.ErrorCodeDuplicateContent {
+				t.Fatalf("second post: %+v, %v; want failed %s", out, err, posts.ErrorCodeDuplicateContent)
+			}
+			r := w.result(t, second)
+			if r.Status != posts.ResultFailed || r.PlatformPostID != "" || r.ErrorCode != posts.ErrorCodeDuplicateContent ||
+				!strings.Contains(r.ErrorMessage, firstURN) || !strings.Contains(r.ErrorMessage, first.ID) {
+				t.Errorf("second post's result %+v; want failed, naming %s and post %s", r, firstURN, first.ID)
+			}
+			if n := len(w.fake.Posts()); n != 1 {
+				t.Errorf("LinkedIn holds %d posts, want 1", n)
+			}
+			if r := w.result(t, first); r.Status != posts.ResultPublished || r.PlatformPostID != firstURN {
+				t.Errorf("first post's result %+v", r)
+			}
+		})
+	}
+}

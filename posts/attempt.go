@@ -1,0 +1,95 @@
+package posts
+
+import "time"
+
+// The rules of "may we post again?" for one account of one post. Every
+// provider's answers pass through them (activities.PublishToAccount), so
+// a network's own rules (its limits, its lever for exactly-once, its error
+// mapping) stay in its provider and these stay here, testable without a
+// platform or Temporal.
+
+// InDoubt says whether an attempt may have published to the account
+// without PostFlow knowing it: one was recorded and its outcome never was
+// (status publishing: the worker died, or the answer was lost), or an
+// earlier one's answer left it so (DoubtSince) and nothing has proved
+// what it did since. Only proof settles a doubt: the platform's post, a
+// duplicate answer naming it, or a read of it. A later refusal, timeout or
+// auth failure does not, since it says nothing of the earlier attempt.
+func (r *Result) InDoubt() bool {
+	return r != nil && (r.Status == ResultPublishing || r.DoubtSince != nil)
+}
+
+// DoubtStart is when the earliest attempt in doubt began: the earliest of
+// DoubtSince and, when the last attempt's outcome was never recorded, its
+// AttemptedAt. Nil when nothing is in doubt, or when an attempt in doubt
+// has no time (an old record): then no window can vouch for a repeat.
+func (r *Result) DoubtStart() *time.Time {
+	if !r.InDoubt() {
+		return nil
+	}
+	start := r.DoubtSince
+	if r.Status == ResultPublishing && r.AttemptedAt != nil && (start == nil || r.AttemptedAt.Before(*start)) {
+		start = r.AttemptedAt
+	}
+	return start
+}
+
+// MayRepeat says whether a new attempt may call the platform, given the
+// result earlier attempts left (nil: none) and how long the platform
+// answers a repeat with the post an earlier attempt made (the provider's
+// Capabilities.ReconcileWindow). Without doubt, always. In doubt, only
+// while the earliest attempt in doubt is inside that window: a repeat then
+// either makes the post or is answered with the one that attempt made.
+// Past it, the outcome is unknown and a repeat could post twice.
+func MayRepeat(prev *Result, window time.Duration, now time.Time) bool {
+	if !prev.InDoubt() {
+		return true
+	}
+	start := prev.DoubtStart()
+	return start != nil && window > 0 && now.Sub(*start) < window
+}
+
+// Duplicate is what a platform's "duplicate" answer means for one account
+// of one post.
+type Duplicate int
+
+const (
+	// DuplicateOfOurs: the post the platform names is this account's own
+	// for this post, made by an earlier attempt whose answer was lost; the
+	// account is published with it.
+	DuplicateOfOurs Duplicate = iota + 1
+	// DuplicateOfOther: the platform holds the same content as another
+	// post (another PostFlow post, or one made outside PostFlow), and
+	// refused this one: it fails with DUPLICATE_CONTENT.
+	DuplicateOfOther
+	// DuplicateUnknown: an earlier attempt is in doubt and the platform
+	// does not say which post it holds: it may be ours, or another.
+	DuplicateUnknown
+)
+
+// JudgeDuplicate decides what a duplicate answer means. prev is the result
+// earlier attempts left (nil: none); existingPostID is the platform post
+// the answer names ("" if it names none); claimedBy is the PostFlow post
+// whose result already holds existingPostID for this account ("" if none).
+//
+// A duplicate answer is proof of our own post only when this account's
+// own earlier attempt for this post is in doubt and the post it names is
+// not another post's: without doubt, nothing of ours can be there, so the
+// platform holds someone else's copy of the text.
+func JudgeDuplicate(prev *Result, postID, existingPostID, claimedBy string) Duplicate {
+	switch {
+	case claimedBy != "" && claimedBy != postID:
+		return DuplicateOfOther
+	case !prev.InDoubt():
+		return DuplicateOfOther
+	case existingPostID == "":
+		return DuplicateUnknown
+	default:
+		return DuplicateOfOurs
+	}
+}
+
+// ErrorCodeDuplicateContent is the result's errorCode when the platform
+// refused a post as a repeat of another it holds (JudgeDuplicate's
+// DuplicateOfOther), whatever the platform's own code for it.
+const ErrorCodeDuplicateContent = "DUPLICATE_CONTENT"
