@@ -1,0 +1,37 @@
+package linkedin_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
+	"github.com/postflow/postflow/providers/providertest"
+)
+
+func TestConformance(t *testing.T) {
+	p, fake := setup(t, time.Now())
+	providertest.Run(t, providertest.Harness{
+		Provider: p,
+		Account: func(*testing.T) providers.Account {
+			return providers.Account{PlatformUserID: "urn:li:person:" + fake.Sub, AccessToken: fake.IssueAccessToken()}
+		},
+		Answer: func(_ *testing.T, _ providers.Account, answer string) bool {
+			if !slices.Contains([]string{"429", "503", "504", "lost", "401"}, answer) {
+				return false
+			}
+			fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{answer} })
+			return true
+		},
+		Holds: func(_ *testing.T, a providers.Account, text string) int {
+			n := 0
+			for _, lp := range fake.Posts() {
+				if lp.Author == a.PlatformUserID && lp.Commentary == text {
+					n++
+				}
+			}
+			return n
+		},
+	})
+}

@@ -1,0 +1,146 @@
+// Package providertest is the conformance suite that every provider runs
+// against its platform's double (or a real server): the rows of the shared
+// error contract (contracts/platforms.md §5) and the exactly-once lever the
+// provider declares in its Capabilities. A new network passes it before
+// anything else is built on it.
+package providertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/providers"
+)
+
+// Harness is one provider wired to a platform, with an account connected.
+type Harness struct {
+	Provider providers.Provider
+	// Account returns an account whose token the platform takes, new for
+	// each row, so that rows do not see each other's posts or switches.
+	Account func(t *testing.T) providers.Account
+	// Answer makes the platform's next publish call for a answer as named,
+	// and reports false when the double cannot: "429" (rate limited),
+	// "503" (refused, nothing made), "504" (no post made, answer 504),
+	// "lost" (the post made, then the answer lost or a 504), "401" (the
+	// token refused).
+	Answer func(t *testing.T, a providers.Account, answer string) bool
+	// Holds counts the posts with text that the platform holds for a.
+	Holds func(t *testing.T, a providers.Account, text string) int
+}
+
+// Run runs every row of the contract against h.
+func Run(t *testing.T, h Harness) {
+	ctx := context.Background()
+	caps := h.Provider.Capabilities()
+	n := 0
+	payload := func(text string) providers.Payload {
+		n++
+		return providers.Payload{Text: text, IdempotencyKey: fmt.Sprintf("providertest-%d-%d", time.Now().UnixNano(), n)}
+	}
+
+	t.Run("published: its id, and its URL from PostURL", func(t *testing.T) {
+		a := h.Account(t)
+		pub, err := h.Provider.Publish(ctx, a, payload("conformance: published"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pub.PlatformPostID == "" || pub.URL == "" || pub.URL != h.Provider.PostURL(pub.PlatformPostID) {
+			t.Errorf("published %+v; PostURL gives %q", pub, h.Provider.PostURL(pub.PlatformPostID))
+		}
+		if got := h.Holds(t, a, "conformance: published"); got != 1 {
+			t.Errorf("the platform holds %d posts, want 1", got)
+		}
+	})
+
+	for _, row := range []struct {
+		answer  string
+		kind    providers.Kind
+		refused bool
+		holds   int
+	}{
+		{"429", providers.KindRateLimited, true, 0},
+		{"503", providers.KindRetryable, true, 0},
+		{"504", providers.KindRetryable, false, 0},
+		{"lost", providers.KindRetryable, false, 1},
+		{"401", providers.KindAuth, true, 0},
+	} {
+		t.Run("answer "+row.answer, func(t *testing.T) {
+			a := h.Account(t)
+			if !h.Answer(t, a, row.answer) {
+				t.Skipf("the double cannot answer %s", row.answer)
+			}
+			text := "conformance: answer " + row.answer
+			_, err := h.Provider.Publish(ctx, a, payload(text))
+			var pe *providers.Error
+			if !errors.As(err, &pe) || pe.Kind != row.kind || pe.Refused() != row.refused || pe.Provider != h.Provider.ID() || pe.Code == "" {
+				t.Fatalf("error %#v; want kind %s, refused %v, with a code", err, row.kind, row.refused)
+			}
+			if row.kind == providers.KindRateLimited && pe.RetryAfter <= 0 {
+				t.Errorf("a rate limit with no wait: %v", pe)
+			}
+			if got := h.Holds(t, a, text); got != row.holds {
+				t.Errorf("the platform holds %d posts, want %d", got, row.holds)
+			}
+		})
+	}
+
+	// The exactly-once lever: a repeat of an attempt whose answer was lost
+	// is answered with the post it made, never a second post.
+	t.Run("a repeat after a lost answer is answered with the first post", func(t *testing.T) {
+		if caps.ReconcileWindow() <= 0 {
+			t.Skip("no lever declared: PostFlow never repeats an attempt in doubt")
+		}
+		a := h.Account(t)
+		if !h.Answer(t, a, "lost") {
+			t.Skip("the double cannot lose an answer")
+		}
+		text := "conformance: repeat after a lost answer"
+		p := payload(text)
+		if _, err := h.Provider.Publish(ctx, a, p); err == nil {
+			t.Fatal("the lost answer was no error")
+		}
+		pub, err := h.Provider.Publish(ctx, a, p)
+		var id string
+		var pe *providers.Error
+		switch {
+		case err == nil:
+			id = pub.PlatformPostID
+		case errors.As(err, &pe) && pe.Kind == providers.KindDuplicate:
+			id = pe.ExistingPostID
+		default:
+			t.Fatalf("repeat: %v", err)
+		}
+		if got := h.Holds(t, a, text); got != 1 || id == "" {
+			t.Errorf("the platform holds %d posts and answered %q, want 1 and its id", got, id)
+		}
+	})
+
+	// Another post's same text: a platform with duplicate detection refuses
+	// it (a refusal: nothing made) and may name the post it holds; the
+	// activity then decides whose it is (posts.JudgeDuplicate).
+	t.Run("the same text as another post", func(t *testing.T) {
+		if caps.DuplicateWindow <= 0 {
+			t.Skip("the platform detects no duplicates")
+		}
+		a := h.Account(t)
+		text := "conformance: same text twice"
+		first, err := h.Provider.Publish(ctx, a, payload(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = h.Provider.Publish(ctx, a, payload(text))
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindDuplicate || !pe.Refused() {
+			t.Fatalf("second post: %v; want a duplicate refusal", err)
+		}
+		if pe.ExistingPostID != "" && pe.ExistingPostID != first.PlatformPostID {
+			t.Errorf("duplicate of %q, want %q or none", pe.ExistingPostID, first.PlatformPostID)
+		}
+		if got := h.Holds(t, a, text); got != 1 {
+			t.Errorf("the platform holds %d posts, want 1", got)
+		}
+	})
+}
