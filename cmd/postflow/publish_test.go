@@ -277,6 +277,18 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 		t.Errorf("run summary = %q, %v", summary, err)
 	}
 
+	// Another post with the same text: the sandbox answers "duplicate of"
+	// the first post, which is not this post's: failed DUPLICATE_CONTENT,
+	// naming the post the network holds, and never taking its id.
+	same := d.publish("first post through Temporal", "duplicate-content")
+	if r := result(t, same); same["status"] != "failed" || r["errorCode"] != "DUPLICATE_CONTENT" || r["platformPostId"] != nil ||
+		!strings.Contains(r["errorMessage"].(string), result(t, first)["platformPostId"].(string)) {
+		t.Errorf("the same text again: post %v, result %v; want failed DUPLICATE_CONTENT naming the first", same["status"], r)
+	}
+	if n := d.inFeed("first post through Temporal"); n != 1 {
+		t.Errorf("the sandbox feed has the text %d times, want once", n)
+	}
+
 	// 429 (retry after 1 s) on a timer, then 503 on backoff, then success.
 	d.behave(`{"publish":"rate_limited","publishTimes":1,"retryAfterSeconds":1}`)
 	id := d.create("second post, after a 429 and a 503", "")
