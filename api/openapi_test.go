@@ -173,6 +173,10 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	call("GET", "/posts", "/posts?status=nope", "")
 	call("GET", "/posts/{id}", "/posts/"+id, "")
 	call("GET", "/posts/{id}", "/posts/000000000000000000000000", "")
+	call("GET", "/posts/{id}", "/posts/nope", "")          // 400 invalid_id
+	call("GET", "/posts", "/posts?before=nope", "")        // 400 invalid_id
+	call("DELETE", "/posts/{id}", "/posts/nope", "")       // 400 invalid_id
+	call("POST", "/publish/{postId}", "/publish/nope", "") // 400 invalid_id
 	call("PATCH", "/posts/{id}", "/posts/"+id, `{"content":"edited"}`)
 	call("POST", "/publish/{postId}", "/publish/"+id, "")
 	call("DELETE", "/posts/{id}", "/posts/"+id, "")
@@ -201,4 +205,5 @@ func TestConnectionResponsesMatchTheOpenAPI(t *testing.T) {
 	check("GET", "/connections", "/connections", alice)
 	check("GET", "/connections", "/connections?organizationId=org-b", alice) // 403
 	check("DELETE", "/connections/{id}", "/connections/000000000000000000000000", alice)
+	check("DELETE", "/connections/{id}", "/connections/nope", alice) // 400 invalid_id
 }

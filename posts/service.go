@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/providers"
 )
 
@@ -100,17 +101,8 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 	if len(p.SocialAccountIDs) > MaxAccounts {
 		return invalid("too_many_accounts", "A post goes to at most %d accounts.", MaxAccounts)
 	}
-	seen := map[string]bool{}
-	for _, id := range p.SocialAccountIDs {
-		if seen[id] {
-			return invalid("duplicate_account", "Account %s is listed twice.", id)
-		}
-		seen[id] = true
-	}
-	for id := range p.Variants {
-		if !seen[id] {
-			return invalid("unknown_variant", "The variant for %s is for an account the post does not go to.", id)
-		}
+	if err := canonicalIDs(p); err != nil {
+		return err
 	}
 	for _, id := range p.SocialAccountIDs {
 		a, err := s.accounts.Get(ctx, p.OrganizationID, id)
@@ -135,6 +127,44 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			}
 		}
 	}
+	return nil
+}
+
+// canonicalIDs brings p's account ids and variant keys to their one
+// spelling (ids.Parse), so that an account named twice, once in capitals,
+// is found twice rather than published to twice; then checks that no
+// account is listed twice and that every variant is for a listed account.
+func canonicalIDs(p *Post) error {
+	seen := map[string]bool{}
+	for i, raw := range p.SocialAccountIDs {
+		id, err := ids.Parse(raw)
+		if err != nil {
+			return &InvalidError{Status: 400, Code: "invalid_id", Message: fmt.Sprintf("socialAccountIds[%d] is not an account id (24 hex digits).", i)}
+		}
+		if seen[id] {
+			return invalid("duplicate_account", "Account %s is listed twice.", id)
+		}
+		seen[id] = true
+		p.SocialAccountIDs[i] = id
+	}
+	if p.Variants == nil {
+		return nil
+	}
+	variants := make(map[string]Variant, len(p.Variants))
+	for raw, v := range p.Variants {
+		id, err := ids.Parse(raw)
+		if err != nil {
+			return &InvalidError{Status: 400, Code: "invalid_id", Message: fmt.Sprintf("The variants key %q is not an account id (24 hex digits).", raw)}
+		}
+		if _, ok := variants[id]; ok {
+			return invalid("duplicate_variant", "Account %s has two variants (its id is spelled two ways).", id)
+		}
+		if !seen[id] {
+			return invalid("unknown_variant", "The variant for %s is for an account the post does not go to.", id)
+		}
+		variants[id] = v
+	}
+	p.Variants = variants
 	return nil
 }
 
@@ -212,7 +242,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 	if in.ScheduledAt != nil && from == StatusQueued {
 		// The post is saved: if this fails, the run still publishes at
 		// the old time with the new content, so say so.
-		if err := s.runner.Reschedule(ctx, id); err != nil {
+		if err := s.runner.Reschedule(ctx, p.ID); err != nil {
 			return nil, fmt.Errorf("post saved, but its run did not take the new time: %w", err)
 		}
 	}
@@ -234,9 +264,9 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 		if _, err := s.store.SetStatus(ctx, p, StatusCancelled, StatusQueued, StatusScheduled); err != nil {
 			return err
 		}
-		return s.runner.Cancel(ctx, id)
+		return s.runner.Cancel(ctx, p.ID)
 	default:
-		return s.store.Delete(ctx, orgID, id)
+		return s.store.Delete(ctx, orgID, p.ID)
 	}
 }
 
@@ -284,5 +314,5 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 	if err != nil {
 		return "", "", err
 	}
-	return WorkflowID(id), runID, nil
+	return WorkflowID(p.ID), runID, nil
 }
