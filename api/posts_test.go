@@ -129,8 +129,8 @@ func TestCreatePostValidation(t *testing.T) {
 	}{
 		{"draft", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}}), 201, ""},
 		{"scheduled with offset", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00+01:00"}), 201, ""},
-		{"no content", j(map[string]any{"socialAccountIds": []string{p.account}}), 422, "empty_content"},
-		{"blank content", j(map[string]any{"content": " \n", "socialAccountIds": []string{p.account}}), 422, "empty_content"},
+		{"no content", j(map[string]any{"socialAccountIds": []string{p.account}}), 400, "empty_content"},
+		{"blank content", j(map[string]any{"content": " \n", "socialAccountIds": []string{p.account}}), 400, "empty_content"},
 		{"too long for LinkedIn", j(map[string]any{"content": strings.Repeat("a", 3001), "socialAccountIds": []string{p.account}}), 422, "content_too_long"},
 		{"too long variant", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{p.account: map[string]string{"content": strings.Repeat("🚀", 1501)}}}), 422, "content_too_long"},
 		{"variant for another account", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{p.second: map[string]string{"content": "y"}}}), 422, "unknown_variant"},
@@ -173,6 +173,67 @@ func TestCreatePostValidation(t *testing.T) {
 	variants, _ := out["variants"].(map[string]any)
 	if status != 201 || len(accounts) != 1 || accounts[0] != p.account || len(variants) != 1 || variants[p.account] == nil {
 		t.Errorf("post with ids in capitals = %d %v, want them as %s", status, out, p.account)
+	}
+}
+
+// Content is judged on what a reader sees: text of white space and
+// characters that render as nothing is empty, and control characters
+// other than line breaks and tabs are refused; for the content and for
+// each variant, on create and on edit.
+func TestContentIsJudgedOnWhatAReaderSees(t *testing.T) {
+	p := newPostsAPI(t)
+	tests := []struct {
+		name    string
+		content string
+		status  int
+		code    string
+	}{
+		{"text", "Launch day", 201, ""},
+		{"lines and tabs", "a\tb\nc", 201, ""},
+		{"CRLF line breaks", "a\r\nb\r\n", 201, ""},
+		{"emoji joined by ZWJ", "\U0001F469\u200d\U0001F4BB", 201, ""},
+		{"word joined by a soft hyphen", "in\u00adcredible", 201, ""},
+		{"zero-width space", "\u200b", 400, "empty_content"},
+		{"zero-width characters and spaces", "\u200b \u2060\n\ufeff\u00a0\u3000", 400, "empty_content"},
+		{"hangul filler", "\u3164\u3164", 400, "empty_content"},
+		{"variation selector", "\ufe0f", 400, "empty_content"},
+		{"bidi marks", "\u200e\u202e\u2066", 400, "empty_content"},
+		{"NUL", "hi\x00", 400, "invalid_content"},
+		{"NUL alone", "\x00", 400, "invalid_content"},
+		{"escape sequence", "\x1b[31mred", 400, "invalid_content"},
+		{"DEL", "a\x7f", 400, "invalid_content"},
+		{"C1 control", "a\u0085b", 400, "invalid_content"},
+		{"lone carriage return", "a\rb", 400, "invalid_content"},
+		{"carriage return at the end", "a\r", 400, "invalid_content"},
+	}
+	j := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := p.call(t, "POST", "/posts", j(map[string]any{"content": tt.content, "socialAccountIds": []string{p.account}}))
+			if status != tt.status || code(out) != tt.code {
+				t.Errorf("content: got %d %v, want %d %q", status, out, tt.status, tt.code)
+			}
+			status, out = p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account, p.second},
+				"variants": map[string]any{p.second: map[string]string{"content": tt.content}}}))
+			if status != tt.status || code(out) != tt.code {
+				t.Errorf("variant: got %d %v, want %d %q", status, out, tt.status, tt.code)
+			}
+			_, draft := p.call(t, "POST", "/posts", j(map[string]any{"content": "draft", "socialAccountIds": []string{p.account}}))
+			want := tt.status
+			if want == 201 {
+				want = 200
+			}
+			status, out = p.call(t, "PATCH", "/posts/"+draft["id"].(string), j(map[string]any{"content": tt.content}))
+			if status != want || code(out) != tt.code {
+				t.Errorf("edit: got %d %v, want %d %q", status, out, want, tt.code)
+			}
+		})
+	}
+	// A variant cannot be empty either, even where the content is not.
+	status, out := p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account},
+		"variants": map[string]any{p.account: map[string]string{"content": ""}}}))
+	if status != 400 || code(out) != "empty_content" {
+		t.Errorf("empty variant: got %d %v", status, out)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/postflow/postflow/connections"
@@ -104,6 +103,18 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 	if err := canonicalIDs(p); err != nil {
 		return err
 	}
+	// Every text is checked, even one overridden for every account: a
+	// variant removed later falls back to the content.
+	if err := checkText("content", p.Content); err != nil {
+		return err
+	}
+	for _, id := range p.SocialAccountIDs {
+		if v, ok := p.Variants[id]; ok {
+			if err := checkText("variant for "+id, v.Content); err != nil {
+				return err
+			}
+		}
+	}
 	for _, id := range p.SocialAccountIDs {
 		a, err := s.accounts.Get(ctx, p.OrganizationID, id)
 		if errors.Is(err, connections.ErrNotFound) {
@@ -114,9 +125,6 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			return err
 		}
 		text := p.ContentFor(id)
-		if strings.TrimSpace(text) == "" {
-			return invalid("empty_content", "The content for %s (%s) is empty.", a.DisplayName, a.Platform)
-		}
 		prov, ok := s.providers.Get(a.Platform)
 		if !ok {
 			return invalid("platform_unavailable", "%s accounts cannot be published to on this deployment.", a.Platform)
@@ -184,7 +192,7 @@ func ParseInstant(s string) (time.Time, error) {
 // else a draft.
 func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Post, error) {
 	if in.Content == nil {
-		return nil, invalid("empty_content", "content is required.")
+		return nil, &InvalidError{Status: 400, Code: "empty_content", Message: "content is required."}
 	}
 	now := s.now().UTC()
 	p := &Post{OrganizationID: orgID, Status: StatusDraft, CreatedAt: now, UpdatedAt: now}
