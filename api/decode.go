@@ -34,7 +34,7 @@ func decodeJSON(r *http.Request, v any) error {
 	// the last of repeated keys, and v2 is behind GOEXPERIMENT in Go 1.26:
 	// a pass over the tokens checks the names against v's type first.
 	dec := json.NewDecoder(bytes.NewReader(body))
-	if err := checkMembers(dec, reflect.TypeOf(v), ""); err != nil {
+	if err := checkMembers(dec, reflect.TypeOf(v), "", 0); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -84,6 +84,8 @@ func jsonError(err error) error {
 		return BadRequest("invalid_json", "The body ends in the middle of a JSON value.")
 	case errors.As(err, &syntax):
 		return BadRequest("invalid_json", fmt.Sprintf("The body is not valid JSON (at byte %d).", syntax.Offset))
+	case errors.As(err, &typ) && typ.Field == "":
+		return BadRequest("invalid_json", "The body must be a JSON object.")
 	case errors.As(err, &typ):
 		return BadRequest("invalid_field", fmt.Sprintf("Field %q must be %s.", typ.Field, typ.Type.String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -97,6 +99,11 @@ func jsonError(err error) error {
 var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 
+// maxDepth bounds how deep a body may nest (PostFlow's bodies nest 4
+// levels): checkMembers recurses once per level, and a body of a million
+// '[' would otherwise take a stack to match.
+const maxDepth = 32
+
 // checkMembers reads the next JSON value from dec and checks, at every
 // depth, that no object repeats a key and that the keys of an object
 // decoded into a struct are exactly the struct's json names. t is the Go
@@ -104,7 +111,7 @@ var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 // path names the value in errors ("variants.<id>.content"). Values whose
 // shape does not fit t are left for the decoder to refuse with its type
 // error.
-func checkMembers(dec *json.Decoder, t reflect.Type, path string) error {
+func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) error {
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) && path != "" {
 		err = io.ErrUnexpectedEOF
@@ -117,6 +124,9 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string) error {
 	}
 	if t != nil && (reflect.PointerTo(t).Implements(unmarshalerType) || reflect.PointerTo(t).Implements(textUnmarshalerType)) {
 		t = nil // It reads its own JSON: only repeated keys are checked.
+	}
+	if d, ok := tok.(json.Delim); ok && depth >= maxDepth && (d == '{' || d == '[') {
+		return BadRequest("invalid_json", fmt.Sprintf("The body nests deeper than %d levels.", maxDepth))
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -152,7 +162,7 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string) error {
 					return BadRequest("unknown_field", fmt.Sprintf("Unknown field %q.", name))
 				}
 			}
-			if err := checkMembers(dec, ft, name); err != nil {
+			if err := checkMembers(dec, ft, name, depth+1); err != nil {
 				return err
 			}
 		}
@@ -164,7 +174,7 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string) error {
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := checkMembers(dec, elem, path+"["+strconv.Itoa(i)+"]"); err != nil {
+			if err := checkMembers(dec, elem, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
 				return err
 			}
 		}

@@ -189,6 +189,9 @@ func TestDecodeJSON(t *testing.T) {
 		{"repeated map key", `{"variants":{"a":{"content":"x"},"a":{"content":"y"}}}`, "application/json", 400, "duplicate_key", `"variants.a"`},
 		{"repeated nested key", `{"items":[{"content":"x","content":"y"}]}`, "application/json", 400, "duplicate_key", `"items[0].content"`},
 		{"repeated key in a raw value", `{"raw":{"k":1,"k":2}}`, "application/json", 400, "duplicate_key", `"raw.k"`},
+		{"repeated key spelled with an escape", `{"content":"a","con\u0074ent":"b"}`, "application/json", 400, "duplicate_key", `"content"`},
+		{"nested too deep", `{"raw":` + strings.Repeat("[", 40), "application/json", 400, "invalid_json", "deeper"},
+		{"not an object", `["content"]`, "application/json", 400, "invalid_json", "object"},
 		{"truncated inside a list", `{"items":[{"content":"y"}`, "application/json", 400, "invalid_json", "middle"},
 		// The media type is parsed, not matched on a prefix.
 		{"jsonp is not json", `{"content":"hi"}`, "application/jsonp", 415, "unsupported_media_type", "application/json"},
