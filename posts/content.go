@@ -8,7 +8,7 @@ import (
 
 // checkText refuses text a post cannot publish, judged on what a reader
 // sees rather than on its bytes. field names the text in the message
-// ("content", "the variant for <id>").
+// ("content", "variant for <id>").
 //
 //   - invalid_content (400): a control character (NUL, ESC, DEL, C1, ...)
 //     other than a newline, a tab, or a carriage return that begins a CRLF
@@ -24,7 +24,7 @@ func checkText(field, text string) error {
 	for i, r := range text {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' && (r != '\r' || !crlfAt(text, i)) {
 			return &InvalidError{Status: 400, Code: "invalid_content",
-				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only newlines and tabs may be used.", field, r, i)}
+				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only line breaks (LF or CRLF) and tabs may be used.", field, r, i)}
 		}
 		if !visible && !invisible(r) {
 			visible = true
