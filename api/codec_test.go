@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -148,5 +149,141 @@ func TestCodecAnonymousForDev(t *testing.T) {
 	var got commonpb.Payloads
 	if res.StatusCode != 200 || protojson.Unmarshal(out, &got) != nil || string(got.Payloads[0].GetMetadata()["encoding"]) != payloadcodec.Encoding {
 		t.Errorf("encode = %d %s", res.StatusCode, out)
+	}
+}
+
+// Every answer of the codec endpoint, refusals included, is in the spec's
+// error shape, and its body is read like every other JSON body.
+func TestCodecErrorsHaveTheErrorShape(t *testing.T) {
+	srv, codec := codecServer(t, false)
+	plain, _ := converter.GetDefaultDataConverter().ToPayload("launch day")
+	sealed, err := codec.Encode([]*commonpb.Payload{plain})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := protojson.Marshal(&commonpb.Payloads{Payloads: sealed})
+	tampered := &commonpb.Payload{Metadata: sealed[0].GetMetadata(), Data: append([]byte("x"), sealed[0].GetData()...)}
+	bad, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{tampered}})
+	operator := "Bearer " + operatorToken(t, jwt.MapClaims{"sub": "op", "operator": true, "exp": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodHS256)
+	tests := []struct {
+		name, method, path, ctype, body string
+		status                          int
+		code                            string
+	}{
+		{"decodes", "POST", "/decode", "application/json", string(good), 200, ""},
+		{"over the body cap", "POST", "/decode", "application/json", `{"payloads":[{"data":"` + strings.Repeat("A", 1<<20) + `"}]}`, 413, "body_too_large"},
+		{"not json", "POST", "/decode", "application/json", `{"payloads":`, 400, "invalid_json"},
+		{"field name in capitals", "POST", "/decode", "application/json", `{"PAYLOADS":[]}`, 400, "unknown_field"},
+		{"repeated key", "POST", "/decode", "application/json", `{"payloads":[],"payloads":[]}`, 400, "duplicate_key"},
+		{"jsonp", "POST", "/decode", "application/jsonp", string(good), 415, "unsupported_media_type"},
+		{"tampered payload", "POST", "/decode", "application/json", string(bad), 400, "undecodable_payload"},
+		{"unknown operation", "POST", "/rotate", "application/json", string(good), 404, "not_found"},
+		{"not a POST", "PUT", "/decode", "application/json", string(good), 405, "method_not_allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, srv.URL+"/temporal-codec"+tt.path, strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.ctype)
+			req.Header.Set("Authorization", operator)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != tt.status || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("got %d (%s) %.200s, want %d %s", res.StatusCode, res.Header.Get("Content-Type"), out, tt.status, tt.code)
+			}
+			if tt.status == 200 {
+				return
+			}
+			var e struct {
+				Error struct{ Code, Message string } `json:"error"`
+			}
+			if err := json.Unmarshal(out, &e); err != nil || e.Error.Code != tt.code || e.Error.Message == "" {
+				t.Errorf("body %.200s, want the error shape with code %s", out, tt.code)
+			}
+			if strings.Contains(string(out), "launch day") {
+				t.Errorf("a refusal shows the content: %s", out)
+			}
+		})
+	}
+}
+
+// Without credentials (postflow dev), the endpoint answers only requests
+// to a loopback host: a name an attacker points at 127.0.0.1 (DNS
+// rebinding) is another origin to the browser only until it resolves.
+func TestCodecAnonymousOnlyForLoopbackHosts(t *testing.T) {
+	srv, _ := codecServer(t, true)
+	plain, _ := converter.GetDefaultDataConverter().ToPayload("hello")
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{plain}})
+	port := srv.URL[strings.LastIndex(srv.URL, ":")+1:]
+	for _, tt := range []struct {
+		host   string
+		status int
+	}{
+		{"127.0.0.1:" + port, 200},
+		{"localhost:" + port, 200},
+		{"LOCALHOST.:" + port, 200},
+		{"[::1]:" + port, 200},
+		{"127.1.2.3", 200},
+		{"ui.localhost:" + port, 200},
+		{"rebound.example:" + port, 403},
+		{"127.0.0.1.example:" + port, 403},
+		{"localhost.example", 403},
+		{"10.0.0.1:" + port, 403},
+		{"[::ffff:10.0.0.1]:" + port, 403},
+	} {
+		for _, method := range []string{"POST", "OPTIONS"} {
+			req, _ := http.NewRequest(method, srv.URL+"/temporal-codec/decode", bytes.NewReader(body))
+			req.Host = tt.host
+			req.Header.Set("Content-Type", "application/json")
+			if method == "OPTIONS" {
+				req.Header.Set("Origin", uiOrigin)
+				req.Header.Set("Access-Control-Request-Method", "POST")
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			want := tt.status
+			if method == "OPTIONS" && want == 200 {
+				want = 204
+			}
+			if res.StatusCode != want {
+				t.Errorf("%s with Host %s = %d %s, want %d", method, tt.host, res.StatusCode, out, want)
+			}
+			if want == 403 && (!strings.Contains(string(out), `"host_not_allowed"`) || strings.Contains(string(out), "hello")) {
+				t.Errorf("%s with Host %s answered %s", method, tt.host, out)
+			}
+		}
+	}
+}
+
+// The SDK's remote codec client (what the temporal CLI's --codec-endpoint
+// uses) reads and writes the endpoint's bodies.
+func TestCodecServesTheSDKsRemoteCodec(t *testing.T) {
+	srv, codec := codecServer(t, false)
+	remote := converter.NewRemotePayloadCodec(converter.RemotePayloadCodecOptions{
+		Endpoint: srv.URL + "/temporal-codec",
+		ModifyRequest: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+operatorToken(t, jwt.MapClaims{"sub": "op", "operator": true, "exp": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodHS256))
+			return nil
+		},
+	})
+	plain, _ := converter.GetDefaultDataConverter().ToPayload("launch day")
+	sealed, err := remote.Encode([]*commonpb.Payload{plain})
+	if err != nil || len(sealed) != 1 || string(sealed[0].GetMetadata()["encoding"]) != payloadcodec.Encoding {
+		t.Fatalf("remote encode = %v, %v", sealed, err)
+	}
+	opened, err := codec.Decode(sealed)
+	if err != nil || string(opened[0].GetData()) != string(plain.GetData()) {
+		t.Fatalf("the endpoint sealed something else: %v, %v", opened, err)
+	}
+	back, err := remote.Decode(sealed)
+	if err != nil || len(back) != 1 || string(back[0].GetData()) != string(plain.GetData()) {
+		t.Errorf("remote decode = %v, %v", back, err)
 	}
 }

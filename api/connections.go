@@ -102,7 +102,12 @@ func (s *server) listConnections(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) disconnect(w http.ResponseWriter, r *http.Request) {
-	err := s.conns.Disconnect(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id"))
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	err = s.conns.Disconnect(r.Context(), identityOf(r.Context()).OrgID, id)
 	if errors.Is(err, connections.ErrNotFound) {
 		writeError(w, r, s.logger, NotFound("connection_not_found", "No such connection."))
 		return

@@ -247,7 +247,11 @@ func TestConnectFlow(t *testing.T) {
 	if res, body := ta.do(t, "DELETE", "/connections/"+id, bob); res.StatusCode != 404 || errorCode(body) != "connection_not_found" {
 		t.Errorf("org-b DELETE = %d %s", res.StatusCode, body)
 	}
-	if res, _ := ta.do(t, "DELETE", "/connections/"+id, alice); res.StatusCode != 204 {
+	// What is no id at all is bad input; an id in capitals is the same id.
+	if res, body := ta.do(t, "DELETE", "/connections/"+id+"x", alice); res.StatusCode != 400 || errorCode(body) != "invalid_id" {
+		t.Errorf("DELETE of no id = %d %s", res.StatusCode, body)
+	}
+	if res, _ := ta.do(t, "DELETE", "/connections/"+strings.ToUpper(id), alice); res.StatusCode != 204 {
 		t.Errorf("DELETE = %d", res.StatusCode)
 	}
 	if _, body := ta.do(t, "GET", "/connections", alice); !strings.Contains(string(body), `"connections":[]`) {

@@ -15,6 +15,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/sdk/converter"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
@@ -173,6 +176,10 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	call("GET", "/posts", "/posts?status=nope", "")
 	call("GET", "/posts/{id}", "/posts/"+id, "")
 	call("GET", "/posts/{id}", "/posts/000000000000000000000000", "")
+	call("GET", "/posts/{id}", "/posts/nope", "")          // 400 invalid_id
+	call("GET", "/posts", "/posts?before=nope", "")        // 400 invalid_id
+	call("DELETE", "/posts/{id}", "/posts/nope", "")       // 400 invalid_id
+	call("POST", "/publish/{postId}", "/publish/nope", "") // 400 invalid_id
 	call("PATCH", "/posts/{id}", "/posts/"+id, `{"content":"edited"}`)
 	call("POST", "/publish/{postId}", "/publish/"+id, "")
 	call("DELETE", "/posts/{id}", "/posts/"+id, "")
@@ -201,4 +208,39 @@ func TestConnectionResponsesMatchTheOpenAPI(t *testing.T) {
 	check("GET", "/connections", "/connections", alice)
 	check("GET", "/connections", "/connections?organizationId=org-b", alice) // 403
 	check("DELETE", "/connections/{id}", "/connections/000000000000000000000000", alice)
+	check("DELETE", "/connections/{id}", "/connections/nope", alice) // 400 invalid_id
+}
+
+// The codec endpoint's answers, successes and errors, match the document.
+func TestCodecResponsesMatchTheOpenAPI(t *testing.T) {
+	s := newSchemas(t)
+	plain, _ := converter.GetDefaultDataConverter().ToPayload("hello")
+	body, _ := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{plain}})
+	for _, tt := range []struct {
+		anonymous       bool
+		host, ctype, op string
+		body            string
+	}{
+		{true, "", "application/json", "/encode", string(body)},                                 // 200
+		{true, "", "application/json", "/decode", string(body)},                                 // 200
+		{true, "", "application/json", "/decode", `{"payloads":[{"DATA":""}]}`},                 // 400
+		{true, "", "application/json", "/decode", `{"payloads":"` + strings.Repeat("a", 1<<20)}, // 413
+		{true, "", "text/plain", "/decode", string(body)},                                       // 415
+		{true, "rebound.example", "application/json", "/decode", string(body)},                  // 403
+		{false, "", "application/json", "/decode", string(body)},                                // 401
+	} {
+		srv, _ := codecServer(t, tt.anonymous)
+		req, _ := http.NewRequest("POST", srv.URL+"/temporal-codec"+tt.op, strings.NewReader(tt.body))
+		req.Header.Set("Content-Type", tt.ctype)
+		if tt.host != "" {
+			req.Host = tt.host
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		s.check("POST", "/temporal-codec"+tt.op, res.StatusCode, out)
+	}
 }

@@ -2,11 +2,13 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/posts"
 )
 
@@ -40,11 +42,30 @@ func (s *server) createPost(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, p)
 }
 
+// pathID reads the id in the path parameter name, in its canonical
+// spelling (ids.Parse): a post or account id spelled in capitals is the
+// same resource, and what is no id at all is a 400 invalid_id, not a 404.
+func pathID(r *http.Request, name string) (string, error) {
+	id, err := ids.Parse(chi.URLParam(r, name))
+	if err != nil {
+		return "", BadRequest("invalid_id", fmt.Sprintf("%s in the path must be an id (24 hex digits).", name))
+	}
+	return id, nil
+}
+
 const defaultPageSize, maxPageSize = 20, 100
 
 func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := posts.ListFilter{Status: posts.Status(q.Get("status")), Before: q.Get("before"), Limit: defaultPageSize}
+	f := posts.ListFilter{Status: posts.Status(q.Get("status")), Limit: defaultPageSize}
+	if v := q.Get("before"); v != "" {
+		before, err := ids.Parse(v)
+		if err != nil {
+			writeError(w, r, s.logger, BadRequest("invalid_id", "before must be a post id (the next of the page before)."))
+			return
+		}
+		f.Before = before
+	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
@@ -80,7 +101,12 @@ type postWithResults struct {
 }
 
 func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
-	p, results, err := s.posts.Get(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id"))
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	p, results, err := s.posts.Get(r.Context(), identityOf(r.Context()).OrgID, id)
 	if err != nil {
 		writeError(w, r, s.logger, postError(err))
 		return
@@ -89,12 +115,17 @@ func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) updatePost(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
 	var in posts.Input
 	if err := decodeJSON(r, &in); err != nil {
 		writeError(w, r, s.logger, err)
 		return
 	}
-	p, err := s.posts.Update(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id"), in)
+	p, err := s.posts.Update(r.Context(), identityOf(r.Context()).OrgID, id, in)
 	if err != nil {
 		writeError(w, r, s.logger, postError(err))
 		return
@@ -103,7 +134,12 @@ func (s *server) updatePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) deletePost(w http.ResponseWriter, r *http.Request) {
-	if err := s.posts.Delete(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "id")); err != nil {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	if err := s.posts.Delete(r.Context(), identityOf(r.Context()).OrgID, id); err != nil {
 		writeError(w, r, s.logger, postError(err))
 		return
 	}
@@ -111,15 +147,19 @@ func (s *server) deletePost(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) publish(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "postId")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
 	again := false
 	if v := r.URL.Query().Get("again"); v != "" {
-		var err error
 		if again, err = strconv.ParseBool(v); err != nil {
 			writeError(w, r, s.logger, BadRequest("invalid_again", "again must be true or false."))
 			return
 		}
 	}
-	wf, run, err := s.posts.Publish(r.Context(), identityOf(r.Context()).OrgID, chi.URLParam(r, "postId"), again)
+	wf, run, err := s.posts.Publish(r.Context(), identityOf(r.Context()).OrgID, id, again)
 	if err != nil {
 		writeError(w, r, s.logger, postError(err))
 		return

@@ -129,15 +129,27 @@ func TestCreatePostValidation(t *testing.T) {
 	}{
 		{"draft", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}}), 201, ""},
 		{"scheduled with offset", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00+01:00"}), 201, ""},
-		{"no content", j(map[string]any{"socialAccountIds": []string{p.account}}), 422, "empty_content"},
-		{"blank content", j(map[string]any{"content": " \n", "socialAccountIds": []string{p.account}}), 422, "empty_content"},
+		{"no content", j(map[string]any{"socialAccountIds": []string{p.account}}), 400, "empty_content"},
+		{"blank content", j(map[string]any{"content": " \n", "socialAccountIds": []string{p.account}}), 400, "empty_content"},
 		{"too long for LinkedIn", j(map[string]any{"content": strings.Repeat("a", 3001), "socialAccountIds": []string{p.account}}), 422, "content_too_long"},
 		{"too long variant", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{p.account: map[string]string{"content": strings.Repeat("🚀", 1501)}}}), 422, "content_too_long"},
-		{"variant for another account", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{"x": map[string]string{"content": "y"}}}), 422, "unknown_variant"},
+		{"variant for another account", j(map[string]any{"content": "ok", "socialAccountIds": []string{p.account}, "variants": map[string]any{p.second: map[string]string{"content": "y"}}}), 422, "unknown_variant"},
 		{"no accounts", j(map[string]any{"content": "hi"}), 422, "no_accounts"},
 		{"unknown account", j(map[string]any{"content": "hi", "socialAccountIds": []string{"6b09cf9f12f072c903d40dad"}}), 422, "unknown_account"},
 		{"another organization's account", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.foreign}}), 422, "unknown_account"},
 		{"account twice", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account, p.account}}), 422, "duplicate_account"},
+		// Ids are compared as ids: one spelled in capitals is the same.
+		{"account twice, once in capitals", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account, strings.ToUpper(p.account)}}), 422, "duplicate_account"},
+		{"account twice, a variant under each spelling", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account, strings.ToUpper(p.account)},
+			"variants": map[string]any{p.account: map[string]string{"content": "one"}, strings.ToUpper(p.account): map[string]string{"content": "two"}}}), 422, "duplicate_account"},
+		{"two variants for one account", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account},
+			"variants": map[string]any{p.account: map[string]string{"content": "one"}, strings.ToUpper(p.account): map[string]string{"content": "two"}}}), 422, "duplicate_variant"},
+		{"account id that is no id", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account, "x"}}), 400, "invalid_id"},
+		{"variant key that is no id", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "variants": map[string]any{"x": map[string]string{"content": "y"}}}), 400, "invalid_id"},
+		// Field names match exactly, and a key is given once.
+		{"field name in capitals", `{"CONTENT":"hi","socialAccountIds":["` + p.account + `"]}`, 400, "unknown_field"},
+		{"variant field name in capitals", `{"content":"hi","socialAccountIds":["` + p.account + `"],"variants":{"` + p.account + `":{"Content":"x"}}}`, 400, "unknown_field"},
+		{"content twice", `{"content":"hi","content":"","socialAccountIds":["` + p.account + `"]}`, 400, "duplicate_key"},
 		{"scheduledAt without offset", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00"}), 400, "invalid_scheduled_at"},
 		{"unknown field", `{"content":"hi","socialAccountIds":[],"publishAt":"now"}`, 400, "unknown_field"},
 		{"too large", j(map[string]any{"content": strings.Repeat("a", 70<<10)}), 413, "body_too_large"},
@@ -153,6 +165,156 @@ func TestCreatePostValidation(t *testing.T) {
 	_, out := p.call(t, "POST", "/posts", j(map[string]any{"content": "hi", "socialAccountIds": []string{p.account}, "scheduledAt": "2030-01-01T09:00:00+01:00"}))
 	if out["status"] != "scheduled" || out["scheduledAt"] != "2030-01-01T08:00:00Z" {
 		t.Errorf("scheduled post = %v, want status scheduled at 08:00 UTC", out)
+	}
+	// Ids in capitals are stored in their one spelling.
+	status, out := p.call(t, "POST", "/posts", j(map[string]any{"content": "hi", "socialAccountIds": []string{strings.ToUpper(p.account)},
+		"variants": map[string]any{strings.ToUpper(p.account): map[string]string{"content": "hey"}}}))
+	accounts, _ := out["socialAccountIds"].([]any)
+	variants, _ := out["variants"].(map[string]any)
+	if status != 201 || len(accounts) != 1 || accounts[0] != p.account || len(variants) != 1 || variants[p.account] == nil {
+		t.Errorf("post with ids in capitals = %d %v, want them as %s", status, out, p.account)
+	}
+}
+
+// Content is judged on what a reader sees: text of white space and
+// characters that render as nothing is empty, and control characters
+// other than line breaks and tabs are refused; for the content and for
+// each variant, on create and on edit.
+func TestContentIsJudgedOnWhatAReaderSees(t *testing.T) {
+	p := newPostsAPI(t)
+	tests := []struct {
+		name    string
+		content string
+		status  int
+		code    string
+	}{
+		{"text", "Launch day", 201, ""},
+		{"lines and tabs", "a\tb\nc", 201, ""},
+		{"CRLF line breaks", "a\r\nb\r\n", 201, ""},
+		{"emoji joined by ZWJ", "\U0001F469\u200d\U0001F4BB", 201, ""},
+		{"word joined by a soft hyphen", "in\u00adcredible", 201, ""},
+		{"zero-width space", "\u200b", 400, "empty_content"},
+		{"zero-width characters and spaces", "\u200b \u2060\n\ufeff\u00a0\u3000", 400, "empty_content"},
+		{"hangul filler", "\u3164\u3164", 400, "empty_content"},
+		{"variation selector", "\ufe0f", 400, "empty_content"},
+		{"bidi marks", "\u200e\u202e\u2066", 400, "empty_content"},
+		{"NUL", "hi\x00", 400, "invalid_content"},
+		{"NUL alone", "\x00", 400, "invalid_content"},
+		{"escape sequence", "\x1b[31mred", 400, "invalid_content"},
+		{"DEL", "a\x7f", 400, "invalid_content"},
+		{"C1 control", "a\u0085b", 400, "invalid_content"},
+		{"lone carriage return", "a\rb", 400, "invalid_content"},
+		{"carriage return at the end", "a\r", 400, "invalid_content"},
+	}
+	j := func(v any) string { b, _ := json.Marshal(v); return string(b) }
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, out := p.call(t, "POST", "/posts", j(map[string]any{"content": tt.content, "socialAccountIds": []string{p.account}}))
+			if status != tt.status || code(out) != tt.code {
+				t.Errorf("content: got %d %v, want %d %q", status, out, tt.status, tt.code)
+			}
+			status, out = p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account, p.second},
+				"variants": map[string]any{p.second: map[string]string{"content": tt.content}}}))
+			if status != tt.status || code(out) != tt.code {
+				t.Errorf("variant: got %d %v, want %d %q", status, out, tt.status, tt.code)
+			}
+			_, draft := p.call(t, "POST", "/posts", j(map[string]any{"content": "draft", "socialAccountIds": []string{p.account}}))
+			want := tt.status
+			if want == 201 {
+				want = 200
+			}
+			status, out = p.call(t, "PATCH", "/posts/"+draft["id"].(string), j(map[string]any{"content": tt.content}))
+			if status != want || code(out) != tt.code {
+				t.Errorf("edit: got %d %v, want %d %q", status, out, want, tt.code)
+			}
+		})
+	}
+	// A variant cannot be empty either, even where the content is not.
+	status, out := p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account},
+		"variants": map[string]any{p.account: map[string]string{"content": ""}}}))
+	if status != 400 || code(out) != "empty_content" {
+		t.Errorf("empty variant: got %d %v", status, out)
+	}
+}
+
+// The media type is parsed: application/jsonp is not JSON.
+func TestPostBodyMediaType(t *testing.T) {
+	p := newPostsAPI(t)
+	body := `{"content":"hi","socialAccountIds":["` + p.account + `"]}`
+	for _, tt := range []struct {
+		ctype  string
+		status int
+	}{
+		{"application/json", 201},
+		{"application/json; charset=utf-8", 201},
+		{"application/jsonp", 415},
+		{"application/json-patch+json", 415},
+		{"text/plain", 415},
+		{"", 415},
+	} {
+		req, _ := http.NewRequest("POST", p.srv.URL+"/posts", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
+		if tt.ctype != "" {
+			req.Header.Set("Content-Type", tt.ctype)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		if res.StatusCode != tt.status || (tt.status == 415 && code(out) != "unsupported_media_type") {
+			t.Errorf("Content-Type %q: %d %s, want %d", tt.ctype, res.StatusCode, raw, tt.status)
+		}
+	}
+}
+
+// Ids in paths and cursors are read as ids: a post id in capitals names
+// the same post, and its run is told under the post's one workflow id;
+// what is no id at all is 400 invalid_id.
+func TestPostIDsInPathsAndCursors(t *testing.T) {
+	p := newPostsAPI(t)
+	_, created := p.call(t, "POST", "/posts", `{"content":"first","socialAccountIds":["`+p.account+`"],"scheduledAt":"2030-01-01T00:00:00Z"}`)
+	id := created["id"].(string)
+	upper := strings.ToUpper(id)
+
+	if status, out := p.call(t, "GET", "/posts/"+upper, ""); status != 200 || out["id"] != id {
+		t.Errorf("GET in capitals = %d %v", status, out)
+	}
+	if status, out := p.call(t, "POST", "/publish/"+upper, ""); status != 202 || out["workflowId"] != "publish:"+id {
+		t.Errorf("publish in capitals = %d %v, want workflow publish:%s", status, out, id)
+	}
+	if status, out := p.call(t, "PATCH", "/posts/"+upper, `{"scheduledAt":"2030-01-02T00:00:00Z"}`); status != 200 {
+		t.Errorf("PATCH in capitals = %d %v", status, out)
+	}
+	if !slices.Equal(p.runner.rescheduled, []string{id}) {
+		t.Errorf("rescheduled runs = %v, want [%s]", p.runner.rescheduled, id)
+	}
+	if status, _ := p.call(t, "DELETE", "/posts/"+upper, ""); status != 204 {
+		t.Errorf("DELETE in capitals = %d", status)
+	}
+	if !slices.Equal(p.runner.cancelled, []string{id}) {
+		t.Errorf("cancelled runs = %v, want [%s]", p.runner.cancelled, id)
+	}
+	_, newer := p.call(t, "POST", "/posts", `{"content":"second","socialAccountIds":["`+p.account+`"]}`)
+	_, page := p.call(t, "GET", "/posts?before="+strings.ToUpper(newer["id"].(string)), "")
+	if items, _ := page["posts"].([]any); len(items) != 1 || items[0].(map[string]any)["id"] != id {
+		t.Errorf("page before the newer post, in capitals = %v", page)
+	}
+
+	for _, r := range []struct{ method, path, body string }{
+		{"GET", "/posts/" + id + "0", ""},
+		{"GET", "/posts/nope", ""},
+		{"PATCH", "/posts/" + id[:23] + "g", `{"content":"x"}`},
+		{"DELETE", "/posts/nope", ""},
+		{"POST", "/publish/nope", ""},
+		{"GET", "/posts?before=nope", ""},
+	} {
+		if status, out := p.call(t, r.method, r.path, r.body); status != 400 || code(out) != "invalid_id" {
+			t.Errorf("%s %s = %d %v, want 400 invalid_id", r.method, r.path, status, out)
+		}
 	}
 }
 

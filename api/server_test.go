@@ -149,9 +149,15 @@ func TestPanicIsA500InTheErrorShape(t *testing.T) {
 }
 
 func TestDecodeJSON(t *testing.T) {
-	type input struct {
+	type variant struct {
 		Content string `json:"content"`
-		Count   int    `json:"count"`
+	}
+	type input struct {
+		Content  *string            `json:"content"`
+		Count    int                `json:"count"`
+		Variants map[string]variant `json:"variants"`
+		Items    []variant          `json:"items"`
+		Raw      json.RawMessage    `json:"raw"`
 	}
 	tests := []struct {
 		name       string
@@ -171,6 +177,29 @@ func TestDecodeJSON(t *testing.T) {
 		{"two objects", `{"content":"a"}{"content":"b"}`, "application/json", 400, "invalid_json", "single"},
 		{"not json", `content=hi`, "application/x-www-form-urlencoded", 415, "unsupported_media_type", "application/json"},
 		{"charset is fine", `{"content":"hi"}`, "application/json; charset=utf-8", 0, "", ""},
+		{"charset in capitals is fine", `{"content":"hi"}`, "Application/JSON; Charset=\"UTF-8\"", 0, "", ""},
+		{"nested values", `{"variants":{"a":{}},"items":[{}],"raw":{"k":[1]}}`, "application/json", 0, "", ""},
+		// Names match exactly: encoding/json alone takes any case.
+		{"field name in capitals", `{"CONTENT":"hi"}`, "application/json", 400, "unknown_field", `"CONTENT"`},
+		{"field name in another case", `{"Content":"hi"}`, "application/json", 400, "unknown_field", `"Content"`},
+		{"nested field name in capitals", `{"variants":{"a":{"Content":"x"}}}`, "application/json", 400, "unknown_field", `"variants.a.Content"`},
+		{"field name in capitals in a list", `{"items":[{"content":"y"},{"CONTENT":"z"}]}`, "application/json", 400, "unknown_field", `"items[1].CONTENT"`},
+		// A repeated key is refused, not resolved to its last value.
+		{"repeated key", `{"content":"a","content":"b"}`, "application/json", 400, "duplicate_key", `"content"`},
+		{"repeated map key", `{"variants":{"a":{"content":"x"},"a":{"content":"y"}}}`, "application/json", 400, "duplicate_key", `"variants.a"`},
+		{"repeated nested key", `{"items":[{"content":"x","content":"y"}]}`, "application/json", 400, "duplicate_key", `"items[0].content"`},
+		{"repeated key in a raw value", `{"raw":{"k":1,"k":2}}`, "application/json", 400, "duplicate_key", `"raw.k"`},
+		{"repeated key spelled with an escape", `{"content":"a","con\u0074ent":"b"}`, "application/json", 400, "duplicate_key", `"content"`},
+		{"nested too deep", `{"raw":` + strings.Repeat("[", 40), "application/json", 400, "invalid_json", "deeper"},
+		{"not an object", `["content"]`, "application/json", 400, "invalid_json", "object"},
+		{"truncated inside a list", `{"items":[{"content":"y"}`, "application/json", 400, "invalid_json", "middle"},
+		// The media type is parsed, not matched on a prefix.
+		{"jsonp is not json", `{"content":"hi"}`, "application/jsonp", 415, "unsupported_media_type", "application/json"},
+		{"json-seq is not json", `{"content":"hi"}`, "application/json-seq", 415, "unsupported_media_type", "application/json"},
+		{"no media type", `{"content":"hi"}`, "", 415, "unsupported_media_type", "application/json"},
+		{"another charset", `{"content":"hi"}`, "application/json; charset=latin1", 415, "unsupported_media_type", "application/json"},
+		{"another parameter", `{"content":"hi"}`, "application/json; profile=x", 415, "unsupported_media_type", "application/json"},
+		{"malformed media type", `{"content":"hi"}`, "application/json; charset", 415, "unsupported_media_type", "application/json"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/providers"
 )
 
@@ -100,16 +100,19 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 	if len(p.SocialAccountIDs) > MaxAccounts {
 		return invalid("too_many_accounts", "A post goes to at most %d accounts.", MaxAccounts)
 	}
-	seen := map[string]bool{}
-	for _, id := range p.SocialAccountIDs {
-		if seen[id] {
-			return invalid("duplicate_account", "Account %s is listed twice.", id)
-		}
-		seen[id] = true
+	if err := canonicalIDs(p); err != nil {
+		return err
 	}
-	for id := range p.Variants {
-		if !seen[id] {
-			return invalid("unknown_variant", "The variant for %s is for an account the post does not go to.", id)
+	// Every text is checked, even one overridden for every account: a
+	// variant removed later falls back to the content.
+	if err := checkText("content", p.Content); err != nil {
+		return err
+	}
+	for _, id := range p.SocialAccountIDs {
+		if v, ok := p.Variants[id]; ok {
+			if err := checkText("variant for "+id, v.Content); err != nil {
+				return err
+			}
 		}
 	}
 	for _, id := range p.SocialAccountIDs {
@@ -122,9 +125,6 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			return err
 		}
 		text := p.ContentFor(id)
-		if strings.TrimSpace(text) == "" {
-			return invalid("empty_content", "The content for %s (%s) is empty.", a.DisplayName, a.Platform)
-		}
 		prov, ok := s.providers.Get(a.Platform)
 		if !ok {
 			return invalid("platform_unavailable", "%s accounts cannot be published to on this deployment.", a.Platform)
@@ -135,6 +135,44 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			}
 		}
 	}
+	return nil
+}
+
+// canonicalIDs brings p's account ids and variant keys to their one
+// spelling (ids.Parse), so that an account named twice, once in capitals,
+// is found twice rather than published to twice; then checks that no
+// account is listed twice and that every variant is for a listed account.
+func canonicalIDs(p *Post) error {
+	seen := map[string]bool{}
+	for i, raw := range p.SocialAccountIDs {
+		id, err := ids.Parse(raw)
+		if err != nil {
+			return &InvalidError{Status: 400, Code: "invalid_id", Message: fmt.Sprintf("socialAccountIds[%d] is not an account id (24 hex digits).", i)}
+		}
+		if seen[id] {
+			return invalid("duplicate_account", "Account %s is listed twice.", id)
+		}
+		seen[id] = true
+		p.SocialAccountIDs[i] = id
+	}
+	if p.Variants == nil {
+		return nil
+	}
+	variants := make(map[string]Variant, len(p.Variants))
+	for raw, v := range p.Variants {
+		id, err := ids.Parse(raw)
+		if err != nil {
+			return &InvalidError{Status: 400, Code: "invalid_id", Message: fmt.Sprintf("The variants key %q is not an account id (24 hex digits).", raw)}
+		}
+		if _, ok := variants[id]; ok {
+			return invalid("duplicate_variant", "Account %s has two variants (its id is spelled two ways).", id)
+		}
+		if !seen[id] {
+			return invalid("unknown_variant", "The variant for %s is for an account the post does not go to.", id)
+		}
+		variants[id] = v
+	}
+	p.Variants = variants
 	return nil
 }
 
@@ -154,7 +192,7 @@ func ParseInstant(s string) (time.Time, error) {
 // else a draft.
 func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Post, error) {
 	if in.Content == nil {
-		return nil, invalid("empty_content", "content is required.")
+		return nil, &InvalidError{Status: 400, Code: "empty_content", Message: "content is required."}
 	}
 	now := s.now().UTC()
 	p := &Post{OrganizationID: orgID, Status: StatusDraft, CreatedAt: now, UpdatedAt: now}
@@ -212,7 +250,7 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 	if in.ScheduledAt != nil && from == StatusQueued {
 		// The post is saved: if this fails, the run still publishes at
 		// the old time with the new content, so say so.
-		if err := s.runner.Reschedule(ctx, id); err != nil {
+		if err := s.runner.Reschedule(ctx, p.ID); err != nil {
 			return nil, fmt.Errorf("post saved, but its run did not take the new time: %w", err)
 		}
 	}
@@ -234,9 +272,9 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 		if _, err := s.store.SetStatus(ctx, p, StatusCancelled, StatusQueued, StatusScheduled); err != nil {
 			return err
 		}
-		return s.runner.Cancel(ctx, id)
+		return s.runner.Cancel(ctx, p.ID)
 	default:
-		return s.store.Delete(ctx, orgID, id)
+		return s.store.Delete(ctx, orgID, p.ID)
 	}
 }
 
@@ -284,5 +322,5 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 	if err != nil {
 		return "", "", err
 	}
-	return WorkflowID(id), runID, nil
+	return WorkflowID(p.ID), runID, nil
 }

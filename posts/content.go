@@ -1,0 +1,51 @@
+package posts
+
+import (
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// checkText refuses text a post cannot publish, judged on what a reader
+// sees rather than on its bytes. field names the text in the message
+// ("content", "variant for <id>").
+//
+//   - invalid_content (400): a control character (NUL, ESC, DEL, C1, ...)
+//     other than a newline, a tab, or a carriage return that begins a CRLF
+//     line break (as Windows clients and HTML forms send them); a lone CR
+//     moves a terminal's cursor and means nothing on a network.
+//   - empty_content (400): nothing visible once white space (unicode.IsSpace)
+//     and characters that render as nothing are taken out: format
+//     characters (category Cf: U+200B, U+2060, U+FEFF, ...) and the rest of
+//     Unicode's default-ignorable code points (U+3164 HANGUL FILLER,
+//     variation selectors, ...).
+func checkText(field, text string) error {
+	visible := false
+	for i, r := range text {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && (r != '\r' || !crlfAt(text, i)) {
+			return &InvalidError{Status: 400, Code: "invalid_content",
+				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only line breaks (LF or CRLF) and tabs may be used.", field, r, i)}
+		}
+		if !visible && !invisible(r) {
+			visible = true
+		}
+	}
+	if !visible {
+		return &InvalidError{Status: 400, Code: "empty_content",
+			Message: fmt.Sprintf("The %s is empty: it has no visible character.", field)}
+	}
+	return nil
+}
+
+func crlfAt(text string, i int) bool {
+	r, _ := utf8.DecodeRuneInString(text[i+1:])
+	return r == '\n'
+}
+
+// invisible: white space, or a character that renders as nothing
+// (Unicode's Default_Ignorable_Code_Point, which is Cf, variation
+// selectors and Other_Default_Ignorable_Code_Point, bar a few).
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) ||
+		unicode.Is(unicode.Variation_Selector, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+}
