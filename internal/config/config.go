@@ -207,6 +207,9 @@ func (c *Config) validateGiven() error {
 	if c.Temporal.CodecAnonymous && c.Production() {
 		return &Error{"TEMPORAL_CODEC_ANONYMOUS", "must not be true with NODE_ENV=production: the codec endpoint decrypts user data"}
 	}
+	if c.SandboxEnabled && c.Production() {
+		return &Error{"SANDBOX_ENABLED", "must not be true with NODE_ENV=production: the sandbox has no authentication"}
+	}
 	if c.Temporal.UIOrigin != "" {
 		if err := absoluteURL(c.Temporal.UIOrigin, "http", "https"); err != nil {
 			return &Error{"TEMPORAL_UI_ORIGIN", err.Error()}

@@ -78,6 +78,8 @@ func TestLoadErrors(t *testing.T) {
 		{"short payload key", prodEnv("TEMPORAL_PAYLOAD_KEY=c2hvcnQ="), config.RoleAPI, "TEMPORAL_PAYLOAD_KEY", "got 5 bytes"},
 		{"bad previous payload key", prodEnv("TEMPORAL_PAYLOAD_PREVIOUS_KEYS=" + hexKey + ",nope"), config.RoleWorker, "TEMPORAL_PAYLOAD_PREVIOUS_KEYS", "key 2"},
 		{"anonymous codec in production", prodEnv("TEMPORAL_CODEC_ANONYMOUS=true"), config.RoleAPI, "TEMPORAL_CODEC_ANONYMOUS", "production"},
+		{"sandbox in production", prodEnv("SANDBOX_ENABLED=true"), config.RoleAPI, "SANDBOX_ENABLED", "production"},
+		{"sandbox in a production worker", prodEnv("SANDBOX_ENABLED=true"), config.RoleWorker, "SANDBOX_ENABLED", "production"},
 		{"ui origin not a URL", prodEnv("TEMPORAL_UI_ORIGIN=temporal-ui:8233"), config.RoleAPI, "TEMPORAL_UI_ORIGIN", ""},
 		{"tls pair", prodEnv("TEMPORAL_TLS_CERT_FILE=/c.pem"), config.RoleWorker, "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"},
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
