@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -193,7 +194,13 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 // headers. It returns the account's id.
 func connectSandboxAccount(t *testing.T, apiURL, name string) string {
 	t.Helper()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// A browser's cookies: the callback completes only with the one the
+	// connect set.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	identity := http.Header{"X-User-Id": {"dev-user"}, "X-Organization-Id": {"dev-org"}}
 	get := func(u string, h http.Header) *http.Response {
 		req, _ := http.NewRequest("GET", u, nil)
@@ -222,7 +229,7 @@ func connectSandboxAccount(t *testing.T, apiURL, name string) string {
 	form := u.Query()
 	form.Set("name", name)
 	form.Set("action", "allow")
-	res, err := noFollow.PostForm(apiURL+"/sandbox/authorize", form)
+	res, err = noFollow.PostForm(apiURL+"/sandbox/authorize", form)
 	if err != nil {
 		t.Fatal(err)
 	}
