@@ -3,17 +3,22 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // Role says which process reads the configuration; each needs a different
@@ -283,14 +288,21 @@ func (c *Config) validateGiven() problems {
 			ps.add("FRONTEND_URL", err.Error())
 		}
 	}
+	// The drivers' own parsers, so that a URL they refuse is reported
+	// here with the rest, not alone when the process dials. Their messages
+	// can repeat the URL, password included: not shown.
 	if c.MongoURI != "" {
 		if err := absoluteURL(c.MongoURI, "mongodb", "mongodb+srv"); err != nil {
 			ps.add("MONGODB_URI", err.Error())
+		} else if _, err := connstring.ParseAndValidate(c.MongoURI); err != nil {
+			ps.add("MONGODB_URI", "is not a valid connection string")
 		}
 	}
 	if c.RedisURL != "" {
 		if err := absoluteURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
 			ps.add("REDIS_URL", err.Error())
+		} else if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			ps.add("REDIS_URL", "is not a valid Redis URL")
 		}
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
@@ -307,6 +319,17 @@ func (c *Config) validateGiven() problems {
 	}
 	if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
 		ps.add("TEMPORAL_TLS_CERT_FILE", "must be set together with TEMPORAL_TLS_KEY_FILE")
+	} else if c.Temporal.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.Temporal.TLSCertFile, c.Temporal.TLSKeyFile); err != nil {
+			ps.add("TEMPORAL_TLS_CERT_FILE", "cannot load the certificate and key: "+err.Error())
+		}
+	}
+	if c.Temporal.TLSCAFile != "" {
+		if pem, err := os.ReadFile(c.Temporal.TLSCAFile); err != nil {
+			ps.add("TEMPORAL_TLS_CA_FILE", "cannot read: "+err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			ps.add("TEMPORAL_TLS_CA_FILE", "holds no PEM certificate")
+		}
 	}
 	for _, u := range []struct{ name, value string }{
 		{"LINKEDIN_AUTH_URL", c.LinkedIn.AuthURL},

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -164,6 +166,35 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadChecksWhatTheDriversRefuse: URLs that look right but that the
+// MongoDB or Redis driver refuses, and TLS files that do not load, are
+// reported with the rest, not one at a time when the process dials.
+func TestLoadChecksWhatTheDriversRefuse(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(prodEnv(
+		"MONGODB_URI=mongodb://db:99999/postflow",
+		"REDIS_URL=redis://cache:6379/not-a-db",
+		"TEMPORAL_TLS_CERT_FILE="+filepath.Join(dir, "missing.pem"),
+		"TEMPORAL_TLS_KEY_FILE="+filepath.Join(dir, "missing.key"),
+		"TEMPORAL_TLS_CA_FILE="+junk,
+	), config.RoleWorker)
+	var got []string
+	for _, p := range config.Problems(err) {
+		got = append(got, p.Var)
+	}
+	want := "MONGODB_URI REDIS_URL TEMPORAL_TLS_CERT_FILE TEMPORAL_TLS_CA_FILE"
+	if strings.Join(got, " ") != want {
+		t.Errorf("problems name %v, want %s; error:\n%v", got, want, err)
+	}
+	if err != nil && (strings.Contains(err.Error(), "99999") || strings.Contains(err.Error(), "not-a-db")) {
+		t.Errorf("the error repeats a URL:\n%v", err)
 	}
 }
 
