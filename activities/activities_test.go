@@ -65,8 +65,9 @@ func newWorld(t *testing.T) *world {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
 
-	// Connect one account through the real OAuth flow.
-	u, err := conns.ConnectURL(ctx, "linkedin", "org-1", "user-1")
+	// Connect one account through the real OAuth flow, in one browser.
+	browser, _ := oauthstate.NewBrowserKey()
+	u, err := conns.ConnectURL(ctx, "linkedin", "org-1", "user-1", browser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +75,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	account, err := conns.Callback(ctx, "linkedin", q)
+	account, err := conns.Callback(ctx, "linkedin", q, browser)
 	if err != nil {
 		t.Fatal(err)
 	}

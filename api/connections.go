@@ -5,10 +5,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/providers"
 )
 
@@ -26,26 +28,101 @@ func (s *server) listProviders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
 }
 
-// connect starts OAuth: a 302 to the provider, or {"url"} for a frontend
-// that calls with fetch (a navigation cannot carry a Bearer header).
+// connect starts OAuth. A navigation (the default) gets a 302 to the
+// provider and the browser-binding cookie. A frontend that calls with fetch
+// (a navigation cannot carry a Bearer header) asks for JSON and gets
+// {"url"}: the API's start URL, which it submits as a form POST, a
+// top-level navigation that gets the cookie (see start). The cookie is what
+// lets only the browser that started a connection complete it.
 func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 	id := identityOf(r.Context())
 	providerID := chi.URLParam(r, "providerId")
-	u, err := s.conns.ConnectURL(r.Context(), providerID, id.OrgID, id.UserID)
+	if wantsJSON(r) {
+		u, err := s.startURL(r, providerID, id)
+		if err != nil {
+			s.connectFailed(w, r, providerID, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"url": u})
+		return
+	}
+	key, err := s.browserKey(r)
+	if err != nil {
+		s.connectFailed(w, r, providerID, err)
+		return
+	}
+	u, err := s.conns.ConnectURL(r.Context(), providerID, id.OrgID, id.UserID, key)
+	if err != nil {
+		s.connectFailed(w, r, providerID, err)
+		return
+	}
+	s.setBrowserCookie(w, key)
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+func (s *server) connectFailed(w http.ResponseWriter, r *http.Request, providerID string, err error) {
 	if errors.Is(err, connections.ErrUnknownProvider) {
 		writeError(w, r, s.logger, NotFound("unknown_provider", "No provider "+providerID+" is configured."))
 		return
 	}
+	writeError(w, r, s.logger, Unavailable("state_store_unavailable", "Could not start the connection; try again."))
+	s.logger.ErrorContext(r.Context(), "connect failed", "provider", providerID, "error", err)
+}
+
+// startURL makes a start ticket and returns the URL that redeems it: on the
+// host of the provider's callback, where the cookie must be set for the
+// callback to see it, at the path the callback's path implies.
+func (s *server) startURL(r *http.Request, providerID string, id Identity) (string, error) {
+	cb, err := s.conns.CallbackURL(providerID)
 	if err != nil {
-		writeError(w, r, s.logger, Unavailable("state_store_unavailable", "Could not start the connection; try again."))
-		s.logger.ErrorContext(r.Context(), "connect failed", "provider", providerID, "error", err)
+		return "", err
+	}
+	ticket, err := s.conns.StartTicket(r.Context(), providerID, id.OrgID, id.UserID)
+	if err != nil {
+		return "", err
+	}
+	escaped := url.PathEscape(providerID)
+	prefix, ok := strings.CutSuffix(cb.Path, "/connections/callback/"+escaped)
+	if !ok {
+		prefix = ""
+	}
+	u := url.URL{Scheme: cb.Scheme, Host: cb.Host, Path: prefix + "/connections/connect/" + escaped + "/start"}
+	u.RawQuery = url.Values{"ticket": {ticket}}.Encode()
+	return u.String(), nil
+}
+
+// start redeems a start ticket in the browser that submits it: it sets the
+// browser-binding cookie on this top-level navigation (a cookie set on a
+// fetch's answer is a third-party cookie where the frontend and the API are
+// different sites, and browsers drop those) and sends the browser on to the
+// provider. Only a form POST from the frontend's origin is taken: the
+// browser sends Origin on every POST and a page cannot forge it, so an
+// attacker who hands a victim their own ticket (to connect the victim's
+// network account into the attacker's organization) gets nothing. Any
+// failure lands on the frontend with ?error=<code>.
+func (s *server) start(w http.ResponseWriter, r *http.Request) {
+	providerID := chi.URLParam(r, "providerId")
+	if s.frontendOrigin == "" || !strings.EqualFold(r.Header.Get("Origin"), s.frontendOrigin) {
+		s.logger.WarnContext(r.Context(), "oauth start refused: not submitted from the frontend", "provider", providerID)
+		s.landOnFrontend(w, r, url.Values{"error": {"invalid_start"}}, http.StatusSeeOther)
 		return
 	}
-	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]string{"url": u})
-		return
+	key, err := s.browserKey(r)
+	if err == nil {
+		var u string
+		if u, err = s.conns.Start(r.Context(), providerID, r.URL.Query().Get("ticket"), key); err == nil {
+			s.setBrowserCookie(w, key)
+			http.Redirect(w, r, u, http.StatusSeeOther)
+			return
+		}
 	}
-	http.Redirect(w, r, u, http.StatusFound)
+	code := "server_error"
+	var ce *connections.CallbackError
+	if errors.As(err, &ce) {
+		code = ce.Code
+	}
+	s.logger.WarnContext(r.Context(), "oauth start failed", "provider", providerID, "code", code, "error", err)
+	s.landOnFrontend(w, r, url.Values{"error": {code}}, http.StatusSeeOther)
 }
 
 func wantsJSON(r *http.Request) bool {
@@ -60,10 +137,11 @@ func wantsJSON(r *http.Request) bool {
 
 // callback lands the browser back on the frontend, connected or with an
 // error code. It never answers JSON: a person's browser is on this request.
+// It completes only with the cookie of the browser that started the
+// connection (other_browser otherwise, and the state stays for that one).
 func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 	providerID := chi.URLParam(r, "providerId")
-	a, err := s.conns.Callback(r.Context(), providerID, r.URL.Query())
-	target := s.frontendConnections()
+	a, err := s.conns.Callback(r.Context(), providerID, r.URL.Query(), s.heldBrowserKey(r))
 	q := url.Values{}
 	if err != nil {
 		code := "exchange_failed"
@@ -79,8 +157,56 @@ func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 		q.Set("connected", "1")
 		_ = a
 	}
+	s.landOnFrontend(w, r, q, http.StatusFound)
+}
+
+func (s *server) landOnFrontend(w http.ResponseWriter, r *http.Request, q url.Values, status int) {
+	target := s.frontendConnections()
 	target.RawQuery = q.Encode()
-	http.Redirect(w, r, target.String(), http.StatusFound)
+	http.Redirect(w, r, target.String(), status)
+}
+
+// browserCookieName: with Secure, the __Host- prefix makes browsers refuse
+// the cookie unless this host set it (Secure, Path=/, no Domain), so a
+// sibling subdomain cannot plant a key it knows.
+func (s *server) browserCookieName() string {
+	if s.secureCookies {
+		return "__Host-postflow_oauth"
+	}
+	return "postflow_oauth"
+}
+
+// heldBrowserKey returns the key of the request's cookie, or "" when it has
+// none of the right form.
+func (s *server) heldBrowserKey(r *http.Request) string {
+	if c, err := r.Cookie(s.browserCookieName()); err == nil && oauthstate.ValidBrowserKey(c.Value) {
+		return c.Value
+	}
+	return ""
+}
+
+// browserKey returns the key this browser already holds, so that two
+// connections started in two tabs both complete, or a new one.
+func (s *server) browserKey(r *http.Request) (string, error) {
+	if key := s.heldBrowserKey(r); key != "" {
+		return key, nil
+	}
+	return oauthstate.NewBrowserKey()
+}
+
+// setBrowserCookie: HttpOnly (no script reads it), SameSite=Lax (sent on
+// the provider's top-level redirect to the callback, not on cross-site
+// subrequests), Secure outside development, for as long as a state lives.
+func (s *server) setBrowserCookie(w http.ResponseWriter, key string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     s.browserCookieName(),
+		Value:    key,
+		Path:     "/",
+		MaxAge:   int(oauthstate.TTL / time.Second),
+		HttpOnly: true,
+		Secure:   s.secureCookies,
+		SameSite: http.SameSiteLaxMode,
+	})
 }
 
 func (s *server) frontendConnections() *url.URL {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -38,15 +39,22 @@ type testAPI struct {
 	srv  *httptest.Server
 	fake *linkedinfake.Server
 	logs *lockedbuf.Buffer
+	// browser is the person's browser of the test's journeys.
+	browser *browser
 }
 
 func newTestAPI(t testing.TB, trustHeaders bool) *testAPI {
+	t.Helper()
+	return newTestAPIWith(t, trustHeaders, false)
+}
+
+func newTestAPIWith(t testing.TB, trustHeaders, secureCookies bool) *testAPI {
 	t.Helper()
 	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)
-	ta := &testAPI{fake: fake, logs: logs}
+	ta := &testAPI{fake: fake, logs: logs, browser: newBrowser(t)}
 
 	mux := http.NewServeMux()
 	ta.srv = httptest.NewServer(mux)
@@ -68,13 +76,65 @@ func newTestAPI(t testing.TB, trustHeaders bool) *testAPI {
 	cipher, _ := tokencipher.New(bytes.Repeat([]byte{9}, 32))
 	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
 	mux.Handle("/", api.NewHandler(api.Options{
-		Logger:       logger,
-		FrontendURL:  frontend,
-		MaxBodyBytes: 1 << 20,
-		Auth:         api.AuthOptions{JWTSecret: []byte(jwtSecret), TrustHeaders: trustHeaders},
-		Connections:  conns,
+		Logger:        logger,
+		FrontendURL:   frontend,
+		MaxBodyBytes:  1 << 20,
+		Auth:          api.AuthOptions{JWTSecret: []byte(jwtSecret), TrustHeaders: trustHeaders},
+		Connections:   conns,
+		SecureCookies: secureCookies,
 	}))
 	return ta
+}
+
+// browser is a person's browser: it keeps its cookies and follows no
+// redirect, so that each step of a journey can be read.
+type browser struct{ client *http.Client }
+
+func newBrowser(t testing.TB) *browser {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{client: &http.Client{Jar: jar, CheckRedirect: noFollow.CheckRedirect}}
+}
+
+// get navigates to u.
+func (b *browser) get(t testing.TB, u string, header http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+// submit posts an empty form to u from a page of origin ("": no Origin
+// header, as a non-browser client sends).
+func (b *browser) submit(t testing.TB, u, origin string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest("POST", u, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if origin != "" {
+		req.Header.Set("Origin", origin)
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
 }
 
 func token(t *testing.T, sub string, orgs []string, org string) string {
@@ -110,20 +170,31 @@ func (ta *testAPI) do(t *testing.T, method, path string, header http.Header) (*h
 	return res, body
 }
 
-// authorize follows the URL of a JSON connect answer through LinkedIn's
-// authorize page and returns the callback path it sends the browser to.
+// authorize submits the URL of a JSON connect answer from the frontend in
+// ta.browser, as the frontend does, follows it through LinkedIn's authorize
+// page and returns the callback URL it sends the browser to.
 func (ta *testAPI) authorize(t *testing.T, connectBody []byte) string {
 	t.Helper()
 	var got struct{ URL string }
 	if err := json.Unmarshal(connectBody, &got); err != nil || got.URL == "" {
 		t.Fatalf("connect answered %s", connectBody)
 	}
-	res, err := noFollow.Get(got.URL)
-	if err != nil {
-		t.Fatal(err)
+	res := ta.browser.submit(t, got.URL, frontend)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("start = %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	res.Body.Close()
-	return strings.TrimPrefix(res.Header.Get("Location"), ta.srv.URL)
+	res = ta.browser.get(t, res.Header.Get("Location"), nil)
+	return res.Header.Get("Location")
+}
+
+// connectJSON asks for a connection as the frontend's fetch does and
+// returns the URL answered.
+func (ta *testAPI) connectJSON(t *testing.T, auth http.Header) (int, []byte, string) {
+	t.Helper()
+	res, body := ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": auth["Authorization"], "Accept": {"application/json"}})
+	var got struct{ URL string }
+	_ = json.Unmarshal(body, &got)
+	return res.StatusCode, body, got.URL
 }
 
 func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bearer " + tok}} }
@@ -196,31 +267,42 @@ func TestConnectFlow(t *testing.T) {
 	ta := newTestAPI(t, false)
 	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
 
-	res, body := ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
-	var got struct{ URL string }
-	if err := json.Unmarshal(body, &got); res.StatusCode != 200 || err != nil || !strings.HasPrefix(got.URL, ta.fake.AuthURL()+"?") {
-		t.Fatalf("connect (JSON) = %d %s", res.StatusCode, body)
+	// The frontend's fetch gets the API's start URL...
+	status, body, start := ta.connectJSON(t, alice)
+	if status != 200 || !strings.HasPrefix(start, ta.srv.URL+"/connections/connect/linkedin/start?ticket=") {
+		t.Fatalf("connect (JSON) = %d %s", status, body)
 	}
-
-	// The authorize page redirects to PostFlow's callback...
-	authRes, err := noFollow.Get(got.URL)
-	if err != nil {
-		t.Fatal(err)
+	// ...which the frontend submits: the browser gets the cookie that binds
+	// the connection to it, and goes on to LinkedIn's authorize page...
+	res := ta.browser.submit(t, start, frontend)
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), ta.fake.AuthURL()+"?") {
+		t.Fatalf("start = %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
-	authRes.Body.Close()
+	cookie := res.Cookies()
+	if len(cookie) != 1 || cookie[0].Name != "postflow_oauth" || !cookie[0].HttpOnly || cookie[0].SameSite != http.SameSiteLaxMode ||
+		cookie[0].Path != "/" || cookie[0].MaxAge != 600 || cookie[0].Secure {
+		t.Fatalf("start set cookies %v, want one HttpOnly, SameSite=Lax postflow_oauth for 600 s", res.Header.Values("Set-Cookie"))
+	}
+	// ...which redirects to PostFlow's callback...
+	authRes := ta.browser.get(t, res.Header.Get("Location"), nil)
 	callback := authRes.Header.Get("Location")
 	if !strings.HasPrefix(callback, ta.srv.URL+"/connections/callback/linkedin?") {
 		t.Fatalf("authorize redirected to %q", callback)
 	}
 	// ...which lands on the frontend.
-	res, _ = ta.do(t, "GET", strings.TrimPrefix(callback, ta.srv.URL), nil)
+	res = ta.browser.get(t, callback, nil)
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != frontend+"/connections?connected=1" {
 		t.Fatalf("callback = %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	// A replayed callback is refused.
-	res, _ = ta.do(t, "GET", strings.TrimPrefix(callback, ta.srv.URL), nil)
+	res = ta.browser.get(t, callback, nil)
 	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=invalid_state" {
 		t.Errorf("replayed callback went to %q", loc)
+	}
+	// So is a start ticket used twice.
+	res = ta.browser.submit(t, start, frontend)
+	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != frontend+"/connections?error=invalid_state" {
+		t.Errorf("start submitted twice = %d to %q", res.StatusCode, loc)
 	}
 
 	res, body = ta.do(t, "GET", "/connections", alice)
@@ -258,12 +340,121 @@ func TestConnectFlow(t *testing.T) {
 		t.Errorf("after DELETE: %s", body)
 	}
 
-	// No token, code or state ever reached a log line.
+	// No token, code, state, ticket or cookie ever reached a log line.
 	logs := ta.logs.String()
 	cb, _ := url.Parse(callback)
-	for _, secret := range []string{"AQV", "AQW", cb.Query().Get("code"), cb.Query().Get("state")} {
+	st, _ := url.Parse(start)
+	for _, secret := range []string{"AQV", "AQW", cb.Query().Get("code"), cb.Query().Get("state"), st.Query().Get("ticket"), cookie[0].Value} {
 		if secret != "" && strings.Contains(logs, secret) {
 			t.Errorf("a log line holds %q:\n%s", secret, logs)
+		}
+	}
+}
+
+// TestConnectionCompletesOnlyInItsBrowser is the login CSRF on account
+// linking: a member of org-b starts a connection and hands its URL to a
+// victim. LinkedIn's fake skips its consent screen, as networks do for an
+// app the member already approved, so opening the URL is all it takes.
+// The victim's browser connects nothing into org-b, and the state is left
+// for the browser that started the connection, which still completes it.
+func TestConnectionCompletesOnlyInItsBrowser(t *testing.T) {
+	mallory := bearer(token(t, "mallory", []string{"org-b"}, ""))
+	tests := []struct {
+		name string
+		// start runs the connect in the attacker's browser and returns
+		// the URL the attacker hands the victim.
+		start func(t *testing.T, ta *testAPI, attacker *browser) string
+	}{
+		{"redirect: the authorize URL", func(t *testing.T, ta *testAPI, attacker *browser) string {
+			res := attacker.get(t, ta.srv.URL+"/connections/connect/linkedin", mallory)
+			if res.StatusCode != http.StatusFound || len(res.Cookies()) != 1 {
+				t.Fatalf("connect = %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
+			}
+			return res.Header.Get("Location")
+		}},
+		{"JSON: the authorize URL after the start", func(t *testing.T, ta *testAPI, attacker *browser) string {
+			_, _, start := ta.connectJSON(t, mallory)
+			res := attacker.submit(t, start, frontend)
+			if res.StatusCode != http.StatusSeeOther {
+				t.Fatalf("start = %d to %q", res.StatusCode, res.Header.Get("Location"))
+			}
+			return res.Header.Get("Location")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ta := newTestAPI(t, false)
+			attacker, victim := newBrowser(t), newBrowser(t)
+			authorize := tt.start(t, ta, attacker)
+
+			callback := victim.get(t, authorize, nil).Header.Get("Location")
+			res := victim.get(t, callback, nil)
+			if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=other_browser" {
+				t.Errorf("the victim's callback landed on %q", loc)
+			}
+			if _, body := ta.do(t, "GET", "/connections", mallory); !strings.Contains(string(body), `"connections":[]`) {
+				t.Fatalf("the victim's account was connected into org-b: %s", body)
+			}
+
+			res = attacker.get(t, callback, nil)
+			if loc := res.Header.Get("Location"); loc != frontend+"/connections?connected=1" {
+				t.Errorf("the starting browser's callback, afterwards, landed on %q", loc)
+			}
+		})
+	}
+}
+
+// TestStartIsTakenOnlyFromTheFrontend: the start URL of a JSON connect
+// (which sets the cookie) refuses what an attacker can make a victim's
+// browser send: a link (GET), a form on another site, a request without
+// Origin. A refused start leaves the ticket to the frontend.
+func TestStartIsTakenOnlyFromTheFrontend(t *testing.T) {
+	ta := newTestAPI(t, false)
+	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
+	_, _, start := ta.connectJSON(t, alice)
+	victim := newBrowser(t)
+	if res := victim.get(t, start, nil); res.StatusCode != http.StatusMethodNotAllowed || len(res.Cookies()) != 0 {
+		t.Errorf("GET start = %d, cookies %v", res.StatusCode, res.Header.Values("Set-Cookie"))
+	}
+	for _, origin := range []string{"https://evil.example", "null", "", "https://app.example.com.evil.example"} {
+		res := victim.submit(t, start, origin)
+		if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || loc != frontend+"/connections?error=invalid_start" || len(res.Cookies()) != 0 {
+			t.Errorf("start from origin %q = %d to %q, cookies %v", origin, res.StatusCode, loc, res.Header.Values("Set-Cookie"))
+		}
+	}
+	if res := ta.browser.submit(t, start, frontend); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), ta.fake.AuthURL()+"?") {
+		t.Errorf("start from the frontend, afterwards = %d to %q", res.StatusCode, res.Header.Get("Location"))
+	}
+	res := ta.browser.submit(t, ta.srv.URL+"/connections/connect/linkedin/start?ticket=junk", frontend)
+	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=invalid_state" {
+		t.Errorf("junk ticket landed on %q", loc)
+	}
+}
+
+// TestBrowserCookie: outside development the cookie is Secure, and its
+// __Host- name keeps other subdomains from planting one; two connections
+// started in one browser share its key, so both complete.
+func TestBrowserCookie(t *testing.T) {
+	ta := newTestAPIWith(t, false, true)
+	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
+	res := ta.browser.get(t, ta.srv.URL+"/connections/connect/linkedin", alice)
+	set := res.Header.Get("Set-Cookie")
+	for _, want := range []string{"__Host-postflow_oauth=", "; Path=/;", "; Max-Age=600;", "; HttpOnly;", "; Secure;", "; SameSite=Lax"} {
+		if !strings.Contains(set, want) {
+			t.Errorf("Set-Cookie %q lacks %q", set, want)
+		}
+	}
+	if strings.Contains(strings.ToLower(set), "domain=") {
+		t.Errorf("Set-Cookie %q names a domain", set)
+	}
+
+	dev := newTestAPI(t, false)
+	first := dev.browser.get(t, dev.srv.URL+"/connections/connect/linkedin", alice).Header.Get("Location")
+	second := dev.browser.get(t, dev.srv.URL+"/connections/connect/linkedin", alice).Header.Get("Location")
+	for i, authorize := range []string{first, second} {
+		callback := dev.browser.get(t, authorize, nil).Header.Get("Location")
+		if loc := dev.browser.get(t, callback, nil).Header.Get("Location"); loc != frontend+"/connections?connected=1" {
+			t.Errorf("connection %d of one browser landed on %q", i+1, loc)
 		}
 	}
 }
@@ -282,7 +473,7 @@ func TestConnectRedirectsAndErrors(t *testing.T) {
 
 	ta.fake.Configure(func(s *linkedinfake.Server) { s.DenyConsent = true })
 	_, body = ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
-	res, _ = ta.do(t, "GET", ta.authorize(t, body), nil)
+	res = ta.browser.get(t, ta.authorize(t, body), nil)
 	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=denied" {
 		t.Errorf("denied consent went to %q", loc)
 	}
@@ -325,7 +516,7 @@ func FuzzCallbackQuery(f *testing.F) {
 			t.Fatalf("%q: %d to %q", rawQuery, res.StatusCode, res.Header.Get("Location"))
 		}
 		switch loc.Query().Get("error") {
-		case "invalid_state", "expired_state", "denied", "exchange_failed":
+		case "invalid_state", "expired_state", "other_browser", "denied", "exchange_failed":
 		default:
 			t.Fatalf("%q: landed on %q", rawQuery, loc)
 		}

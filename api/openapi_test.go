@@ -204,7 +204,13 @@ func TestConnectionResponsesMatchTheOpenAPI(t *testing.T) {
 	check("GET", "/connections/connect/{providerId}", "/connections/connect/nope", alice)   // 404
 	body := check("GET", "/connections/connect/{providerId}", "/connections/connect/linkedin",
 		http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
-	check("GET", "/connections/callback/{providerId}", ta.authorize(t, body), nil)
+	_, _, start := ta.connectJSON(t, alice)
+	for _, origin := range []string{"https://evil.example", frontend} {
+		res := ta.browser.submit(t, start, origin) // refused, then taken
+		s.check("POST", "/connections/connect/{providerId}/start", res.StatusCode, nil)
+	}
+	callback := ta.browser.get(t, ta.authorize(t, body), nil)
+	s.check("GET", "/connections/callback/{providerId}", callback.StatusCode, nil)
 	check("GET", "/connections", "/connections", alice)
 	check("GET", "/connections", "/connections?organizationId=org-b", alice) // 403
 	check("DELETE", "/connections/{id}", "/connections/000000000000000000000000", alice)

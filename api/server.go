@@ -30,6 +30,10 @@ type Options struct {
 	Auth   AuthOptions
 	// Connections serves the OAuth and account routes.
 	Connections *connections.Service
+	// SecureCookies marks the cookie that binds a connection to its
+	// browser Secure (and names it with the __Host- prefix): set it
+	// whenever the API is served over HTTPS, that is outside development.
+	SecureCookies bool
 	// Sandbox, if not nil, is the sandbox platform, served under /sandbox.
 	Sandbox http.Handler
 	// Posts serves the post and publish routes.
@@ -40,17 +44,22 @@ type Options struct {
 }
 
 type server struct {
-	logger      *slog.Logger
-	checks      []Check
-	auth        AuthOptions
-	conns       *connections.Service
-	posts       *posts.Service
-	frontendURL string
+	logger        *slog.Logger
+	checks        []Check
+	auth          AuthOptions
+	conns         *connections.Service
+	posts         *posts.Service
+	frontendURL   string
+	secureCookies bool
+	// frontendOrigin is FRONTEND_URL's scheme://host, the only Origin a
+	// connection's start is taken from; "" if it has none.
+	frontendOrigin string
 }
 
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
-	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts, frontendURL: opts.FrontendURL}
+	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
+		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	r.Use(s.recoverer)
@@ -78,6 +87,7 @@ func NewHandler(opts Options) http.Handler {
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)
 		r.Get("/connections/callback/{providerId}", s.callback)
+		r.Post("/connections/connect/{providerId}/start", s.start)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
 			r.Get("/connections/connect/{providerId}", s.connect)
@@ -140,13 +150,19 @@ func cors(frontendURL string) func(http.Handler) http.Handler {
 	return corsFor(frontendURL, "GET, POST, PATCH, DELETE, OPTIONS", "Authorization, Content-Type")
 }
 
+// originOf returns the origin (scheme://host[:port]) of an absolute URL,
+// or "".
+func originOf(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
+		return u.Scheme + "://" + u.Host
+	}
+	return ""
+}
+
 // corsFor allows one origin (the origin of originURL) the methods and
 // headers given.
 func corsFor(originURL, methods, headers string) func(http.Handler) http.Handler {
-	origin := ""
-	if u, err := url.Parse(originURL); err == nil && u.Scheme != "" && u.Host != "" {
-		origin = u.Scheme + "://" + u.Host
-	}
+	origin := originOf(originURL)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			got := r.Header.Get("Origin")

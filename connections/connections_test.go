@@ -51,6 +51,8 @@ type env struct {
 	fake   *linkedinfake.Server
 	store  *mongostore.Store
 	states *oauthstate.Store
+	// browser is the key of the test's browser, as its cookie holds it.
+	browser string
 }
 
 func setup(t *testing.T) *env {
@@ -81,14 +83,18 @@ func setup(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	svc := connections.NewService(store.Accounts(), states, reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(clk.now)
-	return &env{clock: clk, svc: svc, fake: fake, store: store, states: states}
+	browser, err := oauthstate.NewBrowserKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{clock: clk, svc: svc, fake: fake, store: store, states: states, browser: browser}
 }
 
 // connect runs connect → authorize page → callback as a browser would and
 // returns the callback's query.
 func (e *env) authorize(t *testing.T, orgID string) url.Values {
 	t.Helper()
-	u, err := e.svc.ConnectURL(context.Background(), "linkedin", orgID, "user-1")
+	u, err := e.svc.ConnectURL(context.Background(), "linkedin", orgID, "user-1", e.browser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +107,7 @@ func (e *env) authorize(t *testing.T, orgID string) url.Values {
 
 func (e *env) connect(t *testing.T, orgID string) *connections.Account {
 	t.Helper()
-	a, err := e.svc.Callback(context.Background(), "linkedin", e.authorize(t, orgID))
+	a, err := e.svc.Callback(context.Background(), "linkedin", e.authorize(t, orgID), e.browser)
 	if err != nil {
 		t.Fatalf("Callback: %v", err)
 	}
@@ -183,10 +189,10 @@ func TestCallbackErrors(t *testing.T) {
 	t.Run("replayed state", func(t *testing.T) {
 		e := setup(t)
 		q := e.authorize(t, "org-1")
-		if _, err := e.svc.Callback(ctx, "linkedin", q); err != nil {
+		if _, err := e.svc.Callback(ctx, "linkedin", q, e.browser); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Callback(ctx, "linkedin", q); code(err) != "invalid_state" {
+		if _, err := e.svc.Callback(ctx, "linkedin", q, e.browser); code(err) != "invalid_state" {
 			t.Errorf("replay: %v", err)
 		}
 	})
@@ -194,12 +200,12 @@ func TestCallbackErrors(t *testing.T) {
 		e := setup(t)
 		e.fake.Configure(func(s *linkedinfake.Server) { s.DenyConsent = true })
 		q := e.authorize(t, "org-1")
-		if _, err := e.svc.Callback(ctx, "linkedin", q); code(err) != "denied" {
+		if _, err := e.svc.Callback(ctx, "linkedin", q, e.browser); code(err) != "denied" {
 			t.Errorf("denied: %v", err)
 		}
 		q.Set("code", "forged")
 		q.Del("error")
-		if _, err := e.svc.Callback(ctx, "linkedin", q); code(err) != "invalid_state" {
+		if _, err := e.svc.Callback(ctx, "linkedin", q, e.browser); code(err) != "invalid_state" {
 			t.Errorf("state reused after a denial: %v", err)
 		}
 	})
@@ -207,7 +213,7 @@ func TestCallbackErrors(t *testing.T) {
 		e := setup(t)
 		fresh, _ := oauthstate.NewState(time.Now())
 		for _, st := range []string{fresh, "junk", "", strings.Repeat("A", 5000)} {
-			if _, err := e.svc.Callback(ctx, "linkedin", url.Values{"state": {st}, "code": {"x"}}); code(err) != "invalid_state" {
+			if _, err := e.svc.Callback(ctx, "linkedin", url.Values{"state": {st}, "code": {"x"}}, e.browser); code(err) != "invalid_state" {
 				t.Errorf("state %.20q: %v", st, err)
 			}
 		}
@@ -215,25 +221,85 @@ func TestCallbackErrors(t *testing.T) {
 	t.Run("expired state", func(t *testing.T) {
 		e := setup(t)
 		old, _ := oauthstate.NewState(time.Now().Add(-11 * time.Minute))
-		if _, err := e.svc.Callback(ctx, "linkedin", url.Values{"state": {old}, "code": {"x"}}); code(err) != "expired_state" {
+		if _, err := e.svc.Callback(ctx, "linkedin", url.Values{"state": {old}, "code": {"x"}}, e.browser); code(err) != "expired_state" {
 			t.Errorf("expired: %v", err)
 		}
 	})
 	t.Run("state of another provider", func(t *testing.T) {
 		e := setup(t)
-		st, err := e.states.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x"})
+		st, err := e.states.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x", BrowserHash: oauthstate.HashBrowserKey(e.browser)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Callback(ctx, "linkedin", url.Values{"state": {st}, "code": {"x"}}); code(err) != "invalid_state" {
+		if _, err := e.svc.Callback(ctx, "linkedin", url.Values{"state": {st}, "code": {"x"}}, e.browser); code(err) != "invalid_state" {
 			t.Errorf("cross-provider state: %v", err)
+		}
+	})
+	t.Run("another browser connects nothing and leaves the state", func(t *testing.T) {
+		e := setup(t)
+		q := e.authorize(t, "org-b")
+		other, _ := oauthstate.NewBrowserKey()
+		for name, key := range map[string]string{"no cookie": "", "another browser's cookie": other} {
+			if _, err := e.svc.Callback(ctx, "linkedin", q, key); code(err) != "other_browser" {
+				t.Errorf("%s: %v, want other_browser", name, err)
+			}
+		}
+		if list, _ := e.svc.List(ctx, "org-b"); len(list) != 0 {
+			t.Fatalf("another browser connected %d accounts", len(list))
+		}
+		if _, err := e.svc.Callback(ctx, "linkedin", q, e.browser); err != nil {
+			t.Errorf("the browser that started, afterwards: %v", err)
+		}
+	})
+	t.Run("start tickets", func(t *testing.T) {
+		e := setup(t)
+		if _, err := e.svc.StartTicket(ctx, "myspace", "o", "u"); !errors.Is(err, connections.ErrUnknownProvider) {
+			t.Errorf("StartTicket for an unknown provider: %v", err)
+		}
+		ticket, err := e.svc.StartTicket(ctx, "linkedin", "org-1", "user-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Start(ctx, "linkedin", ticket, "not a key"); code(err) != "server_error" {
+			t.Errorf("Start without a valid browser key: %v", err)
+		}
+		ticket, _ = e.svc.StartTicket(ctx, "linkedin", "org-1", "user-1")
+		u, err := e.svc.Start(ctx, "linkedin", ticket, e.browser)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Start(ctx, "linkedin", ticket, e.browser); code(err) != "invalid_state" {
+			t.Errorf("a ticket used twice: %v", err)
+		}
+		q, err := linkedinfake.Authorize(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _ := oauthstate.NewBrowserKey()
+		if _, err := e.svc.Callback(ctx, "linkedin", q, other); code(err) != "other_browser" {
+			t.Errorf("callback in another browser than the start's: %v", err)
+		}
+		if a, err := e.svc.Callback(ctx, "linkedin", q, e.browser); err != nil || a.OrganizationID != "org-1" {
+			t.Errorf("callback in the start's browser = %+v, %v", a, err)
+		}
+		foreign, _ := e.states.CreateTicket(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x"})
+		if _, err := e.svc.Start(ctx, "linkedin", foreign, e.browser); code(err) != "invalid_state" {
+			t.Errorf("another provider's ticket: %v", err)
+		}
+		old, _ := oauthstate.NewState(time.Now().Add(-2 * time.Minute))
+		if _, err := e.svc.Start(ctx, "linkedin", old, e.browser); code(err) != "expired_state" {
+			t.Errorf("expired ticket: %v", err)
+		}
+		cb, err := e.svc.CallbackURL("linkedin")
+		if err != nil || cb.String() != e.fake.ProviderConfig().RedirectURI {
+			t.Errorf("CallbackURL = %v, %v; want %s", cb, err, e.fake.ProviderConfig().RedirectURI)
 		}
 	})
 	t.Run("exchange refused", func(t *testing.T) {
 		e := setup(t)
 		q := e.authorize(t, "org-1")
 		q.Set("code", "not-the-code")
-		if _, err := e.svc.Callback(ctx, "linkedin", q); code(err) != "exchange_failed" {
+		if _, err := e.svc.Callback(ctx, "linkedin", q, e.browser); code(err) != "exchange_failed" {
 			t.Errorf("bad code: %v", err)
 		}
 	})

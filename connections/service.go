@@ -17,10 +17,14 @@ import (
 	"github.com/postflow/postflow/providers"
 )
 
-// StateStore is the OAuthStateStore: one state per flow, consumed once.
+// StateStore is the OAuthStateStore: one state per flow, bound to the
+// browser that started it and consumed once by that browser; and the start
+// tickets that carry a connect made with fetch to that browser.
 type StateStore interface {
 	Create(ctx context.Context, s oauthstate.State) (string, error)
-	Consume(ctx context.Context, state string) (*oauthstate.State, error)
+	Consume(ctx context.Context, state, browserKey string) (*oauthstate.State, error)
+	CreateTicket(ctx context.Context, s oauthstate.State) (string, error)
+	ConsumeTicket(ctx context.Context, ticket string) (*oauthstate.State, error)
 }
 
 // Service connects accounts and hands out valid access tokens.
@@ -51,14 +55,24 @@ func (s *Service) Providers() []providers.Provider { return s.providers.All() }
 // ErrUnknownProvider: no provider with that id is configured.
 var ErrUnknownProvider = errors.New("connections: unknown provider")
 
-// ConnectURL starts a connection: it stores a state (and a PKCE verifier
-// where the provider uses PKCE) and returns the provider's authorize URL.
-func (s *Service) ConnectURL(ctx context.Context, providerID, orgID, userID string) (string, error) {
+// ConnectURL starts a connection in the browser that holds browserKey (a
+// key from oauthstate.NewBrowserKey, kept in a cookie): it stores a state
+// bound to the key's hash (and a PKCE verifier where the provider uses
+// PKCE) and returns the provider's authorize URL. Only a callback that
+// presents the same key completes it.
+func (s *Service) ConnectURL(ctx context.Context, providerID, orgID, userID, browserKey string) (string, error) {
 	p, ok := s.providers.Get(providerID)
 	if !ok {
 		return "", ErrUnknownProvider
 	}
-	st := oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID}
+	return s.authURL(ctx, p, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID}, browserKey)
+}
+
+func (s *Service) authURL(ctx context.Context, p providers.Provider, st oauthstate.State, browserKey string) (string, error) {
+	if !oauthstate.ValidBrowserKey(browserKey) {
+		return "", fmt.Errorf("connect %s: no valid browser key", p.ID())
+	}
+	st.BrowserHash = oauthstate.HashBrowserKey(browserKey)
 	challenge := ""
 	if p.Capabilities().PKCE {
 		st.Verifier = oauth2.GenerateVerifier()
@@ -66,14 +80,75 @@ func (s *Service) ConnectURL(ctx context.Context, providerID, orgID, userID stri
 	}
 	state, err := s.states.Create(ctx, st)
 	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", providerID, err)
+		return "", fmt.Errorf("connect %s: %w", p.ID(), err)
 	}
 	return p.AuthURL(state, challenge), nil
 }
 
+// StartTicket starts a connection whose browser is not known yet: a
+// connect made with fetch, whose answer the frontend then submits as a
+// navigation (Start). The ticket works once within oauthstate.TicketTTL.
+func (s *Service) StartTicket(ctx context.Context, providerID, orgID, userID string) (string, error) {
+	if _, ok := s.providers.Get(providerID); !ok {
+		return "", ErrUnknownProvider
+	}
+	t, err := s.states.CreateTicket(ctx, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID})
+	if err != nil {
+		return "", fmt.Errorf("connect %s: %w", providerID, err)
+	}
+	return t, nil
+}
+
+// Start consumes a ticket of StartTicket and binds the connection to the
+// browser that holds browserKey, as ConnectURL does; it returns the
+// provider's authorize URL. Errors are *CallbackError: invalid_state (an
+// unknown, used or other provider's ticket), expired_state, server_error.
+func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey string) (string, error) {
+	p, ok := s.providers.Get(providerID)
+	if !ok {
+		return "", &CallbackError{Code: "invalid_state", Err: ErrUnknownProvider}
+	}
+	st, err := s.states.ConsumeTicket(ctx, ticket)
+	switch {
+	case errors.Is(err, oauthstate.ErrExpired):
+		return "", &CallbackError{Code: "expired_state"}
+	case errors.Is(err, oauthstate.ErrInvalid):
+		return "", &CallbackError{Code: "invalid_state"}
+	case err != nil:
+		return "", &CallbackError{Code: "server_error", Err: err}
+	case st.ProviderID != providerID:
+		return "", &CallbackError{Code: "invalid_state", Err: errors.New("ticket was issued for another provider")}
+	}
+	u, err := s.authURL(ctx, p, oauthstate.State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID}, browserKey)
+	if err != nil {
+		return "", &CallbackError{Code: "server_error", Err: err}
+	}
+	return u, nil
+}
+
+// CallbackURL returns the URL the provider sends the browser back to (its
+// redirect_uri). The browser key's cookie must be set on its host; the API
+// serves the start of a fetch connect there too. It is read from the
+// authorize URL, which carries it in every OAuth flow PostFlow runs.
+func (s *Service) CallbackURL(providerID string) (*url.URL, error) {
+	p, ok := s.providers.Get(providerID)
+	if !ok {
+		return nil, ErrUnknownProvider
+	}
+	auth, err := url.Parse(p.AuthURL("", ""))
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: authorize URL: %w", providerID, err)
+	}
+	cb, err := url.Parse(auth.Query().Get("redirect_uri"))
+	if err != nil || cb.Scheme == "" || cb.Host == "" {
+		return nil, fmt.Errorf("connect %s: the authorize URL has no absolute redirect_uri", providerID)
+	}
+	return cb, nil
+}
+
 // CallbackError is a failed callback, with the code the frontend receives.
 type CallbackError struct {
-	Code string // denied, invalid_state, expired_state, exchange_failed, server_error
+	Code string // denied, invalid_state, expired_state, other_browser, exchange_failed, server_error
 	Err  error
 }
 
@@ -85,9 +160,12 @@ func (e *CallbackError) Error() string {
 }
 func (e *CallbackError) Unwrap() error { return e.Err }
 
-// Callback completes a connection from the callback's query. The state is
-// consumed first, whatever the query says, so that it works once.
-func (s *Service) Callback(ctx context.Context, providerID string, q url.Values) (*Account, error) {
+// Callback completes a connection from the callback's query, in the browser
+// that holds browserKey. A state bound to another browser (or a callback
+// without a key) is refused with other_browser and left unused for the
+// browser that started the flow. Otherwise the state is consumed first,
+// whatever the query says, so that it works once.
+func (s *Service) Callback(ctx context.Context, providerID string, q url.Values, browserKey string) (*Account, error) {
 	p, ok := s.providers.Get(providerID)
 	if !ok {
 		return nil, &CallbackError{Code: "invalid_state", Err: ErrUnknownProvider}
@@ -96,8 +174,10 @@ func (s *Service) Callback(ctx context.Context, providerID string, q url.Values)
 	if !oauthstate.Valid(stateParam) {
 		return nil, &CallbackError{Code: "invalid_state"}
 	}
-	st, err := s.states.Consume(ctx, stateParam)
+	st, err := s.states.Consume(ctx, stateParam, browserKey)
 	switch {
+	case errors.Is(err, oauthstate.ErrOtherBrowser):
+		return nil, &CallbackError{Code: "other_browser", Err: err}
 	case errors.Is(err, oauthstate.ErrExpired):
 		return nil, &CallbackError{Code: "expired_state"}
 	case errors.Is(err, oauthstate.ErrInvalid):

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"time"
@@ -48,11 +49,27 @@ func (a *apiClient) do(method, path, body string, out any) (*http.Response, erro
 }
 
 // connectSandbox connects a sandbox account through the browser flow and
-// returns its id.
+// returns its id. Like a browser, it keeps the cookie the connect sets:
+// the callback completes only with it.
 func (a *apiClient) connectSandbox(name string) (string, error) {
-	res, err := a.do("GET", "/connections/connect/sandbox", "", nil)
+	jar, err := cookiejar.New(nil)
 	if err != nil {
 		return "", err
+	}
+	browser := &http.Client{Timeout: httpClient.Timeout, Transport: httpClient.Transport, CheckRedirect: httpClient.CheckRedirect, Jar: jar}
+	req, err := http.NewRequest("GET", a.base+"/connections/connect/sandbox", nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("X-User-Id", "bench")
+	req.Header.Set("X-Organization-Id", "bench-org")
+	res, err := browser.Do(req)
+	if err != nil {
+		return "", err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound {
+		return "", fmt.Errorf("GET /connections/connect/sandbox: %d", res.StatusCode)
 	}
 	authorize, err := url.Parse(res.Header.Get("Location"))
 	if err != nil {
@@ -61,12 +78,12 @@ func (a *apiClient) connectSandbox(name string) (string, error) {
 	form := authorize.Query()
 	form.Set("name", name)
 	form.Set("action", "allow")
-	res, err = httpClient.PostForm(a.base+"/sandbox/authorize", form)
+	res, err = browser.PostForm(a.base+"/sandbox/authorize", form)
 	if err != nil {
 		return "", err
 	}
 	res.Body.Close()
-	res, err = httpClient.Get(res.Header.Get("Location"))
+	res, err = browser.Get(res.Header.Get("Location"))
 	if err != nil {
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/postflow/postflow/internal/app"
@@ -65,7 +66,11 @@ func run(args, environ []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "postflow %s: %v\n", args[0], err)
+		// One line per problem (configuration errors come all at once,
+		// joined), each saying which command it stopped.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "postflow %s: %s\n", args[0], line)
+		}
 		return 1
 	}
 	return 0

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"os/exec"
@@ -193,7 +194,13 @@ func TestDevRunsAndStopsOnSIGINT(t *testing.T) {
 // headers. It returns the account's id.
 func connectSandboxAccount(t *testing.T, apiURL, name string) string {
 	t.Helper()
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// A browser's cookies: the callback completes only with the one the
+	// connect set.
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noFollow := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	identity := http.Header{"X-User-Id": {"dev-user"}, "X-Organization-Id": {"dev-org"}}
 	get := func(u string, h http.Header) *http.Response {
 		req, _ := http.NewRequest("GET", u, nil)
@@ -222,7 +229,7 @@ func connectSandboxAccount(t *testing.T, apiURL, name string) string {
 	form := u.Query()
 	form.Set("name", name)
 	form.Set("action", "allow")
-	res, err := noFollow.PostForm(apiURL+"/sandbox/authorize", form)
+	res, err = noFollow.PostForm(apiURL+"/sandbox/authorize", form)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,43 +279,80 @@ func TestDevStopsCleanlyWhileStarting(t *testing.T) {
 	}
 }
 
-func TestConfigErrorsAreOneLine(t *testing.T) {
+// TestConfigErrorsAreOneLineEach: every configuration problem of one run
+// is reported, one line each naming the command and the variable, and
+// nothing starts.
+func TestConfigErrorsAreOneLineEach(t *testing.T) {
+	prod := []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "TEMPORAL_PAYLOAD_KEY=" + strings.Repeat("ab", 32), "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef"}
 	tests := []struct {
-		name     string
-		args     []string
-		env      []string
-		wantCode int
-		wantLine string
+		name      string
+		args      []string
+		env       []string
+		wantCode  int
+		wantLines []string // the start of each line of stderr
 	}{
 		{
-			name:     "bad key in production",
+			name:      "bad key in production",
+			args:      []string{"api"},
+			env:       prod,
+			wantCode:  1,
+			wantLines: []string{"postflow api: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes encoded as base64 or hex, got 9 bytes"},
+		},
+		{
+			name:     "two bad values in production",
 			args:     []string{"api"},
-			env:      []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "TEMPORAL_PAYLOAD_KEY=" + strings.Repeat("ab", 32), "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef"},
+			env:      append(prod, "PORT=eighty", "SANDBOX_ENABLED=true"),
 			wantCode: 1,
-			wantLine: "postflow api: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes encoded as base64 or hex, got 9 bytes",
+			wantLines: []string{
+				"postflow api: config: PORT: must be a whole number",
+				"postflow api: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes",
+				"postflow api: config: SANDBOX_ENABLED: must not be true with NODE_ENV=production",
+			},
 		},
 		{
-			name:     "bad key in dev",
+			name:      "bad key in dev",
+			args:      []string{"dev", "--data-dir", "unused"},
+			env:       []string{"TOKEN_ENCRYPTION_KEY=abc"},
+			wantCode:  1,
+			wantLines: []string{"postflow dev: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes"},
+		},
+		{
+			name:     "bad values in dev, defaults filled",
 			args:     []string{"dev", "--data-dir", "unused"},
-			env:      []string{"TOKEN_ENCRYPTION_KEY=abc"},
+			env:      []string{"TOKEN_ENCRYPTION_KEY=abc", "FRONTEND_URL=localhost:3000", "SHUTDOWN_TIMEOUT=soon"},
 			wantCode: 1,
-			wantLine: "postflow dev: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes",
+			wantLines: []string{
+				"postflow dev: config: SHUTDOWN_TIMEOUT: must be a duration",
+				"postflow dev: config: TOKEN_ENCRYPTION_KEY: must be 32 bytes",
+				"postflow dev: config: FRONTEND_URL: must be an absolute URL",
+			},
 		},
 		{
-			name:     "missing variable",
+			name:     "missing variables",
 			args:     []string{"worker"},
 			env:      []string{"NODE_ENV=production"},
 			wantCode: 1,
-			wantLine: "postflow worker: config: MONGODB_URI: is required but not set",
+			wantLines: []string{
+				"postflow worker: config: MONGODB_URI: is required but not set",
+				"postflow worker: config: TOKEN_ENCRYPTION_KEY: is required but not set",
+				"postflow worker: config: TEMPORAL_PAYLOAD_KEY: is required but not set",
+			},
 		},
 		{
-			name:     "relative frontend URL",
+			name:     "missing variables and a relative frontend URL",
 			args:     []string{"api"},
 			env:      []string{"FRONTEND_URL=localhost:3000"},
 			wantCode: 1,
-			wantLine: "postflow api: config: ",
+			wantLines: []string{
+				"postflow api: config: MONGODB_URI: is required",
+				"postflow api: config: REDIS_URL: is required",
+				"postflow api: config: TOKEN_ENCRYPTION_KEY: is required",
+				"postflow api: config: TEMPORAL_PAYLOAD_KEY: is required",
+				"postflow api: config: JWT_SECRET: is required",
+				"postflow api: config: FRONTEND_URL: must be an absolute URL",
+			},
 		},
-		{"unknown command", []string{"serve"}, nil, 2, `postflow: unknown command "serve"`},
+		{"unknown command", []string{"serve"}, nil, 2, []string{`postflow: unknown command "serve"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,12 +371,14 @@ func TestConfigErrorsAreOneLine(t *testing.T) {
 			if code != tt.wantCode {
 				t.Errorf("exit code = %d, want %d", code, tt.wantCode)
 			}
-			first, _, _ := strings.Cut(stderr.String(), "\n")
-			if !strings.HasPrefix(first, tt.wantLine) {
-				t.Errorf("stderr starts %q, want %q", first, tt.wantLine)
+			lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+			if tt.wantCode == 1 && len(lines) != len(tt.wantLines) {
+				t.Errorf("want %d lines on stderr, got:\n%s", len(tt.wantLines), stderr.String())
 			}
-			if tt.wantCode == 1 && strings.Count(stderr.String(), "\n") != 1 {
-				t.Errorf("want exactly one line on stderr, got:\n%s", stderr.String())
+			for i, want := range tt.wantLines {
+				if i >= len(lines) || !strings.HasPrefix(lines[i], want) {
+					t.Errorf("stderr line %d should start %q; stderr:\n%s", i+1, want, stderr.String())
+				}
 			}
 			if tt.wantCode == 1 && stdout.Len() > 0 {
 				t.Errorf("nothing should start; stdout:\n%s", stdout.String())

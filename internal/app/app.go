@@ -318,6 +318,9 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Posts:        svc.posts,
 		Sandbox:      sandboxPlatform(cfg, d, logger),
 		Codec:        codecOptions(cfg, d),
+		// Production serves HTTPS (behind its proxy); dev serves plain
+		// HTTP on 127.0.0.1, where a Secure cookie would not be kept.
+		SecureCookies: cfg.Production(),
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {

@@ -77,10 +77,8 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 	}()
 	cfg.MongoURI, cfg.RedisURL = stack.MongoURI, stack.RedisURL
 	cfg.Temporal.Address = stack.Temporal.Address()
-	for _, role := range []config.Role{config.RoleAPI, config.RoleWorker} {
-		if err := cfg.Validate(role); err != nil {
-			return err
-		}
+	if err := cfg.Validate(config.RoleAPI, config.RoleWorker); err != nil {
+		return err
 	}
 
 	d, err := openDeps(cfg, logger, true)

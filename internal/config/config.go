@@ -1,19 +1,24 @@
 // Package config reads PostFlow's settings from the environment, validates
-// them, and reports the first problem as one line naming the variable.
+// them, and reports every problem, one line each, naming the variable.
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
+	"github.com/redis/go-redis/v9"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 )
 
 // Role says which process reads the configuration; each needs a different
@@ -129,47 +134,111 @@ func (c *Config) Production() bool { return c.Environment == EnvProduction }
 // Load parses environ (KEY=value pairs, as os.Environ returns) and validates
 // the result for role. The dev role leaves secrets and stores unset so that
 // the dev stack can fill them; see FillDevDefaults.
+//
+// The error holds every problem found, one *Error per line (errors.Join),
+// so that a user fixes them all in one go; Problems lists them.
 func Load(environ []string, role Role) (*Config, error) {
 	var c Config
+	var ps problems
 	if err := env.ParseWithOptions(&c, env.Options{Environment: env.ToMap(environ)}); err != nil {
-		return nil, fromEnvError(err)
+		ps = fromEnvError(err)
 	}
-	if err := c.Validate(role); err != nil {
+	// A value that did not parse is left at its zero value: its
+	// validation would report the same variable a second time.
+	unparsed := map[string]bool{}
+	for _, e := range ps {
+		if ce, ok := e.(*Error); ok {
+			unparsed[ce.Var] = true
+		}
+	}
+	for _, e := range c.validate(role) {
+		if ce, ok := e.(*Error); !ok || !unparsed[ce.Var] {
+			ps = append(ps, e)
+		}
+	}
+	if err := ps.err(); err != nil {
 		return nil, err
 	}
 	return &c, nil
 }
 
-// Validate checks every setting that role needs. It returns the first problem
-// as an *Error.
-func (c *Config) Validate(role Role) error {
+// Validate checks every setting that each of roles needs. It returns nil or
+// every problem, one *Error per line (errors.Join), each named once.
+func (c *Config) Validate(roles ...Role) error {
+	var ps problems
+	seen := map[string]bool{}
+	for _, role := range roles {
+		for _, e := range c.validate(role) {
+			if !seen[e.Error()] {
+				seen[e.Error()] = true
+				ps = append(ps, e)
+			}
+		}
+	}
+	return ps.err()
+}
+
+// Problems returns the configuration problems err holds (as Load and
+// Validate return them), in the order they were found.
+func Problems(err error) []*Error {
+	var out []*Error
+	var walk func(error)
+	walk = func(err error) {
+		var ce *Error
+		switch e := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, inner := range e.Unwrap() {
+				walk(inner)
+			}
+		default:
+			if errors.As(err, &ce) {
+				out = append(out, ce)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
+// problems collects what validation finds, so that all of it is reported.
+type problems []error
+
+func (ps *problems) add(name, problem string) { *ps = append(*ps, &Error{name, problem}) }
+
+func (ps problems) err() error { return errors.Join(ps...) }
+
+// validate returns every problem of the settings that role needs.
+func (c *Config) validate(role Role) problems {
+	var ps problems
 	switch c.Environment {
 	case EnvProduction, EnvDevelopment:
 	default:
-		return &Error{"NODE_ENV", fmt.Sprintf("must be %q or %q, got %q", EnvProduction, EnvDevelopment, c.Environment)}
+		ps.add("NODE_ENV", fmt.Sprintf("must be %q or %q, got %q", EnvProduction, EnvDevelopment, c.Environment))
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "error":
 	default:
-		return &Error{"LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, got %q", c.LogLevel)}
+		ps.add("LOG_LEVEL", fmt.Sprintf("must be debug, info, warn or error, got %q", c.LogLevel))
 	}
 	if c.Port < 0 || c.Port > 65535 {
-		return &Error{"PORT", fmt.Sprintf("must be a TCP port between 0 and 65535, got %d", c.Port)}
+		ps.add("PORT", fmt.Sprintf("must be a TCP port between 0 and 65535, got %d", c.Port))
 	}
 	if c.RateLimitHorizon <= 0 {
-		return &Error{"RATE_LIMIT_HORIZON", "must be a positive duration such as 48h"}
+		ps.add("RATE_LIMIT_HORIZON", "must be a positive duration such as 48h")
 	}
 	if c.ShutdownTimeout <= 0 {
-		return &Error{"SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s"}
+		ps.add("SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s")
 	}
 	if c.MaxBodyBytes <= 0 {
-		return &Error{"MAX_BODY_BYTES", "must be a positive number of bytes"}
+		ps.add("MAX_BODY_BYTES", "must be a positive number of bytes")
 	}
 
 	// The dev stack fills what is missing after Load, then validates again
 	// with the API and worker roles.
 	if role == RoleDev {
-		return c.validateGiven()
+		return append(ps, c.validateGiven()...)
 	}
 
 	required := []struct {
@@ -187,60 +256,80 @@ func (c *Config) Validate(role Role) error {
 	for _, r := range required {
 		for _, want := range r.roles {
 			if want == role && strings.TrimSpace(r.value) == "" {
-				return &Error{r.name, "is required but not set"}
+				ps.add(r.name, "is required but not set")
 			}
 		}
 	}
-	return c.validateGiven()
+	return append(ps, c.validateGiven()...)
 }
 
 // validateGiven checks the form of every value that is set, whatever the
 // role: a value given by mistake is never silently ignored.
-func (c *Config) validateGiven() error {
+func (c *Config) validateGiven() problems {
+	var ps problems
 	for _, k := range []keyVars{c.tokenKeys(), c.Temporal.payloadKeys()} {
 		if k.current != "" {
-			if _, _, err := k.decode(); err != nil {
-				return err
-			}
+			ps = append(ps, k.check()...)
 		}
 	}
 	if c.Temporal.CodecAnonymous && c.Production() {
-		return &Error{"TEMPORAL_CODEC_ANONYMOUS", "must not be true with NODE_ENV=production: the codec endpoint decrypts user data"}
+		ps.add("TEMPORAL_CODEC_ANONYMOUS", "must not be true with NODE_ENV=production: the codec endpoint decrypts user data")
+	}
+	if c.SandboxEnabled && c.Production() {
+		ps.add("SANDBOX_ENABLED", "must not be true with NODE_ENV=production: the sandbox has no authentication")
 	}
 	if c.Temporal.UIOrigin != "" {
 		if err := absoluteURL(c.Temporal.UIOrigin, "http", "https"); err != nil {
-			return &Error{"TEMPORAL_UI_ORIGIN", err.Error()}
+			ps.add("TEMPORAL_UI_ORIGIN", err.Error())
 		}
 	}
 	if c.FrontendURL != "" {
 		if err := absoluteURL(c.FrontendURL, "http", "https"); err != nil {
-			return &Error{"FRONTEND_URL", err.Error()}
+			ps.add("FRONTEND_URL", err.Error())
 		}
 	}
+	// The drivers' own parsers, so that a URL they refuse is reported
+	// here with the rest, not alone when the process dials. Their messages
+	// can repeat the URL, password included: not shown.
 	if c.MongoURI != "" {
 		if err := absoluteURL(c.MongoURI, "mongodb", "mongodb+srv"); err != nil {
-			return &Error{"MONGODB_URI", err.Error()}
+			ps.add("MONGODB_URI", err.Error())
+		} else if _, err := connstring.ParseAndValidate(c.MongoURI); err != nil {
+			ps.add("MONGODB_URI", "is not a valid connection string")
 		}
 	}
 	if c.RedisURL != "" {
 		if err := absoluteURL(c.RedisURL, "redis", "rediss", "unix"); err != nil {
-			return &Error{"REDIS_URL", err.Error()}
+			ps.add("REDIS_URL", err.Error())
+		} else if _, err := redis.ParseURL(c.RedisURL); err != nil {
+			ps.add("REDIS_URL", "is not a valid Redis URL")
 		}
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
-		return &Error{"JWT_SECRET", fmt.Sprintf("must be at least 32 bytes for HS256, got %d", len(c.JWTSecret))}
+		ps.add("JWT_SECRET", fmt.Sprintf("must be at least 32 bytes for HS256, got %d", len(c.JWTSecret)))
 	}
 	if c.Temporal.Address == "" {
-		return &Error{"TEMPORAL_ADDRESS", "must be host:port, got an empty value"}
+		ps.add("TEMPORAL_ADDRESS", "must be host:port, got an empty value")
 	}
 	if c.Temporal.Namespace == "" {
-		return &Error{"TEMPORAL_NAMESPACE", "must not be empty"}
+		ps.add("TEMPORAL_NAMESPACE", "must not be empty")
 	}
 	if c.Temporal.TaskQueue == "" {
-		return &Error{"TEMPORAL_TASK_QUEUE", "must not be empty"}
+		ps.add("TEMPORAL_TASK_QUEUE", "must not be empty")
 	}
 	if (c.Temporal.TLSCertFile == "") != (c.Temporal.TLSKeyFile == "") {
-		return &Error{"TEMPORAL_TLS_CERT_FILE", "must be set together with TEMPORAL_TLS_KEY_FILE"}
+		ps.add("TEMPORAL_TLS_CERT_FILE", "must be set together with TEMPORAL_TLS_KEY_FILE")
+	} else if c.Temporal.TLSCertFile != "" {
+		if _, err := tls.LoadX509KeyPair(c.Temporal.TLSCertFile, c.Temporal.TLSKeyFile); err != nil {
+			ps.add("TEMPORAL_TLS_CERT_FILE", "cannot load the certificate and key: "+err.Error())
+		}
+	}
+	if c.Temporal.TLSCAFile != "" {
+		if pem, err := os.ReadFile(c.Temporal.TLSCAFile); err != nil {
+			ps.add("TEMPORAL_TLS_CA_FILE", "cannot read: "+err.Error())
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			ps.add("TEMPORAL_TLS_CA_FILE", "holds no PEM certificate")
+		}
 	}
 	for _, u := range []struct{ name, value string }{
 		{"LINKEDIN_AUTH_URL", c.LinkedIn.AuthURL},
@@ -248,29 +337,29 @@ func (c *Config) validateGiven() error {
 		{"LINKEDIN_API_URL", c.LinkedIn.APIURL},
 	} {
 		if err := absoluteURL(u.value, "http", "https"); err != nil {
-			return &Error{u.name, err.Error()}
+			ps.add(u.name, err.Error())
 		}
 	}
 	if c.LinkedIn.RedirectURI != "" {
 		if err := absoluteURL(c.LinkedIn.RedirectURI, "http", "https"); err != nil {
-			return &Error{"LINKEDIN_REDIRECT_URI", err.Error()}
+			ps.add("LINKEDIN_REDIRECT_URI", err.Error())
 		}
 	}
 	if !linkedInVersion.MatchString(c.LinkedIn.APIVersion) {
-		return &Error{"LINKEDIN_API_VERSION", fmt.Sprintf("must be a month as YYYYMM, got %q", c.LinkedIn.APIVersion)}
+		ps.add("LINKEDIN_API_VERSION", fmt.Sprintf("must be a month as YYYYMM, got %q", c.LinkedIn.APIVersion))
 	}
 	if (c.LinkedIn.ClientID == "") != (c.LinkedIn.ClientSecret == "") {
-		return &Error{"LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together"}
+		ps.add("LINKEDIN_CLIENT_SECRET", "LINKEDIN_CLIENT_ID and LINKEDIN_CLIENT_SECRET must be set together")
 	}
 	if c.SandboxURL != "" {
 		if err := absoluteURL(c.SandboxURL, "http", "https"); err != nil {
-			return &Error{"SANDBOX_URL", err.Error()}
+			ps.add("SANDBOX_URL", err.Error())
 		}
 	}
 	if c.LinkedIn.ClientID != "" && c.LinkedIn.RedirectURI == "" {
-		return &Error{"LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn"}
+		ps.add("LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn")
 	}
-	return nil
+	return ps
 }
 
 // SandboxBaseURL is where the sandbox platform is served.
@@ -305,6 +394,21 @@ func (c *Config) tokenKeys() keyVars {
 
 func (t Temporal) payloadKeys() keyVars {
 	return keyVars{"TEMPORAL_PAYLOAD_KEY", t.PayloadKey, "TEMPORAL_PAYLOAD_PREVIOUS_KEYS", t.PayloadPreviousKeys}
+}
+
+// check returns a problem for the current key and for each previous key
+// that does not decode.
+func (k keyVars) check() problems {
+	var ps problems
+	if _, err := DecodeKey(k.current); err != nil {
+		ps.add(k.name, err.Error())
+	}
+	for i, v := range k.previous {
+		if _, err := DecodeKey(v); err != nil {
+			ps.add(k.prevName, fmt.Sprintf("key %d %s", i+1, err))
+		}
+	}
+	return ps
 }
 
 func (k keyVars) decode() (current []byte, previous [][]byte, err error) {
@@ -356,22 +460,28 @@ func absoluteURL(raw string, schemes ...string) error {
 	return fmt.Errorf("must use scheme %s, got %q", strings.Join(schemes, " or "), u.Scheme)
 }
 
-// fromEnvError turns the first error of caarlos0/env into an *Error that
+// fromEnvError turns each error caarlos0/env gathered into an *Error that
 // names the variable rather than the Go field.
-func fromEnvError(err error) error {
+func fromEnvError(err error) problems {
+	errs := []error{err}
 	var agg env.AggregateError
 	if errors.As(err, &agg) && len(agg.Errors) > 0 {
-		err = agg.Errors[0]
+		errs = agg.Errors
 	}
-	var pe env.ParseError
-	if errors.As(err, &pe) {
+	var ps problems
+	for _, err := range errs {
+		var pe env.ParseError
+		if !errors.As(err, &pe) {
+			ps = append(ps, fmt.Errorf("config: %w", err))
+			continue
+		}
 		name := envName(reflect.TypeOf(Config{}), pe.Name)
 		if name == "" {
 			name = pe.Name
 		}
-		return &Error{name, "must be " + kindName(pe.Type)}
+		ps.add(name, "must be "+kindName(pe.Type))
 	}
-	return fmt.Errorf("config: %w", err)
+	return ps
 }
 
 func kindName(t reflect.Type) string {

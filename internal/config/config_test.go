@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -78,10 +80,12 @@ func TestLoadErrors(t *testing.T) {
 		{"short payload key", prodEnv("TEMPORAL_PAYLOAD_KEY=c2hvcnQ="), config.RoleAPI, "TEMPORAL_PAYLOAD_KEY", "got 5 bytes"},
 		{"bad previous payload key", prodEnv("TEMPORAL_PAYLOAD_PREVIOUS_KEYS=" + hexKey + ",nope"), config.RoleWorker, "TEMPORAL_PAYLOAD_PREVIOUS_KEYS", "key 2"},
 		{"anonymous codec in production", prodEnv("TEMPORAL_CODEC_ANONYMOUS=true"), config.RoleAPI, "TEMPORAL_CODEC_ANONYMOUS", "production"},
+		{"sandbox in production", prodEnv("SANDBOX_ENABLED=true"), config.RoleAPI, "SANDBOX_ENABLED", "production"},
+		{"sandbox in a production worker", prodEnv("SANDBOX_ENABLED=true"), config.RoleWorker, "SANDBOX_ENABLED", "production"},
 		{"ui origin not a URL", prodEnv("TEMPORAL_UI_ORIGIN=temporal-ui:8233"), config.RoleAPI, "TEMPORAL_UI_ORIGIN", ""},
 		{"tls pair", prodEnv("TEMPORAL_TLS_CERT_FILE=/c.pem"), config.RoleWorker, "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"},
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
-		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
+		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_REDIRECT_URI=https://api.example.com/connections/callback/linkedin"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
 		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
 		{"linkedin redirect", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"), config.RoleAPI, "LINKEDIN_REDIRECT_URI", "required"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
@@ -100,6 +104,115 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("message %q is not one line naming the variable", msg)
 			}
 		})
+	}
+}
+
+// TestLoadReportsEveryProblem: with several bad variables, one run names
+// them all, one line each and each once, so the user fixes them together.
+func TestLoadReportsEveryProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		env  []string
+		role config.Role
+		want []string // the variables named, in order
+	}{
+		{
+			name: "parse and validation errors together",
+			env:  prodEnv("PORT=eighty", "SHUTDOWN_TIMEOUT=soon", "AUTH_TRUST_HEADERS=maybe", "LOG_LEVEL=loud", "JWT_SECRET=short", "FRONTEND_URL=/app"),
+			role: config.RoleAPI,
+			want: []string{"PORT", "AUTH_TRUST_HEADERS", "SHUTDOWN_TIMEOUT", "LOG_LEVEL", "FRONTEND_URL", "JWT_SECRET"},
+		},
+		{
+			name: "missing and invalid",
+			env:  []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=abc", "SANDBOX_ENABLED=true"},
+			role: config.RoleWorker,
+			want: []string{"MONGODB_URI", "TEMPORAL_PAYLOAD_KEY", "TOKEN_ENCRYPTION_KEY", "SANDBOX_ENABLED"},
+		},
+		{
+			name: "every previous key",
+			env:  prodEnv("TOKEN_ENCRYPTION_KEY=abc", "TOKEN_ENCRYPTION_PREVIOUS_KEYS=nope,"+hexKey+",c2hvcnQ="),
+			role: config.RoleWorker,
+			want: []string{"TOKEN_ENCRYPTION_KEY", "TOKEN_ENCRYPTION_PREVIOUS_KEYS", "TOKEN_ENCRYPTION_PREVIOUS_KEYS"},
+		},
+		{
+			// The dev stack fills the stores and secrets later; what the
+			// user set is checked now, all of it.
+			name: "dev reports what the user set",
+			env:  []string{"TOKEN_ENCRYPTION_KEY=abc", "MONGODB_URI=postgres://db", "TEMPORAL_TLS=yes please", "TEMPORAL_UI_ORIGIN=ui:8233"},
+			role: config.RoleDev,
+			want: []string{"TEMPORAL_TLS", "TOKEN_ENCRYPTION_KEY", "TEMPORAL_UI_ORIGIN", "MONGODB_URI"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(tt.env, tt.role)
+			if err == nil {
+				t.Fatal("Load accepted the environment")
+			}
+			var got []string
+			for _, p := range config.Problems(err) {
+				got = append(got, p.Var)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.want, " ") {
+				t.Errorf("problems name %v, want %v", got, tt.want)
+			}
+			lines := strings.Split(err.Error(), "\n")
+			if len(lines) != len(tt.want) {
+				t.Fatalf("%d lines for %d problems:\n%s", len(lines), len(tt.want), err)
+			}
+			for i, line := range lines {
+				if !strings.HasPrefix(line, "config: "+tt.want[i]+": ") {
+					t.Errorf("line %d = %q, want it to name %s", i+1, line, tt.want[i])
+				}
+			}
+		})
+	}
+}
+
+// TestLoadChecksWhatTheDriversRefuse: URLs that look right but that the
+// MongoDB or Redis driver refuses, and TLS files that do not load, are
+// reported with the rest, not one at a time when the process dials.
+func TestLoadChecksWhatTheDriversRefuse(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(prodEnv(
+		"MONGODB_URI=mongodb://db:99999/postflow",
+		"REDIS_URL=redis://cache:6379/not-a-db",
+		"TEMPORAL_TLS_CERT_FILE="+filepath.Join(dir, "missing.pem"),
+		"TEMPORAL_TLS_KEY_FILE="+filepath.Join(dir, "missing.key"),
+		"TEMPORAL_TLS_CA_FILE="+junk,
+	), config.RoleWorker)
+	var got []string
+	for _, p := range config.Problems(err) {
+		got = append(got, p.Var)
+	}
+	want := "MONGODB_URI REDIS_URL TEMPORAL_TLS_CERT_FILE TEMPORAL_TLS_CA_FILE"
+	if strings.Join(got, " ") != want {
+		t.Errorf("problems name %v, want %s; error:\n%v", got, want, err)
+	}
+	if err != nil && (strings.Contains(err.Error(), "99999") || strings.Contains(err.Error(), "not-a-db")) {
+		t.Errorf("the error repeats a URL:\n%v", err)
+	}
+}
+
+// TestValidateRoles: the dev process checks its filled configuration for
+// both roles at once and names each problem once.
+func TestValidateRoles(t *testing.T) {
+	cfg, err := config.Load(nil, config.RoleDev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate(config.RoleAPI, config.RoleWorker)
+	var got []string
+	for _, p := range config.Problems(err) {
+		got = append(got, p.Var)
+	}
+	want := "MONGODB_URI REDIS_URL TOKEN_ENCRYPTION_KEY TEMPORAL_PAYLOAD_KEY FRONTEND_URL JWT_SECRET"
+	if strings.Join(got, " ") != want {
+		t.Errorf("Validate(api, worker) names %v, want %s", got, want)
 	}
 }
 

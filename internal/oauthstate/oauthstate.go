@@ -1,14 +1,20 @@
 // Package oauthstate keeps the state of OAuth flows in progress in Redis:
 // the OAuthStateStore of the design. A state ties the callback to the user,
-// organization and provider that started the flow, carries the PKCE
-// verifier where the provider uses PKCE, and works once within 600 s.
+// organization and provider that started the flow and to the browser that
+// started it (the hash of a key the browser holds in a cookie), carries
+// the PKCE verifier where the provider uses PKCE, and works once within
+// 600 s. A start ticket carries a connect request made with fetch to the
+// browser's navigation that binds it (oauth:start:{ticket}, 60 s, once).
 package oauthstate
 
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,39 +26,80 @@ import (
 // TTL is how long a state stays valid, as in the design.
 const TTL = 600 * time.Second
 
-// keyPrefix is the Redis key of a state, as in the design.
-const keyPrefix = "oauth:state:"
+// TicketTTL is how long a start ticket stays valid: the frontend submits
+// it as soon as it has it.
+const TicketTTL = 60 * time.Second
+
+// keyPrefix is the Redis key of a state, as in the design; ticketPrefix
+// that of a start ticket.
+const (
+	keyPrefix    = "oauth:state:"
+	ticketPrefix = "oauth:start:"
+)
 
 var (
 	// ErrInvalid: the state is unknown, malformed, or already used.
 	ErrInvalid = errors.New("oauthstate: unknown or already used state")
 	// ErrExpired: the state was issued more than TTL ago.
 	ErrExpired = errors.New("oauthstate: expired state")
+	// ErrOtherBrowser: the state exists, but the browser key presented is
+	// not the one of the browser that started the flow. The state is left
+	// unused, for the callback of the browser that did.
+	ErrOtherBrowser = errors.New("oauthstate: state bound to another browser")
 )
 
 // State is what the connect request leaves for its callback.
 type State struct {
-	OrganizationID string    `json:"organizationId"`
-	UserID         string    `json:"userId"`
-	ProviderID     string    `json:"providerId"`
-	Verifier       string    `json:"verifier,omitempty"` // PKCE only; lives in Redis only
-	CreatedAt      time.Time `json:"createdAt"`
+	OrganizationID string `json:"organizationId"`
+	UserID         string `json:"userId"`
+	ProviderID     string `json:"providerId"`
+	Verifier       string `json:"verifier,omitempty"` // PKCE only; lives in Redis only
+	// BrowserHash is HashBrowserKey of the key held by the browser that
+	// started the flow; the key itself is never stored. Empty on a ticket.
+	BrowserHash string    `json:"browser,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// HashBrowserKey is what a state keeps of a browser key: its SHA-256, hex.
+// The key is 256 random bits, so a plain hash cannot be reversed.
+func HashBrowserKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewBrowserKey returns a fresh browser key: 32 random bytes, base64url.
+func NewBrowserKey() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("oauthstate: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// ValidBrowserKey reports whether key has the form NewBrowserKey gives.
+func ValidBrowserKey(key string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(key)
+	return err == nil && len(b) == 32 && len(key) == 43
 }
 
 // Store is the Redis-backed OAuthStateStore.
 type Store struct {
-	rdb redis.Cmdable
-	ttl time.Duration
-	now func() time.Time
+	rdb       redis.Cmdable
+	ttl       time.Duration
+	ticketTTL time.Duration
+	now       func() time.Time
 }
 
 // New returns a Store with the design's 600 s TTL.
-func New(rdb redis.Cmdable) *Store { return &Store{rdb: rdb, ttl: TTL, now: time.Now} }
+func New(rdb redis.Cmdable) *Store {
+	return &Store{rdb: rdb, ttl: TTL, ticketTTL: TicketTTL, now: time.Now}
+}
 
-// WithTTL returns a copy of s whose states live ttl; for tests of expiry.
+// WithTTL returns a copy of s whose states and tickets live ttl; for tests
+// of expiry.
 func (s *Store) WithTTL(ttl time.Duration) *Store {
 	c := *s
-	c.ttl = ttl
+	c.ttl, c.ticketTTL = ttl, ttl
 	return &c
 }
 
@@ -84,14 +131,26 @@ func issuedAt(state string) (time.Time, bool) {
 	return time.Unix(int64(binary.BigEndian.Uint64(b[32:])), 0), true
 }
 
-// Create makes a new state for data, stores it and returns it.
+// Create makes a new state for data, stores it and returns it. A state
+// that should complete in one browser only has data.BrowserHash set.
 func (s *Store) Create(ctx context.Context, data State) (string, error) {
+	return s.create(ctx, keyPrefix, s.ttl, data)
+}
+
+// CreateTicket stores data under a new start ticket for TicketTTL and
+// returns the ticket; ConsumeTicket takes it back once.
+func (s *Store) CreateTicket(ctx context.Context, data State) (string, error) {
+	data.BrowserHash = "" // A ticket binds no browser yet.
+	return s.create(ctx, ticketPrefix, s.ticketTTL, data)
+}
+
+func (s *Store) create(ctx context.Context, prefix string, ttl time.Duration, data State) (string, error) {
 	data.CreatedAt = s.now().UTC()
 	state, err := NewState(data.CreatedAt)
 	if err != nil {
 		return "", err
 	}
-	if err := s.Set(ctx, state, data); err != nil {
+	if err := s.set(ctx, prefix+state, ttl, data); err != nil {
 		return "", err
 	}
 	return state, nil
@@ -100,11 +159,15 @@ func (s *Store) Create(ctx context.Context, data State) (string, error) {
 // Set stores data under state for the TTL. It refuses to overwrite a
 // state in use.
 func (s *Store) Set(ctx context.Context, state string, data State) error {
+	return s.set(ctx, keyPrefix+state, s.ttl, data)
+}
+
+func (s *Store) set(ctx context.Context, key string, ttl time.Duration, data State) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("oauthstate: encode: %w", err)
 	}
-	ok, err := s.rdb.SetNX(ctx, keyPrefix+state, b, s.ttl).Result()
+	ok, err := s.rdb.SetNX(ctx, key, b, ttl).Result()
 	if err != nil {
 		return fmt.Errorf("oauthstate: store: %w", err)
 	}
@@ -120,7 +183,7 @@ func (s *Store) Get(ctx context.Context, state string) (*State, error) {
 		return nil, ErrInvalid
 	}
 	b, err := s.rdb.Get(ctx, keyPrefix+state).Bytes()
-	return s.decode(state, b, err)
+	return s.decode(state, s.ttl, b, err)
 }
 
 // Delete forgets a state.
@@ -131,20 +194,56 @@ func (s *Store) Delete(ctx context.Context, state string) error {
 	return nil
 }
 
-// Consume returns the state's data and deletes it in one atomic step
-// (GETDEL): of two concurrent callbacks with one state, one gets it and the
-// other ErrInvalid.
-func (s *Store) Consume(ctx context.Context, state string) (*State, error) {
-	if _, ok := issuedAt(state); !ok {
-		return nil, ErrInvalid
+// Consume returns the state's data and deletes it, if browserKey is the key
+// of the browser that started the flow. It reads the state first and
+// leaves it in Redis when the key does not match (ErrOtherBrowser): a
+// callback opened in another browser must not use up the state of the
+// browser that started it. Then it deletes it in one atomic step (GETDEL):
+// of two concurrent callbacks with one state, one gets it and the other
+// ErrInvalid. A state stored without a browser hash matches no key.
+func (s *Store) Consume(ctx context.Context, state, browserKey string) (*State, error) {
+	peek, err := s.Get(ctx, state)
+	if err != nil {
+		return nil, err
+	}
+	if !peek.boundTo(browserKey) {
+		return nil, ErrOtherBrowser
 	}
 	b, err := s.rdb.GetDel(ctx, keyPrefix+state).Bytes()
-	return s.decode(state, b, err)
+	data, err := s.decode(state, s.ttl, b, err)
+	if err != nil {
+		return nil, err
+	}
+	// A stored state is never overwritten (SETNX), so this is the value
+	// read above; checked again all the same, since it is what is used.
+	if !data.boundTo(browserKey) {
+		return nil, ErrOtherBrowser
+	}
+	return data, nil
 }
 
-func (s *Store) decode(state string, b []byte, err error) (*State, error) {
+// boundTo compares in constant time, so that timing tells nothing of the
+// stored hash.
+func (d *State) boundTo(browserKey string) bool {
+	if d.BrowserHash == "" || browserKey == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(d.BrowserHash), []byte(HashBrowserKey(browserKey))) == 1
+}
+
+// ConsumeTicket returns a start ticket's data and deletes it (GETDEL): a
+// ticket works once, within TicketTTL.
+func (s *Store) ConsumeTicket(ctx context.Context, ticket string) (*State, error) {
+	if _, ok := issuedAt(ticket); !ok {
+		return nil, ErrInvalid
+	}
+	b, err := s.rdb.GetDel(ctx, ticketPrefix+ticket).Bytes()
+	return s.decode(ticket, s.ticketTTL, b, err)
+}
+
+func (s *Store) decode(state string, ttl time.Duration, b []byte, err error) (*State, error) {
 	if errors.Is(err, redis.Nil) {
-		if at, _ := issuedAt(state); s.now().Sub(at) >= s.ttl {
+		if at, _ := issuedAt(state); s.now().Sub(at) >= ttl {
 			return nil, ErrExpired
 		}
 		return nil, ErrInvalid
