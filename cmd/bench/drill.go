@@ -279,7 +279,8 @@ func drillTable(f drillFaults, n, accounts int, rounds []drillResult) string {
 	}
 	b.WriteString("Per (post, account) pair: PostFlow's result, then from the sandbox's feed: dupes (in it more than once),\n" +
 		"missing (not in it); then where they disagree: failed+in and unknown+in (PostFlow says failed or unknown,\n" +
-		"the feed has the post), published+no (PostFlow says published, the feed lacks it). Target: dupes and\n" +
-		"all three disagreements 0. posts/s: posts over the time from the first trigger to the last run's end.\n")
+		"the feed has the post), published+no (PostFlow says published, the feed lacks it). Target: 0 dupes,\n" +
+		"failed+in and published+no; unknown+in is PostFlow saying it cannot tell (an operator checks).\n" +
+		"posts/s: posts over the time from the first trigger to the last run's end.\n")
 	return b.String()
 }
