@@ -1,6 +1,7 @@
 package sandboxplatform
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -375,5 +376,50 @@ func TestFeedLimit(t *testing.T) {
 		if res.StatusCode != tt.status || len(f.Posts) != tt.posts {
 			t.Errorf("feed%s: %d with %d posts, want %d with %d", tt.query, res.StatusCode, len(f.Posts), tt.status, tt.posts)
 		}
+	}
+}
+
+// A create goes through to its end once begun, even if its caller has gone
+// away meanwhile (a worker killed mid-call): a write cut half way would
+// leave a key or a duplicate record naming a post that was never made.
+func TestCreateFinishedWhenTheCallerIsGone(t *testing.T) {
+	s := newSandbox(t, Options{})
+	user, token := s.connect("Alan")
+	// Read the token and the user once, so that the create below meets
+	// the caller's cancellation at its first write, as one would when the
+	// caller dies during the call.
+	if a := s.create(token, "warm up", ""); a.status != 201 {
+		t.Fatalf("warm up: %+v", a)
+	}
+	for _, key := range []string{"", "postflow-p1-a1"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/posts", strings.NewReader(`{"text":"abandoned `+key+`"}`))
+		req.Header.Set("Authorization", "Bearer "+token)
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		rec := httptest.NewRecorder()
+		s.p.ServeHTTP(rec, req)
+		if rec.Code != http.StatusCreated {
+			t.Fatalf("key %q: %d %s, want 201", key, rec.Code, rec.Body)
+		}
+	}
+	posts := s.feed(user)
+	if len(posts) != 3 {
+		t.Fatalf("%d posts in the feed, want 3", len(posts))
+	}
+	var keyed string
+	for _, p := range posts {
+		if p.IdempotencyKey == "postflow-p1-a1" {
+			keyed = p.ID
+		}
+	}
+	if a := s.create(token, "abandoned postflow-p1-a1", "postflow-p1-a1"); a.status != 200 || a.id != keyed {
+		t.Errorf("the retry: %+v, want 200 with %s", a, keyed)
+	}
+	// Duplicate detection was on: the same text again is refused.
+	if a := s.create(token, "abandoned ", ""); a.status != 422 {
+		t.Errorf("the same text again: %+v, want a duplicate", a)
 	}
 }
