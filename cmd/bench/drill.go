@@ -96,8 +96,8 @@ func connectDrillAccounts(api *apiClient, n int, f drillFaults) ([]drillAccount,
 }
 
 // drillRound publishes n posts to every account, calls kill (if not nil)
-// once half of them are triggered and drillKillAfter has passed, waits for every run to close (up to
-// drillTimeout) and counts.
+// once half of them are triggered and drillKillAfter has passed, waits for
+// every run to close (up to drillTimeout) and counts.
 func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts []drillAccount, n, c int, name string, kill func() error) (drillResult, error) {
 	res := drillResult{name: name, posts: n, pairs: n * len(accounts)}
 	ids := make([]string, n)
@@ -109,12 +109,10 @@ func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts 
 		accountIDs[i] = a.id
 	}
 	round := time.Now().UnixNano()
-	for i := range n {
-		texts[fmt.Sprintf("drill %d post %d", round, i)] = i
-	}
 	textOf := make([]string, n)
-	for t, i := range texts {
-		textOf[i] = t
+	for i := range n {
+		textOf[i] = fmt.Sprintf("drill %d post %d", round, i)
+		texts[textOf[i]] = i
 	}
 	err := parallel(n, c, func(i int) error {
 		id, err := api.createPost(textOf[i], accountIDs)
