@@ -45,6 +45,11 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the reference and 1-account rounds to this file, and one of the PostFlow worker's whole run to this file.worker")
 	workerChild := flag.Bool("worker-child", false, "run as the bench's worker process (internal)")
 	withScheduled := flag.Bool("scheduled", true, "also measure timer precision (two rounds of n scheduled posts)")
+	withDrill := flag.Bool("drill", true, "also run the fault drill: two rounds of n/5 posts to 5 sandbox accounts failing at random, the second with the worker SIGKILLed mid-burst")
+	var faults drillFaults
+	flag.Float64Var(&faults.unavailable, "drill-503", 0.15, "fault drill: the share of publishes the sandbox answers 503")
+	flag.Float64Var(&faults.rateLimited, "drill-429", 0.15, "fault drill: the share of publishes the sandbox answers 429 with Retry-After: 1")
+	flag.Float64Var(&faults.lostAnswer, "drill-504", 0.05, "fault drill: the share of publishes the sandbox creates and then answers 504")
 	flag.Parse()
 	if *workerChild {
 		if err := runWorkerChild(); err != nil {
@@ -53,7 +58,11 @@ func main() {
 		}
 		return
 	}
-	if err := run(*n, *fanout, *concurrency, *cpuProfile, *withScheduled); err != nil {
+	var drill *drillFaults
+	if *withDrill {
+		drill = &faults
+	}
+	if err := run(*n, *fanout, *concurrency, *cpuProfile, *withScheduled, drill); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -68,7 +77,8 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) error {
+// run runs the rounds; the fault drill's too unless drill is nil.
+func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool, drill *drillFaults) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "postflow-bench")
@@ -108,7 +118,8 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	defer worker.stop()
+	// The drill replaces the worker it kills.
+	defer func() { worker.stop() }()
 
 	api := &apiClient{base: fmt.Sprintf("http://127.0.0.1:%d", apiPort)}
 	// Runs' results are sealed: read them with the dev stack's payload key.
@@ -192,6 +203,34 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool) erro
 	emit("  bare reference\n" + ref.breakdown)
 	emit("  PostFlow, 1 account per post\n" + one.breakdown)
 	emit(fmt.Sprintf("  PostFlow, %d accounts per post\n%s", fanout, five.breakdown))
+	if drill != nil {
+		// Last: it replaces the worker whose memory the rounds above read.
+		// n/5 posts a round keep it to about a minute each at n=1000.
+		dn := max(n/5, 10)
+		accounts, err := connectDrillAccounts(api, 5, *drill)
+		if err != nil {
+			return err
+		}
+		faulty, err := drillRound(ctx, api, tc, accounts, dn, concurrency, "faults", nil)
+		if err != nil {
+			return err
+		}
+		killed, err := drillRound(ctx, api, tc, accounts, dn, concurrency, "faults + worker SIGKILL", func() error {
+			if err := worker.kill(); err != nil {
+				return err
+			}
+			next, err := startWorker(workerEnv, logs)
+			if err != nil {
+				return err
+			}
+			worker = next
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		emit("\n" + drillTable(*drill, dn, len(accounts), []drillResult{faulty, killed}))
+	}
 	if err := os.MkdirAll("bench-results", 0o755); err == nil {
 		_ = os.WriteFile(filepath.Join("bench-results", "last.txt"), []byte(out.String()), 0o644)
 	}

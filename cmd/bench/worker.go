@@ -134,6 +134,16 @@ func (w *workerProcess) stop() {
 	}
 }
 
+// kill ends the worker at once with SIGKILL, as a crash would: no
+// activity it runs gets to finish or report.
+func (w *workerProcess) kill() error {
+	if err := w.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	_ = w.cmd.Wait() // "signal: killed"
+	return nil
+}
+
 // cpuWithParent is the CPU time (user and system) the worker and this
 // process have used so far, from /proc; zero where there is none. With it
 // a round's cost per run shows apart from how busy the machine was.

@@ -298,7 +298,8 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 	d.checkPublishedOnce(d.wait(id, time.Minute), "second post, after a 429 and a 503", 3)
 
 	// The answer lost after the platform took the post: the retry finds
-	// it (the sandbox, like LinkedIn, names the duplicate), not a second.
+	// it (the sandbox answers the attempt's Idempotency-Key with it, as
+	// Mastodon does; LinkedIn would name the duplicate), not a second.
 	d.behave(`{"publish":"lost_answer","publishTimes":1}`)
 	d.checkPublishedOnce(d.publish("third post, whose answer is lost", "lost-answer"), "third post, whose answer is lost", 2)
 

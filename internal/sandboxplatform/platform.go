@@ -3,7 +3,8 @@
 // platform credentials. It behaves like a real one: an authorize page that
 // redirects back, OAuth codes with PKCE, access tokens that expire and
 // single-use refresh tokens, a feed of published posts, duplicate
-// detection, and switches that make it answer 429, 503 or invalid_grant.
+// detection, Idempotency-Key on creates (as Mastodon has), and switches
+// that make it answer 429, 503 or invalid_grant, always or at random rates.
 // Its state lives in MongoDB, so tokens survive a restart of `make dev`.
 package sandboxplatform
 
@@ -18,6 +19,8 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
+	"math"
+	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -43,7 +46,13 @@ type Options struct {
 	AccessTTL time.Duration
 	// DuplicateWindow refuses the same text from the same user within it.
 	DuplicateWindow time.Duration
-	Logger          *slog.Logger
+	// IdempotencyWindow is how long a create's Idempotency-Key answers
+	// the post it made (default 1 h, as Mastodon keeps it).
+	IdempotencyWindow time.Duration
+	// Random draws the outcomes of publish "random"; nil: a source seeded
+	// from crypto/rand. Tests pass a seeded one.
+	Random mrand.Source
+	Logger *slog.Logger
 }
 
 // Platform is the sandbox's HTTP surface.
@@ -55,6 +64,8 @@ type Platform struct {
 	stalled     atomic.Int64 // requests held by the stall switches
 	access      accessCache
 	cachedUsers userCache
+	randMu      sync.Mutex // rand.Rand is not safe for concurrent use
+	rand        *mrand.Rand
 }
 
 // accessCache keeps the access grants bearer has read. A grant never
@@ -140,7 +151,15 @@ func New(db *mongo.Database, opts Options) *Platform {
 	if opts.DuplicateWindow <= 0 {
 		opts.DuplicateWindow = 10 * time.Minute
 	}
-	p := &Platform{db: db, opts: opts, now: time.Now, mux: http.NewServeMux()}
+	if opts.IdempotencyWindow <= 0 {
+		opts.IdempotencyWindow = time.Hour
+	}
+	if opts.Random == nil {
+		var seed [32]byte
+		_, _ = rand.Read(seed[:])
+		opts.Random = mrand.NewChaCha8(seed)
+	}
+	p := &Platform{db: db, opts: opts, now: time.Now, mux: http.NewServeMux(), rand: mrand.New(opts.Random)}
 	p.mux.HandleFunc("GET /authorize", p.authorizePage)
 	p.mux.HandleFunc("POST /authorize", p.authorize)
 	p.mux.HandleFunc("POST /token", p.token)
@@ -168,10 +187,22 @@ type Behaviour struct {
 	//                  post, until the caller goes away
 	//   stall_after    creates the post, then holds the request likewise
 	//                  (with stall_before: a caller killed mid-call)
+	//   random         each publish draws: unavailable, rate_limited or
+	//                  lost_answer at the rates below, ok otherwise
 	Publish      string `bson:"publish" json:"publish"`
 	PublishTimes int    `bson:"publishTimes" json:"publishTimes"`
 	// RetryAfterSeconds is the Retry-After of a 429.
 	RetryAfterSeconds int `bson:"retryAfterSeconds" json:"retryAfterSeconds"`
+	// UnavailableRate, RateLimitedRate and LostAnswerRate are the chances,
+	// each in [0, 1] and together at most 1, that a publish of mode
+	// random answers 503, 429 or (the post created) 504.
+	UnavailableRate float64 `bson:"unavailableRate,omitempty" json:"unavailableRate,omitempty"`
+	RateLimitedRate float64 `bson:"rateLimitedRate,omitempty" json:"rateLimitedRate,omitempty"`
+	LostAnswerRate  float64 `bson:"lostAnswerRate,omitempty" json:"lostAnswerRate,omitempty"`
+	// DuplicateDetection false lets the same text from the user through
+	// again within the duplicate window (nil: on). An Idempotency-Key is
+	// honoured either way.
+	DuplicateDetection *bool `bson:"duplicateDetection,omitempty" json:"duplicateDetection,omitempty"`
 	// Refresh: "ok" or "invalid_grant" (every refresh token refused).
 	Refresh string `bson:"refresh" json:"refresh"`
 	// AccessTokenSeconds, when set, is the life of the access tokens
@@ -181,7 +212,48 @@ type Behaviour struct {
 }
 
 // publishModes are the values of Behaviour.Publish.
-var publishModes = []string{"ok", "rate_limited", "unavailable", "lost_answer", "expired_token", "rejected", "stall_before", "stall_after"}
+var publishModes = []string{"ok", "rate_limited", "unavailable", "lost_answer", "expired_token", "rejected", "stall_before", "stall_after", "random"}
+
+// detectsDuplicates says whether b refuses a repeated text.
+func (b Behaviour) detectsDuplicates() bool {
+	return b.DuplicateDetection == nil || *b.DuplicateDetection
+}
+
+// validRates checks the rates of mode random: each in [0, 1], together at
+// most 1 (with room for rounding), and none set for another mode.
+func (b Behaviour) validRates() error {
+	rates := []float64{b.UnavailableRate, b.RateLimitedRate, b.LostAnswerRate}
+	sum := 0.0
+	for _, r := range rates {
+		if math.IsNaN(r) || r < 0 || r > 1 {
+			return errors.New("unavailableRate, rateLimitedRate and lostAnswerRate must be between 0 and 1")
+		}
+		sum += r
+	}
+	if sum > 1+1e-9 {
+		return errors.New("unavailableRate, rateLimitedRate and lostAnswerRate must add up to at most 1")
+	}
+	if sum > 0 && b.Publish != "random" {
+		return errors.New("unavailableRate, rateLimitedRate and lostAnswerRate apply to publish random only")
+	}
+	return nil
+}
+
+// draw picks the answer of one publish of mode random.
+func (p *Platform) draw(b Behaviour) string {
+	p.randMu.Lock()
+	x := p.rand.Float64()
+	p.randMu.Unlock()
+	switch {
+	case x < b.UnavailableRate:
+		return "unavailable"
+	case x < b.UnavailableRate+b.RateLimitedRate:
+		return "rate_limited"
+	case x < b.UnavailableRate+b.RateLimitedRate+b.LostAnswerRate:
+		return "lost_answer"
+	}
+	return "ok"
+}
 
 type user struct {
 	ID        string    `bson:"_id" json:"id"`
@@ -200,16 +272,19 @@ type grant struct {
 
 // Post is a published sandbox post.
 type Post struct {
-	ID        string    `bson:"_id" json:"id"`
-	UserID    string    `bson:"userId" json:"userId"`
-	Text      string    `bson:"text" json:"text"`
-	CreatedAt time.Time `bson:"createdAt" json:"createdAt"`
+	ID     string `bson:"_id" json:"id"`
+	UserID string `bson:"userId" json:"userId"`
+	Text   string `bson:"text" json:"text"`
+	// IdempotencyKey is the Idempotency-Key of the create that made it.
+	IdempotencyKey string    `bson:"idempotencyKey,omitempty" json:"idempotencyKey,omitempty"`
+	CreatedAt      time.Time `bson:"createdAt" json:"createdAt"`
 }
 
 func (p *Platform) users() *mongo.Collection  { return p.db.Collection("sandboxUsers") }
 func (p *Platform) grants() *mongo.Collection { return p.db.Collection("sandboxGrants") }
 func (p *Platform) posts() *mongo.Collection  { return p.db.Collection("sandboxPosts") }
 func (p *Platform) recent() *mongo.Collection { return p.db.Collection("sandboxRecent") }
+func (p *Platform) keys() *mongo.Collection   { return p.db.Collection("sandboxIdempotencyKeys") }
 
 // Every lookup here filters on _id alone: FerretDB, the dev store, uses an
 // index for nothing else and would scan the collection on each call.
@@ -501,12 +576,18 @@ type recentPost struct {
 // TextLimit is the longest post the sandbox takes, in code points.
 const TextLimit = 500
 
+// IdempotencyKeyLimit is the longest Idempotency-Key the sandbox takes.
+const IdempotencyKeyLimit = 200
+
 func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 	u := p.bearer(w, r)
 	if u == nil {
 		return
 	}
-	ctx := r.Context()
+	// A platform finishes a create it has begun even if its caller goes
+	// away (a worker killed mid-call): a write cut half way would leave a
+	// key or a duplicate record naming a post that was never made.
+	ctx := context.WithoutCancel(r.Context())
 	mode := u.Behaviour.Publish
 	if mode != "ok" && mode != "" {
 		if b := u.Behaviour; b.PublishTimes > 0 {
@@ -521,6 +602,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 				p.fail(w, r, err)
 				return
 			}
+		}
+		if mode == "random" {
+			mode = p.draw(u.Behaviour)
 		}
 		switch mode {
 		case "rate_limited":
@@ -554,48 +638,49 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "invalid_text", "message": fmt.Sprintf("Text must be 1 to %d characters.", TextLimit)})
 		return
 	}
-	now := p.now()
-	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, CreatedAt: now.UTC()}
-	// The last post of each (user, text), for duplicate detection. A text
-	// new to the user is claimed for this post by an insert; one seen
-	// before, by a findAndModify that returns the post it named, which a
-	// duplicate puts back.
-	id := hash(u.ID + "\n" + body.Text)
-	key := bson.D{{Key: "_id", Value: id}}
-	var last recentPost
-	_, err := p.recent().InsertOne(ctx, recentPost{ID: id, PostID: post.ID, CreatedAt: post.CreatedAt})
-	had := mongo.IsDuplicateKeyError(err)
-	if had {
-		err = p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: post.ID, CreatedAt: post.CreatedAt}}},
-			options.FindOneAndUpdate().SetUpsert(true)).Decode(&last)
-		had = err == nil
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			err = nil // Gone since the insert: claimed now all the same.
-		}
-	}
-	if err != nil {
-		p.fail(w, r, err)
+	idemKey := r.Header.Get("Idempotency-Key")
+	if len(idemKey) > IdempotencyKeyLimit {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": fmt.Sprintf("Idempotency-Key must be at most %d bytes.", IdempotencyKeyLimit)})
 		return
 	}
-	restore := func() error {
-		if !had {
-			_, err := p.recent().DeleteOne(ctx, key)
-			return err
-		}
-		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: last.PostID, CreatedAt: last.CreatedAt}}})
-		return err
-	}
-	if had && now.Sub(last.CreatedAt) < p.opts.DuplicateWindow {
-		if err := restore(); err != nil {
+	now := p.now()
+	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC()}
+	// The key comes first: a repeat of a create answers its post whatever
+	// duplicate detection would say of the text.
+	release := func() error { return nil }
+	if idemKey != "" {
+		orig, err := p.claimKey(ctx, u.ID, idemKey, post.ID, now)
+		if err != nil {
 			p.fail(w, r, err)
 			return
 		}
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "duplicate", "message": "You already posted this: " + last.PostID, "existingId": last.PostID})
-		return
+		if orig != "" {
+			writeJSON(w, http.StatusOK, map[string]string{"id": orig})
+			return
+		}
+		release = func() error { return p.releaseKey(ctx, u.ID, idemKey, post.ID) }
+	}
+	restore := func() error { return nil }
+	if u.Behaviour.detectsDuplicates() {
+		existing, undo, err := p.claimText(ctx, u.ID, post, now)
+		if err != nil {
+			_ = release()
+			p.fail(w, r, err)
+			return
+		}
+		if existing != "" {
+			if err := release(); err != nil {
+				p.fail(w, r, err)
+				return
+			}
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "duplicate", "message": "You already posted this: " + existing, "existingId": existing})
+			return
+		}
+		restore = undo
 	}
 	if _, err := p.posts().InsertOne(ctx, post); err != nil {
-		// Not posted: the key must not name it.
-		_ = restore()
+		// Not posted: neither the key nor the text may name it.
+		_, _ = restore(), release()
 		p.fail(w, r, err)
 		return
 	}
@@ -608,6 +693,119 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"id": post.ID})
+}
+
+// claimText is duplicate detection: it claims post's text for post, or
+// answers the id of the user's post with the same text within the
+// duplicate window (and claims nothing). undo gives the claim back, for a
+// post that is not made after all.
+func (p *Platform) claimText(ctx context.Context, userID string, post Post, now time.Time) (existing string, undo func() error, err error) {
+	// The last post of each (user, text). A text new to the user is
+	// claimed for this post by an insert; one seen before, by a
+	// findAndModify that returns the post it named, which a duplicate
+	// puts back.
+	id := hash(userID + "\n" + post.Text)
+	key := bson.D{{Key: "_id", Value: id}}
+	var last recentPost
+	_, err = p.recent().InsertOne(ctx, recentPost{ID: id, PostID: post.ID, CreatedAt: post.CreatedAt})
+	had := mongo.IsDuplicateKeyError(err)
+	if had {
+		err = p.recent().FindOneAndUpdate(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: post.ID, CreatedAt: post.CreatedAt}}},
+			options.FindOneAndUpdate().SetUpsert(true)).Decode(&last)
+		had = err == nil
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			err = nil // Gone since the insert: claimed now all the same.
+		}
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	undo = func() error {
+		if !had {
+			_, err := p.recent().DeleteOne(ctx, key)
+			return err
+		}
+		_, err := p.recent().UpdateOne(ctx, key, bson.D{{Key: "$set", Value: recentPost{PostID: last.PostID, CreatedAt: last.CreatedAt}}})
+		return err
+	}
+	if had && now.Sub(last.CreatedAt) < p.opts.DuplicateWindow {
+		return last.PostID, nil, undo()
+	}
+	return "", undo, nil
+}
+
+// keyClaim is an Idempotency-Key a user sent with a create, and the post
+// that create makes. Its _id is unique per (user, key), so two processes
+// serving one sandbox agree on which create owns a key: the one whose
+// insert went in. (An _id, not another unique index: FerretDB, the dev
+// store, uses an index for nothing else.)
+type keyClaim struct {
+	ID        string    `bson:"_id"`
+	UserID    string    `bson:"userId"`
+	Key       string    `bson:"key"`
+	PostID    string    `bson:"postId"`
+	CreatedAt time.Time `bson:"createdAt"`
+}
+
+// keyWait bounds how long a create waits for another create with its key
+// to make its post (a few milliseconds of writes, which no caller going
+// away cuts short).
+const keyWait = 10 * time.Second
+
+// claimKey claims (user, key) for postID, or answers the post an earlier
+// create with it made within the idempotency window. A claim past the
+// window is taken over. It waits while a create holding the key has not
+// made its post yet.
+func (p *Platform) claimKey(ctx context.Context, userID, key, postID string, now time.Time) (string, error) {
+	id := hash(userID + "\n" + key)
+	deadline := time.Now().Add(keyWait)
+	for {
+		_, err := p.keys().InsertOne(ctx, keyClaim{ID: id, UserID: userID, Key: key, PostID: postID, CreatedAt: now.UTC()})
+		if err == nil {
+			return "", nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return "", fmt.Errorf("claim idempotency key: %w", err)
+		}
+		var c keyClaim
+		err = p.keys().FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&c)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue // Released since: claim it again.
+		}
+		if err != nil {
+			return "", fmt.Errorf("read idempotency key: %w", err)
+		}
+		if now.Sub(c.CreatedAt) >= p.opts.IdempotencyWindow {
+			// Expired: this create owns the key from now, unless another
+			// took it over first.
+			res, err := p.keys().UpdateOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "postId", Value: c.PostID}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "postId", Value: postID}, {Key: "createdAt", Value: now.UTC()}}}})
+			if err != nil {
+				return "", fmt.Errorf("take over idempotency key: %w", err)
+			}
+			if res.ModifiedCount == 1 {
+				return "", nil
+			}
+			continue
+		}
+		err = p.posts().FindOne(ctx, bson.D{{Key: "_id", Value: c.PostID}}).Err()
+		if err == nil {
+			return c.PostID, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return "", fmt.Errorf("read the post of an idempotency key: %w", err)
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("idempotency key held for %s by a create that made no post", keyWait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// releaseKey gives back a key claimed for postID, whose create made no post.
+func (p *Platform) releaseKey(ctx context.Context, userID, key, postID string) error {
+	_, err := p.keys().DeleteOne(ctx, bson.D{{Key: "_id", Value: hash(userID + "\n" + key)}, {Key: "postId", Value: postID}})
+	return err
 }
 
 // hold keeps a request unanswered until its caller goes away (or for 5
@@ -629,13 +827,26 @@ func (p *Platform) stalledCount(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]int64{"stalled": p.stalled.Load()})
 }
 
-// feed lists published posts, newest first: ?user= filters by user.
+// FeedLimit is the most posts one feed answer lists.
+const FeedLimit = 10_000
+
+// feed lists published posts, newest first: ?user= filters by user,
+// ?limit= (1 to FeedLimit, default 200) caps the list.
 func (p *Platform) feed(w http.ResponseWriter, r *http.Request) {
 	filter := bson.D{}
 	if u := r.URL.Query().Get("user"); u != "" {
 		filter = bson.D{{Key: "userId", Value: u}}
 	}
-	cur, err := p.posts().Find(r.Context(), filter, options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}}).SetLimit(200))
+	limit := int64(200)
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 || n > FeedLimit {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": fmt.Sprintf("limit must be 1 to %d", FeedLimit)})
+			return
+		}
+		limit = n
+	}
+	cur, err := p.posts().Find(r.Context(), filter, options.Find().SetSort(bson.D{{Key: "createdAt", Value: -1}}).SetLimit(limit))
 	if err != nil {
 		p.fail(w, r, err)
 		return
@@ -671,6 +882,10 @@ func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 		return
 	case b.PublishTimes < 0 || b.RetryAfterSeconds < 0 || b.AccessTokenSeconds < 0:
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publishTimes, retryAfterSeconds and accessTokenSeconds must not be negative"})
+		return
+	}
+	if err := b.validRates(); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": err.Error()})
 		return
 	}
 	res, err := p.users().UpdateOne(r.Context(), bson.D{{Key: "_id", Value: r.PathValue("id")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour", Value: b}}}})

@@ -67,12 +67,17 @@ func New(cfg Config) (*Provider, error) {
 func (p *Provider) ID() string   { return ID }
 func (p *Provider) Name() string { return "Sandbox" }
 func (p *Provider) Capabilities() providers.Capabilities {
-	return providers.Capabilities{PKCE: true, RefreshTokens: true, TextLimit: TextLimit, DuplicateWindow: DuplicateWindow}
+	return providers.Capabilities{PKCE: true, RefreshTokens: true, TextLimit: TextLimit,
+		DuplicateWindow: DuplicateWindow, IdempotencyWindow: IdempotencyWindow}
 }
 
 // DuplicateWindow: the sandbox, like LinkedIn, refuses a repeat within 10
 // minutes and names the original; half of it, as for LinkedIn.
 const DuplicateWindow = 5 * time.Minute
+
+// IdempotencyWindow: the sandbox, like Mastodon (contracts §3.2), answers a
+// create repeating an Idempotency-Key with the first one's post for 1 h.
+const IdempotencyWindow = time.Hour
 
 func (p *Provider) AuthURL(state, challenge string) string {
 	return p.oauth.AuthCodeURL(state,
@@ -93,7 +98,7 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*provid
 	var me struct {
 		ID, Name, AvatarURL string
 	}
-	if err := p.call(ctx, http.MethodGet, "/api/me", t.AccessToken, nil, &me); err != nil {
+	if err := p.call(ctx, http.MethodGet, "/api/me", t.AccessToken, "", nil, &me); err != nil {
 		return nil, err
 	}
 	return &providers.Connection{Tokens: t, Profile: providers.Profile{PlatformUserID: me.ID, DisplayName: me.Name, AvatarURL: me.AvatarURL}}, nil
@@ -118,7 +123,7 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 			Message: fmt.Sprintf("the text is %d characters; the sandbox takes 1 to %d", n, TextLimit)}
 	}
 	var out struct{ ID string }
-	if err := p.call(ctx, http.MethodPost, "/api/posts", a.AccessToken, map[string]string{"text": pl.Text}, &out); err != nil {
+	if err := p.call(ctx, http.MethodPost, "/api/posts", a.AccessToken, pl.IdempotencyKey, map[string]string{"text": pl.Text}, &out); err != nil {
 		return nil, err
 	}
 	return &providers.Published{PlatformPostID: out.ID, URL: p.PostURL(out.ID)}, nil
@@ -127,8 +132,9 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 // PostURL is where a person sees a post: the sandbox feed.
 func (p *Provider) PostURL(id string) string { return p.cfg.BaseURL + "/feed#" + id }
 
-// call makes an API call and classifies its failure.
-func (p *Provider) call(ctx context.Context, method, path, token string, in, out any) error {
+// call makes an API call, with an Idempotency-Key unless idemKey is
+// empty, and classifies its failure.
+func (p *Provider) call(ctx context.Context, method, path, token, idemKey string, in, out any) error {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
@@ -142,6 +148,9 @@ func (p *Provider) call(ctx context.Context, method, path, token string, in, out
 		return fmt.Errorf("sandbox: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

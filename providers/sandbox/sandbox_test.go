@@ -338,3 +338,88 @@ func TestAccessTokenLifePerUser(t *testing.T) {
 		t.Errorf("a refreshed token lives %v, want 90 s", left)
 	}
 }
+
+// The provider sends Payload.IdempotencyKey, and the sandbox answers a
+// repeat of it with the post the first publish made, also with duplicate
+// detection off and after an answer lost; until the key's window ends.
+func TestIdempotencyKey(t *testing.T) {
+	const window = time.Second
+	if w := (&sandbox.Provider{}).Capabilities().IdempotencyWindow; w != time.Hour {
+		t.Errorf("IdempotencyWindow = %v, want 1 h as Mastodon", w)
+	}
+	no := false
+	for _, tt := range []struct {
+		name      string
+		behaviour sandboxplatform.Behaviour
+		lost      bool          // the first publish's answer is lost
+		otherKey  bool          // the second publish has a key of its own
+		wait      time.Duration // between the two publishes
+		kind      providers.Kind
+		samePost  bool
+		posts     int
+	}{
+		{name: "repeated key", behaviour: sandboxplatform.Behaviour{}, samePost: true, posts: 1},
+		{name: "repeated key, detection off", behaviour: sandboxplatform.Behaviour{DuplicateDetection: &no}, samePost: true, posts: 1},
+		{name: "repeated key after a lost answer, detection off", behaviour: sandboxplatform.Behaviour{DuplicateDetection: &no}, lost: true, samePost: true, posts: 1},
+		{name: "other key, same text, detection on", behaviour: sandboxplatform.Behaviour{}, otherKey: true, kind: providers.KindDuplicate, samePost: true, posts: 1},
+		{name: "other key, same text, detection off", behaviour: sandboxplatform.Behaviour{DuplicateDetection: &no}, otherKey: true, posts: 2},
+		{name: "repeated key past its window, detection off", behaviour: sandboxplatform.Behaviour{DuplicateDetection: &no}, wait: window + 100*time.Millisecond, posts: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, srv := setupWith(t, sandboxplatform.Options{IdempotencyWindow: window})
+			ctx := context.Background()
+			conn := connect(t, p, "Ada")
+			a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+			first := tt.behaviour
+			if tt.lost {
+				first.Publish, first.PublishTimes = "lost_answer", 1
+			}
+			behave(t, srv, a.PlatformUserID, first)
+			pl := providers.Payload{Text: "once, please", IdempotencyKey: "postflow-p1-a1"}
+			pub, err := p.Publish(ctx, a, pl)
+			if tt.lost != (err != nil) {
+				t.Fatalf("first publish: %+v, %v", pub, err)
+			}
+			feed := feedOf(t, srv, a.PlatformUserID)
+			if len(feed) != 1 || feed[0].IdempotencyKey != pl.IdempotencyKey {
+				t.Fatalf("feed after the first publish: %+v", feed)
+			}
+			firstID := feed[0].ID
+			time.Sleep(tt.wait)
+			if tt.otherKey {
+				pl.IdempotencyKey = "postflow-p2-a1"
+			}
+			second, err := p.Publish(ctx, a, pl)
+			var pe *providers.Error
+			id := ""
+			switch {
+			case tt.kind == 0 && err == nil:
+				id = second.PlatformPostID
+			case tt.kind != 0 && errors.As(err, &pe) && pe.Kind == tt.kind:
+				id = pe.ExistingPostID
+			default:
+				t.Fatalf("second publish: %+v, %v; want kind %v", second, err, tt.kind)
+			}
+			if (id == firstID) != tt.samePost {
+				t.Errorf("second publish answered %s, the first post is %s; want the same: %v", id, firstID, tt.samePost)
+			}
+			if n := len(feedOf(t, srv, a.PlatformUserID)); n != tt.posts {
+				t.Errorf("%d posts in the feed, want %d", n, tt.posts)
+			}
+		})
+	}
+}
+
+func feedOf(t *testing.T, srv *httptest.Server, user string) []sandboxplatform.Post {
+	t.Helper()
+	res, err := http.Get(srv.URL + "/sandbox/feed?user=" + user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var feed struct{ Posts []sandboxplatform.Post }
+	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
+		t.Fatal(err)
+	}
+	return feed.Posts
+}
