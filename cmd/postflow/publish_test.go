@@ -303,6 +303,18 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 	d.behave(`{"publish":"lost_answer","publishTimes":1}`)
 	d.checkPublishedOnce(d.publish("third post, whose answer is lost", "lost-answer"), "third post, whose answer is lost", 2)
 
+	// 503, 503, the post made and its answer lost, 503: the retries run
+	// out on a refusal, which proves nothing of the attempt before it.
+	// The sandbox holds the post, so the result is unknown, never failed.
+	d.behave(`{"publishSequence":["unavailable","unavailable","lost_answer","unavailable"]}`)
+	doubt := d.publish("third post again, in doubt to the end", "doubt-kept")
+	if r := result(t, doubt); r["status"] != "unknown" || r["errorCode"] != "OUTCOME_UNKNOWN" || r["attempts"] != 4.0 || r["doubtSince"] == nil {
+		t.Errorf("after 503, 503, a lost answer, 503: result %v, want unknown after 4 attempts", r)
+	}
+	if n := d.inFeed("third post again, in doubt to the end"); n != 1 {
+		t.Errorf("the sandbox feed has the post %d times, want once", n)
+	}
+
 	// Content the platform refuses: failed with its message, no retry.
 	d.behave(`{"publish":"rejected","publishTimes":1}`)
 	rejected := d.publish("fourth post, refused", "rejected")

@@ -179,6 +179,8 @@ type Behaviour struct {
 	//   ok
 	//   rate_limited   429 with Retry-After
 	//   unavailable    503, the post not created
+	//   timeout        504, the post not created (an answer that proves
+	//                  nothing: PostFlow must treat it as in doubt)
 	//   lost_answer    the post created, then 504, as LinkedIn does: the
 	//                  answer is lost and a retry gets "duplicate"
 	//   expired_token  401 token_expired
@@ -191,6 +193,11 @@ type Behaviour struct {
 	//                  lost_answer at the rates below, ok otherwise
 	Publish      string `bson:"publish" json:"publish"`
 	PublishTimes int    `bson:"publishTimes" json:"publishTimes"`
+	// PublishSequence scripts the next publishes, one mode each (any of
+	// Publish's but random), before Publish applies: ["unavailable",
+	// "lost_answer", "unavailable"] answers 503, then 504 with the post
+	// made, then 503.
+	PublishSequence []string `bson:"publishSequence,omitempty" json:"publishSequence,omitempty"`
 	// RetryAfterSeconds is the Retry-After of a 429.
 	RetryAfterSeconds int `bson:"retryAfterSeconds" json:"retryAfterSeconds"`
 	// UnavailableRate, RateLimitedRate and LostAnswerRate are the chances,
@@ -212,7 +219,7 @@ type Behaviour struct {
 }
 
 // publishModes are the values of Behaviour.Publish.
-var publishModes = []string{"ok", "rate_limited", "unavailable", "lost_answer", "expired_token", "rejected", "stall_before", "stall_after", "random"}
+var publishModes = []string{"ok", "rate_limited", "unavailable", "timeout", "lost_answer", "expired_token", "rejected", "stall_before", "stall_after", "random"}
 
 // detectsDuplicates says whether b refuses a repeated text.
 func (b Behaviour) detectsDuplicates() bool {
@@ -589,20 +596,28 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 	// key or a duplicate record naming a post that was never made.
 	ctx := context.WithoutCancel(r.Context())
 	mode := u.Behaviour.Publish
-	if mode != "ok" && mode != "" {
-		if b := u.Behaviour; b.PublishTimes > 0 {
-			left := b.PublishTimes - 1
-			set := bson.D{{Key: "behaviour.publishTimes", Value: left}}
-			if left == 0 {
-				set = append(set, bson.E{Key: "behaviour.publish", Value: "ok"})
-			}
-			_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: set}})
-			p.cachedUsers.drop(u.ID)
-			if err != nil {
-				p.fail(w, r, err)
-				return
-			}
+	if seq := u.Behaviour.PublishSequence; len(seq) > 0 {
+		mode = seq[0]
+		_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour.publishSequence", Value: seq[1:]}}}})
+		p.cachedUsers.drop(u.ID)
+		if err != nil {
+			p.fail(w, r, err)
+			return
 		}
+	} else if b := u.Behaviour; mode != "ok" && mode != "" && b.PublishTimes > 0 {
+		left := b.PublishTimes - 1
+		set := bson.D{{Key: "behaviour.publishTimes", Value: left}}
+		if left == 0 {
+			set = append(set, bson.E{Key: "behaviour.publish", Value: "ok"})
+		}
+		_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: set}})
+		p.cachedUsers.drop(u.ID)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
+	if mode != "ok" && mode != "" {
 		if mode == "random" {
 			mode = p.draw(u.Behaviour)
 		}
@@ -614,6 +629,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 			return
 		case "unavailable":
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The sandbox is having a bad day."})
+			return
+		case "timeout":
+			writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
 			return
 		case "expired_token":
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
@@ -887,6 +905,12 @@ func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	if err := b.validRates(); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": err.Error()})
 		return
+	}
+	for _, m := range b.PublishSequence {
+		if m == "random" || !slices.Contains(publishModes, m) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publishSequence holds modes of publish other than random"})
+			return
+		}
 	}
 	res, err := p.users().UpdateOne(r.Context(), bson.D{{Key: "_id", Value: r.PathValue("id")}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour", Value: b}}}})
 	p.cachedUsers.drop(r.PathValue("id"))

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -421,5 +422,28 @@ func TestCreateFinishedWhenTheCallerIsGone(t *testing.T) {
 	// Duplicate detection was on: the same text again is refused.
 	if a := s.create(token, "abandoned ", ""); a.status != 422 {
 		t.Errorf("the same text again: %+v, want a duplicate", a)
+	}
+}
+
+// A sequence answers the next publishes in its order, then Publish
+// applies again.
+func TestPublishSequence(t *testing.T) {
+	s := newSandbox(t, Options{})
+	user, token := s.connect("Ada")
+	if status, body := s.behave(user, `{"publishSequence":["random"]}`); status != 400 {
+		t.Errorf("a sequence with random: %d %s, want 400", status, body)
+	}
+	if status, body := s.behave(user, `{"publishSequence":["unavailable","lost_answer","rate_limited","expired_token"]}`); status != 200 {
+		t.Fatalf("behave: %d %s", status, body)
+	}
+	var got []int
+	for i := range 5 {
+		got = append(got, s.create(token, fmt.Sprint("sequence ", i), "").status)
+	}
+	if want := []int{503, 504, 429, 401, 201}; !slices.Equal(got, want) {
+		t.Errorf("answers %v, want %v", got, want)
+	}
+	if n := len(s.feed(user)); n != 2 {
+		t.Errorf("the feed holds %d posts, want 2 (the lost answer's and the last)", n)
 	}
 }

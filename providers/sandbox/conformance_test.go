@@ -18,6 +18,7 @@ func TestConformance(t *testing.T) {
 	modes := map[string]sandboxplatform.Behaviour{
 		"429":  {Publish: "rate_limited", PublishTimes: 1, RetryAfterSeconds: 30},
 		"503":  {Publish: "unavailable", PublishTimes: 1},
+		"504":  {Publish: "timeout", PublishTimes: 1},
 		"lost": {Publish: "lost_answer", PublishTimes: 1},
 		"401":  {Publish: "expired_token", PublishTimes: 1},
 	}
