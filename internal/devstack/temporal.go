@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
@@ -91,14 +92,24 @@ func StartTemporal(opts TemporalOptions) (*Temporal, error) {
 		l.Close()
 	}
 	logger := newServerLogger(opts.Logger)
-	serverOpts, err := opts.serverOptions(logger)
-	if err != nil {
-		return nil, err
-	}
 	quiet := func() { logger.min.Set(slog.LevelError + 4) }
-	server, err := temporal.NewServer(serverOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("temporal: build server: %w", err)
+	var server temporal.Server
+	for try := 1; ; try++ {
+		serverOpts, err := opts.serverOptions(logger)
+		if err != nil {
+			return nil, err
+		}
+		server, err = temporal.NewServer(serverOpts...)
+		if err == nil {
+			break
+		}
+		// The internal services' ports are picked free, then bound by
+		// the server: another process's connection may take one in
+		// between (the configured ports were checked above). New picks.
+		if try == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return nil, fmt.Errorf("temporal: build server: %w", err)
+		}
+		opts.Logger.Warn("temporal: a port picked for an internal service was taken meanwhile; picking others", "try", try)
 	}
 	if err := server.Start(); err != nil {
 		return nil, fmt.Errorf("temporal: start server: %w", err)
