@@ -1,9 +1,7 @@
 package sandbox_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"testing"
 	"time"
 
@@ -37,17 +35,8 @@ func TestConformance(t *testing.T) {
 			return ok
 		},
 		Holds: func(t *testing.T, a providers.Account, text string) int {
-			res, err := http.Get(srv.URL + "/sandbox/feed?user=" + a.PlatformUserID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			var feed struct{ Posts []sandboxplatform.Post }
-			if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
-				t.Fatal(err)
-			}
 			n := 0
-			for _, post := range feed.Posts {
+			for _, post := range feedOf(t, srv, a.PlatformUserID) {
 				if post.Text == text {
 					n++
 				}
