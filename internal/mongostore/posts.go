@@ -85,11 +85,15 @@ func resultID(postID, accountID string) string { return postID + "/" + accountID
 // EnsureIndexes creates the indexes the list page and PostByPlatformID
 // read. A PublishResult is unique per (post, account) by its _id.
 func (p *Posts) EnsureIndexes(ctx context.Context) error {
-	if _, err := p.results.Indexes().CreateMany(ctx, []mongo.IndexModel{
-		{Keys: bson.D{{Key: "postId", Value: 1}}},
-		{Keys: bson.D{{Key: "socialAccountId", Value: 1}, {Key: "platformPostId", Value: 1}}},
-	}); err != nil {
-		return fmt.Errorf("mongo: publishResults indexes: %w", err)
+	// One at a time: FerretDB v1 panics on a createIndexes of several
+	// indexes when one of them exists already (every restart).
+	for _, keys := range []bson.D{
+		{{Key: "postId", Value: 1}},
+		{{Key: "socialAccountId", Value: 1}, {Key: "platformPostId", Value: 1}},
+	} {
+		if _, err := p.results.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
+			return fmt.Errorf("mongo: publishResults indexes: %w", err)
+		}
 	}
 	if _, err := p.posts.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "_id", Value: -1}},

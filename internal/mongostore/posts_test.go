@@ -235,3 +235,13 @@ func TestPostByPlatformID(t *testing.T) {
 		}
 	}
 }
+
+// The indexes are made again on every start: the second time finds them.
+func TestEnsureIndexesTwice(t *testing.T) {
+	s := mongotest.Store(t)
+	for i := range 2 {
+		if err := s.Posts().EnsureIndexes(context.Background()); err != nil {
+			t.Fatalf("start %d: %v", i+1, err)
+		}
+	}
+}
