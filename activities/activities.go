@@ -189,7 +189,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
 		var out *workflows.AccountOutcome
-		if pub, out, err = a.duplicate(ctx, in, prev, prov, pe); out != nil || err != nil {
+		if pub, out, err = a.duplicate(ctx, in, p, prev, prov, pe, now); out != nil || err != nil {
 			return out, err
 		}
 	}
@@ -246,21 +246,33 @@ var errNotConfigured = errors.New("platform not configured")
 // made (pub, to be recorded as published), an outcome nobody can know, or
 // another post's content (failed DUPLICATE_CONTENT). It never takes a
 // platform post that another post's result holds.
-func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, prev *posts.Result, prov providers.Provider, pe *providers.Error) (*providers.Published, *workflows.AccountOutcome, error) {
-	var claimedBy string
+func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p *posts.Post, prev *posts.Result, prov providers.Provider, pe *providers.Error, now time.Time) (*providers.Published, *workflows.AccountOutcome, error) {
+	d := posts.DuplicateAnswer{PostID: in.PostID, ExistingPostID: pe.ExistingPostID}
 	if pe.ExistingPostID != "" {
 		var err error
-		if claimedBy, err = a.Posts.PostByPlatformID(ctx, in.AccountID, pe.ExistingPostID); err != nil {
+		if d.ClaimedBy, err = a.Posts.PostByPlatformID(ctx, in.AccountID, pe.ExistingPostID); err != nil {
 			return nil, nil, err
 		}
 	}
-	switch posts.JudgeDuplicate(prev, in.PostID, pe.ExistingPostID, claimedBy) {
+	if start := prev.DoubtStart(); start != nil {
+		window := prov.Capabilities().IdempotencyWindow
+		d.Keyed = window > 0 && now.Sub(*start) < window
+		if !d.Keyed {
+			rivals, err := a.rivals(ctx, in, p)
+			if err != nil {
+				return nil, nil, err
+			}
+			d.Rivals = rivals
+		}
+	}
+	switch posts.JudgeDuplicate(prev, d) {
 	case posts.DuplicateOfOurs:
 		return &providers.Published{PlatformPostID: pe.ExistingPostID, URL: prov.PostURL(pe.ExistingPostID)}, nil, nil
 	case posts.DuplicateUnknown:
 		out, err := a.unknown(ctx, in, prev, prov.Name())
 		return nil, out, err
 	}
+	claimedBy := d.ClaimedBy
 	msg := prov.Name() + " already holds this text from this account"
 	if pe.ExistingPostID != "" {
 		msg += " as " + pe.ExistingPostID
@@ -273,9 +285,34 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 	}
 	msg += " and refused it as a duplicate (" + pe.Code + "). Change the text, or publish again once " + prov.Name() + " accepts a repeat."
 	// Not through fail: an earlier attempt in doubt cannot hold this
-	// post, since the platform would have refused it as the same repeat.
+	// post, since the platform would have refused it as the same repeat
+	// (or, keyed, answered with it).
 	out, err := a.saveFailed(ctx, in, posts.ErrorCodeDuplicateContent, msg)
 	return nil, out, err
+}
+
+// rivals says whether another post of the account, with the text this one
+// sends it, has an attempt in doubt or an unknown outcome: a post the
+// platform names as a duplicate may then be that one's.
+func (a *Activities) rivals(ctx context.Context, in workflows.AccountInput, p *posts.Post) (bool, error) {
+	others, err := a.Posts.DoubtfulResults(ctx, in.AccountID, in.PostID)
+	if err != nil {
+		return false, err
+	}
+	text := p.ContentFor(in.AccountID)
+	for _, r := range others {
+		other, err := a.Posts.GetByID(ctx, r.PostID)
+		if errors.Is(err, posts.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if other.ContentFor(in.AccountID) == text {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // earlier reads the result earlier attempts left for the account (nil:

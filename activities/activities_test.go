@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -21,11 +23,13 @@ import (
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/redistest"
+	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
+	"github.com/postflow/postflow/providers/sandbox"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -41,6 +45,9 @@ type world struct {
 	account *connections.Account
 	li      providers.Provider
 	reg     *providers.Registry
+	// sandbox is the sandbox platform, beside LinkedIn: connectSandbox
+	// connects accounts on it.
+	sandbox *httptest.Server
 }
 
 func newWorld(t *testing.T) *world {
@@ -51,8 +58,15 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, _ := providers.NewRegistry(li)
 	store := mongotest.Store(t)
+	sandboxSrv := httptest.NewServer(http.StripPrefix("/sandbox", sandboxplatform.New(store.DB,
+		sandboxplatform.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})))
+	t.Cleanup(sandboxSrv.Close)
+	sbx, err := sandbox.New(sandbox.Config{BaseURL: sandboxSrv.URL + "/sandbox", RedirectURI: "http://127.0.0.1:9/connections/callback/sandbox"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, _ := providers.NewRegistry(li, sbx)
 	ctx := context.Background()
 	if err := store.Accounts().EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
@@ -83,7 +97,7 @@ func newWorld(t *testing.T) *world {
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
 	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
-	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li, reg: reg}
+	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li, reg: reg, sandbox: sandboxSrv}
 }
 
 func (w *world) post(t *testing.T, content string, status posts.Status) *posts.Post {

@@ -2,14 +2,20 @@ package activities_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/oauthstate"
+	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
 	"github.com/postflow/postflow/workflows"
@@ -163,6 +169,166 @@ func TestDuplicateOfAnotherPost(t *testing.T) {
 			}
 			if r := w.result(t, first); r.Status != posts.ResultPublished || r.PlatformPostID != firstURN {
 				t.Errorf("first post's result %+v", r)
+			}
+		})
+	}
+}
+
+// connectSandbox connects the sandbox user name into org-1 through the
+// authorize form, in one browser, and returns the account.
+func (w *world) connectSandbox(t *testing.T, name string) *connections.Account {
+	t.Helper()
+	ctx := context.Background()
+	browser, _ := oauthstate.NewBrowserKey()
+	u, err := w.conns.ConnectURL(ctx, "sandbox", "org-1", "user-1", browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorize, _ := url.Parse(u)
+	form := authorize.Query()
+	form.Set("name", name)
+	form.Set("action", "allow")
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.PostForm(w.sandbox.URL+"/sandbox/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	back, err := url.Parse(res.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := w.conns.Callback(ctx, "sandbox", back.Query(), browser)
+	if err != nil {
+		t.Fatalf("sandbox callback: %v", err)
+	}
+	return a
+}
+
+// behave sets the sandbox user's behaviour.
+func (w *world) behave(t *testing.T, user, behaviour string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, w.sandbox.URL+"/sandbox/users/"+user+"/behaviour", strings.NewReader(behaviour))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("behaviour %s: %v %v", behaviour, res, err)
+	}
+	res.Body.Close()
+}
+
+// sandboxHolds counts the sandbox user's posts with text.
+func (w *world) sandboxHolds(t *testing.T, user, text string) int {
+	t.Helper()
+	res, err := http.Get(w.sandbox.URL + "/sandbox/feed?user=" + user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var feed struct{ Posts []sandboxplatform.Post }
+	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range feed.Posts {
+		if p.Text == text {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *world) postTo(t *testing.T, content string, accountID string) *posts.Post {
+	t.Helper()
+	now := time.Now().UTC()
+	p, err := w.store.Posts().Create(context.Background(), &posts.Post{
+		OrganizationID: "org-1", Content: content, SocialAccountIDs: []string{accountID},
+		Status: posts.StatusPublishing, CreatedAt: now, UpdatedAt: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (w *world) publishTo(t *testing.T, p *posts.Post, accountID string) (*workflows.AccountOutcome, error) {
+	t.Helper()
+	v, err := w.env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: accountID})
+	if err != nil {
+		return nil, err
+	}
+	var out workflows.AccountOutcome
+	if err := v.Get(&out); err != nil {
+		t.Fatal(err)
+	}
+	return &out, nil
+}
+
+// Two posts with one text to one account, both in doubt: A's answer lost
+// after the platform made A's post, B's first answer a 504 that made
+// nothing. The platform then names A's post as a duplicate to B's retry.
+// B must never take it: with a key the platform honours (the sandbox), B's
+// own post would have been answered with, so the named one is another's
+// (failed DUPLICATE_CONTENT); without (LinkedIn), A and B may each own it,
+// so neither may claim it (unknown).
+func TestDuplicateWhileAnotherPostIsInDoubt(t *testing.T) {
+	tests := []struct {
+		name     string
+		provider string
+		wantA    string // A's outcome after its retry
+		wantB    string
+		bCode    string
+	}{
+		{name: "sandbox, keyed", provider: "sandbox", wantA: "published", wantB: "failed", bCode: posts.ErrorCodeDuplicateContent},
+		{name: "LinkedIn, no key", provider: "linkedin", wantA: "unknown", wantB: "unknown", bCode: "OUTCOME_UNKNOWN"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			const text = "Still publishing"
+			account, holds := w.account, func() int {
+				n := 0
+				for _, lp := range w.fake.Posts() {
+					if lp.Commentary == text {
+						n++
+					}
+				}
+				return n
+			}
+			answer := func(a string) {
+				w.fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{a} })
+			}
+			if tt.provider == "sandbox" {
+				account = w.connectSandbox(t, "Ada")
+				holds = func() int { return w.sandboxHolds(t, account.PlatformUserID, text) }
+				answer = func(a string) {
+					mode := map[string]string{"lost": "lost_answer", "504": "timeout"}[a]
+					w.behave(t, account.PlatformUserID, `{"publishSequence":["`+mode+`"]}`)
+				}
+			}
+			a, b := w.postTo(t, text, account.ID), w.postTo(t, text, account.ID)
+			answer("lost")
+			if _, err := w.publishTo(t, a, account.ID); err == nil {
+				t.Fatal("A's lost answer was no error")
+			}
+			answer("504")
+			if _, err := w.publishTo(t, b, account.ID); err == nil {
+				t.Fatal("B's 504 was no error")
+			}
+			outB, err := w.publishTo(t, b, account.ID)
+			if err != nil || outB.Status != tt.wantB || outB.ErrorCode != tt.bCode {
+				t.Fatalf("B's retry: %+v, %v; want %s %s", outB, err, tt.wantB, tt.bCode)
+			}
+			outA, err := w.publishTo(t, a, account.ID)
+			if err != nil || outA.Status != tt.wantA {
+				t.Fatalf("A's retry: %+v, %v; want %s", outA, err, tt.wantA)
+			}
+			rA, _ := w.store.Posts().Result(context.Background(), a.ID, account.ID)
+			rB, _ := w.store.Posts().Result(context.Background(), b.ID, account.ID)
+			if rB.PlatformPostID != "" || (rA.PlatformPostID != "") != (tt.wantA == "published") {
+				t.Errorf("A's result %+v; B's %+v: B must hold no platform post", rA, rB)
+			}
+			if n := holds(); n != 1 {
+				t.Errorf("the platform holds the text %d times, want once", n)
 			}
 		})
 	}

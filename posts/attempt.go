@@ -67,22 +67,41 @@ const (
 	DuplicateUnknown
 )
 
-// JudgeDuplicate decides what a duplicate answer means. prev is the result
-// earlier attempts left (nil: none); existingPostID is the platform post
-// the answer names ("" if it names none); claimedBy is the PostFlow post
-// whose result already holds existingPostID for this account ("" if none).
+// DuplicateAnswer is what is known when a platform answers that it
+// already holds a post's content.
+type DuplicateAnswer struct {
+	// PostID is this PostFlow post; ExistingPostID the platform post the
+	// answer names ("" if it names none).
+	PostID, ExistingPostID string
+	// ClaimedBy is the PostFlow post whose published result for this
+	// account holds ExistingPostID ("" if none).
+	ClaimedBy string
+	// Keyed: the repeat carried the idempotency key of the attempt in
+	// doubt, inside the window the platform keeps keys. Had that attempt
+	// made a post, the platform would have answered with it, so the post
+	// it names is another's.
+	Keyed bool
+	// Rivals: another post of this account with the same text has an
+	// attempt in doubt or an unknown outcome, so the post named may be
+	// that one's as well as this one's.
+	Rivals bool
+}
+
+// JudgeDuplicate decides what a duplicate answer means, given prev, the
+// result earlier attempts left (nil: none).
 //
 // A duplicate answer is proof of our own post only when this account's
-// own earlier attempt for this post is in doubt and the post it names is
-// not another post's: without doubt, nothing of ours can be there, so the
-// platform holds someone else's copy of the text.
-func JudgeDuplicate(prev *Result, postID, existingPostID, claimedBy string) Duplicate {
+// own earlier attempt for this post is in doubt, the post it names is no
+// other post's, and nothing else could have made it: without doubt,
+// nothing of ours can be there; with a key the platform honours, ours
+// would have been answered with; with a rival in doubt, either may own it.
+func JudgeDuplicate(prev *Result, d DuplicateAnswer) Duplicate {
 	switch {
-	case claimedBy != "" && claimedBy != postID:
+	case d.ClaimedBy != "" && d.ClaimedBy != d.PostID:
 		return DuplicateOfOther
-	case !prev.InDoubt():
+	case !prev.InDoubt(), d.Keyed:
 		return DuplicateOfOther
-	case existingPostID == "":
+	case d.ExistingPostID == "", d.Rivals:
 		return DuplicateUnknown
 	default:
 		return DuplicateOfOurs

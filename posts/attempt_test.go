@@ -46,25 +46,31 @@ func TestJudgeDuplicate(t *testing.T) {
 	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	doubt := &posts.Result{Status: posts.ResultPublishing, AttemptedAt: &at}
 	doubtAfterRefusal := &posts.Result{Status: posts.ResultPending, AttemptedAt: &at, DoubtSince: &at}
+	named := posts.DuplicateAnswer{PostID: "p1", ExistingPostID: "urn:li:share:1"}
+	with := func(f func(*posts.DuplicateAnswer)) posts.DuplicateAnswer { d := named; f(&d); return d }
 	tests := []struct {
-		name      string
-		prev      *posts.Result
-		existing  string
-		claimedBy string
-		want      posts.Duplicate
+		name string
+		prev *posts.Result
+		d    posts.DuplicateAnswer
+		want posts.Duplicate
 	}{
-		{name: "first attempt, another post's text", prev: nil, existing: "urn:li:share:1", want: posts.DuplicateOfOther},
-		{name: "first attempt, no post named", prev: nil, want: posts.DuplicateOfOther},
-		{name: "refused before: nothing of ours there", prev: &posts.Result{Status: posts.ResultPending, AttemptedAt: &at}, existing: "urn:li:share:1", want: posts.DuplicateOfOther},
-		{name: "in doubt, named, unclaimed: ours", prev: doubt, existing: "urn:li:share:1", want: posts.DuplicateOfOurs},
-		{name: "in doubt after a refusal, named: ours", prev: doubtAfterRefusal, existing: "urn:li:share:1", want: posts.DuplicateOfOurs},
-		{name: "in doubt, named, claimed by this post: ours", prev: doubt, existing: "urn:li:share:1", claimedBy: "p1", want: posts.DuplicateOfOurs},
-		{name: "in doubt, named, another post's", prev: doubt, existing: "urn:li:share:1", claimedBy: "p2", want: posts.DuplicateOfOther},
-		{name: "in doubt, none named", prev: doubt, want: posts.DuplicateUnknown},
+		{name: "first attempt, another post's text", prev: nil, d: named, want: posts.DuplicateOfOther},
+		{name: "first attempt, no post named", prev: nil, d: posts.DuplicateAnswer{PostID: "p1"}, want: posts.DuplicateOfOther},
+		{name: "refused before: nothing of ours there", prev: &posts.Result{Status: posts.ResultPending, AttemptedAt: &at}, d: named, want: posts.DuplicateOfOther},
+		{name: "in doubt, named, unclaimed: ours", prev: doubt, d: named, want: posts.DuplicateOfOurs},
+		{name: "in doubt after a refusal, named: ours", prev: doubtAfterRefusal, d: named, want: posts.DuplicateOfOurs},
+		{name: "in doubt, named, claimed by this post: ours", prev: doubt, d: with(func(d *posts.DuplicateAnswer) { d.ClaimedBy = "p1" }), want: posts.DuplicateOfOurs},
+		{name: "in doubt, named, another post's", prev: doubt, d: with(func(d *posts.DuplicateAnswer) { d.ClaimedBy = "p2" }), want: posts.DuplicateOfOther},
+		{name: "in doubt, none named", prev: doubt, d: posts.DuplicateAnswer{PostID: "p1"}, want: posts.DuplicateUnknown},
+		// The key would have answered our post: the one named is another's.
+		{name: "in doubt, keyed repeat", prev: doubt, d: with(func(d *posts.DuplicateAnswer) { d.Keyed = true }), want: posts.DuplicateOfOther},
+		{name: "in doubt, keyed repeat, none named", prev: doubt, d: posts.DuplicateAnswer{PostID: "p1", Keyed: true}, want: posts.DuplicateOfOther},
+		// Another post with the same text is in doubt too: either may own it.
+		{name: "in doubt, a rival in doubt", prev: doubt, d: with(func(d *posts.DuplicateAnswer) { d.Rivals = true }), want: posts.DuplicateUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := posts.JudgeDuplicate(tt.prev, "p1", tt.existing, tt.claimedBy); got != tt.want {
+			if got := posts.JudgeDuplicate(tt.prev, tt.d); got != tt.want {
 				t.Errorf("JudgeDuplicate = %v, want %v", got, tt.want)
 			}
 		})

@@ -149,6 +149,9 @@ type Store interface {
 	// for accountID holds platformPostID ("" if none): who a duplicate
 	// answer's post belongs to.
 	PostByPlatformID(ctx context.Context, accountID, platformPostID string) (string, error)
+	// DoubtfulResults returns the results of accountID, other than
+	// exceptPostID's, that are in doubt or unknown.
+	DoubtfulResults(ctx context.Context, accountID, exceptPostID string) ([]Result, error)
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error

@@ -370,6 +370,31 @@ func (p *Posts) RecordAttempt(ctx context.Context, prev *posts.Result, postID, a
 	return p.saveResult(ctx, r, func() (*posts.Result, error) { return prev, nil })
 }
 
+// DoubtfulResults returns the results of accountID, other than
+// exceptPostID's, that are in doubt or unknown: the posts that may hold
+// what a duplicate answer names. The rare path again: a scan on FerretDB.
+func (p *Posts) DoubtfulResults(ctx context.Context, accountID, exceptPostID string) ([]posts.Result, error) {
+	cur, err := p.results.Find(ctx, bson.D{
+		{Key: "socialAccountId", Value: accountID},
+		{Key: "postId", Value: bson.D{{Key: "$ne", Value: exceptPostID}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(posts.ResultPublishing), string(posts.ResultPending), string(posts.ResultUnknown)}}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find results in doubt: %w", err)
+	}
+	var docs []resultDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: read results in doubt: %w", err)
+	}
+	var out []posts.Result
+	for _, d := range docs {
+		if r := d.result(); r.InDoubt() || r.Status == posts.ResultUnknown {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 // PostByPlatformID returns the id of the post whose published result for
 // accountID holds platformPostID, or "" if none does. A duplicate answer's
 // rare path: on FerretDB, which indexes only _id, it scans the results.
