@@ -8,6 +8,8 @@ package activities
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -158,7 +160,11 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	now := a.now().UTC()
 	// Usually the first attempt: one insert records it. Otherwise the
 	// earlier result decides.
-	first, err := a.Posts.RecordFirstAttempt(ctx, in.PostID, in.AccountID, now)
+	key, err := newIdempotencyKey(in.PostID, in.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	first, err := a.Posts.RecordFirstAttempt(ctx, in.PostID, in.AccountID, now, key)
 	if err != nil {
 		return nil, err
 	}
@@ -178,13 +184,18 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		if !posts.MayRepeat(prev, prov.Capabilities().ReconcileWindow(), now) {
 			return a.unknown(ctx, in, prev, prov.Name())
 		}
+		if key = prev.IdempotencyKey; key == "" {
+			// Recorded by a build before keys were stored, or by a
+			// failure recorded before any attempt.
+			key = IdempotencyKey(in.PostID, in.AccountID)
+		}
 		if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
 			return nil, err
 		}
 	}
 
 	stopHeartbeats := heartbeatWhileWaiting(ctx)
-	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID), IdempotencyKey: IdempotencyKey(in.PostID, in.AccountID)})
+	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID), IdempotencyKey: key})
 	stopHeartbeats()
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
@@ -231,11 +242,23 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	return out, nil
 }
 
-// IdempotencyKey is the key of every attempt to publish post postID to
-// account accountID (providers.Payload.IdempotencyKey): ids only, so it
-// reveals nothing the platform should not see.
+// IdempotencyKey is the key of the attempts to publish post postID to
+// account accountID whose result holds none (recorded before keys were
+// stored): ids only, so it reveals nothing the platform should not see.
 func IdempotencyKey(postID, accountID string) string {
 	return "postflow-" + postID + "-" + accountID
+}
+
+// newIdempotencyKey is the key of a new publication of post postID to
+// account accountID (posts.Result.IdempotencyKey): the ids, for operators
+// reading the platform's side, and 64 random bits, so that publishing
+// again after a reset is a new post, not the platform's answer to the old.
+func newIdempotencyKey(postID, accountID string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("idempotency key: %w", err)
+	}
+	return IdempotencyKey(postID, accountID) + "-" + hex.EncodeToString(b[:]), nil
 }
 
 // errNotConfigured: the account's platform has no provider on this worker.

@@ -333,3 +333,34 @@ func TestDuplicateWhileAnotherPostIsInDoubt(t *testing.T) {
 		})
 	}
 }
+
+// Publishing again after a reset (POST /publish?again=true forgets the
+// results) is a new publication with a key of its own: a new post, not
+// the platform's answer to the old key. Its retries keep its key.
+func TestPublishAgainIsANewPost(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	account := w.connectSandbox(t, "Grace")
+	w.behave(t, account.PlatformUserID, `{"duplicateDetection":false}`)
+	p := w.postTo(t, "said twice on purpose", account.ID)
+	first, err := w.publishTo(t, p, account.ID)
+	if err != nil || first.Status != "published" {
+		t.Fatalf("first: %+v, %v", first, err)
+	}
+	if err := w.store.Posts().ResetResults(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	// The second publication's first answer is lost: its retry must be
+	// answered with its own post, through its own key.
+	w.behave(t, account.PlatformUserID, `{"duplicateDetection":false,"publishSequence":["lost_answer"]}`)
+	if _, err := w.publishTo(t, p, account.ID); err == nil {
+		t.Fatal("the lost answer was no error")
+	}
+	again, err := w.publishTo(t, p, account.ID)
+	if err != nil || again.Status != "published" || again.PlatformPostID == first.PlatformPostID {
+		t.Fatalf("again: %+v, %v; want a post other than %s", again, err, first.PlatformPostID)
+	}
+	if n := w.sandboxHolds(t, account.PlatformUserID, "said twice on purpose"); n != 2 {
+		t.Errorf("the sandbox holds the text %d times, want twice", n)
+	}
+}

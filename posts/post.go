@@ -91,6 +91,11 @@ type Result struct {
 	// (a 504, no answer, a worker that died) and that nothing has proved
 	// or disproved since; nil if none. See InDoubt.
 	DoubtSince *time.Time `json:"doubtSince,omitempty"`
+	// IdempotencyKey is what every attempt of this publication sends the
+	// platform (providers.Payload.IdempotencyKey): made with the first
+	// attempt, so a publication started again after a reset (POST
+	// /publish?again=true) gets a new one and a new post.
+	IdempotencyKey string `json:"-"`
 	UpdatedAt  time.Time  `json:"updatedAt"`
 }
 
@@ -136,9 +141,10 @@ type Store interface {
 	// DoubtSince is never cleared (the earlier one is kept).
 	SaveResult(ctx context.Context, r *Result) error
 	// RecordFirstAttempt saves that the first attempt to publish (post,
-	// account) begins at `at`, if it has no result yet; false, nothing
-	// written, when it has one (read it, then RecordAttempt).
-	RecordFirstAttempt(ctx context.Context, postID, accountID string, at time.Time) (bool, error)
+	// account) begins at `at`, with its idempotency key, if it has no
+	// result yet; false, nothing written, when it has one (read it, then
+	// RecordAttempt).
+	RecordFirstAttempt(ctx context.Context, postID, accountID string, at time.Time, idempotencyKey string) (bool, error)
 	// RecordAttempt saves that an attempt to publish (post, account)
 	// begins at `at`: publishing, one attempt more, unless published. prev
 	// is the result as the caller read it (nil: none); FerretDB checks it

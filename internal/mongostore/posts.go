@@ -62,6 +62,7 @@ type resultDoc struct {
 	Attempts        int        `bson:"attempts"`
 	AttemptedAt     *time.Time `bson:"attemptedAt,omitempty"`
 	DoubtSince      *time.Time `bson:"doubtSince,omitempty"`
+	IdempotencyKey  string     `bson:"idempotencyKey,omitempty"`
 	UpdatedAt       time.Time  `bson:"updatedAt"`
 }
 
@@ -296,7 +297,7 @@ func (d *resultDoc) result() posts.Result {
 	return posts.Result{
 		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
 		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
-		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), UpdatedAt: d.UpdatedAt.UTC(),
+		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), IdempotencyKey: d.IdempotencyKey, UpdatedAt: d.UpdatedAt.UTC(),
 	}
 }
 
@@ -344,11 +345,11 @@ func (p *Posts) SaveResult(ctx context.Context, r *posts.Result) error {
 // `at`, if (post, account) has none: false, nothing written, when it has.
 // An insert: atomic on MongoDB and FerretDB alike, and on FerretDB one
 // cheap statement where a read and an upsert were two dearer ones.
-func (p *Posts) RecordFirstAttempt(ctx context.Context, postID, accountID string, at time.Time) (bool, error) {
+func (p *Posts) RecordFirstAttempt(ctx context.Context, postID, accountID string, at time.Time, idempotencyKey string) (bool, error) {
 	at = at.UTC()
 	_, err := p.results.InsertOne(ctx, resultDoc{
 		ID: resultID(postID, accountID), PostID: postID, SocialAccountID: accountID,
-		Status: string(posts.ResultPublishing), Attempts: 1, AttemptedAt: &at, UpdatedAt: p.now().UTC(),
+		Status: string(posts.ResultPublishing), Attempts: 1, AttemptedAt: &at, IdempotencyKey: idempotencyKey, UpdatedAt: p.now().UTC(),
 	})
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil

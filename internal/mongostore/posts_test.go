@@ -106,7 +106,7 @@ func TestRecordAttemptKeepsPublished(t *testing.T) {
 func TestRecordFirstAttempt(t *testing.T) {
 	store, ctx := postsStore(t, false), context.Background()
 	at := time.Now().UTC().Truncate(time.Millisecond)
-	first, err := store.RecordFirstAttempt(ctx, "p1", "a1", at)
+	first, err := store.RecordFirstAttempt(ctx, "p1", "a1", at, "k1")
 	if err != nil || !first {
 		t.Fatalf("no result yet: %v, %v; want recorded", first, err)
 	}
@@ -120,7 +120,7 @@ func TestRecordFirstAttempt(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		first, err := store.RecordFirstAttempt(ctx, "p1", "a1", at.Add(time.Minute))
+		first, err := store.RecordFirstAttempt(ctx, "p1", "a1", at.Add(time.Minute), "k2")
 		if err != nil || first {
 			t.Fatalf("over a %s result: %v, %v; want not recorded", status, first, err)
 		}
@@ -182,7 +182,7 @@ func TestDoubtIsKept(t *testing.T) {
 				}
 				return r
 			}
-			if _, err := store.RecordFirstAttempt(ctx, "p1", "a1", t0); err != nil {
+			if _, err := store.RecordFirstAttempt(ctx, "p1", "a1", t0, "k1"); err != nil {
 				t.Fatal(err)
 			}
 			// The first attempt's answer is lost: in doubt since t0.
