@@ -490,10 +490,10 @@ func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, 
 // used up, rate limited past the horizon, the run cancelled. When the last
 // attempt's answer left it in doubt (a 504, no answer), the outcome is
 // unknown, not failed: the platform may have the post.
-func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.FailureInput) error {
+func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.FailureInput) (*workflows.AccountOutcome, error) {
 	prev, err := a.Posts.Result(ctx, in.PostID, in.AccountID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if prev.InDoubt() {
 		platform := "the platform"
@@ -503,18 +503,22 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 		if prev.ErrorCode == "" {
 			prev.ErrorCode = in.Code
 		}
-		_, err := a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
-		return err
+		return a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
+	}
+	if prev != nil && prev.Status == posts.ResultPublished {
+		// Published meanwhile (a branch still finishing while its run
+		// was cancelled): the result stands, and so does the outcome.
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
 	}
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
 		ErrorCode: in.Code, ErrorMessage: in.Message}); err != nil {
-		return err
+		return nil, err
 	}
 	if in.Code != workflows.CodeCancelled {
 		activity.GetLogger(ctx).Error("Publishing to the account failed for good", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Code", in.Code, "Reason", in.Message)
 	}
-	return nil
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: in.Code}, nil
 }
 
 // FinishPost sets the post published when every account is, else failed
@@ -536,7 +540,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 			outcomes = append(outcomes, workflows.AccountOutcome{AccountID: id})
 		}
 	}
-	var published int
+	var published, unknown int
 	var last *time.Time
 	var firstCode, firstMsg string
 	for _, o := range outcomes {
@@ -544,6 +548,9 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 			r, err := a.Posts.Result(ctx, in.PostID, o.AccountID)
 			if err != nil {
 				return nil, err
+			}
+			if r != nil && r.Status == posts.ResultUnknown {
+				unknown++
 			}
 			if r != nil && r.Status == posts.ResultPublished {
 				o.Status, o.PublishedAt = "published", r.PublishedAt
@@ -569,6 +576,11 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 			code = "PARTIAL_FAILURE"
 		}
 		reason = fmt.Sprintf("%d of %d accounts failed; first: %s: %s", total-published, total, firstCode, firstMsg)
+		if unknown > 0 {
+			// Not failed: the network may hold the post.
+			reason = fmt.Sprintf("%d of %d accounts not published: %d failed, %d unknown (check the network before publishing again); first: %s: %s",
+				total-published, total, total-published-unknown, unknown, firstCode, firstMsg)
+		}
 	}
 	err := a.Posts.Finish(ctx, in.PostID, status, last, reason, code)
 	if errors.Is(err, posts.ErrNotFound) {

@@ -100,11 +100,15 @@ const (
 // PostflowStatus and PostflowPlatform current. Version 2: the branch that
 // records the post's last published result sets the post published, so a
 // post that went out everywhere needs no FinishPost (one Temporal action
-// fewer per post: 3 + n for n accounts with fresh tokens).
+// fewer per post: 3 + n for n accounts with fresh tokens). Version 3:
+// an account whose failure the workflow records ends with the outcome
+// RecordPublishFailure stored (unknown when an attempt was in doubt), not
+// always failed.
 const (
-	bookkeepingChange       = "local-bookkeeping"
-	bookkeepingLocal        = 1
-	bookkeepingBranchFinish = 2
+	bookkeepingChange          = "local-bookkeeping"
+	bookkeepingLocal           = 1
+	bookkeepingBranchFinish    = 2
+	bookkeepingRecordedOutcome = 3
 )
 
 // RunState is a run's live state, as StateQuery answers it.
@@ -180,8 +184,9 @@ func PublishPost(ctx workflow.Context, in PublishPostInput) (*PublishPostResult,
 	if in.RateLimitHorizon <= 0 {
 		in.RateLimitHorizon = DefaultRateLimitHorizon
 	}
-	version := workflow.GetVersion(ctx, bookkeepingChange, workflow.DefaultVersion, bookkeepingBranchFinish)
-	r := &run{in: in, local: version >= bookkeepingLocal, branchFinish: version >= bookkeepingBranchFinish, state: RunState{Phase: "starting"}}
+	version := workflow.GetVersion(ctx, bookkeepingChange, workflow.DefaultVersion, bookkeepingRecordedOutcome)
+	r := &run{in: in, local: version >= bookkeepingLocal, branchFinish: version >= bookkeepingBranchFinish,
+		recordedOutcome: version >= bookkeepingRecordedOutcome, state: RunState{Phase: "starting"}}
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (RunState, error) { return r.state, nil }); err != nil {
 		return nil, err
 	}
@@ -250,7 +255,9 @@ type run struct {
 	in           PublishPostInput
 	local        bool // version >= bookkeepingLocal
 	branchFinish bool // version >= bookkeepingBranchFinish
-	state        RunState
+	// recordedOutcome: version >= bookkeepingRecordedOutcome
+	recordedOutcome bool
+	state           RunState
 }
 
 // waitForItsTime reads the post until its time has come: a scheduled post
@@ -347,7 +354,7 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 		st.Status = "refreshing"
 		// Refreshed only when needed: a fresh token costs no activity.
 		if err := workflow.ExecuteActivity(ctx, RefreshTokenActivity, ai).Get(ctx, &out); err != nil {
-			return recordFailure(ctx, ai, err)
+			return r.recordFailure(ctx, ai, err)
 		}
 		if out.Status == "failed" {
 			return out
@@ -364,7 +371,7 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 		}
 		var appErr *temporal.ApplicationError
 		if !errors.As(err, &appErr) || appErr.Type() != ErrRateLimited {
-			return recordFailure(ctx, ai, err)
+			return r.recordFailure(ctx, ai, err)
 		}
 		var retryAfter time.Duration
 		if appErr.HasDetails() {
@@ -374,7 +381,7 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 			retryAfter = time.Minute
 		}
 		if workflow.Now(ctx).Add(retryAfter).After(deadline) {
-			return recordFailure(ctx, ai, temporal.NewNonRetryableApplicationError(
+			return r.recordFailure(ctx, ai, temporal.NewNonRetryableApplicationError(
 				fmt.Sprintf("still rate limited after %s; the next try would be in %s", in.RateLimitHorizon, retryAfter),
 				"RATE_LIMIT_HORIZON", nil))
 		}
@@ -382,14 +389,16 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 		// its own attempts. The wait is not a failed attempt.
 		st.Status, st.WaitingUntil = "rate_limited", workflow.Now(ctx).Add(retryAfter)
 		if err := workflow.Sleep(ctx, retryAfter); err != nil {
-			return recordFailure(ctx, ai, err)
+			return r.recordFailure(ctx, ai, err)
 		}
 	}
 }
 
 // recordFailure stores a failed PublishResult for an error the activity
-// could not record itself (retries used up, the run cancelled).
-func recordFailure(ctx workflow.Context, ai AccountInput, cause error) AccountOutcome {
+// could not record itself (retries used up, the run cancelled), and
+// returns the outcome RecordPublishFailure stored: failed, or unknown when
+// an attempt was left in doubt.
+func (r *run) recordFailure(ctx workflow.Context, ai AccountInput, cause error) AccountOutcome {
 	code, msg := "PUBLISH_FAILED", cause.Error()
 	var appErr *temporal.ApplicationError
 	if errors.As(cause, &appErr) {
@@ -408,6 +417,14 @@ func recordFailure(ctx workflow.Context, ai AccountInput, cause error) AccountOu
 	fi := FailureInput{PostID: ai.PostID, AccountID: ai.AccountID, Code: code, Message: msg}
 	// If even this fails, FinishPost sees no published result for the
 	// account and fails the post.
-	_ = workflow.ExecuteActivity(ctx, RecordFailureActivity, fi).Get(ctx, nil)
-	return AccountOutcome{AccountID: ai.AccountID, Status: "failed", ErrorCode: code}
+	failed := AccountOutcome{AccountID: ai.AccountID, Status: "failed", ErrorCode: code}
+	if !r.recordedOutcome {
+		_ = workflow.ExecuteActivity(ctx, RecordFailureActivity, fi).Get(ctx, nil)
+		return failed
+	}
+	var recorded AccountOutcome
+	if err := workflow.ExecuteActivity(ctx, RecordFailureActivity, fi).Get(ctx, &recorded); err != nil || recorded.Status == "" {
+		return failed
+	}
+	return recorded
 }

@@ -25,7 +25,9 @@ func startStub(context.Context, workflows.StartInput) (*workflows.StartResult, e
 func accountStub(context.Context, workflows.AccountInput) (*workflows.AccountOutcome, error) {
 	return nil, nil
 }
-func failureStub(context.Context, workflows.FailureInput) error { return nil }
+func failureStub(context.Context, workflows.FailureInput) (*workflows.AccountOutcome, error) {
+	return nil, nil
+}
 func finishStub(context.Context, workflows.FinishInput) (*workflows.FinishResult, error) {
 	return nil, nil
 }
@@ -39,6 +41,9 @@ type run struct {
 	calls    map[string]int
 	starts   map[string][]time.Time // activity name → start times, in workflow time
 	failures []workflows.FailureInput
+	// recordAs, when set, is what RecordPublishFailure stored: unknown,
+	// say, when an attempt was left in doubt.
+	recordAs *workflows.AccountOutcome
 	// upserts: PostflowStatus and PostflowPlatform, as each upsert set them.
 	upserts []string
 }
@@ -74,11 +79,14 @@ func newRun(t *testing.T) *run {
 		platforms, _ := sa.GetKeywordList(workflows.PlatformAttr)
 		r.upserts = append(r.upserts, fmt.Sprintf("%s %v", status, platforms))
 	}).Return(nil).Maybe()
-	env.OnActivity(workflows.RecordFailureActivity, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.FailureInput) error {
+	env.OnActivity(workflows.RecordFailureActivity, mock.Anything, mock.Anything).Return(func(_ context.Context, in workflows.FailureInput) (*workflows.AccountOutcome, error) {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		r.failures = append(r.failures, in)
-		return nil
+		if r.recordAs != nil {
+			return r.recordAs, nil
+		}
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: in.Code}, nil
 	})
 	env.OnActivity(workflows.FinishPostActivity, mock.Anything, mock.Anything).Return(func(context.Context, workflows.FinishInput) (*workflows.FinishResult, error) {
 		r.mu.Lock()
@@ -488,4 +496,26 @@ func equalDurations(a, b []time.Duration) bool {
 		}
 	}
 	return true
+}
+
+// When retries run out on an account an attempt left in doubt,
+// RecordPublishFailure stores unknown: the run's outcome and its state
+// query say unknown too, not failed.
+func TestRecordedOutcomeIsTheAccountsOutcome(t *testing.T) {
+	r := newRun(t)
+	r.accounts(workflows.AccountRef{ID: "a1", Platform: "linkedin"})
+	r.publishes(map[string][]func() (*workflows.AccountOutcome, error){"a1": {unavailable("HTTP_504")}})
+	r.recordAs = &workflows.AccountOutcome{AccountID: "a1", Status: "unknown", ErrorCode: "OUTCOME_UNKNOWN"}
+	res := r.execute(t, in)
+	if got := res.Accounts[0]; got.Status != "unknown" || got.ErrorCode != "OUTCOME_UNKNOWN" {
+		t.Errorf("the run's outcome for a1 = %+v, want unknown OUTCOME_UNKNOWN", got)
+	}
+	v, err := r.env.QueryWorkflow(workflows.StateQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var state workflows.RunState
+	if err := v.Get(&state); err != nil || state.Accounts[0].Status != "unknown" {
+		t.Errorf("state = %+v, %v; want a1 unknown", state, err)
+	}
 }

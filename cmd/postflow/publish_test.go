@@ -311,6 +311,9 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 	if r := result(t, doubt); r["status"] != "unknown" || r["errorCode"] != "OUTCOME_UNKNOWN" || r["attempts"] != 4.0 || r["doubtSince"] == nil {
 		t.Errorf("after 503, 503, a lost answer, 503: result %v, want unknown after 4 attempts", r)
 	}
+	if reason, _ := doubt["failureReason"].(string); !strings.Contains(reason, "0 failed, 1 unknown") {
+		t.Errorf("the post's failureReason = %q, want it to count the account unknown, not failed", reason)
+	}
 	if n := d.inFeed("third post again, in doubt to the end"); n != 1 {
 		t.Errorf("the sandbox feed has the post %d times, want once", n)
 	}
