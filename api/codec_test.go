@@ -287,3 +287,44 @@ func TestCodecServesTheSDKsRemoteCodec(t *testing.T) {
 		t.Errorf("remote decode = %v, %v", back, err)
 	}
 }
+
+// An API listening on loopback alone (postflow dev) answers no request
+// that names another host: trusted identity headers and the sandbox take
+// no credentials, and a DNS-rebinding page's requests name its own host.
+func TestLoopbackListenerAnswersOnlyLoopbackHosts(t *testing.T) {
+	sandbox := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	for _, loopbackOnly := range []bool{true, false} {
+		srv := httptest.NewServer(api.NewHandler(api.Options{
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 1 << 20,
+			Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret), TrustHeaders: true}, Sandbox: sandbox,
+			LoopbackHostsOnly: loopbackOnly,
+		}))
+		for _, tt := range []struct {
+			host string
+			want int
+		}{
+			{"127.0.0.1", http.StatusOK},
+			{"localhost:8080", http.StatusOK},
+			{"evil.example", http.StatusForbidden},
+			{"127.0.0.1.nip.io:8080", http.StatusForbidden},
+		} {
+			if !loopbackOnly {
+				tt.want = http.StatusOK
+			}
+			for _, path := range []string{"/healthz", "/sandbox/feed"} {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+				req.Host = tt.host
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				if res.StatusCode != tt.want || (tt.want == http.StatusForbidden && !strings.Contains(string(body), "host_not_allowed")) {
+					t.Errorf("loopback only %v: GET %s with Host %s = %d %s, want %d", loopbackOnly, path, tt.host, res.StatusCode, body, tt.want)
+				}
+			}
+		}
+		srv.Close()
+	}
+}

@@ -41,6 +41,13 @@ type Options struct {
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
 	// Web UI to decode payloads (see codec.go).
 	Codec CodecOptions
+	// LoopbackHostsOnly answers only requests whose Host is a loopback
+	// name or address (403 host_not_allowed otherwise): for an API that
+	// listens on loopback alone (postflow dev), where trusted identity
+	// headers and the sandbox answer without credentials, so a page whose
+	// name an attacker points at 127.0.0.1 (DNS rebinding) must not be
+	// answered as if it were the frontend.
+	LoopbackHostsOnly bool
 }
 
 type server struct {
@@ -62,6 +69,11 @@ func NewHandler(opts Options) http.Handler {
 		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
+	if opts.LoopbackHostsOnly {
+		r.Use(func(next http.Handler) http.Handler {
+			return loopbackOnly(s, next, "This development server answers only requests to a loopback host (localhost, 127.0.0.1, [::1]).")
+		})
+	}
 	r.Use(s.recoverer)
 	r.Use(s.logRequests)
 	r.Use(cors(opts.FrontendURL))

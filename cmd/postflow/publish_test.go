@@ -250,6 +250,18 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 	defer tc.Close()
 	d := &devAPI{t: t, url: apiURL, uiURL: uiURL, account: connectSandboxAccount(t, apiURL, "Dev Person"), tc: tc, runs: map[string]string{}}
 
+	// postflow dev listens on loopback: a DNS-rebinding page's requests,
+	// which name its own host, get nothing (the headers are trusted here).
+	rebound, _ := http.NewRequest(http.MethodGet, apiURL+"/connections", nil)
+	rebound.Host = "rebound.example"
+	rebound.Header.Set("X-User-Id", "dev-user")
+	rebound.Header.Set("X-Organization-Id", "dev-org")
+	if res, err := http.DefaultClient.Do(rebound); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("GET /connections with Host rebound.example: %v %v, want 403", res, err)
+	} else {
+		res.Body.Close()
+	}
+
 	first := d.publish("first post through Temporal", "published")
 	d.checkPublishedOnce(first, "first post through Temporal", 1)
 	// The branch that publishes last sets the post published; the run

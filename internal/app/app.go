@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -301,6 +302,11 @@ func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 	return serveAPI(ctx, cfg, d, logger, "", nil)
 }
 
+func isLoopbackIP(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 // serveAPI listens on host (all interfaces when empty) and cfg.Port, and
 // reports the bound address on bound, if given, once it accepts connections.
 func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger, host string, bound chan<- net.Addr) error {
@@ -321,6 +327,9 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		// Production serves HTTPS (behind its proxy); dev serves plain
 		// HTTP on 127.0.0.1, where a Secure cookie would not be kept.
 		SecureCookies: cfg.Production(),
+		// Listening on loopback alone, as postflow dev does: no request
+		// from elsewhere names another host, except a rebinding page's.
+		LoopbackHostsOnly: isLoopbackIP(host),
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {
