@@ -20,8 +20,8 @@ import (
 
 // TestReplayStoredHistories replays histories recorded from real runs on
 // the embedded Temporal server: those of this build (one per row of the
-// error contract, scheduling and cancelling) and, in v0/ and v1/, those of
-// the builds before (version 0 and 1 of the "local-bookkeeping" change),
+// error contract, scheduling and cancelling) and, in v0/, v1/ and v2/, those of
+// the builds before (versions 0, 1 and 2 of the "local-bookkeeping" change),
 // which runs still in flight were started by. A change to PublishPost that
 // would break any of them fails here: gate it with workflow.GetVersion.
 // The histories are regenerated only on purpose (see recordHistories in
@@ -34,11 +34,12 @@ func TestReplayStoredHistories(t *testing.T) {
 		}
 		return files
 	}
-	current, v0, v1 := glob(), glob("v0"), glob("v1")
-	if len(current) < 10 || len(v0) < 3 || len(v1) < 5 {
-		t.Fatalf("found %d histories of this build, %d of version 0 and %d of version 1; want at least 10, 3 and 5", len(current), len(v0), len(v1))
+	current, v0, v1, v2 := glob(), glob("v0"), glob("v1"), glob("v2")
+	if len(current) < 10 || len(v0) < 3 || len(v1) < 5 || len(v2) < 10 {
+		t.Fatalf("found %d histories of this build, %d of version 0, %d of version 1 and %d of version 2; want at least 10, 3, 5 and 10",
+			len(current), len(v0), len(v1), len(v2))
 	}
-	files := slices.Concat(current, v0, v1)
+	files := slices.Concat(current, v0, v1, v2)
 	logger := sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	// Runs store their payloads encrypted: the recording dev process used
 	// this test key (cmd/postflow's tests set TEMPORAL_PAYLOAD_KEY to it).
