@@ -288,6 +288,27 @@ func TestPostBodyMediaType(t *testing.T) {
 	}
 }
 
+// An edit whose body is not an object (null, a list, a scalar) is refused
+// and changes nothing: encoding/json alone takes null as {} and the edit
+// answers 200 with a new updatedAt. The same for text that is not what it
+// claims (bytes that are not UTF-8, half a surrogate pair).
+func TestEditWithABodyThatIsNoObjectChangesNothing(t *testing.T) {
+	p := newPostsAPI(t)
+	_, draft := p.call(t, "POST", "/posts", `{"content":"draft","socialAccountIds":["`+p.account+`"]}`)
+	id, _ := draft["id"].(string)
+	_, before := p.call(t, "GET", "/posts/"+id, "")
+	for _, body := range []string{`null`, `[]`, `"content"`, `0`, `false`, "{\"content\":\"hi\xff\"}", `{"content":"hi\udc00"}`} {
+		status, out := p.call(t, "PATCH", "/posts/"+id, body)
+		if status != 400 || code(out) != "invalid_json" {
+			t.Errorf("PATCH %s: %d %v, want 400 invalid_json", body, status, out)
+		}
+	}
+	_, got := p.call(t, "GET", "/posts/"+id, "")
+	if got["content"] != "draft" || got["updatedAt"] != before["updatedAt"] {
+		t.Errorf("after refused edits: content %v, updatedAt %v; want draft, %v", got["content"], got["updatedAt"], before["updatedAt"])
+	}
+}
+
 // Ids in paths and cursors are read as ids: a post id in capitals names
 // the same post, and its run is told under the post's one workflow id;
 // what is no id at all is 400 invalid_id.

@@ -158,6 +158,9 @@ func TestDecodeJSON(t *testing.T) {
 		Variants map[string]variant `json:"variants"`
 		Items    []variant          `json:"items"`
 		Raw      json.RawMessage    `json:"raw"`
+		IDs      []string           `json:"ids"`
+		OK       bool               `json:"ok"`
+		Ratio    float32            `json:"ratio"`
 	}
 	tests := []struct {
 		name       string
@@ -200,6 +203,40 @@ func TestDecodeJSON(t *testing.T) {
 		{"another charset", `{"content":"hi"}`, "application/json; charset=latin1", 415, "unsupported_media_type", "application/json"},
 		{"another parameter", `{"content":"hi"}`, "application/json; profile=x", 415, "unsupported_media_type", "application/json"},
 		{"malformed media type", `{"content":"hi"}`, "application/json; charset", 415, "unsupported_media_type", "application/json"},
+		// Text is what it claims: encoding/json alone turns both into U+FFFD.
+		{"invalid UTF-8", "{\"content\":\"hi\xff\"}", "application/json", 400, "invalid_json", "not valid UTF-8 (at byte 14)"},
+		{"invalid UTF-8 in a key", "{\"c\xc3\":\"hi\"}", "application/json", 400, "invalid_json", "not valid UTF-8"},
+		{"UTF-8 of a surrogate", "{\"content\":\"\xed\xa0\x80\"}", "application/json", 400, "invalid_json", "not valid UTF-8"},
+		{"lone high surrogate", `{"content":"\ud800"}`, "application/json", 400, "invalid_json", `lone surrogate escape (\ud800) at byte 12`},
+		{"high surrogate before a letter", `{"content":"\uD800a"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"two high surrogates", `{"content":"\ud83d\ud83d"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"high surrogate before another escape", `{"content":"\ud83d\n"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"lone low surrogate", `{"content":"a\udc00"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"lone surrogate in a key", `{"variants":{"\udfff":{}}}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"surrogate pair", `{"content":"\ud83d\ude00"}`, "application/json", 0, "", ""},
+		{"surrogate pair in capitals", `{"content":"\uD83D\uDE00"}`, "application/json", 0, "", ""},
+		{"escaped backslash before ud800", `{"content":"\\ud800"}`, "application/json", 0, "", ""},
+		// The top-level value is an object, nothing else.
+		{"null", `null`, "application/json", 400, "invalid_json", "object, not null"},
+		{"a string", `"hi"`, "application/json", 400, "invalid_json", "object, not a string"},
+		{"a number", `1`, "application/json", 400, "invalid_json", "object, not a number"},
+		{"true", `true`, "application/json", 400, "invalid_json", "object, not true or false"},
+		// Kinds are named in words, at their full path.
+		{"number out of range for a string", `{"content":1e999}`, "application/json", 400, "invalid_field", `"content" must be a string, not a number`},
+		{"number out of range for a whole number", `{"count":1e999}`, "application/json", 400, "invalid_field", `"count" holds a number out of range`},
+		{"whole number too large", `{"count":99999999999999999999}`, "application/json", 400, "invalid_field", `"count" holds a number out of range`},
+		{"number out of range for a float32", `{"ratio":1e39}`, "application/json", 400, "invalid_field", `"ratio" holds a number out of range`},
+		{"fraction for a whole number", `{"count":1.5}`, "application/json", 400, "invalid_field", `"count" must be a whole number`},
+		{"string for a whole number", `{"count":"two"}`, "application/json", 400, "invalid_field", `"count" must be a whole number, not a string`},
+		{"wrong kind in a map keeps the key", `{"variants":{"abc":{"content":2}}}`, "application/json", 400, "invalid_field", `"variants.abc.content" must be a string`},
+		{"map value not an object", `{"variants":{"abc":1e999}}`, "application/json", 400, "invalid_field", `"variants.abc" must be an object`},
+		{"string for a list of strings", `{"ids":"x"}`, "application/json", 400, "invalid_field", `"ids" must be a list of strings, not a string`},
+		{"number in a list of strings", `{"ids":["a",1]}`, "application/json", 400, "invalid_field", `"ids[1]" must be a string`},
+		{"list for an object", `{"variants":[]}`, "application/json", 400, "invalid_field", `"variants" must be an object, not a list`},
+		{"string for true or false", `{"ok":"yes"}`, "application/json", 400, "invalid_field", `"ok" must be true or false`},
+		{"object for a list of objects", `{"items":{}}`, "application/json", 400, "invalid_field", `"items" must be a list of objects`},
+		{"null for a field", `{"content":null,"ids":null}`, "application/json", 0, "", ""},
+		{"anything in a raw value", `{"raw":[1e999,"x",{}]}`, "application/json", 0, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
