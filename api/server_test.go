@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
 )
 
 func newTestHandler(checks ...Check) http.Handler {
@@ -133,6 +135,62 @@ func TestCORS(t *testing.T) {
 				t.Errorf("Allow-Headers = %q", res.Header.Get("Access-Control-Allow-Headers"))
 			}
 		})
+	}
+}
+
+// An origin is compared as browsers write it: no default port, scheme and
+// host in lower case. FRONTEND_URL=https://app.example.com:443 kept the
+// port, and every browser's Origin (which never has it) was refused.
+func TestOriginOf(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://app.example.com", "https://app.example.com"},
+		{"https://app.example.com:443", "https://app.example.com"},
+		{"https://app.example.com:443/some/path?x=1", "https://app.example.com"},
+		{"http://localhost:80/", "http://localhost"},
+		{"HTTPS://App.Example.COM:443", "https://app.example.com"},
+		{"https://app.example.com:8443", "https://app.example.com:8443"},
+		{"http://app.example.com:443", "http://app.example.com:443"},
+		{"https://app.example.com:80", "https://app.example.com:80"},
+		{"http://localhost:3000", "http://localhost:3000"},
+		{"https://user:pw@app.example.com", "https://app.example.com"},
+		{"http://[::1]:80", "http://[::1]"},
+		{"http://[::1]:3000", "http://[::1]:3000"},
+		{"/relative", ""},
+		{"null", ""},
+		{"", ""},
+	} {
+		if got := originOf(tt.in); got != tt.want {
+			t.Errorf("originOf(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// CORS and the connection's start take the browser's Origin whatever
+// spelling of the same origin FRONTEND_URL and TEMPORAL_UI_ORIGIN use.
+func TestOriginsAreComparedNormalized(t *testing.T) {
+	for _, tt := range []struct {
+		frontendURL, origin, wantAllow string
+	}{
+		{"https://app.example.com:443", "https://app.example.com", "https://app.example.com"},
+		{"HTTPS://APP.example.com/app", "https://app.example.com", "https://app.example.com"},
+		{"http://localhost:80", "http://localhost", "http://localhost"},
+		{"https://app.example.com", "https://app.example.com:443", "https://app.example.com"},
+		{"https://app.example.com:443", "https://app.example.com:8443", ""},
+		{"https://app.example.com", "http://app.example.com", ""},
+		{"https://app.example.com", "https://app.example.com/path", ""},
+		{"https://app.example.com", "https://evil@app.example.com", ""},
+	} {
+		h := NewHandler(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: tt.frontendURL, MaxBodyBytes: 64,
+			Codec: CodecOptions{Codec: passthroughCodec{}, UIOrigin: tt.frontendURL}})
+		for _, path := range []string{"/healthz", codecPath + "/decode"} {
+			req := httptest.NewRequest("OPTIONS", path, nil)
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			res, _ := do(t, h, req)
+			if got := res.Header.Get("Access-Control-Allow-Origin"); got != tt.wantAllow {
+				t.Errorf("origin %s at %s for %s: Allow-Origin %q, want %q", tt.origin, path, tt.frontendURL, got, tt.wantAllow)
+			}
+		}
 	}
 }
 
@@ -261,3 +319,10 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+// passthroughCodec is a PayloadCodec that changes nothing, for tests that
+// need the codec endpoint mounted but not what it decodes.
+type passthroughCodec struct{}
+
+func (passthroughCodec) Encode(p []*commonpb.Payload) ([]*commonpb.Payload, error) { return p, nil }
+func (passthroughCodec) Decode(p []*commonpb.Payload) ([]*commonpb.Payload, error) { return p, nil }
