@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -275,7 +276,15 @@ func checkKind(tok json.Token, t reflect.Type, path string) error {
 			return nil
 		}
 	case string:
-		if k == reflect.Interface || k == reflect.String || k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+		if k == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+			// encoding/json reads []byte as standard base64 (line breaks
+			// skipped), and its error names neither field nor base64.
+			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
+				return BadRequest("invalid_field", fmt.Sprintf("Field %q must be a base64 string (standard alphabet, padded).", path))
+			}
+			return nil
+		}
+		if k == reflect.Interface || k == reflect.String {
 			return nil
 		}
 	case bool:

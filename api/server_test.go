@@ -274,6 +274,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"surrogate pair", `{"content":"\ud83d\ude00"}`, "application/json", 0, "", ""},
 		{"surrogate pair in capitals", `{"content":"\uD83D\uDE00"}`, "application/json", 0, "", ""},
 		{"escaped backslash before ud800", `{"content":"\\ud800"}`, "application/json", 0, "", ""},
+		{"escaped backslash then a lone surrogate", `{"content":"\\\ud800"}`, "application/json", 400, "invalid_json", "lone surrogate"},
 		// The top-level value is an object, nothing else.
 		{"null", `null`, "application/json", 400, "invalid_json", "object, not null"},
 		{"a string", `"hi"`, "application/json", 400, "invalid_json", "object, not a string"},
