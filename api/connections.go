@@ -102,7 +102,7 @@ func (s *server) startURL(r *http.Request, providerID string, id Identity) (stri
 // failure lands on the frontend with ?error=<code>.
 func (s *server) start(w http.ResponseWriter, r *http.Request) {
 	providerID := chi.URLParam(r, "providerId")
-	if s.frontendOrigin == "" || !strings.EqualFold(r.Header.Get("Origin"), s.frontendOrigin) {
+	if s.frontendOrigin == "" || requestOrigin(r) != s.frontendOrigin {
 		s.logger.WarnContext(r.Context(), "oauth start refused: not submitted from the frontend", "provider", providerID)
 		s.landOnFrontend(w, r, url.Values{"error": {"invalid_start"}}, http.StatusSeeOther)
 		return

@@ -50,6 +50,12 @@ func newTestAPI(t testing.TB, trustHeaders bool) *testAPI {
 
 func newTestAPIWith(t testing.TB, trustHeaders, secureCookies bool) *testAPI {
 	t.Helper()
+	return newTestAPIFor(t, frontend, trustHeaders, secureCookies)
+}
+
+// newTestAPIFor is newTestAPIWith with FRONTEND_URL set to frontendURL.
+func newTestAPIFor(t testing.TB, frontendURL string, trustHeaders, secureCookies bool) *testAPI {
+	t.Helper()
 	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := linkedinfake.New()
@@ -77,7 +83,7 @@ func newTestAPIWith(t testing.TB, trustHeaders, secureCookies bool) *testAPI {
 	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
 	mux.Handle("/", api.NewHandler(api.Options{
 		Logger:        logger,
-		FrontendURL:   frontend,
+		FrontendURL:   frontendURL,
 		MaxBodyBytes:  1 << 20,
 		Auth:          api.AuthOptions{JWTSecret: []byte(jwtSecret), TrustHeaders: trustHeaders},
 		Connections:   conns,
@@ -428,6 +434,30 @@ func TestStartIsTakenOnlyFromTheFrontend(t *testing.T) {
 	res := ta.browser.submit(t, ta.srv.URL+"/connections/connect/linkedin/start?ticket=junk", frontend)
 	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=invalid_state" {
 		t.Errorf("junk ticket landed on %q", loc)
+	}
+}
+
+// TestStartTakesTheFrontendOriginWithItsDefaultPort: browsers send Origin
+// without the scheme's default port, so FRONTEND_URL=https://...:443 must
+// still let the frontend's own form start a connection.
+func TestStartTakesTheFrontendOriginWithItsDefaultPort(t *testing.T) {
+	for _, tt := range []struct {
+		frontendURL, origin string
+		taken               bool
+	}{
+		{"https://app.example.com:443", "https://app.example.com", true},
+		{"https://App.Example.com:443/app", "https://app.example.com", true},
+		{"https://app.example.com", "https://APP.example.com:443", true},
+		{"https://app.example.com:443", "https://app.example.com:8443", false},
+		{"https://app.example.com:443", "https://app.example.com/connections", false},
+	} {
+		ta := newTestAPIFor(t, tt.frontendURL, false, false)
+		_, _, start := ta.connectJSON(t, bearer(token(t, "alice", []string{"org-a"}, "")))
+		res := ta.browser.submit(t, start, tt.origin)
+		taken := res.StatusCode == http.StatusSeeOther && strings.HasPrefix(res.Header.Get("Location"), ta.fake.AuthURL()+"?")
+		if taken != tt.taken {
+			t.Errorf("FRONTEND_URL=%s, Origin %s: %d to %q, want taken=%v", tt.frontendURL, tt.origin, res.StatusCode, res.Header.Get("Location"), tt.taken)
+		}
 	}
 }
 

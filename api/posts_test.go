@@ -205,6 +205,23 @@ func TestContentIsJudgedOnWhatAReaderSees(t *testing.T) {
 		{"C1 control", "a\u0085b", 400, "invalid_content"},
 		{"lone carriage return", "a\rb", 400, "invalid_content"},
 		{"carriage return at the end", "a\r", 400, "invalid_content"},
+		{"braille pattern blank", "\u2800", 400, "empty_content"},
+		{"braille blanks and spaces", "\u2800 \u2800\n", 400, "empty_content"},
+		{"braille pattern with a dot", "\u2801", 201, ""},
+		{"combining acute alone", "\u0301", 400, "empty_content"},
+		{"enclosing circle alone", "\u20dd", 400, "empty_content"},
+		{"combining marks and spaces", " \u0301\u0308 \u20dd", 400, "empty_content"},
+		{"accent on a letter", "e\u0301", 201, ""},
+		{"keycap", "1\ufe0f\u20e3", 201, ""},
+		{"noncharacter U+FFFE", "a\ufffe", 400, "invalid_content"},
+		{"noncharacter U+FFFF", "\uffff", 400, "invalid_content"},
+		{"noncharacter U+FDD0", "a\ufdd0b", 400, "invalid_content"},
+		{"noncharacter at the end of plane 1", "a\U0001FFFF", 400, "invalid_content"},
+		{"noncharacter at the end of plane 16", "a\U0010FFFE", 400, "invalid_content"},
+		{"unassigned code point", "a\u0378", 400, "invalid_content"},
+		{"private use", "\uf8ff", 201, ""},
+		{"private use in plane 16", "\U00100000", 201, ""},
+		{"emoji newer than Go's Unicode tables", "\U0001FAE9", 201, ""},
 	}
 	j := func(v any) string { b, _ := json.Marshal(v); return string(b) }
 	for _, tt := range tests {
@@ -268,6 +285,27 @@ func TestPostBodyMediaType(t *testing.T) {
 		if res.StatusCode != tt.status || (tt.status == 415 && code(out) != "unsupported_media_type") {
 			t.Errorf("Content-Type %q: %d %s, want %d", tt.ctype, res.StatusCode, raw, tt.status)
 		}
+	}
+}
+
+// An edit whose body is not an object (null, a list, a scalar) is refused
+// and changes nothing: encoding/json alone takes null as {} and the edit
+// answers 200 with a new updatedAt. The same for text that is not what it
+// claims (bytes that are not UTF-8, half a surrogate pair).
+func TestEditWithABodyThatIsNoObjectChangesNothing(t *testing.T) {
+	p := newPostsAPI(t)
+	_, draft := p.call(t, "POST", "/posts", `{"content":"draft","socialAccountIds":["`+p.account+`"]}`)
+	id, _ := draft["id"].(string)
+	_, before := p.call(t, "GET", "/posts/"+id, "")
+	for _, body := range []string{`null`, `[]`, `"content"`, `0`, `false`, "{\"content\":\"hi\xff\"}", `{"content":"hi\udc00"}`} {
+		status, out := p.call(t, "PATCH", "/posts/"+id, body)
+		if status != 400 || code(out) != "invalid_json" {
+			t.Errorf("PATCH %s: %d %v, want 400 invalid_json", body, status, out)
+		}
+	}
+	_, got := p.call(t, "GET", "/posts/"+id, "")
+	if got["content"] != "draft" || got["updatedAt"] != before["updatedAt"] {
+		t.Errorf("after refused edits: content %v, updatedAt %v; want draft, %v", got["content"], got["updatedAt"], before["updatedAt"])
 	}
 }
 

@@ -58,8 +58,8 @@ type server struct {
 	posts         *posts.Service
 	frontendURL   string
 	secureCookies bool
-	// frontendOrigin is FRONTEND_URL's scheme://host, the only Origin a
-	// connection's start is taken from; "" if it has none.
+	// frontendOrigin is FRONTEND_URL's origin (originOf), the only Origin
+	// a connection's start is taken from; "" if it has none.
 	frontendOrigin string
 }
 
@@ -162,13 +162,39 @@ func cors(frontendURL string) func(http.Handler) http.Handler {
 	return corsFor(frontendURL, "GET, POST, PATCH, DELETE, OPTIONS", "Authorization, Content-Type")
 }
 
-// originOf returns the origin (scheme://host[:port]) of an absolute URL,
-// or "".
+// originOf returns the origin of an absolute URL as a browser writes it
+// in an Origin header (RFC 6454 serialization): scheme and host in lower
+// case, and no port when it is the scheme's default (443 for https, 80 for
+// http), so that FRONTEND_URL=https://app.example.com:443 matches the
+// https://app.example.com browsers send. "" when raw has no scheme or host.
 func originOf(raw string) string {
-	if u, err := url.Parse(raw); err == nil && u.Scheme != "" && u.Host != "" {
-		return u.Scheme + "://" + u.Host
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
 	}
-	return ""
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // an IPv6 address
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host
+}
+
+// requestOrigin returns a request's Origin header in originOf's form, or
+// "" when it is absent, "null", or more than an origin (a path, a query,
+// credentials), which no browser sends.
+func requestOrigin(r *http.Request) string {
+	raw := r.Header.Get("Origin")
+	u, err := url.Parse(raw)
+	if err != nil || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return ""
+	}
+	return originOf(raw)
 }
 
 // corsFor allows one origin (the origin of originURL) the methods and
@@ -177,8 +203,8 @@ func corsFor(originURL, methods, headers string) func(http.Handler) http.Handler
 	origin := originOf(originURL)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			got := r.Header.Get("Origin")
-			if got == "" || origin == "" || !strings.EqualFold(got, origin) {
+			got := requestOrigin(r)
+			if got == "" || origin == "" || got != origin {
 				next.ServeHTTP(w, r)
 				return
 			}

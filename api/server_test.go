@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	commonpb "go.temporal.io/api/common/v1"
 )
 
 func newTestHandler(checks ...Check) http.Handler {
@@ -136,6 +138,62 @@ func TestCORS(t *testing.T) {
 	}
 }
 
+// An origin is compared as browsers write it: no default port, scheme and
+// host in lower case. FRONTEND_URL=https://app.example.com:443 kept the
+// port, and every browser's Origin (which never has it) was refused.
+func TestOriginOf(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"https://app.example.com", "https://app.example.com"},
+		{"https://app.example.com:443", "https://app.example.com"},
+		{"https://app.example.com:443/some/path?x=1", "https://app.example.com"},
+		{"http://localhost:80/", "http://localhost"},
+		{"HTTPS://App.Example.COM:443", "https://app.example.com"},
+		{"https://app.example.com:8443", "https://app.example.com:8443"},
+		{"http://app.example.com:443", "http://app.example.com:443"},
+		{"https://app.example.com:80", "https://app.example.com:80"},
+		{"http://localhost:3000", "http://localhost:3000"},
+		{"https://user:pw@app.example.com", "https://app.example.com"},
+		{"http://[::1]:80", "http://[::1]"},
+		{"http://[::1]:3000", "http://[::1]:3000"},
+		{"/relative", ""},
+		{"null", ""},
+		{"", ""},
+	} {
+		if got := originOf(tt.in); got != tt.want {
+			t.Errorf("originOf(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// CORS and the connection's start take the browser's Origin whatever
+// spelling of the same origin FRONTEND_URL and TEMPORAL_UI_ORIGIN use.
+func TestOriginsAreComparedNormalized(t *testing.T) {
+	for _, tt := range []struct {
+		frontendURL, origin, wantAllow string
+	}{
+		{"https://app.example.com:443", "https://app.example.com", "https://app.example.com"},
+		{"HTTPS://APP.example.com/app", "https://app.example.com", "https://app.example.com"},
+		{"http://localhost:80", "http://localhost", "http://localhost"},
+		{"https://app.example.com", "https://app.example.com:443", "https://app.example.com"},
+		{"https://app.example.com:443", "https://app.example.com:8443", ""},
+		{"https://app.example.com", "http://app.example.com", ""},
+		{"https://app.example.com", "https://app.example.com/path", ""},
+		{"https://app.example.com", "https://evil@app.example.com", ""},
+	} {
+		h := NewHandler(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: tt.frontendURL, MaxBodyBytes: 64,
+			Codec: CodecOptions{Codec: passthroughCodec{}, UIOrigin: tt.frontendURL}})
+		for _, path := range []string{"/healthz", codecPath + "/decode"} {
+			req := httptest.NewRequest("OPTIONS", path, nil)
+			req.Header.Set("Origin", tt.origin)
+			req.Header.Set("Access-Control-Request-Method", "POST")
+			res, _ := do(t, h, req)
+			if got := res.Header.Get("Access-Control-Allow-Origin"); got != tt.wantAllow {
+				t.Errorf("origin %s at %s for %s: Allow-Origin %q, want %q", tt.origin, path, tt.frontendURL, got, tt.wantAllow)
+			}
+		}
+	}
+}
+
 func TestPanicIsA500InTheErrorShape(t *testing.T) {
 	s := &server{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	h := s.recoverer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("secret detail") }))
@@ -158,6 +216,9 @@ func TestDecodeJSON(t *testing.T) {
 		Variants map[string]variant `json:"variants"`
 		Items    []variant          `json:"items"`
 		Raw      json.RawMessage    `json:"raw"`
+		IDs      []string           `json:"ids"`
+		OK       bool               `json:"ok"`
+		Ratio    float32            `json:"ratio"`
 	}
 	tests := []struct {
 		name       string
@@ -200,6 +261,41 @@ func TestDecodeJSON(t *testing.T) {
 		{"another charset", `{"content":"hi"}`, "application/json; charset=latin1", 415, "unsupported_media_type", "application/json"},
 		{"another parameter", `{"content":"hi"}`, "application/json; profile=x", 415, "unsupported_media_type", "application/json"},
 		{"malformed media type", `{"content":"hi"}`, "application/json; charset", 415, "unsupported_media_type", "application/json"},
+		// Text is what it claims: encoding/json alone turns both into U+FFFD.
+		{"invalid UTF-8", "{\"content\":\"hi\xff\"}", "application/json", 400, "invalid_json", "not valid UTF-8 (at byte 14)"},
+		{"invalid UTF-8 in a key", "{\"c\xc3\":\"hi\"}", "application/json", 400, "invalid_json", "not valid UTF-8"},
+		{"UTF-8 of a surrogate", "{\"content\":\"\xed\xa0\x80\"}", "application/json", 400, "invalid_json", "not valid UTF-8"},
+		{"lone high surrogate", `{"content":"\ud800"}`, "application/json", 400, "invalid_json", `lone surrogate escape (\ud800) at byte 12`},
+		{"high surrogate before a letter", `{"content":"\uD800a"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"two high surrogates", `{"content":"\ud83d\ud83d"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"high surrogate before another escape", `{"content":"\ud83d\n"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"lone low surrogate", `{"content":"a\udc00"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"lone surrogate in a key", `{"variants":{"\udfff":{}}}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		{"surrogate pair", `{"content":"\ud83d\ude00"}`, "application/json", 0, "", ""},
+		{"surrogate pair in capitals", `{"content":"\uD83D\uDE00"}`, "application/json", 0, "", ""},
+		{"escaped backslash before ud800", `{"content":"\\ud800"}`, "application/json", 0, "", ""},
+		{"escaped backslash then a lone surrogate", `{"content":"\\\ud800"}`, "application/json", 400, "invalid_json", "lone surrogate"},
+		// The top-level value is an object, nothing else.
+		{"null", `null`, "application/json", 400, "invalid_json", "object, not null"},
+		{"a string", `"hi"`, "application/json", 400, "invalid_json", "object, not a string"},
+		{"a number", `1`, "application/json", 400, "invalid_json", "object, not a number"},
+		{"true", `true`, "application/json", 400, "invalid_json", "object, not true or false"},
+		// Kinds are named in words, at their full path.
+		{"number out of range for a string", `{"content":1e999}`, "application/json", 400, "invalid_field", `"content" must be a string, not a number`},
+		{"number out of range for a whole number", `{"count":1e999}`, "application/json", 400, "invalid_field", `"count" holds a number out of range`},
+		{"whole number too large", `{"count":99999999999999999999}`, "application/json", 400, "invalid_field", `"count" holds a number out of range`},
+		{"number out of range for a float32", `{"ratio":1e39}`, "application/json", 400, "invalid_field", `"ratio" holds a number out of range`},
+		{"fraction for a whole number", `{"count":1.5}`, "application/json", 400, "invalid_field", `"count" must be a whole number`},
+		{"string for a whole number", `{"count":"two"}`, "application/json", 400, "invalid_field", `"count" must be a whole number, not a string`},
+		{"wrong kind in a map keeps the key", `{"variants":{"abc":{"content":2}}}`, "application/json", 400, "invalid_field", `"variants.abc.content" must be a string`},
+		{"map value not an object", `{"variants":{"abc":1e999}}`, "application/json", 400, "invalid_field", `"variants.abc" must be an object`},
+		{"string for a list of strings", `{"ids":"x"}`, "application/json", 400, "invalid_field", `"ids" must be a list of strings, not a string`},
+		{"number in a list of strings", `{"ids":["a",1]}`, "application/json", 400, "invalid_field", `"ids[1]" must be a string`},
+		{"list for an object", `{"variants":[]}`, "application/json", 400, "invalid_field", `"variants" must be an object, not a list`},
+		{"string for true or false", `{"ok":"yes"}`, "application/json", 400, "invalid_field", `"ok" must be true or false`},
+		{"object for a list of objects", `{"items":{}}`, "application/json", 400, "invalid_field", `"items" must be a list of objects`},
+		{"null for a field", `{"content":null,"ids":null}`, "application/json", 0, "", ""},
+		{"anything in a raw value", `{"raw":[1e999,"x",{}]}`, "application/json", 0, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -224,3 +320,10 @@ func TestDecodeJSON(t *testing.T) {
 		})
 	}
 }
+
+// passthroughCodec is a PayloadCodec that changes nothing, for tests that
+// need the codec endpoint mounted but not what it decodes.
+type passthroughCodec struct{}
+
+func (passthroughCodec) Encode(p []*commonpb.Payload) ([]*commonpb.Payload, error) { return p, nil }
+func (passthroughCodec) Decode(p []*commonpb.Payload) ([]*commonpb.Payload, error) { return p, nil }

@@ -14,17 +14,36 @@ import (
 //     other than a newline, a tab, or a carriage return that begins a CRLF
 //     line break (as Windows clients and HTML forms send them); a lone CR
 //     moves a terminal's cursor and means nothing on a network.
+//   - invalid_content (400): a code point that is no character: a
+//     noncharacter (U+FDD0..U+FDEF and the last two of every plane, U+FFFE,
+//     U+FFFF, ...), which Unicode keeps for a program's own use and never
+//     for interchange, or one Unicode has not assigned (U+0378), which no
+//     font draws. "Assigned" is judged on Go's tables (unicode.Version),
+//     except in U+1F000..U+1FBFF, where each year's new emoji land and
+//     phones send them before Go's tables know them. Private-use characters
+//     (U+E000..U+F8FF, planes 15 and 16) are taken: they are assigned, and
+//     icon fonts and logos (U+F8FF) use them.
 //   - empty_content (400): nothing visible once white space (unicode.IsSpace)
 //     and characters that render as nothing are taken out: format
-//     characters (category Cf: U+200B, U+2060, U+FEFF, ...) and the rest of
+//     characters (category Cf: U+200B, U+2060, U+FEFF, ...), the rest of
 //     Unicode's default-ignorable code points (U+3164 HANGUL FILLER,
-//     variation selectors, ...).
+//     variation selectors, ...), U+2800 BRAILLE PATTERN BLANK (a glyph
+//     drawn blank, the usual "empty post" trick) and combining marks
+//     (Mn, Me: U+0301, U+20DD), which show only on a base character.
 func checkText(field, text string) error {
 	visible := false
 	for i, r := range text {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' && (r != '\r' || !crlfAt(text, i)) {
 			return &InvalidError{Status: 400, Code: "invalid_content",
 				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only line breaks (LF or CRLF) and tabs may be used.", field, r, i)}
+		}
+		if noncharacter(r) {
+			return &InvalidError{Status: 400, Code: "invalid_content",
+				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a noncharacter, which is not meant to be sent as text.", field, r, i)}
+		}
+		if unassigned(r) {
+			return &InvalidError{Status: 400, Code: "invalid_content",
+				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a code point Unicode %s has not assigned to any character.", field, r, i, unicode.Version)}
 		}
 		if !visible && !invisible(r) {
 			visible = true
@@ -44,8 +63,28 @@ func crlfAt(text string, i int) bool {
 
 // invisible: white space, or a character that renders as nothing
 // (Unicode's Default_Ignorable_Code_Point, which is Cf, variation
-// selectors and Other_Default_Ignorable_Code_Point, bar a few).
+// selectors and Other_Default_Ignorable_Code_Point, bar a few), the blank
+// braille pattern, or a combining mark, which shows only on a base.
 func invisible(r rune) bool {
 	return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) ||
-		unicode.Is(unicode.Variation_Selector, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r)
+		unicode.Is(unicode.Variation_Selector, r) || unicode.Is(unicode.Other_Default_Ignorable_Code_Point, r) ||
+		r == brailleBlank || unicode.In(r, unicode.Mn, unicode.Me)
+}
+
+const brailleBlank = '\u2800'
+
+// noncharacter reports Unicode's 66 noncharacters: U+FDD0..U+FDEF and
+// U+nFFFE, U+nFFFF in each of the 17 planes.
+func noncharacter(r rune) bool {
+	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
+}
+
+// unassigned reports a code point in no general category but Cn, per Go's
+// tables; the emoji blocks are left out (see checkText).
+func unassigned(r rune) bool {
+	if r >= 0x1F000 && r <= 0x1FBFF {
+		return false
+	}
+	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z,
+		unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }

@@ -9,10 +9,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -308,8 +310,8 @@ func (c *Config) validateGiven() problems {
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		ps.add("JWT_SECRET", fmt.Sprintf("must be at least 32 bytes for HS256, got %d", len(c.JWTSecret)))
 	}
-	if c.Temporal.Address == "" {
-		ps.add("TEMPORAL_ADDRESS", "must be host:port, got an empty value")
+	if err := hostPort(c.Temporal.Address); err != nil {
+		ps.add("TEMPORAL_ADDRESS", err.Error())
 	}
 	if c.Temporal.Namespace == "" {
 		ps.add("TEMPORAL_NAMESPACE", "must not be empty")
@@ -445,6 +447,26 @@ func DecodeKey(s string) ([]byte, error) {
 		return b, nil
 	}
 	return nil, errors.New("must be 32 bytes encoded as base64 or hex, got text that is neither (generate one with `postflow keygen`)")
+}
+
+// hostPort checks an address the Temporal client dials: host:port (an
+// IPv6 host in brackets), with a host and a port from 1 to 65535. The SDK
+// would take a malformed one and fail only when it connects.
+func hostPort(addr string) error {
+	if addr == "" {
+		return errors.New("must be host:port, got an empty value")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("must be host:port (such as temporal:7233), got %q", addr)
+	}
+	if host == "" {
+		return fmt.Errorf("must name a host before the port, got %q", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("must end in a port from 1 to 65535, got %q", addr)
+	}
+	return nil
 }
 
 func absoluteURL(raw string, schemes ...string) error {

@@ -49,6 +49,15 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// Temporal addresses of every form the client dials are taken.
+func TestTemporalAddressForms(t *testing.T) {
+	for _, addr := range []string{"temporal:7233", "127.0.0.1:7233", "[::1]:7233", "my-ns.a1b2c.tmprl.cloud:7233", "localhost:65535"} {
+		if _, err := config.Load(prodEnv("TEMPORAL_ADDRESS="+addr), config.RoleWorker); err != nil {
+			t.Errorf("TEMPORAL_ADDRESS=%s: %v", addr, err)
+		}
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -89,6 +98,13 @@ func TestLoadErrors(t *testing.T) {
 		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
 		{"linkedin redirect", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"), config.RoleAPI, "LINKEDIN_REDIRECT_URI", "required"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
+		{"temporal address without a port", prodEnv("TEMPORAL_ADDRESS=nohostport"), config.RoleWorker, "TEMPORAL_ADDRESS", "host:port"},
+		{"temporal address as a URL", prodEnv("TEMPORAL_ADDRESS=http://temporal:7233"), config.RoleAPI, "TEMPORAL_ADDRESS", "host:port"},
+		{"temporal address without a host", prodEnv("TEMPORAL_ADDRESS=:7233"), config.RoleWorker, "TEMPORAL_ADDRESS", "host"},
+		{"temporal port zero", prodEnv("TEMPORAL_ADDRESS=temporal:0"), config.RoleWorker, "TEMPORAL_ADDRESS", "1 to 65535"},
+		{"temporal port too large", prodEnv("TEMPORAL_ADDRESS=temporal:70000"), config.RoleWorker, "TEMPORAL_ADDRESS", "1 to 65535"},
+		{"temporal port not a number", prodEnv("TEMPORAL_ADDRESS=temporal:grpc"), config.RoleWorker, "TEMPORAL_ADDRESS", "1 to 65535"},
+		{"temporal address in dev", []string{"TEMPORAL_ADDRESS=nohostport"}, config.RoleDev, "TEMPORAL_ADDRESS", "host:port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,6 +143,12 @@ func TestLoadReportsEveryProblem(t *testing.T) {
 			env:  []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=abc", "SANDBOX_ENABLED=true"},
 			role: config.RoleWorker,
 			want: []string{"MONGODB_URI", "TEMPORAL_PAYLOAD_KEY", "TOKEN_ENCRYPTION_KEY", "SANDBOX_ENABLED"},
+		},
+		{
+			name: "a malformed Temporal address with the rest",
+			env:  prodEnv("TEMPORAL_ADDRESS=nohostport", "JWT_SECRET=short", "FRONTEND_URL=/app"),
+			role: config.RoleAPI,
+			want: []string{"FRONTEND_URL", "JWT_SECRET", "TEMPORAL_ADDRESS"},
 		},
 		{
 			name: "every previous key",
