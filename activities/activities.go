@@ -416,7 +416,8 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		when = "the attempt of " + start.UTC().Format(time.RFC3339)
 	}
 	if prev.ErrorCode != "" {
-		when += " (answered " + prev.ErrorCode + ")"
+		// The last answer, which may be a later call's, not the one in doubt.
+		when += " (last answer: " + prev.ErrorCode + ")"
 	}
 	msg := fmt.Sprintf("%s may have published this post to %s, and %s can no longer tell. "+
 		"Check the account's feed: if the post is there, nothing is missing; if not, publish again with POST /publish/%s?again=true.",
@@ -451,8 +452,8 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
 			NonRetryable: true, Details: []any{pe.RetryAfter}, Category: temporal.ApplicationErrorCategoryBenign})
 	case providers.KindRetryable:
-		logger.Warn("Platform unavailable: retried with backoff", "PostID", in.PostID, "AccountID", in.AccountID,
-			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status, "Attempt", activity.GetInfo(ctx).Attempt)
+		logger.Warn("Platform unavailable: Temporal's retry policy decides whether to call again", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status)
 		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrPlatformUnavailable, temporal.ApplicationErrorOptions{
 			Details: []any{pe.Code}, Category: temporal.ApplicationErrorCategoryBenign})
 	case providers.KindAuth:
