@@ -1,6 +1,8 @@
 package api
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/http"
 	"net/url"
@@ -46,7 +48,7 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"url": u})
 		return
 	}
-	key, err := s.browserKey(r)
+	key, err := oauthstate.NewBrowserKey()
 	if err != nil {
 		s.connectFailed(w, r, providerID, err)
 		return
@@ -56,7 +58,7 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		s.connectFailed(w, r, providerID, err)
 		return
 	}
-	s.setBrowserCookie(w, key)
+	s.setBrowserCookie(w, u, key)
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
@@ -107,11 +109,11 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 		s.landOnFrontend(w, r, url.Values{"error": {"invalid_start"}}, http.StatusSeeOther)
 		return
 	}
-	key, err := s.browserKey(r)
+	key, err := oauthstate.NewBrowserKey()
 	if err == nil {
 		var u string
 		if u, err = s.conns.Start(r.Context(), providerID, r.URL.Query().Get("ticket"), key); err == nil {
-			s.setBrowserCookie(w, key)
+			s.setBrowserCookie(w, u, key)
 			http.Redirect(w, r, u, http.StatusSeeOther)
 			return
 		}
@@ -141,7 +143,7 @@ func wantsJSON(r *http.Request) bool {
 // connection (other_browser otherwise, and the state stays for that one).
 func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 	providerID := chi.URLParam(r, "providerId")
-	a, err := s.conns.Callback(r.Context(), providerID, r.URL.Query(), s.heldBrowserKey(r))
+	a, err := s.conns.Callback(r.Context(), providerID, r.URL.Query(), s.heldBrowserKey(r, r.URL.Query().Get("state")))
 	q := url.Values{}
 	if err != nil {
 		code := "exchange_failed"
@@ -166,40 +168,43 @@ func (s *server) landOnFrontend(w http.ResponseWriter, r *http.Request, q url.Va
 	http.Redirect(w, r, target.String(), status)
 }
 
-// browserCookieName: with Secure, the __Host- prefix makes browsers refuse
-// the cookie unless this host set it (Secure, Path=/, no Domain), so a
-// sibling subdomain cannot plant a key it knows.
-func (s *server) browserCookieName() string {
+// browserCookieName is the name of the cookie that binds the connection
+// of state to its browser: one per connection, so that connections begun
+// at once (two tabs, or a start POSTed cross-site, which carries no
+// SameSite=Lax cookie to reuse) do not overwrite each other's. With
+// Secure, the __Host- prefix makes browsers refuse the cookie unless this
+// host set it (Secure, Path=/, no Domain), so a sibling subdomain cannot
+// plant a key it knows.
+func (s *server) browserCookieName(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	name := "postflow_oauth_" + hex.EncodeToString(sum[:8])
 	if s.secureCookies {
-		return "__Host-postflow_oauth"
+		return "__Host-" + name
 	}
-	return "postflow_oauth"
+	return name
 }
 
-// heldBrowserKey returns the key of the request's cookie, or "" when it has
-// none of the right form.
-func (s *server) heldBrowserKey(r *http.Request) string {
-	if c, err := r.Cookie(s.browserCookieName()); err == nil && oauthstate.ValidBrowserKey(c.Value) {
+// heldBrowserKey returns the key of the request's cookie for state, or ""
+// when it has none of the right form.
+func (s *server) heldBrowserKey(r *http.Request, state string) string {
+	if c, err := r.Cookie(s.browserCookieName(state)); err == nil && oauthstate.ValidBrowserKey(c.Value) {
 		return c.Value
 	}
 	return ""
 }
 
-// browserKey returns the key this browser already holds, so that two
-// connections started in two tabs both complete, or a new one.
-func (s *server) browserKey(r *http.Request) (string, error) {
-	if key := s.heldBrowserKey(r); key != "" {
-		return key, nil
+// setBrowserCookie sets the key of the connection that providerURL (the
+// authorize URL, whose state names the cookie) begins: HttpOnly (no script
+// reads it), SameSite=Lax (sent on the provider's top-level redirect to
+// the callback, not on cross-site subrequests), Secure outside
+// development, for as long as a state lives.
+func (s *server) setBrowserCookie(w http.ResponseWriter, providerURL, key string) {
+	var state string
+	if u, err := url.Parse(providerURL); err == nil {
+		state = u.Query().Get("state")
 	}
-	return oauthstate.NewBrowserKey()
-}
-
-// setBrowserCookie: HttpOnly (no script reads it), SameSite=Lax (sent on
-// the provider's top-level redirect to the callback, not on cross-site
-// subrequests), Secure outside development, for as long as a state lives.
-func (s *server) setBrowserCookie(w http.ResponseWriter, key string) {
 	http.SetCookie(w, &http.Cookie{
-		Name:     s.browserCookieName(),
+		Name:     s.browserCookieName(state),
 		Value:    key,
 		Path:     "/",
 		MaxAge:   int(oauthstate.TTL / time.Second),

@@ -285,7 +285,7 @@ func TestConnectFlow(t *testing.T) {
 		t.Fatalf("start = %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
 	cookie := res.Cookies()
-	if len(cookie) != 1 || cookie[0].Name != "postflow_oauth" || !cookie[0].HttpOnly || cookie[0].SameSite != http.SameSiteLaxMode ||
+	if len(cookie) != 1 || !strings.HasPrefix(cookie[0].Name, "postflow_oauth_") || !cookie[0].HttpOnly || cookie[0].SameSite != http.SameSiteLaxMode ||
 		cookie[0].Path != "/" || cookie[0].MaxAge != 600 || cookie[0].Secure {
 		t.Fatalf("start set cookies %v, want one HttpOnly, SameSite=Lax postflow_oauth for 600 s", res.Header.Values("Set-Cookie"))
 	}
@@ -463,13 +463,13 @@ func TestStartTakesTheFrontendOriginWithItsDefaultPort(t *testing.T) {
 
 // TestBrowserCookie: outside development the cookie is Secure, and its
 // __Host- name keeps other subdomains from planting one; two connections
-// started in one browser share its key, so both complete.
+// started in one browser each have a cookie of their own, so both complete.
 func TestBrowserCookie(t *testing.T) {
 	ta := newTestAPIWith(t, false, true)
 	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
 	res := ta.browser.get(t, ta.srv.URL+"/connections/connect/linkedin", alice)
 	set := res.Header.Get("Set-Cookie")
-	for _, want := range []string{"__Host-postflow_oauth=", "; Path=/;", "; Max-Age=600;", "; HttpOnly;", "; Secure;", "; SameSite=Lax"} {
+	for _, want := range []string{"__Host-postflow_oauth_", "; Path=/;", "; Max-Age=600;", "; HttpOnly;", "; Secure;", "; SameSite=Lax"} {
 		if !strings.Contains(set, want) {
 			t.Errorf("Set-Cookie %q lacks %q", set, want)
 		}
@@ -551,4 +551,33 @@ func FuzzCallbackQuery(f *testing.F) {
 			t.Fatalf("%q: landed on %q", rawQuery, loc)
 		}
 	})
+}
+
+// Two connections started at once from a frontend on another site: the
+// start POSTs are cross-site, so the browser sends neither of them the
+// SameSite=Lax cookie the other set. Each sets a cookie of its own, and
+// both callbacks complete.
+func TestTwoCrossSiteStartsBothComplete(t *testing.T) {
+	ta := newTestAPI(t, false)
+	alice := bearer(token(t, "alice", []string{"org-a"}, ""))
+	var authorize []string
+	for range 2 {
+		_, _, start := ta.connectJSON(t, alice)
+		// A cross-site POST: no cookies go with it (a client without
+		// the jar); the browser keeps what it sets (put in the jar).
+		crossSite := &browser{client: &http.Client{CheckRedirect: noFollow.CheckRedirect}}
+		res := crossSite.submit(t, start, frontend)
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("start = %d", res.StatusCode)
+		}
+		u, _ := url.Parse(ta.srv.URL)
+		ta.browser.client.Jar.SetCookies(u, res.Cookies())
+		authorize = append(authorize, res.Header.Get("Location"))
+	}
+	for i, a := range authorize {
+		callback := ta.browser.get(t, a, nil).Header.Get("Location")
+		if loc := ta.browser.get(t, callback, nil).Header.Get("Location"); loc != frontend+"/connections?connected=1" {
+			t.Errorf("connection %d landed on %q", i+1, loc)
+		}
+	}
 }
