@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,20 +16,42 @@ import (
 )
 
 // The fault drill: posts to five sandbox accounts that fail at random (503,
-// 429 with a 1 s wait, created-then-504) with duplicate detection off, so
-// that only PostFlow's own bookkeeping and the idempotency key keep each
-// (post, account) to one post. Its figures come from the sandbox's own feed
-// set against what PostFlow says of each account, so a fault of the
+// 429 with a 1 s wait, created-then-504, 504 with nothing made), a share
+// of them repeating another drill post's text with the sandbox's duplicate
+// detection on, so that PostFlow's bookkeeping, the idempotency key and
+// its judging of "duplicate" answers must keep each (post, account) to its
+// own one post. Its figures come from the sandbox's own feed set against
+// what PostFlow says of each pair and each post, so a fault of the
 // exactly-once kind shows as a count, not as a test someone had to think of.
 
-// drillFaults are the sandbox's random answers in a drill round.
+// drillFaults are the sandbox's random answers in a drill round, and the
+// drill's repeated texts.
 type drillFaults struct {
-	unavailable, rateLimited, lostAnswer float64
+	unavailable, rateLimited, lostAnswer, timeout float64
+	// duplicateDetection is the sandbox's on the drill accounts.
+	duplicateDetection bool
+	// repeatEvery: every repeatEvery-th post repeats the text of the post
+	// before it (0: none).
+	repeatEvery int
 }
 
 func (f drillFaults) String() string {
-	return fmt.Sprintf("%.0f%% 503, %.0f%% 429 (Retry-After 1 s), %.0f%% created-then-504, duplicate detection off",
-		100*f.unavailable, 100*f.rateLimited, 100*f.lostAnswer)
+	detection := "on"
+	if !f.duplicateDetection {
+		detection = "off"
+	}
+	repeats := "no repeated texts"
+	if f.repeatEvery > 1 {
+		repeats = fmt.Sprintf("1 post in %d repeats the text of the post before it", f.repeatEvery)
+	}
+	return fmt.Sprintf("%.0f%% 503, %.0f%% 429 (Retry-After 1 s), %.0f%% created-then-504, %.0f%% 504 with nothing made;\n"+
+		"  duplicate detection %s, %s",
+		100*f.unavailable, 100*f.rateLimited, 100*f.lostAnswer, 100*f.timeout, detection, repeats)
+}
+
+// repeats says whether post i repeats the text of post i-1.
+func (f drillFaults) repeats(i int) bool {
+	return f.repeatEvery > 1 && i%f.repeatEvery == f.repeatEvery-1
 }
 
 // drillAccount is a PostFlow account and its sandbox user.
@@ -45,20 +68,34 @@ const drillTimeout = 5 * time.Minute
 // kind are in flight.
 const drillKillAfter = 2 * time.Second
 
-// drillResult counts one round, per (post, account) pair.
+// drillResult counts one round, per (post, account) pair unless said.
 type drillResult struct {
 	name  string
 	posts int
 	pairs int
-	// PostFlow's result for the pair.
-	published, failed, unknown, open int
-	// From the sandbox's feed: pairs with more than one post, and with none.
+	// PostFlow's result for the pair; dupContent: failed DUPLICATE_CONTENT.
+	published, failed, unknown, open, dupContent int
+	// From the sandbox's feed: pairs with more than one post (with
+	// duplicate detection on: texts an account's feed holds more than
+	// once), and pairs with none.
 	duplicates, missing int
-	// Disagreements: PostFlow's result against the feed.
-	failedInFeed, unknownInFeed, publishedNotInFeed int
-	notClosed                                       int // runs still open at drillTimeout
-	perSec                                          float64
-	note                                            string
+	// Disagreements: PostFlow's result against the feed. wrongID: published
+	// with a platform id that is not this pair's feed post. postStatus:
+	// posts whose own status is not what their results make it.
+	failedInFeed, unknownInFeed, openInFeed, publishedNotInFeed, wrongID, postStatus int
+	notClosed                                                                        int // runs still open at drillTimeout
+	perSec                                                                           float64
+	note                                                                             string
+}
+
+// drillPair is PostFlow's result for one (post, account) pair.
+type drillPair struct {
+	Status, PlatformPostID, ErrorCode string
+}
+
+// feedPost is a post in a sandbox user's feed.
+type feedPost struct {
+	ID, Text, IdempotencyKey string
 }
 
 // connectDrillAccounts connects n sandbox accounts and sets faults on them.
@@ -87,7 +124,7 @@ func connectDrillAccounts(api *apiClient, n int, f drillFaults) ([]drillAccount,
 			return nil, fmt.Errorf("drill account %s has no platform user id", accounts[i].id)
 		}
 		b, _ := json.Marshal(map[string]any{"publish": "random", "unavailableRate": f.unavailable, "rateLimitedRate": f.rateLimited,
-			"retryAfterSeconds": 1, "lostAnswerRate": f.lostAnswer, "duplicateDetection": false})
+			"retryAfterSeconds": 1, "lostAnswerRate": f.lostAnswer, "timeoutRate": f.timeout, "duplicateDetection": f.duplicateDetection})
 		if _, err := api.do("PUT", "/sandbox/users/"+url.PathEscape(accounts[i].user)+"/behaviour", string(b), nil); err != nil {
 			return nil, err
 		}
@@ -98,21 +135,23 @@ func connectDrillAccounts(api *apiClient, n int, f drillFaults) ([]drillAccount,
 // drillRound publishes n posts to every account, calls kill (if not nil)
 // once half of them are triggered and drillKillAfter has passed, waits for
 // every run to close (up to drillTimeout) and counts.
-func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts []drillAccount, n, c int, name string, kill func() error) (drillResult, error) {
+func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts []drillAccount, f drillFaults, n, c int, name string, kill func() error) (drillResult, error) {
 	res := drillResult{name: name, posts: n, pairs: n * len(accounts)}
 	ids := make([]string, n)
-	// A text of its own per post: the feed tells which post a sandbox
-	// post is, also from a build that sends no idempotency key.
-	texts := make(map[string]int, n)
 	accountIDs := make([]string, len(accounts))
 	for i, a := range accounts {
 		accountIDs[i] = a.id
 	}
+	// A text of its own per post but the repeats: the feed tells which
+	// post a sandbox post is, also from a build that sends no idempotency
+	// key.
 	round := time.Now().UnixNano()
 	textOf := make([]string, n)
 	for i := range n {
 		textOf[i] = fmt.Sprintf("drill %d post %d", round, i)
-		texts[textOf[i]] = i
+		if i > 0 && f.repeats(i) {
+			textOf[i] = textOf[i-1]
+		}
 	}
 	err := parallel(n, c, func(i int) error {
 		id, err := api.createPost(textOf[i], accountIDs)
@@ -163,13 +202,12 @@ func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts 
 	defer cancel()
 	var mu sync.Mutex
 	var lastClose time.Time
-	var notClosed atomic.Int64
+	closed := make([]bool, n)
 	err = parallel(n, n, func(i int) error {
 		// A run ends with its post published or failed; either is closed.
 		var out struct{ Status string }
 		err := tc.GetWorkflow(waitCtx, wf[i], "").Get(waitCtx, &out)
 		if waitCtx.Err() != nil {
-			notClosed.Add(1)
 			return nil
 		}
 		if err != nil {
@@ -177,97 +215,178 @@ func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts 
 		}
 		mu.Lock()
 		lastClose = time.Now()
+		closed[i] = true
 		mu.Unlock()
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	res.notClosed = int(notClosed.Load())
+	for _, ok := range closed {
+		if !ok {
+			res.notClosed++
+		}
+	}
 	if !lastClose.IsZero() {
 		res.perSec = float64(n-res.notClosed) / lastClose.Sub(start).Seconds()
 	}
 
-	// PostFlow's result per pair.
-	status := make([]map[string]string, n)
+	// PostFlow's post and result per pair.
+	postStatus := make([]string, n)
+	results := make([]map[string]drillPair, n)
 	err = parallel(n, c, func(i int) error {
 		var p struct {
-			Results []struct{ SocialAccountID, Status string }
+			Status  string
+			Results []struct {
+				SocialAccountID string
+				drillPair
+			}
 		}
 		if _, err := api.do("GET", "/posts/"+ids[i], "", &p); err != nil {
 			return err
 		}
-		status[i] = map[string]string{}
+		postStatus[i] = p.Status
+		results[i] = map[string]drillPair{}
 		for _, r := range p.Results {
-			status[i][r.SocialAccountID] = r.Status
+			results[i][r.SocialAccountID] = r.drillPair
 		}
 		return nil
 	})
 	if err != nil {
 		return res, err
 	}
-	// The sandbox's feed, per pair.
+	for i := range n {
+		if closed[i] && !postAgrees(postStatus[i], results[i], accountIDs) {
+			res.postStatus++
+		}
+	}
+	// The sandbox's feed, per account.
 	for _, a := range accounts {
-		var feed struct{ Posts []struct{ Text string } }
+		var feed struct{ Posts []feedPost }
 		if _, err := api.do("GET", "/sandbox/feed?limit=10000&user="+url.QueryEscape(a.user), "", &feed); err != nil {
 			return res, err
 		}
 		if len(feed.Posts) == 10000 {
 			return res, errors.New("a drill account's feed is longer than one page: lower -n")
 		}
-		inFeed := make([]int, n)
-		for _, p := range feed.Posts {
-			if i, ok := texts[p.Text]; ok {
-				inFeed[i]++
-			}
-		}
+		pairs := make([]drillPair, n)
+		keys := make([]string, n)
 		for i := range n {
-			res.count(status[i][a.id], inFeed[i])
+			pairs[i] = results[i][a.id]
+			keys[i] = idempotencyKey(ids[i], a.id)
 		}
+		res.countAccount(textOf, keys, pairs, closed, feed.Posts, f.duplicateDetection)
 	}
 	return res, nil
 }
 
-// count adds one pair: PostFlow's result for it and how many times the
-// feed has it.
-func (r *drillResult) count(status string, inFeed int) {
-	switch status {
-	case "published":
-		r.published++
+// idempotencyKey is the Idempotency-Key PostFlow sends for a pair
+// (activities.IdempotencyKey, not imported: the bench reads PostFlow from
+// outside, and a build that sends none is still counted by text).
+func idempotencyKey(postID, accountID string) string {
+	return "postflow-" + postID + "-" + accountID
+}
+
+// postAgrees says whether a post's own status is what its results make
+// it: published if every account's result is published, failed otherwise.
+func postAgrees(status string, results map[string]drillPair, accounts []string) bool {
+	want := "published"
+	for _, a := range accounts {
+		if results[a].Status != "published" {
+			want = "failed"
+		}
+	}
+	return status == want
+}
+
+// countAccount adds the pairs of one account: texts[i], keys[i] and
+// pairs[i] are post i's text, its Idempotency-Key on this account and
+// PostFlow's result; closed[i] says whether its run closed; feed is the
+// account's sandbox feed; detection, whether the sandbox refused
+// repeated texts.
+//
+// A feed post belongs to the pair whose Idempotency-Key made it; without
+// a known key, to the first post of its text. So a text several posts
+// share is in the feed for one of them only, and a result published with
+// a post made for another pair is told apart.
+func (r *drillResult) countAccount(texts, keys []string, pairs []drillPair, closed []bool, feed []feedPost, detection bool) {
+	byKey := make(map[string]int, len(keys))
+	for i, k := range keys {
+		byKey[k] = i
+	}
+	byText := make(map[string]int, len(texts))
+	for i := len(texts) - 1; i >= 0; i-- {
+		byText[texts[i]] = i
+	}
+	own := make([][]string, len(texts)) // feed post ids per post
+	perText := map[string]int{}
+	for _, p := range feed {
+		i, ok := byKey[p.IdempotencyKey]
+		if !ok || p.IdempotencyKey == "" {
+			if i, ok = byText[p.Text]; !ok {
+				continue // not this round's
+			}
+		}
+		own[i] = append(own[i], p.ID)
+		perText[p.Text]++
+	}
+	for i, p := range pairs {
+		inFeed := len(own[i])
+		switch p.Status {
+		case "published":
+			r.published++
+			if inFeed == 0 {
+				r.publishedNotInFeed++
+			}
+			if !slices.Contains(own[i], p.PlatformPostID) {
+				r.wrongID++
+			}
+		case "failed":
+			r.failed++
+			if p.ErrorCode == "DUPLICATE_CONTENT" {
+				r.dupContent++
+			}
+			if inFeed > 0 {
+				r.failedInFeed++
+			}
+		case "unknown":
+			r.unknown++
+			if inFeed > 0 {
+				r.unknownInFeed++
+			}
+		default: // pending, publishing, none: the run did not settle it
+			r.open++
+			if inFeed > 0 && closed[i] {
+				r.openInFeed++
+			}
+		}
 		if inFeed == 0 {
-			r.publishedNotInFeed++
+			r.missing++
 		}
-	case "failed":
-		r.failed++
-		if inFeed > 0 {
-			r.failedInFeed++
+		if inFeed > 1 && !detection {
+			r.duplicates++
 		}
-	case "unknown":
-		r.unknown++
-		if inFeed > 0 {
-			r.unknownInFeed++
-		}
-	default: // pending, publishing, none: the run did not settle it
-		r.open++
 	}
-	if inFeed > 1 {
-		r.duplicates++
-	}
-	if inFeed == 0 {
-		r.missing++
+	if detection {
+		// A text twice is a duplicate whichever pairs the posts belong to.
+		for _, c := range perText {
+			if c > 1 {
+				r.duplicates++
+			}
+		}
 	}
 }
 
 func drillTable(f drillFaults, n, accounts int, rounds []drillResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Fault drill: %d posts x %d accounts per round (n/5), the sandbox answering at random %s\n", n, accounts, f)
-	fmt.Fprintf(&b, "%-24s %6s %9s %7s %8s %5s %6s %8s | %9s %10s %12s | %8s\n",
-		"round", "pairs", "published", "failed", "unknown", "open", "dupes", "missing",
-		"failed+in", "unknown+in", "published+no", "posts/s")
+	fmt.Fprintf(&b, "Fault drill: %d posts x %d accounts per round (n/5), the sandbox answering at random\n  %s\n", n, accounts, f)
+	fmt.Fprintf(&b, "%-15s %5s %5s %6s %5s %5s %7s %5s %7s | %9s %7s %7s %6s %8s %7s | %7s\n",
+		"round", "pairs", "pub", "failed", "unkn", "open", "dupcont", "dupes", "missing",
+		"failed+in", "unkn+in", "open+in", "pub+no", "wrong-id", "post-st", "posts/s")
 	for _, r := range rounds {
-		fmt.Fprintf(&b, "%-24s %6d %9d %7d %8d %5d %6d %8d | %9d %10d %12d | %8.1f\n",
-			r.name, r.pairs, r.published, r.failed, r.unknown, r.open, r.duplicates, r.missing,
-			r.failedInFeed, r.unknownInFeed, r.publishedNotInFeed, r.perSec)
+		fmt.Fprintf(&b, "%-15s %5d %5d %6d %5d %5d %7d %5d %7d | %9d %7d %7d %6d %8d %7d | %7.1f\n",
+			r.name, r.pairs, r.published, r.failed, r.unknown, r.open, r.dupContent, r.duplicates, r.missing,
+			r.failedInFeed, r.unknownInFeed, r.openInFeed, r.publishedNotInFeed, r.wrongID, r.postStatus, r.perSec)
 		if r.note != "" {
 			fmt.Fprintf(&b, "  (%s)\n", r.note)
 		}
@@ -275,10 +394,15 @@ func drillTable(f drillFaults, n, accounts int, rounds []drillResult) string {
 			fmt.Fprintf(&b, "  (%d runs still open after %s)\n", r.notClosed, drillTimeout)
 		}
 	}
-	b.WriteString("Per (post, account) pair: PostFlow's result, then from the sandbox's feed: dupes (in it more than once),\n" +
-		"missing (not in it); then where they disagree: failed+in and unknown+in (PostFlow says failed or unknown,\n" +
-		"the feed has the post), published+no (PostFlow says published, the feed lacks it). Target: 0 dupes,\n" +
-		"failed+in and published+no; unknown+in is PostFlow saying it cannot tell (an operator checks).\n" +
+	b.WriteString("Per (post, account) pair: PostFlow's result (pub, failed, unkn, open: pending or publishing; dupcont: failed\n" +
+		"DUPLICATE_CONTENT), then from the sandbox's feed, whose posts go to the pair whose Idempotency-Key made them:\n" +
+		"dupes (a pair in it more than once; with duplicate detection on, a text in an account's feed more than once),\n" +
+		"missing (not in it); then where they disagree: failed+in, unkn+in, open+in (PostFlow says failed, unknown, or\n" +
+		"still open after the run closed, the feed has the post), pub+no (PostFlow says published, the feed lacks it),\n" +
+		"wrong-id (published with a platform id that is not the pair's feed post: another pair's, or none), post-st\n" +
+		"(posts, not pairs: the post's status is not published when all its results are, failed otherwise).\n" +
+		"Target: 0 dupes, failed+in, open+in, pub+no, wrong-id and post-st; unkn+in is PostFlow saying it cannot tell\n" +
+		"(an operator checks). A repeated text's second post should end failed DUPLICATE_CONTENT (or unknown).\n" +
 		"posts/s: posts over the time from the first trigger to the last run's end.\n")
 	return b.String()
 }

@@ -50,6 +50,9 @@ func main() {
 	flag.Float64Var(&faults.unavailable, "drill-503", 0.15, "fault drill: the share of publishes the sandbox answers 503")
 	flag.Float64Var(&faults.rateLimited, "drill-429", 0.15, "fault drill: the share of publishes the sandbox answers 429 with Retry-After: 1")
 	flag.Float64Var(&faults.lostAnswer, "drill-504", 0.05, "fault drill: the share of publishes the sandbox creates and then answers 504")
+	flag.Float64Var(&faults.timeout, "drill-timeout", 0.05, "fault drill: the share of publishes the sandbox answers 504 without creating the post")
+	flag.BoolVar(&faults.duplicateDetection, "drill-duplicates", true, "fault drill: the sandbox refuses a repeated text on the drill accounts (false: lets it through)")
+	flag.IntVar(&faults.repeatEvery, "drill-repeat", 10, "fault drill: every this many posts, one repeats the text of the post before it (0: none)")
 	flag.Parse()
 	if *workerChild {
 		if err := runWorkerChild(); err != nil {
@@ -211,11 +214,11 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool, dril
 		if err != nil {
 			return err
 		}
-		faulty, err := drillRound(ctx, api, tc, accounts, dn, concurrency, "faults", nil)
+		faulty, err := drillRound(ctx, api, tc, accounts, *drill, dn, concurrency, "faults", nil)
 		if err != nil {
 			return err
 		}
-		killed, err := drillRound(ctx, api, tc, accounts, dn, concurrency, "faults + worker SIGKILL", func() error {
+		killed, err := drillRound(ctx, api, tc, accounts, *drill, dn, concurrency, "faults+SIGKILL", func() error {
 			if err := worker.kill(); err != nil {
 				return err
 			}

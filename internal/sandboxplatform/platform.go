@@ -189,8 +189,9 @@ type Behaviour struct {
 	//                  post, until the caller goes away
 	//   stall_after    creates the post, then holds the request likewise
 	//                  (with stall_before: a caller killed mid-call)
-	//   random         each publish draws: unavailable, rate_limited or
-	//                  lost_answer at the rates below, ok otherwise
+	//   random         each publish draws: unavailable, rate_limited,
+	//                  lost_answer or timeout at the rates below, ok
+	//                  otherwise
 	Publish      string `bson:"publish" json:"publish"`
 	PublishTimes int    `bson:"publishTimes" json:"publishTimes"`
 	// PublishSequence scripts the next publishes, one mode each (any of
@@ -200,12 +201,14 @@ type Behaviour struct {
 	PublishSequence []string `bson:"publishSequence,omitempty" json:"publishSequence,omitempty"`
 	// RetryAfterSeconds is the Retry-After of a 429.
 	RetryAfterSeconds int `bson:"retryAfterSeconds" json:"retryAfterSeconds"`
-	// UnavailableRate, RateLimitedRate and LostAnswerRate are the chances,
-	// each in [0, 1] and together at most 1, that a publish of mode
-	// random answers 503, 429 or (the post created) 504.
+	// UnavailableRate, RateLimitedRate, LostAnswerRate and TimeoutRate are
+	// the chances, each in [0, 1] and together at most 1, that a publish
+	// of mode random answers 503, 429, 504 with the post created, or 504
+	// with nothing created.
 	UnavailableRate float64 `bson:"unavailableRate,omitempty" json:"unavailableRate,omitempty"`
 	RateLimitedRate float64 `bson:"rateLimitedRate,omitempty" json:"rateLimitedRate,omitempty"`
 	LostAnswerRate  float64 `bson:"lostAnswerRate,omitempty" json:"lostAnswerRate,omitempty"`
+	TimeoutRate     float64 `bson:"timeoutRate,omitempty" json:"timeoutRate,omitempty"`
 	// DuplicateDetection false lets the same text from the user through
 	// again within the duplicate window (nil: on). An Idempotency-Key is
 	// honoured either way.
@@ -229,19 +232,19 @@ func (b Behaviour) detectsDuplicates() bool {
 // validRates checks the rates of mode random: each in [0, 1], together at
 // most 1 (with room for rounding), and none set for another mode.
 func (b Behaviour) validRates() error {
-	rates := []float64{b.UnavailableRate, b.RateLimitedRate, b.LostAnswerRate}
+	rates := []float64{b.UnavailableRate, b.RateLimitedRate, b.LostAnswerRate, b.TimeoutRate}
 	sum := 0.0
 	for _, r := range rates {
 		if math.IsNaN(r) || r < 0 || r > 1 {
-			return errors.New("unavailableRate, rateLimitedRate and lostAnswerRate must be between 0 and 1")
+			return errors.New("unavailableRate, rateLimitedRate, lostAnswerRate and timeoutRate must be between 0 and 1")
 		}
 		sum += r
 	}
 	if sum > 1+1e-9 {
-		return errors.New("unavailableRate, rateLimitedRate and lostAnswerRate must add up to at most 1")
+		return errors.New("unavailableRate, rateLimitedRate, lostAnswerRate and timeoutRate must add up to at most 1")
 	}
 	if sum > 0 && b.Publish != "random" {
-		return errors.New("unavailableRate, rateLimitedRate and lostAnswerRate apply to publish random only")
+		return errors.New("unavailableRate, rateLimitedRate, lostAnswerRate and timeoutRate apply to publish random only")
 	}
 	return nil
 }
@@ -258,6 +261,8 @@ func (p *Platform) draw(b Behaviour) string {
 		return "rate_limited"
 	case x < b.UnavailableRate+b.RateLimitedRate+b.LostAnswerRate:
 		return "lost_answer"
+	case x < b.UnavailableRate+b.RateLimitedRate+b.LostAnswerRate+b.TimeoutRate:
+		return "timeout"
 	}
 	return "ok"
 }

@@ -152,12 +152,16 @@ func TestBehaviourRatesValidated(t *testing.T) {
 		status     int
 	}{
 		{"random with rates", `{"publish":"random","unavailableRate":0.15,"rateLimitedRate":0.15,"retryAfterSeconds":1,"lostAnswerRate":0.05,"duplicateDetection":false}`, 200},
-		{"rates adding up to 1", `{"publish":"random","unavailableRate":0.5,"rateLimitedRate":0.3,"lostAnswerRate":0.2}`, 200},
+		{"rates adding up to 1", `{"publish":"random","unavailableRate":0.5,"rateLimitedRate":0.3,"lostAnswerRate":0.1,"timeoutRate":0.1}`, 200},
 		{"random without rates: all ok", `{"publish":"random"}`, 200},
 		{"duplicate detection off alone", `{"duplicateDetection":false}`, 200},
 		{"a negative rate", `{"publish":"random","unavailableRate":-0.1}`, 400},
 		{"a rate above 1", `{"publish":"random","lostAnswerRate":1.5}`, 400},
 		{"rates adding up to more than 1", `{"publish":"random","unavailableRate":0.6,"rateLimitedRate":0.3,"lostAnswerRate":0.2}`, 400},
+		{"the timeout rate tipping the sum over 1", `{"publish":"random","unavailableRate":0.5,"rateLimitedRate":0.3,"lostAnswerRate":0.2,"timeoutRate":0.1}`, 400},
+		{"a negative timeout rate", `{"publish":"random","timeoutRate":-0.1}`, 400},
+		{"a timeout rate above 1", `{"publish":"random","timeoutRate":1.5}`, 400},
+		{"a timeout rate for another mode", `{"publish":"ok","timeoutRate":0.5}`, 400},
 		{"rates for another mode", `{"publish":"unavailable","unavailableRate":0.5}`, 400},
 		{"duplicate detection not a bool", `{"duplicateDetection":"off"}`, 400},
 	} {
@@ -205,6 +209,32 @@ func TestRandomPublish(t *testing.T) {
 	for i := range first {
 		if first[i] != again[i] {
 			t.Fatalf("the same seed answered differently at publish %d: %d then %d", i, first[i], again[i])
+		}
+	}
+}
+
+// Publish random's timeoutRate answers 504 with nothing made, beside
+// lostAnswerRate's 504 with the post made: the feed tells them apart.
+func TestRandomPublishTimeout(t *testing.T) {
+	const n = 400
+	for _, seed := range []uint64{3, 11} {
+		s := newSandbox(t, Options{Random: mrand.NewPCG(seed, 1)})
+		user, token := s.connect("Edsger")
+		if status, body := s.behave(user, `{"publish":"random","unavailableRate":0.2,"rateLimitedRate":0.2,"lostAnswerRate":0.2,"timeoutRate":0.2,"duplicateDetection":false}`); status != 200 {
+			t.Fatalf("behave: %d %s", status, body)
+		}
+		count := map[int]int{}
+		for range n {
+			count[s.create(token, "the same words", "").status]++
+		}
+		// Of the 504s, those that made a post are lost answers, the rest
+		// timeouts.
+		lost := len(s.feed(user)) - count[201]
+		timeouts := count[504] - lost
+		for name, c := range map[string]int{"503": count[503], "429": count[429], "201": count[201], "lost answers": lost, "timeouts": timeouts} {
+			if c < n/5-40 || c > n/5+40 {
+				t.Errorf("seed %d: %d %s of %d, want about %d", seed, c, name, n, n/5)
+			}
 		}
 	}
 }
