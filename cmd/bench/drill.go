@@ -280,11 +280,22 @@ func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts 
 	return res, nil
 }
 
-// idempotencyKey is the Idempotency-Key PostFlow sends for a pair
-// (activities.IdempotencyKey, not imported: the bench reads PostFlow from
-// outside, and a build that sends none is still counted by text).
+// idempotencyKey is how the Idempotency-Key PostFlow sends for a pair
+// begins: "postflow-<post>-<account>", then "-" and a random part of each
+// publication of it (activities.IdempotencyKey, not imported: the bench
+// reads PostFlow from outside, and a build that sends none is still
+// counted by text).
 func idempotencyKey(postID, accountID string) string {
 	return "postflow-" + postID + "-" + accountID
+}
+
+// pairOfKey is the pair part of a key (idempotencyKey), without the part
+// of its publication.
+func pairOfKey(key string) string {
+	if i := strings.LastIndexByte(key, '-'); i > 0 && strings.Count(key, "-") == 3 {
+		return key[:i]
+	}
+	return key
 }
 
 // postAgrees says whether a post's own status is what its results make
@@ -321,7 +332,7 @@ func (r *drillResult) countAccount(texts, keys []string, pairs []drillPair, clos
 	own := make([][]string, len(texts)) // feed post ids per post
 	perText := map[string]int{}
 	for _, p := range feed {
-		i, ok := byKey[p.IdempotencyKey]
+		i, ok := byKey[pairOfKey(p.IdempotencyKey)]
 		if !ok || p.IdempotencyKey == "" {
 			if i, ok = byText[p.Text]; !ok {
 				continue // not this round's

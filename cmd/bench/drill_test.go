@@ -93,3 +93,17 @@ func TestPostAgrees(t *testing.T) {
 		})
 	}
 }
+
+// A publication's key is its pair's, then "-" and a part of its own.
+func TestPairOfKey(t *testing.T) {
+	pair := idempotencyKey("6b0ca4cf169bd874ce728a47", "6b0ca4cf169bd874ce728a48")
+	for _, tt := range []struct{ key, want string }{
+		{pair + "-9f86d081884c7d65", pair},
+		{pair, pair},
+		{"other", "other"},
+	} {
+		if got := pairOfKey(tt.key); got != tt.want {
+			t.Errorf("pairOfKey(%q) = %q, want %q", tt.key, got, tt.want)
+		}
+	}
+}
