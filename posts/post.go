@@ -95,8 +95,8 @@ type Result struct {
 	// platform (providers.Payload.IdempotencyKey): made with the first
 	// attempt, so a publication started again after a reset (POST
 	// /publish?again=true) gets a new one and a new post.
-	IdempotencyKey string `json:"-"`
-	UpdatedAt  time.Time  `json:"updatedAt"`
+	IdempotencyKey string    `json:"-"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 }
 
 // ErrNotFound: no such post in this organization.
