@@ -364,3 +364,28 @@ func TestPublishAgainIsANewPost(t *testing.T) {
 		t.Errorf("the sandbox holds the text %d times, want twice", n)
 	}
 }
+
+// A post deleted from PostFlow leaves its post on the network: a later
+// post with its text, in doubt, is answered "duplicate of" that post, and
+// must not take it for its own.
+func TestDuplicateOfADeletedPost(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	first := w.post(t, "Deleted then again", posts.StatusPublishing)
+	if out, err := w.publish(t, first); err != nil || out.Status != "published" {
+		t.Fatalf("first: %+v, %v", out, err)
+	}
+	urn := w.result(t, first).PlatformPostID
+	if err := w.store.Posts().Delete(ctx, "org-1", first.ID); err != nil {
+		t.Fatal(err)
+	}
+	again := w.post(t, "Deleted then again", posts.StatusPublishing)
+	w.fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{"504"} })
+	if _, err := w.publish(t, again); err == nil {
+		t.Fatal("the 504 was no error")
+	}
+	out, err := w.publish(t, again)
+	if err != nil || out.Status != "failed" || out.ErrorCode != posts.ErrorCodeDuplicateContent || out.PlatformPostID != "" {
+		t.Fatalf("again: %+v, %v; want failed %s, not %s", out, err, posts.ErrorCodeDuplicateContent, urn)
+	}
+}

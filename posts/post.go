@@ -131,6 +131,9 @@ type Store interface {
 	// Finish records the outcome of a publish run (ErrNotFound: the post
 	// is gone).
 	Finish(ctx context.Context, id string, status Status, publishedAt *time.Time, reason, code string) error
+	// Delete removes the post and its results, but for the published
+	// ones: ids only, kept so that PostByPlatformID still says whose a
+	// platform post is.
 	Delete(ctx context.Context, orgID, id string) error
 
 	// Results returns the post's results, in the order of its accounts.

@@ -290,7 +290,11 @@ func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
 	if res.DeletedCount == 0 {
 		return posts.ErrNotFound
 	}
-	return p.ResetResults(ctx, post)
+	// Published results stay (ids only, no content): they say whose a
+	// platform post is when a later post with the same text is answered
+	// "duplicate of" it (PostByPlatformID), so a post in doubt never takes
+	// a deleted post's platform post for its own.
+	return p.ResetResults(ctx, post, posts.ResultPublishing, posts.ResultPending, posts.ResultFailed, posts.ResultUnknown)
 }
 
 func (d *resultDoc) result() posts.Result {
