@@ -496,6 +496,12 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 	if err != nil {
 		return nil, err
 	}
+	if prev != nil && prev.Status == posts.ResultPublished {
+		// Published meanwhile (a branch still finishing while its run
+		// was cancelled, or a worker that died after recording it): the
+		// result stands, and so does the outcome.
+		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
+	}
 	if prev.InDoubt() {
 		platform := "the platform"
 		if acc, err := a.Accounts.GetByID(ctx, in.AccountID); err == nil {
@@ -505,11 +511,6 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 			prev.ErrorCode = in.Code
 		}
 		return a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
-	}
-	if prev != nil && prev.Status == posts.ResultPublished {
-		// Published meanwhile (a branch still finishing while its run
-		// was cancelled): the result stands, and so does the outcome.
-		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
 	}
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
 		ErrorCode: in.Code, ErrorMessage: in.Message}); err != nil {

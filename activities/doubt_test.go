@@ -327,6 +327,20 @@ func TestDuplicateWhileAnotherPostIsInDoubt(t *testing.T) {
 			if rB.PlatformPostID != "" || (rA.PlatformPostID != "") != (tt.wantA == "published") {
 				t.Errorf("A's result %+v; B's %+v: B must hold no platform post", rA, rB)
 			}
+			// Settled results keep no doubt: a re-publish of B must call
+			// the network again, not end unknown.
+			if (tt.wantB == "failed" && rB.InDoubt()) || (tt.wantA == "published" && rA.InDoubt()) {
+				t.Errorf("settled results still in doubt: A %+v; B %+v", rA, rB)
+			}
+			if tt.wantA == "published" {
+				// The workflow records a failure for A (a cancel racing
+				// its branch): A stays published, and says so.
+				v, err := w.env.ExecuteActivity(workflows.RecordFailureActivity, workflows.FailureInput{PostID: a.ID, AccountID: account.ID, Code: workflows.CodeCancelled})
+				var out workflows.AccountOutcome
+				if err != nil || v.Get(&out) != nil || out.Status != "published" {
+					t.Errorf("RecordPublishFailure on a published account: %+v, %v", out, err)
+				}
+			}
 			if n := holds(); n != 1 {
 				t.Errorf("the platform holds the text %d times, want once", n)
 			}

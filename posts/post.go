@@ -140,8 +140,9 @@ type Store interface {
 	Results(ctx context.Context, p *Post) ([]Result, error)
 	Result(ctx context.Context, postID, accountID string) (*Result, error)
 	// SaveResult upserts the result of (post, account), adding r.Attempts
-	// to its count. A published result is never overwritten, and a
-	// DoubtSince is never cleared (the earlier one is kept).
+	// to its count. A published result is never overwritten. A doubt
+	// is kept from its earliest DoubtSince until a published or failed
+	// result settles it.
 	SaveResult(ctx context.Context, r *Result) error
 	// RecordFirstAttempt saves that the first attempt to publish (post,
 	// account) begins at `at`, with its idempotency key, if it has no

@@ -336,7 +336,7 @@ func (p *Posts) Result(ctx context.Context, postID, accountID string) (*posts.Re
 
 // SaveResult upserts the result and adds r.Attempts to its count; r's
 // AttemptedAt replaces the stored one when set, and r's DoubtSince the
-// stored one when earlier (a doubt is never cleared here). A result that says
+// stored one when earlier; a published or failed result clears it. A result that says
 // published is never overwritten, since the platform has the post: a
 // write of another status can race one of published (an activity still
 // finishing while its cancelled run records CANCELLED), so on MongoDB that
@@ -439,9 +439,14 @@ func (p *Posts) saveResult(ctx context.Context, r *posts.Result, read func() (*p
 		{Key: "$set", Value: set},
 		{Key: "$inc", Value: bson.D{{Key: "attempts", Value: r.Attempts}}},
 	}
-	if r.DoubtSince != nil {
-		// A doubt, once raised, is kept, from its earliest attempt: only
-		// a published result (proof) or a reset ends it.
+	switch {
+	case r.Status == posts.ResultPublished || r.Status == posts.ResultFailed:
+		// Settled: the post is there (published), or nothing of ours is
+		// (failed is written only without doubt, or on proof such as a
+		// duplicate that is another post's), so no doubt is left.
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "doubtSince", Value: ""}}})
+	case r.DoubtSince != nil:
+		// A doubt, once raised, is kept, from its earliest attempt.
 		update = append(update, bson.E{Key: "$min", Value: bson.D{{Key: "doubtSince", Value: r.DoubtSince.UTC()}}})
 	}
 	filter := bson.D{{Key: "_id", Value: resultID(r.PostID, r.SocialAccountID)}}

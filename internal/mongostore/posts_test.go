@@ -208,6 +208,19 @@ func TestDoubtIsKept(t *testing.T) {
 			if r := read(); r.DoubtSince == nil || !r.DoubtSince.Equal(t0) || r.Attempts != 3 || !r.AttemptedAt.Equal(t2) {
 				t.Errorf("after a later lost answer: %+v, want in doubt since %s, 3 attempts", r, t0)
 			}
+			// Proof settles it: a failed result (nothing of ours there) or
+			// a published one.
+			for _, settled := range []posts.ResultStatus{posts.ResultFailed, posts.ResultPublished} {
+				if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: settled}); err != nil {
+					t.Fatal(err)
+				}
+				if r := read(); r.DoubtSince != nil || r.InDoubt() {
+					t.Errorf("after %s: %+v, want no doubt left", settled, r)
+				}
+				if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublishing, DoubtSince: &t2}); err != nil {
+					t.Fatal(err)
+				}
+			}
 		})
 	}
 }
