@@ -14,15 +14,13 @@ import (
 //     other than a newline, a tab, or a carriage return that begins a CRLF
 //     line break (as Windows clients and HTML forms send them); a lone CR
 //     moves a terminal's cursor and means nothing on a network.
-//   - invalid_content (400): a code point that is no character: a
-//     noncharacter (U+FDD0..U+FDEF and the last two of every plane, U+FFFE,
-//     U+FFFF, ...), which Unicode keeps for a program's own use and never
-//     for interchange, or one Unicode has not assigned (U+0378), which no
-//     font draws. "Assigned" is judged on Go's tables (unicode.Version),
-//     except in U+1F000..U+1FBFF, where each year's new emoji land and
-//     phones send them before Go's tables know them. Private-use characters
-//     (U+E000..U+F8FF, planes 15 and 16) are taken: they are assigned, and
-//     icon fonts and logos (U+F8FF) use them.
+//   - invalid_content (400): a noncharacter (U+FDD0..U+FDEF and the last
+//     two of every plane, U+FFFE, U+FFFF, ...), which Unicode keeps for a
+//     program's own use and never for interchange. Code points Go's tables
+//     (unicode.Version) do not know are taken: Unicode assigns new
+//     characters every year (scripts, CJK extensions, emoji) and people
+//     type them before Go's tables know them. Private-use characters are
+//     taken too: icon fonts and logos (U+F8FF) use them.
 //   - empty_content (400): nothing visible once white space (unicode.IsSpace)
 //     and characters that render as nothing are taken out: format
 //     characters (category Cf: U+200B, U+2060, U+FEFF, ...), the rest of
@@ -40,10 +38,6 @@ func checkText(field, text string) error {
 		if noncharacter(r) {
 			return &InvalidError{Status: 400, Code: "invalid_content",
 				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a noncharacter, which is not meant to be sent as text.", field, r, i)}
-		}
-		if unassigned(r) {
-			return &InvalidError{Status: 400, Code: "invalid_content",
-				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a code point Unicode %s has not assigned to any character.", field, r, i, unicode.Version)}
 		}
 		if !visible && !invisible(r) {
 			visible = true
@@ -77,14 +71,4 @@ const brailleBlank = '\u2800'
 // U+nFFFE, U+nFFFF in each of the 17 planes.
 func noncharacter(r rune) bool {
 	return (r >= 0xFDD0 && r <= 0xFDEF) || r&0xFFFE == 0xFFFE
-}
-
-// unassigned reports a code point in no general category but Cn, per Go's
-// tables; the emoji blocks are left out (see checkText).
-func unassigned(r rune) bool {
-	if r >= 0x1F000 && r <= 0x1FBFF {
-		return false
-	}
-	return !unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S, unicode.Z,
-		unicode.Cc, unicode.Cf, unicode.Co, unicode.Cs)
 }
