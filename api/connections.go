@@ -143,7 +143,15 @@ func wantsJSON(r *http.Request) bool {
 // connection (other_browser otherwise, and the state stays for that one).
 func (s *server) callback(w http.ResponseWriter, r *http.Request) {
 	providerID := chi.URLParam(r, "providerId")
-	a, err := s.conns.Callback(r.Context(), providerID, r.URL.Query(), s.heldBrowserKey(r, r.URL.Query().Get("state")))
+	state := r.URL.Query().Get("state")
+	a, err := s.conns.Callback(r.Context(), providerID, r.URL.Query(), s.heldBrowserKey(r, state))
+	// The cookie has served: connected, or the state is spent, unknown
+	// or another browser's. Expired now rather than in 600 s, so that
+	// connects begun one after another do not pile cookies up.
+	if _, cerr := r.Cookie(s.browserCookieName(state)); cerr == nil {
+		http.SetCookie(w, &http.Cookie{Name: s.browserCookieName(state), Path: "/", MaxAge: -1,
+			HttpOnly: true, Secure: s.secureCookies, SameSite: http.SameSiteLaxMode})
+	}
 	q := url.Values{}
 	if err != nil {
 		code := "exchange_failed"

@@ -300,6 +300,10 @@ func TestConnectFlow(t *testing.T) {
 	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != frontend+"/connections?connected=1" {
 		t.Fatalf("callback = %d to %q", res.StatusCode, res.Header.Get("Location"))
 	}
+	// The cookie has served, and is gone from the browser.
+	if u, _ := url.Parse(ta.srv.URL); len(ta.browser.client.Jar.Cookies(u)) != 0 {
+		t.Errorf("cookies left after the callback: %v", ta.browser.client.Jar.Cookies(u))
+	}
 	// A replayed callback is refused.
 	res = ta.browser.get(t, callback, nil)
 	if loc := res.Header.Get("Location"); loc != frontend+"/connections?error=invalid_state" {
