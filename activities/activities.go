@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -28,6 +29,9 @@ import (
 type AccountStore interface {
 	GetByID(ctx context.Context, id string) (*connections.Account, error)
 	SetStatus(ctx context.Context, id string, status connections.Status) error
+	// SamePlatformUser returns the ids of every account, in any
+	// organization, of one platform user.
+	SamePlatformUser(ctx context.Context, platform, platformUserID string) ([]string, error)
 }
 
 // TokenSource hands out valid access tokens (connections.Service).
@@ -200,7 +204,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
 		var out *workflows.AccountOutcome
-		if pub, out, err = a.duplicate(ctx, in, p, prev, prov, pe, now); out != nil || err != nil {
+		if pub, out, err = a.duplicate(ctx, in, p, acc, prev, prov, pe, now); out != nil || err != nil {
 			return out, err
 		}
 	}
@@ -269,11 +273,20 @@ var errNotConfigured = errors.New("platform not configured")
 // made (pub, to be recorded as published), an outcome nobody can know, or
 // another post's content (failed DUPLICATE_CONTENT). It never takes a
 // platform post that another post's result holds.
-func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p *posts.Post, prev *posts.Result, prov providers.Provider, pe *providers.Error, now time.Time) (*providers.Published, *workflows.AccountOutcome, error) {
+func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p *posts.Post, acc *connections.Account, prev *posts.Result, prov providers.Provider, pe *providers.Error, now time.Time) (*providers.Published, *workflows.AccountOutcome, error) {
+	// The platform's user may be connected into other organizations too:
+	// their posts are as much the platform's as this one's.
+	accounts, err := a.Accounts.SamePlatformUser(ctx, acc.Platform, acc.PlatformUserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !slices.Contains(accounts, in.AccountID) {
+		accounts = append(accounts, in.AccountID)
+	}
 	d := posts.DuplicateAnswer{PostID: in.PostID, ExistingPostID: pe.ExistingPostID}
+	var claimedVia string
 	if pe.ExistingPostID != "" {
-		var err error
-		if d.ClaimedBy, err = a.Posts.PostByPlatformID(ctx, in.AccountID, pe.ExistingPostID); err != nil {
+		if d.ClaimedBy, claimedVia, err = a.Posts.PostByPlatformID(ctx, accounts, pe.ExistingPostID); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -281,7 +294,7 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 		window := prov.Capabilities().IdempotencyWindow
 		d.Keyed = window > 0 && now.Sub(*start) < window
 		if !d.Keyed {
-			rivals, err := a.rivals(ctx, in, p)
+			rivals, err := a.rivals(ctx, in, p, accounts)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -303,8 +316,12 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 			msg += " (" + u + ")"
 		}
 	}
-	if claimedBy != "" {
+	switch {
+	case claimedBy != "" && claimedVia == in.AccountID:
 		msg += ", published by post " + claimedBy
+	case claimedBy != "":
+		// Another organization's post: its id is not this one's to see.
+		msg += ", published through PostFlow by another organization that connected the same account"
 	}
 	msg += " and refused it as a duplicate (" + pe.Code + "). Change the text, or publish again once " + prov.Name() + " accepts a repeat."
 	// Not through fail: an earlier attempt in doubt cannot hold this
@@ -317,8 +334,8 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 // rivals says whether another post of the account, with the text this one
 // sends it, has an attempt in doubt or an unknown outcome: a post the
 // platform names as a duplicate may then be that one's.
-func (a *Activities) rivals(ctx context.Context, in workflows.AccountInput, p *posts.Post) (bool, error) {
-	others, err := a.Posts.DoubtfulResults(ctx, in.AccountID, in.PostID)
+func (a *Activities) rivals(ctx context.Context, in workflows.AccountInput, p *posts.Post, accounts []string) (bool, error) {
+	others, err := a.Posts.DoubtfulResults(ctx, accounts, in.PostID)
 	if err != nil {
 		return false, err
 	}
@@ -331,7 +348,7 @@ func (a *Activities) rivals(ctx context.Context, in workflows.AccountInput, p *p
 		if err != nil {
 			return false, err
 		}
-		if other.ContentFor(in.AccountID) == text {
+		if other.ContentFor(r.SocialAccountID) == text {
 			return true, nil
 		}
 	}

@@ -403,3 +403,41 @@ func TestDuplicateOfADeletedPost(t *testing.T) {
 		t.Fatalf("again: %+v, %v; want failed %s, not %s", out, err, posts.ErrorCodeDuplicateContent, urn)
 	}
 }
+
+// One LinkedIn member connected into two organizations: a post of the
+// other organization holds the text on LinkedIn; this organization's post
+// with the same text, its first answer lost, is answered "duplicate of"
+// that post and must not take it, nor learn its PostFlow id.
+func TestDuplicateOfAnotherOrganizationsPost(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	browser, _ := oauthstate.NewBrowserKey()
+	u, err := w.conns.ConnectURL(ctx, "linkedin", "org-2", "user-2", browser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := linkedinfake.Authorize(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := w.conns.Callback(ctx, "linkedin", q, browser)
+	if err != nil || other.ID == w.account.ID || other.PlatformUserID != w.account.PlatformUserID {
+		t.Fatalf("the same member in org-2: %+v, %v", other, err)
+	}
+	theirs := w.postTo(t, "Said in two organizations", other.ID)
+	if out, err := w.publishTo(t, theirs, other.ID); err != nil || out.Status != "published" {
+		t.Fatalf("org-2's post: %+v, %v", out, err)
+	}
+	ours := w.post(t, "Said in two organizations", posts.StatusPublishing)
+	w.fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{"504"} })
+	if _, err := w.publish(t, ours); err == nil {
+		t.Fatal("the 504 was no error")
+	}
+	out, err := w.publish(t, ours)
+	if err != nil || out.Status != "failed" || out.ErrorCode != posts.ErrorCodeDuplicateContent || out.PlatformPostID != "" {
+		t.Fatalf("org-1's post: %+v, %v; want failed %s", out, err, posts.ErrorCodeDuplicateContent)
+	}
+	if r := w.result(t, ours); strings.Contains(r.ErrorMessage, theirs.ID) || !strings.Contains(r.ErrorMessage, "another organization") {
+		t.Errorf("message %q: it must not name org-2's post %s", r.ErrorMessage, theirs.ID)
+	}
+}

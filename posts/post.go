@@ -155,13 +155,13 @@ type Store interface {
 	// rather than the stored one, as SetStatus does. A doubt prev holds
 	// (prev.DoubtStart) is kept.
 	RecordAttempt(ctx context.Context, prev *Result, postID, accountID string, at time.Time) error
-	// PostByPlatformID returns the id of the post whose published result
-	// for accountID holds platformPostID ("" if none): who a duplicate
-	// answer's post belongs to.
-	PostByPlatformID(ctx context.Context, accountID, platformPostID string) (string, error)
-	// DoubtfulResults returns the results of accountID, other than
+	// PostByPlatformID returns the post, and its account, whose published
+	// result for one of accountIDs holds platformPostID ("" if none): who
+	// a duplicate answer's post belongs to.
+	PostByPlatformID(ctx context.Context, accountIDs []string, platformPostID string) (postID, accountID string, err error)
+	// DoubtfulResults returns the results of accountIDs, other than
 	// exceptPostID's, that are in doubt or unknown.
-	DoubtfulResults(ctx context.Context, accountID, exceptPostID string) ([]Result, error)
+	DoubtfulResults(ctx context.Context, accountIDs []string, exceptPostID string) ([]Result, error)
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error

@@ -191,6 +191,29 @@ func (a *Accounts) List(ctx context.Context, orgID string) ([]connections.Accoun
 	return out, nil
 }
 
+// SamePlatformUser returns the ids of every account, in any organization,
+// of the platform's user platformUserID: one network account connected
+// into several organizations. A duplicate answer's rare path: on FerretDB,
+// which indexes only _id, it scans the accounts.
+func (a *Accounts) SamePlatformUser(ctx context.Context, platform, platformUserID string) ([]string, error) {
+	cur, err := a.c.Find(ctx, bson.D{{Key: "platform", Value: platform}, {Key: "platformUserId", Value: platformUserID}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: accounts of a platform user: %w", err)
+	}
+	var docs []struct {
+		ID bson.ObjectID `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: accounts of a platform user: %w", err)
+	}
+	ids := make([]string, 0, len(docs))
+	for _, d := range docs {
+		ids = append(ids, d.ID.Hex())
+	}
+	return ids, nil
+}
+
 // Delete removes the account and its tokens.
 func (a *Accounts) Delete(ctx context.Context, orgID, id string) error {
 	if _, err := a.Get(ctx, orgID, id); err != nil {

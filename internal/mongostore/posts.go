@@ -375,12 +375,12 @@ func (p *Posts) RecordAttempt(ctx context.Context, prev *posts.Result, postID, a
 	return p.saveResult(ctx, r, func() (*posts.Result, error) { return prev, nil })
 }
 
-// DoubtfulResults returns the results of accountID, other than
+// DoubtfulResults returns the results of accountIDs, other than
 // exceptPostID's, that are in doubt or unknown: the posts that may hold
 // what a duplicate answer names. The rare path again: a scan on FerretDB.
-func (p *Posts) DoubtfulResults(ctx context.Context, accountID, exceptPostID string) ([]posts.Result, error) {
+func (p *Posts) DoubtfulResults(ctx context.Context, accountIDs []string, exceptPostID string) ([]posts.Result, error) {
 	cur, err := p.results.Find(ctx, bson.D{
-		{Key: "socialAccountId", Value: accountID},
+		{Key: "socialAccountId", Value: bson.D{{Key: "$in", Value: accountIDs}}},
 		{Key: "postId", Value: bson.D{{Key: "$ne", Value: exceptPostID}}},
 		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(posts.ResultPublishing), string(posts.ResultPending), string(posts.ResultUnknown)}}}},
 	})
@@ -400,23 +400,24 @@ func (p *Posts) DoubtfulResults(ctx context.Context, accountID, exceptPostID str
 	return out, nil
 }
 
-// PostByPlatformID returns the id of the post whose published result for
-// accountID holds platformPostID, or "" if none does. A duplicate answer's
-// rare path: on FerretDB, which indexes only _id, it scans the results.
-func (p *Posts) PostByPlatformID(ctx context.Context, accountID, platformPostID string) (string, error) {
+// PostByPlatformID returns the post, and its account, whose published
+// result for one of accountIDs holds platformPostID, or "" if none does.
+// A duplicate answer's rare path: on FerretDB, which indexes only _id, it
+// scans the results.
+func (p *Posts) PostByPlatformID(ctx context.Context, accountIDs []string, platformPostID string) (postID, accountID string, err error) {
 	var d resultDoc
-	err := p.results.FindOne(ctx, bson.D{
-		{Key: "socialAccountId", Value: accountID},
+	err = p.results.FindOne(ctx, bson.D{
+		{Key: "socialAccountId", Value: bson.D{{Key: "$in", Value: accountIDs}}},
 		{Key: "platformPostId", Value: platformPostID},
 		{Key: "status", Value: string(posts.ResultPublished)},
 	}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return "", nil
+		return "", "", nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("mongo: find result by platform id: %w", err)
+		return "", "", fmt.Errorf("mongo: find result by platform id: %w", err)
 	}
-	return d.PostID, nil
+	return d.PostID, d.SocialAccountID, nil
 }
 
 // saveResult writes r; on FerretDB, read says what the stored result is.

@@ -239,12 +239,13 @@ func TestPostByPlatformID(t *testing.T) {
 	}
 	for _, tt := range []struct{ account, id, want string }{
 		{"a1", "urn:li:share:1", "p1"},
-		{"a2", "urn:li:share:1", ""}, // another account's
+		{"a2", "urn:li:share:1", ""}, // another account's, not asked for
 		{"a1", "urn:li:share:3", ""}, // not published
 		{"a1", "urn:li:share:9", ""},
 	} {
-		if got, err := store.PostByPlatformID(ctx, tt.account, tt.id); err != nil || got != tt.want {
-			t.Errorf("PostByPlatformID(%s, %s) = %q, %v; want %q", tt.account, tt.id, got, err, tt.want)
+		got, via, err := store.PostByPlatformID(ctx, []string{tt.account}, tt.id)
+		if err != nil || got != tt.want || (got != "" && via != tt.account) {
+			t.Errorf("PostByPlatformID(%s, %s) = %q via %q, %v; want %q", tt.account, tt.id, got, via, err, tt.want)
 		}
 	}
 }
