@@ -79,9 +79,21 @@ func newWorld(t *testing.T) *world {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
 
-	// Connect one account through the real OAuth flow, in one browser.
+	account := connectLinkedIn(t, conns, "org-1", "user-1")
+
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
+	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li, reg: reg, sandbox: sandboxSrv}
+}
+
+// connectLinkedIn connects the in-test LinkedIn member into org through
+// the real OAuth flow, in one browser, and returns the account.
+func connectLinkedIn(t *testing.T, conns *connections.Service, org, user string) *connections.Account {
+	t.Helper()
+	ctx := context.Background()
 	browser, _ := oauthstate.NewBrowserKey()
-	u, err := conns.ConnectURL(ctx, "linkedin", "org-1", "user-1", browser)
+	u, err := conns.ConnectURL(ctx, "linkedin", org, user, browser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,18 +105,21 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
-	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li, reg: reg, sandbox: sandboxSrv}
+	return account
 }
 
+// post makes a post with status to the world's LinkedIn account.
 func (w *world) post(t *testing.T, content string, status posts.Status) *posts.Post {
+	t.Helper()
+	return w.postTo(t, content, status, w.account)
+}
+
+// postTo makes a post with status to one account, in its organization.
+func (w *world) postTo(t *testing.T, content string, status posts.Status, account *connections.Account) *posts.Post {
 	t.Helper()
 	now := time.Now().UTC()
 	p, err := w.store.Posts().Create(context.Background(), &posts.Post{
-		OrganizationID: "org-1", Content: content, SocialAccountIDs: []string{w.account.ID},
+		OrganizationID: account.OrganizationID, Content: content, SocialAccountIDs: []string{account.ID},
 		Status: status, CreatedAt: now, UpdatedAt: now,
 	})
 	if err != nil {
@@ -115,7 +130,12 @@ func (w *world) post(t *testing.T, content string, status posts.Status) *posts.P
 
 func (w *world) publish(t *testing.T, p *posts.Post) (*workflows.AccountOutcome, error) {
 	t.Helper()
-	v, err := w.env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: w.account.ID})
+	return w.publishTo(t, p, w.account.ID)
+}
+
+func (w *world) publishTo(t *testing.T, p *posts.Post, accountID string) (*workflows.AccountOutcome, error) {
+	t.Helper()
+	v, err := w.env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: accountID})
 	if err != nil {
 		return nil, err
 	}

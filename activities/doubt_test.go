@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -237,32 +236,6 @@ func (w *world) sandboxHolds(t *testing.T, user, text string) int {
 	return n
 }
 
-func (w *world) postTo(t *testing.T, content string, accountID string) *posts.Post {
-	t.Helper()
-	now := time.Now().UTC()
-	p, err := w.store.Posts().Create(context.Background(), &posts.Post{
-		OrganizationID: "org-1", Content: content, SocialAccountIDs: []string{accountID},
-		Status: posts.StatusPublishing, CreatedAt: now, UpdatedAt: now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (w *world) publishTo(t *testing.T, p *posts.Post, accountID string) (*workflows.AccountOutcome, error) {
-	t.Helper()
-	v, err := w.env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: accountID})
-	if err != nil {
-		return nil, err
-	}
-	var out workflows.AccountOutcome
-	if err := v.Get(&out); err != nil {
-		t.Fatal(err)
-	}
-	return &out, nil
-}
-
 // Two posts with one text to one account, both in doubt: A's answer lost
 // after the platform made A's post, B's first answer a 504 that made
 // nothing. The platform then names A's post as a duplicate to B's retry.
@@ -305,7 +278,7 @@ func TestDuplicateWhileAnotherPostIsInDoubt(t *testing.T) {
 					w.behave(t, account.PlatformUserID, `{"publishSequence":["`+mode+`"]}`)
 				}
 			}
-			a, b := w.postTo(t, text, account.ID), w.postTo(t, text, account.ID)
+			a, b := w.postTo(t, text, posts.StatusPublishing, account), w.postTo(t, text, posts.StatusPublishing, account)
 			answer("lost")
 			if _, err := w.publishTo(t, a, account.ID); err == nil {
 				t.Fatal("A's lost answer was no error")
@@ -356,7 +329,7 @@ func TestPublishAgainIsANewPost(t *testing.T) {
 	ctx := context.Background()
 	account := w.connectSandbox(t, "Grace")
 	w.behave(t, account.PlatformUserID, `{"duplicateDetection":false}`)
-	p := w.postTo(t, "said twice on purpose", account.ID)
+	p := w.postTo(t, "said twice on purpose", posts.StatusPublishing, account)
 	first, err := w.publishTo(t, p, account.ID)
 	if err != nil || first.Status != "published" {
 		t.Fatalf("first: %+v, %v", first, err)
@@ -410,21 +383,11 @@ func TestDuplicateOfADeletedPost(t *testing.T) {
 // that post and must not take it, nor learn its PostFlow id.
 func TestDuplicateOfAnotherOrganizationsPost(t *testing.T) {
 	w := newWorld(t)
-	ctx := context.Background()
-	browser, _ := oauthstate.NewBrowserKey()
-	u, err := w.conns.ConnectURL(ctx, "linkedin", "org-2", "user-2", browser)
-	if err != nil {
-		t.Fatal(err)
+	other := connectLinkedIn(t, w.conns, "org-2", "user-2")
+	if other.ID == w.account.ID || other.PlatformUserID != w.account.PlatformUserID {
+		t.Fatalf("the same member in org-2: %+v", other)
 	}
-	q, err := linkedinfake.Authorize(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := w.conns.Callback(ctx, "linkedin", q, browser)
-	if err != nil || other.ID == w.account.ID || other.PlatformUserID != w.account.PlatformUserID {
-		t.Fatalf("the same member in org-2: %+v, %v", other, err)
-	}
-	theirs := w.postTo(t, "Said in two organizations", other.ID)
+	theirs := w.postTo(t, "Said in two organizations", posts.StatusPublishing, other)
 	if out, err := w.publishTo(t, theirs, other.ID); err != nil || out.Status != "published" {
 		t.Fatalf("org-2's post: %+v, %v", out, err)
 	}
