@@ -252,6 +252,10 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 // PostURL is the public address of a post, by its URN.
 func (p *Provider) PostURL(urn string) string { return "https://www.linkedin.com/feed/update/" + urn }
 
+// LinkedIn revokes tokens: connections finds that by a type assertion,
+// which would miss silently if Revoke's signature drifted.
+var _ providers.Revoker = (*Provider)(nil)
+
 // Revoke revokes a token at LinkedIn. The endpoint sits beside the token
 // endpoint; LinkedIn documents neither its status nor its body, so any 2xx
 // counts.
