@@ -274,15 +274,21 @@ var errNotConfigured = errors.New("platform not configured")
 // another post's content (failed DUPLICATE_CONTENT). It never takes a
 // platform post that another post's result holds.
 func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p *posts.Post, acc *connections.Account, prev *posts.Result, prov providers.Provider, pe *providers.Error, now time.Time) (*providers.Published, *workflows.AccountOutcome, error) {
-	// The platform's user may be connected into other organizations too:
+	// Without doubt the answer is another's whoever holds it: this
+	// account's own results serve for the message. In doubt, the
+	// platform's user may be connected into other organizations too, and
 	// their posts are as much the platform's as this one's.
-	accounts, err := a.Accounts.SamePlatformUser(ctx, acc.Platform, acc.PlatformUserID)
-	if err != nil {
-		return nil, nil, err
+	accounts := []string{in.AccountID}
+	if prev.InDoubt() {
+		var err error
+		if accounts, err = a.Accounts.SamePlatformUser(ctx, acc.Platform, acc.PlatformUserID); err != nil {
+			return nil, nil, err
+		}
+		if !slices.Contains(accounts, in.AccountID) {
+			accounts = append(accounts, in.AccountID)
+		}
 	}
-	if !slices.Contains(accounts, in.AccountID) {
-		accounts = append(accounts, in.AccountID)
-	}
+	var err error
 	d := posts.DuplicateAnswer{PostID: in.PostID, ExistingPostID: pe.ExistingPostID}
 	var claimedVia string
 	if pe.ExistingPostID != "" {
