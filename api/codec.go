@@ -66,7 +66,7 @@ func (s *server) codecHandler(opts CodecOptions) http.Handler {
 	})
 	h := corsFor(opts.UIOrigin, "POST, OPTIONS", "Authorization, Content-Type, X-Namespace")(auth)
 	if opts.Anonymous {
-		h = loopbackOnly(s, h, "Without credentials, the codec endpoint answers only requests to a loopback host (localhost, 127.0.0.1, [::1]).")
+		h = s.loopbackOnly("Without credentials, the codec endpoint answers only requests to a loopback host (localhost, 127.0.0.1, [::1]).")(h)
 	}
 	return h
 }
@@ -75,15 +75,18 @@ func (s *server) codecHandler(opts CodecOptions) http.Handler {
 // address. Without credentials, listening on 127.0.0.1 is not enough: a
 // page whose name an attacker points at 127.0.0.1 (DNS rebinding) is, to
 // the browser, its own origin, and could read what the codec decodes; its
-// requests carry the attacker's name as Host.
-func loopbackOnly(s *server, next http.Handler, msg string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !isLoopbackHost(r.Host) {
-			writeError(w, r, s.logger, &Error{http.StatusForbidden, "host_not_allowed", msg})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+// requests carry the attacker's name as Host. msg is the refusal's
+// message.
+func (s *server) loopbackOnly(msg string) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !isLoopbackHost(r.Host) {
+				writeError(w, r, s.logger, &Error{http.StatusForbidden, "host_not_allowed", msg})
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // isLoopbackHost says whether hostport (a Host header, with or without a

@@ -79,12 +79,7 @@ func TestCodecEndpoint(t *testing.T) {
 			if tt.auth != "" {
 				req.Header.Set("Authorization", tt.auth)
 			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			res, out := send(t, req)
 			if res.StatusCode != tt.status || res.Header.Get("Access-Control-Allow-Origin") != uiOrigin {
 				t.Fatalf("status %d (CORS %q): %s", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), out)
 			}
@@ -189,12 +184,7 @@ func TestCodecErrorsHaveTheErrorShape(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, srv.URL+"/temporal-codec"+tt.path, strings.NewReader(tt.body))
 			req.Header.Set("Content-Type", tt.ctype)
 			req.Header.Set("Authorization", operator)
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			res, out := send(t, req)
 			if res.StatusCode != tt.status || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 				t.Fatalf("got %d (%s) %.200s, want %d %s", res.StatusCode, res.Header.Get("Content-Type"), out, tt.status, tt.code)
 			}
@@ -246,12 +236,7 @@ func TestCodecAnonymousOnlyForLoopbackHosts(t *testing.T) {
 				req.Header.Set("Origin", uiOrigin)
 				req.Header.Set("Access-Control-Request-Method", "POST")
 			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out, _ := io.ReadAll(res.Body)
-			res.Body.Close()
+			res, out := send(t, req)
 			want := tt.status
 			if method == "OPTIONS" && want == 200 {
 				want = 204
@@ -318,12 +303,7 @@ func TestLoopbackListenerAnswersOnlyLoopbackHosts(t *testing.T) {
 			for _, path := range []string{"/healthz", "/sandbox/feed"} {
 				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 				req.Host = tt.host
-				res, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				body, _ := io.ReadAll(res.Body)
-				res.Body.Close()
+				res, body := send(t, req)
 				if res.StatusCode != tt.want || (tt.want == http.StatusForbidden && !strings.Contains(string(body), "host_not_allowed")) {
 					t.Errorf("loopback only %v: GET %s with Host %s = %d %s, want %d", loopbackOnly, path, tt.host, res.StatusCode, body, tt.want)
 				}

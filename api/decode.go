@@ -50,7 +50,7 @@ func decodeJSON(r *http.Request, v any) error {
 	// against its field rather than failing the pass.
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
-	if err := checkMembers(dec, reflect.TypeOf(v), "", 0); err != nil {
+	if err := checkMembers(dec, reflect.TypeOf(v), "", 0, map[reflect.Type]map[string]reflect.Type{}); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
@@ -130,8 +130,10 @@ const maxDepth = 32
 // number within its range). t is that type (nil: anything, only repeats
 // are checked); path names the value in errors ("variants.<id>.content",
 // the map's key kept, which the decoder's own type errors drop). At depth
-// 0 the value must be an object.
-func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) error {
+// 0 the value must be an object. fields holds jsonFields of the struct
+// types met so far, so that a list of many objects of one type (a codec
+// batch's payloads) reflects on that type once per body, not per object.
+func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int, fields map[reflect.Type]map[string]reflect.Type) error {
 	tok, err := dec.Token()
 	if errors.Is(err, io.EOF) && path != "" {
 		err = io.ErrUnexpectedEOF
@@ -156,12 +158,15 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) err
 	}
 	switch tok {
 	case json.Delim('{'):
-		var fields map[string]reflect.Type
+		var names map[string]reflect.Type
 		var elem reflect.Type
 		if t != nil {
 			switch t.Kind() {
 			case reflect.Struct:
-				fields = jsonFields(t)
+				if names = fields[t]; names == nil {
+					names = jsonFields(t)
+					fields[t] = names
+				}
 			case reflect.Map:
 				elem = t.Elem()
 			}
@@ -182,13 +187,13 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) err
 			}
 			seen[key] = true
 			ft := elem
-			if fields != nil {
+			if names != nil {
 				var ok bool
-				if ft, ok = fields[key]; !ok {
+				if ft, ok = names[key]; !ok {
 					return BadRequest("unknown_field", fmt.Sprintf("Unknown field %q.", name))
 				}
 			}
-			if err := checkMembers(dec, ft, name, depth+1); err != nil {
+			if err := checkMembers(dec, ft, name, depth+1, fields); err != nil {
 				return err
 			}
 		}
@@ -200,7 +205,7 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int) err
 			elem = t.Elem()
 		}
 		for i := 0; dec.More(); i++ {
-			if err := checkMembers(dec, elem, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+			if err := checkMembers(dec, elem, path+"["+strconv.Itoa(i)+"]", depth+1, fields); err != nil {
 				return err
 			}
 		}

@@ -241,12 +241,7 @@ func TestCodecResponsesMatchTheOpenAPI(t *testing.T) {
 		if tt.host != "" {
 			req.Host = tt.host
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		res, out := send(t, req)
 		s.check("POST", "/temporal-codec"+tt.op, res.StatusCode, out)
 	}
 }

@@ -103,13 +103,21 @@ func (p *postsAPI) raw(t *testing.T, method, path, body string) (int, []byte) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	res, raw := send(t, req)
+	return res.StatusCode, raw
+}
+
+// send does req on the default client and returns the answer with its
+// body read and closed.
+func send(t testing.TB, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	return res.StatusCode, raw
+	body, _ := io.ReadAll(res.Body)
+	return res, body
 }
 
 func code(out map[string]any) string {
@@ -276,12 +284,7 @@ func TestPostBodyMediaType(t *testing.T) {
 		if tt.ctype != "" {
 			req.Header.Set("Content-Type", tt.ctype)
 		}
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		res, raw := send(t, req)
 		var out map[string]any
 		_ = json.Unmarshal(raw, &out)
 		if res.StatusCode != tt.status || (tt.status == 415 && code(out) != "unsupported_media_type") {

@@ -70,9 +70,7 @@ func NewHandler(opts Options) http.Handler {
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	if opts.LoopbackHostsOnly {
-		r.Use(func(next http.Handler) http.Handler {
-			return loopbackOnly(s, next, "This development server answers only requests to a loopback host (localhost, 127.0.0.1, [::1]).")
-		})
+		r.Use(s.loopbackOnly("This development server answers only requests to a loopback host (localhost, 127.0.0.1, [::1])."))
 	}
 	r.Use(s.recoverer)
 	r.Use(s.logRequests)

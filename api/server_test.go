@@ -294,6 +294,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"list for an object", `{"variants":[]}`, "application/json", 400, "invalid_field", `"variants" must be an object, not a list`},
 		{"string for true or false", `{"ok":"yes"}`, "application/json", 400, "invalid_field", `"ok" must be true or false`},
 		{"object for a list of objects", `{"items":{}}`, "application/json", 400, "invalid_field", `"items" must be a list of objects`},
+		{"unknown field in a later object of one type", `{"items":[{"content":"a"},{"colour":"b"}]}`, "application/json", 400, "unknown_field", `"items[1].colour"`},
 		{"null for a field", `{"content":null,"ids":null}`, "application/json", 0, "", ""},
 		{"anything in a raw value", `{"raw":[1e999,"x",{}]}`, "application/json", 0, "", ""},
 	}

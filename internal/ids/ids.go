@@ -5,8 +5,9 @@
 package ids
 
 import (
-	"encoding/hex"
 	"errors"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // ErrInvalid: the text is not an id.
@@ -14,14 +15,11 @@ var ErrInvalid = errors.New("ids: not an id (24 hex digits)")
 
 // Parse returns s in its canonical spelling (lower-case hex), or
 // ErrInvalid when s is not 24 hex digits. "65A1..." and "65a1..." are the
-// same id.
+// same id. The driver's own parser reads it, as the store does.
 func Parse(s string) (string, error) {
-	if len(s) != 24 {
-		return "", ErrInvalid
-	}
-	b, err := hex.DecodeString(s)
+	oid, err := bson.ObjectIDFromHex(s)
 	if err != nil {
 		return "", ErrInvalid
 	}
-	return hex.EncodeToString(b), nil
+	return oid.Hex(), nil
 }
