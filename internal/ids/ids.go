@@ -5,9 +5,8 @@
 package ids
 
 import (
+	"encoding/hex"
 	"errors"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // ErrInvalid: the text is not an id.
@@ -15,11 +14,14 @@ var ErrInvalid = errors.New("ids: not an id (24 hex digits)")
 
 // Parse returns s in its canonical spelling (lower-case hex), or
 // ErrInvalid when s is not 24 hex digits. "65A1..." and "65a1..." are the
-// same id. The driver's own parser reads it, as the store does.
+// same id.
 func Parse(s string) (string, error) {
-	oid, err := bson.ObjectIDFromHex(s)
+	if len(s) != 24 {
+		return "", ErrInvalid
+	}
+	b, err := hex.DecodeString(s)
 	if err != nil {
 		return "", ErrInvalid
 	}
-	return oid.Hex(), nil
+	return hex.EncodeToString(b), nil
 }
