@@ -882,6 +882,35 @@ func (p *Platform) feed(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"posts": posts})
 }
 
+// ReadFeed reads the feed of the sandbox served at base (where it is
+// mounted, e.g. "http://127.0.0.1:8080/sandbox"): user's posts (everyone's
+// if empty), newest first, up to FeedLimit. It is how a test sees what the
+// platform holds. Errors: the call's, an answer other than 200, a body
+// that is not a feed.
+func ReadFeed(ctx context.Context, base, user string) ([]Post, error) {
+	q := url.Values{"limit": {strconv.Itoa(FeedLimit)}}
+	if user != "" {
+		q.Set("user", user)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/feed?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox feed: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox feed: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("sandbox feed: status %d", res.StatusCode)
+	}
+	var feed struct{ Posts []Post }
+	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
+		return nil, fmt.Errorf("sandbox feed: %w", err)
+	}
+	return feed.Posts, nil
+}
+
 func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	var b Behaviour
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))

@@ -132,16 +132,11 @@ func (s *sandbox) create(token, text, key string) answer {
 
 func (s *sandbox) feed(userID string) []Post {
 	s.t.Helper()
-	res, err := http.Get(s.srv.URL + "/feed?limit=10000&user=" + userID)
+	posts, err := ReadFeed(context.Background(), s.srv.URL, userID)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	defer res.Body.Close()
-	var f struct{ Posts []Post }
-	if err := json.NewDecoder(res.Body).Decode(&f); err != nil {
-		s.t.Fatal(err)
-	}
-	return f.Posts
+	return posts
 }
 
 func TestBehaviourRatesValidated(t *testing.T) {
