@@ -332,8 +332,8 @@ func (r *drillResult) countAccount(texts, keys []string, pairs []drillPair, clos
 	own := make([][]string, len(texts)) // feed post ids per post
 	perText := map[string]int{}
 	for _, p := range feed {
-		i, ok := byKey[pairOfKey(p.IdempotencyKey)]
-		if !ok || p.IdempotencyKey == "" {
+		i, ok := byKey[pairOfKey(p.IdempotencyKey)] // no key: "", no pair's
+		if !ok {
 			if i, ok = byText[p.Text]; !ok {
 				continue // not this round's
 			}
