@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/postflow/postflow/internal/sandboxplatform"
 )
 
 // The fault drill: posts to five sandbox accounts that fail at random (503,
@@ -263,10 +265,10 @@ func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts 
 	// The sandbox's feed, per account.
 	for _, a := range accounts {
 		var feed struct{ Posts []feedPost }
-		if _, err := api.do("GET", "/sandbox/feed?limit=10000&user="+url.QueryEscape(a.user), "", &feed); err != nil {
+		if _, err := api.do("GET", fmt.Sprintf("/sandbox/feed?limit=%d&user=%s", sandboxplatform.FeedLimit, url.QueryEscape(a.user)), "", &feed); err != nil {
 			return res, err
 		}
-		if len(feed.Posts) == 10000 {
+		if len(feed.Posts) == sandboxplatform.FeedLimit {
 			return res, errors.New("a drill account's feed is longer than one page: lower -n")
 		}
 		pairs := make([]drillPair, n)
