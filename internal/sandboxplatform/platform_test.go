@@ -413,7 +413,10 @@ func TestCreateFinishedWhenTheCallerIsGone(t *testing.T) {
 	user, token := s.connect("Alan")
 	// Read the token and the user once, so that the create below meets
 	// the caller's cancellation at its first write, as one would when the
-	// caller dies during the call.
+	// caller dies during the call. The platform's clock stands still, so
+	// that they stay read (userTTL) however slow the machine is.
+	frozen := s.p.now()
+	s.p.now = func() time.Time { return frozen }
 	if a := s.create(token, "warm up", ""); a.status != 201 {
 		t.Fatalf("warm up: %+v", a)
 	}
