@@ -403,6 +403,20 @@ func TestFeedLimit(t *testing.T) {
 			t.Errorf("feed%s: %d with %d posts, want %d with %d", tt.query, res.StatusCode, len(f.Posts), tt.status, tt.posts)
 		}
 	}
+	// ReadFeed reads every post, and no answer but a feed.
+	ctx := context.Background()
+	if posts, err := ReadFeed(ctx, s.srv.URL, user); err != nil || len(posts) != 3 {
+		t.Errorf("ReadFeed: %d posts, %v; want 3", len(posts), err)
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"posts": []Post{}})
+	}))
+	defer down.Close()
+	for _, base := range []string{s.srv.URL + "/users", down.URL} {
+		if posts, err := ReadFeed(ctx, base, user); err == nil {
+			t.Errorf("ReadFeed of %s: %d posts, no error", base, len(posts))
+		}
+	}
 }
 
 // A create goes through to its end once begun, even if its caller has gone
