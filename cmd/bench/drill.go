@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+
+	"github.com/postflow/postflow/internal/sandboxplatform"
 )
 
 // The fault drill: posts to five sandbox accounts that fail at random (503,
@@ -263,10 +265,10 @@ func drillRound(ctx context.Context, api *apiClient, tc client.Client, accounts 
 	// The sandbox's feed, per account.
 	for _, a := range accounts {
 		var feed struct{ Posts []feedPost }
-		if _, err := api.do("GET", "/sandbox/feed?limit=10000&user="+url.QueryEscape(a.user), "", &feed); err != nil {
+		if _, err := api.do("GET", fmt.Sprintf("/sandbox/feed?limit=%d&user=%s", sandboxplatform.FeedLimit, url.QueryEscape(a.user)), "", &feed); err != nil {
 			return res, err
 		}
-		if len(feed.Posts) == 10000 {
+		if len(feed.Posts) == sandboxplatform.FeedLimit {
 			return res, errors.New("a drill account's feed is longer than one page: lower -n")
 		}
 		pairs := make([]drillPair, n)
@@ -332,8 +334,8 @@ func (r *drillResult) countAccount(texts, keys []string, pairs []drillPair, clos
 	own := make([][]string, len(texts)) // feed post ids per post
 	perText := map[string]int{}
 	for _, p := range feed {
-		i, ok := byKey[pairOfKey(p.IdempotencyKey)]
-		if !ok || p.IdempotencyKey == "" {
+		i, ok := byKey[pairOfKey(p.IdempotencyKey)] // no key: "", no pair's
+		if !ok {
 			if i, ok = byText[p.Text]; !ok {
 				continue // not this round's
 			}

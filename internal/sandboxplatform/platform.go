@@ -229,6 +229,23 @@ func (b Behaviour) detectsDuplicates() bool {
 	return b.DuplicateDetection == nil || *b.DuplicateDetection
 }
 
+// next is the mode of a publish and the fields of the user's behaviour
+// it counts off (nil: none): the first of PublishSequence, else Publish,
+// one of its PublishTimes, the last of which switches it back to ok.
+func (b Behaviour) next() (mode string, counted bson.D) {
+	if seq := b.PublishSequence; len(seq) > 0 {
+		return seq[0], bson.D{{Key: "behaviour.publishSequence", Value: seq[1:]}}
+	}
+	if b.Publish == "ok" || b.Publish == "" || b.PublishTimes <= 0 {
+		return b.Publish, nil
+	}
+	counted = bson.D{{Key: "behaviour.publishTimes", Value: b.PublishTimes - 1}}
+	if b.PublishTimes == 1 {
+		counted = append(counted, bson.E{Key: "behaviour.publish", Value: "ok"})
+	}
+	return b.Publish, counted
+}
+
 // validRates checks the rates of mode random: each in [0, 1], together at
 // most 1 (with room for rounding), and none set for another mode.
 func (b Behaviour) validRates() error {
@@ -600,22 +617,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 	// away (a worker killed mid-call): a write cut half way would leave a
 	// key or a duplicate record naming a post that was never made.
 	ctx := context.WithoutCancel(r.Context())
-	mode := u.Behaviour.Publish
-	if seq := u.Behaviour.PublishSequence; len(seq) > 0 {
-		mode = seq[0]
-		_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour.publishSequence", Value: seq[1:]}}}})
-		p.cachedUsers.drop(u.ID)
-		if err != nil {
-			p.fail(w, r, err)
-			return
-		}
-	} else if b := u.Behaviour; mode != "ok" && mode != "" && b.PublishTimes > 0 {
-		left := b.PublishTimes - 1
-		set := bson.D{{Key: "behaviour.publishTimes", Value: left}}
-		if left == 0 {
-			set = append(set, bson.E{Key: "behaviour.publish", Value: "ok"})
-		}
-		_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: set}})
+	mode, counted := u.Behaviour.next()
+	if counted != nil {
+		_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}}, bson.D{{Key: "$set", Value: counted}})
 		p.cachedUsers.drop(u.ID)
 		if err != nil {
 			p.fail(w, r, err)
@@ -880,6 +884,35 @@ func (p *Platform) feed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"posts": posts})
+}
+
+// ReadFeed reads the feed of the sandbox served at base (where it is
+// mounted, e.g. "http://127.0.0.1:8080/sandbox"): user's posts (everyone's
+// if empty), newest first, up to FeedLimit. It is how a test sees what the
+// platform holds. Errors: the call's, an answer other than 200, a body
+// that is not a feed.
+func ReadFeed(ctx context.Context, base, user string) ([]Post, error) {
+	q := url.Values{"limit": {strconv.Itoa(FeedLimit)}}
+	if user != "" {
+		q.Set("user", user)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/feed?"+q.Encode(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox feed: %w", err)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox feed: %w", err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("sandbox feed: status %d", res.StatusCode)
+	}
+	var feed struct{ Posts []Post }
+	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
+		return nil, fmt.Errorf("sandbox feed: %w", err)
+	}
+	return feed.Posts, nil
 }
 
 func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {

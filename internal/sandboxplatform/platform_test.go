@@ -132,16 +132,11 @@ func (s *sandbox) create(token, text, key string) answer {
 
 func (s *sandbox) feed(userID string) []Post {
 	s.t.Helper()
-	res, err := http.Get(s.srv.URL + "/feed?limit=10000&user=" + userID)
+	posts, err := ReadFeed(context.Background(), s.srv.URL, userID)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	defer res.Body.Close()
-	var f struct{ Posts []Post }
-	if err := json.NewDecoder(res.Body).Decode(&f); err != nil {
-		s.t.Fatal(err)
-	}
-	return f.Posts
+	return posts
 }
 
 func TestBehaviourRatesValidated(t *testing.T) {
@@ -408,6 +403,20 @@ func TestFeedLimit(t *testing.T) {
 			t.Errorf("feed%s: %d with %d posts, want %d with %d", tt.query, res.StatusCode, len(f.Posts), tt.status, tt.posts)
 		}
 	}
+	// ReadFeed reads every post, and no answer but a feed.
+	ctx := context.Background()
+	if posts, err := ReadFeed(ctx, s.srv.URL, user); err != nil || len(posts) != 3 {
+		t.Errorf("ReadFeed: %d posts, %v; want 3", len(posts), err)
+	}
+	down := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"posts": []Post{}})
+	}))
+	defer down.Close()
+	for _, base := range []string{s.srv.URL + "/users", down.URL} {
+		if posts, err := ReadFeed(ctx, base, user); err == nil {
+			t.Errorf("ReadFeed of %s: %d posts, no error", base, len(posts))
+		}
+	}
 }
 
 // A create goes through to its end once begun, even if its caller has gone
@@ -418,7 +427,10 @@ func TestCreateFinishedWhenTheCallerIsGone(t *testing.T) {
 	user, token := s.connect("Alan")
 	// Read the token and the user once, so that the create below meets
 	// the caller's cancellation at its first write, as one would when the
-	// caller dies during the call.
+	// caller dies during the call. The platform's clock stands still, so
+	// that they stay read (userTTL) however slow the machine is.
+	frozen := s.p.now()
+	s.p.now = func() time.Time { return frozen }
 	if a := s.create(token, "warm up", ""); a.status != 201 {
 		t.Fatalf("warm up: %+v", a)
 	}

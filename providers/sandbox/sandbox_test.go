@@ -200,15 +200,8 @@ func TestPublishFeedAndSwitches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := http.Get(srv.URL + "/sandbox/feed?user=" + a.PlatformUserID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var feed struct{ Posts []sandboxplatform.Post }
-	_ = json.NewDecoder(res.Body).Decode(&feed)
-	res.Body.Close()
-	if len(feed.Posts) != 1 || feed.Posts[0].ID != pub.PlatformPostID || feed.Posts[0].Text != "hello sandbox" {
-		t.Errorf("feed = %+v, published %+v", feed.Posts, pub)
+	if feed := feedOf(t, srv, a.PlatformUserID); len(feed) != 1 || feed[0].ID != pub.PlatformPostID || feed[0].Text != "hello sandbox" {
+		t.Errorf("feed = %+v, published %+v", feed, pub)
 	}
 
 	// Twice: a duplicate must leave the post it duplicates on record.
@@ -276,16 +269,7 @@ func TestPublishModes(t *testing.T) {
 	ctx := context.Background()
 	conn := connect(t, p, "Edsger")
 	a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
-	feedLen := func() int {
-		res, err := http.Get(srv.URL + "/sandbox/feed?user=" + a.PlatformUserID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		var feed struct{ Posts []sandboxplatform.Post }
-		_ = json.NewDecoder(res.Body).Decode(&feed)
-		return len(feed.Posts)
-	}
+	feedLen := func() int { return len(feedOf(t, srv, a.PlatformUserID)) }
 	for _, tt := range []struct {
 		mode    string
 		kind    providers.Kind
@@ -412,14 +396,9 @@ func TestIdempotencyKey(t *testing.T) {
 
 func feedOf(t *testing.T, srv *httptest.Server, user string) []sandboxplatform.Post {
 	t.Helper()
-	res, err := http.Get(srv.URL + "/sandbox/feed?user=" + user)
+	posts, err := sandboxplatform.ReadFeed(context.Background(), srv.URL+"/sandbox", user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	var feed struct{ Posts []sandboxplatform.Post }
-	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
-		t.Fatal(err)
-	}
-	return feed.Posts
+	return posts
 }
