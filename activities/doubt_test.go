@@ -2,7 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -218,17 +217,12 @@ func (w *world) behave(t *testing.T, user, behaviour string) {
 // sandboxHolds counts the sandbox user's posts with text.
 func (w *world) sandboxHolds(t *testing.T, user, text string) int {
 	t.Helper()
-	res, err := http.Get(w.sandbox.URL + "/sandbox/feed?user=" + user)
+	feed, err := sandboxplatform.ReadFeed(context.Background(), w.sandbox.URL+"/sandbox", user)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer res.Body.Close()
-	var feed struct{ Posts []sandboxplatform.Post }
-	if err := json.NewDecoder(res.Body).Decode(&feed); err != nil {
-		t.Fatal(err)
-	}
 	n := 0
-	for _, p := range feed.Posts {
+	for _, p := range feed {
 		if p.Text == text {
 			n++
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/postflow/postflow/internal/payloadcodec"
 	"github.com/postflow/postflow/internal/payloadcodec/payloadcodectest"
+	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -118,13 +119,17 @@ func (d *devAPI) publish(text, history string) map[string]any {
 // inFeed counts text in the sandbox's feed.
 func (d *devAPI) inFeed(text string) int {
 	d.t.Helper()
-	res, err := http.Get(d.url + "/sandbox/feed")
+	feed, err := sandboxplatform.ReadFeed(context.Background(), d.url+"/sandbox", "")
 	if err != nil {
 		d.t.Fatal(err)
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	return strings.Count(string(body), fmt.Sprintf("%q", text))
+	n := 0
+	for _, p := range feed {
+		if p.Text == text {
+			n++
+		}
+	}
+	return n
 }
 
 // result is the post's one PublishResult.
