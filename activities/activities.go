@@ -185,21 +185,33 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		// published. Posting again is safe only while the platform would
 		// answer with the post it made (a duplicate answer naming it, or
 		// the idempotency key's post).
-		if !posts.MayRepeat(prev, prov.Capabilities().ReconcileWindow(), now) {
+		eo := prov.Rules().ExactlyOnce
+		if prev.InDoubt() && eo.ReadBack {
+			// The network can be asked: what it holds settles the doubt.
+			since := time.Time{}
+			if start := prev.DoubtStart(); start != nil {
+				since = start.Add(-findSlack)
+			}
+			found, err := prov.Find(ctx, acc.Provider(token), payload(p, in.AccountID, prevKey(prev, in)), since)
+			if err != nil {
+				return a.classify(ctx, in, prev, err)
+			}
+			if found != nil {
+				return a.published(ctx, in, p, found)
+			}
+			// It holds none: the attempt in doubt made nothing, and a
+			// repeat is a first post.
+		} else if !posts.MayRepeat(prev, eo.ReconcileWindow(), now) {
 			return a.unknown(ctx, in, prev, prov.Name())
 		}
-		if key = prev.IdempotencyKey; key == "" {
-			// Recorded by a build before keys were stored, or by a
-			// failure recorded before any attempt.
-			key = IdempotencyKey(in.PostID, in.AccountID)
-		}
+		key = prevKey(prev, in)
 		if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
 			return nil, err
 		}
 	}
 
 	stopHeartbeats := heartbeatWhileWaiting(ctx)
-	pub, err := prov.Publish(ctx, providers.Account{PlatformUserID: acc.PlatformUserID, AccessToken: token}, providers.Payload{Text: p.ContentFor(in.AccountID), IdempotencyKey: key})
+	pub, err := prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
 	stopHeartbeats()
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
@@ -230,6 +242,30 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		}
 		return a.classify(ctx, in, prev, err)
 	}
+	return a.published(ctx, in, p, pub)
+}
+
+// findSlack: a read back looks this much before the attempt in doubt
+// began, for clocks that disagree.
+const findSlack = time.Minute
+
+// payload is what the network receives for the post p on account.
+func payload(p *posts.Post, accountID, key string) providers.Payload {
+	return providers.Payload{Text: p.ContentFor(accountID), IdempotencyKey: key, Created: p.CreatedAt}
+}
+
+// prevKey is the idempotency key of the publication prev records.
+func prevKey(prev *posts.Result, in workflows.AccountInput) string {
+	if prev.IdempotencyKey != "" {
+		return prev.IdempotencyKey
+	}
+	// Recorded by a build before keys were stored, or by a failure
+	// recorded before any attempt.
+	return IdempotencyKey(in.PostID, in.AccountID)
+}
+
+// published records that the network holds pub for the account.
+func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p *posts.Post, pub *providers.Published) (*workflows.AccountOutcome, error) {
 	publishedAt := a.now().UTC()
 	if err := a.Posts.SaveResult(ctx, &posts.Result{
 		PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultPublished,
@@ -297,8 +333,8 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 		}
 	}
 	if start := prev.DoubtStart(); start != nil {
-		window := prov.Capabilities().IdempotencyWindow
-		d.Keyed = window > 0 && now.Sub(*start) < window
+		eo := prov.Rules().ExactlyOnce
+		d.Keyed = eo.Forever || eo.IdempotencyWindow > 0 && now.Sub(*start) < eo.IdempotencyWindow
 		if !d.Keyed {
 			rivals, err := a.rivals(ctx, in, p, accounts)
 			if err != nil {
@@ -309,7 +345,7 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 	}
 	switch posts.JudgeDuplicate(prev, d) {
 	case posts.DuplicateOfOurs:
-		return &providers.Published{PlatformPostID: pe.ExistingPostID, URL: prov.PostURL(pe.ExistingPostID)}, nil, nil
+		return &providers.Published{PlatformPostID: pe.ExistingPostID, URL: prov.PostURL(acc.Provider(""), pe.ExistingPostID)}, nil, nil
 	case posts.DuplicateUnknown:
 		out, err := a.unknown(ctx, in, prev, prov.Name())
 		return nil, out, err
@@ -318,7 +354,7 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 	msg := prov.Name() + " already holds this text from this account"
 	if pe.ExistingPostID != "" {
 		msg += " as " + pe.ExistingPostID
-		if u := prov.PostURL(pe.ExistingPostID); u != "" {
+		if u := prov.PostURL(acc.Provider(""), pe.ExistingPostID); u != "" {
 			msg += " (" + u + ")"
 		}
 	}

@@ -93,7 +93,7 @@ func connectLinkedIn(t *testing.T, conns *connections.Service, org, user string)
 	t.Helper()
 	ctx := context.Background()
 	browser, _ := oauthstate.NewBrowserKey()
-	u, err := conns.ConnectURL(ctx, "linkedin", org, user, browser)
+	u, err := conns.ConnectURL(ctx, "linkedin", "", org, user, browser)
 	if err != nil {
 		t.Fatal(err)
 	}

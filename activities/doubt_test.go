@@ -178,7 +178,7 @@ func (w *world) connectSandbox(t *testing.T, name string) *connections.Account {
 	t.Helper()
 	ctx := context.Background()
 	browser, _ := oauthstate.NewBrowserKey()
-	u, err := w.conns.ConnectURL(ctx, "sandbox", "org-1", "user-1", browser)
+	u, err := w.conns.ConnectURL(ctx, "sandbox", "", "org-1", "user-1", browser)
 	if err != nil {
 		t.Fatal(err)
 	}

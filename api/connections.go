@@ -17,17 +17,68 @@ import (
 )
 
 type providerView struct {
-	ID           string                 `json:"id"`
-	Name         string                 `json:"name"`
-	Capabilities providers.Capabilities `json:"capabilities"`
+	ID      string          `json:"id"`
+	Name    string          `json:"name"`
+	Connect connectView     `json:"connect"`
+	Rules   providers.Rules `json:"rules"`
+}
+
+// connectView says how a frontend connects an account: "oauth" (GET
+// /connections/connect/{id}, with ?instance= where server is "required" or
+// "optional") or "password" (POST /connections/{id}).
+type connectView struct {
+	Method string                 `json:"method"`
+	Server providers.ServerChoice `json:"server,omitempty"`
+	PKCE   bool                   `json:"pkce,omitempty"`
 }
 
 func (s *server) listProviders(w http.ResponseWriter, r *http.Request) {
 	out := []providerView{}
 	for _, p := range s.conns.Providers() {
-		out = append(out, providerView{ID: p.ID(), Name: p.Name(), Capabilities: p.Capabilities()})
+		c := p.Connect()
+		v := connectView{Method: c.Method()}
+		switch {
+		case c.OAuth != nil:
+			v.Server, v.PKCE = c.OAuth.Server(), c.OAuth.PKCE()
+		case c.Password != nil:
+			v.Server = c.Password.Server()
+		}
+		out = append(out, providerView{ID: p.ID(), Name: p.Name(), Connect: v, Rules: p.Rules()})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
+}
+
+// loginRequest connects an account with a password meant for apps.
+type loginRequest struct {
+	// Identifier is the account's handle, DID or email.
+	Identifier string `json:"identifier"`
+	// Password is an app password; it is sealed and never returned.
+	Password string `json:"password"`
+	// Server is the account's server (a self-hosted PDS), if not the one
+	// its identifier leads to.
+	Server string `json:"server"`
+}
+
+// login connects an account with an identifier and an app password
+// (Bluesky): 201 with the connection.
+func (s *server) login(w http.ResponseWriter, r *http.Request) {
+	id := identityOf(r.Context())
+	providerID := chi.URLParam(r, "id")
+	var req loginRequest
+	if err := decodeJSON(r, &req); err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	if strings.TrimSpace(req.Identifier) == "" || req.Password == "" {
+		writeError(w, r, s.logger, Unprocessable("invalid_login", "identifier and password are required."))
+		return
+	}
+	a, err := s.conns.Login(r.Context(), providerID, strings.TrimSpace(req.Server), id.OrgID, id.UserID, strings.TrimSpace(req.Identifier), req.Password)
+	if err != nil {
+		s.connectFailed(w, r, providerID, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, a)
 }
 
 // connect starts OAuth. A navigation (the default) gets a 302 to the
@@ -53,7 +104,7 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		s.connectFailed(w, r, providerID, err)
 		return
 	}
-	u, err := s.conns.ConnectURL(r.Context(), providerID, id.OrgID, id.UserID, key)
+	u, err := s.conns.ConnectURL(r.Context(), providerID, r.URL.Query().Get("instance"), id.OrgID, id.UserID, key)
 	if err != nil {
 		s.connectFailed(w, r, providerID, err)
 		return
@@ -62,13 +113,31 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
+// connectFailed maps the connections service's errors to answers.
 func (s *server) connectFailed(w http.ResponseWriter, r *http.Request, providerID string, err error) {
-	if errors.Is(err, connections.ErrUnknownProvider) {
+	var other *connections.ErrOtherMethod
+	var pe *providers.Error
+	switch {
+	case errors.Is(err, connections.ErrUnknownProvider):
 		writeError(w, r, s.logger, NotFound("unknown_provider", "No provider "+providerID+" is configured."))
-		return
+	case errors.As(err, &other):
+		how := "GET /connections/connect/" + providerID
+		if other.Method == "password" {
+			how = "POST /connections/" + providerID
+		}
+		writeError(w, r, s.logger, BadRequest("wrong_connect_method", providerID+" accounts connect with "+other.Method+": "+how+"."))
+	case errors.Is(err, connections.ErrServer), errors.Is(err, providers.ErrBadServer):
+		writeError(w, r, s.logger, BadRequest("invalid_server", providers.CleanMessage(err.Error())))
+	case errors.Is(err, connections.ErrLogin):
+		writeError(w, r, s.logger, Unprocessable("login_refused", "The network refused the identifier and password; check them (use an app password)."))
+	case errors.As(err, &pe):
+		// The network did not answer as it should: nothing was connected.
+		s.logger.WarnContext(r.Context(), "connect failed at the network", "provider", providerID, "error", err)
+		writeError(w, r, s.logger, &Error{http.StatusBadGateway, "network_error", "The network did not complete the connection; try again."})
+	default:
+		writeError(w, r, s.logger, Unavailable("state_store_unavailable", "Could not start the connection; try again."))
+		s.logger.ErrorContext(r.Context(), "connect failed", "provider", providerID, "error", err)
 	}
-	writeError(w, r, s.logger, Unavailable("state_store_unavailable", "Could not start the connection; try again."))
-	s.logger.ErrorContext(r.Context(), "connect failed", "provider", providerID, "error", err)
 }
 
 // startURL makes a start ticket and returns the URL that redeems it: on the
@@ -79,7 +148,7 @@ func (s *server) startURL(r *http.Request, providerID string, id Identity) (stri
 	if err != nil {
 		return "", err
 	}
-	ticket, err := s.conns.StartTicket(r.Context(), providerID, id.OrgID, id.UserID)
+	ticket, err := s.conns.StartTicket(r.Context(), providerID, r.URL.Query().Get("instance"), id.OrgID, id.UserID)
 	if err != nil {
 		return "", err
 	}

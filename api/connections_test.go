@@ -519,7 +519,7 @@ func TestConnectRedirectsAndErrors(t *testing.T) {
 		}
 	}
 	res, body = ta.do(t, "GET", "/providers", nil)
-	if res.StatusCode != 200 || !strings.Contains(string(body), `"id":"linkedin"`) || !strings.Contains(string(body), `"textLimit":3000`) {
+	if res.StatusCode != 200 || !strings.Contains(string(body), `"id":"linkedin"`) || !strings.Contains(string(body), `"limits":[{"max":3000,"unit":"UTF-16 code units"}]`) {
 		t.Errorf("providers = %d %s", res.StatusCode, body)
 	}
 }

@@ -19,11 +19,14 @@ type Error struct {
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 // Errorf-style constructors for the statuses of the spec.
-func BadRequest(code, msg string) *Error  { return &Error{http.StatusBadRequest, code, msg} }
-func Unauthorized(msg string) *Error      { return &Error{http.StatusUnauthorized, "unauthorized", msg} }
-func Forbidden(msg string) *Error         { return &Error{http.StatusForbidden, "forbidden", msg} }
-func NotFound(code, msg string) *Error    { return &Error{http.StatusNotFound, code, msg} }
-func Conflict(code, msg string) *Error    { return &Error{http.StatusConflict, code, msg} }
+func BadRequest(code, msg string) *Error { return &Error{http.StatusBadRequest, code, msg} }
+func Unauthorized(msg string) *Error     { return &Error{http.StatusUnauthorized, "unauthorized", msg} }
+func Forbidden(msg string) *Error        { return &Error{http.StatusForbidden, "forbidden", msg} }
+func NotFound(code, msg string) *Error   { return &Error{http.StatusNotFound, code, msg} }
+func Conflict(code, msg string) *Error   { return &Error{http.StatusConflict, code, msg} }
+func Unprocessable(code, msg string) *Error {
+	return &Error{http.StatusUnprocessableEntity, code, msg}
+}
 func Unavailable(code, msg string) *Error { return &Error{http.StatusServiceUnavailable, code, msg} }
 
 // writeError answers with err in the spec's shape. Errors that are not an

@@ -102,6 +102,7 @@ func NewHandler(opts Options) http.Handler {
 			r.Use(s.authenticate)
 			r.Get("/connections/connect/{providerId}", s.connect)
 			r.Get("/connections", s.listConnections)
+			r.Post("/connections/{id}", s.login)
 			r.Delete("/connections/{id}", s.disconnect)
 		})
 	}

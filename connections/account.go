@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/postflow/postflow/providers"
 )
 
 // Status of a social account.
@@ -24,19 +26,26 @@ const (
 // organization. AccessToken and RefreshToken hold sealed tokens (see
 // tokencipher), never plaintext, and never leave the process as JSON.
 type Account struct {
-	ID             string    `json:"id"`
-	OrganizationID string    `json:"organizationId"`
-	Platform       string    `json:"platform"`
-	PlatformUserID string    `json:"platformUserId"`
-	DisplayName    string    `json:"displayName"`
-	AvatarURL      string    `json:"avatarUrl,omitempty"`
+	ID             string `json:"id"`
+	OrganizationID string `json:"organizationId"`
+	Platform       string `json:"platform"`
+	PlatformUserID string `json:"platformUserId"`
+	Handle         string `json:"handle,omitempty"`
+	DisplayName    string `json:"displayName"`
+	AvatarURL      string `json:"avatarUrl,omitempty"`
+	// Server is the base URL of the account's server (a Mastodon
+	// instance, a Bluesky PDS); empty where the network has one.
+	Server         string    `json:"server,omitempty"`
 	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
 	Status         Status    `json:"status"`
 	CreatedAt      time.Time `json:"createdAt"`
 	UpdatedAt      time.Time `json:"updatedAt"`
 
-	AccessToken           string    `json:"-"`
-	RefreshToken          string    `json:"-"`
+	AccessToken  string `json:"-"`
+	RefreshToken string `json:"-"`
+	// Credential is the sealed secret sessions are made from (Bluesky's
+	// app password), for connections made with a password.
+	Credential            string    `json:"-"`
 	RefreshTokenExpiresAt time.Time `json:"-"`
 	Scopes                []string  `json:"-"`
 }
@@ -45,6 +54,11 @@ type Account struct {
 // RefreshMargin of now. A token with no expiry never does.
 func (a *Account) NeedsRefresh(now time.Time) bool {
 	return !a.TokenExpiresAt.IsZero() && !now.Add(RefreshMargin).Before(a.TokenExpiresAt)
+}
+
+// Provider is what a provider needs to know of the account to act as it.
+func (a *Account) Provider(accessToken string) providers.Account {
+	return providers.Account{PlatformUserID: a.PlatformUserID, Handle: a.Handle, Server: a.Server, AccessToken: accessToken}
 }
 
 // binding ties a sealed token to the account and field it belongs to. It

@@ -94,7 +94,7 @@ func setup(t *testing.T) *env {
 // returns the callback's query.
 func (e *env) authorize(t *testing.T, orgID string) url.Values {
 	t.Helper()
-	u, err := e.svc.ConnectURL(context.Background(), "linkedin", orgID, "user-1", e.browser)
+	u, err := e.svc.ConnectURL(context.Background(), "linkedin", "", orgID, "user-1", e.browser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,17 +253,17 @@ func TestCallbackErrors(t *testing.T) {
 	})
 	t.Run("start tickets", func(t *testing.T) {
 		e := setup(t)
-		if _, err := e.svc.StartTicket(ctx, "myspace", "o", "u"); !errors.Is(err, connections.ErrUnknownProvider) {
+		if _, err := e.svc.StartTicket(ctx, "myspace", "", "o", "u"); !errors.Is(err, connections.ErrUnknownProvider) {
 			t.Errorf("StartTicket for an unknown provider: %v", err)
 		}
-		ticket, err := e.svc.StartTicket(ctx, "linkedin", "org-1", "user-1")
+		ticket, err := e.svc.StartTicket(ctx, "linkedin", "", "org-1", "user-1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.svc.Start(ctx, "linkedin", ticket, "not a key"); code(err) != "server_error" {
 			t.Errorf("Start without a valid browser key: %v", err)
 		}
-		ticket, _ = e.svc.StartTicket(ctx, "linkedin", "org-1", "user-1")
+		ticket, _ = e.svc.StartTicket(ctx, "linkedin", "", "org-1", "user-1")
 		u, err := e.svc.Start(ctx, "linkedin", ticket, e.browser)
 		if err != nil {
 			t.Fatal(err)

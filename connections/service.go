@@ -55,44 +55,94 @@ func (s *Service) Providers() []providers.Provider { return s.providers.All() }
 // ErrUnknownProvider: no provider with that id is configured.
 var ErrUnknownProvider = errors.New("connections: unknown provider")
 
+// ErrOtherMethod: the provider connects another way (OAuth in the browser,
+// or a password); the error says which.
+type ErrOtherMethod struct{ Provider, Method string }
+
+func (e *ErrOtherMethod) Error() string {
+	return fmt.Sprintf("connections: %s connects with %s", e.Provider, e.Method)
+}
+
+// ErrServer: the server the user named (or left out) does not suit the
+// provider: missing where it is required, given where there is one.
+var ErrServer = errors.New("connections: server")
+
+// oauth returns the provider's OAuth flow, checking the server the user
+// named against it.
+func (s *Service) oauth(providerID, server string) (providers.OAuth, error) {
+	o, err := s.oauthOf(providerID)
+	if err != nil {
+		return nil, err
+	}
+	return o, checkServer(o.Server(), server)
+}
+
+func (s *Service) oauthOf(providerID string) (providers.OAuth, error) {
+	p, ok := s.providers.Get(providerID)
+	if !ok {
+		return nil, ErrUnknownProvider
+	}
+	o := p.Connect().OAuth
+	if o == nil {
+		return nil, &ErrOtherMethod{Provider: providerID, Method: p.Connect().Method()}
+	}
+	return o, nil
+}
+
+func checkServer(choice providers.ServerChoice, server string) error {
+	switch {
+	case choice == providers.ServerRequired && server == "":
+		return fmt.Errorf("%w: name the server to connect to", ErrServer)
+	case choice == providers.ServerNone && server != "":
+		return fmt.Errorf("%w: this network has one server; name none", ErrServer)
+	}
+	return nil
+}
+
 // ConnectURL starts a connection in the browser that holds browserKey (a
 // key from oauthstate.NewBrowserKey, kept in a cookie): it stores a state
 // bound to the key's hash (and a PKCE verifier where the provider uses
 // PKCE) and returns the provider's authorize URL. Only a callback that
 // presents the same key completes it.
-func (s *Service) ConnectURL(ctx context.Context, providerID, orgID, userID, browserKey string) (string, error) {
-	p, ok := s.providers.Get(providerID)
-	if !ok {
-		return "", ErrUnknownProvider
+// server is the server the user named, for providers that let them name
+// one (a Mastodon instance), else "".
+func (s *Service) ConnectURL(ctx context.Context, providerID, server, orgID, userID, browserKey string) (string, error) {
+	o, err := s.oauth(providerID, server)
+	if err != nil {
+		return "", err
 	}
-	return s.authURL(ctx, p, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID}, browserKey)
+	return s.authURL(ctx, o, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server}, browserKey)
 }
 
-func (s *Service) authURL(ctx context.Context, p providers.Provider, st oauthstate.State, browserKey string) (string, error) {
+func (s *Service) authURL(ctx context.Context, o providers.OAuth, st oauthstate.State, browserKey string) (string, error) {
 	if !oauthstate.ValidBrowserKey(browserKey) {
-		return "", fmt.Errorf("connect %s: no valid browser key", p.ID())
+		return "", fmt.Errorf("connect %s: no valid browser key", st.ProviderID)
 	}
 	st.BrowserHash = oauthstate.HashBrowserKey(browserKey)
 	challenge := ""
-	if p.Capabilities().PKCE {
+	if o.PKCE() {
 		st.Verifier = oauth2.GenerateVerifier()
 		challenge = oauth2.S256ChallengeFromVerifier(st.Verifier)
 	}
 	state, err := s.states.Create(ctx, st)
 	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", p.ID(), err)
+		return "", fmt.Errorf("connect %s: %w", st.ProviderID, err)
 	}
-	return p.AuthURL(state, challenge), nil
+	u, err := o.AuthURL(ctx, st.Server, state, challenge)
+	if err != nil {
+		return "", fmt.Errorf("connect %s: %w", st.ProviderID, err)
+	}
+	return u, nil
 }
 
 // StartTicket starts a connection whose browser is not known yet: a
 // connect made with fetch, whose answer the frontend then submits as a
 // navigation (Start). The ticket works once within oauthstate.TicketTTL.
-func (s *Service) StartTicket(ctx context.Context, providerID, orgID, userID string) (string, error) {
-	if _, ok := s.providers.Get(providerID); !ok {
-		return "", ErrUnknownProvider
+func (s *Service) StartTicket(ctx context.Context, providerID, server, orgID, userID string) (string, error) {
+	if _, err := s.oauth(providerID, server); err != nil {
+		return "", err
 	}
-	t, err := s.states.CreateTicket(ctx, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID})
+	t, err := s.states.CreateTicket(ctx, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server})
 	if err != nil {
 		return "", fmt.Errorf("connect %s: %w", providerID, err)
 	}
@@ -104,9 +154,9 @@ func (s *Service) StartTicket(ctx context.Context, providerID, orgID, userID str
 // provider's authorize URL. Errors are *CallbackError: invalid_state (an
 // unknown, used or other provider's ticket), expired_state, server_error.
 func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey string) (string, error) {
-	p, ok := s.providers.Get(providerID)
-	if !ok {
-		return "", &CallbackError{Code: "invalid_state", Err: ErrUnknownProvider}
+	o, err := s.oauthOf(providerID)
+	if err != nil {
+		return "", &CallbackError{Code: "invalid_state", Err: err}
 	}
 	st, err := s.states.ConsumeTicket(ctx, ticket)
 	switch {
@@ -119,7 +169,7 @@ func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey stri
 	case st.ProviderID != providerID:
 		return "", &CallbackError{Code: "invalid_state", Err: errors.New("ticket was issued for another provider")}
 	}
-	u, err := s.authURL(ctx, p, oauthstate.State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID}, browserKey)
+	u, err := s.authURL(ctx, o, oauthstate.State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID, Server: st.Server}, browserKey)
 	if err != nil {
 		return "", &CallbackError{Code: "server_error", Err: err}
 	}
@@ -128,20 +178,19 @@ func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey stri
 
 // CallbackURL returns the URL the provider sends the browser back to (its
 // redirect_uri). The browser key's cookie must be set on its host; the API
-// serves the start of a fetch connect there too. It is read from the
-// authorize URL, which carries it in every OAuth flow PostFlow runs.
+// serves the start of a fetch connect there too.
 func (s *Service) CallbackURL(providerID string) (*url.URL, error) {
 	p, ok := s.providers.Get(providerID)
 	if !ok {
 		return nil, ErrUnknownProvider
 	}
-	auth, err := url.Parse(p.AuthURL("", ""))
-	if err != nil {
-		return nil, fmt.Errorf("connect %s: authorize URL: %w", providerID, err)
+	o := p.Connect().OAuth
+	if o == nil {
+		return nil, &ErrOtherMethod{Provider: providerID, Method: p.Connect().Method()}
 	}
-	cb, err := url.Parse(auth.Query().Get("redirect_uri"))
+	cb, err := url.Parse(o.RedirectURI())
 	if err != nil || cb.Scheme == "" || cb.Host == "" {
-		return nil, fmt.Errorf("connect %s: the authorize URL has no absolute redirect_uri", providerID)
+		return nil, fmt.Errorf("connect %s: the redirect URI is not absolute", providerID)
 	}
 	return cb, nil
 }
@@ -166,9 +215,9 @@ func (e *CallbackError) Unwrap() error { return e.Err }
 // browser that started the flow. Otherwise the state is consumed first,
 // whatever the query says, so that it works once.
 func (s *Service) Callback(ctx context.Context, providerID string, q url.Values, browserKey string) (*Account, error) {
-	p, ok := s.providers.Get(providerID)
-	if !ok {
-		return nil, &CallbackError{Code: "invalid_state", Err: ErrUnknownProvider}
+	o, err := s.oauthOf(providerID)
+	if err != nil {
+		return nil, &CallbackError{Code: "invalid_state", Err: err}
 	}
 	stateParam := q.Get("state")
 	if !oauthstate.Valid(stateParam) {
@@ -194,7 +243,7 @@ func (s *Service) Callback(ctx context.Context, providerID string, q url.Values,
 	if code == "" || len(code) > 4096 {
 		return nil, &CallbackError{Code: "exchange_failed", Err: errors.New("the callback carries no usable code")}
 	}
-	conn, err := p.Exchange(ctx, code, st.Verifier)
+	conn, err := o.Exchange(ctx, st.Server, code, st.Verifier)
 	if err != nil {
 		return nil, &CallbackError{Code: "exchange_failed", Err: err}
 	}
@@ -203,6 +252,42 @@ func (s *Service) Callback(ctx context.Context, providerID string, q url.Values,
 		return nil, &CallbackError{Code: "server_error", Err: err}
 	}
 	s.logger.InfoContext(ctx, "account connected", "organization_id", a.OrganizationID, "account_id", a.ID, "platform", providerID, "connected_by", st.UserID)
+	return a, nil
+}
+
+// ErrLogin: the network refused the identifier and password.
+var ErrLogin = errors.New("connections: the network refused the login")
+
+// Login connects an account with an identifier and a password meant for
+// apps (Bluesky's app passwords), on server (the user's, or "" for the
+// network's own or one found from the identifier). The password is sealed
+// like a token and never returned. Errors: ErrUnknownProvider,
+// *ErrOtherMethod, ErrServer, ErrLogin (wrapping the provider's
+// *providers.Error of KindAuth), or the provider's other errors.
+func (s *Service) Login(ctx context.Context, providerID, server, orgID, userID, identifier, password string) (*Account, error) {
+	p, ok := s.providers.Get(providerID)
+	if !ok {
+		return nil, ErrUnknownProvider
+	}
+	pl := p.Connect().Password
+	if pl == nil {
+		return nil, &ErrOtherMethod{Provider: providerID, Method: p.Connect().Method()}
+	}
+	if err := checkServer(pl.Server(), server); err != nil {
+		return nil, err
+	}
+	conn, err := pl.Login(ctx, server, identifier, password)
+	if providers.KindOf(err) == providers.KindAuth {
+		return nil, fmt.Errorf("%w: %w", ErrLogin, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", providerID, err)
+	}
+	a, err := s.save(ctx, orgID, providerID, conn)
+	if err != nil {
+		return nil, err
+	}
+	s.logger.InfoContext(ctx, "account connected", "organization_id", a.OrganizationID, "account_id", a.ID, "platform", providerID, "connected_by", userID)
 	return a, nil
 }
 
@@ -216,18 +301,27 @@ func (s *Service) save(ctx context.Context, orgID, platform string, conn *provid
 	if err != nil {
 		return nil, err
 	}
+	credential := ""
+	if conn.Tokens.Credential != "" {
+		if credential, err = s.cipher.Seal(conn.Tokens.Credential, binding(orgID, platform, uid, "credential")); err != nil {
+			return nil, err
+		}
+	}
 	now := s.now().UTC()
 	return s.store.Upsert(ctx, &Account{
 		OrganizationID:        orgID,
 		Platform:              platform,
 		PlatformUserID:        uid,
+		Handle:                conn.Profile.Handle,
 		DisplayName:           conn.Profile.DisplayName,
 		AvatarURL:             conn.Profile.AvatarURL,
+		Server:                conn.Profile.Server,
 		TokenExpiresAt:        conn.Tokens.ExpiresAt,
 		RefreshTokenExpiresAt: conn.Tokens.RefreshExpiresAt,
 		Scopes:                conn.Tokens.Scopes,
 		AccessToken:           access,
 		RefreshToken:          refresh,
+		Credential:            credential,
 		Status:                StatusActive,
 		CreatedAt:             now,
 		UpdatedAt:             now,
@@ -247,12 +341,10 @@ func (s *Service) Disconnect(ctx context.Context, orgID, id string) error {
 	if err != nil {
 		return err
 	}
-	if p, ok := s.providers.Get(a.Platform); ok {
-		if r, ok := p.(providers.Revoker); ok {
-			if tok, err := s.cipher.Open(a.AccessToken, binding(a.OrganizationID, a.Platform, a.PlatformUserID, "accessToken")); err == nil && tok != "" {
-				if err := r.Revoke(ctx, tok); err != nil {
-					s.logger.WarnContext(ctx, "revoke at provider failed; deleting the account anyway", "account_id", id, "platform", a.Platform, "error", err)
-				}
+	if p, ok := s.providers.Get(a.Platform); ok && p.Rules().Revoke {
+		if tok, err := s.open(a, "accessToken", a.AccessToken); err == nil && tok != "" {
+			if err := p.Revoke(ctx, a.Provider(tok), providers.Tokens{AccessToken: tok}); err != nil {
+				s.logger.WarnContext(ctx, "revoke at provider failed; deleting the account anyway", "account_id", id, "platform", a.Platform, "error", err)
 			}
 		}
 	}

@@ -53,7 +53,7 @@ func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (strin
 		if !ok {
 			return "", a, fmt.Errorf("account %s: platform %q is not configured", a.ID, a.Platform)
 		}
-		if a.RefreshToken == "" || !p.Capabilities().RefreshTokens {
+		if a.RefreshToken == "" && a.Credential == "" || !p.Rules().RefreshTokens {
 			if now.Before(a.TokenExpiresAt) {
 				// Nothing to refresh with, but it still works for now.
 				tok, err := s.open(a, "accessToken", a.AccessToken)
@@ -81,11 +81,16 @@ func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (strin
 			continue // Read again under the lease: the last holder may have just refreshed.
 		}
 
-		refreshToken, err := s.open(a, "refreshToken", a.RefreshToken)
-		if err != nil {
+		stored := providers.Tokens{}
+		if stored.RefreshToken, err = s.open(a, "refreshToken", a.RefreshToken); err != nil {
 			return "", a, err
 		}
-		t, err := p.Refresh(ctx, refreshToken)
+		if a.Credential != "" {
+			if stored.Credential, err = s.open(a, "credential", a.Credential); err != nil {
+				return "", a, err
+			}
+		}
+		t, err := p.Refresh(ctx, a.Provider(""), stored)
 		if err != nil {
 			var pe *providers.Error
 			if errors.As(err, &pe) && pe.Kind == providers.KindAuth {

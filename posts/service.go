@@ -129,10 +129,13 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 		if !ok {
 			return invalid("platform_unavailable", "%s accounts cannot be published to on this deployment.", a.Platform)
 		}
-		if limit := prov.Capabilities().TextLimit; limit > 0 {
-			if n := prov.TextLength(text); n > limit {
-				return invalid("content_too_long", "The content for %s is %d characters; %s takes at most %d.", a.DisplayName, n, prov.Name(), limit)
-			}
+		limits, err := prov.TextLimits(ctx, a.Provider(""))
+		if err != nil {
+			return fmt.Errorf("text limits of account %s: %w", id, err)
+		}
+		if l, n, over := providers.Over(limits, text); over {
+			return invalid("content_too_long", "The content for %s (account %s) is %d %s; %s takes at most %d %s.",
+				a.DisplayName, id, n, l.Unit, prov.Name(), l.Max, l.Unit)
 		}
 	}
 	return nil

@@ -1,54 +1,202 @@
-// Package providers defines what PostFlow needs from a social platform, and
-// holds one implementation per platform. Callers see capabilities, tokens,
-// a profile and typed errors; the wire details of each platform stay here.
+// Package providers defines what PostFlow needs from a social network, and
+// holds one implementation per network. Callers see declared rules, how an
+// account connects, tokens, a profile and typed errors; the wire details of
+// each network stay in its folder.
 package providers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 )
 
-// Capabilities tell callers what a provider can do before they ask it to.
-type Capabilities struct {
-	// PKCE: the authorize URL carries a code challenge and the exchange the
-	// verifier. LinkedIn web apps refuse it; X requires it.
-	PKCE bool `json:"pkce"`
-	// RefreshTokens: the platform issues refresh tokens (LinkedIn only to
-	// approved apps, so a LinkedIn account may still have none).
+// Provider is one social network. Every ability PostFlow uses is a method
+// here or a field of Rules or Connect: nothing is found by a type
+// assertion, so a provider that lacks one does not compile.
+type Provider interface {
+	// ID is the provider's route and storage name ("linkedin").
+	ID() string
+	// Name is how people call it ("LinkedIn").
+	Name() string
+	// Rules are the network's declared rules, the same for every account.
+	Rules() Rules
+	// TextLimits are the limits the text for account a must fit, in the
+	// network's own units. They are Rules().Text.Limits unless the limit
+	// is the server's own (a Mastodon instance's max_characters), which
+	// may take a network call, cached by the provider.
+	TextLimits(ctx context.Context, a Account) ([]TextLimit, error)
+	// Connect says how an account is connected: exactly one of its
+	// fields is set.
+	Connect() Connect
+	// Refresh makes new tokens for account a from the stored ones (a
+	// refresh token, or the credential a session is made from). A refresh
+	// the network refuses for good is an *Error of KindAuth.
+	Refresh(ctx context.Context, a Account, stored Tokens) (*Tokens, error)
+	// Publish posts p as the account. The text must fit TextLimits.
+	Publish(ctx context.Context, a Account, p Payload) (*Published, error)
+	// Find reads whether the network holds the post that an attempt of
+	// p's publication (same IdempotencyKey) begun after since made: the
+	// post, or nil when it holds none. Only for Rules().ExactlyOnce.ReadBack;
+	// other providers answer ErrCannotFind.
+	Find(ctx context.Context, a Account, p Payload, since time.Time) (*Published, error)
+	// PostURL is the public address of the account's post with the
+	// network's id (a Published.PlatformPostID), for a post known by its
+	// id alone, such as the one a duplicate answer names.
+	PostURL(a Account, platformPostID string) string
+	// Revoke revokes the account's token at the network when it is
+	// disconnected; a network that cannot (Rules().Revoke false) does
+	// nothing and returns nil.
+	Revoke(ctx context.Context, a Account, t Tokens) error
+}
+
+// ErrBadServer: the server a user named cannot be one (not a host name,
+// or outside development an address on loopback, a private or a
+// link-local network). Providers wrap it with the reason.
+var ErrBadServer = errors.New("providers: not a server PostFlow connects to")
+
+// ErrCannotFind: the provider cannot read back what the network holds.
+var ErrCannotFind = errors.New("providers: the network cannot be asked for a post")
+
+// Rules are what a network takes and how it behaves, declared by its
+// provider, shown by GET /providers and used by every caller.
+type Rules struct {
+	Text TextRules `json:"text"`
+	// ExactlyOnce is the network's lever against a second post after a
+	// lost answer.
+	ExactlyOnce ExactlyOnce `json:"exactlyOnce"`
+	// RefreshTokens: the network issues refresh tokens or sessions that
+	// Refresh renews (LinkedIn only to approved apps, so a LinkedIn
+	// account may still have none).
 	RefreshTokens bool `json:"refreshTokens"`
-	// TextLimit is the longest text a post may have, in the platform's
-	// own count (see Provider.TextLength).
-	TextLimit int `json:"textLimit"`
+	// Revoke: Revoke revokes tokens at the network.
+	Revoke bool `json:"revoke"`
 	// Media: the provider can attach images.
 	Media bool `json:"media"`
-	// DuplicateWindow is how long the platform refuses a repeat of a post
+}
+
+// TextRules say how a network counts and writes text.
+type TextRules struct {
+	// Limits are the limits every account of the network has; empty when
+	// each server sets its own (see Provider.TextLimits).
+	Limits []TextLimit `json:"limits"`
+	// PerServer: the limit is the account's server's own.
+	PerServer bool `json:"perServer,omitempty"`
+	// Links, Mentions and Hashtags say how they are written in a post:
+	// "plain" (the network links them itself), "facets" (byte ranges the
+	// provider computes), "escaped" (LinkedIn's little text), "none".
+	Links    string `json:"links"`
+	Mentions string `json:"mentions"`
+	Hashtags string `json:"hashtags"`
+}
+
+// ExactlyOnce is a network's lever for exactly one post per account when
+// an answer is lost or a worker dies mid-call (contracts §5).
+type ExactlyOnce struct {
+	// Lever names it: "duplicate-answer" (the network refuses a repeat
+	// and names the post: LinkedIn), "idempotency-key" (a repeated key
+	// is answered with the first post: Mastodon), "record-key" (the post
+	// is stored under a key derived from the publication, which a repeat
+	// cannot create twice: Bluesky), "none".
+	Lever string `json:"lever"`
+	// DuplicateWindow is how long the network refuses a repeat of a post
 	// and names the original (LinkedIn's 422 DUPLICATE_POST); 0 if it does
 	// not. Within it, a retry after an answer that was lost finds the
 	// post the lost attempt made; past it, the outcome is unknown.
 	DuplicateWindow time.Duration `json:"-"`
-	// IdempotencyWindow is how long the platform answers a create that
+	// IdempotencyWindow is how long the network answers a create that
 	// repeats an earlier one's Payload.IdempotencyKey with the post the
-	// earlier one made, instead of making another (Mastodon's
-	// Idempotency-Key, kept 1 h: contracts §3.2); 0 if it takes no key.
-	// Unlike a duplicate answer, such an answer is always this post's own.
+	// earlier one made (Mastodon's Idempotency-Key, kept 1 h: contracts
+	// §3.2); 0 if it takes no key. Unlike a duplicate answer, such an
+	// answer is always this post's own.
 	IdempotencyWindow time.Duration `json:"-"`
+	// Forever: a repeat is always answered with the first post (a record
+	// key never expires while the post exists).
+	Forever bool `json:"forever,omitempty"`
+	// ReadBack: Find tells whether the network holds an attempt's post,
+	// so an attempt in doubt is settled by reading, past any window.
+	ReadBack bool `json:"readBack"`
 }
 
 // ReconcileWindow is how long after an attempt whose answer was lost a
-// repeat of it is safe: the platform answers with the post the attempt
-// made, if it made one, through its idempotency key or its duplicate
-// answer, whichever lasts longer. 0: never safe; the outcome is unknown.
-func (c Capabilities) ReconcileWindow() time.Duration {
-	return max(c.DuplicateWindow, c.IdempotencyWindow)
+// repeat of it is safe: the network answers with the post the attempt
+// made, if it made one, through its record key, its idempotency key or
+// its duplicate answer. 0: never safe; the outcome is unknown.
+func (e ExactlyOnce) ReconcileWindow() time.Duration {
+	if e.Forever {
+		return time.Duration(1<<63 - 1)
+	}
+	return max(e.DuplicateWindow, e.IdempotencyWindow)
 }
 
-// Tokens are what an authorization or a refresh yields. They are secrets:
-// json:"-" keeps them out of any JSON by accident.
+// Connect says how an account of a network is connected. Exactly one field
+// is set.
+type Connect struct {
+	// OAuth: the browser's authorization-code flow.
+	OAuth OAuth
+	// Password: an identifier (handle, DID or email) and a password meant
+	// for apps (Bluesky's app passwords), no browser.
+	Password PasswordLogin
+}
+
+// Method is "oauth" or "password", as GET /providers shows it.
+func (c Connect) Method() string {
+	switch {
+	case c.OAuth != nil:
+		return "oauth"
+	case c.Password != nil:
+		return "password"
+	}
+	return "none"
+}
+
+// OAuth is a network's authorization-code flow.
+type OAuth interface {
+	// PKCE: the authorize URL carries a code challenge and the exchange
+	// the verifier (RFC 7636, S256).
+	PKCE() bool
+	// Server says whether the user names the server to connect to (a
+	// Mastodon instance): ServerNone, ServerOptional or ServerRequired.
+	Server() ServerChoice
+	// RedirectURI is where the network sends the browser back to.
+	RedirectURI() string
+	// AuthURL is where to send the browser to authorize on server (""
+	// unless Server allows one). challenge is the PKCE S256 challenge, ""
+	// without PKCE. It may register PostFlow with the server first.
+	AuthURL(ctx context.Context, server, state, challenge string) (string, error)
+	// Exchange trades the callback's code (and the PKCE verifier, if
+	// any) for tokens on server and reads the account's profile.
+	Exchange(ctx context.Context, server, code, verifier string) (*Connection, error)
+}
+
+// PasswordLogin connects with an identifier and a password.
+type PasswordLogin interface {
+	Server() ServerChoice
+	// Login makes a session on server (found from the identifier when "")
+	// and reads the profile. Tokens.Credential keeps the password, sealed
+	// like every token, to make new sessions with. A refused password is
+	// an *Error of KindAuth.
+	Login(ctx context.Context, server, identifier, password string) (*Connection, error)
+}
+
+// ServerChoice says whether the user names the account's server.
+type ServerChoice string
+
+const (
+	ServerNone     ServerChoice = ""
+	ServerOptional ServerChoice = "optional"
+	ServerRequired ServerChoice = "required"
+)
+
+// Tokens are what an authorization, a login or a refresh yields. They are
+// secrets: json:"-" keeps them out of any JSON by accident.
 type Tokens struct {
 	AccessToken  string `json:"-"`
 	RefreshToken string `json:"-"`
+	// Credential is a long-lived secret that sessions are made from
+	// (Bluesky's app password); empty for OAuth.
+	Credential string `json:"-"`
 	// ExpiresAt is when the access token stops working; zero if never.
 	ExpiresAt time.Time `json:"expiresAt,omitzero"`
 	// RefreshExpiresAt is when the refresh token stops working; zero if
@@ -57,16 +205,23 @@ type Tokens struct {
 	Scopes           []string  `json:"scopes,omitempty"`
 }
 
-// Profile identifies the connected account on the platform.
+// Profile identifies the connected account on the network.
 type Profile struct {
-	// PlatformUserID is the platform's stable id, in the form the platform's
-	// API takes (LinkedIn: urn:li:person:{sub}).
+	// PlatformUserID is the network's stable id, in the form its API
+	// takes as the author (LinkedIn: urn:li:person:{sub}; Bluesky: the
+	// DID; Mastodon: the account id).
 	PlatformUserID string `json:"platformUserId"`
-	DisplayName    string `json:"displayName"`
-	AvatarURL      string `json:"avatarUrl,omitempty"`
+	// Handle is the account's name on the network (@alice@example.social,
+	// alice.bsky.social), where it has one.
+	Handle      string `json:"handle,omitempty"`
+	DisplayName string `json:"displayName"`
+	AvatarURL   string `json:"avatarUrl,omitempty"`
+	// Server is the base URL of the account's server (a Mastodon
+	// instance, a Bluesky PDS); "" where the network has one address.
+	Server string `json:"server,omitempty"`
 }
 
-// Connection is the result of a completed OAuth callback.
+// Connection is the result of a completed connect.
 type Connection struct {
 	Tokens  Tokens
 	Profile Profile
@@ -74,56 +229,33 @@ type Connection struct {
 
 // Account is what publishing needs to know about a connected account.
 type Account struct {
+	// PlatformUserID is the author the network posts as.
 	PlatformUserID string
+	Handle         string
+	Server         string
 	AccessToken    string `json:"-"`
 }
 
-// Payload is one post as a platform receives it.
+// Payload is one post as a network receives it.
 type Payload struct {
 	Text string
 	// IdempotencyKey is the same for every attempt to publish one post to
 	// one account and differs between any two such pairs, so a provider
-	// whose platform takes one (Capabilities.IdempotencyWindow) can make a
-	// retry after a lost answer return the first attempt's post.
+	// whose network takes one can make a retry after a lost answer return
+	// the first attempt's post.
 	IdempotencyKey string `json:"-"`
+	// Created is when the post was created in PostFlow: with
+	// IdempotencyKey it gives a record key that is stable across attempts
+	// and in time order (Bluesky).
+	Created time.Time
+	// Language is the post's BCP 47 language, if known.
+	Language string
 }
 
-// Published is the platform's record of a published post.
+// Published is the network's record of a published post.
 type Published struct {
 	PlatformPostID string `json:"platformPostId"`
 	URL            string `json:"url"`
-}
-
-// Provider is one social platform.
-type Provider interface {
-	// ID is the provider's route and storage name ("linkedin").
-	ID() string
-	// Name is how people call it ("LinkedIn").
-	Name() string
-	Capabilities() Capabilities
-	// AuthURL is where to send the browser to authorize. challenge is the
-	// PKCE S256 challenge, empty for providers without PKCE.
-	AuthURL(state, challenge string) string
-	// Exchange trades the callback's code (and the PKCE verifier, if any)
-	// for tokens and reads the account's profile.
-	Exchange(ctx context.Context, code, verifier string) (*Connection, error)
-	// Refresh trades a refresh token for new tokens. A refresh token that
-	// is expired or revoked is an *Error of KindAuth.
-	Refresh(ctx context.Context, refreshToken string) (*Tokens, error)
-	// Publish posts p as the account. The text must fit TextLength.
-	Publish(ctx context.Context, a Account, p Payload) (*Published, error)
-	// TextLength counts text the way the platform counts it.
-	TextLength(text string) int
-	// PostURL is the public address of the post with the platform's id
-	// (a Published.PlatformPostID), for a post known by its id alone, such
-	// as the one a duplicate answer names.
-	PostURL(platformPostID string) string
-}
-
-// Revoker is implemented by providers that can revoke a token at the
-// platform when an account is disconnected.
-type Revoker interface {
-	Revoke(ctx context.Context, token string) error
 }
 
 // Registry is the set of providers a deployment has configured.
@@ -131,12 +263,16 @@ type Registry struct {
 	byID map[string]Provider
 }
 
-// NewRegistry holds ps; two providers with one id are a wiring mistake.
+// NewRegistry holds ps. Two providers with one id, or one whose Connect
+// sets other than exactly one way in, are wiring mistakes.
 func NewRegistry(ps ...Provider) (*Registry, error) {
 	r := &Registry{byID: map[string]Provider{}}
 	for _, p := range ps {
 		if _, dup := r.byID[p.ID()]; dup {
 			return nil, fmt.Errorf("providers: %q registered twice", p.ID())
+		}
+		if c := p.Connect(); (c.OAuth == nil) == (c.Password == nil) {
+			return nil, fmt.Errorf("providers: %q must declare exactly one way to connect", p.ID())
 		}
 		r.byID[p.ID()] = p
 	}

@@ -1,7 +1,6 @@
 package providers_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -10,24 +9,24 @@ import (
 	"github.com/postflow/postflow/providers"
 )
 
-type stub struct{ id string }
+// stub is a provider that declares its way in (connect) and does nothing:
+// the registry's tests need only its id and its Connect.
+type stub struct {
+	providers.Provider
+	id      string
+	connect providers.Connect
+}
 
-func (s stub) ID() string                           { return s.id }
-func (s stub) Name() string                         { return s.id }
-func (s stub) Capabilities() providers.Capabilities { return providers.Capabilities{} }
-func (s stub) AuthURL(string, string) string        { return "" }
-func (s stub) Exchange(context.Context, string, string) (*providers.Connection, error) {
-	return nil, nil
-}
-func (s stub) Refresh(context.Context, string) (*providers.Tokens, error) { return nil, nil }
-func (s stub) Publish(context.Context, providers.Account, providers.Payload) (*providers.Published, error) {
-	return nil, nil
-}
-func (s stub) TextLength(t string) int  { return len(t) }
-func (s stub) PostURL(id string) string { return id }
+func (s stub) ID() string                 { return s.id }
+func (s stub) Connect() providers.Connect { return s.connect }
+
+type oauthStub struct{ providers.OAuth }
+type passwordStub struct{ providers.PasswordLogin }
+
+func newStub(id string) stub { return stub{id: id, connect: providers.Connect{OAuth: oauthStub{}}} }
 
 func TestRegistry(t *testing.T) {
-	r, err := providers.NewRegistry(stub{"x"}, stub{"linkedin"}, stub{"sandbox"})
+	r, err := providers.NewRegistry(newStub("x"), newStub("linkedin"), newStub("sandbox"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +43,13 @@ func TestRegistry(t *testing.T) {
 	if fmt.Sprint(ids) != "[linkedin sandbox x]" {
 		t.Errorf("All = %v, want sorted by id", ids)
 	}
-	if _, err := providers.NewRegistry(stub{"x"}, stub{"x"}); err == nil {
+	if _, err := providers.NewRegistry(newStub("x"), newStub("x")); err == nil {
 		t.Error("NewRegistry accepted two providers with one id")
+	}
+	for _, c := range []providers.Connect{{}, {OAuth: oauthStub{}, Password: passwordStub{}}} {
+		if _, err := providers.NewRegistry(stub{id: "x", connect: c}); err == nil {
+			t.Errorf("NewRegistry accepted a provider whose Connect is %s with both or neither set", c.Method())
+		}
 	}
 }
 

@@ -20,10 +20,13 @@ type accountDoc struct {
 	OrganizationID        string        `bson:"organizationId"`
 	Platform              string        `bson:"platform"`
 	PlatformUserID        string        `bson:"platformUserId"`
+	Handle                string        `bson:"handle,omitempty"`
 	DisplayName           string        `bson:"displayName"`
 	AvatarURL             string        `bson:"avatarUrl,omitempty"`
+	Server                string        `bson:"server,omitempty"`
 	AccessToken           string        `bson:"accessToken"`
 	RefreshToken          string        `bson:"refreshToken,omitempty"`
+	Credential            string        `bson:"credential,omitempty"`
 	TokenExpiresAt        *time.Time    `bson:"tokenExpiresAt,omitempty"`
 	RefreshTokenExpiresAt *time.Time    `bson:"refreshTokenExpiresAt,omitempty"`
 	Scopes                []string      `bson:"scopes,omitempty"`
@@ -53,8 +56,10 @@ func (d *accountDoc) account() *connections.Account {
 		OrganizationID:        d.OrganizationID,
 		Platform:              d.Platform,
 		PlatformUserID:        d.PlatformUserID,
+		Handle:                d.Handle,
 		DisplayName:           d.DisplayName,
 		AvatarURL:             d.AvatarURL,
+		Server:                d.Server,
 		TokenExpiresAt:        timeOf(d.TokenExpiresAt),
 		RefreshTokenExpiresAt: timeOf(d.RefreshTokenExpiresAt),
 		Scopes:                d.Scopes,
@@ -63,6 +68,7 @@ func (d *accountDoc) account() *connections.Account {
 		UpdatedAt:             d.UpdatedAt.UTC(),
 		AccessToken:           d.AccessToken,
 		RefreshToken:          d.RefreshToken,
+		Credential:            d.Credential,
 	}
 }
 
@@ -104,9 +110,12 @@ func objectID(id string) (bson.ObjectID, bool) {
 func (a *Accounts) Upsert(ctx context.Context, acc *connections.Account) (*connections.Account, error) {
 	key := bson.D{{Key: "organizationId", Value: acc.OrganizationID}, {Key: "platform", Value: acc.Platform}, {Key: "platformUserId", Value: acc.PlatformUserID}}
 	set := bson.D{
+		{Key: "handle", Value: acc.Handle},
 		{Key: "displayName", Value: acc.DisplayName},
 		{Key: "avatarUrl", Value: acc.AvatarURL},
+		{Key: "server", Value: acc.Server},
 		{Key: "accessToken", Value: acc.AccessToken},
+		{Key: "credential", Value: acc.Credential},
 		{Key: "tokenExpiresAt", Value: timePtr(acc.TokenExpiresAt)},
 		{Key: "scopes", Value: acc.Scopes},
 		{Key: "status", Value: string(acc.Status)},

@@ -53,7 +53,10 @@ type State struct {
 	OrganizationID string `json:"organizationId"`
 	UserID         string `json:"userId"`
 	ProviderID     string `json:"providerId"`
-	Verifier       string `json:"verifier,omitempty"` // PKCE only; lives in Redis only
+	// Server is the server the user named (a Mastodon instance's base
+	// URL), for providers that let them.
+	Server   string `json:"server,omitempty"`
+	Verifier string `json:"verifier,omitempty"` // PKCE only; lives in Redis only
 	// BrowserHash is HashBrowserKey of the key held by the browser that
 	// started the flow; the key itself is never stored. Empty on a ticket.
 	BrowserHash string    `json:"browser,omitempty"`

@@ -18,7 +18,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"golang.org/x/oauth2"
 
@@ -91,10 +90,41 @@ func New(cfg Config) (*Provider, error) {
 func (p *Provider) ID() string   { return ID }
 func (p *Provider) Name() string { return "LinkedIn" }
 
-func (p *Provider) Capabilities() providers.Capabilities {
-	// Refresh tokens come only to apps LinkedIn approved for them; the
-	// provider uses one whenever the token response carries it.
-	return providers.Capabilities{PKCE: false, RefreshTokens: true, TextLimit: TextLimit, Media: false, DuplicateWindow: DuplicateWindow}
+// Rules: 3,000 characters of the unescaped commentary (contracts §1.4),
+// counted in UTF-16 code units: how LinkedIn counts is not documented,
+// and UTF-16 counts an emoji as two, so a text it accepts is never longer
+// than LinkedIn's own count. Links and hashtags are plain text; reserved
+// characters are escaped (EscapeLittleText). Refresh tokens come only to
+// apps LinkedIn approved for them; the provider uses one whenever the
+// token response carries it.
+func (p *Provider) Rules() providers.Rules {
+	return providers.Rules{
+		Text: providers.TextRules{Limits: []providers.TextLimit{providers.UTF16(TextLimit)},
+			Links: "plain", Mentions: "none", Hashtags: "plain"},
+		ExactlyOnce:   providers.ExactlyOnce{Lever: "duplicate-answer", DuplicateWindow: DuplicateWindow},
+		RefreshTokens: true,
+		Revoke:        true,
+	}
+}
+
+// TextLimits are the same for every member.
+func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.TextLimit, error) {
+	return p.Rules().Text.Limits, nil
+}
+
+// Connect: LinkedIn's OAuth code flow, on LinkedIn's one server.
+func (p *Provider) Connect() providers.Connect { return providers.Connect{OAuth: p} }
+
+// PKCE: LinkedIn web apps refuse a code_verifier.
+func (p *Provider) PKCE() bool { return false }
+
+func (p *Provider) Server() providers.ServerChoice { return providers.ServerNone }
+
+func (p *Provider) RedirectURI() string { return p.cfg.RedirectURI }
+
+// Find: LinkedIn is reconciled by its duplicate answer, not by reading.
+func (p *Provider) Find(context.Context, providers.Account, providers.Payload, time.Time) (*providers.Published, error) {
+	return nil, providers.ErrCannotFind
 }
 
 // DuplicateWindow: LinkedIn refuses the same commentary from the same
@@ -104,8 +134,11 @@ func (p *Provider) Capabilities() providers.Capabilities {
 const DuplicateWindow = 5 * time.Minute
 
 // AuthURL ignores challenge: LinkedIn web apps have no PKCE.
-func (p *Provider) AuthURL(state, _ string) string {
-	return p.oauth.AuthCodeURL(state)
+func (p *Provider) AuthURL(_ context.Context, server, state, _ string) (string, error) {
+	if server != "" {
+		return "", errors.New("linkedin: has one server; got " + server)
+	}
+	return p.oauth.AuthCodeURL(state), nil
 }
 
 func (p *Provider) ctx(ctx context.Context) context.Context {
@@ -113,7 +146,7 @@ func (p *Provider) ctx(ctx context.Context) context.Context {
 }
 
 // Exchange trades the code for tokens and reads the member's profile.
-func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*providers.Connection, error) {
+func (p *Provider) Exchange(ctx context.Context, _, code, verifier string) (*providers.Connection, error) {
 	if verifier != "" {
 		// Sending it would make LinkedIn refuse the exchange.
 		return nil, errors.New("linkedin: no PKCE on LinkedIn web apps; got a verifier")
@@ -132,7 +165,8 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*provid
 
 // Refresh trades a refresh token for new tokens. LinkedIn answers an
 // expired or revoked one with 400 invalid_grant.
-func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
+func (p *Provider) Refresh(ctx context.Context, _ providers.Account, stored providers.Tokens) (*providers.Tokens, error) {
+	refreshToken := stored.RefreshToken
 	if refreshToken == "" {
 		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "NO_REFRESH_TOKEN", Message: "LinkedIn issued no refresh token for this account; reconnect it"}
 	}
@@ -179,11 +213,6 @@ func (p *Provider) userinfo(ctx context.Context, accessToken string) (*providers
 	return &providers.Profile{PlatformUserID: "urn:li:person:" + info.Sub, DisplayName: name, AvatarURL: info.Picture}, nil
 }
 
-// TextLength counts UTF-16 code units. How LinkedIn counts is not
-// documented; UTF-16 counts an emoji as two, so a text it accepts is never
-// longer than LinkedIn's own count.
-func (p *Provider) TextLength(text string) int { return len(utf16.Encode([]rune(text))) }
-
 // post is the body of POST /rest/posts, with all six fields LinkedIn's
 // examples send.
 type post struct {
@@ -206,9 +235,9 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 	if strings.TrimSpace(pl.Text) == "" {
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "EMPTY_TEXT", Message: "LinkedIn posts need text"}
 	}
-	if n := p.TextLength(pl.Text); n > TextLimit {
+	if l, n, over := providers.Over(p.Rules().Text.Limits, pl.Text); over {
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_TOO_LONG",
-			Message: fmt.Sprintf("the text is %d characters; LinkedIn takes at most %d", n, TextLimit)}
+			Message: fmt.Sprintf("the text is %d %s; LinkedIn takes at most %d", n, l.Unit, l.Max)}
 	}
 	body, err := json.Marshal(post{
 		Author:         a.PlatformUserID,
@@ -246,20 +275,19 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 		// Created, but with no id we cannot link to it: an operator must look.
 		return nil, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NO_POST_ID", Message: "LinkedIn created the post but sent no x-restli-id"}
 	}
-	return &providers.Published{PlatformPostID: urn, URL: p.PostURL(urn)}, nil
+	return &providers.Published{PlatformPostID: urn, URL: p.PostURL(a, urn)}, nil
 }
 
 // PostURL is the public address of a post, by its URN.
-func (p *Provider) PostURL(urn string) string { return "https://www.linkedin.com/feed/update/" + urn }
+func (p *Provider) PostURL(_ providers.Account, urn string) string {
+	return "https://www.linkedin.com/feed/update/" + urn
+}
 
-// LinkedIn revokes tokens: connections finds that by a type assertion,
-// which would miss silently if Revoke's signature drifted.
-var _ providers.Revoker = (*Provider)(nil)
-
-// Revoke revokes a token at LinkedIn. The endpoint sits beside the token
-// endpoint; LinkedIn documents neither its status nor its body, so any 2xx
-// counts.
-func (p *Provider) Revoke(ctx context.Context, token string) error {
+// Revoke revokes the access token at LinkedIn. The endpoint sits beside
+// the token endpoint; LinkedIn documents neither its status nor its body,
+// so any 2xx counts.
+func (p *Provider) Revoke(ctx context.Context, _ providers.Account, t providers.Tokens) error {
+	token := t.AccessToken
 	u := strings.TrimSuffix(p.cfg.TokenURL, "/accessToken") + "/revoke"
 	form := url.Values{"client_id": {p.cfg.ClientID}, "client_secret": {p.cfg.ClientSecret}, "token": {token}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(form.Encode()))

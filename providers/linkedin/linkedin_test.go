@@ -32,7 +32,7 @@ func setup(t *testing.T, now time.Time) (*linkedin.Provider, *linkedinfake.Serve
 // callback's query.
 func authorize(t *testing.T, p *linkedin.Provider, state string) url.Values {
 	t.Helper()
-	q, err := linkedinfake.Authorize(p.AuthURL(state, ""))
+	q, err := linkedinfake.Authorize(mustAuthURL(t, p, state, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func authorize(t *testing.T, p *linkedin.Provider, state string) url.Values {
 
 func TestAuthURL(t *testing.T) {
 	p, fake := setup(t, time.Now())
-	u, err := url.Parse(p.AuthURL("st4te", "ignored-challenge"))
+	u, err := url.Parse(mustAuthURL(t, p, "st4te", "ignored-challenge"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,8 @@ func TestAuthURL(t *testing.T) {
 	if q.Has("code_challenge") || q.Has("code_challenge_method") {
 		t.Error("LinkedIn web apps have no PKCE; the URL must carry no challenge")
 	}
-	if p.Capabilities().PKCE {
-		t.Error("Capabilities().PKCE = true")
+	if p.PKCE() {
+		t.Error("PKCE() = true")
 	}
 }
 
@@ -79,7 +79,7 @@ func TestConnectAndRefresh(t *testing.T) {
 	if cb.Get("state") != "st4te" || cb.Get("code") == "" {
 		t.Fatalf("callback query = %v", cb)
 	}
-	conn, err := p.Exchange(ctx, cb.Get("code"), "")
+	conn, err := p.Exchange(ctx, "", cb.Get("code"), "")
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
@@ -97,11 +97,11 @@ func TestConnectAndRefresh(t *testing.T) {
 	}
 
 	// A code works once.
-	if _, err := p.Exchange(ctx, cb.Get("code"), ""); providers.KindOf(err) != providers.KindAuth {
+	if _, err := p.Exchange(ctx, "", cb.Get("code"), ""); providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("second Exchange of one code: %v, want an auth error", err)
 	}
 
-	refreshed, err := p.Refresh(ctx, conn.Tokens.RefreshToken)
+	refreshed, err := p.Refresh(ctx, providers.Account{}, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken})
 	if err != nil {
 		t.Fatalf("Refresh: %v", err)
 	}
@@ -113,7 +113,7 @@ func TestConnectAndRefresh(t *testing.T) {
 	}
 
 	// The spent refresh token is refused with invalid_grant.
-	_, err = p.Refresh(ctx, conn.Tokens.RefreshToken)
+	_, err = p.Refresh(ctx, providers.Account{}, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken})
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_grant" || pe.Message != "Token has been expired or revoked." {
 		t.Errorf("reused refresh token: %#v", err)
@@ -131,11 +131,11 @@ func TestExchangeErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no refresh token without approval", func(t *testing.T) {
 		p, _ := setup(t, time.Now())
-		conn, err := p.Exchange(ctx, authorize(t, p, "s").Get("code"), "")
+		conn, err := p.Exchange(ctx, "", authorize(t, p, "s").Get("code"), "")
 		if err != nil || conn.Tokens.RefreshToken != "" {
 			t.Fatalf("Exchange = %v; refresh token present: %v", err, conn != nil && conn.Tokens.RefreshToken != "")
 		}
-		if _, err := p.Refresh(ctx, ""); providers.KindOf(err) != providers.KindAuth {
+		if _, err := p.Refresh(ctx, providers.Account{}, providers.Tokens{RefreshToken: ""}); providers.KindOf(err) != providers.KindAuth {
 			t.Errorf("Refresh without a refresh token: %v, want an auth error", err)
 		}
 	})
@@ -149,7 +149,7 @@ func TestExchangeErrors(t *testing.T) {
 	})
 	t.Run("unknown code", func(t *testing.T) {
 		p, _ := setup(t, time.Now())
-		_, err := p.Exchange(ctx, "made-up", "")
+		_, err := p.Exchange(ctx, "", "made-up", "")
 		var pe *providers.Error
 		if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_request" || pe.Status != 401 {
 			t.Errorf("err = %#v", err)
@@ -160,7 +160,7 @@ func TestExchangeErrors(t *testing.T) {
 	})
 	t.Run("verifier refused before sending", func(t *testing.T) {
 		p, fake := setup(t, time.Now())
-		if _, err := p.Exchange(ctx, authorize(t, p, "s").Get("code"), "a-verifier"); err == nil {
+		if _, err := p.Exchange(ctx, "", authorize(t, p, "s").Get("code"), "a-verifier"); err == nil {
 			t.Error("Exchange sent a code_verifier to LinkedIn")
 		}
 		for _, r := range fake.Requests() {
@@ -172,7 +172,7 @@ func TestExchangeErrors(t *testing.T) {
 	t.Run("token endpoint down", func(t *testing.T) {
 		p, fake := setup(t, time.Now())
 		fake.Close()
-		if _, err := p.Exchange(ctx, "code", ""); providers.KindOf(err) != providers.KindRetryable {
+		if _, err := p.Exchange(ctx, "", "code", ""); providers.KindOf(err) != providers.KindRetryable {
 			t.Errorf("err = %v, want retryable", err)
 		}
 	})
@@ -363,7 +363,7 @@ func TestVersionErrors(t *testing.T) {
 func TestRevoke(t *testing.T) {
 	p, fake := setup(t, time.Now())
 	tok := fake.IssueAccessToken()
-	if err := p.Revoke(context.Background(), tok); err != nil {
+	if err := p.Revoke(context.Background(), providers.Account{}, providers.Tokens{AccessToken: tok}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := p.Publish(context.Background(), acct(fake, tok), providers.Payload{Text: "hi"})
@@ -387,4 +387,13 @@ func TestEscapeLittleText(t *testing.T) {
 			t.Errorf("EscapeLittleText(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+func mustAuthURL(t *testing.T, p *linkedin.Provider, state, challenge string) string {
+	t.Helper()
+	u, err := p.AuthURL(context.Background(), "", state, challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }

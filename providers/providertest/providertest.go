@@ -1,7 +1,7 @@
 // Package providertest is the conformance suite that every provider runs
 // against its platform's double (or a real server): the rows of the shared
 // error contract (contracts/platforms.md §5) and the exactly-once lever the
-// provider declares in its Capabilities. A new network passes it before
+// provider declares in its Rules. A new network passes it before
 // anything else is built on it.
 package providertest
 
@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ type Harness struct {
 // Run runs every row of the contract against h.
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
-	caps := h.Provider.Capabilities()
+	rules := h.Provider.Rules()
 	n := 0
 	payload := func(text string) providers.Payload {
 		n++
@@ -47,8 +48,8 @@ func Run(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pub.PlatformPostID == "" || pub.URL == "" || pub.URL != h.Provider.PostURL(pub.PlatformPostID) {
-			t.Errorf("published %+v; PostURL gives %q", pub, h.Provider.PostURL(pub.PlatformPostID))
+		if pub.PlatformPostID == "" || pub.URL == "" || pub.URL != h.Provider.PostURL(a, pub.PlatformPostID) {
+			t.Errorf("published %+v; PostURL gives %q", pub, h.Provider.PostURL(a, pub.PlatformPostID))
 		}
 		if got := h.Holds(t, a, "conformance: published"); got != 1 {
 			t.Errorf("the platform holds %d posts, want 1", got)
@@ -90,7 +91,7 @@ func Run(t *testing.T, h Harness) {
 	// The exactly-once lever: a repeat of an attempt whose answer was lost
 	// is answered with the post it made, never a second post.
 	t.Run("a repeat after a lost answer is answered with the first post", func(t *testing.T) {
-		if caps.ReconcileWindow() <= 0 {
+		if rules.ExactlyOnce.ReconcileWindow() <= 0 {
 			t.Skip("no lever declared: PostFlow never repeats an attempt in doubt")
 		}
 		a := h.Account(t)
@@ -118,11 +119,59 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	// Read back: a provider that declares it finds the post an attempt
+	// whose answer was lost made, and finds none for a publication that
+	// made nothing; one that does not says so with ErrCannotFind.
+	t.Run("find after a lost answer", func(t *testing.T) {
+		a := h.Account(t)
+		since := time.Now().Add(-time.Minute)
+		none, err := h.Provider.Find(ctx, a, payload("conformance: never posted"), since)
+		if !rules.ExactlyOnce.ReadBack {
+			if !errors.Is(err, providers.ErrCannotFind) {
+				t.Fatalf("Find without ReadBack: %v, %v; want ErrCannotFind", none, err)
+			}
+			return
+		}
+		if err != nil || none != nil {
+			t.Fatalf("Find of a publication that made nothing: %+v, %v; want nil, nil", none, err)
+		}
+		if !h.Answer(t, a, "lost") {
+			t.Skip("the double cannot lose an answer")
+		}
+		p := payload("conformance: find after a lost answer")
+		if _, err := h.Provider.Publish(ctx, a, p); err == nil {
+			t.Fatal("the lost answer was no error")
+		}
+		found, err := h.Provider.Find(ctx, a, p, since)
+		if err != nil || found == nil || found.PlatformPostID == "" || found.URL == "" {
+			t.Fatalf("Find after a lost answer: %+v, %v; want the post", found, err)
+		}
+	})
+
+	// Too long: the provider's own limits refuse a text before the network
+	// sees it, a refusal that names the unit.
+	t.Run("text over the limit", func(t *testing.T) {
+		a := h.Account(t)
+		limits, err := h.Provider.TextLimits(ctx, a)
+		if err != nil || len(limits) == 0 {
+			t.Fatalf("TextLimits: %v, %v", limits, err)
+		}
+		text := strings.Repeat("a", limits[0].Max+1)
+		_, err = h.Provider.Publish(ctx, a, payload(text))
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidContent || !pe.Refused() {
+			t.Fatalf("publish of %d characters: %v; want invalid content", len(text), err)
+		}
+		if got := h.Holds(t, a, text); got != 0 {
+			t.Errorf("the platform holds %d posts, want 0", got)
+		}
+	})
+
 	// Another post's same text: a platform with duplicate detection refuses
 	// it (a refusal: nothing made) and may name the post it holds; the
 	// activity then decides whose it is (posts.JudgeDuplicate).
 	t.Run("the same text as another post", func(t *testing.T) {
-		if caps.DuplicateWindow <= 0 {
+		if rules.ExactlyOnce.DuplicateWindow <= 0 {
 			t.Skip("the platform detects no duplicates")
 		}
 		a := h.Account(t)

@@ -66,10 +66,39 @@ func New(cfg Config) (*Provider, error) {
 
 func (p *Provider) ID() string   { return ID }
 func (p *Provider) Name() string { return "Sandbox" }
-func (p *Provider) Capabilities() providers.Capabilities {
-	return providers.Capabilities{PKCE: true, RefreshTokens: true, TextLimit: TextLimit,
-		DuplicateWindow: DuplicateWindow, IdempotencyWindow: IdempotencyWindow}
+
+// Rules: 500 code points; links and hashtags are plain text. Like
+// LinkedIn it refuses a repeat and names the original, and like Mastodon
+// it takes an Idempotency-Key.
+func (p *Provider) Rules() providers.Rules {
+	return providers.Rules{
+		Text: providers.TextRules{Limits: []providers.TextLimit{providers.Characters(TextLimit)},
+			Links: "plain", Mentions: "none", Hashtags: "plain"},
+		ExactlyOnce: providers.ExactlyOnce{Lever: "idempotency-key",
+			DuplicateWindow: DuplicateWindow, IdempotencyWindow: IdempotencyWindow},
+		RefreshTokens: true,
+	}
 }
+
+// TextLimits are the same for every sandbox user.
+func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.TextLimit, error) {
+	return p.Rules().Text.Limits, nil
+}
+
+// Connect: OAuth with PKCE on the one sandbox.
+func (p *Provider) Connect() providers.Connect { return providers.Connect{OAuth: p} }
+
+func (p *Provider) PKCE() bool                     { return true }
+func (p *Provider) Server() providers.ServerChoice { return providers.ServerNone }
+func (p *Provider) RedirectURI() string            { return p.cfg.RedirectURI }
+
+// Find: the sandbox is reconciled by its keys and duplicate answers.
+func (p *Provider) Find(context.Context, providers.Account, providers.Payload, time.Time) (*providers.Published, error) {
+	return nil, providers.ErrCannotFind
+}
+
+// Revoke: the sandbox keeps no revocation endpoint; its tokens expire.
+func (p *Provider) Revoke(context.Context, providers.Account, providers.Tokens) error { return nil }
 
 // DuplicateWindow: the sandbox, like LinkedIn, refuses a repeat within 10
 // minutes and names the original; half of it, as for LinkedIn.
@@ -79,17 +108,20 @@ const DuplicateWindow = 5 * time.Minute
 // create repeating an Idempotency-Key with the first one's post for 1 h.
 const IdempotencyWindow = time.Hour
 
-func (p *Provider) AuthURL(state, challenge string) string {
+func (p *Provider) AuthURL(_ context.Context, server, state, challenge string) (string, error) {
+	if server != "" {
+		return "", errors.New("sandbox: has one server; got " + server)
+	}
 	return p.oauth.AuthCodeURL(state,
 		oauth2.SetAuthURLParam("code_challenge", challenge),
-		oauth2.SetAuthURLParam("code_challenge_method", "S256"))
+		oauth2.SetAuthURLParam("code_challenge_method", "S256")), nil
 }
 
 func (p *Provider) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, p.cfg.HTTPClient)
 }
 
-func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*providers.Connection, error) {
+func (p *Provider) Exchange(ctx context.Context, _, code, verifier string) (*providers.Connection, error) {
 	tok, err := p.oauth.Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, providers.TokenError(ID, err, nil)
@@ -104,8 +136,8 @@ func (p *Provider) Exchange(ctx context.Context, code, verifier string) (*provid
 	return &providers.Connection{Tokens: t, Profile: providers.Profile{PlatformUserID: me.ID, DisplayName: me.Name, AvatarURL: me.AvatarURL}}, nil
 }
 
-func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers.Tokens, error) {
-	src := p.oauth.TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: refreshToken, Expiry: time.Unix(1, 0)})
+func (p *Provider) Refresh(ctx context.Context, _ providers.Account, stored providers.Tokens) (*providers.Tokens, error) {
+	src := p.oauth.TokenSource(p.ctx(ctx), &oauth2.Token{RefreshToken: stored.RefreshToken, Expiry: time.Unix(1, 0)})
 	tok, err := src.Token()
 	if err != nil {
 		return nil, providers.TokenError(ID, err, nil)
@@ -114,11 +146,8 @@ func (p *Provider) Refresh(ctx context.Context, refreshToken string) (*providers
 	return &t, nil
 }
 
-// TextLength counts code points, as the sandbox does.
-func (p *Provider) TextLength(text string) int { return utf8.RuneCountInString(text) }
-
 func (p *Provider) Publish(ctx context.Context, a providers.Account, pl providers.Payload) (*providers.Published, error) {
-	if n := p.TextLength(pl.Text); n == 0 || n > TextLimit {
+	if n := utf8.RuneCountInString(pl.Text); n == 0 || n > TextLimit {
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_LENGTH",
 			Message: fmt.Sprintf("the text is %d characters; the sandbox takes 1 to %d", n, TextLimit)}
 	}
@@ -126,11 +155,13 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 	if err := p.call(ctx, http.MethodPost, "/api/posts", a.AccessToken, pl.IdempotencyKey, map[string]string{"text": pl.Text}, &out); err != nil {
 		return nil, err
 	}
-	return &providers.Published{PlatformPostID: out.ID, URL: p.PostURL(out.ID)}, nil
+	return &providers.Published{PlatformPostID: out.ID, URL: p.PostURL(a, out.ID)}, nil
 }
 
 // PostURL is where a person sees a post: the sandbox feed.
-func (p *Provider) PostURL(id string) string { return p.cfg.BaseURL + "/feed#" + id }
+func (p *Provider) PostURL(_ providers.Account, id string) string {
+	return p.cfg.BaseURL + "/feed#" + id
+}
 
 // call makes an API call, with an Idempotency-Key unless idemKey is
 // empty, and classifies its failure.

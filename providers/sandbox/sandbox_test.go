@@ -51,7 +51,7 @@ var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) 
 // would, and returns the query the browser is sent back with.
 func authorize(t *testing.T, p *sandbox.Provider, state, challenge, name, action string) url.Values {
 	t.Helper()
-	page, err := http.Get(p.AuthURL(state, challenge))
+	page, err := http.Get(mustAuthURL(t, p, state, challenge))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func authorize(t *testing.T, p *sandbox.Provider, state, challenge, name, action
 		t.Fatalf("authorize page: %d %s", page.StatusCode, html)
 	}
 	form := url.Values{"name": {name}, "action": {action}}
-	u, _ := url.Parse(p.AuthURL(state, challenge))
+	u, _ := url.Parse(mustAuthURL(t, p, state, challenge))
 	for k, v := range u.Query() {
 		form[k] = v
 	}
@@ -81,7 +81,7 @@ func connect(t *testing.T, p *sandbox.Provider, name string) *providers.Connecti
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
 	q := authorize(t, p, "st", oauth2.S256ChallengeFromVerifier(verifier), name, "allow")
-	conn, err := p.Exchange(context.Background(), q.Get("code"), verifier)
+	conn, err := p.Exchange(context.Background(), "", q.Get("code"), verifier)
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
@@ -177,10 +177,10 @@ func TestConnectWithPKCE(t *testing.T) {
 
 	verifier := oauth2.GenerateVerifier()
 	q := authorize(t, p, "st", oauth2.S256ChallengeFromVerifier(verifier), "Grace Hopper", "allow")
-	if _, err := p.Exchange(context.Background(), q.Get("code"), "the-wrong-verifier-of-enough-length-000000000"); providers.KindOf(err) != providers.KindAuth {
+	if _, err := p.Exchange(context.Background(), "", q.Get("code"), "the-wrong-verifier-of-enough-length-000000000"); providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("wrong verifier: %v, want an auth error", err)
 	}
-	if _, err := p.Exchange(context.Background(), q.Get("code"), verifier); providers.KindOf(err) != providers.KindAuth {
+	if _, err := p.Exchange(context.Background(), "", q.Get("code"), verifier); providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("a code refused once works later: %v", err)
 	}
 
@@ -244,7 +244,7 @@ func TestTokensExpireAndRefresh(t *testing.T) {
 	if _, err := p.Publish(ctx, a, providers.Payload{Text: "late"}); providers.KindOf(err) != providers.KindAuth {
 		t.Fatalf("expired token: %v, want an auth error", err)
 	}
-	fresh, err := p.Refresh(ctx, conn.Tokens.RefreshToken)
+	fresh, err := p.Refresh(ctx, providers.Account{}, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,11 +253,11 @@ func TestTokensExpireAndRefresh(t *testing.T) {
 		t.Errorf("refreshed token: %v", err)
 	}
 	var pe *providers.Error
-	if _, err := p.Refresh(ctx, conn.Tokens.RefreshToken); !errors.As(err, &pe) || pe.Code != "invalid_grant" {
+	if _, err := p.Refresh(ctx, providers.Account{}, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken}); !errors.As(err, &pe) || pe.Code != "invalid_grant" {
 		t.Errorf("a spent refresh token: %v, want invalid_grant", err)
 	}
 	behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{Refresh: "invalid_grant"})
-	if _, err := p.Refresh(ctx, fresh.RefreshToken); !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_grant" {
+	if _, err := p.Refresh(ctx, providers.Account{}, providers.Tokens{RefreshToken: fresh.RefreshToken}); !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_grant" {
 		t.Errorf("switched to invalid_grant: %v", err)
 	}
 }
@@ -314,7 +314,7 @@ func TestAccessTokenLifePerUser(t *testing.T) {
 	p, srv := setup(t, time.Hour)
 	conn := connect(t, p, "Barbara")
 	behave(t, srv, conn.Profile.PlatformUserID, sandboxplatform.Behaviour{AccessTokenSeconds: 90})
-	fresh, err := p.Refresh(context.Background(), conn.Tokens.RefreshToken)
+	fresh, err := p.Refresh(context.Background(), providers.Account{}, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +328,7 @@ func TestAccessTokenLifePerUser(t *testing.T) {
 // detection off and after an answer lost; until the key's window ends.
 func TestIdempotencyKey(t *testing.T) {
 	const window = time.Second
-	if w := (&sandbox.Provider{}).Capabilities().IdempotencyWindow; w != time.Hour {
+	if w := (&sandbox.Provider{}).Rules().ExactlyOnce.IdempotencyWindow; w != time.Hour {
 		t.Errorf("IdempotencyWindow = %v, want 1 h as Mastodon", w)
 	}
 	no := false
@@ -401,4 +401,13 @@ func feedOf(t *testing.T, srv *httptest.Server, user string) []sandboxplatform.P
 		t.Fatal(err)
 	}
 	return posts
+}
+
+func mustAuthURL(t *testing.T, p *sandbox.Provider, state, challenge string) string {
+	t.Helper()
+	u, err := p.AuthURL(context.Background(), "", state, challenge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
