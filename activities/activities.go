@@ -37,6 +37,9 @@ type AccountStore interface {
 // TokenSource hands out valid access tokens (connections.Service).
 type TokenSource interface {
 	ValidAccessToken(ctx context.Context, accountID string) (string, *connections.Account, error)
+	// RenewAccessToken refreshes a token the network refused before its
+	// time, unless another has been stored since.
+	RenewAccessToken(ctx context.Context, accountID, refused string) (string, *connections.Account, error)
 }
 
 // Activities holds the dependencies of the publishing activities.
@@ -212,6 +215,13 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 
 	stopHeartbeats := heartbeatWhileWaiting(ctx)
 	pub, err := prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
+	if providers.KindOf(err) == providers.KindSessionExpired {
+		// Refused before its time, so nothing was made: a new session,
+		// then the same call once more.
+		if token, acc, err = a.Tokens.RenewAccessToken(ctx, in.AccountID, token); err == nil {
+			pub, err = prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
+		}
+	}
 	stopHeartbeats()
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
@@ -226,7 +236,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 				return nil, serr
 			}
 		}
-		if pe != nil && (pe.Kind == providers.KindRateLimited || pe.Kind == providers.KindRetryable) {
+		if pe != nil && (pe.Kind == providers.KindRateLimited || pe.Kind == providers.KindRetryable || pe.Kind == providers.KindSessionExpired) {
 			// To be tried again. Refused (a 429, a 503): this attempt
 			// made nothing, though an earlier one may have (DoubtSince
 			// is kept). Otherwise (a 504, no answer) this attempt is in
@@ -272,7 +282,7 @@ func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p
 		PlatformPostID: pub.PlatformPostID, PlatformPostURL: pub.URL, PublishedAt: &publishedAt,
 	}); err != nil {
 		// Published, but not recorded: the result still says publishing,
-		// so the retry reconciles through the platform's duplicate answer.
+		// so the retry reconciles through the network's lever.
 		return nil, err
 	}
 	out := &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}
@@ -510,7 +520,7 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
 		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
 			NonRetryable: true, Details: []any{pe.RetryAfter}, Category: temporal.ApplicationErrorCategoryBenign})
-	case providers.KindRetryable:
+	case providers.KindRetryable, providers.KindSessionExpired:
 		logger.Warn("Platform unavailable: Temporal's retry policy decides whether to call again", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status)
 		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrPlatformUnavailable, temporal.ApplicationErrorOptions{

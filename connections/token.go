@@ -28,6 +28,18 @@ const (
 // no refresh token, marks the account expired and returns a
 // *providers.Error of KindAuth: the publish flow must not retry it.
 func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (string, *Account, error) {
+	return s.validAccessToken(ctx, accountID, "")
+}
+
+// RenewAccessToken is ValidAccessToken for a token the network refused
+// before its time (a Bluesky session ended early: providers'
+// KindSessionExpired): it refreshes unless someone has stored another
+// token since, which it returns.
+func (s *Service) RenewAccessToken(ctx context.Context, accountID, refused string) (string, *Account, error) {
+	return s.validAccessToken(ctx, accountID, refused)
+}
+
+func (s *Service) validAccessToken(ctx context.Context, accountID, refused string) (string, *Account, error) {
 	owner := ""
 	defer func() {
 		if owner != "" {
@@ -47,14 +59,16 @@ func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (strin
 		now := s.now()
 		if !a.NeedsRefresh(now) {
 			tok, err := s.open(a, "accessToken", a.AccessToken)
-			return tok, a, err
+			if err != nil || refused == "" || tok != refused {
+				return tok, a, err
+			}
 		}
 		p, ok := s.providers.Get(a.Platform)
 		if !ok {
 			return "", a, fmt.Errorf("account %s: platform %q is not configured", a.ID, a.Platform)
 		}
 		if a.RefreshToken == "" && a.Credential == "" || !p.Rules().RefreshTokens {
-			if now.Before(a.TokenExpiresAt) {
+			if refused == "" && now.Before(a.TokenExpiresAt) {
 				// Nothing to refresh with, but it still works for now.
 				tok, err := s.open(a, "accessToken", a.AccessToken)
 				return tok, a, err

@@ -25,6 +25,11 @@ const (
 	// holds its id where the platform says it, which after a lost answer
 	// means the earlier attempt went through.
 	KindDuplicate
+	// KindSessionExpired: the network refused the access token before its
+	// time, but the account can make a new one (Provider.Refresh): a
+	// Bluesky session that ended early (400 ExpiredToken). Nothing was
+	// made; PostFlow refreshes and calls again.
+	KindSessionExpired
 )
 
 func (k Kind) String() string {
@@ -39,6 +44,8 @@ func (k Kind) String() string {
 		return "invalid_content"
 	case KindDuplicate:
 		return "duplicate"
+	case KindSessionExpired:
+		return "session_expired"
 	default:
 		return fmt.Sprintf("Kind(%d)", int(k))
 	}
@@ -89,7 +96,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // posts it created. A retry after such an answer must reconcile first.
 func (e *Error) Refused() bool {
 	switch e.Kind {
-	case KindRateLimited, KindAuth, KindInvalidContent, KindDuplicate:
+	case KindRateLimited, KindAuth, KindInvalidContent, KindDuplicate, KindSessionExpired:
 		return true
 	}
 	return e.Status == http.StatusServiceUnavailable || (e.Status >= 400 && e.Status < 500)

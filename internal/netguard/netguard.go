@@ -1,0 +1,166 @@
+// Package netguard keeps calls to servers that users name (a Mastodon
+// instance, a Bluesky PDS) away from PostFlow's own network: outside
+// development, a connection to a loopback, private, link-local or other
+// special-purpose address is refused at every dial, after DNS resolution,
+// so neither a name that resolves inward nor a redirect nor a later change
+// of DNS (rebinding) reaches one.
+package netguard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrForbidden: the address is not one PostFlow connects to for a user.
+var ErrForbidden = errors.New("netguard: address not allowed")
+
+// Policy says which servers users may name.
+type Policy struct {
+	// AllowLocal allows loopback and private addresses and plain http:
+	// development and tests, whose servers run on 127.0.0.1.
+	AllowLocal bool
+}
+
+// Client is an HTTP client whose every connection obeys p. It uses no
+// proxy from the environment (the proxy's address would be the one
+// checked) and gives up after timeout.
+func (p Policy) Client(timeout time.Duration) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second, Control: p.control}
+	t := &http.Transport{
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+	}
+	return &http.Client{Transport: t, Timeout: timeout, CheckRedirect: p.checkRedirect}
+}
+
+func (p Policy) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("netguard: too many redirects")
+	}
+	if req.URL.Scheme != "https" && !(p.AllowLocal && req.URL.Scheme == "http") {
+		return fmt.Errorf("%w: redirect to %s", ErrForbidden, req.URL.Scheme)
+	}
+	return nil
+}
+
+// control runs after DNS resolution, before each connect.
+func (p Policy) control(_, address string, _ syscall.RawConn) error {
+	if p.AllowLocal {
+		return nil
+	}
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrForbidden, address)
+	}
+	if !Public(ap.Addr()) {
+		return fmt.Errorf("%w: %s is not a public address", ErrForbidden, ap.Addr())
+	}
+	return nil
+}
+
+// special are ranges that are not the public Internet beyond what netip's
+// predicates know: shared address space (RFC 6598), benchmarking (RFC
+// 2544), documentation, IETF protocol assignments, NAT64 and 6to4 relays
+// that can lead inward, discard-only (RFC 6666).
+var special = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b::/96"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("2002::/16"),
+}
+
+// Public reports whether a is an address on the public Internet: not
+// loopback, private (RFC 1918, RFC 4193), link-local, multicast,
+// unspecified, or another special-purpose range. An IPv4 address mapped
+// into IPv6 is judged as IPv4.
+func Public(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return false
+	}
+	for _, p := range special {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	return true
+}
+
+// ServerURL reads a server a user names ("example.social",
+// "https://example.social/") as its base URL: https, a host name and an
+// optional port, nothing else. Plain http and addresses given as IPs are
+// taken only with AllowLocal, and outside it a name that is plainly local
+// (localhost, *.local, *.internal, one label) is refused here, before any
+// dial. Errors wrap ErrForbidden.
+func (p Policy) ServerURL(raw string) (*url.URL, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return nil, fmt.Errorf("%w: no server named", ErrForbidden)
+	}
+	if !strings.Contains(s, "://") {
+		s = "https://" + s
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: %q is not a server address", ErrForbidden, raw)
+	}
+	switch {
+	case u.Scheme != "https" && !(p.AllowLocal && u.Scheme == "http"):
+		return nil, fmt.Errorf("%w: %q must use https", ErrForbidden, raw)
+	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "":
+		return nil, fmt.Errorf("%w: %q must be a server's address alone (no path, query or credentials)", ErrForbidden, raw)
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	if !p.AllowLocal {
+		if _, err := netip.ParseAddr(host); err == nil {
+			return nil, fmt.Errorf("%w: name the server by its host name, not an IP address", ErrForbidden)
+		}
+		if !strings.Contains(host, ".") || host == "localhost" || strings.HasSuffix(host, ".localhost") ||
+			strings.HasSuffix(host, ".local") || strings.HasSuffix(host, ".internal") {
+			return nil, fmt.Errorf("%w: %q is not a public host name", ErrForbidden, host)
+		}
+	}
+	out := &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
+	return out, nil
+}
+
+// Check resolves host and refuses it unless every address is public (or
+// the policy allows local ones): for a clear error at connect time, before
+// the dial-time check that guards every call.
+func (p Policy) Check(ctx context.Context, host string) error {
+	if p.AllowLocal {
+		return nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("netguard: resolve %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if !Public(a) {
+			return fmt.Errorf("%w: %s resolves to %s", ErrForbidden, host, a)
+		}
+	}
+	return nil
+}
