@@ -29,6 +29,7 @@ import (
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/mongostore"
+	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/payloadcodec"
 	"github.com/postflow/postflow/internal/sandboxplatform"
@@ -160,6 +161,28 @@ func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
 	return nil
 }
 
+// networkDeps is what a network's provider may be built with.
+type networkDeps struct {
+	// Client calls networks at fixed addresses (LinkedIn's).
+	Client *http.Client
+	// Servers guards calls to servers users name (Mastodon instances,
+	// Bluesky PDSes).
+	Servers netguard.Policy
+}
+
+// network builds one network's provider from the configuration, or
+// returns nil when the configuration does not enable it.
+type network func(cfg *config.Config, d networkDeps) (providers.Provider, error)
+
+// networks is the registry table: a new network is its folder under
+// providers/ and one line here.
+func networks() []network {
+	return []network{
+		linkedinNetwork,
+		sandboxNetwork,
+	}
+}
+
 // buildProviders registers the providers the configuration enables.
 func buildProviders(cfg *config.Config) (*providers.Registry, error) {
 	// One client for the platforms. Go's default transport keeps two idle
@@ -167,39 +190,51 @@ func buildProviders(cfg *config.Config) (*providers.Registry, error) {
 	// would open a new connection (and TLS session) for nearly every call.
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.MaxIdleConnsPerHost = 64
-	client := &http.Client{Timeout: 30 * time.Second, Transport: transport}
-	var ps []providers.Provider
-	if cfg.LinkedIn.ClientID != "" {
-		li, err := linkedin.New(linkedin.Config{
-			HTTPClient:   client,
-			ClientID:     cfg.LinkedIn.ClientID,
-			ClientSecret: cfg.LinkedIn.ClientSecret,
-			RedirectURI:  cfg.LinkedIn.RedirectURI,
-			AuthURL:      cfg.LinkedIn.AuthURL,
-			TokenURL:     cfg.LinkedIn.TokenURL,
-			APIURL:       cfg.LinkedIn.APIURL,
-			Version:      cfg.LinkedIn.APIVersion,
-		})
-		if err != nil {
-			return nil, err
-		}
-		ps = append(ps, li)
+	d := networkDeps{
+		Client:  &http.Client{Timeout: 30 * time.Second, Transport: transport},
+		Servers: netguard.Policy{AllowLocal: cfg.AllowLocalServers},
 	}
-	if cfg.SandboxEnabled {
-		base := cfg.SandboxBaseURL()
-		sb, err := sandbox.New(sandbox.Config{
-			HTTPClient: client,
-			BaseURL:    base,
-			// The sandbox is served by the API, so the API's root is the
-			// sandbox's minus its mount point.
-			RedirectURI: strings.TrimSuffix(base, "/sandbox") + "/connections/callback/sandbox",
-		})
+	var ps []providers.Provider
+	for _, build := range networks() {
+		p, err := build(cfg, d)
 		if err != nil {
 			return nil, err
 		}
-		ps = append(ps, sb)
+		if p != nil {
+			ps = append(ps, p)
+		}
 	}
 	return providers.NewRegistry(ps...)
+}
+
+func linkedinNetwork(cfg *config.Config, d networkDeps) (providers.Provider, error) {
+	if cfg.LinkedIn.ClientID == "" {
+		return nil, nil
+	}
+	return linkedin.New(linkedin.Config{
+		HTTPClient:   d.Client,
+		ClientID:     cfg.LinkedIn.ClientID,
+		ClientSecret: cfg.LinkedIn.ClientSecret,
+		RedirectURI:  cfg.LinkedIn.RedirectURI,
+		AuthURL:      cfg.LinkedIn.AuthURL,
+		TokenURL:     cfg.LinkedIn.TokenURL,
+		APIURL:       cfg.LinkedIn.APIURL,
+		Version:      cfg.LinkedIn.APIVersion,
+	})
+}
+
+func sandboxNetwork(cfg *config.Config, d networkDeps) (providers.Provider, error) {
+	if !cfg.SandboxEnabled {
+		return nil, nil
+	}
+	base := cfg.SandboxBaseURL()
+	return sandbox.New(sandbox.Config{
+		HTTPClient: d.Client,
+		BaseURL:    base,
+		// The sandbox is served by the API, so the API's root is the
+		// sandbox's minus its mount point.
+		RedirectURI: strings.TrimSuffix(base, "/sandbox") + "/connections/callback/sandbox",
+	})
 }
 
 // sandboxPlatform is the pretend network the API serves under /sandbox,

@@ -189,6 +189,10 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.LinkedIn.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/linkedin", cfg.Port)
 		filled = append(filled, "LINKEDIN_REDIRECT_URI="+cfg.LinkedIn.RedirectURI)
 	}
+	if !isSet(opts.Environ, "ALLOW_LOCAL_SERVERS") {
+		cfg.AllowLocalServers = true
+		filled = append(filled, "ALLOW_LOCAL_SERVERS=true")
+	}
 	if !isSet(opts.Environ, "SANDBOX_ENABLED") {
 		cfg.SandboxEnabled = true
 		filled = append(filled, "SANDBOX_ENABLED=true")
@@ -225,6 +229,7 @@ func workerEnv(cfg *config.Config) []string {
 		"TOKEN_ENCRYPTION_KEY=" + cfg.TokenEncryptionKey,
 		"TEMPORAL_PAYLOAD_KEY=" + cfg.Temporal.PayloadKey,
 		fmt.Sprintf("SANDBOX_ENABLED=%t", cfg.SandboxEnabled),
+		fmt.Sprintf("ALLOW_LOCAL_SERVERS=%t", cfg.AllowLocalServers),
 		"SANDBOX_URL=" + cfg.SandboxBaseURL(),
 		"RATE_LIMIT_HORIZON=" + cfg.RateLimitHorizon.String(),
 		"LINKEDIN_CLIENT_ID=" + cfg.LinkedIn.ClientID,

@@ -70,6 +70,12 @@ type Config struct {
 	// empty means this API on 127.0.0.1:PORT.
 	SandboxURL string `env:"SANDBOX_URL"`
 
+	// AllowLocalServers lets users name servers (a Mastodon instance, a
+	// Bluesky PDS) on loopback and private addresses, over plain http:
+	// on in dev, whose test servers run on 127.0.0.1; refused in
+	// production, where it would let users reach PostFlow's own network.
+	AllowLocalServers bool `env:"ALLOW_LOCAL_SERVERS" envDefault:"false"`
+
 	// RateLimitHorizon bounds how long one account of a post waits on 429s
 	// before its publish fails.
 	RateLimitHorizon time.Duration `env:"RATE_LIMIT_HORIZON" envDefault:"48h"`
@@ -279,6 +285,9 @@ func (c *Config) validateGiven() problems {
 	}
 	if c.SandboxEnabled && c.Production() {
 		ps.add("SANDBOX_ENABLED", "must not be true with NODE_ENV=production: the sandbox has no authentication")
+	}
+	if c.AllowLocalServers && c.Production() {
+		ps.add("ALLOW_LOCAL_SERVERS", "must not be true with NODE_ENV=production: users could make PostFlow call its own network")
 	}
 	if c.Temporal.UIOrigin != "" {
 		if err := absoluteURL(c.Temporal.UIOrigin, "http", "https"); err != nil {

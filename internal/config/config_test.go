@@ -91,6 +91,7 @@ func TestLoadErrors(t *testing.T) {
 		{"anonymous codec in production", prodEnv("TEMPORAL_CODEC_ANONYMOUS=true"), config.RoleAPI, "TEMPORAL_CODEC_ANONYMOUS", "production"},
 		{"sandbox in production", prodEnv("SANDBOX_ENABLED=true"), config.RoleAPI, "SANDBOX_ENABLED", "production"},
 		{"sandbox in a production worker", prodEnv("SANDBOX_ENABLED=true"), config.RoleWorker, "SANDBOX_ENABLED", "production"},
+		{"local servers in production", prodEnv("ALLOW_LOCAL_SERVERS=true"), config.RoleWorker, "ALLOW_LOCAL_SERVERS", "production"},
 		{"ui origin not a URL", prodEnv("TEMPORAL_UI_ORIGIN=temporal-ui:8233"), config.RoleAPI, "TEMPORAL_UI_ORIGIN", ""},
 		{"tls pair", prodEnv("TEMPORAL_TLS_CERT_FILE=/c.pem"), config.RoleWorker, "TEMPORAL_TLS_CERT_FILE", "TEMPORAL_TLS_KEY_FILE"},
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
