@@ -130,15 +130,48 @@ func (e ExactlyOnce) ReconcileWindow() time.Duration {
 	return max(e.DuplicateWindow, e.IdempotencyWindow)
 }
 
-// Connect says how an account of a network is connected. Exactly one field
-// is set.
+// Connect says how an account of a network is connected. Exactly one of
+// OAuth and Password is set; Pages is optional.
 type Connect struct {
 	// OAuth: the browser's authorization-code flow.
 	OAuth OAuth
 	// Password: an identifier (handle, DID or email) and a password meant
 	// for apps (Bluesky's app passwords), no browser.
 	Password PasswordLogin
+	// Pages, if not nil, lists the pages a connected member may post as
+	// with the member's own tokens (LinkedIn company pages, when the app
+	// is approved for the organization scopes); each page becomes an
+	// account of its own that borrows the member's tokens. nil: the
+	// network (or this deployment) has none.
+	Pages Pages
 }
+
+// Pages lists the pages (organizations) a member may post as.
+type Pages interface {
+	// Pages returns the pages the member of account a (a connected
+	// member, with the member's access token) holds a posting role on,
+	// as the network says now. A member who did not grant the scopes to
+	// list them is ErrPagesNotGranted; a refused token is an *Error of
+	// KindAuth.
+	Pages(ctx context.Context, a Account) ([]Page, error)
+}
+
+// Page is a page a member may post as. Posting as it is posting with the
+// member's token and Account.PlatformUserID set to the page's.
+type Page struct {
+	// PlatformUserID is the page's id in the form the network takes as the
+	// author (LinkedIn: urn:li:organization:{id}).
+	PlatformUserID string `json:"platformUserId"`
+	DisplayName    string `json:"displayName"`
+	// Handle is the page's name in its address (LinkedIn's vanity name).
+	Handle    string `json:"handle,omitempty"`
+	AvatarURL string `json:"avatarUrl,omitempty"`
+}
+
+// ErrPagesNotGranted: the member's token may not list their pages (LinkedIn
+// answers 403 ACCESS_DENIED without rw_organization_admin): to PostFlow the
+// member has no pages until they reconnect and grant the scopes.
+var ErrPagesNotGranted = errors.New("providers: the member did not grant the scopes that list their pages")
 
 // Method is "oauth" or "password", as GET /providers shows it.
 func (c Connect) Method() string {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,6 +35,12 @@ const TextLimit = 3000
 // and posting as the member.
 var Scopes = []string{"openid", "profile", "email", "w_member_social"}
 
+// PageScopes are asked for too when Config.Pages is set (contracts §1.7):
+// posting as an organization, and reading the member's organizationAcls.
+// LinkedIn grants them only to apps it approved for its Community
+// Management API; to others the authorize page answers "Invalid scope".
+var PageScopes = []string{"w_organization_social", "rw_organization_admin"}
+
 // Config is the app's registration and where LinkedIn is; tests point the
 // URLs at a server that speaks LinkedIn's contract.
 type Config struct {
@@ -50,6 +57,10 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock, for token expiry and the daily rate-limit reset.
 	Now func() time.Time
+	// Pages: the app is approved for the organization scopes, so members
+	// are asked for PageScopes and may add the pages they administer
+	// (Connect().Pages).
+	Pages bool
 }
 
 // Provider is the LinkedIn provider.
@@ -76,11 +87,15 @@ func New(cfg Config) (*Provider, error) {
 		cfg.Now = time.Now
 	}
 	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
+	scopes := slices.Clone(Scopes)
+	if cfg.Pages {
+		scopes = append(scopes, PageScopes...)
+	}
 	return &Provider{cfg: cfg, oauth: &oauth2.Config{
 		ClientID:     cfg.ClientID,
 		ClientSecret: cfg.ClientSecret,
 		RedirectURL:  cfg.RedirectURI,
-		Scopes:       Scopes,
+		Scopes:       scopes,
 		// LinkedIn reads client_id and client_secret from the form body
 		// only; its docs never mention HTTP Basic.
 		Endpoint: oauth2.Endpoint{AuthURL: cfg.AuthURL, TokenURL: cfg.TokenURL, AuthStyle: oauth2.AuthStyleInParams},
@@ -112,8 +127,15 @@ func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.T
 	return p.Rules().Text.Limits, nil
 }
 
-// Connect: LinkedIn's OAuth code flow, on LinkedIn's one server.
-func (p *Provider) Connect() providers.Connect { return providers.Connect{OAuth: p} }
+// Connect: LinkedIn's OAuth code flow, on LinkedIn's one server; company
+// pages when the app is approved for them (Config.Pages).
+func (p *Provider) Connect() providers.Connect {
+	c := providers.Connect{OAuth: p}
+	if p.cfg.Pages {
+		c.Pages = p
+	}
+	return c
+}
 
 // PKCE: LinkedIn web apps refuse a code_verifier.
 func (p *Provider) PKCE() bool { return false }

@@ -1,7 +1,9 @@
 // Package linkedinfake is a LinkedIn that runs in a test: an HTTP server
 // that follows LinkedIn's wire contract to the letter (OAuth authorize and
-// token endpoints, /v2/userinfo, the versioned /rest/posts), with switches
-// for the answers a real LinkedIn gives on a bad day.
+// token endpoints, /v2/userinfo, the versioned /rest/posts, and the
+// organizations a member administers: /rest/organizationAcls and
+// /rest/organizations/{id}), with switches for the answers a real
+// LinkedIn gives on a bad day.
 package linkedinfake
 
 import (
@@ -50,6 +52,32 @@ func (p Post) Rendered() string {
 	return b.String()
 }
 
+// ACL is one role of a member on an organization (a row of
+// organizationAcls, contracts §1.7).
+type ACL struct {
+	// Sub is the member's id (the person URN is urn:li:person:{Sub}).
+	Sub string
+	// OrganizationID is the organization's numeric id.
+	OrganizationID string
+	// Role is ADMINISTRATOR, CONTENT_ADMINISTRATOR, ANALYST, ...
+	Role string
+	// State is APPROVED, REQUESTED, REJECTED or REVOKED; "" is APPROVED.
+	State string
+}
+
+// Organization is a company page.
+type Organization struct {
+	LocalizedName string
+	VanityName    string
+}
+
+// postingRoles may post as an organization (contracts §1.7, [L5]).
+var postingRoles = map[string]bool{"ADMINISTRATOR": true, "CONTENT_ADMINISTRATOR": true, "DIRECT_SPONSORED_CONTENT_POSTER": true}
+
+// MemberScopes are the scopes a token gets from IssueAccessToken with none
+// named: PostFlow's member scopes.
+var MemberScopes = []string{"openid", "profile", "email", "w_member_social"}
+
 // Server is the fake. Its exported fields are switches; set them through
 // Configure, which holds the lock the handlers read them under.
 type Server struct {
@@ -84,15 +112,27 @@ type Server struct {
 	DuplicateWindow time.Duration
 	// Profile is the member who authorizes.
 	Sub, Name, Picture string
+	// ACLs are the members' roles on organizations; Organizations the
+	// pages by id.
+	ACLs          []ACL
+	Organizations map[string]Organization
+	// ACLOrganizationKey is the key organizationAcls names the
+	// organization with: "organization" (the default),
+	// "organizationTarget" or "organizationalTarget" (contracts §1.7
+	// leaves unconfirmed which the current version uses).
+	ACLOrganizationKey string
 
 	mu        sync.Mutex
 	refreshes int
 	codes     map[string]codeGrant
 	access    map[string]accessToken
 	refresh   map[string]bool // refresh token → still valid
-	posts     []Post
-	requests  []*http.Request
-	now       func() time.Time
+	// refreshScope is the scope a refresh token's grant had: the tokens
+	// it makes have the same.
+	refreshScope map[string]string
+	posts        []Post
+	requests     []*http.Request
+	now          func() time.Time
 }
 
 type codeGrant struct {
@@ -105,6 +145,16 @@ type accessToken struct {
 	sub     string
 	expires time.Time
 	revoked bool
+	// scopes are the scopes granted, as the token response lists them.
+	scopes map[string]bool
+}
+
+func scopeSet(scope string) map[string]bool {
+	m := map[string]bool{}
+	for _, sc := range strings.FieldsFunc(scope, func(r rune) bool { return r == ',' || r == ' ' }) {
+		m[sc] = true
+	}
+	return m
 }
 
 // New starts a fake LinkedIn with one app and one member.
@@ -121,6 +171,8 @@ func New() *Server {
 		codes:           map[string]codeGrant{},
 		access:          map[string]accessToken{},
 		refresh:         map[string]bool{},
+		refreshScope:    map[string]string{},
+		Organizations:   map[string]Organization{},
 		now:             time.Now,
 	}
 	mux := http.NewServeMux()
@@ -129,6 +181,8 @@ func New() *Server {
 	mux.HandleFunc("POST /oauth/v2/revoke", s.revoke)
 	mux.HandleFunc("GET /v2/userinfo", s.userinfo)
 	mux.HandleFunc("POST /rest/posts", s.createPost)
+	mux.HandleFunc("GET /rest/organizationAcls", s.organizationACLs)
+	mux.HandleFunc("GET /rest/organizations/{id}", s.organization)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Clone(r.Context()))
@@ -239,12 +293,15 @@ func (s *Server) RevokeAllRefreshTokens() {
 }
 
 // IssueAccessToken mints a valid access token for the member, as if an
-// authorization had just completed.
-func (s *Server) IssueAccessToken() string {
+// authorization granting scopes (MemberScopes if none) had just completed.
+func (s *Server) IssueAccessToken(scopes ...string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(scopes) == 0 {
+		scopes = MemberScopes
+	}
 	tok := "AQV" + random(60)
-	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(60 * 24 * time.Hour)}
+	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(60 * 24 * time.Hour), scopes: scopeSet(strings.Join(scopes, ","))}
 	return tok
 }
 
@@ -341,9 +398,9 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 			tokenError(w, http.StatusBadRequest, "invalid_grant", "Token has been expired or revoked.")
 			return
 		}
-		// Refresh tokens keep their first TTL; this one is spent.
+		// Refresh tokens keep their first TTL and scopes; this one is spent.
 		s.refresh[f.Get("refresh_token")] = false
-		s.issue(w, "email,openid,profile,w_member_social", 300*24*3600)
+		s.issue(w, s.refreshScope[f.Get("refresh_token")], 300*24*3600)
 	default:
 		tokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type not supported")
 	}
@@ -354,7 +411,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 // for apps approved for one. Callers hold s.mu.
 func (s *Server) issue(w http.ResponseWriter, scope string, refreshTTL int) {
 	tok := "AQV" + random(300)
-	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(5184000 * time.Second)}
+	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(5184000 * time.Second), scopes: scopeSet(scope)}
 	body := map[string]any{
 		"access_token": tok,
 		"expires_in":   5184000,
@@ -367,6 +424,7 @@ func (s *Server) issue(w http.ResponseWriter, scope string, refreshTTL int) {
 	if s.IssueRefreshTokens {
 		rt := "AQW" + random(300)
 		s.refresh[rt] = true
+		s.refreshScope[rt] = scope
 		body["refresh_token"] = rt
 		body["refresh_token_expires_in"] = refreshTTL
 	}
@@ -437,25 +495,126 @@ func (s *Server) userinfo(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// The gateway checks the version before anything else.
+// gateway checks the headers every /rest call needs, as LinkedIn's gateway
+// does before routing, and the bearer token; callers hold s.mu.
+func (s *Server) gateway(w http.ResponseWriter, r *http.Request) (accessToken, bool) {
 	v := r.Header.Get("LinkedIn-Version")
 	if v == "" {
 		w.Header().Set("X-Restli-Gateway-Error", "true")
 		restError(w, 400, map[string]any{"status": 400, "code": "VERSION_MISSING", "message": "A version must be present. Please specify a version by adding the LinkedIn-Version header."})
-		return
+		return accessToken{}, false
 	}
 	if !s.Versions[v] {
 		restError(w, 426, map[string]any{"status": 426, "code": "NONEXISTENT_VERSION", "message": fmt.Sprintf("Requested version %s01 is not active", v)})
-		return
+		return accessToken{}, false
 	}
 	if r.Header.Get("X-Restli-Protocol-Version") != "2.0.0" {
 		restError(w, 400, map[string]any{"status": 400, "message": "X-Restli-Protocol-Version 2.0.0 is required"})
+		return accessToken{}, false
+	}
+	return s.bearer(w, r)
+}
+
+// accessDenied is LinkedIn's 403 for a missing scope or page role.
+func accessDenied(w http.ResponseWriter, resource string) {
+	restError(w, 403, map[string]any{"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED", "message": "Not enough permissions to access: " + resource})
+}
+
+// mayPostAs reports whether the member of t may post as author (contracts
+// §1.8): themselves with w_member_social, or an organization on which they
+// hold an approved posting role, with w_organization_social. Callers hold
+// s.mu.
+func (s *Server) mayPostAs(t accessToken, author string) bool {
+	if author == "urn:li:person:"+t.sub {
+		return t.scopes["w_member_social"]
+	}
+	id, ok := strings.CutPrefix(author, "urn:li:organization:")
+	if !ok || !t.scopes["w_organization_social"] {
+		return false
+	}
+	for _, acl := range s.ACLs {
+		if acl.Sub == t.sub && acl.OrganizationID == id && postingRoles[acl.Role] && (acl.State == "" || acl.State == "APPROVED") {
+			return true
+		}
+	}
+	return false
+}
+
+// organizationACLs is GET /rest/organizationAcls?q=roleAssignee: the
+// token's member's roles, filtered by role and state when asked, paged
+// by start and count (10 by default). Without rw_organization_admin or
+// r_organization_admin: 403 ACCESS_DENIED.
+func (s *Server) organizationACLs(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.gateway(w, r)
+	if !ok {
 		return
 	}
-	t, ok := s.bearer(w, r)
+	q := r.URL.Query()
+	if q.Get("q") != "roleAssignee" {
+		restError(w, 400, map[string]any{"status": 400, "message": "q must be roleAssignee"})
+		return
+	}
+	if !t.scopes["rw_organization_admin"] && !t.scopes["r_organization_admin"] {
+		accessDenied(w, "organizationAcls.FINDER-roleAssignee."+r.Header.Get("LinkedIn-Version")+"01")
+		return
+	}
+	key := s.ACLOrganizationKey
+	if key == "" {
+		key = "organization"
+	}
+	var all []map[string]any
+	for _, acl := range s.ACLs {
+		state := acl.State
+		if state == "" {
+			state = "APPROVED"
+		}
+		if acl.Sub != t.sub || q.Get("role") != "" && q.Get("role") != acl.Role || q.Get("state") != "" && q.Get("state") != state {
+			continue
+		}
+		all = append(all, map[string]any{key: "urn:li:organization:" + acl.OrganizationID, "role": acl.Role,
+			"roleAssignee": "urn:li:person:" + acl.Sub, "state": state})
+	}
+	start, _ := strconv.Atoi(q.Get("start"))
+	count, err := strconv.Atoi(q.Get("count"))
+	if err != nil || count <= 0 {
+		count = 10
+	}
+	start = min(max(start, 0), len(all))
+	end := min(start+count, len(all))
+	elements := all[start:end]
+	if elements == nil {
+		elements = []map[string]any{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"elements": elements,
+		"paging": map[string]any{"count": count, "start": start, "total": len(all), "links": []any{}}})
+}
+
+// organization is GET /rest/organizations/{id}.
+func (s *Server) organization(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.gateway(w, r); !ok {
+		return
+	}
+	id := r.PathValue("id")
+	org, ok := s.Organizations[id]
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil {
+		restError(w, 404, map[string]any{"status": 404, "serviceErrorCode": 0, "code": "NOT_FOUND", "message": "Not Found"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"id": n, "localizedName": org.LocalizedName, "vanityName": org.VanityName})
+}
+
+func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The gateway checks the version before anything else.
+	t, ok := s.gateway(w, r)
 	if !ok {
 		return
 	}
@@ -523,8 +682,8 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 		restError(w, 400, map[string]any{"status": 400, "code": "INVALID_VALUE_BLANK_FIELD", "message": "commentary must not be blank"})
 		return
 	}
-	if body.Author != "urn:li:person:"+t.sub {
-		restError(w, 403, map[string]any{"status": 403, "serviceErrorCode": 100, "code": "ACCESS_DENIED", "message": "Not enough permissions to access: posts.CREATE.NO_VERSION"})
+	if !s.mayPostAs(t, body.Author) {
+		accessDenied(w, "posts.CREATE.NO_VERSION")
 		return
 	}
 	if n := len([]rune(*body.Commentary)); n > 3000 {
