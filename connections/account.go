@@ -37,9 +37,13 @@ type Account struct {
 	// instance, a Bluesky PDS); empty where the network has one.
 	Server         string    `json:"server,omitempty"`
 	TokenExpiresAt time.Time `json:"tokenExpiresAt,omitzero"`
-	Status         Status    `json:"status"`
-	CreatedAt      time.Time `json:"createdAt"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	// TokensFrom is the id of the member account whose tokens this page
+	// account posts with (a LinkedIn company page: see pages.go); "" for
+	// an account with tokens of its own. A page account stores no tokens.
+	TokensFrom string    `json:"memberAccountId,omitempty"`
+	Status     Status    `json:"status"`
+	CreatedAt  time.Time `json:"createdAt"`
+	UpdatedAt  time.Time `json:"updatedAt"`
 
 	AccessToken  string `json:"-"`
 	RefreshToken string `json:"-"`
@@ -87,6 +91,12 @@ type Store interface {
 	// Delete removes the account, its tokens and any refresh lease.
 	Delete(ctx context.Context, orgID, id string) error
 	SetStatus(ctx context.Context, id string, status Status) error
+	// SetPagesStatus sets the status of every page account whose tokens
+	// are the member's (TokensFrom == memberID).
+	SetPagesStatus(ctx context.Context, memberID string, status Status) error
+	// DeletePages removes the organization's page accounts whose tokens
+	// are the member's.
+	DeletePages(ctx context.Context, orgID, memberID string) error
 	// LockRefresh takes the account's refresh lease for ttl, unless someone
 	// else holds an unexpired one (ErrLocked).
 	LockRefresh(ctx context.Context, id, owner string, ttl time.Duration) error

@@ -55,13 +55,17 @@ type env struct {
 	browser string
 }
 
-func setup(t *testing.T) *env {
+func setup(t *testing.T) *env { t.Helper(); return setupWith(t, false) }
+
+// setupWith is setup with LinkedIn company pages enabled or not.
+func setupWith(t *testing.T, pages bool) *env {
 	t.Helper()
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)
 	clk := &clock{}
 	cfg := fake.ProviderConfig()
 	cfg.Now = clk.now
+	cfg.Pages = pages
 	li, err := linkedin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +80,7 @@ func setup(t *testing.T) *env {
 	}
 	rdb, _ := redistest.Client(t)
 	states := oauthstate.New(rdb)
-	key := make([]byte, 32)
-	key[0] = 42
-	cipher, err := tokencipher.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := connections.NewService(store.Accounts(), states, reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(clk.now)
+	svc := connections.NewService(store.Accounts(), states, reg, cipherForTests(t), slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(clk.now)
 	browser, err := oauthstate.NewBrowserKey()
 	if err != nil {
 		t.Fatal(err)
@@ -419,3 +417,16 @@ func TestDisconnect(t *testing.T) {
 }
 
 func refreshes(f *linkedinfake.Server) int { return f.Refreshes() }
+
+// cipherForTests is the token cipher of the tests' services: one key, so
+// that two services of one test open each other's tokens.
+func cipherForTests(t *testing.T) *tokencipher.Cipher {
+	t.Helper()
+	key := make([]byte, 32)
+	key[0] = 42
+	cipher, err := tokencipher.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cipher
+}

@@ -308,7 +308,7 @@ func (s *Service) save(ctx context.Context, orgID, platform string, conn *provid
 		}
 	}
 	now := s.now().UTC()
-	return s.store.Upsert(ctx, &Account{
+	a, err := s.store.Upsert(ctx, &Account{
 		OrganizationID:        orgID,
 		Platform:              platform,
 		PlatformUserID:        uid,
@@ -326,6 +326,16 @@ func (s *Service) save(ctx context.Context, orgID, platform string, conn *provid
 		CreatedAt:             now,
 		UpdatedAt:             now,
 	})
+	if err != nil {
+		return nil, err
+	}
+	// A member reconnected: the pages that post with its tokens work
+	// again. A page whose role the member has lost since fails its next
+	// publish with LinkedIn's 403 and is marked expired again.
+	if err := s.store.SetPagesStatus(ctx, a.ID, StatusActive); err != nil {
+		return nil, fmt.Errorf("connect %s: reactivate the member's pages: %w", platform, err)
+	}
+	return a, nil
 }
 
 // List returns the organization's accounts.
@@ -336,10 +346,20 @@ func (s *Service) List(ctx context.Context, orgID string) ([]Account, error) {
 // Disconnect revokes the account's tokens at the provider where it can and
 // deletes the account with its tokens. A failed revoke is logged, not
 // fatal: the user asked to forget the account, and PostFlow does.
+// Disconnecting a member deletes the page accounts that post with its
+// tokens too; disconnecting a page deletes the page alone and revokes
+// nothing (the tokens are the member's).
 func (s *Service) Disconnect(ctx context.Context, orgID, id string) error {
 	a, err := s.store.Get(ctx, orgID, id)
 	if err != nil {
 		return err
+	}
+	if a.TokensFrom != "" {
+		return s.store.Delete(ctx, orgID, id)
+	}
+	// Pages first: a failure leaves the member, to be disconnected again.
+	if err := s.store.DeletePages(ctx, orgID, id); err != nil {
+		return fmt.Errorf("disconnect %s: its pages: %w", id, err)
 	}
 	if p, ok := s.providers.Get(a.Platform); ok && p.Rules().Revoke {
 		if tok, err := s.open(a, "accessToken", a.AccessToken); err == nil && tok != "" {

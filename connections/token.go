@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
@@ -27,6 +28,12 @@ const (
 // A refresh the platform refuses (invalid_grant), or an expired token with
 // no refresh token, marks the account expired and returns a
 // *providers.Error of KindAuth: the publish flow must not retry it.
+//
+// For a page account (TokensFrom set) it is the member's token, refreshed
+// under the member's lease, so one refresh serves the member and all its
+// pages; a page that is not active itself is refused. It returns the page
+// account, whose PlatformUserID is the author to post as. Reads: the
+// account by _id, and for a page the member by _id.
 func (s *Service) ValidAccessToken(ctx context.Context, accountID string) (string, *Account, error) {
 	return s.validAccessToken(ctx, accountID, "")
 }
@@ -40,6 +47,50 @@ func (s *Service) RenewAccessToken(ctx context.Context, accountID, refused strin
 }
 
 func (s *Service) validAccessToken(ctx context.Context, accountID, refused string) (string, *Account, error) {
+	a, err := s.store.GetByID(ctx, accountID)
+	if err != nil {
+		return "", nil, err
+	}
+	if a.TokensFrom == "" {
+		return s.ownAccessToken(ctx, a, refused)
+	}
+	if err := usable(a); err != nil {
+		return "", a, err
+	}
+	member, err := s.store.GetByID(ctx, a.TokensFrom)
+	if errors.Is(err, ErrNotFound) {
+		// Not expected (disconnecting a member deletes its pages), but a
+		// page without its member can never post again.
+		return "", a, s.expire(ctx, a, "MEMBER_DISCONNECTED", "the member account whose tokens this page used is gone; add the page again from a member")
+	}
+	if err != nil {
+		return "", a, err
+	}
+	tok, _, err := s.ownAccessToken(ctx, member, refused)
+	if providers.KindOf(err) == providers.KindAuth && a.Status == StatusActive {
+		// The member expired, now (expire marked its pages too) or
+		// before pages followed their member: this page cannot post.
+		if serr := s.store.SetStatus(context.WithoutCancel(ctx), a.ID, StatusExpired); serr != nil {
+			return "", a, fmt.Errorf("account %s: mark expired: %w", a.ID, serr)
+		}
+		a.Status = StatusExpired
+	}
+	return tok, a, err
+}
+
+// usable refuses an account that is not active.
+func usable(a *Account) error {
+	if a.Status == StatusActive {
+		return nil
+	}
+	return &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: "ACCOUNT_" + strings.ToUpper(string(a.Status)),
+		Message: "the account is " + string(a.Status) + "; reconnect it"}
+}
+
+// ownAccessToken is validAccessToken for an account with tokens of its own,
+// read as a (it reads it again after waiting on a lease).
+func (s *Service) ownAccessToken(ctx context.Context, a *Account, refused string) (string, *Account, error) {
+	accountID := a.ID
 	owner := ""
 	defer func() {
 		if owner != "" {
@@ -47,14 +98,15 @@ func (s *Service) validAccessToken(ctx context.Context, accountID, refused strin
 			_ = s.store.UnlockRefresh(context.WithoutCancel(ctx), accountID, owner)
 		}
 	}()
-	for {
-		a, err := s.store.GetByID(ctx, accountID)
-		if err != nil {
-			return "", nil, err
+	for first := true; ; first = false {
+		var err error
+		if !first {
+			if a, err = s.store.GetByID(ctx, accountID); err != nil {
+				return "", nil, err
+			}
 		}
-		if a.Status != StatusActive {
-			return "", a, &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: "ACCOUNT_" + strings.ToUpper(string(a.Status)),
-				Message: "the account is " + string(a.Status) + "; reconnect it"}
+		if err := usable(a); err != nil {
+			return "", a, err
 		}
 		now := s.now()
 		if !a.NeedsRefresh(now) {
@@ -139,12 +191,59 @@ func (s *Service) open(a *Account, field, sealed string) (string, error) {
 	return tok, nil
 }
 
-// expire marks the account expired and returns the auth error to hand on.
+// expire marks the account expired (a member with its pages: markExpired)
+// and returns the auth error to hand on.
 func (s *Service) expire(ctx context.Context, a *Account, code, msg string) error {
-	if err := s.store.SetStatus(context.WithoutCancel(ctx), a.ID, StatusExpired); err != nil {
+	if err := s.markExpired(ctx, a); err != nil {
+		return err
+	}
+	s.logger.ErrorContext(ctx, "account expired: reconnect it", "account_id", a.ID, "platform", a.Platform, "code", code)
+	return &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: code, Message: msg}
+}
+
+// markExpired marks a expired and, when a has tokens of its own, every
+// page account that posts with them: they share its fate.
+func (s *Service) markExpired(ctx context.Context, a *Account) error {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.store.SetStatus(ctx, a.ID, StatusExpired); err != nil {
 		return fmt.Errorf("account %s: mark expired: %w", a.ID, err)
 	}
 	a.Status = StatusExpired
+	if a.TokensFrom == "" {
+		if err := s.store.SetPagesStatus(ctx, a.ID, StatusExpired); err != nil {
+			return fmt.Errorf("account %s: mark its pages expired: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+// Expire records that the network refused to publish as the account for
+// good (a *providers.Error of KindAuth from Publish). A page account's
+// 403 is the page's own (the member lost the page role or did not grant
+// posting as pages): the page alone is marked expired. Any other refusal
+// of a page is of the member's token (401: expired, revoked): the member
+// is marked expired, and with it all its pages. A member takes its pages
+// with it in any case.
+func (s *Service) Expire(ctx context.Context, accountID string, cause *providers.Error) error {
+	a, err := s.store.GetByID(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("expire account %s: %w", accountID, err)
+	}
+	if a.TokensFrom != "" && (cause == nil || cause.Status != http.StatusForbidden) {
+		member, err := s.store.GetByID(ctx, a.TokensFrom)
+		if err == nil {
+			a = member
+		} else if !errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("expire account %s: its member: %w", accountID, err)
+		}
+	}
+	if err := s.markExpired(ctx, a); err != nil {
+		return err
+	}
+	code := ""
+	if cause != nil {
+		code = cause.Code
+	}
 	s.logger.ErrorContext(ctx, "account expired: reconnect it", "account_id", a.ID, "platform", a.Platform, "code", code)
-	return &providers.Error{Kind: providers.KindAuth, Provider: a.Platform, Code: code, Message: msg}
+	return nil
 }

@@ -30,6 +30,7 @@ type accountDoc struct {
 	TokenExpiresAt        *time.Time    `bson:"tokenExpiresAt,omitempty"`
 	RefreshTokenExpiresAt *time.Time    `bson:"refreshTokenExpiresAt,omitempty"`
 	Scopes                []string      `bson:"scopes,omitempty"`
+	TokensFrom            string        `bson:"tokensFrom,omitempty"`
 	Status                string        `bson:"status"`
 	CreatedAt             time.Time     `bson:"createdAt"`
 	UpdatedAt             time.Time     `bson:"updatedAt"`
@@ -63,6 +64,7 @@ func (d *accountDoc) account() *connections.Account {
 		TokenExpiresAt:        timeOf(d.TokenExpiresAt),
 		RefreshTokenExpiresAt: timeOf(d.RefreshTokenExpiresAt),
 		Scopes:                d.Scopes,
+		TokensFrom:            d.TokensFrom,
 		Status:                connections.Status(d.Status),
 		CreatedAt:             d.CreatedAt.UTC(),
 		UpdatedAt:             d.UpdatedAt.UTC(),
@@ -129,9 +131,16 @@ func (a *Accounts) Upsert(ctx context.Context, acc *connections.Account) (*conne
 			bson.E{Key: "refreshTokenExpiresAt", Value: timePtr(acc.RefreshTokenExpiresAt)})
 	}
 	update := bson.D{
-		{Key: "$set", Value: set},
 		{Key: "$setOnInsert", Value: bson.D{{Key: "createdAt", Value: acc.CreatedAt.UTC()}}},
 	}
+	if acc.TokensFrom != "" {
+		// A page: it posts with this member's tokens from now on, whoever
+		// added it before.
+		set = append(set, bson.E{Key: "tokensFrom", Value: acc.TokensFrom})
+	} else {
+		update = append(update, bson.E{Key: "$unset", Value: bson.D{{Key: "tokensFrom", Value: ""}}})
+	}
+	update = append(update, bson.E{Key: "$set", Value: set})
 	opts := options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)
 	var doc accountDoc
 	var err error
@@ -252,6 +261,29 @@ func (a *Accounts) SetStatus(ctx context.Context, id string, status connections.
 		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: string(status)}, {Key: "updatedAt", Value: a.now().UTC()}}}})
 	if err != nil {
 		return fmt.Errorf("mongo: set account status: %w", err)
+	}
+	return nil
+}
+
+// SetPagesStatus sets the status of the page accounts that post with the
+// member's tokens. A filter on tokensFrom: FerretDB scans the accounts,
+// which is fine for the rare paths that call it (an account expiring, a
+// member reconnecting); the publish path never does.
+func (a *Accounts) SetPagesStatus(ctx context.Context, memberID string, status connections.Status) error {
+	_, err := a.c.UpdateMany(ctx, bson.D{{Key: "tokensFrom", Value: memberID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: string(status)}, {Key: "updatedAt", Value: a.now().UTC()}}}})
+	if err != nil {
+		return fmt.Errorf("mongo: set the status of a member's pages: %w", err)
+	}
+	return nil
+}
+
+// DeletePages removes the organization's page accounts that post with the
+// member's tokens (they hold no tokens nor leases of their own).
+func (a *Accounts) DeletePages(ctx context.Context, orgID, memberID string) error {
+	_, err := a.c.DeleteMany(ctx, bson.D{{Key: "organizationId", Value: orgID}, {Key: "tokensFrom", Value: memberID}})
+	if err != nil {
+		return fmt.Errorf("mongo: delete a member's pages: %w", err)
 	}
 	return nil
 }
