@@ -28,7 +28,6 @@ import (
 // AccountStore is what the activities need from the account store.
 type AccountStore interface {
 	GetByID(ctx context.Context, id string) (*connections.Account, error)
-	SetStatus(ctx context.Context, id string, status connections.Status) error
 	// SamePlatformUser returns the ids of every account, in any
 	// organization, of one platform user.
 	SamePlatformUser(ctx context.Context, platform, platformUserID string) ([]string, error)
@@ -40,6 +39,11 @@ type TokenSource interface {
 	// RenewAccessToken refreshes a token the network refused before its
 	// time, unless another has been stored since.
 	RenewAccessToken(ctx context.Context, accountID, refused string) (string, *connections.Account, error)
+	// Expire marks the account expired after the network refused to
+	// publish as it for good (KindAuth), with the accounts that share
+	// its fate: a member's pages, or a page's member when the token
+	// itself was refused.
+	Expire(ctx context.Context, accountID string, cause *providers.Error) error
 }
 
 // Activities holds the dependencies of the publishing activities.
@@ -232,7 +236,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 	if err != nil {
 		if errors.As(err, &pe) && pe.Kind == providers.KindAuth {
-			if serr := a.Accounts.SetStatus(ctx, in.AccountID, connections.StatusExpired); serr != nil {
+			if serr := a.Tokens.Expire(ctx, in.AccountID, pe); serr != nil {
 				return nil, serr
 			}
 		}

@@ -54,7 +54,9 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	fake := linkedinfake.New()
 	t.Cleanup(fake.Close)
-	li, err := linkedin.New(fake.ProviderConfig())
+	cfg := fake.ProviderConfig()
+	cfg.Pages = true // the member may add pages (pages_test.go)
+	li, err := linkedin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
