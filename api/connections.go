@@ -25,18 +25,20 @@ type providerView struct {
 
 // connectView says how a frontend connects an account: "oauth" (GET
 // /connections/connect/{id}, with ?instance= where server is "required" or
-// "optional") or "password" (POST /connections/{id}).
+// "optional") or "password" (POST /connections/{id}); pages: a member may
+// add the pages they administer (/connections/{id}/pages).
 type connectView struct {
 	Method string                 `json:"method"`
 	Server providers.ServerChoice `json:"server,omitempty"`
 	PKCE   bool                   `json:"pkce,omitempty"`
+	Pages  bool                   `json:"pages,omitempty"`
 }
 
 func (s *server) listProviders(w http.ResponseWriter, r *http.Request) {
 	out := []providerView{}
 	for _, p := range s.conns.Providers() {
 		c := p.Connect()
-		v := connectView{Method: c.Method()}
+		v := connectView{Method: c.Method(), Pages: c.Pages != nil}
 		switch {
 		case c.OAuth != nil:
 			v.Server, v.PKCE = c.OAuth.Server(), c.OAuth.PKCE()

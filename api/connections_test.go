@@ -56,6 +56,12 @@ func newTestAPIWith(t testing.TB, trustHeaders, secureCookies bool) *testAPI {
 // newTestAPIFor is newTestAPIWith with FRONTEND_URL set to frontendURL.
 func newTestAPIFor(t testing.TB, frontendURL string, trustHeaders, secureCookies bool) *testAPI {
 	t.Helper()
+	return newTestAPIPages(t, frontendURL, trustHeaders, secureCookies, false)
+}
+
+// newTestAPIPages is newTestAPIFor with LinkedIn company pages enabled or not.
+func newTestAPIPages(t testing.TB, frontendURL string, trustHeaders, secureCookies, pages bool) *testAPI {
+	t.Helper()
 	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fake := linkedinfake.New()
@@ -69,7 +75,9 @@ func newTestAPIFor(t testing.TB, frontendURL string, trustHeaders, secureCookies
 		s.RedirectURI = ta.srv.URL + "/connections/callback/linkedin"
 		s.IssueRefreshTokens = true
 	})
-	li, err := linkedin.New(fake.ProviderConfig())
+	cfg := fake.ProviderConfig()
+	cfg.Pages = pages
+	li, err := linkedin.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,6 +104,8 @@ func NewHandler(opts Options) http.Handler {
 			r.Get("/connections", s.listConnections)
 			r.Post("/connections/{id}", s.login)
 			r.Delete("/connections/{id}", s.disconnect)
+			r.Get("/connections/{id}/pages", s.listPages)
+			r.Post("/connections/{id}/pages", s.addPages)
 		})
 	}
 	if s.posts != nil {
