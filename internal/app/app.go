@@ -220,6 +220,7 @@ func linkedinNetwork(cfg *config.Config, d networkDeps) (providers.Provider, err
 		TokenURL:     cfg.LinkedIn.TokenURL,
 		APIURL:       cfg.LinkedIn.APIURL,
 		Version:      cfg.LinkedIn.APIVersion,
+		Pages:        cfg.LinkedIn.PagesEnabled,
 	})
 }
 

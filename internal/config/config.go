@@ -124,6 +124,10 @@ type LinkedIn struct {
 	// APIVersion is the LinkedIn-Version header (YYYYMM). LinkedIn retires
 	// each version about a year after its release.
 	APIVersion string `env:"LINKEDIN_API_VERSION" envDefault:"202610"`
+	// PagesEnabled: LinkedIn approved the app for the organization scopes
+	// (Community Management API), so members are asked for them and may
+	// add the company pages they administer as accounts.
+	PagesEnabled bool `env:"LINKEDIN_PAGES_ENABLED" envDefault:"false"`
 }
 
 // Error is a configuration problem: the variable and what is wrong with it.

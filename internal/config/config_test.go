@@ -47,6 +47,13 @@ func TestLoadValid(t *testing.T) {
 	if cfg.LinkedIn.APIURL != "https://api.linkedin.com" {
 		t.Errorf("LINKEDIN_API_URL default = %q", cfg.LinkedIn.APIURL)
 	}
+	if cfg.LinkedIn.PagesEnabled {
+		t.Error("LINKEDIN_PAGES_ENABLED must be off unless LinkedIn approved the app for pages")
+	}
+	on, err := config.Load(prodEnv("LINKEDIN_PAGES_ENABLED=true"), config.RoleAPI)
+	if err != nil || !on.LinkedIn.PagesEnabled {
+		t.Errorf("LINKEDIN_PAGES_ENABLED=true: %v, %v", on != nil && on.LinkedIn.PagesEnabled, err)
+	}
 }
 
 // Temporal addresses of every form the client dials are taken.
@@ -97,6 +104,7 @@ func TestLoadErrors(t *testing.T) {
 		{"linkedin endpoint", prodEnv("LINKEDIN_API_URL=localhost:9999"), config.RoleWorker, "LINKEDIN_API_URL", "absolute URL"},
 		{"linkedin half credentials", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_REDIRECT_URI=https://api.example.com/connections/callback/linkedin"), config.RoleAPI, "LINKEDIN_CLIENT_SECRET", "together"},
 		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
+		{"linkedin pages switch", prodEnv("LINKEDIN_PAGES_ENABLED=approved"), config.RoleAPI, "LINKEDIN_PAGES_ENABLED", "true or false"},
 		{"linkedin redirect", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"), config.RoleAPI, "LINKEDIN_REDIRECT_URI", "required"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 		{"temporal address without a port", prodEnv("TEMPORAL_ADDRESS=nohostport"), config.RoleWorker, "TEMPORAL_ADDRESS", "host:port"},
