@@ -73,10 +73,11 @@ func TestPagesRoutes(t *testing.T) {
 	pages := "/connections/" + member + "/pages"
 	const tmpl = "/connections/{id}/pages"
 
-	_, body := ta.do(t, "GET", "/providers", nil)
+	res, body := ta.do(t, "GET", "/providers", nil)
 	if !strings.Contains(string(body), `"pages":true`) {
 		t.Errorf("GET /providers does not say LinkedIn has pages: %s", body)
 	}
+	s.check("GET", "/providers", res.StatusCode, body)
 
 	for _, tc := range []struct {
 		name, method, path, body string
@@ -126,7 +127,7 @@ func TestPagesRoutes(t *testing.T) {
 	s.check("GET", "/connections", 200, body)
 
 	// A page has no pages of its own.
-	res, body := ta.do(t, "GET", "/connections/"+page.ID+"/pages", alice)
+	res, body = ta.do(t, "GET", "/connections/"+page.ID+"/pages", alice)
 	if res.StatusCode != 400 || errorCode(body) != "no_pages" {
 		t.Errorf("pages of a page = %d %s", res.StatusCode, body)
 	}
