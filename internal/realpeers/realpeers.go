@@ -10,6 +10,17 @@
 // unavailable). Each start gets a free port and a fresh data folder under
 // t.TempDir() and is stopped by t.Cleanup, so tests may run in parallel.
 //
+// A provider test uses them like this:
+//
+//	pds := realpeers.StartPDS(t)
+//	acct := pds.CreateAccount(t, "alice.test")
+//	appPassword := pds.AppPassword(t, acct) // what PostFlow stores
+//
+//	gts := realpeers.StartGoToSocial(t)
+//	user := gts.CreateAccount(t, "alice")
+//	to := gts.SignIn(t, authorizeURLPostFlowBuilt, user) // redirect_uri?code=…&state=…
+//	token := gts.Token(t, user)                          // or just a bearer token
+//
 // Facts about these servers that providers need are recorded next to the
 // helpers and checked by this package's tests; in short:
 //
