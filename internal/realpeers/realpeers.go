@@ -6,8 +6,8 @@
 //
 // scripts/install-peers.sh installs them under $POSTFLOW_PEERS_DIR, by
 // default $HOME/.cache/postflow-peers (see Dir). When they are missing or
-// stale, a test that asks for one is skipped locally and fails in CI (see
-// unavailable). Each start gets a free port and a fresh data folder under
+// stale, a test that asks for one is skipped locally and fails when
+// CI=true. Each start gets a free port and a fresh data folder under
 // t.TempDir() and is stopped by t.Cleanup, so tests may run in parallel.
 //
 // A provider test uses them like this:
