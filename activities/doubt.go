@@ -16,22 +16,31 @@ import (
 )
 
 // earlier reads the result earlier attempts left for the account (nil:
-// none) and, if they settled it, its outcome, which stands whatever this
-// attempt meets. Published: the platform has the post, and posting again
-// would duplicate it. Unknown: publishing again is an operator's decision
-// (POST /publish with again=true), not a retry's.
+// none) and, if they settled it (posts.Result.Settled), its outcome, which
+// stands whatever this attempt meets.
 func (a *Activities) earlier(ctx context.Context, in workflows.AccountInput) (*posts.Result, *workflows.AccountOutcome, error) {
 	prev, err := a.Posts.Result(ctx, in.PostID, in.AccountID)
-	if err != nil || prev == nil {
+	if err != nil || !prev.Settled() {
 		return prev, nil, err
 	}
-	switch prev.Status {
-	case posts.ResultPublished:
+	if prev.Status == posts.ResultPublished {
 		return prev, &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: prev.PlatformPostID, PublishedAt: prev.PublishedAt}, nil
-	case posts.ResultUnknown:
-		return prev, &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}, nil
 	}
-	return prev, nil, nil
+	return prev, &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: prev.ErrorCode}, nil
+}
+
+// findSlack: a read back looks this much before the attempt in doubt
+// began, for clocks that disagree.
+const findSlack = time.Minute
+
+// readBack asks the network whether it holds the post of the attempt prev
+// leaves in doubt (posts.StepReadBack): the post, or nil when it holds none.
+func readBack(ctx context.Context, in workflows.AccountInput, p *posts.Post, prov providers.Provider, acc providers.Account, prev *posts.Result) (*providers.Published, error) {
+	since := time.Time{}
+	if start := prev.DoubtStart(); start != nil {
+		since = start.Add(-findSlack)
+	}
+	return prov.Find(ctx, acc, payload(p, in.AccountID, prevKey(prev, in)), since)
 }
 
 // duplicate decides what the platform's answer that it already holds this

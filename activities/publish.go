@@ -63,25 +63,23 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 	var prev *posts.Result
 	if !first {
+		// An earlier attempt left a result: it decides (posts.NextStep).
 		var out *workflows.AccountOutcome
 		if prev, out, err = a.earlier(ctx, in); err != nil {
 			return nil, err
 		}
-		if out != nil {
-			return out, nil
-		}
-		// An earlier attempt whose outcome was never learnt may have
-		// published. Posting again is safe only while the platform would
-		// answer with the post it made (a duplicate answer naming it, or
-		// the idempotency key's post).
 		eo := prov.Rules().ExactlyOnce
-		if prev.InDoubt() && eo.ReadBack {
-			// The network can be asked: what it holds settles the doubt.
-			since := time.Time{}
-			if start := prev.DoubtStart(); start != nil {
-				since = start.Add(-findSlack)
-			}
-			found, err := prov.Find(ctx, acc.Provider(token), payload(p, in.AccountID, prevKey(prev, in)), since)
+		switch posts.NextStep(prev, posts.Lever{Window: eo.ReconcileWindow(), ReadBack: eo.ReadBack}, now) {
+		case posts.StepFirst:
+			// The result the insert met is gone (published again
+			// meanwhile): the retry records a first attempt.
+			return nil, errResultGone
+		case posts.StepSettled:
+			return out, nil
+		case posts.StepUnknown:
+			return a.unknown(ctx, in, prev, prov.Name())
+		case posts.StepReadBack:
+			found, err := readBack(ctx, in, p, prov, acc.Provider(token), prev)
 			if err != nil {
 				return a.classify(ctx, in, prev, err)
 			}
@@ -90,8 +88,8 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			}
 			// It holds none: the attempt in doubt made nothing, and a
 			// repeat is a first post.
-		} else if !posts.MayRepeat(prev, eo.ReconcileWindow(), now) {
-			return a.unknown(ctx, in, prev, prov.Name())
+		case posts.StepRepeat:
+			// Nothing in doubt, or the lever's window vouches for it.
 		}
 		key = prevKey(prev, in)
 		if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
@@ -140,10 +138,6 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 	return a.published(ctx, in, p, pub)
 }
-
-// findSlack: a read back looks this much before the attempt in doubt
-// began, for clocks that disagree.
-const findSlack = time.Minute
 
 // payload is what the network receives for the post p on account.
 func payload(p *posts.Post, accountID, key string) providers.Payload {
@@ -199,6 +193,10 @@ func newIdempotencyKey(postID, accountID string) (string, error) {
 
 // errNotConfigured: the account's platform has no provider on this worker.
 var errNotConfigured = errors.New("platform not configured")
+
+// errResultGone: the account's result vanished between the insert that
+// met it and its read; an error, so that Temporal retries.
+var errResultGone = errors.New("the account's result was removed meanwhile")
 
 // heartbeatWhileWaiting heartbeats at a third of the activity's heartbeat
 // timeout until stopped, so that Temporal notices a worker that died while
