@@ -3,8 +3,6 @@ package connections_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -17,8 +15,7 @@ import (
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
@@ -57,37 +54,13 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	fake := linkedinfake.New()
-	t.Cleanup(fake.Close)
 	clk := &clock{}
-	cfg := fake.ProviderConfig()
-	cfg.Now = clk.now
-	li, err := linkedin.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := providers.NewRegistry(li)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := mongotest.Store(t)
-	if err := store.Accounts().EnsureIndexes(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rdb, _ := redistest.Client(t)
-	states := oauthstate.New(rdb)
-	key := make([]byte, 32)
-	key[0] = 42
-	cipher, err := tokencipher.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := connections.NewService(store.Accounts(), states, reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(clk.now)
+	w := testworld.New(t, testworld.Options{Now: clk.now})
 	browser, err := oauthstate.NewBrowserKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{clock: clk, svc: svc, fake: fake, store: store, states: states, browser: browser}
+	return &env{clock: clk, svc: w.Connections, fake: w.LinkedInFake, store: w.Store, states: w.States, browser: browser}
 }
 
 // connect runs connect → authorize page → callback as a browser would and
