@@ -56,7 +56,7 @@ func setup(t *testing.T) *env {
 	t.Helper()
 	clk := &clock{}
 	w := testworld.New(t, testworld.Options{Now: clk.now})
-	browser, err := oauthstate.NewBrowserKey()
+	browser, err := connections.NewBrowserKey()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestCallbackErrors(t *testing.T) {
 	})
 	t.Run("state of another provider", func(t *testing.T) {
 		e := setup(t)
-		st, err := e.states.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x", BrowserHash: oauthstate.HashBrowserKey(e.browser)})
+		st, err := e.states.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x", BrowserHash: connections.HashBrowserKey(e.browser)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestCallbackErrors(t *testing.T) {
 	t.Run("another browser connects nothing and leaves the state", func(t *testing.T) {
 		e := setup(t)
 		q := e.authorize(t, "org-b")
-		other, _ := oauthstate.NewBrowserKey()
+		other, _ := connections.NewBrowserKey()
 		for name, key := range map[string]string{"no cookie": "", "another browser's cookie": other} {
 			if _, err := e.svc.Callback(ctx, "linkedin", q, key); code(err) != "other_browser" {
 				t.Errorf("%s: %v, want other_browser", name, err)
@@ -248,7 +248,7 @@ func TestCallbackErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, _ := oauthstate.NewBrowserKey()
+		other, _ := connections.NewBrowserKey()
 		if _, err := e.svc.Callback(ctx, "linkedin", q, other); code(err) != "other_browser" {
 			t.Errorf("callback in another browser than the start's: %v", err)
 		}

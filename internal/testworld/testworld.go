@@ -212,7 +212,7 @@ func (w *World) MustPost(t testing.TB, account *connections.Account, content str
 
 func mustBrowserKey(t testing.TB) string {
 	t.Helper()
-	browser, err := oauthstate.NewBrowserKey()
+	browser, err := connections.NewBrowserKey()
 	if err != nil {
 		t.Fatalf("testworld: browser key: %v", err)
 	}
