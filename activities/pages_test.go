@@ -65,7 +65,7 @@ func TestPageRefusals(t *testing.T) {
 				// Reconnected with a refresh token, which LinkedIn
 				// then refuses: invalid_grant.
 				w.fake.Configure(func(s *linkedinfake.Server) { s.IssueRefreshTokens = true })
-				connectLinkedIn(t, w.conns, w.account.OrganizationID, "user-1")
+				w.tw.MustConnectLinkedIn(t, w.account.OrganizationID, "user-1")
 				expireStoredToken(t, w)
 				w.fake.RevokeAllRefreshTokens()
 			},

@@ -37,6 +37,7 @@ import (
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/bluesky"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/sandbox"
 	"github.com/postflow/postflow/workflows"
@@ -179,6 +180,7 @@ type network func(cfg *config.Config, d networkDeps) (providers.Provider, error)
 func networks() []network {
 	return []network{
 		linkedinNetwork,
+		blueskyNetwork,
 		sandboxNetwork,
 	}
 }
@@ -221,6 +223,19 @@ func linkedinNetwork(cfg *config.Config, d networkDeps) (providers.Provider, err
 		APIURL:       cfg.LinkedIn.APIURL,
 		Version:      cfg.LinkedIn.APIVersion,
 		Pages:        cfg.LinkedIn.PagesEnabled,
+	})
+}
+
+func blueskyNetwork(cfg *config.Config, d networkDeps) (providers.Provider, error) {
+	if !cfg.Bluesky.Enabled {
+		return nil, nil
+	}
+	return bluesky.New(bluesky.Config{
+		ResolverURL: cfg.Bluesky.ResolverURL,
+		PLCURL:      cfg.Bluesky.PLCURL,
+		AppURL:      cfg.Bluesky.AppURL,
+		Client:      d.Client,
+		Servers:     d.Servers,
 	})
 }
 

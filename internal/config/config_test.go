@@ -47,6 +47,9 @@ func TestLoadValid(t *testing.T) {
 	if cfg.LinkedIn.APIURL != "https://api.linkedin.com" {
 		t.Errorf("LINKEDIN_API_URL default = %q", cfg.LinkedIn.APIURL)
 	}
+	if b := cfg.Bluesky; !b.Enabled || b.ResolverURL != "https://bsky.social" || b.PLCURL != "https://plc.directory" || b.AppURL != "https://bsky.app" {
+		t.Errorf("Bluesky defaults = %+v", b)
+	}
 	if cfg.LinkedIn.PagesEnabled {
 		t.Error("LINKEDIN_PAGES_ENABLED must be off unless LinkedIn approved the app for pages")
 	}
@@ -106,6 +109,9 @@ func TestLoadErrors(t *testing.T) {
 		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
 		{"linkedin pages switch", prodEnv("LINKEDIN_PAGES_ENABLED=approved"), config.RoleAPI, "LINKEDIN_PAGES_ENABLED", "true or false"},
 		{"linkedin redirect", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"), config.RoleAPI, "LINKEDIN_REDIRECT_URI", "required"},
+		{"bluesky resolver", prodEnv("BLUESKY_RESOLVER_URL=bsky.social"), config.RoleAPI, "BLUESKY_RESOLVER_URL", "absolute URL"},
+		{"bluesky plc", prodEnv("BLUESKY_PLC_URL=ftp://plc.example"), config.RoleWorker, "BLUESKY_PLC_URL", "http or https"},
+		{"bluesky app", prodEnv("BLUESKY_APP_URL=/app"), config.RoleWorker, "BLUESKY_APP_URL", "absolute URL"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 		{"temporal address without a port", prodEnv("TEMPORAL_ADDRESS=nohostport"), config.RoleWorker, "TEMPORAL_ADDRESS", "host:port"},
 		{"temporal address as a URL", prodEnv("TEMPORAL_ADDRESS=http://temporal:7233"), config.RoleAPI, "TEMPORAL_ADDRESS", "host:port"},
