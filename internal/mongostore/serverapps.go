@@ -53,7 +53,9 @@ func serverAppID(network, server string) string { return network + "|" + server 
 
 // secretBinding ties a sealed client secret to its registration, so a
 // secret copied to another document does not open.
-func secretBinding(id, clientID string) string { return "serverApp/" + id + "/" + clientID + "#clientSecret" }
+func secretBinding(id, clientID string) string {
+	return "serverApp/" + id + "/" + clientID + "#clientSecret"
+}
 
 // Get returns the registration of (network, server), or
 // providers.ErrNoApp.
