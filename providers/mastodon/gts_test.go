@@ -24,10 +24,15 @@ func TestGoToSocial(t *testing.T) {
 	if a.PlatformUserID == "" || a.Handle != "@alice@"+host || a.Server != g.proxy.URL {
 		t.Errorf("account %+v; want an id, handle @alice@%s, server %s", a, host, g.proxy.URL)
 	}
-	// A second account on the same instance uses PostFlow's registration.
+	// A second account on the same instance uses PostFlow's registration,
+	// which GoToSocial still knows (an app token, client_credentials).
+	first, err := g.apps.Get(ctx, "mastodon", g.proxy.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	g.connect(t, "bob")
-	if app, err := g.apps.Get(ctx, "mastodon", g.proxy.URL); err != nil || app.ClientID == "" {
-		t.Errorf("stored app %+v, %v", app, err)
+	if app, err := g.apps.Get(ctx, "mastodon", g.proxy.URL); err != nil || app.ClientID != first.ClientID {
+		t.Errorf("stored app %+v, %v; want client %s still", app, err, first.ClientID)
 	}
 
 	limits, err := g.p.TextLimits(ctx, a)
