@@ -1,13 +1,9 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -17,19 +13,14 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/postflow/postflow/activities"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/mongotest"
-	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/sandboxplatform"
-	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
-	"github.com/postflow/postflow/providers/sandbox"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -38,6 +29,7 @@ func TestMain(m *testing.M) { mongotest.Main(m) }
 // world is the activities against a real MongoDB-protocol store, a real
 // Redis and the in-test LinkedIn, with one connected account.
 type world struct {
+	tw      *testworld.World
 	fake    *linkedinfake.Server
 	store   *mongostore.Store
 	conns   *connections.Service
@@ -52,60 +44,13 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	fake := linkedinfake.New()
-	t.Cleanup(fake.Close)
-	li, err := linkedin.New(fake.ProviderConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := mongotest.Store(t)
-	sandboxSrv := httptest.NewServer(http.StripPrefix("/sandbox", sandboxplatform.New(store.DB,
-		sandboxplatform.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})))
-	t.Cleanup(sandboxSrv.Close)
-	sbx, err := sandbox.New(sandbox.Config{BaseURL: sandboxSrv.URL + "/sandbox", RedirectURI: "http://127.0.0.1:9/connections/callback/sandbox"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _ := providers.NewRegistry(li, sbx)
-	ctx := context.Background()
-	if err := store.Accounts().EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Posts().EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rdb, _ := redistest.Client(t)
-	cipher, _ := tokencipher.New(bytes.Repeat([]byte{3}, 32))
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
-
-	account := connectLinkedIn(t, conns, "org-1", "user-1")
+	tw := testworld.New(t, testworld.Options{Sandbox: true})
+	account := tw.MustConnectLinkedIn(t, "org-1", "user-1")
 
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
-	return &world{fake: fake, store: store, conns: conns, env: env, account: account, li: li, reg: reg, sandbox: sandboxSrv}
-}
-
-// connectLinkedIn connects the in-test LinkedIn member into org through
-// the real OAuth flow, in one browser, and returns the account.
-func connectLinkedIn(t *testing.T, conns *connections.Service, org, user string) *connections.Account {
-	t.Helper()
-	ctx := context.Background()
-	browser, _ := oauthstate.NewBrowserKey()
-	u, err := conns.ConnectURL(ctx, "linkedin", "", org, user, browser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q, err := linkedinfake.Authorize(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	account, err := conns.Callback(ctx, "linkedin", q, browser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return account
+	tw.Activities().Register(env)
+	return &world{tw: tw, fake: tw.LinkedInFake, store: tw.Store, conns: tw.Connections, env: env, account: account, li: tw.LinkedIn, reg: tw.Registry, sandbox: tw.Sandbox}
 }
 
 // post makes a post with status to the world's LinkedIn account.
@@ -117,15 +62,7 @@ func (w *world) post(t *testing.T, content string, status posts.Status) *posts.P
 // postTo makes a post with status to one account, in its organization.
 func (w *world) postTo(t *testing.T, content string, status posts.Status, account *connections.Account) *posts.Post {
 	t.Helper()
-	now := time.Now().UTC()
-	p, err := w.store.Posts().Create(context.Background(), &posts.Post{
-		OrganizationID: account.OrganizationID, Content: content, SocialAccountIDs: []string{account.ID},
-		Status: status, CreatedAt: now, UpdatedAt: now,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return w.tw.MustPost(t, account, content, status)
 }
 
 func (w *world) publish(t *testing.T, p *posts.Post) (*workflows.AccountOutcome, error) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/postflow/postflow/connections"
-	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
@@ -176,31 +174,7 @@ func TestDuplicateOfAnotherPost(t *testing.T) {
 // authorize form, in one browser, and returns the account.
 func (w *world) connectSandbox(t *testing.T, name string) *connections.Account {
 	t.Helper()
-	ctx := context.Background()
-	browser, _ := oauthstate.NewBrowserKey()
-	u, err := w.conns.ConnectURL(ctx, "sandbox", "", "org-1", "user-1", browser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	authorize, _ := url.Parse(u)
-	form := authorize.Query()
-	form.Set("name", name)
-	form.Set("action", "allow")
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := noFollow.PostForm(w.sandbox.URL+"/sandbox/authorize", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	back, err := url.Parse(res.Header.Get("Location"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := w.conns.Callback(ctx, "sandbox", back.Query(), browser)
-	if err != nil {
-		t.Fatalf("sandbox callback: %v", err)
-	}
-	return a
+	return w.tw.MustConnectSandbox(t, "org-1", "user-1", name)
 }
 
 // behave sets the sandbox user's behaviour.
@@ -377,7 +351,7 @@ func TestDuplicateOfADeletedPost(t *testing.T) {
 // that post and must not take it, nor learn its PostFlow id.
 func TestDuplicateOfAnotherOrganizationsPost(t *testing.T) {
 	w := newWorld(t)
-	other := connectLinkedIn(t, w.conns, "org-2", "user-2")
+	other := w.tw.MustConnectLinkedIn(t, "org-2", "user-2")
 	if other.ID == w.account.ID || other.PlatformUserID != w.account.PlatformUserID {
 		t.Fatalf("the same member in org-2: %+v", other)
 	}

@@ -8,7 +8,6 @@ import (
 
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/postflow/postflow/activities"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
 )
@@ -64,7 +63,7 @@ func TestExpectedAnswersAreNotErrors(t *testing.T) {
 			var suite testsuite.WorkflowTestSuite
 			suite.SetLogger(log)
 			env := suite.NewTestActivityEnvironment()
-			(&activities.Activities{Posts: w.store.Posts(), Accounts: w.store.Accounts(), Tokens: w.conns, Providers: w.reg}).Register(env)
+			w.tw.Activities().Register(env)
 			w.env = env
 
 			p := w.post(t, "logged "+tt.name, posts.StatusPublishing)

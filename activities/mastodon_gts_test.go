@@ -83,7 +83,7 @@ func TestMastodonLostAnswerOnGoToSocialPublishesOnce(t *testing.T) {
 	rdb, _ := redistest.Client(t)
 	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
-	browser, _ := oauthstate.NewBrowserKey()
+	browser, _ := connections.NewBrowserKey()
 	authorize, err := conns.ConnectURL(ctx, "mastodon", proxy.URL, "org-1", "user-1", browser)
 	if err != nil {
 		t.Fatal(err)

@@ -99,7 +99,7 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"url": u})
 		return
 	}
-	key, err := oauthstate.NewBrowserKey()
+	key, err := connections.NewBrowserKey()
 	if err != nil {
 		s.connectFailed(w, r, providerID, err)
 		return
@@ -178,7 +178,7 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 		s.landOnFrontend(w, r, url.Values{"error": {"invalid_start"}}, http.StatusSeeOther)
 		return
 	}
-	key, err := oauthstate.NewBrowserKey()
+	key, err := connections.NewBrowserKey()
 	if err == nil {
 		var u string
 		if u, err = s.conns.Start(r.Context(), providerID, r.URL.Query().Get("ticket"), key); err == nil {
@@ -264,7 +264,7 @@ func (s *server) browserCookieName(state string) string {
 // heldBrowserKey returns the key of the request's cookie for state, or ""
 // when it has none of the right form.
 func (s *server) heldBrowserKey(r *http.Request, state string) string {
-	if c, err := r.Cookie(s.browserCookieName(state)); err == nil && oauthstate.ValidBrowserKey(c.Value) {
+	if c, err := r.Cookie(s.browserCookieName(state)); err == nil && connections.ValidBrowserKey(c.Value) {
 		return c.Value
 	}
 	return ""

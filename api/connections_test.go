@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -17,14 +15,9 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/postflow/postflow/api"
-	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/lockedbuf"
 	"github.com/postflow/postflow/internal/mongotest"
-	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/tokencipher"
-	"github.com/postflow/postflow/providers"
-	"github.com/postflow/postflow/providers/linkedin"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
 )
 
@@ -58,29 +51,17 @@ func newTestAPIFor(t testing.TB, frontendURL string, trustHeaders, secureCookies
 	t.Helper()
 	logs := &lockedbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fake := linkedinfake.New()
-	t.Cleanup(fake.Close)
-	ta := &testAPI{fake: fake, logs: logs, browser: newBrowser(t)}
+	ta := &testAPI{logs: logs, browser: newBrowser(t)}
 
 	mux := http.NewServeMux()
 	ta.srv = httptest.NewServer(mux)
 	t.Cleanup(ta.srv.Close)
-	fake.Configure(func(s *linkedinfake.Server) {
+	w := testworld.New(t, testworld.Options{Logger: logger, LinkedIn: func(s *linkedinfake.Server) {
 		s.RedirectURI = ta.srv.URL + "/connections/callback/linkedin"
 		s.IssueRefreshTokens = true
-	})
-	li, err := linkedin.New(fake.ProviderConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _ := providers.NewRegistry(li)
-	store := mongotest.Store(t)
-	if err := store.Accounts().EnsureIndexes(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rdb, _ := redistest.Client(t)
-	cipher, _ := tokencipher.New(bytes.Repeat([]byte{9}, 32))
-	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, logger)
+	}})
+	ta.fake = w.LinkedInFake
+	conns := w.Connections
 	mux.Handle("/", api.NewHandler(api.Options{
 		Logger:        logger,
 		FrontendURL:   frontendURL,

@@ -12,12 +12,16 @@ import (
 	"github.com/postflow/postflow/posts"
 )
 
-// postError maps the posts domain's errors to the spec's answers.
+// postError maps the posts domain's errors to the spec's answers: the one
+// place their statuses are chosen (a Malformed input 400, an Unacceptable
+// one 422).
 func postError(err error) error {
 	var inv *posts.InvalidError
 	switch {
+	case errors.As(err, &inv) && inv.Kind == posts.Malformed:
+		return BadRequest(inv.Code, inv.Message)
 	case errors.As(err, &inv):
-		return &Error{inv.Status, inv.Code, inv.Message}
+		return Unprocessable(inv.Code, inv.Message)
 	case errors.Is(err, posts.ErrNotFound):
 		return NotFound("post_not_found", "No such post.")
 	case errors.Is(err, posts.ErrAlreadyPublished):

@@ -16,10 +16,8 @@ import (
 
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
-	"github.com/postflow/postflow/internal/mongotest"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
-	"github.com/postflow/postflow/providers"
-	"github.com/postflow/postflow/providers/linkedin"
 )
 
 // fakeRunner stands in for Temporal: it records starts and cancels, and
@@ -64,10 +62,9 @@ type postsAPI struct {
 
 func newPostsAPI(t *testing.T) *postsAPI {
 	t.Helper()
-	store := mongotest.Store(t)
+	w := testworld.New(t, testworld.Options{})
+	store := w.Store
 	ctx := context.Background()
-	li, _ := linkedin.New(linkedin.Config{ClientID: "c", ClientSecret: "s", RedirectURI: "http://x/cb", Version: "202610"})
-	reg, _ := providers.NewRegistry(li)
 	add := func(org, uid string) string {
 		a, err := store.Accounts().Upsert(ctx, &connections.Account{OrganizationID: org, Platform: "linkedin", PlatformUserID: uid,
 			DisplayName: "Ada", AccessToken: "v1.x", Status: connections.StatusActive, CreatedAt: time.Now(), UpdatedAt: time.Now()})
@@ -77,7 +74,7 @@ func newPostsAPI(t *testing.T) *postsAPI {
 		return a.ID
 	}
 	runner := &fakeRunner{started: map[string]int{}}
-	svc := posts.NewService(store.Posts(), store.Accounts(), reg, runner)
+	svc := w.PostsService(runner)
 	srv := httptest.NewServer(api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
 		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: svc,

@@ -3,8 +3,6 @@ package connections_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -17,8 +15,7 @@ import (
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
@@ -57,37 +54,13 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	fake := linkedinfake.New()
-	t.Cleanup(fake.Close)
 	clk := &clock{}
-	cfg := fake.ProviderConfig()
-	cfg.Now = clk.now
-	li, err := linkedin.New(cfg)
+	w := testworld.New(t, testworld.Options{Now: clk.now})
+	browser, err := connections.NewBrowserKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := providers.NewRegistry(li)
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := mongotest.Store(t)
-	if err := store.Accounts().EnsureIndexes(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	rdb, _ := redistest.Client(t)
-	states := oauthstate.New(rdb)
-	key := make([]byte, 32)
-	key[0] = 42
-	cipher, err := tokencipher.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc := connections.NewService(store.Accounts(), states, reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil))).WithClock(clk.now)
-	browser, err := oauthstate.NewBrowserKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{clock: clk, svc: svc, fake: fake, store: store, states: states, browser: browser}
+	return &env{clock: clk, svc: w.Connections, fake: w.LinkedInFake, store: w.Store, states: w.States, browser: browser}
 }
 
 // connect runs connect → authorize page → callback as a browser would and
@@ -227,7 +200,7 @@ func TestCallbackErrors(t *testing.T) {
 	})
 	t.Run("state of another provider", func(t *testing.T) {
 		e := setup(t)
-		st, err := e.states.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x", BrowserHash: oauthstate.HashBrowserKey(e.browser)})
+		st, err := e.states.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x", BrowserHash: connections.HashBrowserKey(e.browser)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -238,7 +211,7 @@ func TestCallbackErrors(t *testing.T) {
 	t.Run("another browser connects nothing and leaves the state", func(t *testing.T) {
 		e := setup(t)
 		q := e.authorize(t, "org-b")
-		other, _ := oauthstate.NewBrowserKey()
+		other, _ := connections.NewBrowserKey()
 		for name, key := range map[string]string{"no cookie": "", "another browser's cookie": other} {
 			if _, err := e.svc.Callback(ctx, "linkedin", q, key); code(err) != "other_browser" {
 				t.Errorf("%s: %v, want other_browser", name, err)
@@ -275,7 +248,7 @@ func TestCallbackErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		other, _ := oauthstate.NewBrowserKey()
+		other, _ := connections.NewBrowserKey()
 		if _, err := e.svc.Callback(ctx, "linkedin", q, other); code(err) != "other_browser" {
 			t.Errorf("callback in another browser than the start's: %v", err)
 		}

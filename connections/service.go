@@ -12,19 +12,28 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/providers"
 )
 
 // StateStore is the OAuthStateStore: one state per flow, bound to the
 // browser that started it and consumed once by that browser; and the start
-// tickets that carry a connect made with fetch to that browser.
+// tickets that carry a connect made with fetch to that browser
+// (internal/oauthstate). A malformed or unknown state or ticket is
+// ErrStateInvalid, one past its time ErrStateExpired, and a state
+// presented with another browser's key ErrOtherBrowser.
 type StateStore interface {
-	Create(ctx context.Context, s oauthstate.State) (string, error)
-	Consume(ctx context.Context, state, browserKey string) (*oauthstate.State, error)
-	CreateTicket(ctx context.Context, s oauthstate.State) (string, error)
-	ConsumeTicket(ctx context.Context, ticket string) (*oauthstate.State, error)
+	Create(ctx context.Context, s State) (string, error)
+	Consume(ctx context.Context, state, browserKey string) (*State, error)
+	CreateTicket(ctx context.Context, s State) (string, error)
+	ConsumeTicket(ctx context.Context, ticket string) (*State, error)
+}
+
+// Sealer seals tokens at rest, each bound to the account and field it
+// belongs to, so that a sealed token copied to another account's record
+// does not open (internal/tokencipher).
+type Sealer interface {
+	Seal(plaintext, binding string) (string, error)
+	Open(sealed, binding string) (string, error)
 }
 
 // Service connects accounts and hands out valid access tokens.
@@ -32,13 +41,13 @@ type Service struct {
 	store     Store
 	states    StateStore
 	providers *providers.Registry
-	cipher    *tokencipher.Cipher
+	cipher    Sealer
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
 // NewService wires a Service.
-func NewService(store Store, states StateStore, reg *providers.Registry, cipher *tokencipher.Cipher, logger *slog.Logger) *Service {
+func NewService(store Store, states StateStore, reg *providers.Registry, cipher Sealer, logger *slog.Logger) *Service {
 	return &Service{store: store, states: states, providers: reg, cipher: cipher, logger: logger, now: time.Now}
 }
 
@@ -100,7 +109,7 @@ func checkServer(choice providers.ServerChoice, server string) error {
 }
 
 // ConnectURL starts a connection in the browser that holds browserKey (a
-// key from oauthstate.NewBrowserKey, kept in a cookie): it stores a state
+// key from NewBrowserKey, kept in a cookie): it stores a state
 // bound to the key's hash (and a PKCE verifier where the provider uses
 // PKCE) and returns the provider's authorize URL. Only a callback that
 // presents the same key completes it.
@@ -111,14 +120,14 @@ func (s *Service) ConnectURL(ctx context.Context, providerID, server, orgID, use
 	if err != nil {
 		return "", err
 	}
-	return s.authURL(ctx, o, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server}, browserKey)
+	return s.authURL(ctx, o, State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server}, browserKey)
 }
 
-func (s *Service) authURL(ctx context.Context, o providers.OAuth, st oauthstate.State, browserKey string) (string, error) {
-	if !oauthstate.ValidBrowserKey(browserKey) {
+func (s *Service) authURL(ctx context.Context, o providers.OAuth, st State, browserKey string) (string, error) {
+	if !ValidBrowserKey(browserKey) {
 		return "", fmt.Errorf("connect %s: no valid browser key", st.ProviderID)
 	}
-	st.BrowserHash = oauthstate.HashBrowserKey(browserKey)
+	st.BrowserHash = HashBrowserKey(browserKey)
 	challenge := ""
 	if o.PKCE() {
 		st.Verifier = oauth2.GenerateVerifier()
@@ -142,7 +151,7 @@ func (s *Service) StartTicket(ctx context.Context, providerID, server, orgID, us
 	if _, err := s.oauth(providerID, server); err != nil {
 		return "", err
 	}
-	t, err := s.states.CreateTicket(ctx, oauthstate.State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server})
+	t, err := s.states.CreateTicket(ctx, State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server})
 	if err != nil {
 		return "", fmt.Errorf("connect %s: %w", providerID, err)
 	}
@@ -160,16 +169,16 @@ func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey stri
 	}
 	st, err := s.states.ConsumeTicket(ctx, ticket)
 	switch {
-	case errors.Is(err, oauthstate.ErrExpired):
+	case errors.Is(err, ErrStateExpired):
 		return "", &CallbackError{Code: "expired_state"}
-	case errors.Is(err, oauthstate.ErrInvalid):
+	case errors.Is(err, ErrStateInvalid):
 		return "", &CallbackError{Code: "invalid_state"}
 	case err != nil:
 		return "", &CallbackError{Code: "server_error", Err: err}
 	case st.ProviderID != providerID:
 		return "", &CallbackError{Code: "invalid_state", Err: errors.New("ticket was issued for another provider")}
 	}
-	u, err := s.authURL(ctx, o, oauthstate.State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID, Server: st.Server}, browserKey)
+	u, err := s.authURL(ctx, o, State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID, Server: st.Server}, browserKey)
 	if err != nil {
 		return "", &CallbackError{Code: "server_error", Err: err}
 	}
@@ -219,17 +228,15 @@ func (s *Service) Callback(ctx context.Context, providerID string, q url.Values,
 	if err != nil {
 		return nil, &CallbackError{Code: "invalid_state", Err: err}
 	}
-	stateParam := q.Get("state")
-	if !oauthstate.Valid(stateParam) {
-		return nil, &CallbackError{Code: "invalid_state"}
-	}
-	st, err := s.states.Consume(ctx, stateParam, browserKey)
+	// A malformed state is the store's to refuse (ErrStateInvalid), before
+	// it reads anything.
+	st, err := s.states.Consume(ctx, q.Get("state"), browserKey)
 	switch {
-	case errors.Is(err, oauthstate.ErrOtherBrowser):
+	case errors.Is(err, ErrOtherBrowser):
 		return nil, &CallbackError{Code: "other_browser", Err: err}
-	case errors.Is(err, oauthstate.ErrExpired):
+	case errors.Is(err, ErrStateExpired):
 		return nil, &CallbackError{Code: "expired_state"}
-	case errors.Is(err, oauthstate.ErrInvalid):
+	case errors.Is(err, ErrStateInvalid):
 		return nil, &CallbackError{Code: "invalid_state"}
 	case err != nil:
 		return nil, &CallbackError{Code: "server_error", Err: err}

@@ -1,6 +1,9 @@
 package posts
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // The rules of "may we post again?" for one account of one post. Every
 // provider's answers pass through them (activities.PublishToAccount), so
@@ -36,17 +39,96 @@ func (r *Result) DoubtStart() *time.Time {
 
 // MayRepeat says whether a new attempt may call the platform, given the
 // result earlier attempts left (nil: none) and how long the platform
-// answers a repeat with the post an earlier attempt made (the provider's
-// Capabilities.ReconcileWindow). Without doubt, always. In doubt, only
-// while the earliest attempt in doubt is inside that window: a repeat then
-// either makes the post or is answered with the one that attempt made.
-// Past it, the outcome is unknown and a repeat could post twice.
+// answers a repeat with the post an earlier attempt made (Lever.Window).
+// Without doubt, always. In doubt, only while the earliest attempt in
+// doubt is inside that window: a repeat then either makes the post or is
+// answered with the one that attempt made. Past it, the outcome is
+// unknown and a repeat could post twice.
 func MayRepeat(prev *Result, window time.Duration, now time.Time) bool {
 	if !prev.InDoubt() {
 		return true
 	}
 	start := prev.DoubtStart()
 	return start != nil && window > 0 && now.Sub(*start) < window
+}
+
+// Settled says whether earlier attempts decided the account for good, so
+// that no attempt calls the platform again by itself. Published: the
+// platform has the post, and posting again would duplicate it. Unknown:
+// publishing again is an operator's decision (POST /publish with
+// again=true), not a retry's.
+func (r *Result) Settled() bool {
+	return r != nil && (r.Status == ResultPublished || r.Status == ResultUnknown)
+}
+
+// Lever is what a network offers against a second post after a lost
+// answer, as plain values, so that these rules need no provider.
+type Lever struct {
+	// Window is how long after an attempt in doubt a repeat is answered
+	// with the post that attempt made (providers.ExactlyOnce's
+	// ReconcileWindow); 0: never.
+	Window time.Duration
+	// ReadBack: the network can be asked whether it holds the attempt's
+	// post, which settles a doubt past any window.
+	ReadBack bool
+}
+
+// Step is what an attempt to publish to an account does next, given what
+// earlier attempts left.
+type Step int
+
+const (
+	// StepFirst: no earlier attempt; call the platform.
+	StepFirst Step = iota + 1
+	// StepSettled: an earlier attempt settled the account (Settled): its
+	// outcome stands, whatever this attempt would meet.
+	StepSettled
+	// StepReadBack: an earlier attempt is in doubt and the network can be
+	// read: what it holds settles the doubt; if it holds none, the
+	// attempt in doubt made nothing and a repeat is safe.
+	StepReadBack
+	// StepRepeat: call the platform again, with the earlier attempt's
+	// idempotency key: nothing is in doubt, or the lever's window vouches
+	// for the repeat (MayRepeat).
+	StepRepeat
+	// StepUnknown: an earlier attempt is in doubt and nothing can tell
+	// what it did: the outcome is unknown, and the platform is not called.
+	StepUnknown
+)
+
+func (s Step) String() string {
+	switch s {
+	case StepFirst:
+		return "first"
+	case StepSettled:
+		return "settled"
+	case StepReadBack:
+		return "read back"
+	case StepRepeat:
+		return "repeat"
+	case StepUnknown:
+		return "unknown"
+	}
+	return "Step(" + strconv.Itoa(int(s)) + ")"
+}
+
+// NextStep decides "may we post again?" for one account of one post,
+// given prev, the result earlier attempts left (nil: none), the network's
+// lever and the time now. A failed or refused (pending) attempt made
+// nothing, so it may go again; an attempt in doubt only through the lever.
+func NextStep(prev *Result, lever Lever, now time.Time) Step {
+	switch {
+	case prev == nil:
+		return StepFirst
+	case prev.Settled():
+		return StepSettled
+	case prev.InDoubt() && lever.ReadBack:
+		return StepReadBack
+	case !MayRepeat(prev, lever.Window, now):
+		return StepUnknown
+	default:
+		return StepRepeat
+	}
 }
 
 // Duplicate is what a platform's "duplicate" answer means for one account

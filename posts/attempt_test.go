@@ -76,3 +76,47 @@ func TestJudgeDuplicate(t *testing.T) {
 		})
 	}
 }
+
+func TestNextStep(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	const window = 5 * time.Minute
+	duplicateAnswer := posts.Lever{Window: window}
+	readBack := posts.Lever{ReadBack: true}
+	none := posts.Lever{}
+	lost := func(d time.Duration) *posts.Result {
+		return &posts.Result{Status: posts.ResultPublishing, AttemptedAt: ago(d)}
+	}
+	tests := []struct {
+		name  string
+		prev  *posts.Result
+		lever posts.Lever
+		want  posts.Step
+	}{
+		{name: "no earlier attempt", prev: nil, lever: duplicateAnswer, want: posts.StepFirst},
+		{name: "no earlier attempt, no lever", prev: nil, lever: none, want: posts.StepFirst},
+		{name: "published: returned as it is", prev: &posts.Result{Status: posts.ResultPublished, PlatformPostID: "urn:li:share:1"}, lever: duplicateAnswer, want: posts.StepSettled},
+		{name: "published, with a read back: not read", prev: &posts.Result{Status: posts.ResultPublished}, lever: readBack, want: posts.StepSettled},
+		{name: "unknown stays unknown", prev: &posts.Result{Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN"}, lever: duplicateAnswer, want: posts.StepSettled},
+		{name: "unknown stays unknown, even with a read back", prev: &posts.Result{Status: posts.ResultUnknown, DoubtSince: ago(time.Minute)}, lever: readBack, want: posts.StepSettled},
+		{name: "failed may go again", prev: &posts.Result{Status: posts.ResultFailed, AttemptedAt: ago(time.Hour)}, lever: none, want: posts.StepRepeat},
+		{name: "refused (pending) may go again", prev: &posts.Result{Status: posts.ResultPending, AttemptedAt: ago(time.Hour)}, lever: none, want: posts.StepRepeat},
+		{name: "refused, with a read back: nothing to read", prev: &posts.Result{Status: posts.ResultPending, AttemptedAt: ago(time.Hour)}, lever: readBack, want: posts.StepRepeat},
+		{name: "in doubt inside the window", prev: lost(time.Minute), lever: duplicateAnswer, want: posts.StepRepeat},
+		{name: "in doubt past the window", prev: lost(window), lever: duplicateAnswer, want: posts.StepUnknown},
+		{name: "in doubt, no lever", prev: lost(time.Second), lever: none, want: posts.StepUnknown},
+		{name: "in doubt, no time recorded", prev: &posts.Result{Status: posts.ResultPublishing}, lever: duplicateAnswer, want: posts.StepUnknown},
+		{name: "in doubt, read back: past any window", prev: lost(48 * time.Hour), lever: readBack, want: posts.StepReadBack},
+		{name: "in doubt after a refusal, read back", prev: &posts.Result{Status: posts.ResultPending, AttemptedAt: ago(time.Second), DoubtSince: ago(time.Hour)}, lever: readBack, want: posts.StepReadBack},
+		{name: "in doubt after a refusal, past the window", prev: &posts.Result{Status: posts.ResultPending, AttemptedAt: ago(time.Second), DoubtSince: ago(window + time.Second)}, lever: duplicateAnswer, want: posts.StepUnknown},
+		{name: "failed after a doubt: still in doubt", prev: &posts.Result{Status: posts.ResultFailed, DoubtSince: ago(time.Minute)}, lever: duplicateAnswer, want: posts.StepRepeat},
+		{name: "failed after a doubt, past the window", prev: &posts.Result{Status: posts.ResultFailed, DoubtSince: ago(time.Hour)}, lever: duplicateAnswer, want: posts.StepUnknown},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := posts.NextStep(tt.prev, tt.lever, now); got != tt.want {
+				t.Errorf("NextStep = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

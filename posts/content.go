@@ -10,33 +10,33 @@ import (
 // sees rather than on its bytes. field names the text in the message
 // ("content", "variant for <id>").
 //
-//   - invalid_content (400): a control character (NUL, ESC, DEL, C1, ...)
+//   - invalid_content (Malformed): a control character (NUL, ESC, DEL, C1, ...)
 //     other than a newline, a tab, or a carriage return that begins a CRLF
 //     line break (as Windows clients and HTML forms send them); a lone CR
 //     moves a terminal's cursor and means nothing on a network.
-//   - invalid_content (400): a noncharacter (U+FDD0..U+FDEF and the last
+//   - invalid_content (Malformed): a noncharacter (U+FDD0..U+FDEF and the last
 //     two of every plane, U+FFFE, U+FFFF, ...), which Unicode keeps for a
 //     program's own use and never for interchange. Code points Go's tables
 //     (unicode.Version) do not know are taken: Unicode assigns new
 //     characters every year (scripts, CJK extensions, emoji) and people
 //     type them before Go's tables know them. Private-use characters are
 //     taken too: icon fonts and logos (U+F8FF) use them.
-//   - empty_content (400): nothing visible once white space (unicode.IsSpace)
-//     and characters that render as nothing are taken out: format
-//     characters (category Cf: U+200B, U+2060, U+FEFF, ...), the rest of
-//     Unicode's default-ignorable code points (U+3164 HANGUL FILLER,
-//     variation selectors, ...), U+2800 BRAILLE PATTERN BLANK (a glyph
-//     drawn blank, the usual "empty post" trick) and combining marks
-//     (Mn, Me: U+0301, U+20DD), which show only on a base character.
+//   - empty_content (Malformed): nothing visible once white space
+//     (unicode.IsSpace) and characters that render as nothing are taken
+//     out: format characters (category Cf: U+200B, U+2060, U+FEFF, ...),
+//     the rest of Unicode's default-ignorable code points (U+3164 HANGUL
+//     FILLER, variation selectors, ...), U+2800 BRAILLE PATTERN BLANK (a
+//     glyph drawn blank, the usual "empty post" trick) and combining
+//     marks (Mn, Me: U+0301, U+20DD), which show only on a base character.
 func checkText(field, text string) error {
 	visible := false
 	for i, r := range text {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' && (r != '\r' || !crlfAt(text, i)) {
-			return &InvalidError{Status: 400, Code: "invalid_content",
+			return &InvalidError{Kind: Malformed, Code: "invalid_content",
 				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only line breaks (LF or CRLF) and tabs may be used.", field, r, i)}
 		}
 		if noncharacter(r) {
-			return &InvalidError{Status: 400, Code: "invalid_content",
+			return &InvalidError{Kind: Malformed, Code: "invalid_content",
 				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a noncharacter, which is not meant to be sent as text.", field, r, i)}
 		}
 		if !visible && !invisible(r) {
@@ -44,7 +44,7 @@ func checkText(field, text string) error {
 		}
 	}
 	if !visible {
-		return &InvalidError{Status: 400, Code: "empty_content",
+		return &InvalidError{Kind: Malformed, Code: "empty_content",
 			Message: fmt.Sprintf("The %s is empty: it has no visible character.", field)}
 	}
 	return nil

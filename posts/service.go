@@ -11,18 +11,31 @@ import (
 	"github.com/postflow/postflow/providers"
 )
 
-// InvalidError is input a post cannot have. Status is 400 for malformed
-// input and 422 for input that is well formed but not acceptable.
+// InvalidError is input a post cannot have. Its Kind says how it is
+// wrong; the API alone turns that into a status.
 type InvalidError struct {
-	Status  int
+	Kind    InvalidKind
 	Code    string
 	Message string
 }
 
 func (e *InvalidError) Error() string { return e.Code + ": " + e.Message }
 
+// InvalidKind is how input is wrong.
+type InvalidKind int
+
+const (
+	// Malformed: the input cannot be read as what it claims to be (an id
+	// that is not one, a time without an offset, no visible content).
+	Malformed InvalidKind = iota + 1
+	// Unacceptable: well formed, but not a post PostFlow can take (an
+	// account that is not connected, a text over its network's limit).
+	Unacceptable
+)
+
+// invalid is input that is well formed but unacceptable.
 func invalid(code, format string, args ...any) *InvalidError {
-	return &InvalidError{Status: 422, Code: code, Message: fmt.Sprintf(format, args...)}
+	return &InvalidError{Kind: Unacceptable, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // Accounts finds an organization's connected accounts.
@@ -150,7 +163,7 @@ func canonicalIDs(p *Post) error {
 	for i, raw := range p.SocialAccountIDs {
 		id, err := ids.Parse(raw)
 		if err != nil {
-			return &InvalidError{Status: 400, Code: "invalid_id", Message: fmt.Sprintf("socialAccountIds[%d] is not an account id (24 hex digits).", i)}
+			return &InvalidError{Kind: Malformed, Code: "invalid_id", Message: fmt.Sprintf("socialAccountIds[%d] is not an account id (24 hex digits).", i)}
 		}
 		if seen[id] {
 			return invalid("duplicate_account", "Account %s is listed twice.", id)
@@ -165,7 +178,7 @@ func canonicalIDs(p *Post) error {
 	for raw, v := range p.Variants {
 		id, err := ids.Parse(raw)
 		if err != nil {
-			return &InvalidError{Status: 400, Code: "invalid_id", Message: fmt.Sprintf("The variants key %q is not an account id (24 hex digits).", raw)}
+			return &InvalidError{Kind: Malformed, Code: "invalid_id", Message: fmt.Sprintf("The variants key %q is not an account id (24 hex digits).", raw)}
 		}
 		if _, ok := variants[id]; ok {
 			return invalid("duplicate_variant", "Account %s has two variants (its id is spelled two ways).", id)
@@ -185,7 +198,7 @@ func canonicalIDs(p *Post) error {
 func ParseInstant(s string) (time.Time, error) {
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, &InvalidError{Status: 400, Code: "invalid_scheduled_at",
+		return time.Time{}, &InvalidError{Kind: Malformed, Code: "invalid_scheduled_at",
 			Message: "scheduledAt must be an RFC 3339 time with a UTC offset, such as 2026-12-01T09:00:00Z or 2026-12-01T10:00:00+01:00."}
 	}
 	return t.UTC(), nil
@@ -195,7 +208,7 @@ func ParseInstant(s string) (time.Time, error) {
 // else a draft.
 func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Post, error) {
 	if in.Content == nil {
-		return nil, &InvalidError{Status: 400, Code: "empty_content", Message: "content is required."}
+		return nil, &InvalidError{Kind: Malformed, Code: "empty_content", Message: "content is required."}
 	}
 	now := s.now().UTC()
 	p := &Post{OrganizationID: orgID, Status: StatusDraft, CreatedAt: now, UpdatedAt: now}

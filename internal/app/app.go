@@ -37,6 +37,7 @@ import (
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/bluesky"
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/mastodon"
 	"github.com/postflow/postflow/providers/sandbox"
@@ -184,6 +185,7 @@ func networks() []network {
 	return []network{
 		linkedinNetwork,
 		mastodonNetwork,
+		blueskyNetwork,
 		sandboxNetwork,
 	}
 }
@@ -238,6 +240,19 @@ func mastodonNetwork(cfg *config.Config, d networkDeps) (providers.Provider, err
 		ClientName:  cfg.Mastodon.ClientName,
 		Website:     cfg.Mastodon.Website,
 		Apps:        d.Apps,
+		Servers:     d.Servers,
+	})
+}
+
+func blueskyNetwork(cfg *config.Config, d networkDeps) (providers.Provider, error) {
+	if !cfg.Bluesky.Enabled {
+		return nil, nil
+	}
+	return bluesky.New(bluesky.Config{
+		ResolverURL: cfg.Bluesky.ResolverURL,
+		PLCURL:      cfg.Bluesky.PLCURL,
+		AppURL:      cfg.Bluesky.AppURL,
+		Client:      d.Client,
 		Servers:     d.Servers,
 	})
 }

@@ -64,6 +64,7 @@ type Config struct {
 	LinkedIn LinkedIn
 
 	Mastodon Mastodon
+	Bluesky  Bluesky
 
 	// SandboxEnabled serves the sandbox platform under /sandbox and
 	// registers its provider: on in dev, off in production unless asked for.
@@ -151,6 +152,19 @@ func (c *Config) MastodonEnabled() bool {
 		return *c.Mastodon.Enabled
 	}
 	return c.Mastodon.RedirectURI != ""
+}
+
+// Bluesky needs no app registration: accounts connect with app passwords.
+// The URLs are Bluesky's shared services, which tests and self-hosted
+// networks point elsewhere.
+type Bluesky struct {
+	Enabled bool `env:"BLUESKY_ENABLED" envDefault:"true"`
+	// ResolverURL resolves handles to DIDs (com.atproto.identity.resolveHandle).
+	ResolverURL string `env:"BLUESKY_RESOLVER_URL" envDefault:"https://bsky.social"`
+	// PLCURL is the did:plc directory.
+	PLCURL string `env:"BLUESKY_PLC_URL" envDefault:"https://plc.directory"`
+	// AppURL is the web app that post links point at.
+	AppURL string `env:"BLUESKY_APP_URL" envDefault:"https://bsky.app"`
 }
 
 // Error is a configuration problem: the variable and what is wrong with it.
@@ -376,6 +390,9 @@ func (c *Config) validateGiven() problems {
 		{"LINKEDIN_AUTH_URL", c.LinkedIn.AuthURL},
 		{"LINKEDIN_TOKEN_URL", c.LinkedIn.TokenURL},
 		{"LINKEDIN_API_URL", c.LinkedIn.APIURL},
+		{"BLUESKY_RESOLVER_URL", c.Bluesky.ResolverURL},
+		{"BLUESKY_PLC_URL", c.Bluesky.PLCURL},
+		{"BLUESKY_APP_URL", c.Bluesky.AppURL},
 	} {
 		if err := absoluteURL(u.value, "http", "https"); err != nil {
 			ps.add(u.name, err.Error())

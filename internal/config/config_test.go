@@ -47,6 +47,9 @@ func TestLoadValid(t *testing.T) {
 	if cfg.LinkedIn.APIURL != "https://api.linkedin.com" {
 		t.Errorf("LINKEDIN_API_URL default = %q", cfg.LinkedIn.APIURL)
 	}
+	if b := cfg.Bluesky; !b.Enabled || b.ResolverURL != "https://bsky.social" || b.PLCURL != "https://plc.directory" || b.AppURL != "https://bsky.app" {
+		t.Errorf("Bluesky defaults = %+v", b)
+	}
 }
 
 // Mastodon is on where a redirect URI is set, unless MASTODON_ENABLED says
@@ -129,6 +132,9 @@ func TestLoadErrors(t *testing.T) {
 		{"mastodon website not a URL", prodEnv("MASTODON_WEBSITE=postflow.example"), config.RoleAPI, "MASTODON_WEBSITE", "absolute URL"},
 		{"mastodon client name empty", prodEnv("MASTODON_CLIENT_NAME= "), config.RoleAPI, "MASTODON_CLIENT_NAME", "empty"},
 		{"mastodon enabled not a bool", prodEnv("MASTODON_ENABLED=yes please"), config.RoleAPI, "MASTODON_ENABLED", "true or false"},
+		{"bluesky resolver", prodEnv("BLUESKY_RESOLVER_URL=bsky.social"), config.RoleAPI, "BLUESKY_RESOLVER_URL", "absolute URL"},
+		{"bluesky plc", prodEnv("BLUESKY_PLC_URL=ftp://plc.example"), config.RoleWorker, "BLUESKY_PLC_URL", "http or https"},
+		{"bluesky app", prodEnv("BLUESKY_APP_URL=/app"), config.RoleWorker, "BLUESKY_APP_URL", "absolute URL"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 		{"temporal address without a port", prodEnv("TEMPORAL_ADDRESS=nohostport"), config.RoleWorker, "TEMPORAL_ADDRESS", "host:port"},
 		{"temporal address as a URL", prodEnv("TEMPORAL_ADDRESS=http://temporal:7233"), config.RoleAPI, "TEMPORAL_ADDRESS", "host:port"},

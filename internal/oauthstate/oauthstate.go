@@ -10,17 +10,17 @@ package oauthstate
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/postflow/postflow/connections"
 )
 
 // TTL is how long a state stays valid, as in the design.
@@ -37,53 +37,22 @@ const (
 	ticketPrefix = "oauth:start:"
 )
 
+// The errors the store answers with are the domain's, which decides on
+// them (connections.Service turns them into the callback's codes).
 var (
 	// ErrInvalid: the state is unknown, malformed, or already used.
-	ErrInvalid = errors.New("oauthstate: unknown or already used state")
+	ErrInvalid = connections.ErrStateInvalid
 	// ErrExpired: the state was issued more than TTL ago.
-	ErrExpired = errors.New("oauthstate: expired state")
+	ErrExpired = connections.ErrStateExpired
 	// ErrOtherBrowser: the state exists, but the browser key presented is
 	// not the one of the browser that started the flow. The state is left
 	// unused, for the callback of the browser that did.
-	ErrOtherBrowser = errors.New("oauthstate: state bound to another browser")
+	ErrOtherBrowser = connections.ErrOtherBrowser
 )
 
-// State is what the connect request leaves for its callback.
-type State struct {
-	OrganizationID string `json:"organizationId"`
-	UserID         string `json:"userId"`
-	ProviderID     string `json:"providerId"`
-	// Server is the server the user named (a Mastodon instance's base
-	// URL), for providers that let them.
-	Server   string `json:"server,omitempty"`
-	Verifier string `json:"verifier,omitempty"` // PKCE only; lives in Redis only
-	// BrowserHash is HashBrowserKey of the key held by the browser that
-	// started the flow; the key itself is never stored. Empty on a ticket.
-	BrowserHash string    `json:"browser,omitempty"`
-	CreatedAt   time.Time `json:"createdAt"`
-}
-
-// HashBrowserKey is what a state keeps of a browser key: its SHA-256, hex.
-// The key is 256 random bits, so a plain hash cannot be reversed.
-func HashBrowserKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return hex.EncodeToString(sum[:])
-}
-
-// NewBrowserKey returns a fresh browser key: 32 random bytes, base64url.
-func NewBrowserKey() (string, error) {
-	var b [32]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", fmt.Errorf("oauthstate: random: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// ValidBrowserKey reports whether key has the form NewBrowserKey gives.
-func ValidBrowserKey(key string) bool {
-	b, err := base64.RawURLEncoding.DecodeString(key)
-	return err == nil && len(b) == 32 && len(key) == 43
-}
+// State is what the connect request leaves for its callback: the domain's
+// connections.State, which this store keeps as JSON.
+type State = connections.State
 
 // Store is the Redis-backed OAuthStateStore.
 type Store struct {
@@ -209,7 +178,7 @@ func (s *Store) Consume(ctx context.Context, state, browserKey string) (*State, 
 	if err != nil {
 		return nil, err
 	}
-	if !peek.boundTo(browserKey) {
+	if !boundTo(peek, browserKey) {
 		return nil, ErrOtherBrowser
 	}
 	b, err := s.rdb.GetDel(ctx, keyPrefix+state).Bytes()
@@ -219,7 +188,7 @@ func (s *Store) Consume(ctx context.Context, state, browserKey string) (*State, 
 	}
 	// A stored state is never overwritten (SETNX), so this is the value
 	// read above; checked again all the same, since it is what is used.
-	if !data.boundTo(browserKey) {
+	if !boundTo(data, browserKey) {
 		return nil, ErrOtherBrowser
 	}
 	return data, nil
@@ -227,11 +196,11 @@ func (s *Store) Consume(ctx context.Context, state, browserKey string) (*State, 
 
 // boundTo compares in constant time, so that timing tells nothing of the
 // stored hash.
-func (d *State) boundTo(browserKey string) bool {
+func boundTo(d *State, browserKey string) bool {
 	if d.BrowserHash == "" || browserKey == "" {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(d.BrowserHash), []byte(HashBrowserKey(browserKey))) == 1
+	return subtle.ConstantTimeCompare([]byte(d.BrowserHash), []byte(connections.HashBrowserKey(browserKey))) == 1
 }
 
 // ConsumeTicket returns a start ticket's data and deletes it (GETDEL): a

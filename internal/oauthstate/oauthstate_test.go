@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/redistest"
 )
@@ -19,7 +20,7 @@ func TestCreateAndConsume(t *testing.T) {
 	s := oauthstate.New(rdb)
 
 	key := mustBrowserKey(t)
-	in := oauthstate.State{OrganizationID: "org1", UserID: "user1", ProviderID: "x", Verifier: "pkce-verifier", BrowserHash: oauthstate.HashBrowserKey(key)}
+	in := oauthstate.State{OrganizationID: "org1", UserID: "user1", ProviderID: "x", Verifier: "pkce-verifier", BrowserHash: connections.HashBrowserKey(key)}
 	state, err := s.Create(ctx, in)
 	if err != nil {
 		t.Fatal(err)
@@ -52,8 +53,8 @@ func TestCreateAndConsume(t *testing.T) {
 
 func mustBrowserKey(t *testing.T) string {
 	t.Helper()
-	key, err := oauthstate.NewBrowserKey()
-	if err != nil || !oauthstate.ValidBrowserKey(key) {
+	key, err := connections.NewBrowserKey()
+	if err != nil || !connections.ValidBrowserKey(key) {
 		t.Fatalf("NewBrowserKey = %q, %v", key, err)
 	}
 	return key
@@ -67,14 +68,14 @@ func TestOtherBrowserLeavesTheStateUnused(t *testing.T) {
 	ctx := context.Background()
 	s := oauthstate.New(rdb)
 	key := mustBrowserKey(t)
-	state, err := s.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "p", BrowserHash: oauthstate.HashBrowserKey(key)})
+	state, err := s.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "p", BrowserHash: connections.HashBrowserKey(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw, _ := rdb.Get(ctx, "oauth:state:"+state).Result(); strings.Contains(raw, key) || !strings.Contains(raw, oauthstate.HashBrowserKey(key)) {
+	if raw, _ := rdb.Get(ctx, "oauth:state:"+state).Result(); strings.Contains(raw, key) || !strings.Contains(raw, connections.HashBrowserKey(key)) {
 		t.Errorf("Redis holds %s; want the key's hash and not the key", raw)
 	}
-	for name, other := range map[string]string{"no key": "", "another key": mustBrowserKey(t), "the hash as the key": oauthstate.HashBrowserKey(key)} {
+	for name, other := range map[string]string{"no key": "", "another key": mustBrowserKey(t), "the hash as the key": connections.HashBrowserKey(key)} {
 		if _, err := s.Consume(ctx, state, other); !errors.Is(err, oauthstate.ErrOtherBrowser) {
 			t.Errorf("%s: Consume = %v, want ErrOtherBrowser", name, err)
 		}
@@ -140,7 +141,7 @@ func TestExpiry(t *testing.T) {
 	ctx := context.Background()
 	s := oauthstate.New(rdb).WithTTL(time.Second)
 	key := mustBrowserKey(t)
-	state, err := s.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "p", BrowserHash: oauthstate.HashBrowserKey(key)})
+	state, err := s.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "p", BrowserHash: connections.HashBrowserKey(key)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestConcurrentConsumeWinsOnce(t *testing.T) {
 	s := oauthstate.New(rdb)
 	key := mustBrowserKey(t)
 	for range 20 {
-		state, err := s.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "p", BrowserHash: oauthstate.HashBrowserKey(key)})
+		state, err := s.Create(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "p", BrowserHash: connections.HashBrowserKey(key)})
 		if err != nil {
 			t.Fatal(err)
 		}

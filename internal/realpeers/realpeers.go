@@ -6,9 +6,20 @@
 //
 // scripts/install-peers.sh installs them under $POSTFLOW_PEERS_DIR, by
 // default $HOME/.cache/postflow-peers (see Dir). When they are missing or
-// stale, a test that asks for one is skipped locally and fails in CI (see
-// unavailable). Each start gets a free port and a fresh data folder under
+// stale, a test that asks for one is skipped locally and fails when
+// CI=true. Each start gets a free port and a fresh data folder under
 // t.TempDir() and is stopped by t.Cleanup, so tests may run in parallel.
+//
+// A provider test uses them like this:
+//
+//	pds := realpeers.StartPDS(t)
+//	acct := pds.CreateAccount(t, "alice.test")
+//	appPassword := pds.AppPassword(t, acct) // what PostFlow stores
+//
+//	gts := realpeers.StartGoToSocial(t)
+//	user := gts.CreateAccount(t, "alice")
+//	to := gts.SignIn(t, authorizeURLPostFlowBuilt, user) // redirect_uri?code=…&state=…
+//	token := gts.Token(t, user)                          // or just a bearer token
 //
 // Facts about these servers that providers need are recorded next to the
 // helpers and checked by this package's tests; in short:

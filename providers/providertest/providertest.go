@@ -39,7 +39,9 @@ func Run(t *testing.T, h Harness) {
 	n := 0
 	payload := func(text string) providers.Payload {
 		n++
-		return providers.Payload{Text: text, IdempotencyKey: fmt.Sprintf("providertest-%d-%d", time.Now().UnixNano(), n)}
+		// Created as the activity sets it: a record-key lever (Bluesky)
+		// derives the key from it.
+		return providers.Payload{Text: text, IdempotencyKey: fmt.Sprintf("providertest-%d-%d", time.Now().UnixNano(), n), Created: time.Now().UTC()}
 	}
 
 	t.Run("published: its id, and its URL from PostURL", func(t *testing.T) {

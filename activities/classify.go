@@ -1,0 +1,60 @@
+package activities
+
+import (
+	"context"
+	"errors"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/workflows"
+)
+
+// classify turns a provider error into what the workflow decides on:
+// terminal failures are recorded and returned as outcomes; rate limits and
+// outages are returned as errors of the workflow's types. prev is the
+// result an earlier attempt left (nil: none, or not read), for fail.
+func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, prev *posts.Result, err error) (*workflows.AccountOutcome, error) {
+	var pe *providers.Error
+	if !errors.As(err, &pe) {
+		return nil, err // Store or network trouble of ours: retry.
+	}
+	// Rate limits and outages are answers a healthy system gets: logged
+	// here at INFO and WARN with the platform's code, and benign to the
+	// SDK, which would otherwise log each as an ERROR "Activity error.".
+	// ERROR is for what needs a person: an expired account, an unknown
+	// outcome, retries used up (RecordPublishFailure), a bug.
+	logger := activity.GetLogger(ctx)
+	switch pe.Kind {
+	case providers.KindRateLimited:
+		logger.Info("Platform rate limit: the workflow waits, then calls again", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
+		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
+			NonRetryable: true, Details: []any{pe.RetryAfter}, Category: temporal.ApplicationErrorCategoryBenign})
+	case providers.KindRetryable, providers.KindSessionExpired:
+		logger.Warn("Platform unavailable: Temporal's retry policy decides whether to call again", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status)
+		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrPlatformUnavailable, temporal.ApplicationErrorOptions{
+			Details: []any{pe.Code}, Category: temporal.ApplicationErrorCategoryBenign})
+	case providers.KindAuth:
+		// The account is marked expired: someone must reconnect it.
+		logger.Error("Platform refused the account's token: account expired, reconnect it", "PostID", in.PostID, "AccountID", in.AccountID,
+			"Platform", pe.Provider, "Code", pe.Code)
+	default:
+		// Invalid content, or a duplicate: the author's to change.
+		logger.Warn("Platform refused the post", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", pe.Provider, "Code", pe.Code)
+	}
+	// Retrying cannot help.
+	return a.fail(ctx, in, prev, pe.Provider, pe.Code, pe.Message)
+}
+
+// saveFailed records the account's result as failed with the code.
+func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, code, msg string) (*workflows.AccountOutcome, error) {
+	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
+		ErrorCode: code, ErrorMessage: msg}); err != nil {
+		return nil, err
+	}
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: code}, nil
+}

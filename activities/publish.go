@@ -1,0 +1,224 @@
+package activities
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/workflows"
+)
+
+// PublishToAccount publishes the post to one account and records the
+// result, once: the attempt is recorded before the platform is called, so
+// that a retry after a lost answer or a killed worker knows it may already
+// have published, and reconciles instead of posting again.
+func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
+	p, err := a.Posts.GetByID(ctx, in.PostID)
+	if err != nil {
+		return nil, err
+	}
+	token, acc, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
+	var prov providers.Provider
+	if err == nil {
+		var ok bool
+		if prov, ok = a.Providers.Get(acc.Platform); !ok {
+			err = errNotConfigured
+		}
+	}
+	if err != nil {
+		// A failure to record, unless an earlier attempt settled the
+		// account (a retry after the platform took the post still
+		// answers published) or left it in doubt (unknown, see fail).
+		prev, out, rerr := a.earlier(ctx, in)
+		if rerr != nil {
+			return nil, rerr
+		}
+		if out != nil {
+			return out, nil
+		}
+		if errors.Is(err, errNotConfigured) {
+			return a.fail(ctx, in, prev, acc.Platform, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+		}
+		return a.classify(ctx, in, prev, err)
+	}
+
+	now := a.now().UTC()
+	// Usually the first attempt: one insert records it. Otherwise the
+	// earlier result decides.
+	key, err := newIdempotencyKey(in.PostID, in.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	first, err := a.Posts.RecordFirstAttempt(ctx, in.PostID, in.AccountID, now, key)
+	if err != nil {
+		return nil, err
+	}
+	var prev *posts.Result
+	if !first {
+		// An earlier attempt left a result: it decides (posts.NextStep).
+		var out *workflows.AccountOutcome
+		if prev, out, err = a.earlier(ctx, in); err != nil {
+			return nil, err
+		}
+		eo := prov.Rules().ExactlyOnce
+		switch posts.NextStep(prev, posts.Lever{Window: eo.ReconcileWindow(), ReadBack: eo.ReadBack}, now) {
+		case posts.StepFirst:
+			// The result the insert met is gone (published again
+			// meanwhile): the retry records a first attempt.
+			return nil, errResultGone
+		case posts.StepSettled:
+			return out, nil
+		case posts.StepUnknown:
+			return a.unknown(ctx, in, prev, prov.Name())
+		case posts.StepReadBack:
+			found, err := readBack(ctx, in, p, prov, acc.Provider(token), prev)
+			if err != nil {
+				return a.classify(ctx, in, prev, err)
+			}
+			if found != nil {
+				return a.published(ctx, in, p, found)
+			}
+			// It holds none: the attempt in doubt made nothing, and a
+			// repeat is a first post.
+		case posts.StepRepeat:
+			// Nothing in doubt, or the lever's window vouches for it.
+		}
+		key = prevKey(prev, in)
+		if err := a.Posts.RecordAttempt(ctx, prev, in.PostID, in.AccountID, now); err != nil {
+			return nil, err
+		}
+	}
+
+	stopHeartbeats := heartbeatWhileWaiting(ctx)
+	pub, err := prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
+	if providers.KindOf(err) == providers.KindSessionExpired {
+		// Refused before its time, so nothing was made: a new session,
+		// then the same call once more.
+		if token, acc, err = a.Tokens.RenewAccessToken(ctx, in.AccountID, token); err == nil {
+			pub, err = prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
+		}
+	}
+	stopHeartbeats()
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Kind == providers.KindDuplicate {
+		var out *workflows.AccountOutcome
+		if pub, out, err = a.duplicate(ctx, in, p, acc, prev, prov, pe, now); out != nil || err != nil {
+			return out, err
+		}
+	}
+	if err != nil {
+		if errors.As(err, &pe) && pe.Kind == providers.KindAuth {
+			if serr := a.Accounts.SetStatus(ctx, in.AccountID, connections.StatusExpired); serr != nil {
+				return nil, serr
+			}
+		}
+		if pe != nil && (pe.Kind == providers.KindRateLimited || pe.Kind == providers.KindRetryable || pe.Kind == providers.KindSessionExpired) {
+			// To be tried again. Refused (a 429, a 503): this attempt
+			// made nothing, though an earlier one may have (DoubtSince
+			// is kept). Otherwise (a 504, no answer) this attempt is in
+			// doubt too, with the answer for operators.
+			r := &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
+				Status: posts.ResultPending, ErrorCode: pe.Code, ErrorMessage: pe.Message}
+			if !pe.Refused() {
+				r.Status, r.DoubtSince = posts.ResultPublishing, &now
+			}
+			if serr := a.Posts.SaveResult(ctx, r); serr != nil {
+				return nil, serr
+			}
+		}
+		return a.classify(ctx, in, prev, err)
+	}
+	return a.published(ctx, in, p, pub)
+}
+
+// payload is what the network receives for the post p on account.
+func payload(p *posts.Post, accountID, key string) providers.Payload {
+	return providers.Payload{Text: p.ContentFor(accountID), IdempotencyKey: key, Created: p.CreatedAt}
+}
+
+// prevKey is the idempotency key of the publication prev records.
+func prevKey(prev *posts.Result, in workflows.AccountInput) string {
+	if prev.IdempotencyKey != "" {
+		return prev.IdempotencyKey
+	}
+	// Recorded by a build before keys were stored, or by a failure
+	// recorded before any attempt.
+	return IdempotencyKey(in.PostID, in.AccountID)
+}
+
+// published records that the network holds pub for the account.
+func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p *posts.Post, pub *providers.Published) (*workflows.AccountOutcome, error) {
+	publishedAt := a.now().UTC()
+	if err := a.Posts.SaveResult(ctx, &posts.Result{
+		PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultPublished,
+		PlatformPostID: pub.PlatformPostID, PlatformPostURL: pub.URL, PublishedAt: &publishedAt,
+	}); err != nil {
+		// Published, but not recorded: the result still says publishing,
+		// so the retry reconciles through the network's lever.
+		return nil, err
+	}
+	out := &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}
+	if in.FinishPost {
+		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)
+	}
+	return out, nil
+}
+
+// IdempotencyKey is the key of the attempts to publish post postID to
+// account accountID whose result holds none (recorded before keys were
+// stored): ids only, so it reveals nothing the platform should not see.
+func IdempotencyKey(postID, accountID string) string {
+	return "postflow-" + postID + "-" + accountID
+}
+
+// newIdempotencyKey is the key of a new publication of post postID to
+// account accountID (posts.Result.IdempotencyKey): the ids, for operators
+// reading the platform's side, and 64 random bits, so that publishing
+// again after a reset is a new post, not the platform's answer to the old.
+func newIdempotencyKey(postID, accountID string) (string, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("idempotency key: %w", err)
+	}
+	return IdempotencyKey(postID, accountID) + "-" + hex.EncodeToString(b[:]), nil
+}
+
+// errNotConfigured: the account's platform has no provider on this worker.
+var errNotConfigured = errors.New("platform not configured")
+
+// errResultGone: the account's result vanished between the insert that
+// met it and its read; an error, so that Temporal retries.
+var errResultGone = errors.New("the account's result was removed meanwhile")
+
+// heartbeatWhileWaiting heartbeats at a third of the activity's heartbeat
+// timeout until stopped, so that Temporal notices a worker that died while
+// a platform call was in flight. The first one only comes after that third:
+// quick calls cost no heartbeat.
+func heartbeatWhileWaiting(ctx context.Context) (stop func()) {
+	timeout := activity.GetInfo(ctx).HeartbeatTimeout
+	if timeout <= 0 {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(timeout / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done) }
+}

@@ -1,0 +1,59 @@
+package stallproxy_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/internal/stallproxy"
+)
+
+func TestHoldBeforeAndAfter(t *testing.T) {
+	var reached atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		w.WriteHeader(201)
+	}))
+	defer target.Close()
+	p := stallproxy.Start(t, target.URL)
+
+	for _, tc := range []struct {
+		when    stallproxy.When
+		reached int32
+	}{{stallproxy.Before, 0}, {stallproxy.After, 1}} {
+		reached.Store(0)
+		p.Hold(stallproxy.Route("POST", "/posts"), tc.when, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "POST", p.URL+"/posts", nil)
+			_, err := http.DefaultClient.Do(req)
+			done <- err
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for p.Held() != 1 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if p.Held() != 1 || reached.Load() != tc.reached {
+			t.Fatalf("when %d: held %d, the server reached %d times; want 1 and %d", tc.when, p.Held(), reached.Load(), tc.reached)
+		}
+		cancel()
+		if err := <-done; err == nil {
+			t.Fatalf("when %d: the held call was answered", tc.when)
+		}
+		// Only one call was to be held: the next goes through.
+		res, err := http.Post(p.URL+"/posts", "text/plain", nil)
+		if err != nil || res.StatusCode != 201 {
+			t.Fatalf("when %d: the call after the held one: %v %v", tc.when, res, err)
+		}
+		res.Body.Close()
+	}
+	res, err := http.Get(p.URL + "/other")
+	if err != nil || res.StatusCode != 201 {
+		t.Fatalf("a call that does not match: %v %v", res, err)
+	}
+	res.Body.Close()
+}

@@ -1,0 +1,164 @@
+// Package bluesky publishes to Bluesky (the AT Protocol) per
+// contracts/platforms.md §4: an account connects with its handle (or DID)
+// and an app password, which make sessions (createSession,
+// refreshSession) on the account's PDS; posts are app.bsky.feed.post
+// records made by createRecord under a record key derived from the
+// publication, so a retry after a lost answer cannot make a second post.
+package bluesky
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/postflow/postflow/internal/netguard"
+	"github.com/postflow/postflow/providers"
+)
+
+// ID is the provider's id in routes and storage.
+const ID = "bluesky"
+
+// Text limits of app.bsky.feed.post's text (lexicon: maxGraphemes 300,
+// maxLength 3000 UTF-8 bytes).
+const (
+	MaxGraphemes = 300
+	MaxBytes     = 3000
+)
+
+// PostCollection is the collection posts are records of.
+const PostCollection = "app.bsky.feed.post"
+
+// Config says where Bluesky's shared services are. Tests and self-hosted
+// networks point them elsewhere.
+type Config struct {
+	// ResolverURL answers com.atproto.identity.resolveHandle for any
+	// handle: https://bsky.social (the entryway), or any PDS or AppView.
+	ResolverURL string
+	// PLCURL is the did:plc directory: https://plc.directory.
+	PLCURL string
+	// AppURL is the web app posts are linked to: https://bsky.app.
+	AppURL string
+	// Client calls the configured services above (fixed addresses).
+	Client *http.Client
+	// Servers guards every call to an address a user influences: the PDS
+	// named at connect or found in a DID document, a did:web host.
+	Servers netguard.Policy
+	// ServerClient is the client for those calls; by default
+	// Servers.Client(30 s).
+	ServerClient *http.Client
+	// Now is the clock, for token expiry and rate-limit waits.
+	Now func() time.Time
+}
+
+// Provider is the Bluesky provider.
+type Provider struct {
+	cfg Config
+}
+
+// New checks cfg and returns the provider.
+func New(cfg Config) (*Provider, error) {
+	for _, u := range []struct{ name, value string }{
+		{"resolver URL", cfg.ResolverURL}, {"PLC URL", cfg.PLCURL}, {"app URL", cfg.AppURL},
+	} {
+		pu, err := url.Parse(u.value)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return nil, fmt.Errorf("bluesky: the %s must be an http(s) URL, got %q", u.name, u.value)
+		}
+	}
+	cfg.ResolverURL = strings.TrimRight(cfg.ResolverURL, "/")
+	cfg.PLCURL = strings.TrimRight(cfg.PLCURL, "/")
+	cfg.AppURL = strings.TrimRight(cfg.AppURL, "/")
+	if cfg.Client == nil {
+		cfg.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.ServerClient == nil {
+		cfg.ServerClient = cfg.Servers.Client(30 * time.Second)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Provider{cfg: cfg}, nil
+}
+
+func (p *Provider) ID() string   { return ID }
+func (p *Provider) Name() string { return "Bluesky" }
+
+// Rules: 300 graphemes and 3,000 bytes (contracts §4.3); links, mentions
+// and hashtags are facets the provider computes. The lever is the record
+// key (RecordKey): a repeat cannot make a second record, and the record is
+// read back at its key, forever. Sessions are refreshed, or made anew from
+// the app password. Revoke: com.atproto.server.deleteSession takes the
+// refresh JWT, and connections hands Revoke the access token alone (the PDS
+// answers deleteSession with an access token 400 InvalidToken), so nothing
+// is revoked at Bluesky; the user revokes the app password in Bluesky's
+// settings.
+func (p *Provider) Rules() providers.Rules {
+	return providers.Rules{
+		Text: providers.TextRules{
+			Limits: []providers.TextLimit{providers.Graphemes(MaxGraphemes), providers.Bytes(MaxBytes)},
+			Links:  "facets", Mentions: "facets", Hashtags: "facets",
+		},
+		ExactlyOnce:   providers.ExactlyOnce{Lever: "record-key", Forever: true, ReadBack: true},
+		RefreshTokens: true,
+	}
+}
+
+// TextLimits are the lexicon's, the same for every account.
+func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.TextLimit, error) {
+	return p.Rules().Text.Limits, nil
+}
+
+// Connect: an identifier and an app password (see login). atproto OAuth
+// would be an OAuth here instead, with Refresh and xrpc's authorization
+// following; nothing outside this package changes.
+func (p *Provider) Connect() providers.Connect { return providers.Connect{Password: &login{p: p}} }
+
+// Revoke does nothing: see Rules.
+func (p *Provider) Revoke(context.Context, providers.Account, providers.Tokens) error { return nil }
+
+// PostURL is the post's page on the web app, from its at:// URI
+// (at://{did}/app.bsky.feed.post/{rkey}): {AppURL}/profile/{did}/post/{rkey}.
+// The DID, not the handle, so the link outlives a change of handle.
+// "" for an id that is no such URI.
+func (p *Provider) PostURL(_ providers.Account, uri string) string {
+	did, rkey, ok := parsePostURI(uri)
+	if !ok {
+		return ""
+	}
+	return p.cfg.AppURL + "/profile/" + did + "/post/" + rkey
+}
+
+// parsePostURI splits at://{did}/app.bsky.feed.post/{rkey}.
+func parsePostURI(uri string) (did, rkey string, ok bool) {
+	rest, ok := strings.CutPrefix(uri, "at://")
+	if !ok {
+		return "", "", false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 3 || parts[1] != PostCollection || !strings.HasPrefix(parts[0], "did:") || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[2], true
+}
+
+// pds is the base URL of the account's PDS, checked again (it was stored
+// from a connect under the same policy, and policies may tighten).
+func (p *Provider) pds(a providers.Account) (string, error) {
+	u, err := p.cfg.Servers.ServerURL(a.Server)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", providers.ErrBadServer, err)
+	}
+	return u.String(), nil
+}
+
+// errBadServer wraps a netguard refusal met while connecting.
+func errBadServer(err error) error {
+	if errors.Is(err, netguard.ErrForbidden) {
+		return fmt.Errorf("%w: %w", providers.ErrBadServer, err)
+	}
+	return err
+}

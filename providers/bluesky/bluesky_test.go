@@ -1,0 +1,317 @@
+package bluesky_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/providers/bluesky"
+	"github.com/postflow/postflow/providers/bluesky/blueskyfake"
+)
+
+func payload(text string) providers.Payload {
+	return providers.Payload{Text: text, IdempotencyKey: "postflow-p-a-" + text, Created: time.Now().Add(-time.Hour)}
+}
+
+func wantKind(t *testing.T, err error, kind providers.Kind, code string) *providers.Error {
+	t.Helper()
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != kind || (code != "" && pe.Code != code) {
+		t.Fatalf("error %v; want kind %s, code %q", err, kind, code)
+	}
+	return pe
+}
+
+func TestLogin(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	alice := fake.CreateAccount("alice.test", "Alice A.")
+	bob := fake.CreateAccount("bob.test", "")
+	aliceApp, bobApp := fake.AppPassword(alice.DID), fake.AppPassword(bob.DID)
+	login := p.Connect().Password
+
+	for _, tc := range []struct {
+		name, server, identifier, password string
+		wantDID, wantName                  string
+	}{
+		{"handle, PDS found from the DID document", "", "alice.test", aliceApp, alice.DID, "Alice A."},
+		{"@handle in upper case", "", "@Alice.Test", aliceApp, alice.DID, "Alice A."},
+		{"DID", "", alice.DID, aliceApp, alice.DID, "Alice A."},
+		{"email with the server named", fake.URL, bob.Email, bobApp, bob.DID, "bob.test"},
+		{"no profile record: the handle", "", "bob.test", bobApp, bob.DID, "bob.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := login.Login(ctx, tc.server, tc.identifier, tc.password)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr := conn.Profile
+			if pr.PlatformUserID != tc.wantDID || pr.DisplayName != tc.wantName || pr.Server != fake.URL || pr.Handle == "" {
+				t.Errorf("profile %+v; want DID %s, name %q, server %s", pr, tc.wantDID, tc.wantName, fake.URL)
+			}
+			tk := conn.Tokens
+			if tk.AccessToken == "" || tk.RefreshToken == "" || tk.Credential != tc.password {
+				t.Errorf("tokens: access %t, refresh %t, credential kept %t", tk.AccessToken != "", tk.RefreshToken != "", tk.Credential == tc.password)
+			}
+			// From the JWTs' exp claims: the fake's 2 h and 90 days.
+			if d := time.Until(tk.ExpiresAt); d < 119*time.Minute || d > 2*time.Hour {
+				t.Errorf("access expires in %s, want 2 h", d)
+			}
+			if d := time.Until(tk.RefreshExpiresAt); d < 89*24*time.Hour || d > 90*24*time.Hour {
+				t.Errorf("refresh expires in %s, want 90 days", d)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name, server, identifier, password, code string
+	}{
+		{"wrong password", "", "alice.test", "wrong-pass-word-0000", "AuthenticationRequired"},
+		{"another account's app password", "", "alice.test", bobApp, "AuthenticationRequired"},
+		{"the account's own password", "", "alice.test", alice.Password, "NOT_AN_APP_PASSWORD"},
+		{"unknown handle", "", "nobody.test", aliceApp, "HANDLE_NOT_FOUND"},
+		{"unknown DID", "", "did:plc:nobody", aliceApp, "DID_NOT_FOUND"},
+		{"email without a server", "", alice.Email, aliceApp, "SERVER_NEEDED"},
+		{"no password", "", "alice.test", "", "MISSING_CREDENTIALS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := login.Login(ctx, tc.server, tc.identifier, tc.password)
+			pe := wantKind(t, err, providers.KindAuth, tc.code)
+			if conn != nil || strings.Contains(pe.Error(), tc.password) && tc.password != "" {
+				t.Errorf("connection %v; error %q must not hold the password", conn, pe)
+			}
+		})
+	}
+}
+
+func TestLoginRefusesLocalServersOutsideDevelopment(t *testing.T) {
+	fake := blueskyfake.New()
+	t.Cleanup(fake.Close)
+	acct := fake.CreateAccount("alice.test", "")
+	pw := fake.AppPassword(acct.DID)
+	p, err := bluesky.New(bluesky.Config{ResolverURL: fake.URL, PLCURL: fake.PLCURL(), AppURL: "https://bsky.app"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, server, identifier string }{
+		{"named server on loopback", fake.URL, "alice.test"},
+		{"DID document names a PDS on loopback", "", "alice.test"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := p.Connect().Password.Login(context.Background(), tc.server, tc.identifier, pw)
+			if !errors.Is(err, providers.ErrBadServer) {
+				t.Fatalf("Login: %v; want ErrBadServer", err)
+			}
+		})
+	}
+}
+
+func TestRefresh(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	acct := fake.CreateAccount("alice.test", "")
+	pw := fake.AppPassword(acct.DID)
+	conn, err := p.Connect().Password.Login(ctx, "", "alice.test", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := providers.Account{PlatformUserID: acct.DID, Handle: acct.Handle, Server: conn.Profile.Server}
+
+	t.Run("refreshSession rotates the session", func(t *testing.T) {
+		got, err := p.Refresh(ctx, a, conn.Tokens)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.AccessToken == conn.Tokens.AccessToken || got.RefreshToken == conn.Tokens.RefreshToken || got.Credential != pw {
+			t.Fatalf("refresh gave the same tokens or lost the app password")
+		}
+		if _, err := p.Refresh(ctx, a, conn.Tokens); err != nil {
+			// The old refresh token is spent; the app password makes a new session.
+			t.Fatalf("refresh with a spent refresh token: %v", err)
+		}
+		a.AccessToken = got.AccessToken
+		if _, err := p.Publish(ctx, a, payload("after refresh")); err != nil {
+			t.Fatalf("publish with the refreshed token: %v", err)
+		}
+	})
+	t.Run("no refresh token: a new session from the app password", func(t *testing.T) {
+		got, err := p.Refresh(ctx, a, providers.Tokens{Credential: pw})
+		if err != nil || got.AccessToken == "" || got.Credential != pw {
+			t.Fatalf("Refresh: %v, %v", got, err)
+		}
+	})
+	t.Run("session and app password revoked: KindAuth", func(t *testing.T) {
+		fresh, err := p.Refresh(ctx, a, providers.Tokens{Credential: pw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fake.RevokeAppPassword(acct.DID, pw)
+		_, err = p.Refresh(ctx, a, *fresh)
+		wantKind(t, err, providers.KindAuth, "AuthenticationRequired")
+	})
+	t.Run("refresh refused and no app password: KindAuth", func(t *testing.T) {
+		_, err := p.Refresh(ctx, a, providers.Tokens{RefreshToken: "garbage"})
+		wantKind(t, err, providers.KindAuth, "SESSION_ENDED")
+	})
+}
+
+// TestPublishAnswers: every answer of createRecord, classified.
+func TestPublishAnswers(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	fake.Configure(func(s *blueskyfake.Server) { s.RateLimitWait = 90 * time.Second })
+	for i, tc := range []struct {
+		answers   []string
+		kind      providers.Kind // 0: published
+		code      string
+		refused   bool
+		records   int
+		minWait   time.Duration
+		noWaitHdr bool
+	}{
+		{answers: nil, records: 1},
+		{answers: []string{"429"}, kind: providers.KindRateLimited, code: "RateLimitExceeded", refused: true, minWait: 80 * time.Second},
+		{answers: []string{"429"}, kind: providers.KindRateLimited, code: "RateLimitExceeded", refused: true, minWait: time.Minute, noWaitHdr: true},
+		{answers: []string{"503"}, kind: providers.KindRetryable, code: "ServiceUnavailable", refused: true},
+		{answers: []string{"500"}, kind: providers.KindRetryable, code: "InternalServerError"},
+		{answers: []string{"504"}, kind: providers.KindRetryable, code: "HTTP_504"},
+		{answers: []string{"401"}, kind: providers.KindAuth, code: "AuthMissing", refused: true},
+		{answers: []string{"expired"}, kind: providers.KindSessionExpired, code: "ExpiredToken", refused: true},
+		// The record made, the answer and the read back lost: in doubt.
+		{answers: []string{"lost"}, kind: providers.KindRetryable, code: "NETWORK", records: 1},
+		// The record made, its answer lost: the read back finds it.
+		{answers: []string{"dropped"}, records: 1},
+	} {
+		t.Run(strings.Join(append([]string{"answer"}, tc.answers...), " "), func(t *testing.T) {
+			a := fakeAccount(fake, "answer"+string(rune('a'+i))+".test")
+			fake.Configure(func(s *blueskyfake.Server) {
+				s.Answers[a.PlatformUserID] = tc.answers
+				if tc.noWaitHdr {
+					s.RateLimitWait = 0
+				}
+			})
+			defer fake.Configure(func(s *blueskyfake.Server) { s.RateLimitWait = 90 * time.Second })
+			pub, err := p.Publish(ctx, a, payload("answers"))
+			if tc.kind == 0 {
+				if err != nil || pub.PlatformPostID != fake.Records(a.PlatformUserID)[0].URI {
+					t.Fatalf("Publish: %+v, %v; want the record", pub, err)
+				}
+			} else {
+				pe := wantKind(t, err, tc.kind, tc.code)
+				if pe.Refused() != tc.refused {
+					t.Errorf("Refused() = %v, want %v", pe.Refused(), tc.refused)
+				}
+				if pe.RetryAfter < tc.minWait || tc.minWait > 0 && pe.RetryAfter > tc.minWait+15*time.Second {
+					t.Errorf("RetryAfter %s, want about %s", pe.RetryAfter, tc.minWait)
+				}
+			}
+			if got := len(fake.Records(a.PlatformUserID)); got != tc.records {
+				t.Errorf("the PDS holds %d records, want %d", got, tc.records)
+			}
+		})
+	}
+}
+
+func TestPublishRecord(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	bob := fake.CreateAccount("bob.test", "")
+	a := fakeAccount(fake, "alice.test")
+	pl := payload("🎉 hi @bob.test and @nobody.test #launch https://example.com/x")
+	pl.Language = "en"
+	before := time.Now().Add(-time.Second)
+	pub, err := p.Publish(ctx, a, pl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := fake.Records(a.PlatformUserID)
+	if len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+	r := recs[0]
+	rkey, _ := bluesky.RecordKey(pl.Created, pl.IdempotencyKey)
+	if r.RKey != rkey || pub.PlatformPostID != r.URI || pub.URL != "https://bsky.app/profile/"+a.PlatformUserID+"/post/"+rkey {
+		t.Errorf("published %+v under %s; want key %s", pub, r.URI, rkey)
+	}
+	if langs, _ := r.Value["langs"].([]any); len(langs) != 1 || langs[0] != "en" {
+		t.Errorf("langs %v", r.Value["langs"])
+	}
+	// createdAt is the publish time, not the post's creation an hour ago.
+	if ts, err := time.Parse(time.RFC3339, r.Value["createdAt"].(string)); err != nil || ts.Before(before) {
+		t.Errorf("createdAt %v (%v), want now", r.Value["createdAt"], err)
+	}
+	var got []string
+	for _, f := range r.Value["facets"].([]any) {
+		idx := f.(map[string]any)["index"].(map[string]any)
+		feat := f.(map[string]any)["features"].([]any)[0].(map[string]any)
+		got = append(got, pl.Text[int(idx["byteStart"].(float64)):int(idx["byteEnd"].(float64))]+"="+feat["$type"].(string)+":"+firstOf(feat, "did", "tag", "uri"))
+	}
+	want := []string{
+		"@bob.test=app.bsky.richtext.facet#mention:" + bob.DID,
+		"#launch=app.bsky.richtext.facet#tag:launch",
+		"https://example.com/x=app.bsky.richtext.facet#link:https://example.com/x",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("facets\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// The same publication again: the PDS answers 500 (the key exists);
+	// the read back answers with the first post.
+	again, err := p.Publish(ctx, a, pl)
+	if err != nil || again.PlatformPostID != pub.PlatformPostID || len(fake.Records(a.PlatformUserID)) != 1 {
+		t.Fatalf("repeat: %+v, %v, %d records; want the first post alone", again, err, len(fake.Records(a.PlatformUserID)))
+	}
+	if found, err := p.Find(ctx, a, pl, time.Time{}); err != nil || found.PlatformPostID != pub.PlatformPostID {
+		t.Errorf("Find: %+v, %v", found, err)
+	}
+	if p.PostURL(a, "https://not-an-at-uri") != "" {
+		t.Errorf("PostURL of a foreign id")
+	}
+}
+
+func firstOf(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		if s, ok := m[k].(string); ok {
+			return s
+		}
+	}
+	return ""
+}
+
+func TestPublishRefusesLocally(t *testing.T) {
+	p, fake := setup(t)
+	for i, tc := range []struct {
+		name string
+		pl   providers.Payload
+		code string
+	}{
+		{"blank", payload("  \n"), "EMPTY_TEXT"},
+		{"301 graphemes", payload(strings.Repeat("é", 301)), "TEXT_TOO_LONG"},
+		{"3,600 bytes in 200 graphemes", payload(strings.Repeat("👩‍👩‍👧", 200)), "TEXT_TOO_LONG"},
+		{"no creation time", providers.Payload{Text: "x", IdempotencyKey: "k"}, "NO_RECORD_KEY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := fakeAccount(fake, "local"+string(rune('a'+i))+".test")
+			_, err := p.Publish(context.Background(), a, tc.pl)
+			wantKind(t, err, providers.KindInvalidContent, tc.code)
+			if n := len(fake.Records(a.PlatformUserID)); n != 0 {
+				t.Errorf("%d records made", n)
+			}
+		})
+	}
+}
+
+func TestNewRefusesBadURLs(t *testing.T) {
+	for _, cfg := range []bluesky.Config{
+		{ResolverURL: "", PLCURL: "https://plc.directory", AppURL: "https://bsky.app"},
+		{ResolverURL: "https://bsky.social", PLCURL: "plc.directory", AppURL: "https://bsky.app"},
+		{ResolverURL: "https://bsky.social", PLCURL: "https://plc.directory", AppURL: "ftp://bsky.app"},
+	} {
+		if _, err := bluesky.New(cfg); err == nil {
+			t.Errorf("New(%+v) took it", cfg)
+		}
+	}
+}

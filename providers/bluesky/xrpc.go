@@ -1,0 +1,147 @@
+package bluesky
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/postflow/postflow/providers"
+)
+
+// maxAnswer bounds what is read of an answer.
+const maxAnswer = 1 << 20
+
+// defaultRateWait is the wait after a 429 without a usable RateLimit-Reset.
+const defaultRateWait = time.Minute
+
+// xrpc calls the XRPC method nsid on base: a query (GET, params in the
+// URL) when in is nil, else a procedure (POST, in as JSON). bearer, if
+// not "", is sent as the Authorization: this is the one place a request
+// is authorized, so an atproto OAuth session (DPoP) replaces only this.
+// A 200 is decoded into out (if not nil); any other answer is an
+// *providers.Error classified by classify.
+func (p *Provider) xrpc(ctx context.Context, c *http.Client, base, nsid, bearer string, params url.Values, in, out any) error {
+	u := base + "/xrpc/" + nsid
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	method, body := http.MethodGet, io.Reader(nil)
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return fmt.Errorf("bluesky: %s: encode: %w", nsid, err)
+		}
+		method, body = http.MethodPost, bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return fmt.Errorf("bluesky: %s: %w", nsid, err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return networkError(nsid, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	if err != nil {
+		// The answer was cut: for a procedure, it may have been applied.
+		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Status: res.StatusCode,
+			Message: nsid + ": the answer was cut off", Err: err}
+	}
+	if res.StatusCode != http.StatusOK {
+		return p.classify(res, b)
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		// A 200 that cannot be read: applied, its result unknown.
+		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Status: res.StatusCode,
+			Message: nsid + ": the answer is not the JSON the lexicon describes"}
+	}
+	return nil
+}
+
+// errorBody is XRPC's error answer (atproto spec "HTTP API (XRPC)").
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// classify turns an XRPC error answer into an *providers.Error, by the
+// rows of contracts/platforms.md §4 and what the reference PDS answers:
+//   - 429: KindRateLimited, waiting until RateLimit-Reset (Unix seconds),
+//     at least 1 s; a minute when the header is missing.
+//   - 5xx: KindRetryable with the status, so Refused() is true for 503
+//     alone (a repeated record key answers 500: maybe ours).
+//   - 400 ExpiredToken, 400 InvalidToken: KindSessionExpired. The PDS
+//     answers an access token past its time, revoked or garbled so
+//     (a refresh token refused says it too: callers of refreshSession
+//     read it as "make a new session").
+//   - 401 (AuthMissing, AuthenticationRequired), 403, and 400
+//     AccountTakedown / AccountDeactivated / AuthFactorTokenRequired:
+//     KindAuth. The PDS answers 401 only when no usable credential came,
+//     which a new session cannot mend.
+//   - any other 4xx (InvalidRequest: too long, a bad record):
+//     KindInvalidContent.
+//
+// The message is the body's error and message, cleaned; never the body.
+func (p *Provider) classify(res *http.Response, body []byte) *providers.Error {
+	var eb errorBody
+	_ = json.Unmarshal(body, &eb) // not JSON: the status decides
+	code := eb.Error
+	if code == "" {
+		code = "HTTP_" + strconv.Itoa(res.StatusCode)
+	}
+	e := &providers.Error{Provider: ID, Status: res.StatusCode, Code: code, Message: providers.CleanMessage(eb.Message)}
+	if e.Message == "" {
+		e.Message = "Bluesky answered " + res.Status
+	}
+	switch s := res.StatusCode; {
+	case s == http.StatusTooManyRequests:
+		e.Kind, e.RetryAfter = providers.KindRateLimited, p.rateWait(res.Header)
+	case s >= 500:
+		e.Kind = providers.KindRetryable
+	case s == http.StatusBadRequest && (code == "ExpiredToken" || code == "InvalidToken"):
+		e.Kind = providers.KindSessionExpired
+	case s == http.StatusUnauthorized, s == http.StatusForbidden,
+		code == "AccountTakedown", code == "AccountDeactivated", code == "AuthFactorTokenRequired":
+		e.Kind = providers.KindAuth
+	default:
+		e.Kind = providers.KindInvalidContent
+	}
+	return e
+}
+
+// rateWait reads RateLimit-Reset (Unix seconds: atproto xrpc-server,
+// contracts §4.4) as the time left, at least a second.
+func (p *Provider) rateWait(h http.Header) time.Duration {
+	reset, err := strconv.ParseInt(h.Get("RateLimit-Reset"), 10, 64)
+	if err != nil || reset <= 0 {
+		return defaultRateWait
+	}
+	return max(time.Unix(reset, 0).Sub(p.cfg.Now()), time.Second)
+}
+
+func networkError(nsid string, err error) error {
+	code := "NETWORK"
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		code = "TIMEOUT"
+	}
+	return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: code, Message: nsid + ": Bluesky did not answer", Err: err}
+}
