@@ -1,29 +1,21 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/postflow/postflow/activities"
 	"github.com/postflow/postflow/connections"
-	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/netguard"
-	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/realpeers"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/mastodon"
@@ -64,56 +56,30 @@ func TestMastodonLostAnswerOnGoToSocialPublishesOnce(t *testing.T) {
 	}))
 	t.Cleanup(proxy.Close)
 
-	store := mongotest.Store(t)
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{store.Accounts(), store.Posts()} {
-		if err := ix.EnsureIndexes(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cipher, _ := tokencipher.New(bytes.Repeat([]byte{5}, 32))
-	prov, err := mastodon.New(mastodon.Config{RedirectURI: "http://127.0.0.1:9/connections/callback/mastodon",
-		Apps: store.ServerApps(cipher), Servers: netguard.Policy{AllowLocal: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := providers.NewRegistry(prov)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdb, _ := redistest.Client(t)
-	conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil)))
-
-	browser, _ := connections.NewBrowserKey()
-	authorize, err := conns.ConnectURL(ctx, "mastodon", proxy.URL, "org-1", "user-1", browser)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := gts.SignIn(t, authorize, acct)
-	account, err := conns.Callback(ctx, "mastodon", back.Query(), browser)
-	if err != nil {
-		t.Fatalf("callback: %v", err)
-	}
+	w := testworld.New(t, testworld.Options{Providers: func(w *testworld.World) ([]providers.Provider, error) {
+		p, err := mastodon.New(mastodon.Config{RedirectURI: "http://127.0.0.1:9/connections/callback/mastodon",
+			Apps: w.Store.ServerApps(w.Cipher), Servers: netguard.Policy{AllowLocal: true}})
+		return []providers.Provider{p}, err
+	}})
+	account := w.MustConnect(t, "mastodon", proxy.URL, "org-1", "user-1", func(u string) url.Values {
+		return gts.SignIn(t, u, acct).Query()
+	})
 	if account.Handle == "" || account.Server != proxy.URL || account.Status != connections.StatusActive {
 		t.Fatalf("connected %+v", account)
 	}
 
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()
-	(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
-	now := time.Now().UTC()
+	w.Activities().Register(env)
 	text := "Once on GoToSocial, whatever the network loses"
-	p, err := store.Posts().Create(ctx, &posts.Post{OrganizationID: "org-1", Content: text, SocialAccountIDs: []string{account.ID},
-		Status: posts.StatusPublishing, CreatedAt: now, UpdatedAt: now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := w.MustPost(t, account, text, posts.StatusPublishing)
 	in := workflows.AccountInput{PostID: p.ID, AccountID: account.ID}
 
 	loseNext.Store(true)
 	if _, err := env.ExecuteActivity(workflows.PublishToAccountActivity, in); err == nil {
 		t.Fatal("the first attempt, whose answer was lost, succeeded")
 	}
-	if r, err := store.Posts().Result(ctx, p.ID, account.ID); err != nil || !r.InDoubt() {
+	if r, err := w.Store.Posts().Result(ctx, p.ID, account.ID); err != nil || !r.InDoubt() {
 		t.Fatalf("after the lost answer: %+v, %v; want a result in doubt", r, err)
 	}
 	v, err := env.ExecuteActivity(workflows.PublishToAccountActivity, in)
@@ -124,13 +90,13 @@ func TestMastodonLostAnswerOnGoToSocialPublishesOnce(t *testing.T) {
 	if err := v.Get(&out); err != nil {
 		t.Fatal(err)
 	}
-	r, err := store.Posts().Result(ctx, p.ID, account.ID)
+	r, err := w.Store.Posts().Result(ctx, p.ID, account.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// What GoToSocial holds, read from it directly.
-	token, _, err := conns.ValidAccessToken(ctx, account.ID)
+	token, _, err := w.Connections.ValidAccessToken(ctx, account.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
