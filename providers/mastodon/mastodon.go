@@ -105,7 +105,8 @@ func (p *Provider) Name() string { return "Mastodon" }
 // POST /oauth/revoke.
 func (p *Provider) Rules() providers.Rules {
 	return providers.Rules{
-		Text:          providers.TextRules{PerServer: true, Links: "plain", Mentions: "plain", Hashtags: "plain"},
+		// Limits empty, not nil: GET /providers shows an array.
+		Text:          providers.TextRules{Limits: []providers.TextLimit{}, PerServer: true, Links: "plain", Mentions: "plain", Hashtags: "plain"},
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "idempotency-key", IdempotencyWindow: IdempotencyWindow, ReadBack: true},
 		RefreshTokens: false,
 		Revoke:        true,

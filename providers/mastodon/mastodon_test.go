@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -97,6 +98,23 @@ func TestConnect(t *testing.T) {
 				t.Errorf("connection %+v, want profile %+v, a token without expiry or refresh", conn, want)
 			}
 		})
+	}
+}
+
+// The declared rules, as GET /providers shows them.
+func TestRules(t *testing.T) {
+	p, _, _ := setup(t)
+	b, err := json.Marshal(p.Rules())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"limits":[]`, `"perServer":true`, `"lever":"idempotency-key"`, `"readBack":true`, `"refreshTokens":false`, `"revoke":true`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("rules %s lack %s", b, want)
+		}
+	}
+	if c := p.Connect(); c.OAuth == nil || !c.OAuth.PKCE() || c.OAuth.Server() != providers.ServerRequired {
+		t.Errorf("connect %+v: want OAuth with PKCE on a server the user names", c)
 	}
 }
 
