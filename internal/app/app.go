@@ -39,6 +39,7 @@ import (
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
 	"github.com/postflow/postflow/providers/linkedin"
+	"github.com/postflow/postflow/providers/mastodon"
 	"github.com/postflow/postflow/providers/sandbox"
 	"github.com/postflow/postflow/workflows"
 )
@@ -76,7 +77,7 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	reg, err := buildProviders(cfg)
+	reg, err := buildProviders(cfg, d.mongo.ServerApps(cipher))
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +170,9 @@ type networkDeps struct {
 	// Servers guards calls to servers users name (Mastodon instances,
 	// Bluesky PDSes).
 	Servers netguard.Policy
+	// Apps keeps PostFlow's registrations on servers that register
+	// clients on demand (Mastodon instances), client secrets sealed.
+	Apps providers.AppStore
 }
 
 // network builds one network's provider from the configuration, or
@@ -180,13 +184,14 @@ type network func(cfg *config.Config, d networkDeps) (providers.Provider, error)
 func networks() []network {
 	return []network{
 		linkedinNetwork,
+		mastodonNetwork,
 		blueskyNetwork,
 		sandboxNetwork,
 	}
 }
 
 // buildProviders registers the providers the configuration enables.
-func buildProviders(cfg *config.Config) (*providers.Registry, error) {
+func buildProviders(cfg *config.Config, apps providers.AppStore) (*providers.Registry, error) {
 	// One client for the platforms. Go's default transport keeps two idle
 	// connections per host, so a worker publishing many posts at once
 	// would open a new connection (and TLS session) for nearly every call.
@@ -195,6 +200,7 @@ func buildProviders(cfg *config.Config) (*providers.Registry, error) {
 	d := networkDeps{
 		Client:  &http.Client{Timeout: 30 * time.Second, Transport: transport},
 		Servers: netguard.Policy{AllowLocal: cfg.AllowLocalServers},
+		Apps:    apps,
 	}
 	var ps []providers.Provider
 	for _, build := range networks() {
@@ -223,6 +229,19 @@ func linkedinNetwork(cfg *config.Config, d networkDeps) (providers.Provider, err
 		APIURL:       cfg.LinkedIn.APIURL,
 		Version:      cfg.LinkedIn.APIVersion,
 		Pages:        cfg.LinkedIn.PagesEnabled,
+	})
+}
+
+func mastodonNetwork(cfg *config.Config, d networkDeps) (providers.Provider, error) {
+	if !cfg.MastodonEnabled() {
+		return nil, nil
+	}
+	return mastodon.New(mastodon.Config{
+		RedirectURI: cfg.Mastodon.RedirectURI,
+		ClientName:  cfg.Mastodon.ClientName,
+		Website:     cfg.Mastodon.Website,
+		Apps:        d.Apps,
+		Servers:     d.Servers,
 	})
 }
 

@@ -189,6 +189,10 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.LinkedIn.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/linkedin", cfg.Port)
 		filled = append(filled, "LINKEDIN_REDIRECT_URI="+cfg.LinkedIn.RedirectURI)
 	}
+	if cfg.Mastodon.RedirectURI == "" && (cfg.Mastodon.Enabled == nil || *cfg.Mastodon.Enabled) {
+		cfg.Mastodon.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/mastodon", cfg.Port)
+		filled = append(filled, "MASTODON_REDIRECT_URI="+cfg.Mastodon.RedirectURI)
+	}
 	if !isSet(opts.Environ, "ALLOW_LOCAL_SERVERS") {
 		cfg.AllowLocalServers = true
 		filled = append(filled, "ALLOW_LOCAL_SERVERS=true")
@@ -235,6 +239,10 @@ func workerEnv(cfg *config.Config) []string {
 		"LINKEDIN_CLIENT_ID=" + cfg.LinkedIn.ClientID,
 		"LINKEDIN_CLIENT_SECRET=" + cfg.LinkedIn.ClientSecret,
 		"LINKEDIN_REDIRECT_URI=" + cfg.LinkedIn.RedirectURI,
+		fmt.Sprintf("MASTODON_ENABLED=%t", cfg.MastodonEnabled()),
+		"MASTODON_REDIRECT_URI=" + cfg.Mastodon.RedirectURI,
+		"MASTODON_CLIENT_NAME=" + cfg.Mastodon.ClientName,
+		"MASTODON_WEBSITE=" + cfg.Mastodon.Website,
 	}
 }
 

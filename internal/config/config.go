@@ -63,7 +63,8 @@ type Config struct {
 
 	LinkedIn LinkedIn
 
-	Bluesky Bluesky
+	Mastodon Mastodon
+	Bluesky  Bluesky
 
 	// SandboxEnabled serves the sandbox platform under /sandbox and
 	// registers its provider: on in dev, off in production unless asked for.
@@ -130,6 +131,31 @@ type LinkedIn struct {
 	// (Community Management API), so members are asked for them and may
 	// add the company pages they administer as accounts.
 	PagesEnabled bool `env:"LINKEDIN_PAGES_ENABLED" envDefault:"false"`
+}
+
+// Mastodon configures the Mastodon provider. There is nothing to register
+// in advance: PostFlow registers itself on each instance a user connects
+// (POST /api/v1/apps) with these values.
+type Mastodon struct {
+	// Enabled is MASTODON_ENABLED; unset, Mastodon is on when RedirectURI
+	// is set (see MastodonEnabled).
+	Enabled *bool `env:"MASTODON_ENABLED"`
+	// RedirectURI is PostFlow's callback, registered with every instance:
+	// https://<api>/connections/callback/mastodon.
+	RedirectURI string `env:"MASTODON_REDIRECT_URI"`
+	// ClientName and Website are what users see on an instance's
+	// authorize page.
+	ClientName string `env:"MASTODON_CLIENT_NAME" envDefault:"PostFlow"`
+	Website    string `env:"MASTODON_WEBSITE"`
+}
+
+// MastodonEnabled reports whether the Mastodon provider is registered:
+// MASTODON_ENABLED when set, else whether MASTODON_REDIRECT_URI is.
+func (c *Config) MastodonEnabled() bool {
+	if c.Mastodon.Enabled != nil {
+		return *c.Mastodon.Enabled
+	}
+	return c.Mastodon.RedirectURI != ""
 }
 
 // Bluesky needs no app registration: accounts connect with app passwords.
@@ -280,6 +306,9 @@ func (c *Config) validate(role Role) problems {
 		{"FRONTEND_URL", c.FrontendURL, []Role{RoleAPI}},
 		{"JWT_SECRET", c.JWTSecret, []Role{RoleAPI}},
 	}
+	if c.MastodonEnabled() && c.Mastodon.RedirectURI == "" {
+		ps.add("MASTODON_REDIRECT_URI", "is required with MASTODON_ENABLED=true: PostFlow's callback URL, registered with each instance")
+	}
 	for _, r := range required {
 		for _, want := range r.roles {
 			if want == role && strings.TrimSpace(r.value) == "" {
@@ -388,6 +417,20 @@ func (c *Config) validateGiven() problems {
 		if err := absoluteURL(c.SandboxURL, "http", "https"); err != nil {
 			ps.add("SANDBOX_URL", err.Error())
 		}
+	}
+	for _, u := range []struct{ name, value string }{
+		{"MASTODON_REDIRECT_URI", c.Mastodon.RedirectURI},
+		{"MASTODON_WEBSITE", c.Mastodon.Website},
+	} {
+		if u.value == "" {
+			continue
+		}
+		if err := absoluteURL(u.value, "https", "http"); err != nil {
+			ps.add(u.name, err.Error())
+		}
+	}
+	if strings.TrimSpace(c.Mastodon.ClientName) == "" {
+		ps.add("MASTODON_CLIENT_NAME", "must not be empty: instances show it on their authorize page")
 	}
 	if c.LinkedIn.ClientID != "" && c.LinkedIn.RedirectURI == "" {
 		ps.add("LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn")
@@ -538,6 +581,9 @@ func fromEnvError(err error) problems {
 }
 
 func kindName(t reflect.Type) string {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch {
 	case t == reflect.TypeOf(time.Duration(0)):
 		return "a duration such as 30s or 5m"

@@ -59,6 +59,32 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// Mastodon is on where a redirect URI is set, unless MASTODON_ENABLED says
+// otherwise.
+func TestMastodonEnabled(t *testing.T) {
+	const redirect = "MASTODON_REDIRECT_URI=https://api.example.com/connections/callback/mastodon"
+	for _, tt := range []struct {
+		name string
+		env  []string
+		want bool
+	}{
+		{"nothing set", prodEnv(), false},
+		{"a redirect URI", prodEnv(redirect), true},
+		{"a redirect URI, disabled", prodEnv(redirect, "MASTODON_ENABLED=false"), false},
+		{"enabled with a redirect URI", prodEnv(redirect, "MASTODON_ENABLED=true"), true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := config.Load(tt.env, config.RoleWorker)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MastodonEnabled() != tt.want || cfg.Mastodon.ClientName != "PostFlow" {
+				t.Errorf("enabled %v, client name %q; want %v, PostFlow", cfg.MastodonEnabled(), cfg.Mastodon.ClientName, tt.want)
+			}
+		})
+	}
+}
+
 // Temporal addresses of every form the client dials are taken.
 func TestTemporalAddressForms(t *testing.T) {
 	for _, addr := range []string{"temporal:7233", "127.0.0.1:7233", "[::1]:7233", "my-ns.a1b2c.tmprl.cloud:7233", "localhost:65535"} {
@@ -109,6 +135,11 @@ func TestLoadErrors(t *testing.T) {
 		{"linkedin version", prodEnv("LINKEDIN_API_VERSION=2026-10"), config.RoleWorker, "LINKEDIN_API_VERSION", "YYYYMM"},
 		{"linkedin pages switch", prodEnv("LINKEDIN_PAGES_ENABLED=approved"), config.RoleAPI, "LINKEDIN_PAGES_ENABLED", "true or false"},
 		{"linkedin redirect", prodEnv("LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"), config.RoleAPI, "LINKEDIN_REDIRECT_URI", "required"},
+		{"mastodon enabled without a redirect", prodEnv("MASTODON_ENABLED=true"), config.RoleWorker, "MASTODON_REDIRECT_URI", "required"},
+		{"mastodon redirect not a URL", prodEnv("MASTODON_REDIRECT_URI=/connections/callback/mastodon"), config.RoleAPI, "MASTODON_REDIRECT_URI", "absolute URL"},
+		{"mastodon website not a URL", prodEnv("MASTODON_WEBSITE=postflow.example"), config.RoleAPI, "MASTODON_WEBSITE", "absolute URL"},
+		{"mastodon client name empty", prodEnv("MASTODON_CLIENT_NAME= "), config.RoleAPI, "MASTODON_CLIENT_NAME", "empty"},
+		{"mastodon enabled not a bool", prodEnv("MASTODON_ENABLED=yes please"), config.RoleAPI, "MASTODON_ENABLED", "true or false"},
 		{"bluesky resolver", prodEnv("BLUESKY_RESOLVER_URL=bsky.social"), config.RoleAPI, "BLUESKY_RESOLVER_URL", "absolute URL"},
 		{"bluesky plc", prodEnv("BLUESKY_PLC_URL=ftp://plc.example"), config.RoleWorker, "BLUESKY_PLC_URL", "http or https"},
 		{"bluesky app", prodEnv("BLUESKY_APP_URL=/app"), config.RoleWorker, "BLUESKY_APP_URL", "absolute URL"},

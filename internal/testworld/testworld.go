@@ -52,6 +52,10 @@ type Options struct {
 	Sandbox bool
 	// LinkedInPages enables LinkedIn company pages (LINKEDIN_PAGES_ENABLED).
 	LinkedInPages bool
+	// Providers, if set, adds networks built over the world's store and
+	// cipher (Store and Cipher are set when it is called): a Mastodon
+	// provider keeps its registrations in w.Store.ServerApps(w.Cipher).
+	Providers func(w *World) ([]providers.Provider, error)
 }
 
 // World is what a test publishes and connects through.
@@ -111,15 +115,22 @@ func New(t testing.TB, opts Options) *World {
 		}
 		provs = append(provs, sbx)
 	}
+	if w.Cipher, err = tokencipher.New(bytes.Repeat([]byte{3}, 32)); err != nil {
+		t.Fatalf("testworld: cipher: %v", err)
+	}
+	if opts.Providers != nil {
+		more, err := opts.Providers(w)
+		if err != nil {
+			t.Fatalf("testworld: providers: %v", err)
+		}
+		provs = append(provs, more...)
+	}
 	if w.Registry, err = providers.NewRegistry(provs...); err != nil {
 		t.Fatalf("testworld: registry: %v", err)
 	}
 
 	w.Redis, _ = redistest.Client(t)
 	w.States = oauthstate.New(w.Redis)
-	if w.Cipher, err = tokencipher.New(bytes.Repeat([]byte{3}, 32)); err != nil {
-		t.Fatalf("testworld: cipher: %v", err)
-	}
 	w.Connections = connections.NewService(w.Store.Accounts(), w.States, w.Registry, w.Cipher, logger)
 	if opts.Now != nil {
 		w.Connections = w.Connections.WithClock(opts.Now)
@@ -194,6 +205,25 @@ func (w *World) MustConnectSandbox(t testing.TB, org, user, name string) *connec
 	a, err := w.Connections.Callback(ctx, "sandbox", back.Query(), browser)
 	if err != nil {
 		t.Fatalf("testworld: sandbox callback: %v", err)
+	}
+	return a
+}
+
+// MustConnect connects an account of providerID on server ("" for a
+// network with one) into org, as PostFlow's user, in one browser: browser
+// plays the browser's part at the network, from the authorize URL to the
+// query the network redirects back with.
+func (w *World) MustConnect(t testing.TB, providerID, server, org, user string, browser func(authorizeURL string) url.Values) *connections.Account {
+	t.Helper()
+	ctx := context.Background()
+	key := mustBrowserKey(t)
+	u, err := w.Connections.ConnectURL(ctx, providerID, server, org, user, key)
+	if err != nil {
+		t.Fatalf("testworld: connect %s: %v", providerID, err)
+	}
+	a, err := w.Connections.Callback(ctx, providerID, browser(u), key)
+	if err != nil {
+		t.Fatalf("testworld: %s callback: %v", providerID, err)
 	}
 	return a
 }

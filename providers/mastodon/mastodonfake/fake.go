@@ -1,0 +1,528 @@
+// Package mastodonfake is a Mastodon instance that runs in a test: an HTTP
+// server that follows Mastodon's wire contract (contracts/platforms.md §3):
+// app registration, OAuth with PKCE as Mastodon 4.3+ checks it, revocation,
+// verify_credentials, /api/v2/instance, statuses with an Idempotency-Key
+// kept an hour, an account's statuses and a status's source, with switches
+// for the answers a real instance gives on a bad day.
+package mastodonfake
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Status is a status the instance holds.
+type Status struct {
+	ID         string
+	AccountID  string
+	Text       string
+	Visibility string
+	Language   string
+	CreatedAt  time.Time
+}
+
+// Server is the fake. Its exported fields are switches; set them through
+// Configure, which holds the lock the handlers read them under.
+type Server struct {
+	*httptest.Server
+
+	// PKCE: the instance is Mastodon 4.3+, with RFC 8414 metadata listing
+	// S256, and checks code_verifier as Doorkeeper does. Off: the
+	// metadata is 404 (before 4.3) and PKCE parameters are ignored.
+	PKCE bool
+	// MaxCharacters and URLLength are what /api/v2/instance says (500
+	// and 23 by default); OmitLimits leaves them out of its answer.
+	MaxCharacters, URLLength int
+	OmitLimits               bool
+	// InstanceDown makes /api/v2/instance answer 503.
+	InstanceDown bool
+	// NoSource makes GET /api/v1/statuses/:id/source 404, as before
+	// Mastodon 3.5.
+	NoSource bool
+	// ResetAsEpoch sends X-RateLimit-Reset as Unix seconds (some
+	// GoToSocial builds) instead of ISO 8601 (Mastodon).
+	ResetAsEpoch bool
+	// RateLimitReset is the wait a 429 announces (30 s by default).
+	RateLimitReset time.Duration
+	// Answers scripts the next POST /api/v1/statuses of an account, one
+	// entry a call: "429", "401", "422", "500", "503", "504" refuse it
+	// (nothing made), "lost" makes the status and answers 504, "ok"
+	// answers as usual.
+	Answers map[string][]string
+	// Now is the instance's clock (Idempotency-Key expiry, created_at).
+	Now func() time.Time
+
+	mu       sync.Mutex
+	apps     map[string]*app // by client id
+	codes    map[string]*grant
+	tokens   map[string]string // access token -> account id
+	accounts map[string]*account
+	statuses []*Status // in creation order
+	idem     map[string]idemEntry
+	nextID   int64
+	calls    map[string]int
+}
+
+type app struct {
+	clientID, secret, redirectURI, scopes string
+}
+
+type grant struct {
+	clientID, redirectURI, challenge, accountID string
+}
+
+type account struct {
+	id, username, displayName string
+}
+
+type idemEntry struct {
+	statusID string
+	at       time.Time
+}
+
+// New starts a fake instance with one account, "alice" (id "1").
+func New() *Server {
+	s := &Server{
+		PKCE: true, MaxCharacters: 500, URLLength: 23, RateLimitReset: 30 * time.Second,
+		Answers: map[string][]string{}, Now: time.Now,
+		apps: map[string]*app{}, codes: map[string]*grant{}, tokens: map[string]string{},
+		accounts: map[string]*account{}, idem: map[string]idemEntry{}, nextID: 110000000000000000, calls: map[string]int{},
+	}
+	s.AddAccount("alice")
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/apps", s.registerApp)
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server", s.metadata)
+	mux.HandleFunc("GET /oauth/authorize", s.authorize)
+	mux.HandleFunc("POST /oauth/token", s.token)
+	mux.HandleFunc("POST /oauth/revoke", s.revoke)
+	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", s.verifyCredentials)
+	mux.HandleFunc("GET /api/v2/instance", s.instance)
+	mux.HandleFunc("POST /api/v1/statuses", s.createStatus)
+	mux.HandleFunc("GET /api/v1/accounts/{id}/statuses", s.accountStatuses)
+	mux.HandleFunc("GET /api/v1/statuses/{id}/source", s.source)
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.calls[r.Method+" "+r.URL.Path]++
+		s.mu.Unlock()
+		mux.ServeHTTP(w, r)
+	}))
+	return s
+}
+
+// Configure changes switches under the handlers' lock.
+func (s *Server) Configure(f func(*Server)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f(s)
+}
+
+// AddAccount adds a local account and returns its id.
+func (s *Server) AddAccount(username string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := strconv.Itoa(len(s.accounts) + 1)
+	s.accounts[id] = &account{id: id, username: username, displayName: strings.ToUpper(username[:1]) + username[1:]}
+	return id
+}
+
+// IssueToken gives a token for the account with id, as a finished OAuth
+// flow would.
+func (s *Server) IssueToken(accountID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tok := random()
+	s.tokens[tok] = accountID
+	return tok
+}
+
+// Calls counts the requests to "METHOD /path" so far.
+func (s *Server) Calls(route string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[route]
+}
+
+// ForgetApps drops every registered app, as Mastodon before 4.3 vacuums
+// apps left unused: their client ids are then invalid_client.
+func (s *Server) ForgetApps() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.apps)
+}
+
+// Statuses returns the account's statuses, oldest first.
+func (s *Server) Statuses(accountID string) []Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Status
+	for _, st := range s.statuses {
+		if st.AccountID == accountID {
+			out = append(out, *st)
+		}
+	}
+	return out
+}
+
+// Authorize plays the browser at the authorize URL authURL, signed in as
+// the account username, pressing Allow: it returns the query the instance
+// redirects to the client's redirect URI with (code and state, or error).
+func Authorize(authURL, username string) (url.Values, error) {
+	u, err := url.Parse(authURL)
+	if err != nil {
+		return nil, err
+	}
+	q := u.Query()
+	q.Set("fake_user", username)
+	u.RawQuery = q.Encode()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Get(u.String())
+	if err != nil {
+		return nil, err
+	}
+	res.Body.Close()
+	loc, err := res.Location()
+	if err != nil {
+		return nil, fmt.Errorf("mastodonfake: authorize answered %s, not a redirect", res.Status)
+	}
+	return loc.Query(), nil
+}
+
+func (s *Server) registerApp(w http.ResponseWriter, r *http.Request) {
+	name, redirect := r.PostFormValue("client_name"), r.PostFormValue("redirect_uris")
+	if u, err := url.Parse(redirect); name == "" || err != nil || !u.IsAbs() {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Redirect URI must be an absolute URI."})
+		return
+	}
+	scopes := r.PostFormValue("scopes")
+	if scopes == "" {
+		scopes = "read"
+	}
+	a := &app{clientID: random(), secret: random(), redirectURI: redirect, scopes: scopes}
+	s.mu.Lock()
+	s.apps[a.clientID] = a
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"id": a.clientID[:8], "name": name, "website": r.PostFormValue("website"),
+		"scopes": strings.Fields(scopes), "redirect_uri": redirect, "redirect_uris": []string{redirect},
+		"client_id": a.clientID, "client_secret": a.secret, "client_secret_expires_at": 0})
+}
+
+func (s *Server) metadata(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	pkce := s.PKCE
+	s.mu.Unlock()
+	if !pkce {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Not Found"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer": s.URL + "/", "authorization_endpoint": s.URL + "/oauth/authorize", "token_endpoint": s.URL + "/oauth/token",
+		"revocation_endpoint": s.URL + "/oauth/revoke", "app_registration_endpoint": s.URL + "/api/v1/apps",
+		"code_challenge_methods_supported": []string{"S256"}, "grant_types_supported": []string{"authorization_code", "client_credentials"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+	})
+}
+
+func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[q.Get("client_id")]
+	if a == nil || q.Get("redirect_uri") != a.redirectURI || q.Get("response_type") != "code" {
+		// Mastodon shows an error page: it never redirects to an
+		// unverified redirect URI.
+		http.Error(w, "The client identifier provided is invalid", http.StatusBadRequest)
+		return
+	}
+	back, _ := url.Parse(a.redirectURI)
+	bq := url.Values{"state": {q.Get("state")}}
+	for _, sc := range strings.Fields(q.Get("scope")) {
+		if !slices.Contains(strings.Fields(a.scopes), sc) {
+			bq.Set("error", "invalid_scope")
+			back.RawQuery = bq.Encode()
+			http.Redirect(w, r, back.String(), http.StatusFound)
+			return
+		}
+	}
+	var acct *account
+	for _, ac := range s.accounts {
+		if ac.username == q.Get("fake_user") {
+			acct = ac
+		}
+	}
+	if acct == nil {
+		http.Error(w, "no such user", http.StatusForbidden)
+		return
+	}
+	g := &grant{clientID: a.clientID, redirectURI: a.redirectURI, accountID: acct.id}
+	if s.PKCE && q.Get("code_challenge") != "" {
+		if q.Get("code_challenge_method") != "S256" {
+			bq.Set("error", "invalid_request")
+			back.RawQuery = bq.Encode()
+			http.Redirect(w, r, back.String(), http.StatusFound)
+			return
+		}
+		g.challenge = q.Get("code_challenge")
+	}
+	code := random()
+	s.codes[code] = g
+	bq.Set("code", code)
+	back.RawQuery = bq.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+// token is Doorkeeper's authorization-code grant: with PKCE, a verifier
+// must match the challenge, and one sent for a code asked without a
+// challenge is refused too.
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	id, secret, basic := r.BasicAuth()
+	if !basic {
+		id, secret = r.PostFormValue("client_id"), r.PostFormValue("client_secret")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[id]
+	if a == nil || subtle.ConstantTimeCompare([]byte(a.secret), []byte(secret)) != 1 {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client",
+			"error_description": "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method."})
+		return
+	}
+	invalid := func() {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant",
+			"error_description": "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client."})
+	}
+	if r.PostFormValue("grant_type") == "client_credentials" {
+		// An app token: it acts for no account.
+		tok := random()
+		s.tokens[tok] = ""
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "scope": r.PostFormValue("scope"), "created_at": s.Now().Unix()})
+		return
+	}
+	if r.PostFormValue("grant_type") != "authorization_code" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	code := r.PostFormValue("code")
+	g := s.codes[code]
+	delete(s.codes, code)
+	if g == nil || g.clientID != id || g.redirectURI != r.PostFormValue("redirect_uri") {
+		invalid()
+		return
+	}
+	if verifier := r.PostFormValue("code_verifier"); s.PKCE {
+		sum := sha256.Sum256([]byte(verifier))
+		switch {
+		case verifier == "" && g.challenge != "",
+			verifier != "" && g.challenge == "",
+			verifier != "" && base64.RawURLEncoding.EncodeToString(sum[:]) != g.challenge:
+			invalid()
+			return
+		}
+	}
+	tok := random()
+	s.tokens[tok] = g.accountID
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": tok, "token_type": "Bearer", "scope": a.scopes, "created_at": s.Now().Unix()})
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.apps[r.PostFormValue("client_id")]
+	if a == nil || a.secret != r.PostFormValue("client_secret") {
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "unauthorized_client", "error_description": "You are not authorized to revoke this token"})
+		return
+	}
+	delete(s.tokens, r.PostFormValue("token"))
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+// caller is the account of the request's bearer token, or nil after
+// answering 401. Called with s.mu held.
+func (s *Server) caller(w http.ResponseWriter, r *http.Request) *account {
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if id, known := s.tokens[tok]; ok && known && s.accounts[id] != nil {
+		return s.accounts[id]
+	}
+	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
+	return nil
+}
+
+func (s *Server) accountJSON(a *account) map[string]any {
+	return map[string]any{"id": a.id, "username": a.username, "acct": a.username, "display_name": a.displayName,
+		"url": s.URL + "/@" + a.username, "avatar": s.URL + "/avatars/" + a.id + ".png"}
+}
+
+func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.caller(w, r); a != nil {
+		writeJSON(w, http.StatusOK, s.accountJSON(a))
+	}
+}
+
+func (s *Server) instance(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.InstanceDown {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "Service Unavailable"})
+		return
+	}
+	statuses := map[string]any{}
+	if !s.OmitLimits {
+		statuses = map[string]any{"max_characters": s.MaxCharacters, "max_media_attachments": 4, "characters_reserved_per_url": s.URLLength}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.3.0",
+		"configuration": map[string]any{"statuses": statuses}})
+}
+
+// fakeURL stands for a link in the instance's count of a status.
+var fakeURL = regexp.MustCompile(`https?://[^\s]+`)
+
+func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.caller(w, r)
+	if a == nil {
+		return
+	}
+	answer := "ok"
+	if script := s.Answers[a.id]; len(script) > 0 {
+		answer, s.Answers[a.id] = script[0], script[1:]
+	}
+	switch answer {
+	case "429":
+		reset := s.Now().Add(s.RateLimitReset).UTC()
+		w.Header().Set("X-RateLimit-Limit", "300")
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		if s.ResetAsEpoch {
+			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		} else {
+			w.Header().Set("X-RateLimit-Reset", reset.Format("2006-01-02T15:04:05.000000Z07:00"))
+		}
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests"})
+		return
+	case "401":
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
+		return
+	case "422":
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Text can't be blank"})
+		return
+	case "500", "503", "504":
+		code, _ := strconv.Atoi(answer)
+		writeJSON(w, code, map[string]string{"error": http.StatusText(code)})
+		return
+	}
+	key := a.id + "|" + r.Header.Get("Idempotency-Key")
+	if e, ok := s.idem[key]; ok && r.Header.Get("Idempotency-Key") != "" && s.Now().Sub(e.at) < time.Hour {
+		// Mastodon answers a repeated key with the first status.
+		for _, st := range s.statuses {
+			if st.ID == e.statusID {
+				s.writeStatus(w, st)
+				return
+			}
+		}
+	}
+	text := r.PostFormValue("status")
+	n := utf8.RuneCountInString(fakeURL.ReplaceAllString(text, strings.Repeat("x", s.URLLength)))
+	if strings.TrimSpace(text) == "" {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Text can't be blank"})
+		return
+	}
+	if n > s.MaxCharacters {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": fmt.Sprintf("Validation failed: Text character limit of %d exceeded", s.MaxCharacters)})
+		return
+	}
+	visibility := r.PostFormValue("visibility")
+	if visibility == "" {
+		visibility = "public"
+	}
+	s.nextID++
+	st := &Status{ID: strconv.FormatInt(s.nextID, 10), AccountID: a.id, Text: text, Visibility: visibility,
+		Language: r.PostFormValue("language"), CreatedAt: s.Now().UTC()}
+	s.statuses = append(s.statuses, st)
+	if r.Header.Get("Idempotency-Key") != "" {
+		s.idem[key] = idemEntry{statusID: st.ID, at: s.Now()}
+	}
+	if answer == "lost" {
+		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "Gateway Timeout"})
+		return
+	}
+	s.writeStatus(w, st)
+}
+
+func (s *Server) statusJSON(st *Status) map[string]any {
+	a := s.accounts[st.AccountID]
+	content := "<p>" + strings.ReplaceAll(html.EscapeString(st.Text), "\n", "<br />") + "</p>"
+	return map[string]any{"id": st.ID, "uri": s.URL + "/users/" + a.username + "/statuses/" + st.ID,
+		"url": s.URL + "/@" + a.username + "/" + st.ID, "created_at": st.CreatedAt.Format("2006-01-02T15:04:05.000Z"),
+		"content": content, "visibility": st.Visibility, "language": st.Language, "reblog": nil, "account": s.accountJSON(a)}
+}
+
+func (s *Server) writeStatus(w http.ResponseWriter, st *Status) {
+	writeJSON(w, http.StatusOK, s.statusJSON(st))
+}
+
+func (s *Server) accountStatuses(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.caller(w, r) == nil {
+		return
+	}
+	limit, err := strconv.Atoi(r.URL.Query().Get("limit"))
+	if err != nil || limit <= 0 || limit > 40 {
+		limit = 20
+	}
+	maxID, _ := strconv.ParseInt(r.URL.Query().Get("max_id"), 10, 64)
+	out := []map[string]any{}
+	for i := len(s.statuses) - 1; i >= 0 && len(out) < limit; i-- {
+		st := s.statuses[i]
+		id, _ := strconv.ParseInt(st.ID, 10, 64)
+		if st.AccountID == r.PathValue("id") && (maxID == 0 || id < maxID) {
+			out = append(out, s.statusJSON(st))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) source(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.caller(w, r)
+	if a == nil {
+		return
+	}
+	for _, st := range s.statuses {
+		if st.ID == r.PathValue("id") && st.AccountID == a.id && !s.NoSource {
+			writeJSON(w, http.StatusOK, map[string]string{"id": st.ID, "text": st.Text, "spoiler_text": ""})
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "Record not found"})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func random() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,146 @@
+package mastodon
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"mvdan.cc/xurls/v2"
+
+	"github.com/postflow/postflow/providers"
+)
+
+// The limits an instance that does not say its own has: Mastodon's
+// defaults (contracts §3.1, GET /api/v2/instance).
+const (
+	DefaultMaxCharacters = 500
+	DefaultURLLength     = 23
+)
+
+// The instance cache: limits are read again after limitsTTL, after
+// limitsRetry when the instance did not answer (so a down instance is not
+// asked on every post), and at most maxCachedServers are kept.
+const (
+	limitsTTL        = time.Hour
+	limitsRetry      = time.Minute
+	maxCachedServers = 1000
+)
+
+// urlFinder finds links the way Mastodon gives them a fixed length: with
+// an http or https scheme (a bare example.com counts as its characters).
+var urlFinder = func() *regexp.Regexp {
+	re, err := xurls.StrictMatchingScheme(`https?://`)
+	if err != nil {
+		panic(err) // a constant pattern
+	}
+	return re
+}()
+
+// mention is a Mastodon mention, @user or @user@domain (Account::MENTION_RE
+// without its look-behind, which count checks by hand). Submatch 1 is the
+// user.
+var mention = regexp.MustCompile(`(?i)@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[\p{L}\p{M}\p{N}_]+(?:[.-]+[\p{L}\p{M}\p{N}_]+)*)?`)
+
+// Count counts text as a Mastodon instance whose links count urlLength
+// does: code points, with each http(s) link counted as urlLength whatever
+// its length and each @user@domain as @user (Mastodon's
+// StatusLengthValidator). Mastodon counts grapheme clusters where this
+// counts code points, so an emoji built of several code points counts more
+// here than there: the count is never below Mastodon's, never refusing
+// less than the instance would. GoToSocial counts plain code points
+// (though it advertises a URL length): a text with long links near its
+// limit may pass here and be refused there (400, invalid content).
+func Count(urlLength int) func(string) int {
+	return func(text string) int {
+		n, last := 0, 0
+		for _, loc := range urlFinder.FindAllStringIndex(text, -1) {
+			n += countMentions(text[last:loc[0]]) + urlLength
+			last = loc[1]
+		}
+		return n + countMentions(text[last:])
+	}
+}
+
+// countMentions counts s (no links in it) with @user@domain as @user.
+func countMentions(s string) int {
+	n, last := 0, 0
+	for _, m := range mention.FindAllStringSubmatchIndex(s, -1) {
+		if prev, _ := utf8.DecodeLastRuneInString(s[:m[0]]); m[0] > 0 && (prev == '=' || prev == '/' || isWord(prev)) {
+			continue // user@example.com or a path: no mention
+		}
+		n += utf8.RuneCountInString(s[last:m[0]]) + 1 + utf8.RuneCountInString(s[m[2]:m[3]])
+		last = m[1]
+	}
+	return n + utf8.RuneCountInString(s[last:])
+}
+
+// isWord is Ruby's [[:word:]]: a letter, mark, number or connector.
+func isWord(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r) || unicode.Is(unicode.Pc, r)
+}
+
+// limitsEntry is one instance's limits as last read.
+type limitsEntry struct {
+	max, urlLength int
+}
+
+// TextLimits is the limit of a's instance: configuration.statuses.
+// max_characters of GET {server}/api/v2/instance, links counted as its
+// characters_reserved_per_url (500 and 23 where the instance leaves them
+// out; GoToSocial says 5000 and 25), cached an hour per instance. It never
+// fails, so that writing a post does not depend on an instance being up:
+// when the instance does not answer, the limits last read are used, or
+// else Mastodon's defaults, and the instance is asked again a minute later.
+func (p *Provider) TextLimits(ctx context.Context, a providers.Account) ([]providers.TextLimit, error) {
+	e := p.instanceLimits(ctx, a.Server)
+	l := providers.TextLimit{Max: e.max, Unit: "characters", URLLength: e.urlLength, Count: Count(e.urlLength)}
+	return []providers.TextLimit{l}, nil
+}
+
+func (p *Provider) instanceLimits(ctx context.Context, server string) limitsEntry {
+	now := p.cfg.Now()
+	e, fresh, known := p.limits.get(server, now)
+	if fresh {
+		return e
+	}
+	read, err := p.readLimits(ctx, server)
+	switch {
+	case err == nil:
+		e = read
+		p.limits.put(server, e, now.Add(limitsTTL), now)
+	case known:
+		p.limits.put(server, e, now.Add(limitsRetry), now)
+	default:
+		e = limitsEntry{max: DefaultMaxCharacters, urlLength: DefaultURLLength}
+		p.limits.put(server, e, now.Add(limitsRetry), now)
+	}
+	return e
+}
+
+// readLimits asks the instance for its limits.
+func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, error) {
+	var inst struct {
+		Configuration struct {
+			Statuses struct {
+				MaxCharacters            int `json:"max_characters"`
+				CharactersReservedPerURL int `json:"characters_reserved_per_url"`
+			} `json:"statuses"`
+		} `json:"configuration"`
+	}
+	if err := p.call(ctx, http.MethodGet, server, "/api/v2/instance", "", nil, "", func(b []byte) error { return json.Unmarshal(b, &inst) }); err != nil {
+		return limitsEntry{}, err
+	}
+	s := inst.Configuration.Statuses
+	e := limitsEntry{max: s.MaxCharacters, urlLength: s.CharactersReservedPerURL}
+	if e.max <= 0 {
+		e.max = DefaultMaxCharacters
+	}
+	if e.urlLength <= 0 {
+		e.urlLength = DefaultURLLength
+	}
+	return e, nil
+}
