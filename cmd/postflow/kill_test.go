@@ -71,9 +71,15 @@ func TestWorkerKilledMidPublishPublishesOnce(t *testing.T) {
 // until it polls.
 func startWorkerProcess(ctx context.Context, t *testing.T, dev *devProcess) *exec.Cmd {
 	t.Helper()
+	return startWorkerProcessWith(ctx, t, dev, nil)
+}
+
+// startWorkerProcessWith starts a worker with more environment.
+func startWorkerProcessWith(ctx context.Context, t *testing.T, dev *devProcess, env []string) *exec.Cmd {
+	t.Helper()
 	out := &lockedbuf.Buffer{}
 	cmd := exec.Command(bin, "worker")
-	cmd.Env = dev.workerEnv(t)
+	cmd.Env = append(dev.workerEnv(t), env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -79,7 +79,14 @@ func startDev(t *testing.T) *devProcess { return startDevWith(t, nil) }
 // startDevWith starts `postflow dev` with more environment and arguments.
 func startDevWith(t *testing.T, env []string, extra ...string) *devProcess {
 	t.Helper()
-	d := &devProcess{out: &lockedbuf.Buffer{}, apiPort: freePort(t), uiPort: freePort(t), temporalPort: freePort(t), mongoPort: freePort(t), redisPort: freePort(t)}
+	return startDevOn(t, freePort(t), env, extra...)
+}
+
+// startDevOn starts `postflow dev` with its API on apiPort, for tests that
+// must know the API's address before it starts (a network's callback).
+func startDevOn(t *testing.T, apiPort int, env []string, extra ...string) *devProcess {
+	t.Helper()
+	d := &devProcess{out: &lockedbuf.Buffer{}, apiPort: apiPort, uiPort: freePort(t), temporalPort: freePort(t), mongoPort: freePort(t), redisPort: freePort(t)}
 	d.cmd = exec.Command(bin, append([]string{"dev",
 		"--data-dir", t.TempDir(),
 		"--temporal-port", fmt.Sprint(d.temporalPort),
