@@ -34,6 +34,8 @@ type Proxy struct {
 
 	target *url.URL
 	rp     *httputil.ReverseProxy
+	// closed releases every held call when the test ends.
+	closed chan struct{}
 
 	mu    sync.Mutex
 	rule  func(*http.Request) bool
@@ -49,13 +51,16 @@ func Start(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("stallproxy: target %q: %v", target, err)
 	}
-	p := &Proxy{target: u}
+	p := &Proxy{target: u, closed: make(chan struct{})}
 	p.rp = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(u)
 		r.Out.Host = r.In.Host // The server sees the address its client used.
 	}}
 	srv := httptest.NewServer(http.HandlerFunc(p.serve))
-	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		close(p.closed)
+		srv.Close()
+	})
 	p.URL = srv.URL
 	return p
 }
@@ -67,7 +72,8 @@ func (p *Proxy) Hold(match func(*http.Request) bool, when When, times int) {
 	p.rule, p.when, p.times = match, when, times
 }
 
-// Held is how many calls the proxy holds now.
+// Held is how many calls the proxy holds now: a call held After counts
+// once the network has answered it.
 func (p *Proxy) Held() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -86,8 +92,13 @@ func (p *Proxy) take(r *http.Request) When {
 		return 0
 	}
 	p.times--
-	p.held++
 	return p.when
+}
+
+func (p *Proxy) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held++
 }
 
 func (p *Proxy) release() {
@@ -96,19 +107,30 @@ func (p *Proxy) release() {
 	p.held--
 }
 
+// wait holds r until its client goes away or the test ends.
+func (p *Proxy) wait(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-p.closed:
+	}
+}
+
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	switch p.take(r) {
 	case Before:
+		p.hold()
 		defer p.release()
-		<-r.Context().Done()
+		p.wait(r)
 	case After:
-		defer p.release()
 		rec := httptest.NewRecorder()
 		body, _ := io.ReadAll(r.Body)
 		out := r.Clone(r.Context())
 		out.Body = io.NopCloser(bytes.NewReader(body))
 		p.rp.ServeHTTP(rec, out)
-		<-r.Context().Done()
+		// Held from here on: the network has answered.
+		p.hold()
+		defer p.release()
+		p.wait(r)
 	default:
 		p.rp.ServeHTTP(w, r)
 	}
