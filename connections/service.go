@@ -370,7 +370,10 @@ func (s *Service) Disconnect(ctx context.Context, orgID, id string) error {
 	}
 	if p, ok := s.providers.Get(a.Platform); ok && p.Rules().Revoke {
 		if tok, err := s.open(a, "accessToken", a.AccessToken); err == nil && tok != "" {
-			if err := p.Revoke(ctx, a.Provider(tok), providers.Tokens{AccessToken: tok}); err != nil {
+			// The refresh token too: some networks end a session by it
+			// (Bluesky's deleteSession).
+			refresh, _ := s.open(a, "refreshToken", a.RefreshToken)
+			if err := p.Revoke(ctx, a.Provider(tok), providers.Tokens{AccessToken: tok, RefreshToken: refresh}); err != nil {
 				s.logger.WarnContext(ctx, "revoke at provider failed; deleting the account anyway", "account_id", id, "platform", a.Platform, "error", err)
 			}
 		}

@@ -118,6 +118,9 @@ func (p *Proxy) wait(r *http.Request) {
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 	switch p.take(r) {
 	case Before:
+		// Read the body: until it is read, the server does not watch the
+		// connection, and would not see the client go away.
+		_, _ = io.Copy(io.Discard, r.Body)
 		p.hold()
 		defer p.release()
 		p.wait(r)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +30,9 @@ func TestHoldBeforeAndAfter(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			req, _ := http.NewRequestWithContext(ctx, "POST", p.URL+"/posts", nil)
+			// With a body, as a network's create has: the proxy must see
+			// its client go away all the same.
+			req, _ := http.NewRequestWithContext(ctx, "POST", p.URL+"/posts", strings.NewReader(`{"text":"held"}`))
 			_, err := http.DefaultClient.Do(req)
 			done <- err
 		}()
@@ -43,6 +46,12 @@ func TestHoldBeforeAndAfter(t *testing.T) {
 		cancel()
 		if err := <-done; err == nil {
 			t.Fatalf("when %d: the held call was answered", tc.when)
+		}
+		for p.Held() != 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if p.Held() != 0 {
+			t.Fatalf("when %d: the call is still held after its client went away", tc.when)
 		}
 		// Only one call was to be held: the next goes through.
 		res, err := http.Post(p.URL+"/posts", "text/plain", nil)

@@ -91,11 +91,9 @@ func (p *Provider) Name() string { return "Bluesky" }
 // and hashtags are facets the provider computes. The lever is the record
 // key (RecordKey): a repeat cannot make a second record, and the record is
 // read back at its key, forever. Sessions are refreshed, or made anew from
-// the app password. Revoke: com.atproto.server.deleteSession takes the
-// refresh JWT, and connections hands Revoke the access token alone (the PDS
-// answers deleteSession with an access token 400 InvalidToken), so nothing
-// is revoked at Bluesky; the user revokes the app password in Bluesky's
-// settings.
+// the app password. Revoke ends the session (deleteSession, with the
+// refresh JWT); the app password itself stays valid until the user revokes
+// it in Bluesky's settings, which an app password's session cannot do.
 func (p *Provider) Rules() providers.Rules {
 	return providers.Rules{
 		Text: providers.TextRules{
@@ -104,6 +102,7 @@ func (p *Provider) Rules() providers.Rules {
 		},
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "record-key", Forever: true, ReadBack: true},
 		RefreshTokens: true,
+		Revoke:        true,
 	}
 }
 
@@ -117,8 +116,18 @@ func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.T
 // following; nothing outside this package changes.
 func (p *Provider) Connect() providers.Connect { return providers.Connect{Password: &login{p: p}} }
 
-// Revoke does nothing: see Rules.
-func (p *Provider) Revoke(context.Context, providers.Account, providers.Tokens) error { return nil }
+// Revoke ends the account's session at its PDS (deleteSession with the
+// refresh JWT); without a refresh JWT there is no session to end.
+func (p *Provider) Revoke(ctx context.Context, a providers.Account, t providers.Tokens) error {
+	if t.RefreshToken == "" {
+		return nil
+	}
+	base, err := p.pds(a)
+	if err != nil {
+		return err
+	}
+	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", t.RefreshToken, nil, struct{}{}, nil)
+}
 
 // PostURL is the post's page on the web app, from its at:// URI
 // (at://{did}/app.bsky.feed.post/{rkey}): {AppURL}/profile/{did}/post/{rkey}.

@@ -315,3 +315,30 @@ func TestNewRefusesBadURLs(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeEndsTheSession: Revoke ends the session its refresh JWT holds
+// (deleteSession), so that refresh JWT no longer refreshes.
+func TestRevokeEndsTheSession(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	alice := fake.CreateAccount("alice.test", "")
+	conn, err := p.Connect().Password.Login(ctx, "", "alice.test", fake.AppPassword(alice.DID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := providers.Account{PlatformUserID: alice.DID, Server: conn.Profile.Server, AccessToken: conn.Tokens.AccessToken}
+	if !p.Rules().Revoke {
+		t.Fatal("Rules().Revoke is false")
+	}
+	if err := p.Revoke(ctx, a, providers.Tokens{AccessToken: conn.Tokens.AccessToken, RefreshToken: conn.Tokens.RefreshToken}); err != nil {
+		t.Fatal(err)
+	}
+	// Without the app password to fall back on, a refresh must fail.
+	_, err = p.Refresh(ctx, a, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken})
+	if err == nil {
+		t.Fatal("the revoked session still refreshes")
+	}
+	if err := p.Revoke(ctx, a, providers.Tokens{AccessToken: conn.Tokens.AccessToken}); err != nil {
+		t.Errorf("Revoke without a refresh JWT: %v, want nothing done", err)
+	}
+}

@@ -1,0 +1,357 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/internal/realpeers"
+	"github.com/postflow/postflow/internal/stallproxy"
+	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
+)
+
+// networks is a `postflow dev` whose worker runs apart, with every network
+// connected: a LinkedIn member and a page of theirs (on the LinkedIn
+// double), a Bluesky account on a real PDS, a Mastodon account on a real
+// GoToSocial, and the sandbox. Each network's calls pass a stallproxy, so
+// that the kill test can hold one.
+type networks struct {
+	d      *devAPI
+	dev    *devProcess
+	li     *linkedinfake.Server
+	pds    *realpeers.PDS
+	gts    *realpeers.GoToSocial
+	bsky   realpeers.PDSAccount
+	masto  realpeers.GTSAccount
+	mastoT string // a token of masto's, to read its statuses
+	proxy  map[string]*stallproxy.Proxy
+	ids    map[string]string // network ("linkedin", "page", ...) → account id
+	env    []string          // the networks' settings, for the worker too
+}
+
+// orgID is the company page's id on the LinkedIn double.
+const orgID = "2414183"
+
+func startNetworks(ctx context.Context, t *testing.T) *networks {
+	t.Helper()
+	n := &networks{pds: realpeers.StartPDS(t), gts: realpeers.StartGoToSocial(t), li: linkedinfake.New(),
+		proxy: map[string]*stallproxy.Proxy{}, ids: map[string]string{}}
+	t.Cleanup(n.li.Close)
+	n.bsky = n.pds.CreateAccount(t, "alice.test")
+	n.masto = n.gts.CreateAccount(t, "alice")
+	n.mastoT = n.gts.Token(t, n.masto)
+	n.proxy["linkedin"] = stallproxy.Start(t, n.li.APIURL())
+	n.proxy["bluesky"] = stallproxy.Start(t, n.pds.URL)
+	n.proxy["mastodon"] = stallproxy.Start(t, n.gts.URL)
+
+	apiPort := freePort(t)
+	n.li.Configure(func(s *linkedinfake.Server) {
+		s.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/linkedin", apiPort)
+		s.IssueRefreshTokens = true
+		s.ACLs = append(s.ACLs, linkedinfake.ACL{Sub: s.Sub, OrganizationID: orgID, Role: "ADMINISTRATOR"})
+		s.Organizations = map[string]linkedinfake.Organization{orgID: {LocalizedName: "Acme Pages", VanityName: "acme"}}
+	})
+	cfg := n.li.ProviderConfig()
+	n.env = []string{
+		"LINKEDIN_CLIENT_ID=" + cfg.ClientID, "LINKEDIN_CLIENT_SECRET=" + cfg.ClientSecret,
+		"LINKEDIN_AUTH_URL=" + cfg.AuthURL, "LINKEDIN_TOKEN_URL=" + cfg.TokenURL,
+		"LINKEDIN_API_URL=" + n.proxy["linkedin"].URL, "LINKEDIN_PAGES_ENABLED=true",
+		"LINKEDIN_REDIRECT_URI=" + cfg.RedirectURI,
+		"BLUESKY_RESOLVER_URL=" + n.pds.URL, "BLUESKY_PLC_URL=" + n.pds.PLCURL,
+		fmt.Sprintf("MASTODON_REDIRECT_URI=http://127.0.0.1:%d/connections/callback/mastodon", apiPort),
+		"ALLOW_LOCAL_SERVERS=true",
+		"TOKEN_ENCRYPTION_KEY=" + testTokenKey,
+	}
+	n.dev = startDevOn(t, apiPort, n.env, "--no-worker")
+	n.d = dialDev(ctx, t, n.dev)
+	n.ids["sandbox"] = n.d.account
+	n.connectLinkedIn(t)
+	n.connectBluesky(t)
+	n.connectMastodon(t)
+	return n
+}
+
+// browser is a person's browser on the API: cookies kept, redirects not
+// followed, the dev identity on the API's own calls.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, client: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// get GETs u and returns the Location it redirects to.
+func (b *browser) get(u string, identity bool) (int, string) {
+	b.t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if identity {
+		req.Header.Set("X-User-Id", "dev-user")
+		req.Header.Set("X-Organization-Id", "dev-org")
+	}
+	res, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	return res.StatusCode, res.Header.Get("Location")
+}
+
+const connected = "http://localhost:3000/connections?connected=1"
+
+func (n *networks) connectLinkedIn(t *testing.T) {
+	t.Helper()
+	b := newBrowser(t)
+	status, authorize := b.get(n.d.url+"/connections/connect/linkedin", true)
+	if status != http.StatusFound || !strings.HasPrefix(authorize, n.li.AuthURL()+"?") {
+		t.Fatalf("connect linkedin: %d to %q", status, authorize)
+	}
+	q, err := linkedinfake.Authorize(authorize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, landed := b.get(n.d.url+"/connections/callback/linkedin?"+q.Encode(), false); landed != connected {
+		t.Fatalf("linkedin callback landed on %q", landed)
+	}
+	n.ids["linkedin"] = n.d.connectionOf("linkedin", "urn:li:person:")
+	status, out := n.d.call("POST", "/connections/"+n.ids["linkedin"]+"/pages", `{"pages":["urn:li:organization:`+orgID+`"]}`)
+	if status != http.StatusCreated {
+		t.Fatalf("add the page: %d %v", status, out)
+	}
+	n.ids["page"] = n.d.connectionOf("linkedin", "urn:li:organization:"+orgID)
+}
+
+func (n *networks) connectBluesky(t *testing.T) {
+	t.Helper()
+	body := fmt.Sprintf(`{"identifier":%q,"password":%q,"server":%q}`, n.bsky.Handle, n.pds.AppPassword(t, n.bsky), n.proxy["bluesky"].URL)
+	status, out := n.d.call("POST", "/connections/bluesky", body)
+	if status != http.StatusCreated || out["platformUserId"] != n.bsky.DID {
+		t.Fatalf("connect bluesky: %d %v", status, out)
+	}
+	n.ids["bluesky"] = out["id"].(string)
+}
+
+func (n *networks) connectMastodon(t *testing.T) {
+	t.Helper()
+	b := newBrowser(t)
+	status, authorize := b.get(n.d.url+"/connections/connect/mastodon?instance="+url.QueryEscape(n.proxy["mastodon"].URL), true)
+	if status != http.StatusFound {
+		t.Fatalf("connect mastodon: %d to %q", status, authorize)
+	}
+	callback := n.gts.SignIn(t, authorize, n.masto)
+	if _, landed := b.get(callback.String(), false); landed != connected {
+		t.Fatalf("mastodon callback %s landed on %q", callback, landed)
+	}
+	n.ids["mastodon"] = n.d.connectionOf("mastodon", "")
+}
+
+// connectionOf is the id of the organization's one account of platform
+// whose platform user id starts with prefix.
+func (d *devAPI) connectionOf(platform, prefix string) string {
+	d.t.Helper()
+	_, out := d.call("GET", "/connections", "")
+	conns, _ := out["connections"].([]any)
+	for _, c := range conns {
+		c := c.(map[string]any)
+		if c["platform"] == platform && strings.HasPrefix(c["platformUserId"].(string), prefix) {
+			return c["id"].(string)
+		}
+	}
+	d.t.Fatalf("no %s connection %s*: %v", platform, prefix, out)
+	return ""
+}
+
+// holds counts the posts with text the network holds for its account, read
+// from the network itself, and says who wrote them.
+func (n *networks) holds(t *testing.T, network, text string) (count int, authors []string) {
+	t.Helper()
+	switch network {
+	case "sandbox":
+		return n.d.inFeed(text), nil
+	case "linkedin", "page":
+		for _, p := range n.li.Posts() {
+			if p.Rendered() == text {
+				count++
+				authors = append(authors, p.Author)
+			}
+		}
+		return count, authors
+	case "bluesky":
+		var out struct {
+			Records []struct {
+				URI   string
+				Value struct{ Text string }
+			}
+		}
+		getJSON(t, n.pds.URL+"/xrpc/com.atproto.repo.listRecords?collection=app.bsky.feed.post&limit=100&repo="+url.QueryEscape(n.bsky.DID), "", &out)
+		for _, r := range out.Records {
+			if r.Value.Text == text {
+				count++
+				authors = append(authors, strings.Split(strings.TrimPrefix(r.URI, "at://"), "/")[0])
+			}
+		}
+		return count, authors
+	case "mastodon":
+		var me struct{ ID string }
+		getJSON(t, n.gts.URL+"/api/v1/accounts/verify_credentials", n.mastoT, &me)
+		var statuses []struct {
+			Content string
+			Account struct{ Username string }
+		}
+		getJSON(t, n.gts.URL+"/api/v1/accounts/"+me.ID+"/statuses?limit=40", n.mastoT, &statuses)
+		for _, s := range statuses {
+			if strings.Contains(s.Content, text) {
+				count++
+				authors = append(authors, s.Account.Username)
+			}
+		}
+		return count, authors
+	}
+	t.Fatalf("no network %s", network)
+	return 0, nil
+}
+
+func getJSON(t *testing.T, u, token string, out any) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || json.Unmarshal(body, out) != nil {
+		t.Fatalf("GET %s: %d %s", u, res.StatusCode, body)
+	}
+}
+
+// TestEveryNetwork is issue 14's end to end: through `postflow dev` and a
+// `postflow worker` of its own, one post goes to a LinkedIn member, their
+// company page, a Bluesky account, a Mastodon account and the sandbox at
+// once, each with its own variant, and each network holds it once with the
+// right author. Then, network by network, the worker is killed while the
+// network's call is held (before the network acts, and after it acted but
+// its answer was lost): a new worker publishes it exactly once, each by
+// the network's own lever.
+func TestEveryNetwork(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	n := startNetworks(ctx, t)
+	outer := t
+	worker := n.startWorker(ctx, outer)
+	d := n.d
+
+	t.Run("one post, five networks, a variant each", func(t *testing.T) {
+		d.t = t
+		order := []string{"linkedin", "page", "bluesky", "mastodon", "sandbox"}
+		var ids, variants []string
+		texts := map[string]string{}
+		for _, net := range order {
+			texts[net] = "One post for every network: the " + net + " variant"
+			ids = append(ids, fmt.Sprintf("%q", n.ids[net]))
+			variants = append(variants, fmt.Sprintf(`%q:{"content":%q}`, n.ids[net], texts[net]))
+		}
+		status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":"The default text","socialAccountIds":[%s],"variants":{%s}}`,
+			strings.Join(ids, ","), strings.Join(variants, ",")))
+		if status != 201 {
+			t.Fatalf("POST /posts = %d %v", status, post)
+		}
+		id := post["id"].(string)
+		d.trigger(id, "every-network")
+		got := d.wait(id, 2*time.Minute)
+		if got["status"] != "published" {
+			t.Fatalf("post %v", got)
+		}
+		results := map[string]map[string]any{}
+		for _, r := range got["results"].([]any) {
+			r := r.(map[string]any)
+			results[r["socialAccountId"].(string)] = r
+		}
+		wantAuthor := map[string]string{"linkedin": "urn:li:person:" + n.li.Sub, "page": "urn:li:organization:" + orgID,
+			"bluesky": n.bsky.DID, "mastodon": n.masto.Username}
+		for _, net := range order {
+			r := results[n.ids[net]]
+			if r == nil || r["status"] != "published" || r["platformPostId"] == "" || !strings.HasPrefix(fmt.Sprint(r["platformPostUrl"]), "http") {
+				t.Errorf("%s: result %v; want published with the post's URL", net, r)
+			}
+			count, authors := n.holds(t, net, texts[net])
+			if count != 1 || (wantAuthor[net] != "" && (len(authors) != 1 || authors[0] != wantAuthor[net])) {
+				t.Errorf("%s holds its variant %d times by %v; want once by %s", net, count, authors, wantAuthor[net])
+			}
+			if c, _ := n.holds(t, net, "The default text"); c != 0 {
+				t.Errorf("%s holds the default text %d times; each got a variant", net, c)
+			}
+		}
+	})
+
+	routes := map[string]func(*http.Request) bool{
+		"linkedin": stallproxy.Route("POST", "/rest/posts"),
+		"bluesky":  stallproxy.Route("POST", "/xrpc/com.atproto.repo.createRecord"),
+		"mastodon": stallproxy.Route("POST", "/api/v1/statuses"),
+	}
+	for _, net := range []string{"linkedin", "bluesky", "mastodon"} {
+		for _, when := range []stallproxy.When{stallproxy.Before, stallproxy.After} {
+			name := map[stallproxy.When]string{stallproxy.Before: "before", stallproxy.After: "after"}[when]
+			t.Run("worker killed "+name+" "+net+" acts", func(t *testing.T) {
+				d.t = t
+				text := fmt.Sprintf("Killed %s %s acted, published once", name, net)
+				n.proxy[net].Hold(routes[net], when, 1)
+				status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q]}`, text, n.ids[net]))
+				if status != 201 {
+					t.Fatalf("POST /posts = %d %v", status, post)
+				}
+				id := post["id"].(string)
+				d.trigger(id, "kill-"+net+"-"+name)
+				for n.proxy[net].Held() != 1 {
+					if ctx.Err() != nil {
+						t.Fatal("the publish never reached the network")
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+				if c, _ := n.holds(t, net, text); c != map[stallproxy.When]int{stallproxy.Before: 0, stallproxy.After: 1}[when] {
+					t.Fatalf("before the kill %s holds the post %d times", net, c)
+				}
+				if err := worker.Process.Kill(); err != nil {
+					t.Fatal(err)
+				}
+				_ = worker.Wait()
+				worker = n.startWorker(ctx, outer)
+				got := d.wait(id, 2*time.Minute)
+				r := result(t, got)
+				if got["status"] != "published" || r["status"] != "published" || !strings.HasPrefix(fmt.Sprint(r["platformPostUrl"]), "http") {
+					t.Errorf("post %v, result %v; want published with its URL", got["status"], r)
+				}
+				if c, _ := n.holds(t, net, text); c != 1 {
+					t.Errorf("%s holds the post %d times, want once", net, c)
+				}
+			})
+		}
+	}
+	d.t = t
+	_ = worker.Process.Signal(os.Interrupt)
+	_ = worker.Wait()
+}
+
+// startWorker starts `postflow worker` with the networks' settings.
+func (n *networks) startWorker(ctx context.Context, t *testing.T) *exec.Cmd {
+	t.Helper()
+	return startWorkerProcessWith(ctx, t, n.dev, n.env)
+}
