@@ -5,6 +5,20 @@
 //	go run ./cmd/bench -n 1000
 //
 // It prints a table and writes it to bench-results/last.txt (not in git).
+// The rounds: the reference and PostFlow with one account per post, taking
+// turns a quarter of n at a time; PostFlow with -accounts per post; then,
+// unless -scheduled=false, n posts due over one minute and n due at the
+// same second, with their lateness after scheduledAt; then, unless
+// -drill=false, the fault drill (drill.go).
+//
+// The table's columns, per round: "per sec" is the steady rate (runs that
+// ended between the first and the last tenth of the round); p50 and p99
+// are trigger-to-published latency with -c requests in flight, mostly
+// queueing; "actions/run" the billable Temporal actions per run, from its
+// history; "worker heap" the PostFlow worker's live heap after a GC at the
+// round's end (the worker runs in a process of its own for this); "CPU/run"
+// this process's and the worker's CPU time, from /proc, over the round's
+// runs.
 package main
 
 import (
