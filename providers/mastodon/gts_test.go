@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -35,9 +36,29 @@ func TestGoToSocial(t *testing.T) {
 		t.Errorf("stored app %+v, %v; want client %s still", app, err, first.ClientID)
 	}
 
+	// GoToSocial advertises 25 characters per URL but counts links at
+	// their length: PostFlow counts as it does, and what PostFlow lets
+	// through it takes, what PostFlow refuses it refuses.
 	limits, err := g.p.TextLimits(ctx, a)
-	if err != nil || len(limits) != 1 || limits[0].Max != 5000 || limits[0].URLLength != 25 {
-		t.Errorf("limits %+v, %v; want GoToSocial's 5000 with 25 per URL", limits, err)
+	if err != nil || len(limits) != 1 || limits[0].Max != 5000 || limits[0].URLLength != 0 {
+		t.Errorf("limits %+v, %v; want GoToSocial's 5000, links at their length", limits, err)
+	}
+	link := "https://example.com/" + strings.Repeat("p", 200)
+	for _, n := range []int{5000, 5001} {
+		long := link + " " + strings.Repeat("x", n-len(link)-1)
+		_, _, over := providers.Over(limits, long)
+		// Straight to GoToSocial, past the provider's own check.
+		req, _ := http.NewRequest("POST", a.Server+"/api/v1/statuses", strings.NewReader(url.Values{"status": {long}, "visibility": {"public"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "Bearer "+a.AccessToken)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if refused := res.StatusCode != 200; over != refused {
+			t.Errorf("%d characters with a 220-character link: PostFlow refuses %t, GoToSocial answers %d", n, over, res.StatusCode)
+		}
 	}
 
 	text := "Hello from PostFlow's Mastodon provider https://example.com/a/long/path/that/counts/as/twenty-five"

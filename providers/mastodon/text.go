@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/rivo/uniseg"
 	"mvdan.cc/xurls/v2"
 
 	"github.com/postflow/postflow/providers"
@@ -45,15 +47,10 @@ var urlFinder = func() *regexp.Regexp {
 // user.
 var mention = regexp.MustCompile(`(?i)@([a-z0-9_]+(?:[.-]+[a-z0-9_]+)*)(?:@[\p{L}\p{M}\p{N}_]+(?:[.-]+[\p{L}\p{M}\p{N}_]+)*)?`)
 
-// Count counts text as a Mastodon instance whose links count urlLength
-// does: code points, with each http(s) link counted as urlLength whatever
-// its length and each @user@domain as @user (Mastodon's
-// StatusLengthValidator). Mastodon counts grapheme clusters where this
-// counts code points, so an emoji built of several code points counts more
-// here than there: the count is never below Mastodon's, never refusing
-// less than the instance would. GoToSocial counts plain code points
-// (though it advertises a URL length): a text with long links near its
-// limit may pass here and be refused there (400, invalid content).
+// Count counts text as Mastodon does with links counted urlLength
+// (StatusLengthValidator: grapheme clusters, by rivo/uniseg, after each
+// http(s) link is replaced by urlLength characters whatever its length and
+// each @user@domain by @user).
 func Count(urlLength int) func(string) int {
 	return func(text string) int {
 		n, last := 0, 0
@@ -72,10 +69,10 @@ func countMentions(s string) int {
 		if prev, _ := utf8.DecodeLastRuneInString(s[:m[0]]); m[0] > 0 && (prev == '=' || prev == '/' || isWord(prev)) {
 			continue // user@example.com or a path: no mention
 		}
-		n += utf8.RuneCountInString(s[last:m[0]]) + 1 + utf8.RuneCountInString(s[m[2]:m[3]])
+		n += uniseg.GraphemeClusterCount(s[last:m[0]]) + 1 + uniseg.GraphemeClusterCount(s[m[2]:m[3]])
 		last = m[1]
 	}
-	return n + utf8.RuneCountInString(s[last:])
+	return n + uniseg.GraphemeClusterCount(s[last:])
 }
 
 // isWord is Ruby's [[:word:]]: a letter, mark, number or connector.
@@ -86,17 +83,26 @@ func isWord(r rune) bool {
 // limitsEntry is one instance's limits as last read.
 type limitsEntry struct {
 	max, urlLength int
+	// plain: the server counts plain code points, links at their length
+	// (GoToSocial, which advertises characters_reserved_per_url but does
+	// not apply it: it refused 5,001 characters of which a link was most).
+	plain bool
 }
 
 // TextLimits is the limit of a's instance: configuration.statuses.
 // max_characters of GET {server}/api/v2/instance, links counted as its
 // characters_reserved_per_url (500 and 23 where the instance leaves them
-// out; GoToSocial says 5000 and 25), cached an hour per instance. It never
+// out; GoToSocial says 5000 and 25), cached an hour per instance. Mastodon
+// counts as Count does; an instance whose source_url names GoToSocial
+// counts plain code points, as GoToSocial does. It never
 // fails, so that writing a post does not depend on an instance being up:
 // when the instance does not answer, the limits last read are used, or
 // else Mastodon's defaults, and the instance is asked again a minute later.
 func (p *Provider) TextLimits(ctx context.Context, a providers.Account) ([]providers.TextLimit, error) {
 	e := p.instanceLimits(ctx, a.Server)
+	if e.plain {
+		return []providers.TextLimit{providers.Characters(e.max)}, nil
+	}
 	l := providers.TextLimit{Max: e.max, Unit: "characters", URLLength: e.urlLength, Count: Count(e.urlLength)}
 	return []providers.TextLimit{l}, nil
 }
@@ -124,6 +130,7 @@ func (p *Provider) instanceLimits(ctx context.Context, server string) limitsEntr
 // readLimits asks the instance for its limits.
 func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, error) {
 	var inst struct {
+		SourceURL     string `json:"source_url"`
 		Configuration struct {
 			Statuses struct {
 				MaxCharacters            int `json:"max_characters"`
@@ -135,7 +142,8 @@ func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, 
 		return limitsEntry{}, err
 	}
 	s := inst.Configuration.Statuses
-	e := limitsEntry{max: s.MaxCharacters, urlLength: s.CharactersReservedPerURL}
+	e := limitsEntry{max: s.MaxCharacters, urlLength: s.CharactersReservedPerURL,
+		plain: strings.Contains(strings.ToLower(inst.SourceURL), "gotosocial")}
 	if e.max <= 0 {
 		e.max = DefaultMaxCharacters
 	}
