@@ -34,13 +34,37 @@ func (a *Activities) earlier(ctx context.Context, in workflows.AccountInput) (*p
 const findSlack = time.Minute
 
 // readBack asks the network whether it holds the post of the attempt prev
-// leaves in doubt (posts.StepReadBack): the post, or nil when it holds none.
-func readBack(ctx context.Context, in workflows.AccountInput, p *posts.Post, prov providers.Provider, acc providers.Account, prev *posts.Result) (*providers.Published, error) {
+// leaves in doubt (posts.StepReadBack): the newest post it names that no
+// other post's published result holds (a network that tells posts apart
+// by their text alone names another post's with the same text too), or
+// nil when it holds none.
+func (a *Activities) readBack(ctx context.Context, in workflows.AccountInput, p *posts.Post, prov providers.Provider, acc *connections.Account, token string, prev *posts.Result) (*providers.Published, error) {
 	since := time.Time{}
 	if start := prev.DoubtStart(); start != nil {
 		since = start.Add(-findSlack)
 	}
-	return prov.Find(ctx, acc, payload(p, in.AccountID, prevKey(prev, in)), since)
+	found, err := prov.Find(ctx, acc.Provider(token), payload(p, in.AccountID, prevKey(prev, in)), since)
+	if err != nil || len(found) == 0 {
+		return nil, err
+	}
+	// The platform user may be connected into other organizations too.
+	accounts, err := a.Accounts.SamePlatformUser(ctx, acc.Platform, acc.PlatformUserID)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(accounts, in.AccountID) {
+		accounts = append(accounts, in.AccountID)
+	}
+	for i := range found {
+		claimedBy, _, err := a.Posts.PostByPlatformID(ctx, accounts, found[i].PlatformPostID)
+		if err != nil {
+			return nil, err
+		}
+		if claimedBy == "" || claimedBy == in.PostID {
+			return &found[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // duplicate decides what the platform's answer that it already holds this

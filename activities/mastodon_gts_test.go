@@ -38,11 +38,16 @@ func TestMastodonLostAnswerOnGoToSocialPublishesOnce(t *testing.T) {
 	// status created, after GoToSocial made it.
 	target, _ := url.Parse(gts.URL)
 	rp := httputil.NewSingleHostReverseProxy(target)
-	var loseNext atomic.Bool
+	var loseNext, dropNext atomic.Bool
 	var creates atomic.Int64
 	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/statuses" {
 			rp.ServeHTTP(w, r)
+			return
+		}
+		if dropNext.CompareAndSwap(true, false) {
+			// No answer, and GoToSocial never saw the call.
+			http.Error(w, `{"error":"Gateway Timeout"}`, http.StatusGatewayTimeout)
 			return
 		}
 		creates.Add(1)
@@ -116,5 +121,28 @@ func TestMastodonLostAnswerOnGoToSocialPublishesOnce(t *testing.T) {
 	if out.Status != "published" || r.Status != posts.ResultPublished || len(held) != 1 || r.PlatformPostID != held[0].ID || creates.Load() != 1 {
 		t.Errorf("outcome %s, result %s %s; GoToSocial holds %v from %d creates; want published, the one status, one create",
 			out.Status, r.Status, r.PlatformPostID, held, creates.Load())
+	}
+	// Another post with the same text, published first; then this one,
+	// whose first attempt never reached GoToSocial. Its read back finds
+	// the other's status (same text, within the window) and must leave it
+	// to the post that holds it: the retry posts its own.
+	same := "Same words, two posts"
+	other := w.MustPost(t, account, same, posts.StatusPublishing)
+	if _, err := env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: other.ID, AccountID: account.ID}); err != nil {
+		t.Fatal(err)
+	}
+	mine := w.MustPost(t, account, same, posts.StatusPublishing)
+	in = workflows.AccountInput{PostID: mine.ID, AccountID: account.ID}
+	dropNext.Store(true)
+	if _, err := env.ExecuteActivity(workflows.PublishToAccountActivity, in); err == nil {
+		t.Fatal("the attempt that never reached GoToSocial succeeded")
+	}
+	if _, err := env.ExecuteActivity(workflows.PublishToAccountActivity, in); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	theirs, _ := w.Store.Posts().Result(ctx, other.ID, account.ID)
+	ours, _ := w.Store.Posts().Result(ctx, mine.ID, account.ID)
+	if ours.Status != posts.ResultPublished || ours.PlatformPostID == "" || ours.PlatformPostID == theirs.PlatformPostID {
+		t.Errorf("this post's result %+v, the other's %s: want published with a status of its own", ours, theirs.PlatformPostID)
 	}
 }

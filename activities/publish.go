@@ -78,7 +78,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		case posts.StepUnknown:
 			return a.unknown(ctx, in, prev, prov.Name())
 		case posts.StepReadBack:
-			found, err := readBack(ctx, in, p, prov, acc.Provider(token), prev)
+			found, err := a.readBack(ctx, in, p, prov, acc, token, prev)
 			if err != nil {
 				return a.classify(ctx, in, prev, err)
 			}

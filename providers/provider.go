@@ -36,11 +36,13 @@ type Provider interface {
 	Refresh(ctx context.Context, a Account, stored Tokens) (*Tokens, error)
 	// Publish posts p as the account. The text must fit TextLimits.
 	Publish(ctx context.Context, a Account, p Payload) (*Published, error)
-	// Find reads whether the network holds the post that an attempt of
-	// p's publication (same IdempotencyKey) begun after since made: the
-	// post, or nil when it holds none. Only for Rules().ExactlyOnce.ReadBack;
-	// other providers answer ErrCannotFind.
-	Find(ctx context.Context, a Account, p Payload, since time.Time) (*Published, error)
+	// Find reads which posts the network holds, made at or after since,
+	// that an attempt of p's publication (same IdempotencyKey) may have
+	// made, newest first; none when it holds none. A network that cannot
+	// tell its posts apart but by their text returns each with p's text:
+	// the caller skips those other publications have claimed. Only for
+	// Rules().ExactlyOnce.ReadBack; other providers answer ErrCannotFind.
+	Find(ctx context.Context, a Account, p Payload, since time.Time) ([]Published, error)
 	// PostURL is the public address of the account's post with the
 	// network's id (a Published.PlatformPostID), for a post known by its
 	// id alone, such as the one a duplicate answer names.

@@ -264,7 +264,7 @@ func TestPublishRecord(t *testing.T) {
 	if err != nil || again.PlatformPostID != pub.PlatformPostID || len(fake.Records(a.PlatformUserID)) != 1 {
 		t.Fatalf("repeat: %+v, %v, %d records; want the first post alone", again, err, len(fake.Records(a.PlatformUserID)))
 	}
-	if found, err := p.Find(ctx, a, pl, time.Time{}); err != nil || found.PlatformPostID != pub.PlatformPostID {
+	if found, err := p.Find(ctx, a, pl, time.Time{}); err != nil || len(found) != 1 || found[0].PlatformPostID != pub.PlatformPostID {
 		t.Errorf("Find: %+v, %v", found, err)
 	}
 	if p.PostURL(a, "https://not-an-at-uri") != "" {

@@ -86,9 +86,9 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 }
 
 // Find reads the record at the key p's publication posts under: the post
-// if the repo holds it, nil if not (getRecord's 400 RecordNotFound). The
+// if the repo holds it, none if not (getRecord's 400 RecordNotFound). The
 // key names the publication whatever the time, so since is not needed.
-func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.Payload, _ time.Time) (*providers.Published, error) {
+func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.Payload, _ time.Time) ([]providers.Published, error) {
 	rkey, err := RecordKey(pl.Created, pl.IdempotencyKey)
 	if err != nil {
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "NO_RECORD_KEY", Message: "the post has no usable creation time or key", Err: err}
@@ -97,7 +97,11 @@ func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.P
 	if err != nil {
 		return nil, err
 	}
-	return p.readPost(ctx, base, a, rkey)
+	pub, err := p.readPost(ctx, base, a, rkey)
+	if err != nil || pub == nil {
+		return nil, err
+	}
+	return []providers.Published{*pub}, nil
 }
 
 // readPost reads the account's post at rkey: nil, nil when there is none.

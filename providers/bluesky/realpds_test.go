@@ -284,15 +284,15 @@ func TestRealPDS(t *testing.T) {
 	t.Run("find, publish, find, repeat: one record", func(t *testing.T) {
 		pl := payload("find and repeat")
 		pl.Created = time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC) // an old TID is taken
-		if found, err := p.Find(ctx, a, pl, time.Time{}); err != nil || found != nil {
-			t.Fatalf("Find before: %+v, %v; want nil, nil", found, err)
+		if found, err := p.Find(ctx, a, pl, time.Time{}); err != nil || len(found) != 0 {
+			t.Fatalf("Find before: %+v, %v; want none", found, err)
 		}
 		pub, err := p.Publish(ctx, a, pl)
 		if err != nil {
 			t.Fatal(err)
 		}
 		found, err := p.Find(ctx, a, pl, time.Time{})
-		if err != nil || found == nil || *found != *pub {
+		if err != nil || len(found) != 1 || found[0] != *pub {
 			t.Fatalf("Find after: %+v, %v; want %+v", found, err, pub)
 		}
 		// The PDS answers the repeated key 500; the read back answers it.

@@ -145,7 +145,7 @@ func (p *Provider) Server() providers.ServerChoice { return providers.ServerNone
 func (p *Provider) RedirectURI() string { return p.cfg.RedirectURI }
 
 // Find: LinkedIn is reconciled by its duplicate answer, not by reading.
-func (p *Provider) Find(context.Context, providers.Account, providers.Payload, time.Time) (*providers.Published, error) {
+func (p *Provider) Find(context.Context, providers.Account, providers.Payload, time.Time) ([]providers.Published, error) {
 	return nil, providers.ErrCannotFind
 }
 

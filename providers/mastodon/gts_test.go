@@ -78,7 +78,7 @@ func TestGoToSocial(t *testing.T) {
 		t.Errorf("status visibility %q, language %q; want public, en", st.Visibility, st.Language)
 	}
 	found, err := g.p.Find(ctx, a, providers.Payload{Text: text}, time.Now().Add(-time.Minute))
-	if err != nil || found == nil || *found != *pub {
+	if err != nil || len(found) != 1 || found[0] != *pub {
 		t.Errorf("find: %+v, %v; want %+v", found, err, pub)
 	}
 

@@ -368,14 +368,14 @@ func TestFind(t *testing.T) {
 		}
 		found, err := p.Find(ctx, a, providers.Payload{Text: text}, since)
 		want := fake.Statuses("1")[0]
-		if err != nil || found == nil || found.PlatformPostID != want.ID || found.URL != fake.URL+"/@alice/"+want.ID {
+		if err != nil || len(found) != 1 || found[0].PlatformPostID != want.ID || found[0].URL != fake.URL+"/@alice/"+want.ID {
 			t.Errorf("noSource=%v: found %+v, %v; want %s", noSource, found, err, want.ID)
 		}
-		if none, err := p.Find(ctx, a, providers.Payload{Text: "never posted"}, since); none != nil || err != nil {
+		if none, err := p.Find(ctx, a, providers.Payload{Text: "never posted"}, since); len(none) != 0 || err != nil {
 			t.Errorf("noSource=%v: find of a text never posted: %+v, %v", noSource, none, err)
 		}
 		// Statuses older than since are not looked at.
-		if old, err := p.Find(ctx, a, providers.Payload{Text: text}, time.Now().Add(time.Minute)); old != nil || err != nil {
+		if old, err := p.Find(ctx, a, providers.Payload{Text: text}, time.Now().Add(time.Minute)); len(old) != 0 || err != nil {
 			t.Errorf("noSource=%v: find after since: %+v, %v; want none", noSource, old, err)
 		}
 	}

@@ -77,14 +77,15 @@ func decodeStatus(b []byte, st *status) error {
 
 // Find pages through the account's statuses (GET
 // /api/v1/accounts/:id/statuses, 40 a page, newest first) back to since,
-// and returns the newest status created at or after since whose text is
-// pl.Text: its source (GET /api/v1/statuses/:id/source), or where the
-// instance has no such endpoint its HTML content as text. nil when there
-// is none. This settles an attempt in doubt on servers that ignore
-// Idempotency-Key (GoToSocial). The text is what it compares, so a status
-// with the same text that the user posted by hand in that span is taken
-// for PostFlow's.
-func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.Payload, since time.Time) (*providers.Published, error) {
+// and returns every status created at or after since whose text is
+// pl.Text, newest first: its source (GET /api/v1/statuses/:id/source), or
+// where the instance has no such endpoint its HTML content as text. This
+// settles an attempt in doubt on servers that ignore Idempotency-Key
+// (GoToSocial). The text is what it compares: the activity skips statuses
+// another post's result holds, but a status with the same text that the
+// user posted by hand in that span is taken for PostFlow's.
+func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.Payload, since time.Time) ([]providers.Published, error) {
+	var found []providers.Published
 	want := strings.TrimSpace(pl.Text)
 	maxID := ""
 	for range maxFindPages {
@@ -99,7 +100,7 @@ func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.P
 		}
 		for _, st := range page {
 			if st.CreatedAt.Before(since) {
-				return nil, nil // newest first: the rest are older still
+				return found, nil // newest first: the rest are older still
 			}
 			if len(st.Reblog) > 0 && string(st.Reblog) != "null" {
 				continue
@@ -111,11 +112,11 @@ func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.P
 			if strings.TrimSpace(text) == want {
 				pub := st.published()
 				p.learnPostURL(a, pub.PlatformPostID, pub.URL)
-				return pub, nil
+				found = append(found, *pub)
 			}
 		}
 		if len(page) == 0 {
-			return nil, nil
+			return found, nil
 		}
 		maxID = page[len(page)-1].ID
 	}

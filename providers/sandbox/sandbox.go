@@ -93,7 +93,7 @@ func (p *Provider) Server() providers.ServerChoice { return providers.ServerNone
 func (p *Provider) RedirectURI() string            { return p.cfg.RedirectURI }
 
 // Find: the sandbox is reconciled by its keys and duplicate answers.
-func (p *Provider) Find(context.Context, providers.Account, providers.Payload, time.Time) (*providers.Published, error) {
+func (p *Provider) Find(context.Context, providers.Account, providers.Payload, time.Time) ([]providers.Published, error) {
 	return nil, providers.ErrCannotFind
 }
 
