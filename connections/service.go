@@ -189,13 +189,9 @@ func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey stri
 // redirect_uri). The browser key's cookie must be set on its host; the API
 // serves the start of a fetch connect there too.
 func (s *Service) CallbackURL(providerID string) (*url.URL, error) {
-	p, ok := s.providers.Get(providerID)
-	if !ok {
-		return nil, ErrUnknownProvider
-	}
-	o := p.Connect().OAuth
-	if o == nil {
-		return nil, &ErrOtherMethod{Provider: providerID, Method: p.Connect().Method()}
+	o, err := s.oauthOf(providerID)
+	if err != nil {
+		return nil, err
 	}
 	cb, err := url.Parse(o.RedirectURI())
 	if err != nil || cb.Scheme == "" || cb.Host == "" {
