@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/workflows"
@@ -17,6 +18,17 @@ import (
 // outages are returned as errors of the workflow's types. prev is the
 // result an earlier attempt left (nil: none, or not read), for fail.
 func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, prev *posts.Result, err error) (*workflows.AccountOutcome, error) {
+	// Retrying cannot help these two, whatever wraps them: no account to
+	// publish as, or a server PostFlow may not call (a policy, or DNS that
+	// now points inward). Neither call reached the network.
+	switch {
+	case errors.Is(err, connections.ErrNotFound):
+		activity.GetLogger(ctx).Warn("Account disconnected before its post was published", "PostID", in.PostID, "AccountID", in.AccountID)
+		return a.fail(ctx, in, prev, "", "ACCOUNT_DISCONNECTED", "the account was disconnected; connect it again, then publish again")
+	case errors.Is(err, providers.ErrBadServer):
+		activity.GetLogger(ctx).Error("The account's server is not one PostFlow may call", "PostID", in.PostID, "AccountID", in.AccountID, "Error", err)
+		return a.fail(ctx, in, prev, "", "FORBIDDEN_ADDRESS", "the account's server is not at a public address PostFlow may call; connect the account again on a public server")
+	}
 	var pe *providers.Error
 	if !errors.As(err, &pe) {
 		return nil, err // Store or network trouble of ours: retry.

@@ -17,10 +17,14 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/postflow/postflow/providers"
 )
 
 // ErrForbidden: the address is not one PostFlow connects to for a user.
-var ErrForbidden = errors.New("netguard: address not allowed")
+// It is a providers.ErrBadServer, so callers that know only providers
+// (the publish activity) tell it from an outage.
+var ErrForbidden = fmt.Errorf("netguard: address not allowed: %w", providers.ErrBadServer)
 
 // Policy says which servers users may name.
 type Policy struct {
