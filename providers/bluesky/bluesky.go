@@ -52,11 +52,29 @@ type Config struct {
 	ServerClient *http.Client
 	// Now is the clock, for token expiry and rate-limit waits.
 	Now func() time.Time
+
+	// Connect is how accounts connect: ConnectAppPassword ("" too) or
+	// ConnectOAuth. Accounts connected either way keep working whatever
+	// it says later: their tokens say which kind of session they hold.
+	Connect string
+	// RedirectURI is the OAuth callback (ConnectOAuth only).
+	RedirectURI string
+	// OAuthClientID is the https URL PostFlow serves ClientMetadata at;
+	// "" for the atproto loopback client (development: RedirectURI must
+	// then be http://127.0.0.1 or http://[::1]).
+	OAuthClientID string
+	// OAuthScope is the scope asked for; DefaultOAuthScope by default.
+	OAuthScope string
+	// OAuthSecret (at least 32 bytes) is mixed into each connect's DPoP
+	// key (see dpopKeyFor); ConnectOAuth only.
+	OAuthSecret []byte
 }
 
 // Provider is the Bluesky provider.
 type Provider struct {
 	cfg Config
+	// nonces are the DPoP nonces servers gave last (atproto OAuth).
+	nonces nonces
 }
 
 // New checks cfg and returns the provider.
@@ -80,6 +98,32 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	switch cfg.Connect {
+	case "", ConnectAppPassword:
+		cfg.Connect = ConnectAppPassword
+	case ConnectOAuth:
+		if cfg.OAuthScope == "" {
+			cfg.OAuthScope = DefaultOAuthScope
+		}
+		if !hasScope(cfg.OAuthScope, "atproto") {
+			return nil, fmt.Errorf("bluesky: the OAuth scope must hold atproto, got %q", cfg.OAuthScope)
+		}
+		if len(cfg.OAuthSecret) < 32 {
+			return nil, errors.New("bluesky: OAuth needs a secret of at least 32 bytes")
+		}
+		ru, err := url.Parse(cfg.RedirectURI)
+		if err != nil || ru.Host == "" || (ru.Scheme != "https" && ru.Scheme != "http") {
+			return nil, errors.New("bluesky: OAuth needs an absolute http(s) redirect URI")
+		}
+		if cfg.OAuthClientID == "" && (ru.Scheme != "http" || (ru.Hostname() != "127.0.0.1" && ru.Hostname() != "::1")) {
+			return nil, errors.New("bluesky: without an OAuth client id (the URL of PostFlow's client metadata) the redirect URI must be http://127.0.0.1 or http://[::1] (the atproto loopback client)")
+		}
+		if cu, err := url.Parse(cfg.OAuthClientID); cfg.OAuthClientID != "" && (err != nil || cu.Scheme != "https" || cu.Host == "") {
+			return nil, errors.New("bluesky: the OAuth client id must be the https URL of PostFlow's client metadata")
+		}
+	default:
+		return nil, fmt.Errorf("bluesky: connect must be %q or %q, got %q", ConnectAppPassword, ConnectOAuth, cfg.Connect)
 	}
 	return &Provider{cfg: cfg}, nil
 }
@@ -111,14 +155,28 @@ func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.T
 	return p.Rules().Text.Limits, nil
 }
 
-// Connect: an identifier and an app password (see login). atproto OAuth
-// would be an OAuth here instead, with Refresh and xrpc's authorization
-// following; nothing outside this package changes.
-func (p *Provider) Connect() providers.Connect { return providers.Connect{Password: &login{p: p}} }
+// Connect: an identifier and an app password (login), or with
+// Config.Connect ConnectOAuth atproto OAuth (oauthConnect). Refresh,
+// Revoke and xrpc's authorization follow the kind of session an account
+// holds, so nothing outside this package tells them apart.
+func (p *Provider) Connect() providers.Connect {
+	if p.cfg.Connect == ConnectOAuth {
+		return providers.Connect{OAuth: &oauthConnect{p: p}}
+	}
+	return providers.Connect{Password: &login{p: p}}
+}
 
 // Revoke ends the account's session at its PDS (deleteSession with the
 // refresh JWT); without a refresh JWT there is no session to end.
+//
+// An atproto OAuth session is revoked at its authorization server (its
+// refresh token, RFC 7009), which ends it.
 func (p *Provider) Revoke(ctx context.Context, a providers.Account, t providers.Tokens) error {
+	for _, s := range []string{t.Credential, t.AccessToken} {
+		if sess, key, ok := decodeSession(s); ok {
+			return p.revokeOAuth(ctx, sess, key, t.RefreshToken)
+		}
+	}
 	if t.RefreshToken == "" {
 		return nil
 	}
