@@ -267,3 +267,24 @@ func TestNonceRetryOnce(t *testing.T) {
 		t.Fatalf("err = %v, want the use_dpop_nonce refusal after one retry", err)
 	}
 }
+
+func TestDPoPTokenRefused(t *testing.T) {
+	// The PDS's answer to a revoked, replaced or expired DPoP token.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `DPoP error="invalid_token", error_description="Invalid token"`)
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = io.WriteString(w, `{"error":"invalid_token","message":"Invalid token"}`)
+	}))
+	defer srv.Close()
+	p, _ := New(Config{ResolverURL: srv.URL, PLCURL: srv.URL, AppURL: srv.URL, Servers: netguard.Policy{AllowLocal: true}})
+	key, _ := newDPoPKey()
+	jwk, _ := key.privateJWK()
+	access, _ := encodeSession(oauthSession{Token: "secret-token", Key: jwk, Issuer: srv.URL})
+	err := p.xrpc(context.Background(), p.cfg.ServerClient, srv.URL, "com.atproto.repo.createRecord", access, nil, struct{}{}, nil)
+	if k := providers.KindOf(err); k != providers.KindSessionExpired {
+		t.Fatalf("err = %v (kind %v), want KindSessionExpired: refresh, then see", err, k)
+	}
+	if strings.Contains(err.Error(), "secret-token") {
+		t.Fatal("the error quotes the token")
+	}
+}

@@ -268,6 +268,15 @@ func TestOAuthRealPDS(t *testing.T) {
 			if err := p.Revoke(ctx, a, *fresh); err != nil {
 				t.Fatalf("Revoke: %v", err)
 			}
+			// The PDS answers a revoked (or replaced) DPoP token 401
+			// invalid_token: a session to refresh, whose refresh then fails.
+			for _, access := range []string{fresh.AccessToken, tok.AccessToken} {
+				a.AccessToken = access
+				_, err = p.Publish(ctx, a, providers.Payload{Text: text + ", revoked", IdempotencyKey: "oauth3-" + acct.DID, Created: time.Now()})
+				if k := providers.KindOf(err); k != providers.KindSessionExpired {
+					t.Fatalf("Publish with a revoked token: %v (kind %v), want KindSessionExpired", err, k)
+				}
+			}
 			_, err = p.Refresh(ctx, a, providers.Tokens{RefreshToken: fresh.RefreshToken, Credential: fresh.Credential})
 			var pe *providers.Error
 			if !errors.As(err, &pe) || pe.Kind != providers.KindAuth {

@@ -116,7 +116,10 @@ type errorBody struct {
 //   - 400 ExpiredToken, 400 InvalidToken: KindSessionExpired. The PDS
 //     answers an access token past its time, revoked or garbled so
 //     (a refresh token refused says it too: callers of refreshSession
-//     read it as "make a new session").
+//     read it as "make a new session"). A DPoP-bound token it refuses
+//     with 401 and WWW-Authenticate: DPoP error="invalid_token" (RFC
+//     6750 §3.1, RFC 9449 §7.1): KindSessionExpired too, so the session
+//     is refreshed; a revoked one's refresh then fails KindAuth.
 //   - 401 (AuthMissing, AuthenticationRequired), 403, and 400
 //     AccountTakedown / AccountDeactivated / AuthFactorTokenRequired:
 //     KindAuth. The PDS answers 401 only when no usable credential came,
@@ -141,7 +144,8 @@ func (p *Provider) classify(res *http.Response, body []byte) *providers.Error {
 		e.Kind, e.RetryAfter = providers.KindRateLimited, p.rateWait(res.Header)
 	case s >= 500:
 		e.Kind = providers.KindRetryable
-	case s == http.StatusBadRequest && (code == "ExpiredToken" || code == "InvalidToken"):
+	case s == http.StatusBadRequest && (code == "ExpiredToken" || code == "InvalidToken"),
+		s == http.StatusUnauthorized && strings.Contains(res.Header.Get("WWW-Authenticate"), `error="invalid_token"`):
 		e.Kind = providers.KindSessionExpired
 	case s == http.StatusUnauthorized, s == http.StatusForbidden,
 		code == "AccountTakedown", code == "AccountDeactivated", code == "AuthFactorTokenRequired":
