@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/postflow/postflow/internal/payloadcodec"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers/bluesky"
 )
 
 type openAPIDoc struct {
@@ -51,8 +53,9 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	h := api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
 		Connections: &connections.Service{}, Posts: &posts.Service{},
-		Sandbox: http.NotFoundHandler(),
-		Codec:   api.CodecOptions{Codec: payloadcodec.New(cipher)},
+		Sandbox:               http.NotFoundHandler(),
+		Codec:                 api.CodecOptions{Codec: payloadcodec.New(cipher)},
+		BlueskyClientMetadata: map[string]any{},
 	})
 	var served []string
 	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
@@ -243,5 +246,41 @@ func TestCodecResponsesMatchTheOpenAPI(t *testing.T) {
 		}
 		res, out := send(t, req)
 		s.check("POST", "/temporal-codec"+tt.op, res.StatusCode, out)
+	}
+}
+
+func TestBlueskyClientMetadata(t *testing.T) {
+	s := newSchemas(t)
+	const clientID = "https://api.example" + api.BlueskyClientMetadataPath
+	md := bluesky.ClientMetadata(clientID, "https://api.example/connections/callback/bluesky", bluesky.DefaultOAuthScope)
+	tests := []struct {
+		name       string
+		metadata   map[string]any
+		wantStatus int
+	}{
+		{"oauth with an https redirect: served", md, http.StatusOK},
+		{"app passwords: not served", nil, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := api.NewHandler(api.Options{
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
+				BlueskyClientMetadata: tt.metadata,
+			})
+			req, _ := http.NewRequest(http.MethodGet, api.BlueskyClientMetadataPath, nil)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status %d, want %d", rec.Code, tt.wantStatus)
+			}
+			if tt.wantStatus != http.StatusOK {
+				return
+			}
+			s.check(http.MethodGet, api.BlueskyClientMetadataPath, rec.Code, rec.Body.Bytes())
+			var got map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got["client_id"] != clientID {
+				t.Fatalf("client_id %v (%v), want %s", got["client_id"], err, clientID)
+			}
+		})
 	}
 }

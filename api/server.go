@@ -48,7 +48,14 @@ type Options struct {
 	// name an attacker points at 127.0.0.1 (DNS rebinding) must not be
 	// answered as if it were the frontend.
 	LoopbackHostsOnly bool
+	// BlueskyClientMetadata, if not nil, is PostFlow's atproto OAuth client
+	// metadata, served at BlueskyClientMetadataPath: with https, PostFlow's
+	// client id is that URL, which Bluesky's authorization servers fetch.
+	BlueskyClientMetadata map[string]any
 }
+
+// BlueskyClientMetadataPath is where BlueskyClientMetadata is served.
+const BlueskyClientMetadataPath = "/connections/bluesky/client-metadata.json"
 
 type server struct {
 	logger        *slog.Logger
@@ -93,6 +100,14 @@ func NewHandler(opts Options) http.Handler {
 	}
 	if opts.Codec.Codec != nil {
 		r.Mount(codecPath, s.codecHandler(opts.Codec))
+	}
+	if md := opts.BlueskyClientMetadata; md != nil {
+		// Public and the same for every caller: authorization servers fetch
+		// it without credentials and may cache it.
+		r.Get(BlueskyClientMetadataPath, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Cache-Control", "public, max-age=300")
+			writeJSON(w, http.StatusOK, md)
+		})
 	}
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)

@@ -71,16 +71,18 @@ func (p *Provider) clientID() string {
 
 // ClientMetadata is PostFlow's client metadata document (atproto spec
 // "OAuth", "Client ID Metadata Document"), to be served as JSON at
-// Config.OAuthClientID: a public web client with DPoP-bound tokens.
-func (p *Provider) ClientMetadata() map[string]any {
+// clientID, an https URL: a public web client ("token_endpoint_auth_method"
+// none: no client key to keep and rotate) with DPoP-bound tokens, the
+// one redirect URI and the scope.
+func ClientMetadata(clientID, redirectURI, scope string) map[string]any {
 	return map[string]any{
-		"client_id":                  p.clientID(),
+		"client_id":                  clientID,
 		"client_name":                "PostFlow",
 		"application_type":           "web",
 		"grant_types":                []string{"authorization_code", "refresh_token"},
 		"response_types":             []string{"code"},
-		"scope":                      p.cfg.OAuthScope,
-		"redirect_uris":              []string{p.cfg.RedirectURI},
+		"scope":                      scope,
+		"redirect_uris":              []string{redirectURI},
 		"token_endpoint_auth_method": "none",
 		"dpop_bound_access_tokens":   true,
 	}
