@@ -4,6 +4,64 @@
 // refreshSession) on the account's PDS; posts are app.bsky.feed.post
 // records made by createRecord under a record key derived from the
 // publication, so a retry after a lost answer cannot make a second post.
+//
+// # atproto OAuth
+//
+// With Config.Connect ConnectOAuth, accounts connect instead through
+// atproto OAuth (oauth.go, dpop.go; the atproto spec "OAuth", RFC 9126
+// PAR, RFC 7636 PKCE S256, RFC 9449 DPoP), as Bluesky recommends:
+//
+//   - AuthURL: the user names a handle, a DID or a PDS (?instance=), else
+//     the flow starts at the entryway (Config.ResolverURL). Discovery
+//     reads the PDS's /.well-known/oauth-protected-resource, then the
+//     authorization server's /.well-known/oauth-authorization-server
+//     (issuer must match); PAR pushes client_id, redirect_uri, scope,
+//     state, the S256 challenge and login_hint with a DPoP proof; the
+//     browser goes to the authorization endpoint with client_id and
+//     request_uri alone.
+//   - Exchange: the code and verifier at the token endpoint of the same
+//     issuer (found again from the state's server), with a DPoP proof by
+//     the same key; the answer must be a DPoP token with a refresh token,
+//     the atproto scope and a DID as sub, whose document names a PDS
+//     whose authorization server is that issuer (else WRONG_ISSUER).
+//   - The DPoP key: AuthURL sees only the PKCE challenge and Exchange the
+//     verifier, and the provider keeps no state, so the key is derived
+//     from the challenge (the S256 of the verifier) and a secret of
+//     PostFlow's (HKDF-SHA256, then a P-256 scalar): the challenge alone
+//     reaches the authorization server, which must not be able to derive
+//     the key. That key then binds the session for good.
+//   - Tokens: providers.Account carries an access token only, and a DPoP
+//     token is useless without its key, so the AccessToken is an opaque
+//     "atoauth1." string holding the token, the key (a private JWK) and
+//     the issuer; Credential holds the key and issuer (what Refresh and
+//     Revoke are given besides the refresh token). Both are sealed at rest
+//     like every token; no other package reads them, and xrpc, Refresh and
+//     Revoke tell an OAuth session from an app-password one by this form,
+//     so accounts connected either way keep working whatever Connect says.
+//   - Nonces: the last DPoP-Nonce of each server is kept in the provider;
+//     a use_dpop_nonce answer (400 from the authorization server, 401 with
+//     WWW-Authenticate from the PDS) is retried once with the new nonce.
+//   - Client: public (token_endpoint_auth_method none, no key to keep).
+//     Its client id is the https URL where the API serves ClientMetadata,
+//     or in development atproto's loopback client (client id
+//     http://localhost with redirect_uri and scope as parameters, the
+//     redirect on http://127.0.0.1), which needs nothing served.
+//
+// What the reference PDS (@atproto/pds 0.5.35 with @atproto/oauth-provider)
+// answered is in realpds_oauth_test.go, which drives the whole flow: its
+// authorization page and consent are driven without a browser through the
+// page's own API (/@atproto/oauth-provider/~api/sign-in and /consent,
+// with the fetch metadata headers, Origin, Referer and CSRF cookie and
+// header a browser would send).
+//
+// Not done: the callback's iss (RFC 9207) is not compared, since
+// providers.OAuth's Exchange is not given the callback's query; the
+// issuer the code goes to is pinned by the state's server instead, which
+// is what iss protects against mixing up. A public client's session ends
+// two weeks after it began however often it is refreshed
+// (@atproto/oauth-provider's SESSION_LIFETIME and REFRESH_LIFETIME; a
+// confidential client, private_key_jwt with a key published in a JWKS,
+// gets 2 years and 3 months); the confidential client is not built.
 package bluesky
 
 import (
