@@ -56,6 +56,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		Sandbox:               http.NotFoundHandler(),
 		Codec:                 api.CodecOptions{Codec: payloadcodec.New(cipher)},
 		BlueskyClientMetadata: map[string]any{},
+		BlueskyJWKS:           map[string]any{},
 	})
 	var served []string
 	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
@@ -251,35 +252,53 @@ func TestCodecResponsesMatchTheOpenAPI(t *testing.T) {
 
 func TestBlueskyClientMetadata(t *testing.T) {
 	s := newSchemas(t)
-	const clientID = "https://api.example" + api.BlueskyClientMetadataPath
-	md := bluesky.ClientMetadata(clientID, "https://api.example/connections/callback/bluesky", bluesky.DefaultOAuthScope)
+	const base = "https://api.example"
+	clientKey := bytes.Repeat([]byte{7}, 32)
+	jwks, err := bluesky.ClientJWKS(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := bluesky.ClientMetadata(base+api.BlueskyClientMetadataPath, base+"/connections/callback/bluesky", bluesky.DefaultOAuthScope, "")
+	confidential := bluesky.ClientMetadata(base+api.BlueskyClientMetadataPath, base+"/connections/callback/bluesky", bluesky.DefaultOAuthScope, base+api.BlueskyJWKSPath)
 	tests := []struct {
-		name       string
-		metadata   map[string]any
-		wantStatus int
+		name           string
+		metadata, keys map[string]any
+		wantMetadata   int
+		wantKeys       int
+		wantAuth       string
 	}{
-		{"oauth with an https redirect: served", md, http.StatusOK},
-		{"app passwords: not served", nil, http.StatusNotFound},
+		{"public client", public, nil, http.StatusOK, http.StatusNotFound, "none"},
+		{"confidential client", confidential, jwks, http.StatusOK, http.StatusOK, "private_key_jwt"},
+		{"app passwords: nothing served", nil, nil, http.StatusNotFound, http.StatusNotFound, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := api.NewHandler(api.Options{
 				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
-				BlueskyClientMetadata: tt.metadata,
+				BlueskyClientMetadata: tt.metadata, BlueskyJWKS: tt.keys,
 			})
-			req, _ := http.NewRequest(http.MethodGet, api.BlueskyClientMetadataPath, nil)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != tt.wantStatus {
-				t.Fatalf("status %d, want %d", rec.Code, tt.wantStatus)
+			get := func(path string) *httptest.ResponseRecorder {
+				req, _ := http.NewRequest(http.MethodGet, path, nil)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code == http.StatusOK {
+					s.check(http.MethodGet, path, rec.Code, rec.Body.Bytes())
+				}
+				return rec
 			}
-			if tt.wantStatus != http.StatusOK {
+			md, keys := get(api.BlueskyClientMetadataPath), get(api.BlueskyJWKSPath)
+			if md.Code != tt.wantMetadata || keys.Code != tt.wantKeys {
+				t.Fatalf("status %d and %d, want %d and %d", md.Code, keys.Code, tt.wantMetadata, tt.wantKeys)
+			}
+			if tt.wantMetadata != http.StatusOK {
 				return
 			}
-			s.check(http.MethodGet, api.BlueskyClientMetadataPath, rec.Code, rec.Body.Bytes())
 			var got map[string]any
-			if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil || got["client_id"] != clientID {
-				t.Fatalf("client_id %v (%v), want %s", got["client_id"], err, clientID)
+			if err := json.Unmarshal(md.Body.Bytes(), &got); err != nil || got["client_id"] != base+api.BlueskyClientMetadataPath || got["token_endpoint_auth_method"] != tt.wantAuth {
+				t.Fatalf("metadata %v (%v)", got, err)
+			}
+			if strings.Contains(keys.Body.String(), `"d"`) {
+				t.Fatal("the JWK set holds the private key")
 			}
 		})
 	}

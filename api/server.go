@@ -52,10 +52,17 @@ type Options struct {
 	// metadata, served at BlueskyClientMetadataPath: with https, PostFlow's
 	// client id is that URL, which Bluesky's authorization servers fetch.
 	BlueskyClientMetadata map[string]any
+	// BlueskyJWKS, if not nil, is the public key set of PostFlow as a
+	// confidential atproto OAuth client, served at BlueskyJWKSPath (the
+	// metadata's jwks_uri).
+	BlueskyJWKS map[string]any
 }
 
-// BlueskyClientMetadataPath is where BlueskyClientMetadata is served.
-const BlueskyClientMetadataPath = "/connections/bluesky/client-metadata.json"
+// Where BlueskyClientMetadata and BlueskyJWKS are served.
+const (
+	BlueskyClientMetadataPath = "/connections/bluesky/client-metadata.json"
+	BlueskyJWKSPath           = "/connections/bluesky/jwks.json"
+)
 
 type server struct {
 	logger        *slog.Logger
@@ -101,13 +108,15 @@ func NewHandler(opts Options) http.Handler {
 	if opts.Codec.Codec != nil {
 		r.Mount(codecPath, s.codecHandler(opts.Codec))
 	}
-	if md := opts.BlueskyClientMetadata; md != nil {
-		// Public and the same for every caller: authorization servers fetch
-		// it without credentials and may cache it.
-		r.Get(BlueskyClientMetadataPath, func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Cache-Control", "public, max-age=300")
-			writeJSON(w, http.StatusOK, md)
-		})
+	// Public and the same for every caller: authorization servers fetch
+	// them without credentials and may cache them.
+	for path, doc := range map[string]map[string]any{BlueskyClientMetadataPath: opts.BlueskyClientMetadata, BlueskyJWKSPath: opts.BlueskyJWKS} {
+		if doc != nil {
+			r.Get(path, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Cache-Control", "public, max-age=300")
+				writeJSON(w, http.StatusOK, doc)
+			})
+		}
 	}
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)

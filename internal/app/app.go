@@ -265,7 +265,11 @@ func blueskyNetwork(cfg *config.Config, d networkDeps) (providers.Provider, erro
 		if err != nil {
 			return nil, err
 		}
-		bc.RedirectURI, bc.OAuthClientID, bc.OAuthSecret = cfg.Bluesky.RedirectURI, blueskyClientID(cfg), secret
+		clientKey, err := cfg.BlueskyOAuthClientKey()
+		if err != nil {
+			return nil, err
+		}
+		bc.RedirectURI, bc.OAuthClientID, bc.OAuthSecret, bc.OAuthClientKey = cfg.Bluesky.RedirectURI, blueskyClientID(cfg), secret, clientKey
 	}
 	return bluesky.New(bc)
 }
@@ -281,14 +285,22 @@ func blueskyClientID(cfg *config.Config) string {
 	return "https://" + u.Host + api.BlueskyClientMetadataPath
 }
 
-// blueskyClientMetadata is what the API serves at the client id, nil when
-// there is none to serve.
-func blueskyClientMetadata(cfg *config.Config) map[string]any {
+// blueskyClientDocs are what the API serves at the client id and, for a
+// confidential client, at its jwks_uri; nil when there is none to serve.
+func blueskyClientDocs(cfg *config.Config) (metadata, jwks map[string]any, err error) {
 	id := blueskyClientID(cfg)
 	if !cfg.BlueskyOAuth() || id == "" {
-		return nil
+		return nil, nil, nil
 	}
-	return bluesky.ClientMetadata(id, cfg.Bluesky.RedirectURI, bluesky.DefaultOAuthScope)
+	key, err := cfg.BlueskyOAuthClientKey()
+	if err != nil || key == nil {
+		return bluesky.ClientMetadata(id, cfg.Bluesky.RedirectURI, bluesky.DefaultOAuthScope, ""), nil, err
+	}
+	if jwks, err = bluesky.ClientJWKS(key); err != nil {
+		return nil, nil, err
+	}
+	jwksURI := strings.TrimSuffix(id, api.BlueskyClientMetadataPath) + api.BlueskyJWKSPath
+	return bluesky.ClientMetadata(id, cfg.Bluesky.RedirectURI, bluesky.DefaultOAuthScope, jwksURI), jwks, nil
 }
 
 // blueskyOAuthSecret is the secret mixed into each atproto OAuth connect's
@@ -430,6 +442,10 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 	if err != nil {
 		return err
 	}
+	blueskyMetadata, blueskyJWKS, err := blueskyClientDocs(cfg)
+	if err != nil {
+		return err
+	}
 	handler := api.NewHandler(api.Options{
 		Logger:       logger,
 		FrontendURL:  cfg.FrontendURL,
@@ -446,7 +462,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		// Listening on loopback alone, as postflow dev does: no request
 		// from elsewhere names another host, except a rebinding page's.
 		LoopbackHostsOnly:     isLoopbackIP(host),
-		BlueskyClientMetadata: blueskyClientMetadata(cfg),
+		BlueskyClientMetadata: blueskyMetadata,
+		BlueskyJWKS:           blueskyJWKS,
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {

@@ -255,6 +255,7 @@ func workerEnv(cfg *config.Config) []string {
 		"BLUESKY_APP_URL=" + cfg.Bluesky.AppURL,
 		"BLUESKY_CONNECT=" + cfg.Bluesky.Connect,
 		"BLUESKY_REDIRECT_URI=" + cfg.Bluesky.RedirectURI,
+		"BLUESKY_OAUTH_CLIENT_KEY=" + cfg.Bluesky.OAuthClientKey,
 		fmt.Sprintf("MASTODON_ENABLED=%t", cfg.MastodonEnabled()),
 		"MASTODON_REDIRECT_URI=" + cfg.Mastodon.RedirectURI,
 		"MASTODON_CLIENT_NAME=" + cfg.Mastodon.ClientName,

@@ -174,6 +174,13 @@ type Bluesky struct {
 	// /connections/bluesky/client-metadata.json; http://127.0.0.1 in
 	// development (the atproto loopback client, nothing served).
 	RedirectURI string `env:"BLUESKY_REDIRECT_URI"`
+	// OAuthClientKey (32 bytes, base64 or hex: postflow keygen) makes
+	// PostFlow a confidential atproto OAuth client, whose key is derived
+	// from it and published at /connections/bluesky/jwks.json: Bluesky then
+	// keeps sessions up to 2 years (a public client's end after 2 weeks).
+	// Needs an https RedirectURI. Sessions are bound to the key: a new key
+	// ends them at their next refresh.
+	OAuthClientKey string `env:"BLUESKY_OAUTH_CLIENT_KEY" json:"-"`
 	// ResolverURL resolves handles to DIDs (com.atproto.identity.resolveHandle).
 	ResolverURL string `env:"BLUESKY_RESOLVER_URL" envDefault:"https://bsky.social"`
 	// PLCURL is the did:plc directory.
@@ -191,6 +198,18 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return "config: " + e.Var + ": " + e.Problem }
+
+// BlueskyOAuthClientKey decodes BLUESKY_OAUTH_CLIENT_KEY; nil when unset.
+func (c *Config) BlueskyOAuthClientKey() ([]byte, error) {
+	if c.Bluesky.OAuthClientKey == "" {
+		return nil, nil
+	}
+	k, err := DecodeKey(c.Bluesky.OAuthClientKey)
+	if err != nil {
+		return nil, &Error{"BLUESKY_OAUTH_CLIENT_KEY", err.Error()}
+	}
+	return k, nil
+}
 
 // BlueskyOAuth reports whether Bluesky accounts connect with atproto OAuth.
 func (c *Config) BlueskyOAuth() bool { return c.Bluesky.Enabled && c.Bluesky.Connect == "oauth" }
@@ -456,6 +475,14 @@ func (c *Config) validateGiven() problems {
 			ps.add("BLUESKY_REDIRECT_URI", err.Error())
 		} else if u, _ := url.Parse(c.Bluesky.RedirectURI); u.Scheme == "http" && (c.Production() || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1")) {
 			ps.add("BLUESKY_REDIRECT_URI", "must be https, or in development http://127.0.0.1 or http://[::1] (atproto's loopback client)")
+		}
+	}
+	if c.Bluesky.OAuthClientKey != "" {
+		if _, err := DecodeKey(c.Bluesky.OAuthClientKey); err != nil {
+			ps.add("BLUESKY_OAUTH_CLIENT_KEY", err.Error())
+		}
+		if u, err := url.Parse(c.Bluesky.RedirectURI); err != nil || u.Scheme != "https" {
+			ps.add("BLUESKY_OAUTH_CLIENT_KEY", "needs an https BLUESKY_REDIRECT_URI: a confidential client's id is an https URL (the loopback client is public)")
 		}
 	}
 	if strings.TrimSpace(c.Mastodon.ClientName) == "" {

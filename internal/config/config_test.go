@@ -146,6 +146,8 @@ func TestLoadErrors(t *testing.T) {
 		{"bluesky connect", prodEnv("BLUESKY_CONNECT=password"), config.RoleAPI, "BLUESKY_CONNECT", "app-password or oauth"},
 		{"bluesky oauth without a redirect", prodEnv("BLUESKY_CONNECT=oauth"), config.RoleWorker, "BLUESKY_REDIRECT_URI", "required"},
 		{"bluesky redirect over http in production", prodEnv("BLUESKY_CONNECT=oauth", "BLUESKY_REDIRECT_URI=http://127.0.0.1:8080/connections/callback/bluesky"), config.RoleAPI, "BLUESKY_REDIRECT_URI", "https"},
+		{"bluesky client key not a key", prodEnv("BLUESKY_CONNECT=oauth", "BLUESKY_REDIRECT_URI=https://api.example.com/connections/callback/bluesky", "BLUESKY_OAUTH_CLIENT_KEY=short"), config.RoleAPI, "BLUESKY_OAUTH_CLIENT_KEY", ""},
+		{"bluesky client key without an https redirect", prodEnv("BLUESKY_OAUTH_CLIENT_KEY=" + hexKey), config.RoleWorker, "BLUESKY_OAUTH_CLIENT_KEY", "https"},
 		{"bluesky redirect not a URL", prodEnv("BLUESKY_REDIRECT_URI=/connections/callback/bluesky"), config.RoleAPI, "BLUESKY_REDIRECT_URI", "absolute URL"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 		{"temporal address without a port", prodEnv("TEMPORAL_ADDRESS=nohostport"), config.RoleWorker, "TEMPORAL_ADDRESS", "host:port"},

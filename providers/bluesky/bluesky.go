@@ -41,27 +41,35 @@
 //   - Nonces: the last DPoP-Nonce of each server is kept in the provider;
 //     a use_dpop_nonce answer (400 from the authorization server, 401 with
 //     WWW-Authenticate from the PDS) is retried once with the new nonce.
-//   - Client: public (token_endpoint_auth_method none, no key to keep).
-//     Its client id is the https URL where the API serves ClientMetadata,
-//     or in development atproto's loopback client (client id
-//     http://localhost with redirect_uri and scope as parameters, the
-//     redirect on http://127.0.0.1), which needs nothing served.
+//   - Client: its id is the https URL where the API serves
+//     ClientMetadata, or in development atproto's loopback client (client
+//     id http://localhost with redirect_uri and scope as parameters, the
+//     redirect on http://127.0.0.1), which needs nothing served. Public
+//     (token_endpoint_auth_method none) unless Config.OAuthClientKey is
+//     set; then confidential (private_key_jwt, RFC 7523): a client
+//     assertion signed by a key derived from it (ClientJWKS publishes the
+//     public half) goes with PAR, the token exchange, refresh and revoke.
+//     Why it matters: @atproto/oauth-provider ends a public client's
+//     session two weeks after it began however often it is refreshed
+//     (SESSION_LIFETIME, REFRESH_LIFETIME), a confidential one's after 2
+//     years (3 months without a refresh). Sessions are bound to the client
+//     key (another key's refresh is refused: checked), so a new key makes
+//     every account connect again; a key rotation keeping the old key
+//     published is not built.
 //
 // What the reference PDS (@atproto/pds 0.5.35 with @atproto/oauth-provider)
-// answered is in realpds_oauth_test.go, which drives the whole flow: its
-// authorization page and consent are driven without a browser through the
-// page's own API (/@atproto/oauth-provider/~api/sign-in and /consent,
-// with the fetch metadata headers, Origin, Referer and CSRF cookie and
-// header a browser would send).
+// answered is in realpds_oauth_test.go, which drives the whole flow, for
+// the loopback client and for a confidential one whose metadata and keys
+// a test https server serves: the authorization page and consent are
+// driven without a browser through the page's own API
+// (/@atproto/oauth-provider/~api/sign-in and /consent, with the fetch
+// metadata headers, Origin, Referer and CSRF cookie and header a browser
+// would send).
 //
 // Not done: the callback's iss (RFC 9207) is not compared, since
 // providers.OAuth's Exchange is not given the callback's query; the
 // issuer the code goes to is pinned by the state's server instead, which
-// is what iss protects against mixing up. A public client's session ends
-// two weeks after it began however often it is refreshed
-// (@atproto/oauth-provider's SESSION_LIFETIME and REFRESH_LIFETIME; a
-// confidential client, private_key_jwt with a key published in a JWKS,
-// gets 2 years and 3 months); the confidential client is not built.
+// is what iss protects against mixing up.
 package bluesky
 
 import (
@@ -126,6 +134,12 @@ type Config struct {
 	// OAuthSecret (at least 32 bytes) is mixed into each connect's DPoP
 	// key (see dpopKeyFor); ConnectOAuth only.
 	OAuthSecret []byte
+	// OAuthClientKey, if set (at least 32 bytes; needs OAuthClientID),
+	// makes PostFlow a confidential client: the client key is derived from
+	// it (ClientJWKS publishes its public half) and authenticates every
+	// call to the authorization server. Sessions are bound to it: a new
+	// one ends them at their next refresh.
+	OAuthClientKey []byte
 }
 
 // Provider is the Bluesky provider.
@@ -133,6 +147,8 @@ type Provider struct {
 	cfg Config
 	// nonces are the DPoP nonces servers gave last (atproto OAuth).
 	nonces nonces
+	// clientKey is the confidential client's key; nil for a public client.
+	clientKey *dpopKey
 }
 
 // New checks cfg and returns the provider.
@@ -180,10 +196,21 @@ func New(cfg Config) (*Provider, error) {
 		if cu, err := url.Parse(cfg.OAuthClientID); cfg.OAuthClientID != "" && (err != nil || cu.Scheme != "https" || cu.Host == "") {
 			return nil, errors.New("bluesky: the OAuth client id must be the https URL of PostFlow's client metadata")
 		}
+		if cfg.OAuthClientKey != nil && cfg.OAuthClientID == "" {
+			return nil, errors.New("bluesky: a confidential OAuth client needs a client id (the loopback client is public)")
+		}
 	default:
 		return nil, fmt.Errorf("bluesky: connect must be %q or %q, got %q", ConnectAppPassword, ConnectOAuth, cfg.Connect)
 	}
-	return &Provider{cfg: cfg}, nil
+	p := &Provider{cfg: cfg}
+	if cfg.Connect == ConnectOAuth && cfg.OAuthClientKey != nil {
+		k, err := clientKey(cfg.OAuthClientKey)
+		if err != nil {
+			return nil, err
+		}
+		p.clientKey = k
+	}
+	return p, nil
 }
 
 func (p *Provider) ID() string   { return ID }

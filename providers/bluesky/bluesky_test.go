@@ -367,6 +367,17 @@ func TestNewConnectConfig(t *testing.T) {
 			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/cb", secret
 			c.OAuthClientID = "http://api.example/client-metadata.json"
 		}, ""},
+		{"oauth, confidential", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/connections/callback/bluesky", secret
+			c.OAuthClientID, c.OAuthClientKey = "https://api.example/oauth/bluesky/client-metadata.json", secret
+		}, "oauth"},
+		{"oauth, confidential loopback client", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret, c.OAuthClientKey = bluesky.ConnectOAuth, "http://127.0.0.1:8080/cb", secret, secret
+		}, ""},
+		{"oauth, short client key", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/connections/callback/bluesky", secret
+			c.OAuthClientID, c.OAuthClientKey = "https://api.example/oauth/bluesky/client-metadata.json", []byte("short")
+		}, ""},
 		{"oauth without a secret", func(c *bluesky.Config) {
 			c.Connect, c.RedirectURI = bluesky.ConnectOAuth, "http://127.0.0.1:8080/cb"
 		}, ""},

@@ -34,28 +34,32 @@ type dpopKey struct {
 // dpopKeyInfo separates this derivation from any other use of a verifier.
 const dpopKeyInfo = "postflow bluesky atproto-oauth dpop key v1"
 
-// keyFromVerifier derives the DPoP key of a connect from its PKCE verifier
-// (RFC 7636 §4.1; connections keeps it secret in its state store between
-// AuthURL and Exchange): HKDF-SHA256 (RFC 5869) of the verifier, read as a
-// P-256 scalar. Why derive it: PAR and the token exchange must use the
-// same key (the authorization server binds the request to it), and the
-// provider keeps no state of its own between them; the verifier is the
-// one secret both calls see. A candidate outside [1, n-1] (chance about
-// 2^-32) moves to the next counter.
+// keyFromVerifier derives the DPoP key of a connect from a PKCE verifier
+// (RFC 7636 §4.1) or another secret of its length, such as dpopKeyFor's
+// seed: see p256FromSecret. Why derive it: PAR and the token exchange
+// must use the same key (the authorization server binds the request to
+// it), and the provider keeps no state of its own between them.
 func keyFromVerifier(verifier string) (*dpopKey, error) {
 	if len(verifier) < 43 {
 		return nil, errors.New("bluesky: a PKCE verifier has at least 43 characters (RFC 7636 §4.1)")
 	}
+	return p256FromSecret([]byte(verifier), dpopKeyInfo)
+}
+
+// p256FromSecret is HKDF-SHA256 (RFC 5869) of secret under label, read as
+// a P-256 scalar. A candidate outside [1, n-1] (chance about 2^-32) moves
+// to the next counter.
+func p256FromSecret(secret []byte, label string) (*dpopKey, error) {
 	for i := range 16 {
-		scalar, err := hkdf.Key(sha256.New, []byte(verifier), nil, fmt.Sprintf("%s #%d", dpopKeyInfo, i), 32)
+		scalar, err := hkdf.Key(sha256.New, secret, nil, fmt.Sprintf("%s #%d", label, i), 32)
 		if err != nil {
-			return nil, fmt.Errorf("bluesky: derive DPoP key: %w", err)
+			return nil, fmt.Errorf("bluesky: derive a P-256 key: %w", err)
 		}
 		if priv, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), scalar); err == nil {
 			return &dpopKey{priv: priv}, nil
 		}
 	}
-	return nil, errors.New("bluesky: derive DPoP key: no scalar in range")
+	return nil, errors.New("bluesky: derive a P-256 key: no scalar in range")
 }
 
 // newDPoPKey is a fresh random key (tests; a connect derives its key).

@@ -206,7 +206,7 @@ func TestNonceRetry(t *testing.T) {
 	}{
 		{"authorization server (PAR)", func(p *Provider, base string) error {
 			var out struct{}
-			return p.oauthPost(context.Background(), base+"/oauth/par", key, url.Values{"a": {"b"}}, &out)
+			return p.oauthPost(context.Background(), base, base+"/oauth/par", key, url.Values{"a": {"b"}}, &out)
 		}},
 		{"resource server (createRecord)", func(p *Provider, base string) error {
 			return p.xrpc(context.Background(), p.cfg.ServerClient, base, "com.atproto.repo.createRecord", access, nil, map[string]string{"x": "y"}, nil)
@@ -262,7 +262,7 @@ func TestNonceRetryOnce(t *testing.T) {
 	defer srv.Close()
 	p, _ := New(Config{ResolverURL: srv.URL, PLCURL: srv.URL, AppURL: srv.URL, Servers: netguard.Policy{AllowLocal: true}})
 	key, _ := newDPoPKey()
-	err := p.oauthPost(context.Background(), srv.URL+"/oauth/token", key, url.Values{}, nil)
+	err := p.oauthPost(context.Background(), srv.URL, srv.URL+"/oauth/token", key, url.Values{}, nil)
 	if pe := (*providers.Error)(nil); !errors.As(err, &pe) || pe.Code != "use_dpop_nonce" || pe.Kind != providers.KindAuth {
 		t.Fatalf("err = %v, want the use_dpop_nonce refusal after one retry", err)
 	}
@@ -286,5 +286,83 @@ func TestDPoPTokenRefused(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "secret-token") {
 		t.Fatal("the error quotes the token")
+	}
+}
+
+func TestClientAssertion(t *testing.T) {
+	secret := []byte(strings.Repeat("c", 32))
+	now := time.Unix(1_800_000_000, 0)
+	p, err := New(Config{
+		ResolverURL: "https://bsky.social", PLCURL: "https://plc.directory", AppURL: "https://bsky.app",
+		Connect: ConnectOAuth, RedirectURI: "https://api.example/cb", OAuthClientID: "https://api.example/client-metadata.json",
+		OAuthSecret: []byte(strings.Repeat("s", 32)), OAuthClientKey: secret, Now: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks, err := ClientJWKS(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(jwks)
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(b, &set); err != nil || len(set.Keys) != 1 || !set.Keys[0].IsPublic() {
+		t.Fatalf("JWKS %s: %v", b, err)
+	}
+	seen := map[string]bool{}
+	for range 2 {
+		a, err := p.clientAssertion("https://as.example")
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := jose.ParseSigned(a, []jose.SignatureAlgorithm{jose.ES256})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if kid := jws.Signatures[0].Header.KeyID; kid != set.Keys[0].KeyID || kid == "" {
+			t.Fatalf("kid %q, the JWKS's %q", kid, set.Keys[0].KeyID)
+		}
+		payload, err := jws.Verify(set.Keys[0])
+		if err != nil {
+			t.Fatalf("the assertion does not verify with the published key: %v", err)
+		}
+		var c map[string]any
+		_ = json.Unmarshal(payload, &c)
+		if c["iss"] != p.clientID() || c["sub"] != p.clientID() || c["aud"] != "https://as.example" ||
+			c["iat"] != float64(now.Unix()) || c["exp"] != float64(now.Unix()+60) {
+			t.Fatalf("claims %v", c)
+		}
+		jti, _ := c["jti"].(string)
+		if jti == "" || seen[jti] {
+			t.Fatalf("jti %q missing or repeated", jti)
+		}
+		seen[jti] = true
+	}
+
+	// Every call to the authorization server carries one, fresh each
+	// attempt (a nonce retry is a new request).
+	var assertions []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		assertions = append(assertions, r.PostForm.Get("client_assertion"))
+		if r.PostForm.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+			t.Errorf("client_assertion_type %q", r.PostForm.Get("client_assertion_type"))
+		}
+		w.Header().Set("DPoP-Nonce", "n")
+		if len(assertions) == 1 {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":"use_dpop_nonce"}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	p.cfg.ServerClient = srv.Client()
+	key, _ := newDPoPKey()
+	if err := p.oauthPost(context.Background(), srv.URL, srv.URL+"/oauth/token", key, url.Values{"grant_type": {"refresh_token"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(assertions) != 2 || assertions[0] == "" || assertions[0] == assertions[1] {
+		t.Fatalf("assertions %d, fresh each time: %v", len(assertions), len(assertions) == 2 && assertions[0] != assertions[1])
 	}
 }

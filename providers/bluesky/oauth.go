@@ -3,6 +3,7 @@ package bluesky
 import (
 	"context"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -14,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/postflow/postflow/providers"
 )
@@ -35,10 +38,12 @@ const (
 const DefaultOAuthScope = "atproto transition:generic"
 
 // oauthConnect is atproto OAuth (the atproto spec "OAuth"; RFC 9126 PAR,
-// RFC 7636 PKCE S256, RFC 9449 DPoP) as a providers.OAuth. PostFlow is a
-// public client (token_endpoint_auth_method "none"): its client_id is
-// the URL of its client metadata document (ClientMetadata), or in
-// development the spec's loopback client, which needs no document.
+// RFC 7636 PKCE S256, RFC 9449 DPoP) as a providers.OAuth. Its client_id
+// is the URL of PostFlow's client metadata document (ClientMetadata), or
+// in development the spec's loopback client, which needs no document.
+// With Config.OAuthClientKey PostFlow is a confidential client
+// (private_key_jwt, RFC 7523), whose sessions Bluesky keeps far longer;
+// else a public one (token_endpoint_auth_method "none").
 //
 // The DPoP key of a connect is derived (dpopKeyFor) from the PKCE
 // challenge and a secret of PostFlow's: AuthURL sees only the challenge,
@@ -71,11 +76,12 @@ func (p *Provider) clientID() string {
 
 // ClientMetadata is PostFlow's client metadata document (atproto spec
 // "OAuth", "Client ID Metadata Document"), to be served as JSON at
-// clientID, an https URL: a public web client ("token_endpoint_auth_method"
-// none: no client key to keep and rotate) with DPoP-bound tokens, the
-// one redirect URI and the scope.
-func ClientMetadata(clientID, redirectURI, scope string) map[string]any {
-	return map[string]any{
+// clientID, an https URL: a web client with DPoP-bound tokens, the one
+// redirect URI and the scope. With jwksURI "" it is a public client
+// ("token_endpoint_auth_method" none); else a confidential one
+// (private_key_jwt, ES256) whose keys (ClientJWKS) are served at jwksURI.
+func ClientMetadata(clientID, redirectURI, scope, jwksURI string) map[string]any {
+	md := map[string]any{
 		"client_id":                  clientID,
 		"client_name":                "PostFlow",
 		"application_type":           "web",
@@ -86,6 +92,73 @@ func ClientMetadata(clientID, redirectURI, scope string) map[string]any {
 		"token_endpoint_auth_method": "none",
 		"dpop_bound_access_tokens":   true,
 	}
+	if jwksURI != "" {
+		md["token_endpoint_auth_method"] = "private_key_jwt"
+		md["token_endpoint_auth_signing_alg"] = string(jose.ES256)
+		md["jwks_uri"] = jwksURI
+	}
+	return md
+}
+
+// clientKeyInfo separates the client key's derivation from others.
+const clientKeyInfo = "postflow bluesky atproto-oauth client key v1"
+
+// clientKey is the confidential client's P-256 key, derived from secret
+// (Config.OAuthClientKey, 32 bytes) by p256FromSecret; its kid is its RFC
+// 7638 thumbprint.
+func clientKey(secret []byte) (*dpopKey, error) {
+	if len(secret) < 32 {
+		return nil, errors.New("bluesky: the OAuth client key needs at least 32 bytes")
+	}
+	return p256FromSecret(secret, clientKeyInfo)
+}
+
+// ClientJWKS is the JWK set (RFC 7517 §5) to serve at the jwks_uri of
+// ClientMetadata: the public half of the client key derived from secret
+// (Config.OAuthClientKey), with kid, alg ES256 and use sig. The error
+// never quotes the secret.
+func ClientJWKS(secret []byte) (map[string]any, error) {
+	k, err := clientKey(secret)
+	if err != nil {
+		return nil, err
+	}
+	pub := jose.JSONWebKey{Key: &k.priv.PublicKey, KeyID: k.thumbprint(), Algorithm: string(jose.ES256), Use: "sig"}
+	b, err := json.Marshal(pub)
+	if err != nil {
+		return nil, fmt.Errorf("bluesky: encode the client JWK: %w", err)
+	}
+	var jwk map[string]any
+	if err := json.Unmarshal(b, &jwk); err != nil {
+		return nil, fmt.Errorf("bluesky: encode the client JWK: %w", err)
+	}
+	return map[string]any{"keys": []any{jwk}}, nil
+}
+
+// clientAssertion is the confidential client's authentication at issuer
+// (RFC 7523 §2.2, §3; atproto spec "OAuth", confidential clients): a JWT
+// signed by the client key (header alg ES256, kid) with iss and sub the
+// client id, aud the issuer, a fresh jti, iat now and exp a minute later.
+func (p *Provider) clientAssertion(issuer string) (string, error) {
+	jti := make([]byte, 16)
+	_, _ = rand.Read(jti)
+	now := p.cfg.Now()
+	claims, err := json.Marshal(map[string]any{
+		"iss": p.clientID(), "sub": p.clientID(), "aud": issuer,
+		"jti": base64.RawURLEncoding.EncodeToString(jti), "iat": now.Unix(), "exp": now.Add(time.Minute).Unix(),
+	})
+	if err != nil {
+		return "", fmt.Errorf("bluesky: client assertion: %w", err)
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: p.clientKey.priv, KeyID: p.clientKey.thumbprint()}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		return "", fmt.Errorf("bluesky: client assertion: %w", err)
+	}
+	jws, err := signer.Sign(claims)
+	if err != nil {
+		return "", fmt.Errorf("bluesky: client assertion: %w", err)
+	}
+	return jws.CompactSerialize()
 }
 
 // authServer is what PostFlow reads of an authorization server's metadata
@@ -160,7 +233,7 @@ func (o *oauthConnect) AuthURL(ctx context.Context, server, state, challenge str
 	var par struct {
 		RequestURI string `json:"request_uri"`
 	}
-	if err := p.oauthPost(ctx, t.as.PAREndpoint, key, form, &par); err != nil {
+	if err := p.oauthPost(ctx, t.as.Issuer, t.as.PAREndpoint, key, form, &par); err != nil {
 		return "", err
 	}
 	if par.RequestURI == "" {
@@ -211,7 +284,7 @@ func (o *oauthConnect) Exchange(ctx context.Context, server, code, verifier stri
 		"client_id":     {p.clientID()},
 	}
 	var tok tokenAnswer
-	if err := p.oauthPost(ctx, t.as.TokenEndpoint, key, form, &tok); err != nil {
+	if err := p.oauthPost(ctx, t.as.Issuer, t.as.TokenEndpoint, key, form, &tok); err != nil {
 		return nil, err
 	}
 	if err := checkTokens(&tok); err != nil {
@@ -433,21 +506,31 @@ type oauthError struct {
 	Description string `json:"error_description"`
 }
 
-// oauthPost POSTs form to an authorization server's endpoint with a DPoP
-// proof by key, retrying once with the nonce of a use_dpop_nonce answer
+// oauthPost POSTs form to an endpoint of the authorization server issuer
+// with a DPoP proof by key (and, for a confidential client, a client
+// assertion for issuer: clientAssertion), retrying once with the nonce of a use_dpop_nonce answer
 // (RFC 9449 §8), and decodes a 200 or 201 into out (nil: not read). Errors are
 // *providers.Error: invalid_grant, invalid_client, invalid_request,
 // access_denied and other 400/401 answers KindAuth (the code, the
 // verifier or the refresh token will not do); 429 and 5xx as classify
 // says. The message is the server's error code and cleaned description,
 // never the form.
-func (p *Provider) oauthPost(ctx context.Context, endpoint string, key *dpopKey, form url.Values, out any) error {
-	body := form.Encode()
+func (p *Provider) oauthPost(ctx context.Context, issuer, endpoint string, key *dpopKey, form url.Values, out any) error {
 	for attempt := 0; ; attempt++ {
 		proof, err := key.proof(http.MethodPost, endpoint, p.nonces.get(endpoint), "", p.cfg.Now())
 		if err != nil {
 			return err
 		}
+		if p.clientKey != nil {
+			// A fresh assertion each time: its jti may be used once.
+			assertion, err := p.clientAssertion(issuer)
+			if err != nil {
+				return err
+			}
+			form.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+			form.Set("client_assertion", assertion)
+		}
+		body := form.Encode()
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(body))
 		if err != nil {
 			return fmt.Errorf("bluesky: %w", err)
@@ -582,7 +665,7 @@ func (p *Provider) refreshOAuth(ctx context.Context, sess *oauthSession, key *dp
 	}
 	form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {stored.RefreshToken}, "client_id": {p.clientID()}}
 	var tok tokenAnswer
-	if err := p.oauthPost(ctx, as.TokenEndpoint, key, form, &tok); err != nil {
+	if err := p.oauthPost(ctx, as.Issuer, as.TokenEndpoint, key, form, &tok); err != nil {
 		return nil, err
 	}
 	if err := checkTokens(&tok); err != nil {
@@ -604,5 +687,5 @@ func (p *Provider) revokeOAuth(ctx context.Context, sess *oauthSession, key *dpo
 		return err
 	}
 	form := url.Values{"token": {refresh}, "token_type_hint": {"refresh_token"}, "client_id": {p.clientID()}}
-	return p.oauthPost(ctx, as.RevocationEndpoint, key, form, nil)
+	return p.oauthPost(ctx, as.Issuer, as.RevocationEndpoint, key, form, nil)
 }

@@ -25,17 +25,40 @@ package bluesky_test
 //     answers {"url"}: /oauth/authorize/redirect, which (as a same-origin
 //     navigation from the authorize page) answers 303 to the redirect URI
 //     with code, state and iss.
+//   - a revoked or replaced DPoP token: 401 WWW-Authenticate: DPoP
+//     error="invalid_token"; a spent or revoked refresh token: 400
+//     invalid_grant.
+//   - a confidential client: the client id must be an https URL without
+//     a loopback or IP host, on a name whose TLD is not local (.test,
+//     .local, ...) and not example.com/.org/.net; the PDS fetches it (and
+//     the jwks_uri) through its SSRF-guarded fetch, so the test serves
+//     them from a self-signed https server the PDS is told to trust, at a
+//     name only the PDS's process resolves, with SSRF protection off. A
+//     web client's redirect URI must be https. A client assertion by a key
+//     the JWKS lacks is refused at PAR, and a session made with one client
+//     key cannot be refreshed with another.
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +130,7 @@ func (b *browser) do(req *http.Request) (*http.Response, []byte) {
 // approve signs in as acct on the authorization page at authURL and
 // consents, as a person in a browser would; it returns the query the
 // authorization server sends the browser back with.
-func (b *browser) approve(authURL string, acct realpeers.PDSAccount) url.Values {
+func (b *browser) approve(authURL string, acct realpeers.PDSAccount, redirect string) url.Values {
 	t := b.t
 	t.Helper()
 	au, _ := url.Parse(authURL)
@@ -166,7 +189,7 @@ func (b *browser) approve(authURL string, acct realpeers.PDSAccount) url.Values 
 	if err != nil {
 		t.Fatalf("authorize redirect: %s %.300s", res.Status, body)
 	}
-	if !strings.HasPrefix(loc.String(), loopbackRedirect+"?") {
+	if !strings.HasPrefix(loc.String(), redirect+"?") {
 		t.Fatalf("authorize redirect to %s, not the redirect URI", loc.Redacted())
 	}
 	return loc.Query()
@@ -175,6 +198,13 @@ func (b *browser) approve(authURL string, acct realpeers.PDSAccount) url.Values 
 // connectOAuth runs a connect to server as acct through p's OAuth, as
 // connections does, and returns the connection.
 func connectOAuth(t *testing.T, pds *realpeers.PDS, p *bluesky.Provider, server string, acct realpeers.PDSAccount) *providers.Connection {
+	t.Helper()
+	return connectOAuthTo(t, pds, p, server, acct, loopbackRedirect)
+}
+
+// connectOAuthTo is connectOAuth for a client whose redirect URI is
+// redirect.
+func connectOAuthTo(t *testing.T, pds *realpeers.PDS, p *bluesky.Provider, server string, acct realpeers.PDSAccount, redirect string) *providers.Connection {
 	t.Helper()
 	ctx := context.Background()
 	o := p.Connect().OAuth
@@ -191,7 +221,7 @@ func connectOAuth(t *testing.T, pds *realpeers.PDS, p *bluesky.Provider, server 
 	if au.Path != "/oauth/authorize" || !strings.HasPrefix(au.Query().Get("request_uri"), "urn:ietf:params:oauth:request_uri:") || au.Query().Has("code_challenge") {
 		t.Fatalf("AuthURL = %s, want the authorize endpoint with a request_uri alone", authURL)
 	}
-	q := newBrowser(t).approve(authURL, acct)
+	q := newBrowser(t).approve(authURL, acct, redirect)
 	if q.Get("state") != state || q.Get("iss") != pds.PublicURL || q.Get("code") == "" {
 		t.Fatalf("callback: state %q iss %q code set %v; want %q, %q, a code", q.Get("state"), q.Get("iss"), q.Get("code") != "", state, pds.PublicURL)
 	}
@@ -284,4 +314,133 @@ func TestOAuthRealPDS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// clientHost is the name the confidential client's metadata is served at,
+// resolved to 127.0.0.1 inside the PDS's process alone (hostsHook): a
+// client id must be an https URL on a name whose TLD is not a local one
+// (.test, .local, .localhost, .invalid, .example), and the PDS's fetch
+// refuses example.com, .org and .net.
+const clientHost = "client.postflow-tests.dev"
+
+// hostsHook makes the PDS's Node resolve clientHost to 127.0.0.1, where
+// the test serves the client metadata.
+const hostsHook = `import dns from 'node:dns'
+const lookup = dns.lookup
+dns.lookup = function (host, opts, cb) {
+  if (typeof opts === 'function') { cb = opts; opts = {} }
+  if (typeof opts === 'number') opts = { family: opts }
+  if (host === '` + clientHost + `') {
+    if (opts && opts.all) return process.nextTick(cb, null, [{ address: '127.0.0.1', family: 4 }])
+    return process.nextTick(cb, null, '127.0.0.1', 4)
+  }
+  return lookup.call(this, host, opts, cb)
+}
+`
+
+// confidentialClient serves PostFlow's client metadata and JWKS for the
+// client key from secret over https at clientHost:PORT, and returns the
+// PDS options that let the PDS fetch them (trust the server's self-signed
+// certificate, resolve clientHost, allow a loopback address), the client
+// id and the redirect URI.
+func confidentialClient(t *testing.T, secret []byte) (opts []realpeers.PDSOption, clientID, redirect string) {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: clientHost}, DNSNames: []string{clientHost},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: priv}}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	base := fmt.Sprintf("https://%s:%d", clientHost, port)
+	clientID, redirect = base+"/client-metadata.json", base+"/callback/bluesky"
+	md := bluesky.ClientMetadata(clientID, redirect, bluesky.DefaultOAuthScope, base+"/jwks.json")
+	jwks, err := bluesky.ClientJWKS(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, doc := range map[string]any{"/client-metadata.json": md, "/jwks.json": jwks} {
+		mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(doc)
+		})
+	}
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	hook := filepath.Join(dir, "hosts.mjs")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hook, []byte(hostsHook), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []realpeers.PDSOption{realpeers.PDSEnv(
+		"NODE_EXTRA_CA_CERTS="+ca, "NODE_OPTIONS=--import="+hook, "PDS_DISABLE_SSRF_PROTECTION=true",
+	)}, clientID, redirect
+}
+
+func TestOAuthConfidentialRealPDS(t *testing.T) {
+	clientSecret := make([]byte, 32)
+	_, _ = rand.Read(clientSecret)
+	opts, clientID, redirect := confidentialClient(t, clientSecret)
+	pds := realpeers.StartPDS(t, opts...)
+	ctx := context.Background()
+	dpopSecret := make([]byte, 32)
+	_, _ = rand.Read(dpopSecret)
+	provider := func(t *testing.T, key []byte) *bluesky.Provider {
+		p, err := bluesky.New(bluesky.Config{
+			ResolverURL: pds.URL, PLCURL: pds.PLCURL, AppURL: "https://bsky.app",
+			Servers: netguard.Policy{AllowLocal: true}, Connect: bluesky.ConnectOAuth,
+			RedirectURI: redirect, OAuthClientID: clientID, OAuthSecret: dpopSecret, OAuthClientKey: key,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+
+	t.Run("connect, publish, refresh", func(t *testing.T) {
+		p := provider(t, clientSecret)
+		acct := pds.CreateAccount(t, "confidential.test")
+		conn := connectOAuthTo(t, pds, p, acct.Handle, acct, redirect)
+		a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Server: conn.Profile.Server, AccessToken: conn.Tokens.AccessToken}
+		if _, err := p.Publish(ctx, a, providers.Payload{Text: "from a confidential client", IdempotencyKey: "conf-1", Created: time.Now()}); err != nil {
+			t.Fatalf("Publish: %v", err)
+		}
+		fresh, err := p.Refresh(ctx, a, providers.Tokens{RefreshToken: conn.Tokens.RefreshToken, Credential: conn.Tokens.Credential})
+		if err != nil {
+			t.Fatalf("Refresh: %v", err)
+		}
+		// Another client key cannot refresh the session: it is the
+		// client's, not only the DPoP key's.
+		other := make([]byte, 32)
+		_, _ = rand.Read(other)
+		_, err = provider(t, other).Refresh(ctx, a, providers.Tokens{RefreshToken: fresh.RefreshToken, Credential: fresh.Credential})
+		if k := providers.KindOf(err); k != providers.KindAuth {
+			t.Fatalf("Refresh with another client key: %v (kind %v), want KindAuth", err, k)
+		}
+	})
+
+	t.Run("a client key the JWKS does not hold is refused at PAR", func(t *testing.T) {
+		other := make([]byte, 32)
+		_, _ = rand.Read(other)
+		p := provider(t, other)
+		_, err := p.Connect().OAuth.AuthURL(ctx, "", "state-x", oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier()))
+		if k := providers.KindOf(err); k != providers.KindAuth {
+			t.Fatalf("AuthURL: %v (kind %v), want KindAuth", err, k)
+		}
+	})
 }
