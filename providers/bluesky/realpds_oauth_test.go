@@ -13,18 +13,8 @@ package bluesky_test
 //   - PAR, token and refresh answer 400 use_dpop_nonce with a DPoP-Nonce
 //     to a proof without the nonce; the PDS, as a resource server, answers
 //     401 WWW-Authenticate: DPoP error="use_dpop_nonce".
-//   - the authorization page (GET /oauth/authorize) wants the headers of
-//     a browser navigation (Sec-Fetch-Mode navigate, Sec-Fetch-Dest
-//     document) and sets the device cookies; its API
-//     (/@atproto/oauth-provider/~api/sign-in, then /consent) wants
-//     Sec-Fetch-Mode and -Site same-origin, the issuer's Origin, the
-//     authorize URL as Referer (it names the request_uri) and a CSRF token
-//     as both the csrf-token cookie and the X-CSRF-Token header (24 hex
-//     characters the client may pick). sign-in without "remember" answers
-//     an ephemeral token, which /consent takes as a Bearer; /consent
-//     answers {"url"}: /oauth/authorize/redirect, which (as a same-origin
-//     navigation from the authorize page) answers 303 to the redirect URI
-//     with code, state and iss.
+//   - the authorization page and consent can be driven without a browser
+//     through the page's own API: realpeers.PDS.SignIn says how.
 //   - a revoked or replaced DPoP token: 401 WWW-Authenticate: DPoP
 //     error="invalid_token"; a spent or revoked refresh token: 400
 //     invalid_grant.
@@ -46,12 +36,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -90,111 +78,6 @@ func oauthProvider(t *testing.T, pds *realpeers.PDS) *bluesky.Provider {
 	return p
 }
 
-// browser is the user's browser on the authorization server's pages:
-// cookies by name (the PDS's are Secure, which a cookie jar would keep
-// from http://localhost), no redirects followed.
-type browser struct {
-	t       *testing.T
-	client  *http.Client
-	cookies map[string]string
-}
-
-func newBrowser(t *testing.T) *browser {
-	return &browser{t: t, cookies: map[string]string{}, client: &http.Client{
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
-}
-
-func (b *browser) do(req *http.Request) (*http.Response, []byte) {
-	b.t.Helper()
-	var cs []string
-	for k, v := range b.cookies {
-		cs = append(cs, k+"="+v)
-	}
-	if len(cs) > 0 {
-		req.Header.Set("Cookie", strings.Join(cs, "; "))
-	}
-	res, err := b.client.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	for _, c := range res.Cookies() {
-		b.cookies[c.Name] = c.Value
-	}
-	return res, body
-}
-
-// approve signs in as acct on the authorization page at authURL and
-// consents, as a person in a browser would; it returns the query the
-// authorization server sends the browser back with.
-func (b *browser) approve(authURL string, acct realpeers.PDSAccount, redirect string) url.Values {
-	t := b.t
-	t.Helper()
-	au, _ := url.Parse(authURL)
-	origin := au.Scheme + "://" + au.Host
-
-	req, _ := http.NewRequest(http.MethodGet, authURL, nil)
-	req.Header.Set("Sec-Fetch-Mode", "navigate")
-	req.Header.Set("Sec-Fetch-Dest", "document")
-	req.Header.Set("Sec-Fetch-Site", "cross-site")
-	req.Header.Set("Accept", "text/html")
-	res, body := b.do(req)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("authorize page: %s %.300s", res.Status, body)
-	}
-
-	csrf := make([]byte, 12)
-	_, _ = rand.Read(csrf)
-	b.cookies["csrf-token"] = hex.EncodeToString(csrf)
-	api := func(endpoint, bearer string, in any, out any) {
-		t.Helper()
-		js, _ := json.Marshal(in)
-		req, _ := http.NewRequest(http.MethodPost, origin+"/@atproto/oauth-provider/~api/"+endpoint, strings.NewReader(string(js)))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Sec-Fetch-Mode", "same-origin")
-		req.Header.Set("Sec-Fetch-Site", "same-origin")
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Referer", authURL)
-		req.Header.Set("X-CSRF-Token", b.cookies["csrf-token"])
-		if bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+bearer)
-		}
-		res, body := b.do(req)
-		if res.StatusCode != http.StatusOK {
-			t.Fatalf("%s: %s %.300s", endpoint, res.Status, body)
-		}
-		if err := json.Unmarshal(body, out); err != nil {
-			t.Fatalf("%s: %v", endpoint, err)
-		}
-	}
-	var signedIn struct {
-		EphemeralToken string `json:"ephemeralToken"`
-	}
-	api("sign-in", "", map[string]any{"locale": "en", "username": acct.Handle, "password": acct.Password, "remember": false}, &signedIn)
-	var consented struct {
-		URL string `json:"url"`
-	}
-	api("consent", signedIn.EphemeralToken, map[string]any{"did": acct.DID}, &consented)
-
-	req, _ = http.NewRequest(http.MethodGet, consented.URL, nil)
-	req.Header.Set("Sec-Fetch-Mode", "navigate")
-	req.Header.Set("Sec-Fetch-Dest", "document")
-	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	req.Header.Set("Referer", authURL)
-	res, body = b.do(req)
-	loc, err := res.Location()
-	if err != nil {
-		t.Fatalf("authorize redirect: %s %.300s", res.Status, body)
-	}
-	if !strings.HasPrefix(loc.String(), redirect+"?") {
-		t.Fatalf("authorize redirect to %s, not the redirect URI", loc.Redacted())
-	}
-	return loc.Query()
-}
-
 // connectOAuth runs a connect to server as acct through p's OAuth, as
 // connections does, and returns the connection.
 func connectOAuth(t *testing.T, pds *realpeers.PDS, p *bluesky.Provider, server string, acct realpeers.PDSAccount) *providers.Connection {
@@ -221,7 +104,11 @@ func connectOAuthTo(t *testing.T, pds *realpeers.PDS, p *bluesky.Provider, serve
 	if au.Path != "/oauth/authorize" || !strings.HasPrefix(au.Query().Get("request_uri"), "urn:ietf:params:oauth:request_uri:") || au.Query().Has("code_challenge") {
 		t.Fatalf("AuthURL = %s, want the authorize endpoint with a request_uri alone", authURL)
 	}
-	q := newBrowser(t).approve(authURL, acct, redirect)
+	to := pds.SignIn(t, authURL, acct)
+	if !strings.HasPrefix(to.String(), redirect+"?") {
+		t.Fatalf("the PDS sent the browser to %s, not the redirect URI", to.Redacted())
+	}
+	q := to.Query()
 	if q.Get("state") != state || q.Get("iss") != pds.PublicURL || q.Get("code") == "" {
 		t.Fatalf("callback: state %q iss %q code set %v; want %q, %q, a code", q.Get("state"), q.Get("iss"), q.Get("code") != "", state, pds.PublicURL)
 	}
