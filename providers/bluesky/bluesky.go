@@ -53,9 +53,10 @@
 //     session two weeks after it began however often it is refreshed
 //     (SESSION_LIFETIME, REFRESH_LIFETIME), a confidential one's after 2
 //     years (3 months without a refresh). Sessions are bound to the client
-//     key (another key's refresh is refused: checked), so a new key makes
-//     every account connect again; a key rotation keeping the old key
-//     published is not built.
+//     key (another key's refresh is refused: checked), and to the way the
+//     client authenticated ("Client authentication method mismatch"), so
+//     a new key, or setting or removing it, makes every account connect
+//     again; a key rotation keeping the old key published is not built.
 //
 // What the reference PDS (@atproto/pds 0.5.35 with @atproto/oauth-provider)
 // answered is in realpds_oauth_test.go, which drives the whole flow, for
