@@ -19,9 +19,10 @@
 //     state, the S256 challenge and login_hint with a DPoP proof; the
 //     browser goes to the authorization endpoint with client_id and
 //     request_uri alone.
-//   - Exchange: the code and verifier at the token endpoint of the same
-//     issuer (found again from the state's server), with a DPoP proof by
-//     the same key; the answer must be a DPoP token with a refresh token,
+//   - Exchange: the callback's iss must be the issuer found again from
+//     the state's server (RFC 9207: else the code may be another server's,
+//     and goes nowhere); then the code and verifier at its token
+//     endpoint, with a DPoP proof by the same key; the answer must be a DPoP token with a refresh token,
 //     the atproto scope and a DID as sub, whose document names a PDS
 //     whose authorization server is that issuer (else WRONG_ISSUER).
 //   - The DPoP key: AuthURL sees only the PKCE challenge and Exchange the
@@ -66,11 +67,6 @@
 // (/@atproto/oauth-provider/~api/sign-in and /consent, with the fetch
 // metadata headers, Origin, Referer and CSRF cookie and header a browser
 // would send).
-//
-// Not done: the callback's iss (RFC 9207) is not compared, since
-// providers.OAuth's Exchange is not given the callback's query; the
-// issuer the code goes to is pinned by the state's server instead, which
-// is what iss protects against mixing up.
 package bluesky
 
 import (

@@ -261,12 +261,18 @@ type tokenAnswer struct {
 // Exchange trades code and verifier for tokens at the authorization
 // server of server (found again as AuthURL found it: the state that
 // carried server is PostFlow's), with a DPoP proof by the connect's key.
+// First the callback's iss must name that server (RFC 9207; atproto
+// requires it): else the code, which may be another authorization
+// server's, goes nowhere (KindAuth WRONG_ISSUER; MISSING_ISS without
+// one). This is what stops a mix-up: a server the user named could have
+// sent the browser to sign in at another one, with a request of its own
+// carrying PostFlow's state, to receive the code there.
 // Then, as the atproto spec requires, it checks the answer's sub: the
 // DID's document must name a PDS whose authorization server is the
 // issuer that answered (else KindAuth WRONG_ISSUER), and scope must hold
 // atproto. The profile's handle is the document's at:// alias, its
 // display name the profile record's. Tokens: see sessionToken.
-func (o *oauthConnect) Exchange(ctx context.Context, server, code, verifier string) (*providers.Connection, error) {
+func (o *oauthConnect) Exchange(ctx context.Context, server, code, iss, verifier string) (*providers.Connection, error) {
 	p := o.p
 	key, err := p.dpopKeyFor(s256(verifier))
 	if err != nil {
@@ -275,6 +281,12 @@ func (o *oauthConnect) Exchange(ctx context.Context, server, code, verifier stri
 	t, err := p.resolveTarget(ctx, server)
 	if err != nil {
 		return nil, err
+	}
+	switch {
+	case iss == "":
+		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "MISSING_ISS", Message: "the authorization server's answer does not name it (no iss)"}
+	case iss != t.as.Issuer:
+		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "WRONG_ISSUER", Message: "the answer came from another authorization server than the one the connection started at"}
 	}
 	form := url.Values{
 		"grant_type":    {"authorization_code"},

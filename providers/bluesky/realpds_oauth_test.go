@@ -112,7 +112,16 @@ func connectOAuthTo(t *testing.T, pds *realpeers.PDS, p *bluesky.Provider, serve
 	if q.Get("state") != state || q.Get("iss") != pds.PublicURL || q.Get("code") == "" {
 		t.Fatalf("callback: state %q iss %q code set %v; want %q, %q, a code", q.Get("state"), q.Get("iss"), q.Get("code") != "", state, pds.PublicURL)
 	}
-	conn, err := o.Exchange(ctx, server, q.Get("code"), verifier)
+	// A callback that names another issuer, or none, is refused before
+	// the code goes anywhere: it still works afterwards.
+	for iss, code := range map[string]string{"https://other-as.example": "WRONG_ISSUER", "": "MISSING_ISS"} {
+		_, err := o.Exchange(ctx, server, q.Get("code"), iss, verifier)
+		var pe *providers.Error
+		if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != code {
+			t.Fatalf("Exchange with iss %q: %v, want KindAuth %s", iss, err, code)
+		}
+	}
+	conn, err := o.Exchange(ctx, server, q.Get("code"), q.Get("iss"), verifier)
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
