@@ -18,6 +18,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/providers"
 )
 
@@ -389,12 +390,17 @@ func (d *didDocument) handle() string {
 //   - else a server's URL or host name: a PDS, or an entryway.
 //
 // A name with a dot that resolves as a handle is a handle, else a host.
+// A server that is none PostFlow may call, or serves no atproto OAuth,
+// and a name that is neither a handle nor a server that answers, are
+// ErrBadServer (the user named the wrong thing: 400 at the API), not an
+// outage.
 func (p *Provider) resolveTarget(ctx context.Context, server string) (*target, error) {
 	server = strings.TrimPrefix(strings.TrimSpace(server), "@")
 	if server == "" {
 		as, err := p.authServerOf(ctx, p.cfg.ResolverURL)
 		return &target{as: as}, err
 	}
+	var asHandle error // why server is no handle, if it may be one
 	if strings.HasPrefix(server, "did:") || !strings.Contains(server, "://") && !strings.Contains(server, ":") {
 		_, pds, err := p.findPDS(ctx, server)
 		if err == nil {
@@ -404,16 +410,28 @@ func (p *Provider) resolveTarget(ctx context.Context, server string) (*target, e
 		if strings.HasPrefix(server, "did:") || providers.KindOf(err) != providers.KindAuth {
 			return nil, err
 		}
+		asHandle = err
 	}
 	u, err := p.cfg.Servers.ServerURL(server)
-	if err != nil {
+	if err == nil {
+		err = p.cfg.Servers.Check(ctx, u.Hostname())
+	}
+	var as *authServer
+	if err == nil {
+		as, err = p.authServerOf(ctx, u.String())
+	}
+	switch {
+	case err == nil:
+		return &target{as: as}, nil
+	case asHandle != nil && !errors.Is(err, netguard.ErrForbidden):
+		// Neither a handle nor a server that answers: the handle's error
+		// says more to someone who typed a handle.
+		return nil, fmt.Errorf("%w: %w", providers.ErrBadServer, asHandle)
+	case errors.Is(err, netguard.ErrForbidden), providers.KindOf(err) == providers.KindAuth:
+		// Not a server PostFlow may call, or no atproto OAuth server.
 		return nil, fmt.Errorf("%w: %w", providers.ErrBadServer, err)
 	}
-	if err := p.cfg.Servers.Check(ctx, u.Hostname()); err != nil {
-		return nil, errBadServer(err)
-	}
-	as, err := p.authServerOf(ctx, u.String())
-	return &target{as: as}, err
+	return nil, err
 }
 
 // authServerOf is the authorization server of base: the first of its

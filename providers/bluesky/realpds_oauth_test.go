@@ -133,6 +133,16 @@ func TestOAuthRealPDS(t *testing.T) {
 	p := oauthProvider(t, pds)
 	ctx := context.Background()
 
+	t.Run("a name that is no account or atproto OAuth server", func(t *testing.T) {
+		for _, server := range []string{"nobody-here.test", pds.PLCURL} {
+			challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
+			_, err := p.Connect().OAuth.AuthURL(ctx, server, "state-1", challenge)
+			if !errors.Is(err, providers.ErrBadServer) {
+				t.Errorf("AuthURL(%q): %v, want ErrBadServer (the user named the wrong thing)", server, err)
+			}
+		}
+	})
+
 	tests := []struct {
 		name   string
 		server func(a realpeers.PDSAccount) string
