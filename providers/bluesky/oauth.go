@@ -50,7 +50,7 @@ const DefaultOAuthScope = "atproto transition:generic"
 // challenge and a secret of PostFlow's: AuthURL sees only the challenge,
 // Exchange the verifier (whose S256 is the challenge), and the provider
 // keeps no state between them. The key then binds the session: it is
-// sealed with the tokens (see sessionToken).
+// sealed with the tokens (see oauthTokens).
 type oauthConnect struct{ p *Provider }
 
 // PKCE: required by atproto OAuth.
@@ -271,8 +271,9 @@ type tokenAnswer struct {
 // Then, as the atproto spec requires, it checks the answer's sub: the
 // DID's document must name a PDS whose authorization server is the
 // issuer that answered (else KindAuth WRONG_ISSUER), and scope must hold
-// atproto. The profile's handle is the document's at:// alias, its
-// display name the profile record's. Tokens: see sessionToken.
+// atproto. The profile's handle is the document's at:// alias when it
+// resolves back to the DID (verifiedHandle), its display name the profile
+// record's. Tokens: see oauthTokens.
 func (o *oauthConnect) Exchange(ctx context.Context, server, code, iss, verifier string) (*providers.Connection, error) {
 	p := o.p
 	key, err := p.dpopKeyFor(s256(verifier))
@@ -315,7 +316,7 @@ func (o *oauthConnect) Exchange(ctx context.Context, server, code, iss, verifier
 	if err != nil {
 		return nil, err
 	}
-	handle := doc.handle()
+	handle := p.verifiedHandle(ctx, tok.Sub, doc)
 	return &providers.Connection{Tokens: tokens, Profile: providers.Profile{
 		PlatformUserID: tok.Sub,
 		Handle:         handle,
@@ -370,6 +371,25 @@ func (p *Provider) checkIssuer(ctx context.Context, did string, doc *didDocument
 		return "", &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "WRONG_ISSUER", Message: "the account's PDS trusts another authorization server than the one that answered"}
 	}
 	return pds, nil
+}
+
+// verifiedHandle is the handle of did's document if it resolves back to
+// did (the atproto spec "Handle": a handle is only valid both ways), else
+// "": anyone can write any alias into their DID document. Resolved by the
+// configured resolver, as findPDS does; a failure leaves it "".
+func (p *Provider) verifiedHandle(ctx context.Context, did string, doc *didDocument) string {
+	h := doc.handle()
+	if h == "" {
+		return ""
+	}
+	var out struct {
+		DID string `json:"did"`
+	}
+	err := p.xrpc(ctx, p.cfg.Client, p.cfg.ResolverURL, "com.atproto.identity.resolveHandle", "", url.Values{"handle": {strings.ToLower(h)}}, nil, &out)
+	if err != nil || out.DID != did {
+		return ""
+	}
+	return h
 }
 
 // handle is the document's first at:// alias, "" without one.
