@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strconv"
@@ -24,6 +25,7 @@ import (
 	"github.com/postflow/postflow/internal/payloadcodec"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers/bluesky"
 )
 
 type openAPIDoc struct {
@@ -51,8 +53,10 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	h := api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
 		Connections: &connections.Service{}, Posts: &posts.Service{},
-		Sandbox: http.NotFoundHandler(),
-		Codec:   api.CodecOptions{Codec: payloadcodec.New(cipher)},
+		Sandbox:               http.NotFoundHandler(),
+		Codec:                 api.CodecOptions{Codec: payloadcodec.New(cipher)},
+		BlueskyClientMetadata: map[string]any{},
+		BlueskyJWKS:           map[string]any{},
 	})
 	var served []string
 	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
@@ -243,5 +247,59 @@ func TestCodecResponsesMatchTheOpenAPI(t *testing.T) {
 		}
 		res, out := send(t, req)
 		s.check("POST", "/temporal-codec"+tt.op, res.StatusCode, out)
+	}
+}
+
+func TestBlueskyClientMetadata(t *testing.T) {
+	s := newSchemas(t)
+	const base = "https://api.example"
+	clientKey := bytes.Repeat([]byte{7}, 32)
+	jwks, err := bluesky.ClientJWKS(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	public := bluesky.ClientMetadata(base+api.BlueskyClientMetadataPath, base+"/connections/callback/bluesky", bluesky.DefaultOAuthScope, "")
+	confidential := bluesky.ClientMetadata(base+api.BlueskyClientMetadataPath, base+"/connections/callback/bluesky", bluesky.DefaultOAuthScope, base+api.BlueskyJWKSPath)
+	tests := []struct {
+		name           string
+		metadata, keys map[string]any
+		wantMetadata   int
+		wantKeys       int
+		wantAuth       string
+	}{
+		{"public client", public, nil, http.StatusOK, http.StatusNotFound, "none"},
+		{"confidential client", confidential, jwks, http.StatusOK, http.StatusOK, "private_key_jwt"},
+		{"app passwords: nothing served", nil, nil, http.StatusNotFound, http.StatusNotFound, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := api.NewHandler(api.Options{
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
+				BlueskyClientMetadata: tt.metadata, BlueskyJWKS: tt.keys,
+			})
+			get := func(path string) *httptest.ResponseRecorder {
+				req, _ := http.NewRequest(http.MethodGet, path, nil)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code == http.StatusOK {
+					s.check(http.MethodGet, path, rec.Code, rec.Body.Bytes())
+				}
+				return rec
+			}
+			md, keys := get(api.BlueskyClientMetadataPath), get(api.BlueskyJWKSPath)
+			if md.Code != tt.wantMetadata || keys.Code != tt.wantKeys {
+				t.Fatalf("status %d and %d, want %d and %d", md.Code, keys.Code, tt.wantMetadata, tt.wantKeys)
+			}
+			if tt.wantMetadata != http.StatusOK {
+				return
+			}
+			var got map[string]any
+			if err := json.Unmarshal(md.Body.Bytes(), &got); err != nil || got["client_id"] != base+api.BlueskyClientMetadataPath || got["token_endpoint_auth_method"] != tt.wantAuth {
+				t.Fatalf("metadata %v (%v)", got, err)
+			}
+			if strings.Contains(keys.Body.String(), `"d"`) {
+				t.Fatal("the JWK set holds the private key")
+			}
+		})
 	}
 }

@@ -48,7 +48,21 @@ type Options struct {
 	// name an attacker points at 127.0.0.1 (DNS rebinding) must not be
 	// answered as if it were the frontend.
 	LoopbackHostsOnly bool
+	// BlueskyClientMetadata, if not nil, is PostFlow's atproto OAuth client
+	// metadata, served at BlueskyClientMetadataPath: with https, PostFlow's
+	// client id is that URL, which Bluesky's authorization servers fetch.
+	BlueskyClientMetadata map[string]any
+	// BlueskyJWKS, if not nil, is the public key set of PostFlow as a
+	// confidential atproto OAuth client, served at BlueskyJWKSPath (the
+	// metadata's jwks_uri).
+	BlueskyJWKS map[string]any
 }
+
+// Where BlueskyClientMetadata and BlueskyJWKS are served.
+const (
+	BlueskyClientMetadataPath = "/connections/bluesky/client-metadata.json"
+	BlueskyJWKSPath           = "/connections/bluesky/jwks.json"
+)
 
 type server struct {
 	logger        *slog.Logger
@@ -93,6 +107,16 @@ func NewHandler(opts Options) http.Handler {
 	}
 	if opts.Codec.Codec != nil {
 		r.Mount(codecPath, s.codecHandler(opts.Codec))
+	}
+	// Public and the same for every caller: authorization servers fetch
+	// them without credentials and may cache them.
+	for path, doc := range map[string]map[string]any{BlueskyClientMetadataPath: opts.BlueskyClientMetadata, BlueskyJWKSPath: opts.BlueskyJWKS} {
+		if doc != nil {
+			r.Get(path, func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Cache-Control", "public, max-age=300")
+				writeJSON(w, http.StatusOK, doc)
+			})
+		}
 	}
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)

@@ -246,7 +246,7 @@ func (s *Service) Callback(ctx context.Context, providerID string, q url.Values,
 	if code == "" || len(code) > 4096 {
 		return nil, &CallbackError{Code: "exchange_failed", Err: errors.New("the callback carries no usable code")}
 	}
-	conn, err := o.Exchange(ctx, st.Server, code, st.Verifier)
+	conn, err := o.Exchange(ctx, st.Server, code, q.Get("iss"), st.Verifier)
 	if err != nil {
 		return nil, &CallbackError{Code: "exchange_failed", Err: err}
 	}

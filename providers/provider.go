@@ -201,8 +201,12 @@ type OAuth interface {
 	// without PKCE. It may register PostFlow with the server first.
 	AuthURL(ctx context.Context, server, state, challenge string) (string, error)
 	// Exchange trades the callback's code (and the PKCE verifier, if
-	// any) for tokens on server and reads the account's profile.
-	Exchange(ctx context.Context, server, code, verifier string) (*Connection, error)
+	// any) for tokens on server and reads the account's profile. iss is
+	// the callback's iss parameter (RFC 9207), "" when it had none: a
+	// network whose authorization servers name themselves there (atproto)
+	// checks it is the one the request went to before the code goes
+	// anywhere, against a mix-up of authorization servers; others ignore it.
+	Exchange(ctx context.Context, server, code, iss, verifier string) (*Connection, error)
 }
 
 // PasswordLogin connects with an identifier and a password.

@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -249,13 +252,68 @@ func blueskyNetwork(cfg *config.Config, d networkDeps) (providers.Provider, erro
 	if !cfg.Bluesky.Enabled {
 		return nil, nil
 	}
-	return bluesky.New(bluesky.Config{
+	bc := bluesky.Config{
 		ResolverURL: cfg.Bluesky.ResolverURL,
 		PLCURL:      cfg.Bluesky.PLCURL,
 		AppURL:      cfg.Bluesky.AppURL,
 		Client:      d.Client,
 		Servers:     d.Servers,
-	})
+		Connect:     cfg.Bluesky.Connect,
+	}
+	if cfg.BlueskyOAuth() {
+		secret, err := blueskyOAuthSecret(cfg)
+		if err != nil {
+			return nil, err
+		}
+		clientKey, err := cfg.BlueskyOAuthClientKey()
+		if err != nil {
+			return nil, err
+		}
+		bc.RedirectURI, bc.OAuthClientID, bc.OAuthSecret, bc.OAuthClientKey = cfg.Bluesky.RedirectURI, blueskyClientID(cfg), secret, clientKey
+	}
+	return bluesky.New(bc)
+}
+
+// blueskyClientID is PostFlow's atproto OAuth client id: the URL the API
+// serves its client metadata at, on the redirect URI's origin (the API's);
+// "" with an http (loopback) redirect URI, for the atproto loopback client.
+func blueskyClientID(cfg *config.Config) string {
+	u, err := url.Parse(cfg.Bluesky.RedirectURI)
+	if err != nil || u.Scheme != "https" {
+		return ""
+	}
+	return "https://" + u.Host + api.BlueskyClientMetadataPath
+}
+
+// blueskyClientDocs are what the API serves at the client id and, for a
+// confidential client, at its jwks_uri; nil when there is none to serve.
+func blueskyClientDocs(cfg *config.Config) (metadata, jwks map[string]any, err error) {
+	id := blueskyClientID(cfg)
+	if !cfg.BlueskyOAuth() || id == "" {
+		return nil, nil, nil
+	}
+	key, err := cfg.BlueskyOAuthClientKey()
+	if err != nil || key == nil {
+		return bluesky.ClientMetadata(id, cfg.Bluesky.RedirectURI, bluesky.DefaultOAuthScope, ""), nil, err
+	}
+	if jwks, err = bluesky.ClientJWKS(key); err != nil {
+		return nil, nil, err
+	}
+	jwksURI := strings.TrimSuffix(id, api.BlueskyClientMetadataPath) + api.BlueskyJWKSPath
+	return bluesky.ClientMetadata(id, cfg.Bluesky.RedirectURI, bluesky.DefaultOAuthScope, jwksURI), jwks, nil
+}
+
+// blueskyOAuthSecret is the secret mixed into each atproto OAuth connect's
+// DPoP key, derived from TOKEN_ENCRYPTION_KEY (which the API and the
+// worker both hold) with HKDF under a label of its own, so neither use
+// learns anything of the other. A rotated key only fails the connects in
+// flight (10 minutes), whose keys it made.
+func blueskyOAuthSecret(cfg *config.Config) ([]byte, error) {
+	current, _, err := cfg.EncryptionKeys()
+	if err != nil {
+		return nil, err
+	}
+	return hkdf.Key(sha256.New, current, nil, "postflow bluesky atproto-oauth dpop secret v1", 32)
 }
 
 func sandboxNetwork(cfg *config.Config, d networkDeps) (providers.Provider, error) {
@@ -384,6 +442,10 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 	if err != nil {
 		return err
 	}
+	blueskyMetadata, blueskyJWKS, err := blueskyClientDocs(cfg)
+	if err != nil {
+		return err
+	}
 	handler := api.NewHandler(api.Options{
 		Logger:       logger,
 		FrontendURL:  cfg.FrontendURL,
@@ -399,7 +461,9 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		SecureCookies: cfg.Production(),
 		// Listening on loopback alone, as postflow dev does: no request
 		// from elsewhere names another host, except a rebinding page's.
-		LoopbackHostsOnly: isLoopbackIP(host),
+		LoopbackHostsOnly:     isLoopbackIP(host),
+		BlueskyClientMetadata: blueskyMetadata,
+		BlueskyJWKS:           blueskyJWKS,
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {

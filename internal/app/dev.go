@@ -193,6 +193,11 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.Mastodon.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/mastodon", cfg.Port)
 		filled = append(filled, "MASTODON_REDIRECT_URI="+cfg.Mastodon.RedirectURI)
 	}
+	if cfg.BlueskyOAuth() && cfg.Bluesky.RedirectURI == "" {
+		// atproto's loopback client: nothing to serve or register.
+		cfg.Bluesky.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/bluesky", cfg.Port)
+		filled = append(filled, "BLUESKY_REDIRECT_URI="+cfg.Bluesky.RedirectURI)
+	}
 	if !isSet(opts.Environ, "ALLOW_LOCAL_SERVERS") {
 		cfg.AllowLocalServers = true
 		filled = append(filled, "ALLOW_LOCAL_SERVERS=true")
@@ -248,6 +253,9 @@ func workerEnv(cfg *config.Config) []string {
 		"BLUESKY_RESOLVER_URL=" + cfg.Bluesky.ResolverURL,
 		"BLUESKY_PLC_URL=" + cfg.Bluesky.PLCURL,
 		"BLUESKY_APP_URL=" + cfg.Bluesky.AppURL,
+		"BLUESKY_CONNECT=" + cfg.Bluesky.Connect,
+		"BLUESKY_REDIRECT_URI=" + cfg.Bluesky.RedirectURI,
+		"BLUESKY_OAUTH_CLIENT_KEY=" + cfg.Bluesky.OAuthClientKey,
 		fmt.Sprintf("MASTODON_ENABLED=%t", cfg.MastodonEnabled()),
 		"MASTODON_REDIRECT_URI=" + cfg.Mastodon.RedirectURI,
 		"MASTODON_CLIENT_NAME=" + cfg.Mastodon.ClientName,

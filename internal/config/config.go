@@ -158,11 +158,29 @@ func (c *Config) MastodonEnabled() bool {
 	return c.Mastodon.RedirectURI != ""
 }
 
-// Bluesky needs no app registration: accounts connect with app passwords.
-// The URLs are Bluesky's shared services, which tests and self-hosted
-// networks point elsewhere.
+// Bluesky needs no app registration: accounts connect with app passwords,
+// or with BLUESKY_CONNECT=oauth through atproto OAuth, where PostFlow's
+// client id is the client metadata it serves itself. The URLs are
+// Bluesky's shared services, which tests and self-hosted networks point
+// elsewhere.
 type Bluesky struct {
 	Enabled bool `env:"BLUESKY_ENABLED" envDefault:"true"`
+	// Connect is how accounts connect: "app-password" (the default: it
+	// needs nothing served and works with any PDS) or "oauth" (atproto
+	// OAuth in the browser, which Bluesky recommends).
+	Connect string `env:"BLUESKY_CONNECT" envDefault:"app-password"`
+	// RedirectURI is the atproto OAuth callback: https in production,
+	// where PostFlow's client id is its origin plus
+	// /connections/bluesky/client-metadata.json; http://127.0.0.1 in
+	// development (the atproto loopback client, nothing served).
+	RedirectURI string `env:"BLUESKY_REDIRECT_URI"`
+	// OAuthClientKey (32 bytes, base64 or hex: postflow keygen) makes
+	// PostFlow a confidential atproto OAuth client, whose key is derived
+	// from it and published at /connections/bluesky/jwks.json: Bluesky then
+	// keeps sessions up to 2 years (a public client's end after 2 weeks).
+	// Needs an https RedirectURI. Sessions are bound to the key: a new key
+	// ends them at their next refresh.
+	OAuthClientKey string `env:"BLUESKY_OAUTH_CLIENT_KEY" json:"-"`
 	// ResolverURL resolves handles to DIDs (com.atproto.identity.resolveHandle).
 	ResolverURL string `env:"BLUESKY_RESOLVER_URL" envDefault:"https://bsky.social"`
 	// PLCURL is the did:plc directory.
@@ -180,6 +198,21 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return "config: " + e.Var + ": " + e.Problem }
+
+// BlueskyOAuthClientKey decodes BLUESKY_OAUTH_CLIENT_KEY; nil when unset.
+func (c *Config) BlueskyOAuthClientKey() ([]byte, error) {
+	if c.Bluesky.OAuthClientKey == "" {
+		return nil, nil
+	}
+	k, err := DecodeKey(c.Bluesky.OAuthClientKey)
+	if err != nil {
+		return nil, &Error{"BLUESKY_OAUTH_CLIENT_KEY", err.Error()}
+	}
+	return k, nil
+}
+
+// BlueskyOAuth reports whether Bluesky accounts connect with atproto OAuth.
+func (c *Config) BlueskyOAuth() bool { return c.Bluesky.Enabled && c.Bluesky.Connect == "oauth" }
 
 // Production reports whether NODE_ENV names the production environment.
 func (c *Config) Production() bool { return c.Environment == EnvProduction }
@@ -309,6 +342,9 @@ func (c *Config) validate(role Role) problems {
 	if c.MastodonEnabled() && c.Mastodon.RedirectURI == "" {
 		ps.add("MASTODON_REDIRECT_URI", "is required with MASTODON_ENABLED=true: PostFlow's callback URL, registered with each instance")
 	}
+	if c.BlueskyOAuth() && c.Bluesky.RedirectURI == "" {
+		ps.add("BLUESKY_REDIRECT_URI", "is required with BLUESKY_CONNECT=oauth: PostFlow's callback URL, named in its client metadata")
+	}
 	for _, r := range required {
 		for _, want := range r.roles {
 			if want == role && strings.TrimSpace(r.value) == "" {
@@ -427,6 +463,26 @@ func (c *Config) validateGiven() problems {
 		}
 		if err := absoluteURL(u.value, "https", "http"); err != nil {
 			ps.add(u.name, err.Error())
+		}
+	}
+	switch c.Bluesky.Connect {
+	case "app-password", "oauth":
+	default:
+		ps.add("BLUESKY_CONNECT", fmt.Sprintf("must be app-password or oauth, got %q", c.Bluesky.Connect))
+	}
+	if c.Bluesky.RedirectURI != "" {
+		if err := absoluteURL(c.Bluesky.RedirectURI, "https", "http"); err != nil {
+			ps.add("BLUESKY_REDIRECT_URI", err.Error())
+		} else if u, _ := url.Parse(c.Bluesky.RedirectURI); u.Scheme == "http" && (c.Production() || (u.Hostname() != "127.0.0.1" && u.Hostname() != "::1")) {
+			ps.add("BLUESKY_REDIRECT_URI", "must be https, or in development http://127.0.0.1 or http://[::1] (atproto's loopback client)")
+		}
+	}
+	if c.Bluesky.OAuthClientKey != "" {
+		if _, err := DecodeKey(c.Bluesky.OAuthClientKey); err != nil {
+			ps.add("BLUESKY_OAUTH_CLIENT_KEY", err.Error())
+		}
+		if u, err := url.Parse(c.Bluesky.RedirectURI); err != nil || u.Scheme != "https" {
+			ps.add("BLUESKY_OAUTH_CLIENT_KEY", "needs an https BLUESKY_REDIRECT_URI: a confidential client's id is an https URL (the loopback client is public)")
 		}
 	}
 	if strings.TrimSpace(c.Mastodon.ClientName) == "" {

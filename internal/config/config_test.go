@@ -47,7 +47,7 @@ func TestLoadValid(t *testing.T) {
 	if cfg.LinkedIn.APIURL != "https://api.linkedin.com" {
 		t.Errorf("LINKEDIN_API_URL default = %q", cfg.LinkedIn.APIURL)
 	}
-	if b := cfg.Bluesky; !b.Enabled || b.ResolverURL != "https://bsky.social" || b.PLCURL != "https://plc.directory" || b.AppURL != "https://bsky.app" {
+	if b := cfg.Bluesky; !b.Enabled || b.Connect != "app-password" || cfg.BlueskyOAuth() || b.ResolverURL != "https://bsky.social" || b.PLCURL != "https://plc.directory" || b.AppURL != "https://bsky.app" {
 		t.Errorf("Bluesky defaults = %+v", b)
 	}
 	if cfg.LinkedIn.PagesEnabled {
@@ -143,6 +143,12 @@ func TestLoadErrors(t *testing.T) {
 		{"bluesky resolver", prodEnv("BLUESKY_RESOLVER_URL=bsky.social"), config.RoleAPI, "BLUESKY_RESOLVER_URL", "absolute URL"},
 		{"bluesky plc", prodEnv("BLUESKY_PLC_URL=ftp://plc.example"), config.RoleWorker, "BLUESKY_PLC_URL", "http or https"},
 		{"bluesky app", prodEnv("BLUESKY_APP_URL=/app"), config.RoleWorker, "BLUESKY_APP_URL", "absolute URL"},
+		{"bluesky connect", prodEnv("BLUESKY_CONNECT=password"), config.RoleAPI, "BLUESKY_CONNECT", "app-password or oauth"},
+		{"bluesky oauth without a redirect", prodEnv("BLUESKY_CONNECT=oauth"), config.RoleWorker, "BLUESKY_REDIRECT_URI", "required"},
+		{"bluesky redirect over http in production", prodEnv("BLUESKY_CONNECT=oauth", "BLUESKY_REDIRECT_URI=http://127.0.0.1:8080/connections/callback/bluesky"), config.RoleAPI, "BLUESKY_REDIRECT_URI", "https"},
+		{"bluesky client key not a key", prodEnv("BLUESKY_CONNECT=oauth", "BLUESKY_REDIRECT_URI=https://api.example.com/connections/callback/bluesky", "BLUESKY_OAUTH_CLIENT_KEY=short"), config.RoleAPI, "BLUESKY_OAUTH_CLIENT_KEY", ""},
+		{"bluesky client key without an https redirect", prodEnv("BLUESKY_OAUTH_CLIENT_KEY=" + hexKey), config.RoleWorker, "BLUESKY_OAUTH_CLIENT_KEY", "https"},
+		{"bluesky redirect not a URL", prodEnv("BLUESKY_REDIRECT_URI=/connections/callback/bluesky"), config.RoleAPI, "BLUESKY_REDIRECT_URI", "absolute URL"},
 		{"log level", prodEnv("LOG_LEVEL=loud"), config.RoleAPI, "LOG_LEVEL", "debug, info"},
 		{"temporal address without a port", prodEnv("TEMPORAL_ADDRESS=nohostport"), config.RoleWorker, "TEMPORAL_ADDRESS", "host:port"},
 		{"temporal address as a URL", prodEnv("TEMPORAL_ADDRESS=http://temporal:7233"), config.RoleAPI, "TEMPORAL_ADDRESS", "host:port"},

@@ -44,12 +44,18 @@ type PDSOption func(*pdsOptions)
 
 type pdsOptions struct {
 	rateLimits bool
+	env        []string
 }
 
 // PDSRateLimits turns the PDS's rate limits on (PDS_RATE_LIMITS_ENABLED, in
 // memory), as on bsky.social: answers then carry RateLimit-* headers. Off
 // by default, as in the PDS's own default, and then no such header is sent.
 func PDSRateLimits() PDSOption { return func(o *pdsOptions) { o.rateLimits = true } }
+
+// PDSEnv adds variables (KEY=value) to the PDS process's environment, for
+// what StartPDS has no option of its own for: PDS_* settings, or Node's
+// (NODE_EXTRA_CA_CERTS to trust a test server's certificate, NODE_OPTIONS).
+func PDSEnv(kv ...string) PDSOption { return func(o *pdsOptions) { o.env = append(o.env, kv...) } }
 
 // pdsStartTimeout bounds a start; starts take 2.5 to 3.5 s on an idle
 // 2-core machine, much longer when the cores are busy.
@@ -84,6 +90,7 @@ func StartPDS(t testing.TB, opts ...PDSOption) *PDS {
 			"PDS_DATA_DIRECTORY="+data,
 			"PDS_RATE_LIMITS_ENABLED="+strconv.FormatBool(o.rateLimits),
 		)
+		cmd.Env = append(cmd.Env, o.env...)
 		started := time.Now()
 		p, err := startProc("PDS", cmd)
 		if err != nil {

@@ -15,6 +15,7 @@
 //	pds := realpeers.StartPDS(t)
 //	acct := pds.CreateAccount(t, "alice.test")
 //	appPassword := pds.AppPassword(t, acct) // what PostFlow stores
+//	back := pds.SignIn(t, authorizeURLPostFlowBuilt, acct) // atproto OAuth: redirect_uri?code=…&state=…&iss=…
 //
 //	gts := realpeers.StartGoToSocial(t)
 //	user := gts.CreateAccount(t, "alice")

@@ -4,6 +4,69 @@
 // refreshSession) on the account's PDS; posts are app.bsky.feed.post
 // records made by createRecord under a record key derived from the
 // publication, so a retry after a lost answer cannot make a second post.
+//
+// # atproto OAuth
+//
+// With Config.Connect ConnectOAuth, accounts connect instead through
+// atproto OAuth (oauth.go, dpop.go; the atproto spec "OAuth", RFC 9126
+// PAR, RFC 7636 PKCE S256, RFC 9449 DPoP), as Bluesky recommends:
+//
+//   - AuthURL: the user names a handle, a DID or a PDS (?instance=), else
+//     the flow starts at the entryway (Config.ResolverURL). Discovery
+//     reads the PDS's /.well-known/oauth-protected-resource, then the
+//     authorization server's /.well-known/oauth-authorization-server
+//     (issuer must match); PAR pushes client_id, redirect_uri, scope,
+//     state, the S256 challenge and login_hint with a DPoP proof; the
+//     browser goes to the authorization endpoint with client_id and
+//     request_uri alone.
+//   - Exchange: the callback's iss must be the issuer found again from
+//     the state's server (RFC 9207: else the code may be another server's,
+//     and goes nowhere); then the code and verifier at its token
+//     endpoint, with a DPoP proof by the same key; the answer must be a DPoP token with a refresh token,
+//     the atproto scope and a DID as sub, whose document names a PDS
+//     whose authorization server is that issuer (else WRONG_ISSUER).
+//   - The DPoP key: AuthURL sees only the PKCE challenge and Exchange the
+//     verifier, and the provider keeps no state, so the key is derived
+//     from the challenge (the S256 of the verifier) and a secret of
+//     PostFlow's (HKDF-SHA256, then a P-256 scalar): the challenge alone
+//     reaches the authorization server, which must not be able to derive
+//     the key. That key then binds the session for good.
+//   - Tokens: providers.Account carries an access token only, and a DPoP
+//     token is useless without its key, so the AccessToken is an opaque
+//     "atoauth1." string holding the token, the key (a private JWK) and
+//     the issuer; Credential holds the key and issuer (what Refresh and
+//     Revoke are given besides the refresh token). Both are sealed at rest
+//     like every token; no other package reads them, and xrpc, Refresh and
+//     Revoke tell an OAuth session from an app-password one by this form,
+//     so accounts connected either way keep working whatever Connect says.
+//   - Nonces: the last DPoP-Nonce of each server is kept in the provider;
+//     a use_dpop_nonce answer (400 from the authorization server, 401 with
+//     WWW-Authenticate from the PDS) is retried once with the new nonce.
+//   - Client: its id is the https URL where the API serves
+//     ClientMetadata, or in development atproto's loopback client (client
+//     id http://localhost with redirect_uri and scope as parameters, the
+//     redirect on http://127.0.0.1), which needs nothing served. Public
+//     (token_endpoint_auth_method none) unless Config.OAuthClientKey is
+//     set; then confidential (private_key_jwt, RFC 7523): a client
+//     assertion signed by a key derived from it (ClientJWKS publishes the
+//     public half) goes with PAR, the token exchange, refresh and revoke.
+//     Why it matters: @atproto/oauth-provider ends a public client's
+//     session two weeks after it began however often it is refreshed
+//     (SESSION_LIFETIME, REFRESH_LIFETIME), a confidential one's after 2
+//     years (3 months without a refresh). Sessions are bound to the client
+//     key (another key's refresh is refused: checked), and to the way the
+//     client authenticated ("Client authentication method mismatch"), so
+//     a new key, or setting or removing it, makes every account connect
+//     again; a key rotation keeping the old key published is not built.
+//
+// What the reference PDS (@atproto/pds 0.5.35 with @atproto/oauth-provider)
+// answered is in realpds_oauth_test.go, which drives the whole flow, for
+// the loopback client and for a confidential one whose metadata and keys
+// a test https server serves: the authorization page and consent are
+// driven without a browser through the page's own API
+// (/@atproto/oauth-provider/~api/sign-in and /consent, with the fetch
+// metadata headers, Origin, Referer and CSRF cookie and header a browser
+// would send).
 package bluesky
 
 import (
@@ -52,11 +115,37 @@ type Config struct {
 	ServerClient *http.Client
 	// Now is the clock, for token expiry and rate-limit waits.
 	Now func() time.Time
+
+	// Connect is how accounts connect: ConnectAppPassword ("" too) or
+	// ConnectOAuth. Accounts connected either way keep working whatever
+	// it says later: their tokens say which kind of session they hold.
+	Connect string
+	// RedirectURI is the OAuth callback (ConnectOAuth only).
+	RedirectURI string
+	// OAuthClientID is the https URL PostFlow serves ClientMetadata at;
+	// "" for the atproto loopback client (development: RedirectURI must
+	// then be http://127.0.0.1 or http://[::1]).
+	OAuthClientID string
+	// OAuthScope is the scope asked for; DefaultOAuthScope by default.
+	OAuthScope string
+	// OAuthSecret (at least 32 bytes) is mixed into each connect's DPoP
+	// key (see dpopKeyFor); ConnectOAuth only.
+	OAuthSecret []byte
+	// OAuthClientKey, if set (at least 32 bytes; needs OAuthClientID),
+	// makes PostFlow a confidential client: the client key is derived from
+	// it (ClientJWKS publishes its public half) and authenticates every
+	// call to the authorization server. Sessions are bound to it: a new
+	// one ends them at their next refresh.
+	OAuthClientKey []byte
 }
 
 // Provider is the Bluesky provider.
 type Provider struct {
 	cfg Config
+	// nonces are the DPoP nonces servers gave last (atproto OAuth).
+	nonces nonces
+	// clientKey is the confidential client's key; nil for a public client.
+	clientKey *dpopKey
 }
 
 // New checks cfg and returns the provider.
@@ -81,7 +170,44 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Provider{cfg: cfg}, nil
+	switch cfg.Connect {
+	case "", ConnectAppPassword:
+		cfg.Connect = ConnectAppPassword
+	case ConnectOAuth:
+		if cfg.OAuthScope == "" {
+			cfg.OAuthScope = DefaultOAuthScope
+		}
+		if !hasScope(cfg.OAuthScope, "atproto") {
+			return nil, fmt.Errorf("bluesky: the OAuth scope must hold atproto, got %q", cfg.OAuthScope)
+		}
+		if len(cfg.OAuthSecret) < 32 {
+			return nil, errors.New("bluesky: OAuth needs a secret of at least 32 bytes")
+		}
+		ru, err := url.Parse(cfg.RedirectURI)
+		if err != nil || ru.Host == "" || (ru.Scheme != "https" && ru.Scheme != "http") {
+			return nil, errors.New("bluesky: OAuth needs an absolute http(s) redirect URI")
+		}
+		if cfg.OAuthClientID == "" && (ru.Scheme != "http" || (ru.Hostname() != "127.0.0.1" && ru.Hostname() != "::1")) {
+			return nil, errors.New("bluesky: without an OAuth client id (the URL of PostFlow's client metadata) the redirect URI must be http://127.0.0.1 or http://[::1] (the atproto loopback client)")
+		}
+		if cu, err := url.Parse(cfg.OAuthClientID); cfg.OAuthClientID != "" && (err != nil || cu.Scheme != "https" || cu.Host == "") {
+			return nil, errors.New("bluesky: the OAuth client id must be the https URL of PostFlow's client metadata")
+		}
+		if cfg.OAuthClientKey != nil && cfg.OAuthClientID == "" {
+			return nil, errors.New("bluesky: a confidential OAuth client needs a client id (the loopback client is public)")
+		}
+	default:
+		return nil, fmt.Errorf("bluesky: connect must be %q or %q, got %q", ConnectAppPassword, ConnectOAuth, cfg.Connect)
+	}
+	p := &Provider{cfg: cfg}
+	if cfg.Connect == ConnectOAuth && cfg.OAuthClientKey != nil {
+		k, err := clientKey(cfg.OAuthClientKey)
+		if err != nil {
+			return nil, err
+		}
+		p.clientKey = k
+	}
+	return p, nil
 }
 
 func (p *Provider) ID() string   { return ID }
@@ -111,14 +237,28 @@ func (p *Provider) TextLimits(context.Context, providers.Account) ([]providers.T
 	return p.Rules().Text.Limits, nil
 }
 
-// Connect: an identifier and an app password (see login). atproto OAuth
-// would be an OAuth here instead, with Refresh and xrpc's authorization
-// following; nothing outside this package changes.
-func (p *Provider) Connect() providers.Connect { return providers.Connect{Password: &login{p: p}} }
+// Connect: an identifier and an app password (login), or with
+// Config.Connect ConnectOAuth atproto OAuth (oauthConnect). Refresh,
+// Revoke and xrpc's authorization follow the kind of session an account
+// holds, so nothing outside this package tells them apart.
+func (p *Provider) Connect() providers.Connect {
+	if p.cfg.Connect == ConnectOAuth {
+		return providers.Connect{OAuth: &oauthConnect{p: p}}
+	}
+	return providers.Connect{Password: &login{p: p}}
+}
 
 // Revoke ends the account's session at its PDS (deleteSession with the
 // refresh JWT); without a refresh JWT there is no session to end.
+//
+// An atproto OAuth session is revoked at its authorization server (its
+// refresh token, RFC 7009), which ends it.
 func (p *Provider) Revoke(ctx context.Context, a providers.Account, t providers.Tokens) error {
+	for _, s := range []string{t.Credential, t.AccessToken} {
+		if sess, key, ok := decodeSession(s); ok {
+			return p.revokeOAuth(ctx, sess, key, t.RefreshToken)
+		}
+	}
 	if t.RefreshToken == "" {
 		return nil
 	}

@@ -342,3 +342,67 @@ func TestRevokeEndsTheSession(t *testing.T) {
 		t.Errorf("Revoke without a refresh JWT: %v, want nothing done", err)
 	}
 }
+
+func TestNewConnectConfig(t *testing.T) {
+	base := bluesky.Config{ResolverURL: "https://bsky.social", PLCURL: "https://plc.directory", AppURL: "https://bsky.app"}
+	secret := []byte(strings.Repeat("k", 32))
+	tests := []struct {
+		name   string
+		change func(c *bluesky.Config)
+		method string // "": refused
+	}{
+		{"default: app password", func(*bluesky.Config) {}, "password"},
+		{"app-password", func(c *bluesky.Config) { c.Connect = bluesky.ConnectAppPassword }, "password"},
+		{"oauth, loopback client", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "http://127.0.0.1:8080/connections/callback/bluesky", secret
+		}, "oauth"},
+		{"oauth, client metadata URL", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/connections/callback/bluesky", secret
+			c.OAuthClientID = "https://api.example/oauth/bluesky/client-metadata.json"
+		}, "oauth"},
+		{"oauth, public redirect without a client id", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/cb", secret
+		}, ""},
+		{"oauth, http client id", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/cb", secret
+			c.OAuthClientID = "http://api.example/client-metadata.json"
+		}, ""},
+		{"oauth, confidential", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/connections/callback/bluesky", secret
+			c.OAuthClientID, c.OAuthClientKey = "https://api.example/oauth/bluesky/client-metadata.json", secret
+		}, "oauth"},
+		{"oauth, confidential loopback client", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret, c.OAuthClientKey = bluesky.ConnectOAuth, "http://127.0.0.1:8080/cb", secret, secret
+		}, ""},
+		{"oauth, short client key", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret = bluesky.ConnectOAuth, "https://api.example/connections/callback/bluesky", secret
+			c.OAuthClientID, c.OAuthClientKey = "https://api.example/oauth/bluesky/client-metadata.json", []byte("short")
+		}, ""},
+		{"oauth without a secret", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI = bluesky.ConnectOAuth, "http://127.0.0.1:8080/cb"
+		}, ""},
+		{"oauth, a scope without atproto", func(c *bluesky.Config) {
+			c.Connect, c.RedirectURI, c.OAuthSecret, c.OAuthScope = bluesky.ConnectOAuth, "http://127.0.0.1:8080/cb", secret, "transition:generic"
+		}, ""},
+		{"unknown", func(c *bluesky.Config) { c.Connect = "magic" }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := base
+			tt.change(&cfg)
+			p, err := bluesky.New(cfg)
+			if tt.method == "" {
+				if err == nil {
+					t.Fatal("New took it")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.Connect().Method(); got != tt.method {
+				t.Fatalf("Connect().Method() = %q, want %q", got, tt.method)
+			}
+		})
+	}
+}

@@ -62,8 +62,10 @@ func (p *Provider) findPDS(ctx context.Context, identifier string) (did, base st
 
 // didDocument is the part of a DID document PostFlow reads.
 type didDocument struct {
-	ID      string `json:"id"`
-	Service []struct {
+	ID string `json:"id"`
+	// AlsoKnownAs holds the handle as at://{handle}.
+	AlsoKnownAs []string `json:"alsoKnownAs"`
+	Service     []struct {
 		ID              string `json:"id"`
 		Type            string `json:"type"`
 		ServiceEndpoint any    `json:"serviceEndpoint"`

@@ -117,7 +117,13 @@ func (p *Provider) createSession(ctx context.Context, base, identifier, password
 // from the app password (stored.Credential) with the account's DID. A
 // refused app password is KindAuth: the account must reconnect. The
 // credential is kept in the result.
+//
+// An atproto OAuth session is refreshed at its issuer instead
+// (refreshOAuth).
 func (p *Provider) Refresh(ctx context.Context, a providers.Account, stored providers.Tokens) (*providers.Tokens, error) {
+	if sess, key, ok := decodeSession(stored.Credential); ok {
+		return p.refreshOAuth(ctx, sess, key, stored)
+	}
 	base, err := p.pds(a)
 	if err != nil {
 		return nil, err

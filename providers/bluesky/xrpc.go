@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postflow/postflow/providers"
@@ -23,57 +24,81 @@ const maxAnswer = 1 << 20
 const defaultRateWait = time.Minute
 
 // xrpc calls the XRPC method nsid on base: a query (GET, params in the
-// URL) when in is nil, else a procedure (POST, in as JSON). bearer, if
-// not "", is sent as the Authorization: this is the one place a request
-// is authorized, so an atproto OAuth session (DPoP) replaces only this.
-// A 200 is decoded into out (if not nil); any other answer is an
-// *providers.Error classified by classify.
-func (p *Provider) xrpc(ctx context.Context, c *http.Client, base, nsid, bearer string, params url.Values, in, out any) error {
+// URL) when in is nil, else a procedure (POST, in as JSON). auth, if not
+// "", authorizes the call: this is the one place a request is authorized.
+// An app-password session's JWT goes as "Bearer"; an atproto OAuth
+// session token (oauthTokens) as "DPoP" with a DPoP proof by the
+// session's key carrying ath and the PDS's last nonce, retried once when
+// the PDS answers 401 use_dpop_nonce (RFC 9449 §7, §9). A 200 is decoded
+// into out (if not nil); any other answer is an *providers.Error
+// classified by classify.
+func (p *Provider) xrpc(ctx context.Context, c *http.Client, base, nsid, auth string, params url.Values, in, out any) error {
 	u := base + "/xrpc/" + nsid
 	if len(params) > 0 {
 		u += "?" + params.Encode()
 	}
-	method, body := http.MethodGet, io.Reader(nil)
+	method, body := http.MethodGet, []byte(nil)
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("bluesky: %s: encode: %w", nsid, err)
 		}
-		method, body = http.MethodPost, bytes.NewReader(b)
+		method, body = http.MethodPost, b
 	}
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return fmt.Errorf("bluesky: %s: %w", nsid, err)
+	sess, key, dpop := decodeSession(auth)
+	if dpop && sess.Token == "" {
+		return &providers.Error{Kind: providers.KindSessionExpired, Provider: ID, Code: "NO_ACCESS_TOKEN", Message: nsid + ": the session holds no access token"}
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	res, err := c.Do(req)
-	if err != nil {
-		return networkError(nsid, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
-	if err != nil {
-		// The answer was cut: for a procedure, it may have been applied.
-		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Status: res.StatusCode,
-			Message: nsid + ": the answer was cut off", Err: err}
-	}
-	if res.StatusCode != http.StatusOK {
-		return p.classify(res, b)
-	}
-	if out == nil {
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("bluesky: %s: %w", nsid, err)
+		}
+		if in != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		switch {
+		case dpop:
+			proof, err := key.proof(method, u, p.nonces.get(u), sess.Token, p.cfg.Now())
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "DPoP "+sess.Token)
+			req.Header.Set("DPoP", proof)
+		case auth != "":
+			req.Header.Set("Authorization", "Bearer "+auth)
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			return networkError(nsid, err)
+		}
+		b, err := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+		res.Body.Close()
+		if dpop {
+			p.nonces.set(u, res.Header.Get("DPoP-Nonce"))
+			if attempt == 0 && res.StatusCode == http.StatusUnauthorized && res.Header.Get("DPoP-Nonce") != "" &&
+				strings.Contains(res.Header.Get("WWW-Authenticate"), "use_dpop_nonce") {
+				continue // refused before it was applied: safe to repeat
+			}
+		}
+		if err != nil {
+			// The answer was cut: for a procedure, it may have been applied.
+			return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Status: res.StatusCode,
+				Message: nsid + ": the answer was cut off", Err: err}
+		}
+		if res.StatusCode != http.StatusOK {
+			return p.classify(res, b)
+		}
+		if out == nil {
+			return nil
+		}
+		if err := json.Unmarshal(b, out); err != nil {
+			// A 200 that cannot be read: applied, its result unknown.
+			return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Status: res.StatusCode,
+				Message: nsid + ": the answer is not the JSON the lexicon describes"}
+		}
 		return nil
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		// A 200 that cannot be read: applied, its result unknown.
-		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Status: res.StatusCode,
-			Message: nsid + ": the answer is not the JSON the lexicon describes"}
-	}
-	return nil
 }
 
 // errorBody is XRPC's error answer (atproto spec "HTTP API (XRPC)").
@@ -91,7 +116,10 @@ type errorBody struct {
 //   - 400 ExpiredToken, 400 InvalidToken: KindSessionExpired. The PDS
 //     answers an access token past its time, revoked or garbled so
 //     (a refresh token refused says it too: callers of refreshSession
-//     read it as "make a new session").
+//     read it as "make a new session"). A DPoP-bound token it refuses
+//     with 401 and WWW-Authenticate: DPoP error="invalid_token" (RFC
+//     6750 §3.1, RFC 9449 §7.1): KindSessionExpired too, so the session
+//     is refreshed; a revoked one's refresh then fails KindAuth.
 //   - 401 (AuthMissing, AuthenticationRequired), 403, and 400
 //     AccountTakedown / AccountDeactivated / AuthFactorTokenRequired:
 //     KindAuth. The PDS answers 401 only when no usable credential came,
@@ -116,7 +144,8 @@ func (p *Provider) classify(res *http.Response, body []byte) *providers.Error {
 		e.Kind, e.RetryAfter = providers.KindRateLimited, p.rateWait(res.Header)
 	case s >= 500:
 		e.Kind = providers.KindRetryable
-	case s == http.StatusBadRequest && (code == "ExpiredToken" || code == "InvalidToken"):
+	case s == http.StatusBadRequest && (code == "ExpiredToken" || code == "InvalidToken"),
+		s == http.StatusUnauthorized && strings.Contains(res.Header.Get("WWW-Authenticate"), `error="invalid_token"`):
 		e.Kind = providers.KindSessionExpired
 	case s == http.StatusUnauthorized, s == http.StatusForbidden,
 		code == "AccountTakedown", code == "AccountDeactivated", code == "AuthFactorTokenRequired":

@@ -168,7 +168,7 @@ func (p *Provider) ctx(ctx context.Context) context.Context {
 }
 
 // Exchange trades the code for tokens and reads the member's profile.
-func (p *Provider) Exchange(ctx context.Context, _, code, verifier string) (*providers.Connection, error) {
+func (p *Provider) Exchange(ctx context.Context, _, code, _, verifier string) (*providers.Connection, error) {
 	if verifier != "" {
 		// Sending it would make LinkedIn refuse the exchange.
 		return nil, errors.New("linkedin: no PKCE on LinkedIn web apps; got a verifier")

@@ -79,7 +79,7 @@ func TestConnectAndRefresh(t *testing.T) {
 	if cb.Get("state") != "st4te" || cb.Get("code") == "" {
 		t.Fatalf("callback query = %v", cb)
 	}
-	conn, err := p.Exchange(ctx, "", cb.Get("code"), "")
+	conn, err := p.Exchange(ctx, "", cb.Get("code"), "", "")
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestConnectAndRefresh(t *testing.T) {
 	}
 
 	// A code works once.
-	if _, err := p.Exchange(ctx, "", cb.Get("code"), ""); providers.KindOf(err) != providers.KindAuth {
+	if _, err := p.Exchange(ctx, "", cb.Get("code"), "", ""); providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("second Exchange of one code: %v, want an auth error", err)
 	}
 
@@ -131,7 +131,7 @@ func TestExchangeErrors(t *testing.T) {
 	ctx := context.Background()
 	t.Run("no refresh token without approval", func(t *testing.T) {
 		p, _ := setup(t, time.Now())
-		conn, err := p.Exchange(ctx, "", authorize(t, p, "s").Get("code"), "")
+		conn, err := p.Exchange(ctx, "", authorize(t, p, "s").Get("code"), "", "")
 		if err != nil || conn.Tokens.RefreshToken != "" {
 			t.Fatalf("Exchange = %v; refresh token present: %v", err, conn != nil && conn.Tokens.RefreshToken != "")
 		}
@@ -149,7 +149,7 @@ func TestExchangeErrors(t *testing.T) {
 	})
 	t.Run("unknown code", func(t *testing.T) {
 		p, _ := setup(t, time.Now())
-		_, err := p.Exchange(ctx, "", "made-up", "")
+		_, err := p.Exchange(ctx, "", "made-up", "", "")
 		var pe *providers.Error
 		if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_request" || pe.Status != 401 {
 			t.Errorf("err = %#v", err)
@@ -160,7 +160,7 @@ func TestExchangeErrors(t *testing.T) {
 	})
 	t.Run("verifier refused before sending", func(t *testing.T) {
 		p, fake := setup(t, time.Now())
-		if _, err := p.Exchange(ctx, "", authorize(t, p, "s").Get("code"), "a-verifier"); err == nil {
+		if _, err := p.Exchange(ctx, "", authorize(t, p, "s").Get("code"), "", "a-verifier"); err == nil {
 			t.Error("Exchange sent a code_verifier to LinkedIn")
 		}
 		for _, r := range fake.Requests() {
@@ -172,7 +172,7 @@ func TestExchangeErrors(t *testing.T) {
 	t.Run("token endpoint down", func(t *testing.T) {
 		p, fake := setup(t, time.Now())
 		fake.Close()
-		if _, err := p.Exchange(ctx, "", "code", ""); providers.KindOf(err) != providers.KindRetryable {
+		if _, err := p.Exchange(ctx, "", "code", "", ""); providers.KindOf(err) != providers.KindRetryable {
 			t.Errorf("err = %v, want retryable", err)
 		}
 	})

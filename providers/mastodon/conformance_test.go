@@ -156,7 +156,7 @@ func (g *gtsWorld) connect(t *testing.T, username string) providers.Account {
 	if got := back.Scheme + "://" + back.Host + back.Path; got != redirectURI || back.Query().Get("state") != "state-"+username {
 		t.Fatalf("GoToSocial sent the browser to %s, state %q", got, back.Query().Get("state"))
 	}
-	conn, err := g.p.Exchange(ctx, g.proxy.URL, back.Query().Get("code"), verifier)
+	conn, err := g.p.Exchange(ctx, g.proxy.URL, back.Query().Get("code"), "", verifier)
 	if err != nil {
 		t.Fatal(err)
 	}

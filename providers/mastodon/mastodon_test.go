@@ -57,7 +57,7 @@ func connect(t *testing.T, p *mastodon.Provider, fake *mastodonfake.Server, user
 	if err != nil || q.Get("code") == "" {
 		t.Fatalf("authorize: %v %v", q, err)
 	}
-	conn, err := p.Exchange(ctx, fake.URL, q.Get("code"), verifier)
+	conn, err := p.Exchange(ctx, fake.URL, q.Get("code"), "", verifier)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestWrongVerifierIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	q, _ := mastodonfake.Authorize(u, "alice")
-	_, err = p.Exchange(context.Background(), fake.URL, q.Get("code"), "wrong-"+verifier)
+	_, err = p.Exchange(context.Background(), fake.URL, q.Get("code"), "", "wrong-"+verifier)
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_grant" {
 		t.Fatalf("exchange with a wrong verifier: %v; want auth invalid_grant", err)
@@ -197,7 +197,7 @@ func TestReregistersWhenTheInstanceForgotTheApp(t *testing.T) {
 	}
 	q, _ := mastodonfake.Authorize(u, "alice")
 	fake.ForgetApps()
-	_, err = p.Exchange(ctx, fake.URL, q.Get("code"), verifier)
+	_, err = p.Exchange(ctx, fake.URL, q.Get("code"), "", verifier)
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Kind != providers.KindAuth || pe.Code != "invalid_client" {
 		t.Fatalf("exchange with a forgotten app: %v; want auth invalid_client", err)

@@ -72,7 +72,7 @@ func (p *Provider) AuthURL(ctx context.Context, server, state, challenge string)
 // no refresh token. An instance that no longer knows PostFlow's app
 // (invalid_client: Mastodon before 4.3 vacuums apps left unused) gets its
 // registration forgotten, so that connecting again registers anew.
-func (p *Provider) Exchange(ctx context.Context, server, code, verifier string) (*providers.Connection, error) {
+func (p *Provider) Exchange(ctx context.Context, server, code, _, verifier string) (*providers.Connection, error) {
 	base, err := p.instance(ctx, server)
 	if err != nil {
 		return nil, err

@@ -121,7 +121,7 @@ func (p *Provider) ctx(ctx context.Context) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, p.cfg.HTTPClient)
 }
 
-func (p *Provider) Exchange(ctx context.Context, _, code, verifier string) (*providers.Connection, error) {
+func (p *Provider) Exchange(ctx context.Context, _, code, _, verifier string) (*providers.Connection, error) {
 	tok, err := p.oauth.Exchange(p.ctx(ctx), code, oauth2.VerifierOption(verifier))
 	if err != nil {
 		return nil, providers.TokenError(ID, err, nil)

@@ -81,7 +81,7 @@ func connect(t *testing.T, p *sandbox.Provider, name string) *providers.Connecti
 	t.Helper()
 	verifier := oauth2.GenerateVerifier()
 	q := authorize(t, p, "st", oauth2.S256ChallengeFromVerifier(verifier), name, "allow")
-	conn, err := p.Exchange(context.Background(), "", q.Get("code"), verifier)
+	conn, err := p.Exchange(context.Background(), "", q.Get("code"), "", verifier)
 	if err != nil {
 		t.Fatalf("Exchange: %v", err)
 	}
@@ -177,10 +177,10 @@ func TestConnectWithPKCE(t *testing.T) {
 
 	verifier := oauth2.GenerateVerifier()
 	q := authorize(t, p, "st", oauth2.S256ChallengeFromVerifier(verifier), "Grace Hopper", "allow")
-	if _, err := p.Exchange(context.Background(), "", q.Get("code"), "the-wrong-verifier-of-enough-length-000000000"); providers.KindOf(err) != providers.KindAuth {
+	if _, err := p.Exchange(context.Background(), "", q.Get("code"), "", "the-wrong-verifier-of-enough-length-000000000"); providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("wrong verifier: %v, want an auth error", err)
 	}
-	if _, err := p.Exchange(context.Background(), "", q.Get("code"), verifier); providers.KindOf(err) != providers.KindAuth {
+	if _, err := p.Exchange(context.Background(), "", q.Get("code"), "", verifier); providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("a code refused once works later: %v", err)
 	}
 
