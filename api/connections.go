@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -50,6 +51,14 @@ func (s *server) listProviders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"providers": out})
 }
 
+// The longest identifier (a DID may reach 2 KB), password and server name
+// a connect takes: longer ones are no network's, and never reach one.
+const (
+	maxIdentifier = 2048
+	maxPassword   = 1024
+	maxServer     = 300 // a host name is at most 253, with scheme and port
+)
+
 // loginRequest connects an account with a password meant for apps.
 type loginRequest struct {
 	// Identifier is the account's handle, DID or email.
@@ -75,6 +84,10 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger, Unprocessable("invalid_login", "identifier and password are required."))
 		return
 	}
+	if len(req.Identifier) > maxIdentifier || len(req.Password) > maxPassword || len(req.Server) > maxServer {
+		writeError(w, r, s.logger, BadRequest("invalid_login", fmt.Sprintf("identifier, password and server are at most %d, %d and %d bytes.", maxIdentifier, maxPassword, maxServer)))
+		return
+	}
 	a, err := s.conns.Login(r.Context(), providerID, strings.TrimSpace(req.Server), id.OrgID, id.UserID, strings.TrimSpace(req.Identifier), req.Password)
 	if err != nil {
 		s.connectFailed(w, r, providerID, err)
@@ -92,6 +105,10 @@ func (s *server) login(w http.ResponseWriter, r *http.Request) {
 func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 	id := identityOf(r.Context())
 	providerID := chi.URLParam(r, "providerId")
+	if len(r.URL.Query().Get("instance")) > maxServer {
+		writeError(w, r, s.logger, BadRequest("invalid_server", fmt.Sprintf("instance is at most %d bytes.", maxServer)))
+		return
+	}
 	if wantsJSON(r) {
 		u, err := s.startURL(r, providerID, id)
 		if err != nil {
@@ -128,10 +145,23 @@ func (s *server) connectFailed(w http.ResponseWriter, r *http.Request, providerI
 			how = "POST /connections/" + providerID
 		}
 		writeError(w, r, s.logger, BadRequest("wrong_connect_method", providerID+" accounts connect with "+other.Method+": "+how+"."))
-	case errors.Is(err, connections.ErrServer), errors.Is(err, providers.ErrBadServer):
-		writeError(w, r, s.logger, BadRequest("invalid_server", providers.CleanMessage(err.Error())))
+	case errors.Is(err, connections.ErrServerRequired):
+		writeError(w, r, s.logger, BadRequest("invalid_server", "Name the server to connect to: ?instance=example.social (or \"server\" in the body)."))
+	case errors.Is(err, connections.ErrServerNotTaken):
+		writeError(w, r, s.logger, BadRequest("invalid_server", providerID+" has one server: name none."))
+	case errors.Is(err, providers.ErrBadServer):
+		// The detail (what it resolved to, which resolver) stays in the
+		// log: an answer must not map PostFlow's network for its users.
+		s.logger.WarnContext(r.Context(), "connect refused: not a server PostFlow connects to", "provider", providerID, "error", err)
+		writeError(w, r, s.logger, BadRequest("invalid_server", "Not a server PostFlow can connect to: name a public server by its host name (example.social), reachable over https."))
 	case errors.Is(err, connections.ErrLogin):
-		writeError(w, r, s.logger, Unprocessable("login_refused", "The network refused the identifier and password; check them (use an app password)."))
+		msg := "The network refused the identifier and password; check them (use an app password)."
+		if errors.As(err, &pe) && pe.Message != "" {
+			// Providers build messages from the network's answer and
+			// their own words, never from the password or a token.
+			msg = "The network refused the login: " + pe.Message
+		}
+		writeError(w, r, s.logger, Unprocessable("login_refused", msg))
 	case errors.As(err, &pe):
 		// The network did not answer as it should: nothing was connected.
 		s.logger.WarnContext(r.Context(), "connect failed at the network", "provider", providerID, "error", err)

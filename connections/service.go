@@ -73,8 +73,15 @@ func (e *ErrOtherMethod) Error() string {
 }
 
 // ErrServer: the server the user named (or left out) does not suit the
-// provider: missing where it is required, given where there is one.
+// provider: ErrServerRequired, or ErrServerNotTaken.
 var ErrServer = errors.New("connections: server")
+
+var (
+	// ErrServerRequired: the network has many servers; the user names one.
+	ErrServerRequired = fmt.Errorf("%w: name the server to connect to", ErrServer)
+	// ErrServerNotTaken: the network has one server; the user names none.
+	ErrServerNotTaken = fmt.Errorf("%w: this network has one server; name none", ErrServer)
+)
 
 // oauth returns the provider's OAuth flow, checking the server the user
 // named against it.
@@ -101,9 +108,9 @@ func (s *Service) oauthOf(providerID string) (providers.OAuth, error) {
 func checkServer(choice providers.ServerChoice, server string) error {
 	switch {
 	case choice == providers.ServerRequired && server == "":
-		return fmt.Errorf("%w: name the server to connect to", ErrServer)
+		return ErrServerRequired
 	case choice == providers.ServerNone && server != "":
-		return fmt.Errorf("%w: this network has one server; name none", ErrServer)
+		return ErrServerNotTaken
 	}
 	return nil
 }
@@ -148,8 +155,18 @@ func (s *Service) authURL(ctx context.Context, o providers.OAuth, st State, brow
 // connect made with fetch, whose answer the frontend then submits as a
 // navigation (Start). The ticket works once within oauthstate.TicketTTL.
 func (s *Service) StartTicket(ctx context.Context, providerID, server, orgID, userID string) (string, error) {
-	if _, err := s.oauth(providerID, server); err != nil {
+	o, err := s.oauth(providerID, server)
+	if err != nil {
 		return "", err
+	}
+	if server != "" {
+		// Checked now, as a navigation's connect checks it, so that the
+		// fetch gets the error (a server PostFlow may not call, one
+		// that does not answer) rather than the browser later. What it
+		// builds is thrown away: the start makes its own.
+		if _, err := o.AuthURL(ctx, server, "", ""); err != nil {
+			return "", fmt.Errorf("connect %s: %w", providerID, err)
+		}
 	}
 	t, err := s.states.CreateTicket(ctx, State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server})
 	if err != nil {
@@ -179,7 +196,10 @@ func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey stri
 		return "", &CallbackError{Code: "invalid_state", Err: errors.New("ticket was issued for another provider")}
 	}
 	u, err := s.authURL(ctx, o, State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID, Server: st.Server}, browserKey)
-	if err != nil {
+	switch {
+	case errors.Is(err, providers.ErrBadServer):
+		return "", &CallbackError{Code: "invalid_server", Err: err}
+	case err != nil:
 		return "", &CallbackError{Code: "server_error", Err: err}
 	}
 	return u, nil
@@ -202,7 +222,7 @@ func (s *Service) CallbackURL(providerID string) (*url.URL, error) {
 
 // CallbackError is a failed callback, with the code the frontend receives.
 type CallbackError struct {
-	Code string // denied, invalid_state, expired_state, other_browser, exchange_failed, server_error
+	Code string // denied, invalid_state, expired_state, other_browser, exchange_failed, invalid_server, server_error
 	Err  error
 }
 
