@@ -339,6 +339,11 @@ func (c *Config) validate(role Role) problems {
 		{"FRONTEND_URL", c.FrontendURL, []Role{RoleAPI}},
 		{"JWT_SECRET", c.JWTSecret, []Role{RoleAPI}},
 	}
+	// Callbacks are required here, not in validateGiven: the dev stack
+	// fills each with its own address.
+	if c.LinkedIn.ClientID != "" && c.LinkedIn.RedirectURI == "" {
+		ps.add("LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn")
+	}
 	if c.MastodonEnabled() && c.Mastodon.RedirectURI == "" {
 		ps.add("MASTODON_REDIRECT_URI", "is required with MASTODON_ENABLED=true: PostFlow's callback URL, registered with each instance")
 	}
@@ -487,9 +492,6 @@ func (c *Config) validateGiven() problems {
 	}
 	if strings.TrimSpace(c.Mastodon.ClientName) == "" {
 		ps.add("MASTODON_CLIENT_NAME", "must not be empty: instances show it on their authorize page")
-	}
-	if c.LinkedIn.ClientID != "" && c.LinkedIn.RedirectURI == "" {
-		ps.add("LINKEDIN_REDIRECT_URI", "is required with LINKEDIN_CLIENT_ID: the callback URL registered with LinkedIn")
 	}
 	return ps
 }

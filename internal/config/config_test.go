@@ -367,3 +367,17 @@ func TestDecodeKey(t *testing.T) {
 		})
 	}
 }
+
+// TestDevLeavesCallbacksToTheStack: `postflow dev` fills a network's
+// callback with its own address after Load, so Load for the dev role must
+// not require one (it did for LinkedIn: the README's dev default never
+// applied); the api role still does.
+func TestDevLeavesCallbacksToTheStack(t *testing.T) {
+	env := []string{"LINKEDIN_CLIENT_ID=abc", "LINKEDIN_CLIENT_SECRET=def"}
+	if _, err := config.Load(env, config.RoleDev); err != nil {
+		t.Errorf("dev without LINKEDIN_REDIRECT_URI: %v", err)
+	}
+	if _, err := config.Load(prodEnv(env...), config.RoleAPI); err == nil || !strings.Contains(err.Error(), "LINKEDIN_REDIRECT_URI") {
+		t.Errorf("api without LINKEDIN_REDIRECT_URI: %v; want it required", err)
+	}
+}
