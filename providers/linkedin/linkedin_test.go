@@ -207,6 +207,22 @@ func TestPublish(t *testing.T) {
 	}
 }
 
+// TestLimitIsOfTheUnescapedText: LinkedIn's 3,000 characters are of the
+// text a reader sees. 1,600 reserved characters escape to 3,200: the
+// provider's check lets them through and the network takes them; one over
+// 3,000 is refused before sending.
+func TestLimitIsOfTheUnescapedText(t *testing.T) {
+	p, fake := setup(t, time.Now())
+	account := providers.Account{PlatformUserID: "urn:li:person:" + fake.Sub, AccessToken: fake.IssueAccessToken()}
+	if _, err := p.Publish(context.Background(), account, providers.Payload{Text: strings.Repeat("(", 1600)}); err != nil {
+		t.Fatalf("1,600 reserved characters: %v", err)
+	}
+	_, err := p.Publish(context.Background(), account, providers.Payload{Text: strings.Repeat("(", 3001)})
+	if providers.KindOf(err) != providers.KindInvalidContent || len(fake.Posts()) != 1 {
+		t.Fatalf("3,001 reserved characters: %v, %d posts; want refused before sending", err, len(fake.Posts()))
+	}
+}
+
 func TestPublishErrors(t *testing.T) {
 	now := time.Date(2026, 11, 27, 21, 30, 0, 0, time.UTC)
 	tests := []struct {

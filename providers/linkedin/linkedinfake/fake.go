@@ -35,6 +35,18 @@ type Post struct {
 
 // Rendered is the commentary as LinkedIn shows it: unescaped, and cut at
 // the first reserved character left unescaped, as LinkedIn silently does.
+// unescape undoes little text's backslash escapes.
+func unescape(commentary string) string {
+	var b strings.Builder
+	for i := 0; i < len(commentary); i++ {
+		if commentary[i] == '\\' && i+1 < len(commentary) {
+			i++
+		}
+		b.WriteByte(commentary[i])
+	}
+	return b.String()
+}
+
 func (p Post) Rendered() string {
 	var b strings.Builder
 	for i := 0; i < len(p.Commentary); i++ {
@@ -686,7 +698,10 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 		accessDenied(w, "posts.CREATE.NO_VERSION")
 		return
 	}
-	if n := len([]rune(*body.Commentary)); n > 3000 {
+	// 3,000 characters of the text a reader sees: the commentary with its
+	// little-text escapes undone (the reading of contracts §1.4,
+	// which LinkedIn does not document either way).
+	if n := len([]rune(unescape(*body.Commentary))); n > 3000 {
 		restError(w, 400, map[string]any{
 			"errorDetailType": "com.linkedin.common.error.BadRequest",
 			"message":         fmt.Sprintf("com.linkedin.content.common.exception.BadRequestResponseException: ShareCommentary text length (%d characters) exceeded the maximum allowed (3000 characters)", n),
