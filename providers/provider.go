@@ -6,6 +6,7 @@ package providers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -119,6 +120,17 @@ type ExactlyOnce struct {
 	// ReadBack: Find tells whether the network holds an attempt's post,
 	// so an attempt in doubt is settled by reading, past any window.
 	ReadBack bool `json:"readBack"`
+}
+
+// MarshalJSON shows the windows in whole seconds, as GET /providers
+// answers them.
+func (e ExactlyOnce) MarshalJSON() ([]byte, error) {
+	type plain ExactlyOnce // without this method
+	return json.Marshal(struct {
+		plain
+		DuplicateWindowSeconds   int64 `json:"duplicateWindowSeconds,omitempty"`
+		IdempotencyWindowSeconds int64 `json:"idempotencyWindowSeconds,omitempty"`
+	}{plain(e), int64(e.DuplicateWindow / time.Second), int64(e.IdempotencyWindow / time.Second)})
 }
 
 // ReconcileWindow is how long after an attempt whose answer was lost a

@@ -1,6 +1,7 @@
 package providers_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -89,5 +90,15 @@ func TestRefused(t *testing.T) {
 		if got := tt.err.Refused(); got != tt.want {
 			t.Errorf("%v (status %d).Refused() = %v, want %v", tt.err.Kind, tt.err.Status, got, tt.want)
 		}
+	}
+}
+
+func TestExactlyOnceShowsItsWindowsInSeconds(t *testing.T) {
+	b, err := json.Marshal(providers.ExactlyOnce{Lever: "idempotency-key", DuplicateWindow: 5 * time.Minute, IdempotencyWindow: time.Hour, ReadBack: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"lever":"idempotency-key","readBack":true,"duplicateWindowSeconds":300,"idempotencyWindowSeconds":3600}`; string(b) != want {
+		t.Errorf("JSON %s, want %s", b, want)
 	}
 }
