@@ -147,8 +147,12 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			return fmt.Errorf("text limits of account %s: %w", id, err)
 		}
 		if l, n, over := providers.Over(limits, text); over {
-			return invalid("content_too_long", "The content for %s (account %s) is %d %s; %s takes at most %d %s.",
-				a.DisplayName, id, n, l.Unit, prov.Name(), l.Max, l.Unit)
+			what := "The content"
+			if _, ok := p.Variants[id]; ok {
+				what = "The variant"
+			}
+			return invalid("content_too_long", "%s for %s (account %s) is %d %s; %s takes at most %d %s.",
+				what, a.DisplayName, id, n, l.Unit, prov.Name(), l.Max, l.Unit)
 		}
 	}
 	return nil
