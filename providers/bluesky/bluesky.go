@@ -266,7 +266,7 @@ func (p *Provider) Revoke(ctx context.Context, a providers.Account, t providers.
 	if err != nil {
 		return err
 	}
-	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", t.RefreshToken, nil, struct{}{}, nil)
+	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", t.RefreshToken, nil, noInput, nil)
 }
 
 // PostURL is the post's page on the web app, from its at:// URI

@@ -83,8 +83,20 @@ func TestLogin(t *testing.T) {
 			if conn != nil || strings.Contains(pe.Error(), tc.password) && tc.password != "" {
 				t.Errorf("connection %v; error %q must not hold the password", conn, pe)
 			}
+			if pe.Message == "" {
+				t.Error("the refusal has no message to show")
+			}
 		})
 	}
+	t.Run("the own password's session is deleted", func(t *testing.T) {
+		before := fake.Sessions(alice.DID)
+		if _, err := login.Login(ctx, "", "alice.test", alice.Password); err == nil {
+			t.Fatal("the own password was taken")
+		}
+		if n := fake.Sessions(alice.DID) - before; n != 0 {
+			t.Errorf("%d sessions made with the own password are left", n)
+		}
+	})
 }
 
 func TestLoginRefusesLocalServersOutsideDevelopment(t *testing.T) {
@@ -121,12 +133,16 @@ func TestRefresh(t *testing.T) {
 	a := providers.Account{PlatformUserID: acct.DID, Handle: acct.Handle, Server: conn.Profile.Server}
 
 	t.Run("refreshSession rotates the session", func(t *testing.T) {
+		creates := fake.Count("com.atproto.server.createSession")
 		got, err := p.Refresh(ctx, a, conn.Tokens)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.AccessToken == conn.Tokens.AccessToken || got.RefreshToken == conn.Tokens.RefreshToken || got.Credential != pw {
 			t.Fatalf("refresh gave the same tokens or lost the app password")
+		}
+		if n := fake.Count("com.atproto.server.createSession") - creates; n != 0 {
+			t.Fatalf("refresh made %d new sessions from the app password; refreshSession must do", n)
 		}
 		if _, err := p.Refresh(ctx, a, conn.Tokens); err != nil {
 			// The old refresh token is spent; the app password makes a new session.

@@ -14,6 +14,9 @@ package bluesky_test
 //     but its access tokens keep working until they expire (up to 2 h).
 //   - deleteSession takes the refresh JWT only (an access JWT: 400
 //     InvalidToken), so Revoke cannot end a session from an access token.
+//   - refreshSession and deleteSession take no input: any body, {} too,
+//     is 400 InvalidRequest "A request body was provided when none was
+//     expected".
 //   - sessions from an app password carry scope com.atproto.appPass, from
 //     the account's own password com.atproto.access.
 //   - TIDs with timestamps years in the past are taken as record keys.
@@ -120,13 +123,24 @@ type faultProxy struct {
 	mu      sync.Mutex
 	next    map[string]string // repo → fault
 	dropGet map[string]bool
+	calls   map[string]int // path → calls forwarded
+}
+
+// count is how many calls of nsid went through the proxy.
+func (fp *faultProxy) count(nsid string) int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return fp.calls["/xrpc/"+nsid]
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	u, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(u)
-	fp := &faultProxy{next: map[string]string{}, dropGet: map[string]bool{}}
+	fp := &faultProxy{next: map[string]string{}, dropGet: map[string]bool{}, calls: map[string]int{}}
 	fp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fp.mu.Lock()
+		fp.calls[r.URL.Path]++
+		fp.mu.Unlock()
 		switch r.URL.Path {
 		case "/xrpc/com.atproto.repo.createRecord":
 			b, _ := io.ReadAll(r.Body)
@@ -305,13 +319,21 @@ func TestRealPDS(t *testing.T) {
 		}
 	})
 
-	t.Run("refresh, then publish with the new session", func(t *testing.T) {
-		fresh, err := p.Refresh(ctx, a, conn.Tokens)
+	t.Run("refresh by refreshSession, then publish with the new session", func(t *testing.T) {
+		// Through a proxy that counts: refreshSession must do it, with no
+		// new session from the app password (the PDS refuses a body there).
+		proxy := newFaultProxy(t, pds.URL)
+		via := a
+		via.Server = proxy.URL
+		fresh, err := p.Refresh(ctx, via, conn.Tokens)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fresh.AccessToken == conn.Tokens.AccessToken || fresh.Credential != app {
 			t.Fatal("no new session, or the app password lost")
+		}
+		if r, c := proxy.count("com.atproto.server.refreshSession"), proxy.count("com.atproto.server.createSession"); r != 1 || c != 0 {
+			t.Fatalf("refreshSession called %d times, createSession %d; want 1 and 0", r, c)
 		}
 		b := a
 		b.AccessToken = fresh.AccessToken
@@ -319,6 +341,19 @@ func TestRealPDS(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn.Tokens = *fresh
+	})
+
+	t.Run("Revoke ends the session: its refresh JWT no longer refreshes", func(t *testing.T) {
+		other, err := login.Login(ctx, "", "alice.test", app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Revoke(ctx, a, providers.Tokens{AccessToken: other.Tokens.AccessToken, RefreshToken: other.Tokens.RefreshToken}); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		// Without the app password to fall back on.
+		_, err = p.Refresh(ctx, a, providers.Tokens{RefreshToken: other.Tokens.RefreshToken})
+		wantKind(t, err, providers.KindAuth, "SESSION_ENDED")
 	})
 
 	t.Run("a revoked app password: refresh and a new session refused, KindAuth", func(t *testing.T) {

@@ -81,7 +81,7 @@ func (l *login) Login(ctx context.Context, server, identifier, password string) 
 		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "WRONG_ACCOUNT", Message: "the server made a session for another account than " + wantDID}
 	}
 	if scope, _ := claims(s.AccessJwt)["scope"].(string); scope == scopeFullAccess {
-		_ = p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", s.RefreshJwt, nil, struct{}{}, nil)
+		_ = p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", s.RefreshJwt, nil, noInput, nil)
 		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "NOT_AN_APP_PASSWORD",
 			Message: "this is the account's own password; create an app password in Bluesky's settings (Privacy and security, App passwords) and use it"}
 	}
@@ -130,7 +130,7 @@ func (p *Provider) Refresh(ctx context.Context, a providers.Account, stored prov
 	}
 	if stored.RefreshToken != "" {
 		var s session
-		err := p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.refreshSession", stored.RefreshToken, nil, struct{}{}, &s)
+		err := p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.refreshSession", stored.RefreshToken, nil, noInput, &s)
 		if err == nil && s.AccessJwt != "" && s.RefreshJwt != "" {
 			t := p.tokens(&s, stored.Credential)
 			return &t, nil

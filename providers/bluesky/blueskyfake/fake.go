@@ -179,6 +179,32 @@ func (s *Server) Records(did string) []Record {
 	return append([]Record(nil), s.records[did]...)
 }
 
+// Sessions counts the account's sessions whose refresh token is live.
+func (s *Server) Sessions(did string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.refresh {
+		if v.did == did {
+			n++
+		}
+	}
+	return n
+}
+
+// Count is how many calls of nsid were made so far.
+func (s *Server) Count(nsid string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c == "/xrpc/"+nsid {
+			n++
+		}
+	}
+	return n
+}
+
 // Calls are the paths called so far, in order.
 func (s *Server) Calls() []string {
 	s.mu.Lock()
@@ -261,7 +287,21 @@ func bearer(r *http.Request) string {
 	return t
 }
 
+// bodyRefused answers 400 to a request with a body on a procedure that
+// takes no input (refreshSession, deleteSession), as the reference PDS
+// does, even to {}.
+func bodyRefused(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return false
+	}
+	xrpcError(w, 400, "InvalidRequest", "A request body was provided when none was expected")
+	return true
+}
+
 func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
+	if bodyRefused(w, r) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tok := bearer(r)
@@ -287,6 +327,9 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
+	if bodyRefused(w, r) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.refresh[bearer(r)]; !ok {
