@@ -422,3 +422,66 @@ func TestNewConnectConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestLoginRefusesAnImpostorPDS: a server named at connect that is not
+// the PDS of the account's DID document cannot connect that account,
+// whatever it answers createSession; the handle kept is the document's,
+// resolving back to the DID, never the server's word.
+func TestLoginRefusesAnImpostorPDS(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	alice := fake.CreateAccount("alice.test", "Alice A.")
+	bob := fake.CreateAccount("bob.test", "")
+	aliceApp := fake.AppPassword(alice.DID)
+	login := p.Connect().Password
+
+	// The impostor answers createSession for alice's DID and handle, with
+	// a password of the attacker's.
+	impostor := blueskyfake.New()
+	t.Cleanup(impostor.Close)
+	fakeAlice := impostor.AddAccount(blueskyfake.Account{DID: alice.DID, Handle: alice.Handle, Email: "mallory@example.com", Password: "mallory-own"})
+	stolen := impostor.AppPassword(fakeAlice.DID)
+
+	for _, tc := range []struct{ name, server, identifier, password, code string }{
+		{"email on the impostor", impostor.URL, "mallory@example.com", stolen, "WRONG_PDS"},
+		{"the victim's handle on the impostor", impostor.URL, alice.Handle, stolen, "WRONG_PDS"},
+		{"the victim's DID on the impostor", impostor.URL, alice.DID, stolen, "WRONG_PDS"},
+		{"the victim's handle, her password, on the impostor", impostor.URL, alice.Handle, aliceApp, "WRONG_PDS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := login.Login(ctx, tc.server, tc.identifier, tc.password)
+			pe := wantKind(t, err, providers.KindAuth, tc.code)
+			if conn != nil || pe.Message == "" || strings.Contains(pe.Error(), tc.password) {
+				t.Errorf("connection %v; error %q (a message, no password)", conn, pe)
+			}
+		})
+	}
+	if n := impostor.Count("com.atproto.server.createSession"); n != 1 {
+		t.Errorf("the impostor got %d createSession calls, want 1 (the email's: a handle or DID names its PDS first)", n)
+	}
+
+	t.Run("the right server named still works", func(t *testing.T) {
+		for _, server := range []string{fake.URL, strings.ToUpper(fake.URL) + "/"} {
+			conn, err := login.Login(ctx, server, alice.Email, aliceApp)
+			if err != nil {
+				t.Fatalf("%s: %v", server, err)
+			}
+			if conn.Profile.PlatformUserID != alice.DID || conn.Profile.Handle != alice.Handle {
+				t.Errorf("profile %+v", conn.Profile)
+			}
+		}
+	})
+	t.Run("a handle the document does not claim is not kept", func(t *testing.T) {
+		fake.Configure(func(s *blueskyfake.Server) {
+			s.AlsoKnownAs = map[string][]string{alice.DID: {"at://" + bob.Handle}}
+		})
+		defer fake.Configure(func(s *blueskyfake.Server) { s.AlsoKnownAs = nil })
+		conn, err := login.Login(ctx, "", alice.Handle, aliceApp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := conn.Profile.Handle; h != "" {
+			t.Errorf("handle %q; alice's document claims bob.test, which is bob's: no verified handle", h)
+		}
+	})
+}

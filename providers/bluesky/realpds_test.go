@@ -201,11 +201,13 @@ func TestConformanceRealPDS(t *testing.T) {
 		Account: func(t *testing.T) providers.Account {
 			n++
 			acct := pds.CreateAccount(t, fmt.Sprintf("row%d.test", n))
-			conn, err := p.Connect().Password.Login(context.Background(), proxy.URL, acct.Handle, pds.AppPassword(t, acct))
+			// Connected at the PDS its DID document names (a named server
+			// must be that one), then called through the proxy.
+			conn, err := p.Connect().Password.Login(context.Background(), pds.PublicURL, acct.Handle, pds.AppPassword(t, acct))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Handle: conn.Profile.Handle, Server: conn.Profile.Server, AccessToken: conn.Tokens.AccessToken}
+			return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Handle: conn.Profile.Handle, Server: proxy.URL, AccessToken: conn.Tokens.AccessToken}
 		},
 		// 429, 503 and 504 would be the proxy's answers, not the PDS's
 		// (its rate limits take 3,000 calls in 5 minutes to reach).
@@ -260,6 +262,30 @@ func TestRealPDS(t *testing.T) {
 			wantKind(t, err, providers.KindAuth, tc.code)
 		})
 	}
+
+	t.Run("login naming the server: the PDS of the DID document works", func(t *testing.T) {
+		for _, id := range []string{"alice.test", "alice@example.com", alice.DID} {
+			c, err := login.Login(ctx, pds.PublicURL+"/", id, app)
+			if err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			if pr := c.Profile; pr.PlatformUserID != alice.DID || pr.Handle != "alice.test" || pr.Server != pds.PublicURL {
+				t.Errorf("%s: profile %+v", id, pr)
+			}
+			_ = p.Revoke(ctx, providers.Account{Server: c.Profile.Server}, c.Tokens)
+		}
+	})
+	t.Run("login naming a server its DID document does not name: WRONG_PDS", func(t *testing.T) {
+		// An impostor in front of the PDS, answering for alice.
+		proxy := newFaultProxy(t, pds.URL)
+		for _, id := range []string{"alice.test", "alice@example.com"} {
+			_, err := login.Login(ctx, proxy.URL, id, app)
+			wantKind(t, err, providers.KindAuth, "WRONG_PDS")
+		}
+		if n := proxy.count("com.atproto.server.createSession"); n != 1 {
+			t.Errorf("createSession through the impostor %d times; want 1 (the email's)", n)
+		}
+	})
 
 	a := providers.Account{PlatformUserID: alice.DID, Handle: alice.Handle, Server: conn.Profile.Server, AccessToken: conn.Tokens.AccessToken}
 

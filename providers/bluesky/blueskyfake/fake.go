@@ -63,6 +63,8 @@ type Server struct {
 	// RateLimitWait is how far RateLimit-Reset is from now on a 429; 0
 	// sends none.
 	RateLimitWait time.Duration
+	// AlsoKnownAs replaces the alsoKnownAs of a DID's document (by DID).
+	AlsoKnownAs map[string][]string
 
 	mu       sync.Mutex
 	now      func() time.Time
@@ -125,6 +127,16 @@ func (s *Server) CreateAccount(handle, displayName string) Account {
 	s.accounts[a.DID] = a
 	s.appPass[a.DID] = map[string]bool{}
 	return *a
+}
+
+// AddAccount adds a as it is, its DID and handle included: a fake
+// acting as an impostor PDS for another server's account.
+func (s *Server) AddAccount(a Account) Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts[a.DID] = &a
+	s.appPass[a.DID] = map[string]bool{}
+	return a
 }
 
 // AppPassword makes an app password for the account: xxxx-xxxx-xxxx-xxxx.
@@ -361,8 +373,12 @@ func (s *Server) plc(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"DID not registered"}`, http.StatusNotFound)
 		return
 	}
+	aka := []string{"at://" + a.Handle}
+	if v, ok := s.AlsoKnownAs[a.DID]; ok {
+		aka = v
+	}
 	writeJSON(w, map[string]any{
-		"id": a.DID, "alsoKnownAs": []string{"at://" + a.Handle},
+		"id": a.DID, "alsoKnownAs": aka,
 		"service": []map[string]string{{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": s.URL}},
 	})
 }
