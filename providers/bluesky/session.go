@@ -59,7 +59,17 @@ const sessionLife = 2 * time.Hour
 // #atproto_pds is the server that answered (WRONG_PDS): a server cannot
 // claim another's account. The handle kept is the document's alias that
 // resolves back to the DID (verifiedHandle), never the server's word.
+//
+// A server that cannot be reached at connect: see connectErr.
 func (l *login) Login(ctx context.Context, server, identifier, password string) (*providers.Connection, error) {
+	c, err := l.login(ctx, server, identifier, password)
+	if err != nil {
+		return nil, l.p.connectErr(err)
+	}
+	return c, nil
+}
+
+func (l *login) login(ctx context.Context, server, identifier, password string) (*providers.Connection, error) {
 	p := l.p
 	identifier = strings.TrimPrefix(strings.TrimSpace(identifier), "@")
 	if identifier == "" || password == "" {
@@ -71,7 +81,7 @@ func (l *login) Login(ctx context.Context, server, identifier, password string) 
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", providers.ErrBadServer, err)
 		}
-		if err := p.cfg.Servers.Check(ctx, u.Hostname()); err != nil {
+		if err := p.checkServer(ctx, u.Hostname()); err != nil {
 			return nil, errBadServer(err)
 		}
 		base = u.String()
