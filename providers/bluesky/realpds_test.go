@@ -256,10 +256,16 @@ func TestRealPDS(t *testing.T) {
 		{"wrong password", "alice.test", "aaaa-bbbb-cccc-dddd", "AuthenticationRequired"},
 		{"the account's own password", "alice.test", alice.Password, "NOT_AN_APP_PASSWORD"},
 		{"unknown handle", "nobody.test", app, "HANDLE_NOT_FOUND"},
+		{"unknown DID", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", app, "DID_NOT_FOUND"},
+		{"a DID of no valid form", "did:plc:nobody", app, "DID_NOT_FOUND"},
+		{"email without a server", "alice@example.com", app, "SERVER_NEEDED"},
 	} {
 		t.Run("login refused: "+tc.name, func(t *testing.T) {
 			_, err := login.Login(ctx, "", tc.identifier, tc.password)
-			wantKind(t, err, providers.KindAuth, tc.code)
+			pe := wantKind(t, err, providers.KindAuth, tc.code)
+			if pe.Message == "" || strings.Contains(pe.Error(), tc.password) || strings.Contains(pe.Error(), alice.Password) {
+				t.Errorf("error %q: want a message, and no password", pe)
+			}
 		})
 	}
 
