@@ -73,9 +73,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/postflow/postflow/internal/netguard"
@@ -266,7 +268,7 @@ func (p *Provider) Revoke(ctx context.Context, a providers.Account, t providers.
 	if err != nil {
 		return err
 	}
-	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", t.RefreshToken, nil, struct{}{}, nil)
+	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", t.RefreshToken, nil, noInput, nil)
 }
 
 // PostURL is the post's page on the web app, from its at:// URI
@@ -302,6 +304,75 @@ func (p *Provider) pds(a providers.Account) (string, error) {
 		return "", fmt.Errorf("%w: %w", providers.ErrBadServer, err)
 	}
 	return u.String(), nil
+}
+
+// connectErr makes a connect's failure to reach a server a user named
+// (at connect, in an identifier, or in a DID document) clear: a name that
+// does not resolve, or a dial refused, is providers.ErrBadServer ("could
+// not resolve {host}", "{host} refused the connection"); an address
+// netguard refuses, ErrBadServer without the address it resolved to;
+// any other network failure a *providers.Error (KindRetryable). The
+// messages name the host alone: never the resolver's address nor the
+// underlying error's text. Failures to reach the configured services
+// (resolver, PLC directory) stay as they are: an outage of PostFlow's.
+// Only connects go through it: after one, a server that does not answer
+// is an outage, not a wrong name.
+func (p *Provider) connectErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ue *url.Error
+	var de *net.DNSError
+	host, configured := "", false
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil {
+			host, configured = u.Hostname(), p.configured(u)
+		}
+	}
+	if host == "" && errors.As(err, &de) {
+		host = de.Name // a Check: of a host a user named
+	}
+	if host == "" || configured {
+		return err
+	}
+	switch {
+	case errors.Is(err, netguard.ErrForbidden):
+		if ue == nil && de == nil {
+			return err
+		}
+		return fmt.Errorf("%w: %s is not a public server", netguard.ErrForbidden, host)
+	case errors.Is(err, providers.ErrBadServer):
+		return err
+	case errors.As(err, &de):
+		return fmt.Errorf("%w: could not resolve %s", providers.ErrBadServer, host)
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Errorf("%w: %s refused the connection", providers.ErrBadServer, host)
+	}
+	if pe := (*providers.Error)(nil); errors.As(err, &pe) {
+		return err
+	}
+	return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "could not reach " + host, Err: err}
+}
+
+// configured: u is on one of the configured services (scheme, host and
+// port).
+func (p *Provider) configured(u *url.URL) bool {
+	for _, s := range []string{p.cfg.ResolverURL, p.cfg.PLCURL} {
+		if c, err := url.Parse(s); err == nil && sameServer(c.Scheme+"://"+c.Host, u.Scheme+"://"+u.Host) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkServer is Servers.Check, whose refusal names the host alone, not
+// the address it resolved to.
+func (p *Provider) checkServer(ctx context.Context, host string) error {
+	err := p.cfg.Servers.Check(ctx, host)
+	if errors.Is(err, netguard.ErrForbidden) {
+		return fmt.Errorf("%w: %s is not a public server", netguard.ErrForbidden, host)
+	}
+	return err
 }
 
 // errBadServer wraps a netguard refusal met while connecting.

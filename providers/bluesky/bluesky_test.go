@@ -83,8 +83,20 @@ func TestLogin(t *testing.T) {
 			if conn != nil || strings.Contains(pe.Error(), tc.password) && tc.password != "" {
 				t.Errorf("connection %v; error %q must not hold the password", conn, pe)
 			}
+			if pe.Message == "" {
+				t.Error("the refusal has no message to show")
+			}
 		})
 	}
+	t.Run("the own password's session is deleted", func(t *testing.T) {
+		before := fake.Sessions(alice.DID)
+		if _, err := login.Login(ctx, "", "alice.test", alice.Password); err == nil {
+			t.Fatal("the own password was taken")
+		}
+		if n := fake.Sessions(alice.DID) - before; n != 0 {
+			t.Errorf("%d sessions made with the own password are left", n)
+		}
+	})
 }
 
 func TestLoginRefusesLocalServersOutsideDevelopment(t *testing.T) {
@@ -121,12 +133,16 @@ func TestRefresh(t *testing.T) {
 	a := providers.Account{PlatformUserID: acct.DID, Handle: acct.Handle, Server: conn.Profile.Server}
 
 	t.Run("refreshSession rotates the session", func(t *testing.T) {
+		creates := fake.Count("com.atproto.server.createSession")
 		got, err := p.Refresh(ctx, a, conn.Tokens)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got.AccessToken == conn.Tokens.AccessToken || got.RefreshToken == conn.Tokens.RefreshToken || got.Credential != pw {
 			t.Fatalf("refresh gave the same tokens or lost the app password")
+		}
+		if n := fake.Count("com.atproto.server.createSession") - creates; n != 0 {
+			t.Fatalf("refresh made %d new sessions from the app password; refreshSession must do", n)
 		}
 		if _, err := p.Refresh(ctx, a, conn.Tokens); err != nil {
 			// The old refresh token is spent; the app password makes a new session.
@@ -405,4 +421,67 @@ func TestNewConnectConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLoginRefusesAnImpostorPDS: a server named at connect that is not
+// the PDS of the account's DID document cannot connect that account,
+// whatever it answers createSession; the handle kept is the document's,
+// resolving back to the DID, never the server's word.
+func TestLoginRefusesAnImpostorPDS(t *testing.T) {
+	ctx := context.Background()
+	p, fake := setup(t)
+	alice := fake.CreateAccount("alice.test", "Alice A.")
+	bob := fake.CreateAccount("bob.test", "")
+	aliceApp := fake.AppPassword(alice.DID)
+	login := p.Connect().Password
+
+	// The impostor answers createSession for alice's DID and handle, with
+	// a password of the attacker's.
+	impostor := blueskyfake.New()
+	t.Cleanup(impostor.Close)
+	fakeAlice := impostor.AddAccount(blueskyfake.Account{DID: alice.DID, Handle: alice.Handle, Email: "mallory@example.com", Password: "mallory-own"})
+	stolen := impostor.AppPassword(fakeAlice.DID)
+
+	for _, tc := range []struct{ name, server, identifier, password, code string }{
+		{"email on the impostor", impostor.URL, "mallory@example.com", stolen, "WRONG_PDS"},
+		{"the victim's handle on the impostor", impostor.URL, alice.Handle, stolen, "WRONG_PDS"},
+		{"the victim's DID on the impostor", impostor.URL, alice.DID, stolen, "WRONG_PDS"},
+		{"the victim's handle, her password, on the impostor", impostor.URL, alice.Handle, aliceApp, "WRONG_PDS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := login.Login(ctx, tc.server, tc.identifier, tc.password)
+			pe := wantKind(t, err, providers.KindAuth, tc.code)
+			if conn != nil || pe.Message == "" || strings.Contains(pe.Error(), tc.password) {
+				t.Errorf("connection %v; error %q (a message, no password)", conn, pe)
+			}
+		})
+	}
+	if n := impostor.Count("com.atproto.server.createSession"); n != 1 {
+		t.Errorf("the impostor got %d createSession calls, want 1 (the email's: a handle or DID names its PDS first)", n)
+	}
+
+	t.Run("the right server named still works", func(t *testing.T) {
+		for _, server := range []string{fake.URL, strings.ToUpper(fake.URL) + "/"} {
+			conn, err := login.Login(ctx, server, alice.Email, aliceApp)
+			if err != nil {
+				t.Fatalf("%s: %v", server, err)
+			}
+			if conn.Profile.PlatformUserID != alice.DID || conn.Profile.Handle != alice.Handle {
+				t.Errorf("profile %+v", conn.Profile)
+			}
+		}
+	})
+	t.Run("a handle the document does not claim is not kept", func(t *testing.T) {
+		fake.Configure(func(s *blueskyfake.Server) {
+			s.AlsoKnownAs = map[string][]string{alice.DID: {"at://" + bob.Handle}}
+		})
+		defer fake.Configure(func(s *blueskyfake.Server) { s.AlsoKnownAs = nil })
+		conn, err := login.Login(ctx, "", alice.Handle, aliceApp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := conn.Profile.Handle; h != "" {
+			t.Errorf("handle %q; alice's document claims bob.test, which is bob's: no verified handle", h)
+		}
+	})
 }

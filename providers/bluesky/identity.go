@@ -54,7 +54,7 @@ func (p *Provider) findPDS(ctx context.Context, identifier string) (did, base st
 	if err != nil {
 		return "", "", fmt.Errorf("%w: the PDS of %s: %w", providers.ErrBadServer, did, err)
 	}
-	if err := p.cfg.Servers.Check(ctx, u.Hostname()); err != nil {
+	if err := p.checkServer(ctx, u.Hostname()); err != nil {
 		return "", "", errBadServer(err)
 	}
 	return did, u.String(), nil

@@ -209,7 +209,17 @@ func s256(verifier string) string {
 // returns the authorization endpoint with client_id and request_uri.
 // Errors: ErrBadServer for a server PostFlow does not call; *providers.Error
 // for what the servers answered (KindAuth: no such account or server).
+//
+// A server that cannot be reached: see connectErr.
 func (o *oauthConnect) AuthURL(ctx context.Context, server, state, challenge string) (string, error) {
+	u, err := o.authURL(ctx, server, state, challenge)
+	if err != nil {
+		return "", o.p.connectErr(err)
+	}
+	return u, nil
+}
+
+func (o *oauthConnect) authURL(ctx context.Context, server, state, challenge string) (string, error) {
 	p := o.p
 	key, err := p.dpopKeyFor(challenge)
 	if err != nil {
@@ -274,7 +284,17 @@ type tokenAnswer struct {
 // atproto. The profile's handle is the document's at:// alias when it
 // resolves back to the DID (verifiedHandle), its display name the profile
 // record's. Tokens: see oauthTokens.
+//
+// A server that cannot be reached: see connectErr.
 func (o *oauthConnect) Exchange(ctx context.Context, server, code, iss, verifier string) (*providers.Connection, error) {
+	c, err := o.exchange(ctx, server, code, iss, verifier)
+	if err != nil {
+		return nil, o.p.connectErr(err)
+	}
+	return c, nil
+}
+
+func (o *oauthConnect) exchange(ctx context.Context, server, code, iss, verifier string) (*providers.Connection, error) {
 	p := o.p
 	key, err := p.dpopKeyFor(s256(verifier))
 	if err != nil {
@@ -434,7 +454,7 @@ func (p *Provider) resolveTarget(ctx context.Context, server string) (*target, e
 	}
 	u, err := p.cfg.Servers.ServerURL(server)
 	if err == nil {
-		err = p.cfg.Servers.Check(ctx, u.Hostname())
+		err = p.checkServer(ctx, u.Hostname())
 	}
 	var as *authServer
 	if err == nil {
@@ -492,7 +512,7 @@ func (p *Provider) authServerMetadata(ctx context.Context, issuer string) (*auth
 	if err != nil {
 		return nil, fmt.Errorf("%w: the authorization server: %w", providers.ErrBadServer, err)
 	}
-	if err := p.cfg.Servers.Check(ctx, iu.Hostname()); err != nil {
+	if err := p.checkServer(ctx, iu.Hostname()); err != nil {
 		return nil, errBadServer(err)
 	}
 	var as authServer

@@ -14,6 +14,9 @@ package bluesky_test
 //     but its access tokens keep working until they expire (up to 2 h).
 //   - deleteSession takes the refresh JWT only (an access JWT: 400
 //     InvalidToken), so Revoke cannot end a session from an access token.
+//   - refreshSession and deleteSession take no input: any body, {} too,
+//     is 400 InvalidRequest "A request body was provided when none was
+//     expected".
 //   - sessions from an app password carry scope com.atproto.appPass, from
 //     the account's own password com.atproto.access.
 //   - TIDs with timestamps years in the past are taken as record keys.
@@ -120,13 +123,24 @@ type faultProxy struct {
 	mu      sync.Mutex
 	next    map[string]string // repo → fault
 	dropGet map[string]bool
+	calls   map[string]int // path → calls forwarded
+}
+
+// count is how many calls of nsid went through the proxy.
+func (fp *faultProxy) count(nsid string) int {
+	fp.mu.Lock()
+	defer fp.mu.Unlock()
+	return fp.calls["/xrpc/"+nsid]
 }
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	u, _ := url.Parse(target)
 	rp := httputil.NewSingleHostReverseProxy(u)
-	fp := &faultProxy{next: map[string]string{}, dropGet: map[string]bool{}}
+	fp := &faultProxy{next: map[string]string{}, dropGet: map[string]bool{}, calls: map[string]int{}}
 	fp.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fp.mu.Lock()
+		fp.calls[r.URL.Path]++
+		fp.mu.Unlock()
 		switch r.URL.Path {
 		case "/xrpc/com.atproto.repo.createRecord":
 			b, _ := io.ReadAll(r.Body)
@@ -187,11 +201,13 @@ func TestConformanceRealPDS(t *testing.T) {
 		Account: func(t *testing.T) providers.Account {
 			n++
 			acct := pds.CreateAccount(t, fmt.Sprintf("row%d.test", n))
-			conn, err := p.Connect().Password.Login(context.Background(), proxy.URL, acct.Handle, pds.AppPassword(t, acct))
+			// Connected at the PDS its DID document names (a named server
+			// must be that one), then called through the proxy.
+			conn, err := p.Connect().Password.Login(context.Background(), pds.PublicURL, acct.Handle, pds.AppPassword(t, acct))
 			if err != nil {
 				t.Fatal(err)
 			}
-			return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Handle: conn.Profile.Handle, Server: conn.Profile.Server, AccessToken: conn.Tokens.AccessToken}
+			return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Handle: conn.Profile.Handle, Server: proxy.URL, AccessToken: conn.Tokens.AccessToken}
 		},
 		// 429, 503 and 504 would be the proxy's answers, not the PDS's
 		// (its rate limits take 3,000 calls in 5 minutes to reach).
@@ -240,12 +256,42 @@ func TestRealPDS(t *testing.T) {
 		{"wrong password", "alice.test", "aaaa-bbbb-cccc-dddd", "AuthenticationRequired"},
 		{"the account's own password", "alice.test", alice.Password, "NOT_AN_APP_PASSWORD"},
 		{"unknown handle", "nobody.test", app, "HANDLE_NOT_FOUND"},
+		{"unknown DID", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", app, "DID_NOT_FOUND"},
+		{"a DID of no valid form", "did:plc:nobody", app, "DID_NOT_FOUND"},
+		{"email without a server", "alice@example.com", app, "SERVER_NEEDED"},
 	} {
 		t.Run("login refused: "+tc.name, func(t *testing.T) {
 			_, err := login.Login(ctx, "", tc.identifier, tc.password)
-			wantKind(t, err, providers.KindAuth, tc.code)
+			pe := wantKind(t, err, providers.KindAuth, tc.code)
+			if pe.Message == "" || strings.Contains(pe.Error(), tc.password) || strings.Contains(pe.Error(), alice.Password) {
+				t.Errorf("error %q: want a message, and no password", pe)
+			}
 		})
 	}
+
+	t.Run("login naming the server: the PDS of the DID document works", func(t *testing.T) {
+		for _, id := range []string{"alice.test", "alice@example.com", alice.DID} {
+			c, err := login.Login(ctx, pds.PublicURL+"/", id, app)
+			if err != nil {
+				t.Fatalf("%s: %v", id, err)
+			}
+			if pr := c.Profile; pr.PlatformUserID != alice.DID || pr.Handle != "alice.test" || pr.Server != pds.PublicURL {
+				t.Errorf("%s: profile %+v", id, pr)
+			}
+			_ = p.Revoke(ctx, providers.Account{Server: c.Profile.Server}, c.Tokens)
+		}
+	})
+	t.Run("login naming a server its DID document does not name: WRONG_PDS", func(t *testing.T) {
+		// An impostor in front of the PDS, answering for alice.
+		proxy := newFaultProxy(t, pds.URL)
+		for _, id := range []string{"alice.test", "alice@example.com"} {
+			_, err := login.Login(ctx, proxy.URL, id, app)
+			wantKind(t, err, providers.KindAuth, "WRONG_PDS")
+		}
+		if n := proxy.count("com.atproto.server.createSession"); n != 1 {
+			t.Errorf("createSession through the impostor %d times; want 1 (the email's)", n)
+		}
+	})
 
 	a := providers.Account{PlatformUserID: alice.DID, Handle: alice.Handle, Server: conn.Profile.Server, AccessToken: conn.Tokens.AccessToken}
 
@@ -305,13 +351,21 @@ func TestRealPDS(t *testing.T) {
 		}
 	})
 
-	t.Run("refresh, then publish with the new session", func(t *testing.T) {
-		fresh, err := p.Refresh(ctx, a, conn.Tokens)
+	t.Run("refresh by refreshSession, then publish with the new session", func(t *testing.T) {
+		// Through a proxy that counts: refreshSession must do it, with no
+		// new session from the app password (the PDS refuses a body there).
+		proxy := newFaultProxy(t, pds.URL)
+		via := a
+		via.Server = proxy.URL
+		fresh, err := p.Refresh(ctx, via, conn.Tokens)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if fresh.AccessToken == conn.Tokens.AccessToken || fresh.Credential != app {
 			t.Fatal("no new session, or the app password lost")
+		}
+		if r, c := proxy.count("com.atproto.server.refreshSession"), proxy.count("com.atproto.server.createSession"); r != 1 || c != 0 {
+			t.Fatalf("refreshSession called %d times, createSession %d; want 1 and 0", r, c)
 		}
 		b := a
 		b.AccessToken = fresh.AccessToken
@@ -319,6 +373,19 @@ func TestRealPDS(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn.Tokens = *fresh
+	})
+
+	t.Run("Revoke ends the session: its refresh JWT no longer refreshes", func(t *testing.T) {
+		other, err := login.Login(ctx, "", "alice.test", app)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Revoke(ctx, a, providers.Tokens{AccessToken: other.Tokens.AccessToken, RefreshToken: other.Tokens.RefreshToken}); err != nil {
+			t.Fatalf("Revoke: %v", err)
+		}
+		// Without the app password to fall back on.
+		_, err = p.Refresh(ctx, a, providers.Tokens{RefreshToken: other.Tokens.RefreshToken})
+		wantKind(t, err, providers.KindAuth, "SESSION_ENDED")
 	})
 
 	t.Run("a revoked app password: refresh and a new session refused, KindAuth", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -50,7 +51,25 @@ const sessionLife = 2 * time.Hour
 // make sessions with, and the account's own one can change its email,
 // password or delete it. A refused identifier or password is KindAuth; a
 // server that is no public https one, ErrBadServer.
+//
+// Whatever the path, the account is the DID's document's: with a server
+// named, a handle or DID must name that server as its PDS before the
+// password is sent (else KindAuth WRONG_PDS), and the DID the session is
+// for (an email names none beforehand) must have a document whose
+// #atproto_pds is the server that answered (WRONG_PDS): a server cannot
+// claim another's account. The handle kept is the document's alias that
+// resolves back to the DID (verifiedHandle), never the server's word.
+//
+// A server that cannot be reached at connect: see connectErr.
 func (l *login) Login(ctx context.Context, server, identifier, password string) (*providers.Connection, error) {
+	c, err := l.login(ctx, server, identifier, password)
+	if err != nil {
+		return nil, l.p.connectErr(err)
+	}
+	return c, nil
+}
+
+func (l *login) login(ctx context.Context, server, identifier, password string) (*providers.Connection, error) {
 	p := l.p
 	identifier = strings.TrimPrefix(strings.TrimSpace(identifier), "@")
 	if identifier == "" || password == "" {
@@ -62,10 +81,22 @@ func (l *login) Login(ctx context.Context, server, identifier, password string) 
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", providers.ErrBadServer, err)
 		}
-		if err := p.cfg.Servers.Check(ctx, u.Hostname()); err != nil {
+		if err := p.checkServer(ctx, u.Hostname()); err != nil {
 			return nil, errBadServer(err)
 		}
 		base = u.String()
+		if !strings.Contains(identifier, "@") {
+			// A handle or a DID names its PDS: the password goes to no
+			// other server.
+			did, pds, err := p.findPDS(ctx, identifier)
+			if err != nil {
+				return nil, err
+			}
+			if !sameServer(pds, base) {
+				return nil, errWrongPDS(did, pds)
+			}
+			wantDID = did
+		}
 	} else {
 		var err error
 		if wantDID, base, err = p.findPDS(ctx, identifier); err != nil {
@@ -78,13 +109,29 @@ func (l *login) Login(ctx context.Context, server, identifier, password string) 
 	}
 	if wantDID != "" && s.DID != wantDID {
 		// The PDS of the DID document answered for someone else.
+		p.endSession(ctx, base, s)
 		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "WRONG_ACCOUNT", Message: "the server made a session for another account than " + wantDID}
 	}
+	// Whatever the path, the server that answered must be the PDS of the
+	// DID it answered for: else any server could claim any account (an
+	// email names no DID to check beforehand).
+	doc, err := p.didDocument(ctx, s.DID)
+	if err != nil {
+		p.endSession(ctx, base, s)
+		return nil, err
+	}
+	if pds := doc.pds(s.DID); !sameServer(pds, base) {
+		p.endSession(ctx, base, s)
+		return nil, errWrongPDS(s.DID, pds)
+	}
 	if scope, _ := claims(s.AccessJwt)["scope"].(string); scope == scopeFullAccess {
-		_ = p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", s.RefreshJwt, nil, struct{}{}, nil)
+		p.endSession(ctx, base, s)
 		return nil, &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "NOT_AN_APP_PASSWORD",
 			Message: "this is the account's own password; create an app password in Bluesky's settings (Privacy and security, App passwords) and use it"}
 	}
+	// The handle is the DID document's, if it resolves back to the DID;
+	// never the one the server answered.
+	s.Handle = p.verifiedHandle(ctx, s.DID, doc)
 	tokens := p.tokens(s, password)
 	return &providers.Connection{Tokens: tokens, Profile: providers.Profile{
 		PlatformUserID: s.DID,
@@ -92,6 +139,50 @@ func (l *login) Login(ctx context.Context, server, identifier, password string) 
 		DisplayName:    p.displayName(ctx, base, s),
 		Server:         base,
 	}}, nil
+}
+
+// endSession deletes a session Login will not keep (best effort).
+func (p *Provider) endSession(ctx context.Context, base string, s *session) {
+	_ = p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.deleteSession", s.RefreshJwt, nil, noInput, nil)
+}
+
+// errWrongPDS: the server named, or the one that answered, is not the PDS
+// of did's DID document (which is pds).
+func errWrongPDS(did, pds string) error {
+	msg := "the server named is not the PDS of " + did
+	if pds != "" {
+		msg += " (" + pds + "); name that server, or leave the server empty and use the handle"
+	}
+	return &providers.Error{Kind: providers.KindAuth, Provider: ID, Code: "WRONG_PDS", Message: msg}
+}
+
+// sameServer: a and b are the same server's URL (scheme, host and port,
+// the default port or not, host case and a trailing dot or slash aside).
+func sameServer(a, b string) bool {
+	na, oka := normalServer(a)
+	nb, okb := normalServer(b)
+	return oka && okb && na == nb
+}
+
+func normalServer(raw string) (string, bool) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		default:
+			return "", false
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port), true
 }
 
 // createSession makes a session. Every refusal but a rate limit or an
@@ -130,7 +221,7 @@ func (p *Provider) Refresh(ctx context.Context, a providers.Account, stored prov
 	}
 	if stored.RefreshToken != "" {
 		var s session
-		err := p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.refreshSession", stored.RefreshToken, nil, struct{}{}, &s)
+		err := p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.server.refreshSession", stored.RefreshToken, nil, noInput, &s)
 		if err == nil && s.AccessJwt != "" && s.RefreshJwt != "" {
 			t := p.tokens(&s, stored.Credential)
 			return &t, nil

@@ -23,8 +23,17 @@ const maxAnswer = 1 << 20
 // defaultRateWait is the wait after a 429 without a usable RateLimit-Reset.
 const defaultRateWait = time.Minute
 
+// noInput is the in of a procedure that takes no input (refreshSession,
+// deleteSession): a POST with no body. The reference PDS refuses any body
+// there, {} too (400 InvalidRequest "A request body was provided when
+// none was expected").
+var noInput any = noBody{}
+
+type noBody struct{}
+
 // xrpc calls the XRPC method nsid on base: a query (GET, params in the
-// URL) when in is nil, else a procedure (POST, in as JSON). auth, if not
+// URL) when in is nil, else a procedure (POST, in as JSON; no body at all
+// when in is noInput). auth, if not
 // "", authorizes the call: this is the one place a request is authorized.
 // An app-password session's JWT goes as "Bearer"; an atproto OAuth
 // session token (oauthTokens) as "DPoP" with a DPoP proof by the
@@ -39,11 +48,14 @@ func (p *Provider) xrpc(ctx context.Context, c *http.Client, base, nsid, auth st
 	}
 	method, body := http.MethodGet, []byte(nil)
 	if in != nil {
+		method = http.MethodPost
+	}
+	if _, none := in.(noBody); in != nil && !none {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("bluesky: %s: encode: %w", nsid, err)
 		}
-		method, body = http.MethodPost, b
+		body = b
 	}
 	sess, key, dpop := decodeSession(auth)
 	if dpop && sess.Token == "" {
@@ -54,7 +66,7 @@ func (p *Provider) xrpc(ctx context.Context, c *http.Client, base, nsid, auth st
 		if err != nil {
 			return fmt.Errorf("bluesky: %s: %w", nsid, err)
 		}
-		if in != nil {
+		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
 		switch {

@@ -63,6 +63,8 @@ type Server struct {
 	// RateLimitWait is how far RateLimit-Reset is from now on a 429; 0
 	// sends none.
 	RateLimitWait time.Duration
+	// AlsoKnownAs replaces the alsoKnownAs of a DID's document (by DID).
+	AlsoKnownAs map[string][]string
 
 	mu       sync.Mutex
 	now      func() time.Time
@@ -127,6 +129,16 @@ func (s *Server) CreateAccount(handle, displayName string) Account {
 	return *a
 }
 
+// AddAccount adds a as it is, its DID and handle included: a fake
+// acting as an impostor PDS for another server's account.
+func (s *Server) AddAccount(a Account) Account {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accounts[a.DID] = &a
+	s.appPass[a.DID] = map[string]bool{}
+	return a
+}
+
 // AppPassword makes an app password for the account: xxxx-xxxx-xxxx-xxxx.
 func (s *Server) AppPassword(did string) string {
 	s.mu.Lock()
@@ -177,6 +189,32 @@ func (s *Server) Records(did string) []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Record(nil), s.records[did]...)
+}
+
+// Sessions counts the account's sessions whose refresh token is live.
+func (s *Server) Sessions(did string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, v := range s.refresh {
+		if v.did == did {
+			n++
+		}
+	}
+	return n
+}
+
+// Count is how many calls of nsid were made so far.
+func (s *Server) Count(nsid string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.calls {
+		if c == "/xrpc/"+nsid {
+			n++
+		}
+	}
+	return n
 }
 
 // Calls are the paths called so far, in order.
@@ -261,7 +299,21 @@ func bearer(r *http.Request) string {
 	return t
 }
 
+// bodyRefused answers 400 to a request with a body on a procedure that
+// takes no input (refreshSession, deleteSession), as the reference PDS
+// does, even to {}.
+func bodyRefused(w http.ResponseWriter, r *http.Request) bool {
+	if r.ContentLength == 0 && r.Header.Get("Content-Type") == "" {
+		return false
+	}
+	xrpcError(w, 400, "InvalidRequest", "A request body was provided when none was expected")
+	return true
+}
+
 func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
+	if bodyRefused(w, r) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tok := bearer(r)
@@ -287,6 +339,9 @@ func (s *Server) refreshSession(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) deleteSession(w http.ResponseWriter, r *http.Request) {
+	if bodyRefused(w, r) {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.refresh[bearer(r)]; !ok {
@@ -318,8 +373,12 @@ func (s *Server) plc(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"message":"DID not registered"}`, http.StatusNotFound)
 		return
 	}
+	aka := []string{"at://" + a.Handle}
+	if v, ok := s.AlsoKnownAs[a.DID]; ok {
+		aka = v
+	}
 	writeJSON(w, map[string]any{
-		"id": a.DID, "alsoKnownAs": []string{"at://" + a.Handle},
+		"id": a.DID, "alsoKnownAs": aka,
 		"service": []map[string]string{{"id": "#atproto_pds", "type": "AtprotoPersonalDataServer", "serviceEndpoint": s.URL}},
 	})
 }
