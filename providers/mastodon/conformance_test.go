@@ -38,12 +38,12 @@ func TestConformance(t *testing.T) {
 			if !slices.Contains([]string{"429", "503", "504", "lost", "401"}, answer) {
 				return false
 			}
-			fake.Configure(func(s *mastodonfake.Server) { s.Answers[a.PlatformUserID] = []string{answer} })
+			fake.Configure(func(s *mastodonfake.Server) { s.Answers[mastodon.LocalID(a.PlatformUserID)] = []string{answer} })
 			return true
 		},
 		Holds: func(_ *testing.T, a providers.Account, text string) int {
 			n := 0
-			for _, st := range fake.Statuses(a.PlatformUserID) {
+			for _, st := range fake.Statuses(mastodon.LocalID(a.PlatformUserID)) {
 				if st.Text == text {
 					n++
 				}
@@ -170,7 +170,7 @@ func (g *gtsWorld) holds(t *testing.T, a providers.Account, text string) int {
 	var sts []struct {
 		ID string `json:"id"`
 	}
-	g.get(t, a, "/api/v1/accounts/"+a.PlatformUserID+"/statuses?limit=40", &sts)
+	g.get(t, a, "/api/v1/accounts/"+mastodon.LocalID(a.PlatformUserID)+"/statuses?limit=40", &sts)
 	n := 0
 	for _, st := range sts {
 		var src struct {

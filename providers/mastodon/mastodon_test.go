@@ -92,12 +92,70 @@ func TestConnect(t *testing.T) {
 				t.Fatalf("authorize URL %s", u)
 			}
 			conn := connect(t, p, fake, "alice")
-			want := providers.Profile{PlatformUserID: "1", Handle: "@alice@" + strings.TrimPrefix(fake.URL, "http://"),
+			host := strings.TrimPrefix(fake.URL, "http://")
+			want := providers.Profile{PlatformUserID: "1@" + host, Handle: "@alice@" + host,
 				DisplayName: "Alice", AvatarURL: fake.URL + "/avatars/1.png", Server: fake.URL}
 			if conn.Profile != want || conn.Tokens.AccessToken == "" || !conn.Tokens.ExpiresAt.IsZero() || conn.Tokens.RefreshToken != "" {
 				t.Errorf("connection %+v, want profile %+v, a token without expiry or refresh", conn, want)
 			}
 		})
+	}
+}
+
+// Mastodon ids are per instance: the same local id on two instances is
+// two accounts, each bound to the server PostFlow called, whatever the
+// instance says its domain is; Find reads each one's own statuses.
+func TestSameIDOnTwoInstances(t *testing.T) {
+	ctx := context.Background()
+	p, first, _ := setup(t)
+	second := mastodonfake.New()
+	t.Cleanup(second.Close)
+	for _, tc := range []struct {
+		name  string
+		fake  *mastodonfake.Server
+		claim string // the domain the instance names in the account's url
+	}{
+		{"first instance, its own domain", first, ""},
+		{"second instance, claiming the first's domain", second, strings.TrimPrefix(first.URL, "http://")},
+		{"second instance, claiming another's", second, "mastodon.social"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fake.Configure(func(s *mastodonfake.Server) { s.AccountDomain = tc.claim })
+			a := account(connect(t, p, tc.fake, "alice"))
+			host := strings.TrimPrefix(tc.fake.URL, "http://")
+			if a.PlatformUserID != "1@"+host || a.Handle != "@alice@"+host || a.Server != tc.fake.URL {
+				t.Errorf("account %+v; want id 1@%s, handle @alice@%s, server %s", a, host, host, tc.fake.URL)
+			}
+			if mastodon.LocalID(a.PlatformUserID) != "1" {
+				t.Errorf("local id of %s: %s; want 1", a.PlatformUserID, mastodon.LocalID(a.PlatformUserID))
+			}
+			text := tc.name + " on " + host
+			pub, err := p.Publish(ctx, a, providers.Payload{Text: text, IdempotencyKey: "k-" + tc.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found, err := p.Find(ctx, a, providers.Payload{Text: text}, time.Now().Add(-time.Minute))
+			if err != nil || len(found) != 1 || found[0].PlatformPostID != pub.PlatformPostID {
+				t.Errorf("find: %+v, %v; want %s", found, err, pub.PlatformPostID)
+			}
+		})
+	}
+	a1, a2 := mastodon.PlatformUserID("1", first.URL), mastodon.PlatformUserID("1", second.URL)
+	if a1 == a2 {
+		t.Errorf("account 1 on %s and on %s are both %s", first.URL, second.URL, a1)
+	}
+}
+
+func TestLocalID(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"109876543210@mastodon.social", "109876543210"},
+		{"1@127.0.0.1:8080", "1"},
+		{"01HXYZ@gts.example", "01HXYZ"},
+		{"42", "42"}, // stored before the <id>@<host> form
+	} {
+		if got := mastodon.LocalID(tc.in); got != tc.want {
+			t.Errorf("LocalID(%q) = %q; want %q", tc.in, got, tc.want)
+		}
 	}
 }
 

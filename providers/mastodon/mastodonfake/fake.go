@@ -65,6 +65,10 @@ type Server struct {
 	// (nothing made), "lost" makes the status and answers 504, "ok"
 	// answers as usual.
 	Answers map[string][]string
+	// AccountDomain, if set, is the host the instance names in its
+	// accounts' url, as an instance with another WebFinger domain, or
+	// one claiming to be another, does (by default its own).
+	AccountDomain string
 	// Now is the instance's clock (Idempotency-Key expiry, created_at).
 	Now func() time.Time
 
@@ -363,8 +367,12 @@ func (s *Server) caller(w http.ResponseWriter, r *http.Request) *account {
 }
 
 func (s *Server) accountJSON(a *account) map[string]any {
+	u := s.URL + "/@" + a.username
+	if s.AccountDomain != "" {
+		u = "https://" + s.AccountDomain + "/@" + a.username
+	}
 	return map[string]any{"id": a.id, "username": a.username, "acct": a.username, "display_name": a.displayName,
-		"url": s.URL + "/@" + a.username, "avatar": s.URL + "/avatars/" + a.id + ".png"}
+		"url": u, "avatar": s.URL + "/avatars/" + a.id + ".png"}
 }
 
 func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
