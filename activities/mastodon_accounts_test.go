@@ -3,10 +3,13 @@ package activities_test
 import (
 	"context"
 	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/testworld"
+	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/mastodon"
 	"github.com/postflow/postflow/providers/mastodon/mastodonfake"
@@ -75,5 +78,40 @@ func TestMastodonSameIDOnTwoInstancesIsTwoAccounts(t *testing.T) {
 			providers.Payload{Text: "still mine", IdempotencyKey: "k-" + tc.id}); err != nil {
 			t.Errorf("publish with account %s's token on %s: %v", tc.id, tc.server, err)
 		}
+	}
+}
+
+// An instance that never answers GET /api/v2/instance does not hold up
+// writing a post to one of its accounts: the limits read gives up after
+// mastodon.LimitsTimeout, not the 30 s of other calls, and Mastodon's
+// defaults apply.
+func TestMastodonSlowInstanceDoesNotStallCreate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := mastodonWorld(t)
+	fake := mastodonfake.New()
+	t.Cleanup(fake.Close)
+	a := w.MustConnect(t, "mastodon", fake.URL, "org-1", "user-1", fakeBrowser(t, "alice"))
+	fake.Configure(func(s *mastodonfake.Server) { s.InstanceHangs = true })
+
+	svc := w.PostsService(nil)
+	for _, tc := range []struct {
+		name    string
+		content string
+		wantErr bool
+	}{
+		{"within the default limit", "hello from a slow instance", false},
+		{"over the default limit", strings.Repeat("x", mastodon.DefaultMaxCharacters+1), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := svc.Create(ctx, "org-1", posts.Input{Content: &tc.content, SocialAccountIDs: &[]string{a.ID}})
+			if took := time.Since(start); took > 2*mastodon.LimitsTimeout {
+				t.Errorf("create took %v; want at most about %v", took, mastodon.LimitsTimeout)
+			}
+			if (err != nil) != tc.wantErr {
+				t.Errorf("create: %v; want an error %t", err, tc.wantErr)
+			}
+		})
 	}
 }

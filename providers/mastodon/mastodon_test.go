@@ -453,16 +453,21 @@ func TestRevoke(t *testing.T) {
 
 func TestTextLimits(t *testing.T) {
 	ctx := context.Background()
+	hangs := func(s *mastodonfake.Server) { s.InstanceHangs = true }
 	for _, tc := range []struct {
-		name               string
-		set                func(*mastodonfake.Server)
-		wantMax, wantURL   int
-		thenDown, wantKept bool
+		name             string
+		set              func(*mastodonfake.Server)
+		wantMax, wantURL int
+		// then changes the instance before it is asked again, an hour on.
+		then func(*mastodonfake.Server)
 	}{
-		{"the instance's own", func(s *mastodonfake.Server) { s.MaxCharacters, s.URLLength = 5000, 25 }, 5000, 25, false, false},
-		{"left out: Mastodon's defaults", func(s *mastodonfake.Server) { s.OmitLimits = true }, 500, 23, false, false},
-		{"down: Mastodon's defaults", func(s *mastodonfake.Server) { s.InstanceDown = true }, 500, 23, false, false},
-		{"down later: the limits last read", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23, true, true},
+		{"the instance's own", func(s *mastodonfake.Server) { s.MaxCharacters, s.URLLength = 5000, 25 }, 5000, 25, nil},
+		{"left out: Mastodon's defaults", func(s *mastodonfake.Server) { s.OmitLimits = true }, 500, 23, nil},
+		{"down: Mastodon's defaults", func(s *mastodonfake.Server) { s.InstanceDown = true }, 500, 23, nil},
+		{"down later: the limits last read", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23,
+			func(s *mastodonfake.Server) { s.InstanceDown = true }},
+		{"never answers: Mastodon's defaults, soon", hangs, 500, 23, nil},
+		{"never answers later: the limits last read, soon", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23, hangs},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := mastodonfake.New()
@@ -477,9 +482,15 @@ func TestTextLimits(t *testing.T) {
 			a := providers.Account{Server: fake.URL}
 			check := func(when string) {
 				t.Helper()
+				start := time.Now()
 				ls, err := p.TextLimits(ctx, a)
 				if err != nil || len(ls) != 1 || ls[0].Max != tc.wantMax || ls[0].URLLength != tc.wantURL || ls[0].Unit != "characters" {
 					t.Fatalf("%s: limits %+v, %v; want %d, %d per URL", when, ls, err, tc.wantMax, tc.wantURL)
+				}
+				// Well within the provider's 30 s call timeout: a slow
+				// instance must not hold up writing a post.
+				if took := time.Since(start); took > 2*mastodon.LimitsTimeout {
+					t.Errorf("%s: the limits took %v; want at most %v", when, took, mastodon.LimitsTimeout)
 				}
 			}
 			check("first")
@@ -488,10 +499,10 @@ func TestTextLimits(t *testing.T) {
 			if fake.Calls("GET /api/v2/instance") != calls {
 				t.Errorf("asked the instance again within the hour")
 			}
-			if tc.thenDown {
-				fake.Configure(func(s *mastodonfake.Server) { s.InstanceDown = true })
+			if tc.then != nil {
+				fake.Configure(tc.then)
 				now = now.Add(2 * time.Hour)
-				check("down, an hour later")
+				check("an hour later")
 				if fake.Calls("GET /api/v2/instance") != calls+1 {
 					t.Errorf("did not ask the instance again after the hour")
 				}

@@ -50,8 +50,9 @@ type Server struct {
 	// and 23 by default); OmitLimits leaves them out of its answer.
 	MaxCharacters, URLLength int
 	OmitLimits               bool
-	// InstanceDown makes /api/v2/instance answer 503.
-	InstanceDown bool
+	// InstanceDown makes /api/v2/instance answer 503; InstanceHangs
+	// makes it never answer (until the caller gives up).
+	InstanceDown, InstanceHangs bool
 	// NoSource makes GET /api/v1/statuses/:id/source 404, as before
 	// Mastodon 3.5.
 	NoSource bool
@@ -383,7 +384,14 @@ func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) instance(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	hangs := s.InstanceHangs
+	s.mu.Unlock()
+	if hangs {
+		<-r.Context().Done()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.InstanceDown {
