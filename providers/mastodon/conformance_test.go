@@ -1,6 +1,7 @@
 package mastodon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -93,6 +94,9 @@ type gtsWorld struct {
 	lose map[string]bool // by access token: the next POST /api/v1/statuses
 	// statusCreates counts POST /api/v1/statuses that reached GoToSocial.
 	statusCreates atomic.Int64
+	// appTokens counts client_credentials grants asked of GoToSocial,
+	// tokens it cannot revoke.
+	appTokens atomic.Int64
 }
 
 func startGTS(t *testing.T) *gtsWorld {
@@ -104,6 +108,13 @@ func startGTS(t *testing.T) *gtsWorld {
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	g.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/oauth/token" {
+			body, _ := io.ReadAll(r.Body)
+			if q, _ := url.ParseQuery(string(body)); q.Get("grant_type") == "client_credentials" {
+				g.appTokens.Add(1)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/statuses" {
 			rp.ServeHTTP(w, r)
 			return

@@ -28,12 +28,15 @@ func TestGoToSocial(t *testing.T) {
 		t.Errorf("account %+v; want id <id>@%s, handle @alice@%s, server %s", a, host, host, g.proxy.URL)
 	}
 	// A second account on the same instance uses PostFlow's registration,
-	// which GoToSocial still knows (an app token, client_credentials).
+	// without an app token to check it (GoToSocial cannot revoke one).
 	first, err := g.apps.Get(ctx, "mastodon", g.proxy.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.connect(t, "bob")
+	if n := g.appTokens.Load(); n != 0 {
+		t.Errorf("connects asked GoToSocial for %d app tokens, which it cannot revoke; want none", n)
+	}
 	if app, err := g.apps.Get(ctx, "mastodon", g.proxy.URL); err != nil || app.ClientID != first.ClientID {
 		t.Errorf("stored app %+v, %v; want client %s still", app, err, first.ClientID)
 	}

@@ -232,6 +232,37 @@ func TestAppRegisteredOncePerInstance(t *testing.T) {
 	}
 }
 
+// A connect to an instance PostFlow has an app on checks that the
+// instance still knows it with an app token (Mastodon vacuums unused
+// apps), revoked at once; not on GoToSocial, which vacuums none and could
+// not revoke the token.
+func TestKnownAppCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name, sourceURL         string
+		wantTokens, wantRevokes int
+	}{
+		{"Mastodon: checked, the app token revoked", "https://github.com/mastodon/mastodon", 3, 1},
+		{"no source_url: checked", "", 3, 1},
+		{"GoToSocial: no app token", "https://github.com/superseriousbusiness/gotosocial", 2, 0},
+		{"GoToSocial at codeberg: no app token", "https://codeberg.org/superseriousbusiness/gotosocial", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fake, _ := setup(t)
+			fake.Configure(func(s *mastodonfake.Server) { s.SourceURL = tc.sourceURL })
+			fake.AddAccount("bob")
+			connect(t, p, fake, "alice")
+			connect(t, p, fake, "bob") // the stored app: checked or not
+			if n := fake.Calls("POST /api/v1/apps"); n != 1 {
+				t.Errorf("%d registrations; want 1", n)
+			}
+			// Two exchanges, and the check's client_credentials if any.
+			if n, r := fake.Calls("POST /oauth/token"), fake.Calls("POST /oauth/revoke"); n != tc.wantTokens || r != tc.wantRevokes {
+				t.Errorf("%d token requests, %d revokes; want %d, %d", n, r, tc.wantTokens, tc.wantRevokes)
+			}
+		})
+	}
+}
+
 func TestReregistersWhenTheInstanceForgotTheApp(t *testing.T) {
 	ctx := context.Background()
 	p, fake, apps := setup(t)

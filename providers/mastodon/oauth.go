@@ -219,7 +219,18 @@ func (p *Provider) app(ctx context.Context, base string) (*providers.ServerApp, 
 // the authorize page of a forgotten app is an error page the user would
 // be stuck on, so this costs a connect one call more. The app token is
 // revoked at once, as far as the instance lets it be.
+//
+// GoToSocial (its /api/v2/instance source_url, read and cached with the
+// instance's limits) is not asked: it has no /oauth/revoke, so each check
+// would leave an app token behind for good, one a connect, and it does
+// not vacuum apps, so there is nothing to check. Should it forget the app
+// all the same, Exchange's invalid_client forgets the registration and
+// the next connect registers anew. An instance whose limits cannot be
+// read is checked as before.
 func (p *Provider) known(ctx context.Context, app *providers.ServerApp) bool {
+	if p.instanceLimits(ctx, app.Server).goToSocial {
+		return true
+	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}

@@ -91,10 +91,11 @@ func isWord(r rune) bool {
 // limitsEntry is one instance's limits as last read.
 type limitsEntry struct {
 	max, urlLength int
-	// plain: the server counts plain code points, links at their length
-	// (GoToSocial, which advertises characters_reserved_per_url but does
-	// not apply it: it refused 5,001 characters of which a link was most).
-	plain bool
+	// goToSocial: the instance's source_url names GoToSocial. It counts
+	// plain code points, links at their length (it advertises
+	// characters_reserved_per_url but does not apply it: it refused 5,001
+	// characters of which a link was most); see also known.
+	goToSocial bool
 }
 
 // TextLimits is the limit of a's instance: configuration.statuses.
@@ -109,7 +110,7 @@ type limitsEntry struct {
 // again a minute later.
 func (p *Provider) TextLimits(ctx context.Context, a providers.Account) ([]providers.TextLimit, error) {
 	e := p.instanceLimits(ctx, a.Server)
-	if e.plain {
+	if e.goToSocial {
 		return []providers.TextLimit{providers.Characters(e.max)}, nil
 	}
 	l := providers.TextLimit{Max: e.max, Unit: "characters", URLLength: e.urlLength, Count: Count(e.urlLength)}
@@ -154,7 +155,7 @@ func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, 
 	}
 	s := inst.Configuration.Statuses
 	e := limitsEntry{max: s.MaxCharacters, urlLength: s.CharactersReservedPerURL,
-		plain: strings.Contains(strings.ToLower(inst.SourceURL), "gotosocial")}
+		goToSocial: strings.Contains(strings.ToLower(inst.SourceURL), "gotosocial")}
 	if e.max <= 0 {
 		e.max = DefaultMaxCharacters
 	}

@@ -50,6 +50,9 @@ type Server struct {
 	// and 23 by default); OmitLimits leaves them out of its answer.
 	MaxCharacters, URLLength int
 	OmitLimits               bool
+	// SourceURL is the source_url /api/v2/instance gives ("" leaves it
+	// out); one naming gotosocial makes the instance pass for GoToSocial.
+	SourceURL string
 	// InstanceDown makes /api/v2/instance answer 503; InstanceHangs
 	// makes it never answer (until the caller gives up).
 	InstanceDown, InstanceHangs bool
@@ -402,8 +405,12 @@ func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
 	if !s.OmitLimits {
 		statuses = map[string]any{"max_characters": s.MaxCharacters, "max_media_attachments": 4, "characters_reserved_per_url": s.URLLength}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.3.0",
-		"configuration": map[string]any{"statuses": statuses}})
+	inst := map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.3.0",
+		"configuration": map[string]any{"statuses": statuses}}
+	if s.SourceURL != "" {
+		inst["source_url"] = s.SourceURL
+	}
+	writeJSON(w, http.StatusOK, inst)
 }
 
 // fakeURL stands for a link in the instance's count of a status.
