@@ -146,6 +146,30 @@ func TestSameIDOnTwoInstances(t *testing.T) {
 	}
 }
 
+// A username with "@" would make the handle name another server: the
+// account is refused.
+func TestExchangeRefusesAUsernameWithAt(t *testing.T) {
+	p, fake, _ := setup(t)
+	fake.AddAccount("bob@mastodon.social")
+	u, err := p.AuthURL(context.Background(), fake.URL, "s", challenge())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := mastodonfake.Authorize(u, "bob@mastodon.social")
+	if err != nil || q.Get("code") == "" {
+		t.Fatalf("authorize: %v %v", q, err)
+	}
+	conn, err := p.Exchange(context.Background(), fake.URL, q.Get("code"), "", verifier)
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Code != "BAD_RESPONSE" {
+		var got providers.Profile
+		if conn != nil {
+			got = conn.Profile // not its token
+		}
+		t.Errorf("exchange: profile %+v, %v; want BAD_RESPONSE", got, err)
+	}
+}
+
 func TestLocalID(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"109876543210@mastodon.social", "109876543210"},
