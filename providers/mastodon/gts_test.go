@@ -25,7 +25,7 @@ func TestGoToSocial(t *testing.T) {
 	// domain GoToSocial names itself with.
 	host := strings.TrimPrefix(g.proxy.URL, "http://")
 	if id, ok := strings.CutSuffix(a.PlatformUserID, "@"+host); !ok || id == "" || a.Handle != "@alice@"+host || a.Server != g.proxy.URL {
-		t.Errorf("account %+v; want id <id>@%s, handle @alice@%s, server %s", a, host, host, g.proxy.URL)
+		t.Errorf("account %s %s on %s; want id <id>@%s, handle @alice@%s, server %s", a.PlatformUserID, a.Handle, a.Server, host, host, g.proxy.URL)
 	}
 	// A second account on the same instance uses PostFlow's registration,
 	// without an app token to check it (GoToSocial cannot revoke one).

@@ -124,7 +124,7 @@ func TestSameIDOnTwoInstances(t *testing.T) {
 			a := account(connect(t, p, tc.fake, "alice"))
 			host := strings.TrimPrefix(tc.fake.URL, "http://")
 			if a.PlatformUserID != "1@"+host || a.Handle != "@alice@"+host || a.Server != tc.fake.URL {
-				t.Errorf("account %+v; want id 1@%s, handle @alice@%s, server %s", a, host, host, tc.fake.URL)
+				t.Errorf("account %s %s on %s; want id 1@%s, handle @alice@%s, server %s", a.PlatformUserID, a.Handle, a.Server, host, host, tc.fake.URL)
 			}
 			if mastodon.LocalID(a.PlatformUserID) != "1" {
 				t.Errorf("local id of %s: %s; want 1", a.PlatformUserID, mastodon.LocalID(a.PlatformUserID))
