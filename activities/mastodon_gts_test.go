@@ -105,7 +105,7 @@ func TestMastodonLostAnswerOnGoToSocialPublishesOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodGet, gts.URL+"/api/v1/accounts/"+account.PlatformUserID+"/statuses?limit=40", nil)
+	req, _ := http.NewRequest(http.MethodGet, gts.URL+"/api/v1/accounts/"+mastodon.LocalID(account.PlatformUserID)+"/statuses?limit=40", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

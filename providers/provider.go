@@ -260,7 +260,9 @@ type Tokens struct {
 type Profile struct {
 	// PlatformUserID is the network's stable id, in the form its API
 	// takes as the author (LinkedIn: urn:li:person:{sub}; Bluesky: the
-	// DID; Mastodon: the account id).
+	// DID; Mastodon: "<account id>@<host[:port]>", the instance-local id
+	// and the server PostFlow connected to, as ids are only unique per
+	// instance; mastodon.LocalID reads the id back).
 	PlatformUserID string `json:"platformUserId"`
 	// Handle is the account's name on the network (@alice@example.social,
 	// alice.bsky.social), where it has one.

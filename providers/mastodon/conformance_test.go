@@ -1,6 +1,7 @@
 package mastodon_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -38,12 +39,12 @@ func TestConformance(t *testing.T) {
 			if !slices.Contains([]string{"429", "503", "504", "lost", "401"}, answer) {
 				return false
 			}
-			fake.Configure(func(s *mastodonfake.Server) { s.Answers[a.PlatformUserID] = []string{answer} })
+			fake.Configure(func(s *mastodonfake.Server) { s.Answers[mastodon.LocalID(a.PlatformUserID)] = []string{answer} })
 			return true
 		},
 		Holds: func(_ *testing.T, a providers.Account, text string) int {
 			n := 0
-			for _, st := range fake.Statuses(a.PlatformUserID) {
+			for _, st := range fake.Statuses(mastodon.LocalID(a.PlatformUserID)) {
 				if st.Text == text {
 					n++
 				}
@@ -93,6 +94,9 @@ type gtsWorld struct {
 	lose map[string]bool // by access token: the next POST /api/v1/statuses
 	// statusCreates counts POST /api/v1/statuses that reached GoToSocial.
 	statusCreates atomic.Int64
+	// appTokens counts client_credentials grants asked of GoToSocial,
+	// tokens it cannot revoke.
+	appTokens atomic.Int64
 }
 
 func startGTS(t *testing.T) *gtsWorld {
@@ -104,6 +108,13 @@ func startGTS(t *testing.T) *gtsWorld {
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	g.proxy = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/oauth/token" {
+			body, _ := io.ReadAll(r.Body)
+			if q, _ := url.ParseQuery(string(body)); q.Get("grant_type") == "client_credentials" {
+				g.appTokens.Add(1)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/statuses" {
 			rp.ServeHTTP(w, r)
 			return
@@ -170,7 +181,7 @@ func (g *gtsWorld) holds(t *testing.T, a providers.Account, text string) int {
 	var sts []struct {
 		ID string `json:"id"`
 	}
-	g.get(t, a, "/api/v1/accounts/"+a.PlatformUserID+"/statuses?limit=40", &sts)
+	g.get(t, a, "/api/v1/accounts/"+mastodon.LocalID(a.PlatformUserID)+"/statuses?limit=40", &sts)
 	n := 0
 	for _, st := range sts {
 		var src struct {

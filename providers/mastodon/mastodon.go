@@ -146,6 +146,44 @@ func (p *Provider) learnPostURL(a providers.Account, id, postURL string) {
 	}
 }
 
+// PlatformUserID is the id PostFlow keeps for the account with the
+// instance-local id localID on the server at base: "<id>@<host[:port]>",
+// e.g. "109876543210@mastodon.social" or "1@127.0.0.1:8080". Mastodon
+// account ids are only unique on their instance (accounts made before
+// Mastodon 2.6 have sequential ids, 1, 2, 3 on every instance), and
+// accounts are keyed (organization, platform, platformUserId): the local
+// id alone would let connecting id 1 on a second instance replace the
+// connection to id 1 on the first, and would let any instance claim any
+// id. The host is the one of the base URL PostFlow called (already
+// lower-cased by netguard.Policy.ServerURL), not anything the instance
+// says. LocalID reads the local id back for the API. Accounts connected
+// before this form keep their bare id (LocalID takes it as it is);
+// connecting one of them again makes a second account beside it, which
+// the user disconnects.
+func PlatformUserID(localID, base string) string {
+	return localID + "@" + serverHost(base)
+}
+
+// LocalID is the instance-local account id in a PlatformUserID, the form
+// GET /api/v1/accounts/:id takes. An id without "@" (stored before the
+// "<id>@<host>" form) is returned as it is. Local ids hold no "@":
+// Exchange refuses an account whose id does.
+func LocalID(platformUserID string) string {
+	if i := strings.LastIndexByte(platformUserID, '@'); i >= 0 {
+		return platformUserID[:i]
+	}
+	return platformUserID
+}
+
+// serverHost is the host[:port] of a base URL read by
+// netguard.Policy.ServerURL.
+func serverHost(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")
+}
+
 // username is the user part of a handle "@alice@example.social".
 func username(handle string) string {
 	u, _, _ := strings.Cut(strings.TrimPrefix(handle, "@"), "@")

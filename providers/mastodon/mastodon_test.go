@@ -92,12 +92,94 @@ func TestConnect(t *testing.T) {
 				t.Fatalf("authorize URL %s", u)
 			}
 			conn := connect(t, p, fake, "alice")
-			want := providers.Profile{PlatformUserID: "1", Handle: "@alice@" + strings.TrimPrefix(fake.URL, "http://"),
+			host := strings.TrimPrefix(fake.URL, "http://")
+			want := providers.Profile{PlatformUserID: "1@" + host, Handle: "@alice@" + host,
 				DisplayName: "Alice", AvatarURL: fake.URL + "/avatars/1.png", Server: fake.URL}
 			if conn.Profile != want || conn.Tokens.AccessToken == "" || !conn.Tokens.ExpiresAt.IsZero() || conn.Tokens.RefreshToken != "" {
 				t.Errorf("connection %+v, want profile %+v, a token without expiry or refresh", conn, want)
 			}
 		})
+	}
+}
+
+// Mastodon ids are per instance: the same local id on two instances is
+// two accounts, each bound to the server PostFlow called, whatever the
+// instance says its domain is; Find reads each one's own statuses.
+func TestSameIDOnTwoInstances(t *testing.T) {
+	ctx := context.Background()
+	p, first, _ := setup(t)
+	second := mastodonfake.New()
+	t.Cleanup(second.Close)
+	for _, tc := range []struct {
+		name  string
+		fake  *mastodonfake.Server
+		claim string // the domain the instance names in the account's url
+	}{
+		{"first instance, its own domain", first, ""},
+		{"second instance, claiming the first's domain", second, strings.TrimPrefix(first.URL, "http://")},
+		{"second instance, claiming another's", second, "mastodon.social"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.fake.Configure(func(s *mastodonfake.Server) { s.AccountDomain = tc.claim })
+			a := account(connect(t, p, tc.fake, "alice"))
+			host := strings.TrimPrefix(tc.fake.URL, "http://")
+			if a.PlatformUserID != "1@"+host || a.Handle != "@alice@"+host || a.Server != tc.fake.URL {
+				t.Errorf("account %s %s on %s; want id 1@%s, handle @alice@%s, server %s", a.PlatformUserID, a.Handle, a.Server, host, host, tc.fake.URL)
+			}
+			if mastodon.LocalID(a.PlatformUserID) != "1" {
+				t.Errorf("local id of %s: %s; want 1", a.PlatformUserID, mastodon.LocalID(a.PlatformUserID))
+			}
+			text := tc.name + " on " + host
+			pub, err := p.Publish(ctx, a, providers.Payload{Text: text, IdempotencyKey: "k-" + tc.name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			found, err := p.Find(ctx, a, providers.Payload{Text: text}, time.Now().Add(-time.Minute))
+			if err != nil || len(found) != 1 || found[0].PlatformPostID != pub.PlatformPostID {
+				t.Errorf("find: %+v, %v; want %s", found, err, pub.PlatformPostID)
+			}
+		})
+	}
+	a1, a2 := mastodon.PlatformUserID("1", first.URL), mastodon.PlatformUserID("1", second.URL)
+	if a1 == a2 {
+		t.Errorf("account 1 on %s and on %s are both %s", first.URL, second.URL, a1)
+	}
+}
+
+// A username with "@" would make the handle name another server: the
+// account is refused.
+func TestExchangeRefusesAUsernameWithAt(t *testing.T) {
+	p, fake, _ := setup(t)
+	fake.AddAccount("bob@mastodon.social")
+	u, err := p.AuthURL(context.Background(), fake.URL, "s", challenge())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := mastodonfake.Authorize(u, "bob@mastodon.social")
+	if err != nil || q.Get("code") == "" {
+		t.Fatalf("authorize: %v %v", q, err)
+	}
+	conn, err := p.Exchange(context.Background(), fake.URL, q.Get("code"), "", verifier)
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Code != "BAD_RESPONSE" {
+		var got providers.Profile
+		if conn != nil {
+			got = conn.Profile // not its token
+		}
+		t.Errorf("exchange: profile %+v, %v; want BAD_RESPONSE", got, err)
+	}
+}
+
+func TestLocalID(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"109876543210@mastodon.social", "109876543210"},
+		{"1@127.0.0.1:8080", "1"},
+		{"01HXYZ@gts.example", "01HXYZ"},
+		{"42", "42"}, // stored before the <id>@<host> form
+	} {
+		if got := mastodon.LocalID(tc.in); got != tc.want {
+			t.Errorf("LocalID(%q) = %q; want %q", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -171,6 +253,37 @@ func TestAppRegisteredOncePerInstance(t *testing.T) {
 		if id != stored.ClientID {
 			t.Errorf("a connect used client %s, the store holds %s", id, stored.ClientID)
 		}
+	}
+}
+
+// A connect to an instance PostFlow has an app on checks that the
+// instance still knows it with an app token (Mastodon vacuums unused
+// apps), revoked at once; not on GoToSocial, which vacuums none and could
+// not revoke the token.
+func TestKnownAppCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name, sourceURL         string
+		wantTokens, wantRevokes int
+	}{
+		{"Mastodon: checked, the app token revoked", "https://github.com/mastodon/mastodon", 3, 1},
+		{"no source_url: checked", "", 3, 1},
+		{"GoToSocial: no app token", "https://github.com/superseriousbusiness/gotosocial", 2, 0},
+		{"GoToSocial at codeberg: no app token", "https://codeberg.org/superseriousbusiness/gotosocial", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fake, _ := setup(t)
+			fake.Configure(func(s *mastodonfake.Server) { s.SourceURL = tc.sourceURL })
+			fake.AddAccount("bob")
+			connect(t, p, fake, "alice")
+			connect(t, p, fake, "bob") // the stored app: checked or not
+			if n := fake.Calls("POST /api/v1/apps"); n != 1 {
+				t.Errorf("%d registrations; want 1", n)
+			}
+			// Two exchanges, and the check's client_credentials if any.
+			if n, r := fake.Calls("POST /oauth/token"), fake.Calls("POST /oauth/revoke"); n != tc.wantTokens || r != tc.wantRevokes {
+				t.Errorf("%d token requests, %d revokes; want %d, %d", n, r, tc.wantTokens, tc.wantRevokes)
+			}
+		})
 	}
 }
 
@@ -395,16 +508,21 @@ func TestRevoke(t *testing.T) {
 
 func TestTextLimits(t *testing.T) {
 	ctx := context.Background()
+	hangs := func(s *mastodonfake.Server) { s.InstanceHangs = true }
 	for _, tc := range []struct {
-		name               string
-		set                func(*mastodonfake.Server)
-		wantMax, wantURL   int
-		thenDown, wantKept bool
+		name             string
+		set              func(*mastodonfake.Server)
+		wantMax, wantURL int
+		// then changes the instance before it is asked again, an hour on.
+		then func(*mastodonfake.Server)
 	}{
-		{"the instance's own", func(s *mastodonfake.Server) { s.MaxCharacters, s.URLLength = 5000, 25 }, 5000, 25, false, false},
-		{"left out: Mastodon's defaults", func(s *mastodonfake.Server) { s.OmitLimits = true }, 500, 23, false, false},
-		{"down: Mastodon's defaults", func(s *mastodonfake.Server) { s.InstanceDown = true }, 500, 23, false, false},
-		{"down later: the limits last read", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23, true, true},
+		{"the instance's own", func(s *mastodonfake.Server) { s.MaxCharacters, s.URLLength = 5000, 25 }, 5000, 25, nil},
+		{"left out: Mastodon's defaults", func(s *mastodonfake.Server) { s.OmitLimits = true }, 500, 23, nil},
+		{"down: Mastodon's defaults", func(s *mastodonfake.Server) { s.InstanceDown = true }, 500, 23, nil},
+		{"down later: the limits last read", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23,
+			func(s *mastodonfake.Server) { s.InstanceDown = true }},
+		{"never answers: Mastodon's defaults, soon", hangs, 500, 23, nil},
+		{"never answers later: the limits last read, soon", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23, hangs},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := mastodonfake.New()
@@ -419,9 +537,15 @@ func TestTextLimits(t *testing.T) {
 			a := providers.Account{Server: fake.URL}
 			check := func(when string) {
 				t.Helper()
+				start := time.Now()
 				ls, err := p.TextLimits(ctx, a)
 				if err != nil || len(ls) != 1 || ls[0].Max != tc.wantMax || ls[0].URLLength != tc.wantURL || ls[0].Unit != "characters" {
 					t.Fatalf("%s: limits %+v, %v; want %d, %d per URL", when, ls, err, tc.wantMax, tc.wantURL)
+				}
+				// Well within the provider's 30 s call timeout: a slow
+				// instance must not hold up writing a post.
+				if took := time.Since(start); took > 2*mastodon.LimitsTimeout {
+					t.Errorf("%s: the limits took %v; want at most %v", when, took, mastodon.LimitsTimeout)
 				}
 			}
 			check("first")
@@ -430,10 +554,10 @@ func TestTextLimits(t *testing.T) {
 			if fake.Calls("GET /api/v2/instance") != calls {
 				t.Errorf("asked the instance again within the hour")
 			}
-			if tc.thenDown {
-				fake.Configure(func(s *mastodonfake.Server) { s.InstanceDown = true })
+			if tc.then != nil {
+				fake.Configure(tc.then)
 				now = now.Add(2 * time.Hour)
-				check("down, an hour later")
+				check("an hour later")
 				if fake.Calls("GET /api/v2/instance") != calls+1 {
 					t.Errorf("did not ask the instance again after the hour")
 				}

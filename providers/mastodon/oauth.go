@@ -72,6 +72,15 @@ func (p *Provider) AuthURL(ctx context.Context, server, state, challenge string)
 // no refresh token. An instance that no longer knows PostFlow's app
 // (invalid_client: Mastodon before 4.3 vacuums apps left unused) gets its
 // registration forgotten, so that connecting again registers anew.
+//
+// The profile's PlatformUserID is "<id>@<host[:port]>" of the server
+// called (see PlatformUserID), and its Handle "@<username>@<host[:port]>"
+// of that same server. A Mastodon instance may name its accounts with
+// another WebFinger domain (LOCAL_DOMAIN example.com, WEB_DOMAIN
+// mastodon.example.com), so the handle can differ from the one the
+// account's followers see; but the instance's word for that domain (its
+// url, its acct) is unchecked, and an instance could name itself another
+// one. The server PostFlow actually talked to is the name it can vouch for.
 func (p *Provider) Exchange(ctx context.Context, server, code, _, verifier string) (*providers.Connection, error) {
 	base, err := p.instance(ctx, server)
 	if err != nil {
@@ -114,17 +123,14 @@ func (p *Provider) Exchange(ctx context.Context, server, code, _, verifier strin
 		func(b []byte) error { return json.Unmarshal(b, &acct) }); err != nil {
 		return nil, err
 	}
-	if acct.ID == "" || acct.Username == "" {
+	if acct.ID == "" || acct.Username == "" || strings.Contains(acct.ID, "@") || strings.Contains(acct.Username, "@") {
 		return nil, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Message: "verify_credentials named no account"}
 	}
-	// The handle's domain is the one the instance names its accounts
-	// with, as in their URLs; it may differ from the address users type.
-	host := strings.TrimPrefix(strings.TrimPrefix(base, "https://"), "http://")
-	if u, err := url.Parse(acct.URL); err == nil && u.Host != "" {
-		host = u.Host
-	}
+	// Both the id and the handle's domain are the server PostFlow talked
+	// to, never what the instance says of itself (see PlatformUserID).
+	host := serverHost(base)
 	return &providers.Connection{Tokens: t, Profile: providers.Profile{
-		PlatformUserID: acct.ID,
+		PlatformUserID: PlatformUserID(acct.ID, base),
 		Handle:         "@" + acct.Username + "@" + host,
 		DisplayName:    acct.DisplayName,
 		AvatarURL:      acct.Avatar,
@@ -213,7 +219,18 @@ func (p *Provider) app(ctx context.Context, base string) (*providers.ServerApp, 
 // the authorize page of a forgotten app is an error page the user would
 // be stuck on, so this costs a connect one call more. The app token is
 // revoked at once, as far as the instance lets it be.
+//
+// GoToSocial (its /api/v2/instance source_url, read and cached with the
+// instance's limits) is not asked: it has no /oauth/revoke, so each check
+// would leave an app token behind for good, one a connect, and it does
+// not vacuum apps, so there is nothing to check. Should it forget the app
+// all the same, Exchange's invalid_client forgets the registration and
+// the next connect registers anew. An instance whose limits cannot be
+// read is checked as before.
 func (p *Provider) known(ctx context.Context, app *providers.ServerApp) bool {
+	if p.instanceLimits(ctx, app.Server).goToSocial {
+		return true
+	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}

@@ -94,7 +94,7 @@ func (p *Provider) Find(ctx context.Context, a providers.Account, pl providers.P
 			q.Set("max_id", maxID)
 		}
 		var page []status
-		if err := p.call(ctx, http.MethodGet, a.Server, "/api/v1/accounts/"+url.PathEscape(a.PlatformUserID)+"/statuses?"+q.Encode(),
+		if err := p.call(ctx, http.MethodGet, a.Server, "/api/v1/accounts/"+url.PathEscape(LocalID(a.PlatformUserID))+"/statuses?"+q.Encode(),
 			a.AccessToken, nil, "", func(b []byte) error { return json.Unmarshal(b, &page) }); err != nil {
 			return nil, err
 		}

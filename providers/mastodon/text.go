@@ -32,6 +32,14 @@ const (
 	maxCachedServers = 1000
 )
 
+// LimitsTimeout bounds the read of an instance's limits, far below the
+// 30 s of other calls: the limits are read on the request path of writing
+// a post (every target account is checked, one after another) and on
+// each publish, and a missing answer costs nothing but a fallback to the
+// limits last read or Mastodon's defaults, whereas a stalled read holds
+// the user's request. A healthy instance answers in well under a second.
+const LimitsTimeout = 3 * time.Second
+
 // urlFinder finds links the way Mastodon gives them a fixed length: with
 // an http or https scheme (a bare example.com counts as its characters).
 var urlFinder = func() *regexp.Regexp {
@@ -83,10 +91,11 @@ func isWord(r rune) bool {
 // limitsEntry is one instance's limits as last read.
 type limitsEntry struct {
 	max, urlLength int
-	// plain: the server counts plain code points, links at their length
-	// (GoToSocial, which advertises characters_reserved_per_url but does
-	// not apply it: it refused 5,001 characters of which a link was most).
-	plain bool
+	// goToSocial: the instance's source_url names GoToSocial. It counts
+	// plain code points, links at their length (it advertises
+	// characters_reserved_per_url but does not apply it: it refused 5,001
+	// characters of which a link was most); see also known.
+	goToSocial bool
 }
 
 // TextLimits is the limit of a's instance: configuration.statuses.
@@ -96,11 +105,12 @@ type limitsEntry struct {
 // counts as Count does; an instance whose source_url names GoToSocial
 // counts plain code points, as GoToSocial does. It never
 // fails, so that writing a post does not depend on an instance being up:
-// when the instance does not answer, the limits last read are used, or
-// else Mastodon's defaults, and the instance is asked again a minute later.
+// when the instance does not answer within LimitsTimeout, the limits last
+// read are used, or else Mastodon's defaults, and the instance is asked
+// again a minute later.
 func (p *Provider) TextLimits(ctx context.Context, a providers.Account) ([]providers.TextLimit, error) {
 	e := p.instanceLimits(ctx, a.Server)
-	if e.plain {
+	if e.goToSocial {
 		return []providers.TextLimit{providers.Characters(e.max)}, nil
 	}
 	l := providers.TextLimit{Max: e.max, Unit: "characters", URLLength: e.urlLength, Count: Count(e.urlLength)}
@@ -113,7 +123,9 @@ func (p *Provider) instanceLimits(ctx context.Context, server string) limitsEntr
 	if fresh {
 		return e
 	}
-	read, err := p.readLimits(ctx, server)
+	rctx, cancel := context.WithTimeout(ctx, LimitsTimeout)
+	read, err := p.readLimits(rctx, server)
+	cancel()
 	switch {
 	case err == nil:
 		e = read
@@ -143,7 +155,7 @@ func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, 
 	}
 	s := inst.Configuration.Statuses
 	e := limitsEntry{max: s.MaxCharacters, urlLength: s.CharactersReservedPerURL,
-		plain: strings.Contains(strings.ToLower(inst.SourceURL), "gotosocial")}
+		goToSocial: strings.Contains(strings.ToLower(inst.SourceURL), "gotosocial")}
 	if e.max <= 0 {
 		e.max = DefaultMaxCharacters
 	}

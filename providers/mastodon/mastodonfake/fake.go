@@ -50,8 +50,12 @@ type Server struct {
 	// and 23 by default); OmitLimits leaves them out of its answer.
 	MaxCharacters, URLLength int
 	OmitLimits               bool
-	// InstanceDown makes /api/v2/instance answer 503.
-	InstanceDown bool
+	// SourceURL is the source_url /api/v2/instance gives ("" leaves it
+	// out); one naming gotosocial makes the instance pass for GoToSocial.
+	SourceURL string
+	// InstanceDown makes /api/v2/instance answer 503; InstanceHangs
+	// makes it never answer (until the caller gives up).
+	InstanceDown, InstanceHangs bool
 	// NoSource makes GET /api/v1/statuses/:id/source 404, as before
 	// Mastodon 3.5.
 	NoSource bool
@@ -65,6 +69,10 @@ type Server struct {
 	// (nothing made), "lost" makes the status and answers 504, "ok"
 	// answers as usual.
 	Answers map[string][]string
+	// AccountDomain, if set, is the host the instance names in its
+	// accounts' url, as an instance with another WebFinger domain, or
+	// one claiming to be another, does (by default its own).
+	AccountDomain string
 	// Now is the instance's clock (Idempotency-Key expiry, created_at).
 	Now func() time.Time
 
@@ -363,8 +371,12 @@ func (s *Server) caller(w http.ResponseWriter, r *http.Request) *account {
 }
 
 func (s *Server) accountJSON(a *account) map[string]any {
+	u := s.URL + "/@" + a.username
+	if s.AccountDomain != "" {
+		u = "https://" + s.AccountDomain + "/@" + a.username
+	}
 	return map[string]any{"id": a.id, "username": a.username, "acct": a.username, "display_name": a.displayName,
-		"url": s.URL + "/@" + a.username, "avatar": s.URL + "/avatars/" + a.id + ".png"}
+		"url": u, "avatar": s.URL + "/avatars/" + a.id + ".png"}
 }
 
 func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
@@ -375,7 +387,14 @@ func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) instance(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	hangs := s.InstanceHangs
+	s.mu.Unlock()
+	if hangs {
+		<-r.Context().Done()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.InstanceDown {
@@ -386,8 +405,12 @@ func (s *Server) instance(w http.ResponseWriter, _ *http.Request) {
 	if !s.OmitLimits {
 		statuses = map[string]any{"max_characters": s.MaxCharacters, "max_media_attachments": 4, "characters_reserved_per_url": s.URLLength}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.3.0",
-		"configuration": map[string]any{"statuses": statuses}})
+	inst := map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.3.0",
+		"configuration": map[string]any{"statuses": statuses}}
+	if s.SourceURL != "" {
+		inst["source_url"] = s.SourceURL
+	}
+	writeJSON(w, http.StatusOK, inst)
 }
 
 // fakeURL stands for a link in the instance's count of a status.
