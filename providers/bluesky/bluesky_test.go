@@ -3,6 +3,7 @@ package bluesky_test
 import (
 	"context"
 	"errors"
+	"github.com/postflow/postflow/internal/netguard"
 	"strings"
 	"testing"
 	"time"
@@ -484,4 +485,29 @@ func TestLoginRefusesAnImpostorPDS(t *testing.T) {
 			t.Errorf("handle %q; alice's document claims bob.test, which is bob's: no verified handle", h)
 		}
 	})
+}
+
+// TestTheConfiguredEntrywayMayBeNamed: the resolver PostFlow is configured
+// with (bsky.social, whose accounts' documents name their own PDS hosts)
+// is PostFlow's choice, not the user's: named as the server, as users of
+// bsky.social do to sign in by email, it may answer for an account whose
+// PDS is elsewhere.
+func TestTheConfiguredEntrywayMayBeNamed(t *testing.T) {
+	ctx := context.Background()
+	fake := blueskyfake.New()
+	t.Cleanup(fake.Close)
+	alice := fake.CreateAccount("alice.test", "")
+	entry := blueskyfake.New()
+	t.Cleanup(entry.Close)
+	viaEntry := entry.AddAccount(blueskyfake.Account{DID: alice.DID, Handle: alice.Handle, Email: alice.Email, Password: "own"})
+	pw := entry.AppPassword(viaEntry.DID)
+	p, err := bluesky.New(bluesky.Config{ResolverURL: entry.URL, PLCURL: fake.PLCURL(), AppURL: "https://bsky.app",
+		Servers: netguard.Policy{AllowLocal: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := p.Connect().Password.Login(ctx, entry.URL, alice.Email, pw)
+	if err != nil || conn.Profile.PlatformUserID != alice.DID || conn.Profile.Server != entry.URL {
+		t.Fatalf("login by email at the configured entryway: %+v, %v", conn, err)
+	}
 }

@@ -85,7 +85,12 @@ func (l *login) login(ctx context.Context, server, identifier, password string) 
 			return nil, errBadServer(err)
 		}
 		base = u.String()
-		if !strings.Contains(identifier, "@") {
+		// The configured resolver (bsky.social, Bluesky's entryway) is
+		// PostFlow's own choice, not the user's, and answers for the
+		// accounts of every PDS behind it: named, it is trusted as it is
+		// when no server is named.
+		entryway := sameServer(base, p.cfg.ResolverURL)
+		if !strings.Contains(identifier, "@") && !entryway {
 			// A handle or a DID names its PDS: the password goes to no
 			// other server.
 			did, pds, err := p.findPDS(ctx, identifier)
@@ -120,7 +125,7 @@ func (l *login) login(ctx context.Context, server, identifier, password string) 
 		p.endSession(ctx, base, s)
 		return nil, err
 	}
-	if pds := doc.pds(s.DID); !sameServer(pds, base) {
+	if pds := doc.pds(s.DID); !sameServer(pds, base) && !sameServer(base, p.cfg.ResolverURL) {
 		p.endSession(ctx, base, s)
 		return nil, errWrongPDS(s.DID, pds)
 	}
