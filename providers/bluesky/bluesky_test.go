@@ -3,11 +3,11 @@ package bluesky_test
 import (
 	"context"
 	"errors"
-	"github.com/postflow/postflow/internal/netguard"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
 	"github.com/postflow/postflow/providers/bluesky/blueskyfake"
