@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/postflow/postflow/internal/realpeers"
 	"github.com/postflow/postflow/internal/stallproxy"
 	"github.com/postflow/postflow/providers/linkedin/linkedinfake"
@@ -136,14 +140,30 @@ func (n *networks) connectLinkedIn(t *testing.T) {
 	n.ids["page"] = n.d.connectionOf("linkedin", "urn:li:organization:"+orgID)
 }
 
+// connectBluesky connects the PDS account by its handle (its PDS is
+// found from its DID document, which a named server must match), then
+// routes the account's calls through the proxy, as a network path between
+// the worker and the PDS would carry them: the PDS names itself by its own
+// port in DID documents, so the proxy cannot stand in for it at connect.
 func (n *networks) connectBluesky(t *testing.T) {
 	t.Helper()
-	body := fmt.Sprintf(`{"identifier":%q,"password":%q,"server":%q}`, n.bsky.Handle, n.pds.AppPassword(t, n.bsky), n.proxy["bluesky"].URL)
+	body := fmt.Sprintf(`{"identifier":%q,"password":%q}`, n.bsky.Handle, n.pds.AppPassword(t, n.bsky))
 	status, out := n.d.call("POST", "/connections/bluesky", body)
-	if status != http.StatusCreated || out["platformUserId"] != n.bsky.DID {
+	if status != http.StatusCreated || out["platformUserId"] != n.bsky.DID || out["server"] != n.pds.PublicURL {
 		t.Fatalf("connect bluesky: %d %v", status, out)
 	}
 	n.ids["bluesky"] = out["id"].(string)
+	db, err := mongo.Connect(options.Client().ApplyURI(fmt.Sprintf("mongodb://127.0.0.1:%d", n.dev.mongoPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Disconnect(context.Background())
+	oid, _ := bson.ObjectIDFromHex(n.ids["bluesky"])
+	res, err := db.Database("postflow").Collection("socialAccounts").UpdateOne(context.Background(),
+		bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{{Key: "server", Value: n.proxy["bluesky"].URL}}}})
+	if err != nil || res.ModifiedCount != 1 {
+		t.Fatalf("route the Bluesky account through the proxy: %v, %+v", err, res)
+	}
 }
 
 func (n *networks) connectMastodon(t *testing.T) {
