@@ -123,12 +123,12 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request) {
 		s.connectFailed(w, r, providerID, err)
 		return
 	}
-	u, err := s.conns.ConnectURL(r.Context(), providerID, r.URL.Query().Get("instance"), id.OrgID, id.UserID, key)
+	u, state, err := s.conns.ConnectURL(r.Context(), providerID, r.URL.Query().Get("instance"), id.OrgID, id.UserID, key)
 	if err != nil {
 		s.connectFailed(w, r, providerID, err)
 		return
 	}
-	s.setBrowserCookie(w, u, key)
+	s.setBrowserCookie(w, state, key)
 	http.Redirect(w, r, u, http.StatusFound)
 }
 
@@ -212,9 +212,9 @@ func (s *server) start(w http.ResponseWriter, r *http.Request) {
 	}
 	key, err := connections.NewBrowserKey()
 	if err == nil {
-		var u string
-		if u, err = s.conns.Start(r.Context(), providerID, r.URL.Query().Get("ticket"), key); err == nil {
-			s.setBrowserCookie(w, u, key)
+		var u, state string
+		if u, state, err = s.conns.Start(r.Context(), providerID, r.URL.Query().Get("ticket"), key); err == nil {
+			s.setBrowserCookie(w, state, key)
 			http.Redirect(w, r, u, http.StatusSeeOther)
 			return
 		}
@@ -302,16 +302,12 @@ func (s *server) heldBrowserKey(r *http.Request, state string) string {
 	return ""
 }
 
-// setBrowserCookie sets the key of the connection that providerURL (the
-// authorize URL, whose state names the cookie) begins: HttpOnly (no script
-// reads it), SameSite=Lax (sent on the provider's top-level redirect to
-// the callback, not on cross-site subrequests), Secure outside
-// development, for as long as a state lives.
-func (s *server) setBrowserCookie(w http.ResponseWriter, providerURL, key string) {
-	var state string
-	if u, err := url.Parse(providerURL); err == nil {
-		state = u.Query().Get("state")
-	}
+// setBrowserCookie sets the key of the connection of state (which names
+// the cookie; the authorize URL need not carry it: with PAR it does not):
+// HttpOnly (no script reads it), SameSite=Lax (sent on the provider's
+// top-level redirect to the callback, not on cross-site subrequests),
+// Secure outside development, for as long as a state lives.
+func (s *server) setBrowserCookie(w http.ResponseWriter, state, key string) {
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.browserCookieName(state),
 		Value:    key,

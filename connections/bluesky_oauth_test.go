@@ -44,7 +44,7 @@ func TestBlueskyOAuthThroughConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	authURL, err := w.Connections.ConnectURL(ctx, bluesky.ID, acct.Handle, "org-1", "user-1", browser)
+	authURL, _, err := w.Connections.ConnectURL(ctx, bluesky.ID, acct.Handle, "org-1", "user-1", browser)
 	if err != nil {
 		t.Fatalf("ConnectURL: %v", err)
 	}

@@ -72,7 +72,7 @@ func setupWith(t *testing.T, pages bool) *env {
 // returns the callback's query.
 func (e *env) authorize(t *testing.T, orgID string) url.Values {
 	t.Helper()
-	u, err := e.svc.ConnectURL(context.Background(), "linkedin", "", orgID, "user-1", e.browser)
+	u, _, err := e.svc.ConnectURL(context.Background(), "linkedin", "", orgID, "user-1", e.browser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,15 +238,15 @@ func TestCallbackErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Start(ctx, "linkedin", ticket, "not a key"); code(err) != "server_error" {
+		if _, _, err := e.svc.Start(ctx, "linkedin", ticket, "not a key"); code(err) != "server_error" {
 			t.Errorf("Start without a valid browser key: %v", err)
 		}
 		ticket, _ = e.svc.StartTicket(ctx, "linkedin", "", "org-1", "user-1")
-		u, err := e.svc.Start(ctx, "linkedin", ticket, e.browser)
+		u, _, err := e.svc.Start(ctx, "linkedin", ticket, e.browser)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.svc.Start(ctx, "linkedin", ticket, e.browser); code(err) != "invalid_state" {
+		if _, _, err := e.svc.Start(ctx, "linkedin", ticket, e.browser); code(err) != "invalid_state" {
 			t.Errorf("a ticket used twice: %v", err)
 		}
 		q, err := linkedinfake.Authorize(u)
@@ -261,11 +261,11 @@ func TestCallbackErrors(t *testing.T) {
 			t.Errorf("callback in the start's browser = %+v, %v", a, err)
 		}
 		foreign, _ := e.states.CreateTicket(ctx, oauthstate.State{OrganizationID: "o", UserID: "u", ProviderID: "x"})
-		if _, err := e.svc.Start(ctx, "linkedin", foreign, e.browser); code(err) != "invalid_state" {
+		if _, _, err := e.svc.Start(ctx, "linkedin", foreign, e.browser); code(err) != "invalid_state" {
 			t.Errorf("another provider's ticket: %v", err)
 		}
 		old, _ := oauthstate.NewState(time.Now().Add(-2 * time.Minute))
-		if _, err := e.svc.Start(ctx, "linkedin", old, e.browser); code(err) != "expired_state" {
+		if _, _, err := e.svc.Start(ctx, "linkedin", old, e.browser); code(err) != "expired_state" {
 			t.Errorf("expired ticket: %v", err)
 		}
 		cb, err := e.svc.CallbackURL("linkedin")

@@ -144,7 +144,7 @@ func TestNoPages(t *testing.T) {
 		}
 		reg, _ := providers.NewRegistry(off)
 		before := connections.NewService(e.store.Accounts(), e.states, reg, e.cipher, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		u, err := before.ConnectURL(ctx, "linkedin", "", "org-1", "user-1", e.browser)
+		u, _, err := before.ConnectURL(ctx, "linkedin", "", "org-1", "user-1", e.browser)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -122,17 +122,20 @@ func checkServer(choice providers.ServerChoice, server string) error {
 // presents the same key completes it.
 // server is the server the user named, for providers that let them name
 // one (a Mastodon instance), else "".
-func (s *Service) ConnectURL(ctx context.Context, providerID, server, orgID, userID, browserKey string) (string, error) {
+func (s *Service) ConnectURL(ctx context.Context, providerID, server, orgID, userID, browserKey string) (authURL, state string, err error) {
 	o, err := s.oauth(providerID, server)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	return s.authURL(ctx, o, State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server}, browserKey)
 }
 
-func (s *Service) authURL(ctx context.Context, o providers.OAuth, st State, browserKey string) (string, error) {
+// authURL stores the connection's state and returns the network's
+// authorize URL and the state, which names the browser's cookie: a URL
+// need not carry it (with PAR it carries only a request_uri).
+func (s *Service) authURL(ctx context.Context, o providers.OAuth, st State, browserKey string) (string, string, error) {
 	if !ValidBrowserKey(browserKey) {
-		return "", fmt.Errorf("connect %s: no valid browser key", st.ProviderID)
+		return "", "", fmt.Errorf("connect %s: no valid browser key", st.ProviderID)
 	}
 	st.BrowserHash = HashBrowserKey(browserKey)
 	challenge := ""
@@ -142,13 +145,13 @@ func (s *Service) authURL(ctx context.Context, o providers.OAuth, st State, brow
 	}
 	state, err := s.states.Create(ctx, st)
 	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", st.ProviderID, err)
+		return "", "", fmt.Errorf("connect %s: %w", st.ProviderID, err)
 	}
 	u, err := o.AuthURL(ctx, st.Server, state, challenge)
 	if err != nil {
-		return "", fmt.Errorf("connect %s: %w", st.ProviderID, err)
+		return "", "", fmt.Errorf("connect %s: %w", st.ProviderID, err)
 	}
-	return u, nil
+	return u, state, nil
 }
 
 // StartTicket starts a connection whose browser is not known yet: a
@@ -159,14 +162,11 @@ func (s *Service) StartTicket(ctx context.Context, providerID, server, orgID, us
 	if err != nil {
 		return "", err
 	}
-	if server != "" {
-		// Checked now, as a navigation's connect checks it, so that the
-		// fetch gets the error (a server PostFlow may not call, one
-		// that does not answer) rather than the browser later. What it
-		// builds is thrown away: the start makes its own.
-		if _, err := o.AuthURL(ctx, server, "", ""); err != nil {
-			return "", fmt.Errorf("connect %s: %w", providerID, err)
-		}
+	// Checked now, as a navigation's connect checks it, so that the
+	// fetch gets the error (a server PostFlow may not call, one that does
+	// not answer) rather than the browser later.
+	if err := o.CheckServer(ctx, server); err != nil {
+		return "", fmt.Errorf("connect %s: %w", providerID, err)
 	}
 	t, err := s.states.CreateTicket(ctx, State{OrganizationID: orgID, UserID: userID, ProviderID: providerID, Server: server})
 	if err != nil {
@@ -179,30 +179,30 @@ func (s *Service) StartTicket(ctx context.Context, providerID, server, orgID, us
 // browser that holds browserKey, as ConnectURL does; it returns the
 // provider's authorize URL. Errors are *CallbackError: invalid_state (an
 // unknown, used or other provider's ticket), expired_state, server_error.
-func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey string) (string, error) {
+func (s *Service) Start(ctx context.Context, providerID, ticket, browserKey string) (authURL, state string, err error) {
 	o, err := s.oauthOf(providerID)
 	if err != nil {
-		return "", &CallbackError{Code: "invalid_state", Err: err}
+		return "", "", &CallbackError{Code: "invalid_state", Err: err}
 	}
 	st, err := s.states.ConsumeTicket(ctx, ticket)
 	switch {
 	case errors.Is(err, ErrStateExpired):
-		return "", &CallbackError{Code: "expired_state"}
+		return "", "", &CallbackError{Code: "expired_state"}
 	case errors.Is(err, ErrStateInvalid):
-		return "", &CallbackError{Code: "invalid_state"}
+		return "", "", &CallbackError{Code: "invalid_state"}
 	case err != nil:
-		return "", &CallbackError{Code: "server_error", Err: err}
+		return "", "", &CallbackError{Code: "server_error", Err: err}
 	case st.ProviderID != providerID:
-		return "", &CallbackError{Code: "invalid_state", Err: errors.New("ticket was issued for another provider")}
+		return "", "", &CallbackError{Code: "invalid_state", Err: errors.New("ticket was issued for another provider")}
 	}
-	u, err := s.authURL(ctx, o, State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID, Server: st.Server}, browserKey)
+	u, state, err := s.authURL(ctx, o, State{OrganizationID: st.OrganizationID, UserID: st.UserID, ProviderID: providerID, Server: st.Server}, browserKey)
 	switch {
 	case errors.Is(err, providers.ErrBadServer):
-		return "", &CallbackError{Code: "invalid_server", Err: err}
+		return "", "", &CallbackError{Code: "invalid_server", Err: err}
 	case err != nil:
-		return "", &CallbackError{Code: "server_error", Err: err}
+		return "", "", &CallbackError{Code: "server_error", Err: err}
 	}
-	return u, nil
+	return u, state, nil
 }
 
 // CallbackURL returns the URL the provider sends the browser back to (its

@@ -208,6 +208,12 @@ type OAuth interface {
 	Server() ServerChoice
 	// RedirectURI is where the network sends the browser back to.
 	RedirectURI() string
+	// CheckServer says whether the flow can start on server as the user
+	// named it ("" for none), without starting one: ErrBadServer
+	// (wrapped) when it is no server to call, a *Error when the network
+	// cannot be asked now. For a connect that reaches the browser later
+	// (the fetch's start ticket), so the error reaches the caller now.
+	CheckServer(ctx context.Context, server string) error
 	// AuthURL is where to send the browser to authorize on server (""
 	// unless Server allows one). challenge is the PKCE S256 challenge, ""
 	// without PKCE. It may register PostFlow with the server first.

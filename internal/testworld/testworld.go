@@ -156,7 +156,7 @@ func (w *World) MustConnectLinkedIn(t testing.TB, org, user string) *connections
 	t.Helper()
 	ctx := context.Background()
 	browser := mustBrowserKey(t)
-	u, err := w.Connections.ConnectURL(ctx, "linkedin", "", org, user, browser)
+	u, _, err := w.Connections.ConnectURL(ctx, "linkedin", "", org, user, browser)
 	if err != nil {
 		t.Fatalf("testworld: connect linkedin: %v", err)
 	}
@@ -181,7 +181,7 @@ func (w *World) MustConnectSandbox(t testing.TB, org, user, name string) *connec
 	}
 	ctx := context.Background()
 	browser := mustBrowserKey(t)
-	u, err := w.Connections.ConnectURL(ctx, "sandbox", "", org, user, browser)
+	u, _, err := w.Connections.ConnectURL(ctx, "sandbox", "", org, user, browser)
 	if err != nil {
 		t.Fatalf("testworld: connect sandbox: %v", err)
 	}
@@ -217,7 +217,7 @@ func (w *World) MustConnect(t testing.TB, providerID, server, org, user string, 
 	t.Helper()
 	ctx := context.Background()
 	key := mustBrowserKey(t)
-	u, err := w.Connections.ConnectURL(ctx, providerID, server, org, user, key)
+	u, _, err := w.Connections.ConnectURL(ctx, providerID, server, org, user, key)
 	if err != nil {
 		t.Fatalf("testworld: connect %s: %v", providerID, err)
 	}

@@ -211,6 +211,15 @@ func s256(verifier string) string {
 // for what the servers answered (KindAuth: no such account or server).
 //
 // A server that cannot be reached: see connectErr.
+// CheckServer finds the authorization server of server as AuthURL does,
+// without pushing a request.
+func (o *oauthConnect) CheckServer(ctx context.Context, server string) error {
+	if _, err := o.p.resolveTarget(ctx, server); err != nil {
+		return o.p.connectErr(err)
+	}
+	return nil
+}
+
 func (o *oauthConnect) AuthURL(ctx context.Context, server, state, challenge string) (string, error) {
 	u, err := o.authURL(ctx, server, state, challenge)
 	if err != nil {

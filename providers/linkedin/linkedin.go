@@ -155,6 +155,9 @@ func (p *Provider) Find(context.Context, providers.Account, providers.Payload, t
 // reconcile never leans on its edge.
 const DuplicateWindow = 5 * time.Minute
 
+// CheckServer: LinkedIn has one server, which the user does not name.
+func (p *Provider) CheckServer(context.Context, string) error { return nil }
+
 // AuthURL ignores challenge: LinkedIn web apps have no PKCE.
 func (p *Provider) AuthURL(_ context.Context, server, state, _ string) (string, error) {
 	if server != "" {

@@ -43,6 +43,18 @@ func (p *Provider) instance(ctx context.Context, server string) (string, error) 
 // /.well-known/oauth-authorization-server lists S256 (Mastodon 4.3+):
 // Mastodon refuses a code_verifier for a code asked without a challenge,
 // and older instances and GoToSocial (which drops it) do not check it.
+// CheckServer reads server as AuthURL does (a public https instance, its
+// name resolved) and registers PostFlow there if it has not yet, so a
+// fetch's connect fails now rather than in the browser.
+func (p *Provider) CheckServer(ctx context.Context, server string) error {
+	base, err := p.instance(ctx, server)
+	if err != nil {
+		return err
+	}
+	_, err = p.app(ctx, base)
+	return err
+}
+
 func (p *Provider) AuthURL(ctx context.Context, server, state, challenge string) (string, error) {
 	base, err := p.instance(ctx, server)
 	if err != nil {
