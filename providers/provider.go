@@ -26,7 +26,9 @@ type Provider interface {
 	// TextLimits are the limits the text for account a must fit, in the
 	// network's own units. They are Rules().Text.Limits unless the limit
 	// is the server's own (a Mastodon instance's max_characters), which
-	// may take a network call, cached by the provider.
+	// may take a network call, cached by the provider. None (an empty
+	// list): unknown now, the network decides; callers check nothing then
+	// and the network's own refusal is the answer.
 	TextLimits(ctx context.Context, a Account) ([]TextLimit, error)
 	// Connect says how an account is connected: exactly one of its
 	// fields is set.

@@ -512,17 +512,21 @@ func TestTextLimits(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
 		set              func(*mastodonfake.Server)
-		wantMax, wantURL int
-		// then changes the instance before it is asked again, an hour on.
-		then func(*mastodonfake.Server)
+		wantMax, wantURL int // wantMax 0: no limits, the instance decides
+		// then changes the instance before it is asked again, an hour on,
+		// when its limits are thenMax and thenURL.
+		then             func(*mastodonfake.Server)
+		thenMax, thenURL int
 	}{
-		{"the instance's own", func(s *mastodonfake.Server) { s.MaxCharacters, s.URLLength = 5000, 25 }, 5000, 25, nil},
-		{"left out: Mastodon's defaults", func(s *mastodonfake.Server) { s.OmitLimits = true }, 500, 23, nil},
-		{"down: Mastodon's defaults", func(s *mastodonfake.Server) { s.InstanceDown = true }, 500, 23, nil},
+		{"the instance's own", func(s *mastodonfake.Server) { s.MaxCharacters, s.URLLength = 5000, 25 }, 5000, 25, nil, 0, 0},
+		{"left out: Mastodon's defaults", func(s *mastodonfake.Server) { s.OmitLimits = true }, 500, 23, nil, 0, 0},
+		{"down, never read: none", func(s *mastodonfake.Server) { s.InstanceDown = true }, 0, 0, nil, 0, 0},
 		{"down later: the limits last read", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23,
-			func(s *mastodonfake.Server) { s.InstanceDown = true }},
-		{"never answers: Mastodon's defaults, soon", hangs, 500, 23, nil},
-		{"never answers later: the limits last read, soon", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23, hangs},
+			func(s *mastodonfake.Server) { s.InstanceDown = true }, 1000, 23},
+		{"never answers: none, soon", hangs, 0, 0, nil, 0, 0},
+		{"never answers later: the limits last read, soon", func(s *mastodonfake.Server) { s.MaxCharacters = 1000 }, 1000, 23, hangs, 1000, 23},
+		{"down, then answers: its limit applies", func(s *mastodonfake.Server) { s.InstanceDown, s.MaxCharacters = true, 5000 }, 0, 0,
+			func(s *mastodonfake.Server) { s.InstanceDown = false }, 5000, 23},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fake := mastodonfake.New()
@@ -535,12 +539,17 @@ func TestTextLimits(t *testing.T) {
 			}
 			fake.Configure(tc.set)
 			a := providers.Account{Server: fake.URL}
-			check := func(when string) {
+			check := func(when string, wantMax, wantURL int) {
 				t.Helper()
 				start := time.Now()
 				ls, err := p.TextLimits(ctx, a)
-				if err != nil || len(ls) != 1 || ls[0].Max != tc.wantMax || ls[0].URLLength != tc.wantURL || ls[0].Unit != "characters" {
-					t.Fatalf("%s: limits %+v, %v; want %d, %d per URL", when, ls, err, tc.wantMax, tc.wantURL)
+				switch {
+				case wantMax == 0:
+					if err != nil || ls == nil || len(ls) != 0 {
+						t.Fatalf("%s: limits %+v, %v; want none (an empty list)", when, ls, err)
+					}
+				case err != nil || len(ls) != 1 || ls[0].Max != wantMax || ls[0].URLLength != wantURL || ls[0].Unit != "characters":
+					t.Fatalf("%s: limits %+v, %v; want %d, %d per URL", when, ls, err, wantMax, wantURL)
 				}
 				// Well within the provider's 30 s call timeout: a slow
 				// instance must not hold up writing a post.
@@ -548,21 +557,72 @@ func TestTextLimits(t *testing.T) {
 					t.Errorf("%s: the limits took %v; want at most %v", when, took, mastodon.LimitsTimeout)
 				}
 			}
-			check("first")
+			check("first", tc.wantMax, tc.wantURL)
 			calls := fake.Calls("GET /api/v2/instance")
-			check("cached")
+			check("cached", tc.wantMax, tc.wantURL)
 			if fake.Calls("GET /api/v2/instance") != calls {
 				t.Errorf("asked the instance again within the hour")
 			}
 			if tc.then != nil {
 				fake.Configure(tc.then)
 				now = now.Add(2 * time.Hour)
-				check("an hour later")
+				check("an hour later", tc.thenMax, tc.thenURL)
 				if fake.Calls("GET /api/v2/instance") != calls+1 {
 					t.Errorf("did not ask the instance again after the hour")
 				}
 			}
 		})
+	}
+}
+
+// An instance whose limits were never read (down when asked) gets the
+// text: a limit PostFlow does not know is no limit. The instance decides,
+// its refusal is invalid content; once it answers, its limit is checked
+// before it is called again.
+func TestPublishWhenTheLimitsWereNeverRead(t *testing.T) {
+	ctx := context.Background()
+	fake := mastodonfake.New()
+	t.Cleanup(fake.Close)
+	now := time.Now()
+	p, err := mastodon.New(mastodon.Config{RedirectURI: redirectURI, Apps: &providertest.Apps{},
+		Servers: netguard.Policy{AllowLocal: true}, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := account(connect(t, p, fake, "alice"))
+	fake.Configure(func(s *mastodonfake.Server) { s.InstanceDown, s.MaxCharacters = true, 5000 })
+
+	text := strings.Repeat("x", 600) // over Mastodon's default 500
+	pub, err := p.Publish(ctx, a, providers.Payload{Text: text, IdempotencyKey: "k1"})
+	if err != nil {
+		t.Fatalf("publish of 600 characters to a 5000 instance whose limits were never read: %v", err)
+	}
+	if sts := fake.Statuses("1"); len(sts) != 1 || sts[0].ID != pub.PlatformPostID {
+		t.Fatalf("the instance holds %+v; want the post", sts)
+	}
+
+	// Its own limit lower: it refuses, as invalid content.
+	fake.Configure(func(s *mastodonfake.Server) { s.MaxCharacters = 500 })
+	posts := fake.Calls("POST /api/v1/statuses")
+	_, err = p.Publish(ctx, a, providers.Payload{Text: text + "y", IdempotencyKey: "k2"})
+	if providers.KindOf(err) != providers.KindInvalidContent {
+		t.Errorf("publish over the instance's own limit: %v; want invalid content", err)
+	}
+	if fake.Calls("POST /api/v1/statuses") != posts+1 {
+		t.Errorf("the instance was not asked: the text was refused before it")
+	}
+
+	// It answers again: its limit is PostFlow's check once more.
+	fake.Configure(func(s *mastodonfake.Server) { s.InstanceDown = false })
+	now = now.Add(2 * time.Minute)
+	posts = fake.Calls("POST /api/v1/statuses")
+	_, err = p.Publish(ctx, a, providers.Payload{Text: text + "z", IdempotencyKey: "k3"})
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidContent || pe.Code != "TEXT_LENGTH" {
+		t.Errorf("publish over the limit read: %v; want TEXT_LENGTH", err)
+	}
+	if fake.Calls("POST /api/v1/statuses") != posts {
+		t.Errorf("the instance was called with a text over the limit read")
 	}
 }
 

@@ -40,7 +40,9 @@ func (s *status) published() *providers.Published {
 // would make it unlisted without a visibility) with pl.IdempotencyKey as
 // its Idempotency-Key, which Mastodon answers with the first status for
 // an hour (contracts §3.2). A text over the instance's limit (TextLimits)
-// is refused before the instance is called. Errors are *providers.Error,
+// is refused before the instance is called; when the limit has never been
+// read, the text is sent and the instance decides (its 422 is invalid
+// content). Errors are *providers.Error,
 // see classify; a call netguard refuses is FORBIDDEN_ADDRESS.
 func (p *Provider) Publish(ctx context.Context, a providers.Account, pl providers.Payload) (*providers.Published, error) {
 	if strings.TrimSpace(pl.Text) == "" {

@@ -16,7 +16,7 @@ import (
 	"github.com/postflow/postflow/providers"
 )
 
-// The limits an instance that does not say its own has: Mastodon's
+// The limits an instance that answers without its own has: Mastodon's
 // defaults (contracts §3.1, GET /api/v2/instance).
 const (
 	DefaultMaxCharacters = 500
@@ -36,8 +36,8 @@ const (
 // 30 s of other calls: the limits are read on the request path of writing
 // a post (every target account is checked, one after another) and on
 // each publish, and a missing answer costs nothing but a fallback to the
-// limits last read or Mastodon's defaults, whereas a stalled read holds
-// the user's request. A healthy instance answers in well under a second.
+// limits last read, or to none (the instance decides), whereas a stalled
+// read holds the user's request. A healthy instance answers in well under a second.
 const LimitsTimeout = 3 * time.Second
 
 // urlFinder finds links the way Mastodon gives them a fixed length: with
@@ -88,7 +88,8 @@ func isWord(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r) || unicode.Is(unicode.Pc, r)
 }
 
-// limitsEntry is one instance's limits as last read.
+// limitsEntry is one instance's limits as last read; max 0 when they
+// have never been read (the instance did not answer).
 type limitsEntry struct {
 	max, urlLength int
 	// goToSocial: the instance's source_url names GoToSocial. It counts
@@ -100,16 +101,23 @@ type limitsEntry struct {
 
 // TextLimits is the limit of a's instance: configuration.statuses.
 // max_characters of GET {server}/api/v2/instance, links counted as its
-// characters_reserved_per_url (500 and 23 where the instance leaves them
-// out; GoToSocial says 5000 and 25), cached an hour per instance. Mastodon
-// counts as Count does; an instance whose source_url names GoToSocial
-// counts plain code points, as GoToSocial does. It never
+// characters_reserved_per_url (500 and 23 where the instance answers but
+// leaves them out; GoToSocial says 5000 and 25), cached an hour per
+// instance. Mastodon counts as Count does; an instance whose source_url
+// names GoToSocial counts plain code points, as GoToSocial does. It never
 // fails, so that writing a post does not depend on an instance being up:
 // when the instance does not answer within LimitsTimeout, the limits last
-// read are used, or else Mastodon's defaults, and the instance is asked
-// again a minute later.
+// read are used, and the instance is asked again a minute later. An
+// instance whose limits have never been read has none: the list is empty
+// and the instance decides (Publish sends the text and its 422 is invalid
+// content). A limit PostFlow does not know is no limit: Mastodon's
+// default of 500 would refuse, for good, a text an instance with a larger
+// limit takes.
 func (p *Provider) TextLimits(ctx context.Context, a providers.Account) ([]providers.TextLimit, error) {
 	e := p.instanceLimits(ctx, a.Server)
+	if e.max == 0 {
+		return []providers.TextLimit{}, nil // never read: the instance decides
+	}
 	if e.goToSocial {
 		return []providers.TextLimit{providers.Characters(e.max)}, nil
 	}
@@ -133,7 +141,7 @@ func (p *Provider) instanceLimits(ctx context.Context, server string) limitsEntr
 	case known:
 		p.limits.put(server, e, now.Add(limitsRetry), now)
 	default:
-		e = limitsEntry{max: DefaultMaxCharacters, urlLength: DefaultURLLength}
+		e = limitsEntry{} // never read: no limits, asked again soon
 		p.limits.put(server, e, now.Add(limitsRetry), now)
 	}
 	return e

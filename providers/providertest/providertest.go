@@ -166,12 +166,14 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	// Too long: the provider's own limits refuse a text before the network
-	// sees it, a refusal that names the unit.
+	// sees it, a refusal that names the unit. The double answers, so the
+	// limits are known: none (unknown now, the network decides) is only
+	// for a server that has never answered, and is a failure here.
 	t.Run("text over the limit", func(t *testing.T) {
 		a := h.Account(t)
 		limits, err := h.Provider.TextLimits(ctx, a)
 		if err != nil || len(limits) == 0 {
-			t.Fatalf("TextLimits: %v, %v", limits, err)
+			t.Fatalf("TextLimits: %v, %v; want the limits of a double that answers", limits, err)
 		}
 		text := strings.Repeat("a", limits[0].Max+1)
 		_, err = h.Provider.Publish(ctx, a, payload(text))
