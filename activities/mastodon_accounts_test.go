@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/testsuite"
+
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/mastodon"
 	"github.com/postflow/postflow/providers/mastodon/mastodonfake"
+	"github.com/postflow/postflow/workflows"
 )
 
 // mastodonWorld is a world with the Mastodon provider, allowed to call
@@ -115,5 +118,32 @@ func TestMastodonSlowInstanceDoesNotStallCreate(t *testing.T) {
 				t.Errorf("create: %v; want an error %t", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// A hostile instance names javascript: links as its status's url and its
+// account's avatar: neither is kept for frontends to render (the post is
+// published, with no URL; the account has no avatar).
+func TestLinksANetworkNamesAreWebLinksOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := mastodonWorld(t)
+	inst := mastodonfake.New()
+	t.Cleanup(inst.Close)
+	inst.Configure(func(s *mastodonfake.Server) { s.HostileLinks = true })
+	a := w.MustConnect(t, "mastodon", inst.URL, "org-1", "user-1", fakeBrowser(t, "alice"))
+	if a.AvatarURL != "" {
+		t.Errorf("avatar %q kept", a.AvatarURL)
+	}
+	p := w.MustPost(t, a, "hello from a hostile instance", posts.StatusPublishing)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	w.Activities().Register(env)
+	if _, err := env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: a.ID}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.Store.Posts().Result(ctx, p.ID, a.ID)
+	if err != nil || r.Status != posts.ResultPublished || r.PlatformPostURL != "" {
+		t.Fatalf("result %+v, %v; want published with no URL", r, err)
 	}
 }

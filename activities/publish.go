@@ -155,6 +155,9 @@ func prevKey(prev *posts.Result, in workflows.AccountInput) string {
 
 // published records that the network holds pub for the account.
 func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p *posts.Post, pub *providers.Published) (*workflows.AccountOutcome, error) {
+	// Every network's answer passes here: a URL that is no web link
+	// (javascript:, data:) is not kept for frontends to render.
+	pub = &providers.Published{PlatformPostID: pub.PlatformPostID, URL: providers.WebURL(pub.URL)}
 	publishedAt := a.now().UTC()
 	if err := a.Posts.SaveResult(ctx, &posts.Result{
 		PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultPublished,

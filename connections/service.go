@@ -337,7 +337,7 @@ func (s *Service) save(ctx context.Context, orgID, platform string, conn *provid
 		PlatformUserID:        uid,
 		Handle:                conn.Profile.Handle,
 		DisplayName:           conn.Profile.DisplayName,
-		AvatarURL:             conn.Profile.AvatarURL,
+		AvatarURL:             providers.WebURL(conn.Profile.AvatarURL),
 		Server:                conn.Profile.Server,
 		TokenExpiresAt:        conn.Tokens.ExpiresAt,
 		RefreshTokenExpiresAt: conn.Tokens.RefreshExpiresAt,

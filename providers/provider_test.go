@@ -102,3 +102,21 @@ func TestExactlyOnceShowsItsWindowsInSeconds(t *testing.T) {
 		t.Errorf("JSON %s, want %s", b, want)
 	}
 }
+
+func TestWebURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://mastodon.example/@a/1": "https://mastodon.example/@a/1",
+		"http://localhost:8080/x":       "http://localhost:8080/x",
+		"javascript:alert(1)":           "",
+		"JAVASCRIPT:alert(1)":           "",
+		"data:text/html,<b>x</b>":       "",
+		"//evil.example/x":              "",
+		"/relative":                     "",
+		"https://user:pw@host.example/": "",
+		"":                              "",
+	} {
+		if got := providers.WebURL(in); got != want {
+			t.Errorf("WebURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

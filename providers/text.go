@@ -1,11 +1,24 @@
 package providers
 
 import (
+	"net/url"
 	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/rivo/uniseg"
 )
+
+// WebURL returns s when it is an absolute http or https URL with a host,
+// else "": a link or picture a network names (a status's url, an avatar)
+// goes to frontends that render it, and a hostile server could name
+// javascript: or data: instead.
+func WebURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+		return ""
+	}
+	return s
+}
 
 // TextLimit is one limit a post's text must fit, in a network's own unit.
 type TextLimit struct {

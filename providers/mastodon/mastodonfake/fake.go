@@ -56,6 +56,9 @@ type Server struct {
 	// InstanceDown makes /api/v2/instance answer 503; InstanceHangs
 	// makes it never answer (until the caller gives up).
 	InstanceDown, InstanceHangs bool
+	// HostileLinks makes the instance name javascript: links as its
+	// statuses' url and its accounts' avatar, as a hostile server may.
+	HostileLinks bool
 	// NoSource makes GET /api/v1/statuses/:id/source 404, as before
 	// Mastodon 3.5.
 	NoSource bool
@@ -375,8 +378,12 @@ func (s *Server) accountJSON(a *account) map[string]any {
 	if s.AccountDomain != "" {
 		u = "https://" + s.AccountDomain + "/@" + a.username
 	}
+	avatar := s.URL + "/avatars/" + a.id + ".png"
+	if s.HostileLinks {
+		avatar = "javascript:alert('avatar')"
+	}
 	return map[string]any{"id": a.id, "username": a.username, "acct": a.username, "display_name": a.displayName,
-		"url": u, "avatar": s.URL + "/avatars/" + a.id + ".png"}
+		"url": u, "avatar": avatar}
 }
 
 func (s *Server) verifyCredentials(w http.ResponseWriter, r *http.Request) {
@@ -491,8 +498,12 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) statusJSON(st *Status) map[string]any {
 	a := s.accounts[st.AccountID]
 	content := "<p>" + strings.ReplaceAll(html.EscapeString(st.Text), "\n", "<br />") + "</p>"
+	link := s.URL + "/@" + a.username + "/" + st.ID
+	if s.HostileLinks {
+		link = "javascript:alert(document.domain)"
+	}
 	return map[string]any{"id": st.ID, "uri": s.URL + "/users/" + a.username + "/statuses/" + st.ID,
-		"url": s.URL + "/@" + a.username + "/" + st.ID, "created_at": st.CreatedAt.Format("2006-01-02T15:04:05.000Z"),
+		"url": link, "created_at": st.CreatedAt.Format("2006-01-02T15:04:05.000Z"),
 		"content": content, "visibility": st.Visibility, "language": st.Language, "reblog": nil, "account": s.accountJSON(a)}
 }
 
