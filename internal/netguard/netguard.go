@@ -128,13 +128,13 @@ func (p Policy) ServerURL(raw string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Hostname() == "" {
-		return nil, fmt.Errorf("%w: %q is not a server address", ErrForbidden, raw)
+		return nil, fmt.Errorf("%w: %q is not a server address", ErrForbidden, redacted(s, u))
 	}
 	switch {
 	case u.Scheme != "https" && !(p.AllowLocal && u.Scheme == "http"):
-		return nil, fmt.Errorf("%w: %q must use https", ErrForbidden, raw)
+		return nil, fmt.Errorf("%w: %q must use https", ErrForbidden, redacted(s, u))
 	case u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "":
-		return nil, fmt.Errorf("%w: %q must be a server's address alone (no path, query or credentials)", ErrForbidden, raw)
+		return nil, fmt.Errorf("%w: %q must be a server's address alone (no path, query or credentials)", ErrForbidden, redacted(s, u))
 	}
 	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 	if !p.AllowLocal {
@@ -148,6 +148,18 @@ func (p Policy) ServerURL(raw string) (*url.URL, error) {
 	}
 	out := &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
 	return out, nil
+}
+
+// redacted is what an error may say of a server a user typed: without a
+// password it carried (https://user:secret@host), errors reach logs.
+func redacted(s string, u *url.URL) string {
+	if u == nil {
+		if strings.Contains(s, "@") {
+			return "(an address with credentials)"
+		}
+		return s
+	}
+	return u.Redacted()
 }
 
 // Check resolves host and refuses it unless every address is public (or

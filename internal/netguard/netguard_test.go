@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,4 +110,15 @@ func netipPort(u string) (string, string, error) {
 		return "", "", err
 	}
 	return ap.Addr().String(), strconv.Itoa(int(ap.Port())), nil
+}
+
+// TestServerURLErrorsKeepNoPassword: errors reach logs; a password typed
+// into a server's address stays out of them.
+func TestServerURLErrorsKeepNoPassword(t *testing.T) {
+	for _, raw := range []string{"http://user:s3cret@example.social", "https://user:s3cret@example.social/path", "user:s3cret@example.social", "https://user:s3cret@exa mple.social"} {
+		_, err := netguard.Policy{}.ServerURL(raw)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("ServerURL(%q): %v", raw, err)
+		}
+	}
 }
