@@ -511,3 +511,22 @@ func TestTheConfiguredEntrywayMayBeNamed(t *testing.T) {
 		t.Fatalf("login by email at the configured entryway: %+v, %v", conn, err)
 	}
 }
+
+// TestOAuthUnknownDIDIsNoServer: a DID that has no document, or is none
+// Bluesky uses, is the user's mistake (400 invalid_server), not an
+// outage (it was a 502 "try again").
+func TestOAuthUnknownDIDIsNoServer(t *testing.T) {
+	fake := blueskyfake.New()
+	t.Cleanup(fake.Close)
+	p, err := bluesky.New(bluesky.Config{ResolverURL: fake.URL, PLCURL: fake.PLCURL(), AppURL: "https://bsky.app",
+		Servers: netguard.Policy{AllowLocal: true}, Connect: bluesky.ConnectOAuth,
+		RedirectURI: "http://127.0.0.1:9/connections/callback/bluesky", OAuthSecret: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, did := range []string{"did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", "did:example:123", "did:web:127.0.0.1%3A1"} {
+		if err := p.Connect().OAuth.CheckServer(context.Background(), did); !errors.Is(err, providers.ErrBadServer) {
+			t.Errorf("CheckServer(%s) = %v, want ErrBadServer", did, err)
+		}
+	}
+}

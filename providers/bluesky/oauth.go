@@ -456,6 +456,11 @@ func (p *Provider) resolveTarget(ctx context.Context, server string) (*target, e
 			as, err := p.authServerOf(ctx, pds)
 			return &target{as: as, hint: server}, err
 		}
+		if strings.HasPrefix(server, "did:") && providers.KindOf(err) == providers.KindAuth {
+			// No such DID (DID_NOT_FOUND, BAD_DID): the user named no
+			// account there is, not an outage to try again after.
+			return nil, fmt.Errorf("%w: %w", providers.ErrBadServer, err)
+		}
 		if strings.HasPrefix(server, "did:") || providers.KindOf(err) != providers.KindAuth {
 			return nil, err
 		}
