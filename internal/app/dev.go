@@ -193,8 +193,10 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.Mastodon.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/mastodon", cfg.Port)
 		filled = append(filled, "MASTODON_REDIRECT_URI="+cfg.Mastodon.RedirectURI)
 	}
-	if cfg.BlueskyOAuth() && cfg.Bluesky.RedirectURI == "" {
-		// atproto's loopback client: nothing to serve or register.
+	if cfg.Bluesky.Enabled && cfg.Bluesky.RedirectURI == "" {
+		// atproto's loopback client: nothing to serve or register. Filled
+		// whatever BLUESKY_CONNECT says: accounts connected with OAuth
+		// refresh as the client they were connected by.
 		cfg.Bluesky.RedirectURI = fmt.Sprintf("http://127.0.0.1:%d/connections/callback/bluesky", cfg.Port)
 		filled = append(filled, "BLUESKY_REDIRECT_URI="+cfg.Bluesky.RedirectURI)
 	}
