@@ -1,0 +1,177 @@
+package media
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"net/http"
+
+	"golang.org/x/image/webp"
+)
+
+// The accepted media types, as Image.Type reports them.
+const (
+	TypeJPEG = "image/jpeg"
+	TypePNG  = "image/png"
+	TypeGIF  = "image/gif"
+	TypeWebP = "image/webp"
+)
+
+// Limits bound what Inspect accepts. Both must be positive.
+type Limits struct {
+	// MaxBytes is the largest upload accepted, in bytes; Inspect reads at
+	// most MaxBytes+1 bytes from the reader.
+	MaxBytes int64
+	// MaxPixels is the largest width*height accepted, checked on the header
+	// before any decode. Decoding costs about 4 bytes a pixel (8 for 16-bit
+	// PNGs), so 50,000,000 pixels is roughly 200-400 MB at peak.
+	MaxPixels int64
+}
+
+// Image is an inspected upload, ready to store.
+type Image struct {
+	// Type is the MIME type sniffed from the bytes: one of TypeJPEG,
+	// TypePNG, TypeGIF, TypeWebP.
+	Type string
+	// Width and Height are the decoded dimensions in pixels, as stored
+	// (for a JPEG, before Orientation is applied; for a GIF, the logical
+	// screen).
+	Width, Height int
+	// Orientation is the JPEG's EXIF Orientation (1-8), kept in Bytes as
+	// the only EXIF tag left; 1 when absent and for other types.
+	Orientation int
+	// Size is len(Bytes), in bytes: the cleaned file, not the upload.
+	Size int64
+	// Bytes is the file with its location metadata removed; its pixels are
+	// the upload's (no re-encoding).
+	Bytes []byte
+}
+
+// Inspect reads an upload from r and decides whether PostFlow stores it.
+//
+// In order, so that the cheap refusals come first and nothing large is
+// allocated for a hostile file: it reads at most limits.MaxBytes bytes
+// (*TooLargeError beyond), sniffs the type from the first bytes
+// (*UnsupportedTypeError for anything but JPEG, PNG, GIF or WebP, such as a
+// PDF, HTML or an ELF/PE executable renamed .png), reads the dimensions from
+// the header alone (*TooManyPixelsError past limits.MaxPixels: a tiny PNG
+// claiming 50,000 x 50,000 is refused here, unallocated), removes the
+// location metadata from the container (see Strip), then decodes the cleaned
+// bytes in full (*CorruptError if they do not decode), which proves both
+// that the upload was sound and that what is stored still renders. A GIF's
+// first frame is decoded; its other frames are only walked structurally.
+//
+// Errors match ErrTooLarge, ErrUnsupportedType, ErrTooManyPixels or
+// ErrCorrupt with errors.Is; any other error is r's own (wrapped) or invalid
+// limits.
+func Inspect(r io.Reader, limits Limits) (*Image, error) {
+	if limits.MaxBytes <= 0 || limits.MaxPixels <= 0 {
+		return nil, fmt.Errorf("media: limits must be positive, got %+v", limits)
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limits.MaxBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("media: reading the upload: %w", err)
+	}
+	if int64(len(data)) > limits.MaxBytes {
+		return nil, &TooLargeError{MaxBytes: limits.MaxBytes}
+	}
+
+	typ := Sniff(data)
+	decodeConfig, decode := codec(typ)
+	if decode == nil {
+		return nil, &UnsupportedTypeError{Sniffed: typ}
+	}
+
+	// The header only: image.Config holds no pixels, so a bomb costs a few
+	// hundred bytes here.
+	cfg, err := decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, &CorruptError{Type: typ, Err: err}
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, &CorruptError{Type: typ, Err: fmt.Errorf("header claims %dx%d pixels", cfg.Width, cfg.Height)}
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > limits.MaxPixels {
+		return nil, &TooManyPixelsError{Width: cfg.Width, Height: cfg.Height, MaxPixels: limits.MaxPixels}
+	}
+
+	clean, orientation, err := strip(typ, data)
+	if err != nil {
+		return nil, &CorruptError{Type: typ, Err: err}
+	}
+
+	img, err := decode(bytes.NewReader(clean))
+	if err != nil {
+		return nil, &CorruptError{Type: typ, Err: err}
+	}
+	b := img.Bounds()
+	if typ != TypeGIF && (b.Dx() != cfg.Width || b.Dy() != cfg.Height) {
+		// The decoders agree with their own headers; a mismatch would mean
+		// the header we checked is not the image we stored.
+		return nil, &CorruptError{Type: typ, Err: fmt.Errorf("header says %dx%d, image is %dx%d", cfg.Width, cfg.Height, b.Dx(), b.Dy())}
+	}
+
+	return &Image{
+		Type:        typ,
+		Width:       cfg.Width,
+		Height:      cfg.Height,
+		Orientation: orientation,
+		Size:        int64(len(clean)),
+		Bytes:       clean,
+	}, nil
+}
+
+// Sniff names the media type of data from its first bytes. The four
+// accepted image types are matched on their exact signatures (a WebP needs
+// both "RIFF" and "WEBP"); executables get their own names, since the
+// standard sniffer calls them "application/octet-stream"; anything else is
+// named by net/http's WHATWG sniffing (e.g. "application/pdf",
+// "text/html; charset=utf-8").
+func Sniff(data []byte) string {
+	switch {
+	case bytes.HasPrefix(data, []byte{0xFF, 0xD8, 0xFF}):
+		return TypeJPEG
+	case bytes.HasPrefix(data, []byte(pngSignature)):
+		return TypePNG
+	case bytes.HasPrefix(data, []byte("GIF87a")), bytes.HasPrefix(data, []byte("GIF89a")):
+		return TypeGIF
+	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
+		return TypeWebP
+	case bytes.HasPrefix(data, []byte("\x7fELF")):
+		return "application/x-elf"
+	case bytes.HasPrefix(data, []byte("MZ")):
+		return "application/vnd.microsoft.portable-executable"
+	case bytes.HasPrefix(data, []byte{0xCF, 0xFA, 0xED, 0xFE}), bytes.HasPrefix(data, []byte{0xCE, 0xFA, 0xED, 0xFE}):
+		return "application/x-mach-binary"
+	case bytes.HasPrefix(data, []byte("#!")):
+		return "text/x-shellscript"
+	}
+	return http.DetectContentType(data)
+}
+
+const pngSignature = "\x89PNG\r\n\x1a\n"
+
+// codec returns the header and full decoders for an accepted type, nil for
+// any other. Each format's own package is called rather than image.Decode,
+// so that no format registered elsewhere in the binary is accepted by
+// accident.
+func codec(typ string) (func(io.Reader) (image.Config, error), func(io.Reader) (image.Image, error)) {
+	switch typ {
+	case TypeJPEG:
+		return jpeg.DecodeConfig, jpeg.Decode
+	case TypePNG:
+		return png.DecodeConfig, png.Decode
+	case TypeGIF:
+		return gif.DecodeConfig, gif.Decode
+	case TypeWebP:
+		return webp.DecodeConfig, webp.Decode
+	}
+	return nil, nil
+}
+
+var errTruncated = errors.New("container truncated")

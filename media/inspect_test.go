@@ -1,0 +1,246 @@
+package media
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+var testLimits = Limits{MaxBytes: 1 << 20, MaxPixels: 10_000_000}
+
+// gradient is a small image with distinct pixels, so that a decode of the
+// wrong bytes would not compare equal by chance.
+func gradient(w, h int) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			m.Set(x, y, color.RGBA{uint8(x * 4), uint8(y * 5), uint8(x ^ y), 255})
+		}
+	}
+	return m
+}
+
+func encodeJPEG(t testing.TB, m image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func encodePNG(t testing.TB, m image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := png.Encode(&b, m); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func encodeGIF(t testing.TB, m image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := gif.Encode(&b, m, nil); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// webpFixture is testdata/gopher-doc.1bpp.lossless.webp, copied unchanged
+// from golang.org/x/image v0.48.0's testdata (BSD-3-Clause, The Go Authors):
+// a 442-byte simple-format lossless (VP8L) WebP.
+func webpFixture(t testing.TB) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/gopher-doc.1bpp.lossless.webp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func pngChunk(typ string, data []byte) []byte {
+	c := make([]byte, 8, 12+len(data))
+	binary.BigEndian.PutUint32(c, uint32(len(data)))
+	copy(c[4:], typ)
+	c = append(c, data...)
+	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(c[4:]))
+}
+
+// pngBomb is a 50,000 x 50,000 RGBA PNG in about 80 bytes: IHDR claims the
+// size, the IDAT holds a few zlib bytes; every CRC is right, so only the
+// pixel budget stops it. Decoded, it would need 10 GB.
+func pngBomb(t testing.TB) []byte {
+	t.Helper()
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], 50_000)
+	binary.BigEndian.PutUint32(ihdr[4:], 50_000)
+	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	_, _ = zw.Write(make([]byte, 64))
+	_ = zw.Close()
+	b := []byte(pngSignature)
+	b = append(b, pngChunk("IHDR", ihdr)...)
+	b = append(b, pngChunk("IDAT", z.Bytes())...)
+	return append(b, pngChunk("IEND", nil)...)
+}
+
+func TestInspect(t *testing.T) {
+	img := gradient(40, 30)
+	jpg := encodeJPEG(t, img)
+	pngData := encodePNG(t, img)
+	corruptPNG := append([]byte(nil), pngData...)
+	corruptPNG[len(corruptPNG)-20] ^= 0xFF // inside IDAT: the CRC no longer matches
+
+	tests := []struct {
+		name     string
+		data     []byte
+		limits   Limits
+		wantType string
+		wantW    int
+		wantH    int
+		wantErr  error
+		check    func(t *testing.T, err error)
+	}{
+		{name: "jpeg", data: jpg, wantType: TypeJPEG, wantW: 40, wantH: 30},
+		{name: "png", data: pngData, wantType: TypePNG, wantW: 40, wantH: 30},
+		{name: "gif", data: encodeGIF(t, img), wantType: TypeGIF, wantW: 40, wantH: 30},
+		{name: "webp lossless", data: webpFixture(t), wantType: TypeWebP, wantW: 75, wantH: 100},
+		{name: "truncated jpeg", data: jpg[:len(jpg)/2], wantErr: ErrCorrupt},
+		{name: "truncated png", data: pngData[:len(pngData)-30], wantErr: ErrCorrupt},
+		{name: "png with a flipped byte", data: corruptPNG, wantErr: ErrCorrupt},
+		{name: "jpeg header only", data: jpg[:20], wantErr: ErrCorrupt},
+		{name: "truncated webp", data: webpFixture(t)[:200], wantErr: ErrCorrupt},
+		{name: "pdf", data: []byte("%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"), wantErr: ErrUnsupportedType,
+			check: wantSniffed("application/pdf")},
+		{name: "elf renamed .png", data: []byte("\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\x3e\x00"), wantErr: ErrUnsupportedType,
+			check: wantSniffed("application/x-elf")},
+		{name: "pe renamed .png", data: append([]byte("MZ\x90\x00\x03\x00\x00\x00"), make([]byte, 56)...), wantErr: ErrUnsupportedType,
+			check: wantSniffed("application/vnd.microsoft.portable-executable")},
+		{name: "html", data: []byte("<!DOCTYPE html><html><script>alert(1)</script></html>"), wantErr: ErrUnsupportedType,
+			check: wantSniffed("text/html; charset=utf-8")},
+		{name: "empty", data: nil, wantErr: ErrUnsupportedType},
+		{name: "riff that is not webp", data: []byte("RIFF\x24\x00\x00\x00WAVEfmt "), wantErr: ErrUnsupportedType},
+		{name: "png bomb 50000x50000", data: pngBomb(t), wantErr: ErrTooManyPixels, check: func(t *testing.T, err error) {
+			var e *TooManyPixelsError
+			if !errors.As(err, &e) || e.Width != 50_000 || e.Height != 50_000 {
+				t.Errorf("got %v, want 50000x50000 named", err)
+			}
+		}},
+		{name: "over the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40*30 - 1}, wantErr: ErrTooManyPixels},
+		{name: "exactly the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40 * 30}, wantType: TypePNG, wantW: 40, wantH: 30},
+		{name: "one byte too many", data: pngData, limits: Limits{MaxBytes: int64(len(pngData)) - 1, MaxPixels: 1e7}, wantErr: ErrTooLarge,
+			check: func(t *testing.T, err error) {
+				var e *TooLargeError
+				if !errors.As(err, &e) || e.MaxBytes != int64(len(pngData))-1 {
+					t.Errorf("got %v, want the limit named", err)
+				}
+			}},
+		{name: "exactly the byte limit", data: pngData, limits: Limits{MaxBytes: int64(len(pngData)), MaxPixels: 1e7}, wantType: TypePNG, wantW: 40, wantH: 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			limits := tt.limits
+			if limits == (Limits{}) {
+				limits = testLimits
+			}
+			got, err := Inspect(bytes.NewReader(tt.data), limits)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("Inspect: err = %v, want %v", err, tt.wantErr)
+				}
+				if tt.check != nil {
+					tt.check(t, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Inspect: %v", err)
+			}
+			if got.Type != tt.wantType || got.Width != tt.wantW || got.Height != tt.wantH {
+				t.Errorf("got %s %dx%d, want %s %dx%d", got.Type, got.Width, got.Height, tt.wantType, tt.wantW, tt.wantH)
+			}
+			if got.Size != int64(len(got.Bytes)) || got.Size == 0 {
+				t.Errorf("Size = %d, len(Bytes) = %d", got.Size, len(got.Bytes))
+			}
+		})
+	}
+}
+
+func wantSniffed(typ string) func(t *testing.T, err error) {
+	return func(t *testing.T, err error) {
+		var e *UnsupportedTypeError
+		if !errors.As(err, &e) || e.Sniffed != typ {
+			t.Errorf("got %v, want sniffed %q", err, typ)
+		}
+	}
+}
+
+func TestInspectInvalidLimitsAndReadError(t *testing.T) {
+	if _, err := Inspect(bytes.NewReader(nil), Limits{}); err == nil {
+		t.Error("zero limits accepted")
+	}
+	_, err := Inspect(iotest.ErrReader(errors.New("connection reset")), testLimits)
+	if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupportedType) {
+		t.Errorf("read error = %v, want the reader's own error, no 4xx sentinel", err)
+	}
+}
+
+// TestPNGBombIsNotAllocated: refusing the 50,000 x 50,000 PNG must cost
+// the header's bytes, not the 10 GB the pixels would need.
+func TestPNGBombIsNotAllocated(t *testing.T) {
+	bomb := pngBomb(t)
+	limits := Limits{MaxBytes: 1 << 20, MaxPixels: 50_000_000}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	const runs = 10
+	for range runs {
+		if _, err := Inspect(bytes.NewReader(bomb), limits); !errors.Is(err, ErrTooManyPixels) {
+			t.Fatalf("err = %v, want ErrTooManyPixels", err)
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / runs; per > 64<<10 {
+		t.Errorf("refusing the bomb allocated %d bytes a run, want under 64 KiB", per)
+	}
+}
+
+// TestSniff: a PNG named .exe is a PNG, an ELF named
+// .png is an ELF; only bytes decide.
+func TestSniff(t *testing.T) {
+	tests := []struct {
+		data string
+		want string
+	}{
+		{"\xFF\xD8\xFF\xE0", TypeJPEG},
+		{pngSignature, TypePNG},
+		{"GIF87a", TypeGIF},
+		{"GIF89a", TypeGIF},
+		{"RIFF\x00\x00\x00\x00WEBPVP8 ", TypeWebP},
+		{"RIFF\x00\x00\x00\x00AVI ", "video/avi"},
+		{"\x7fELF", "application/x-elf"},
+		{"MZ\x90\x00", "application/vnd.microsoft.portable-executable"},
+		{"#!/bin/sh\n", "text/x-shellscript"},
+		{"%PDF-1.4", "application/pdf"},
+		{"<svg xmlns='http://www.w3.org/2000/svg'/>", "text/plain; charset=utf-8"}, // refused either way,
+	}
+	for _, tt := range tests {
+		if got := Sniff([]byte(tt.data)); !strings.EqualFold(got, tt.want) {
+			t.Errorf("Sniff(%q) = %q, want %q", tt.data, got, tt.want)
+		}
+	}
+}
