@@ -275,3 +275,32 @@ func TestJPEGOrientationKept(t *testing.T) {
 		})
 	}
 }
+
+// TestTrailingBytesDropped: bytes after a file's end marker (a polyglot's
+// appended archive or executable, a vendor trailer) are not stored.
+func TestTrailingBytesDropped(t *testing.T) {
+	img := gradient(8, 8)
+	const payload = "PK\x03\x04 appended zip with GPS 51.5N \x7fELF"
+	webpPlain := webpFixture(t)
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"jpeg after EOI", append(encodeJPEG(t, img), payload...)},
+		{"png after IEND", append(encodePNG(t, img), payload...)},
+		{"gif after trailer", append(encodeGIF(t, img), payload...)},
+		{"webp after the RIFF payload", append(webpPlain[:len(webpPlain):len(webpPlain)], payload...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Inspect(bytes.NewReader(tt.data), testLimits)
+			if err != nil {
+				t.Fatalf("Inspect: %v", err)
+			}
+			notIn(t, got.Bytes, "PK\x03\x04", "GPS", "\x7fELF")
+			if want := len(tt.data) - len(payload); len(got.Bytes) != want {
+				t.Errorf("kept %d bytes, want the file's own %d", len(got.Bytes), want)
+			}
+		})
+	}
+}
