@@ -58,7 +58,8 @@ type Image struct {
 // allocated for a hostile file: it reads at most limits.MaxBytes bytes
 // (*TooLargeError beyond), sniffs the type from the first bytes
 // (*UnsupportedTypeError for anything but JPEG, PNG, GIF or WebP, such as a
-// PDF, HTML or an ELF/PE executable renamed .png), reads the dimensions from
+// PDF, HTML, an ELF/PE executable renamed .png, or an animated WebP, which
+// x/image cannot decode: "image/webp; animated"), reads the dimensions from
 // the header alone (*TooManyPixelsError past limits.MaxPixels: a tiny PNG
 // claiming 50,000 x 50,000 is refused here, unallocated), removes the
 // location metadata from the container (see Strip), then decodes the cleaned
@@ -85,6 +86,11 @@ func Inspect(r io.Reader, limits Limits) (*Image, error) {
 	decodeConfig, decode := codec(typ)
 	if decode == nil {
 		return nil, &UnsupportedTypeError{Sniffed: typ}
+	}
+	if typ == TypeWebP && webpAnimated(data) {
+		// x/image decodes still WebPs only; without this an animation
+		// would be refused as corrupt, which it is not.
+		return nil, &UnsupportedTypeError{Sniffed: TypeWebP + "; animated"}
 	}
 
 	// The header only: image.Config holds no pixels, so a bomb costs a few
@@ -172,6 +178,12 @@ func codec(typ string) (func(io.Reader) (image.Config, error), func(io.Reader) (
 		return webp.DecodeConfig, webp.Decode
 	}
 	return nil, nil
+}
+
+// webpAnimated says whether a WebP's first chunk is a VP8X with its
+// animation flag set (the spec puts VP8X first when present).
+func webpAnimated(data []byte) bool {
+	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&vp8xAnimation != 0
 }
 
 var errTruncated = errors.New("container truncated")

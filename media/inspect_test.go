@@ -118,6 +118,23 @@ func webpBomb(t testing.TB) []byte {
 	return out
 }
 
+// animatedWebP is the fixture behind a VP8X chunk with the animation flag
+// and an ANIM chunk; its frames are not real ANMF chunks, since Inspect
+// must refuse it on the flag alone.
+func animatedWebP(t testing.TB) []byte {
+	t.Helper()
+	plain := webpFixture(t)
+	out := []byte("RIFF\x00\x00\x00\x00WEBPVP8X\x0a\x00\x00\x00")
+	vp8x := make([]byte, 10)
+	vp8x[0] = vp8xAnimation
+	vp8x[4], vp8x[7] = 74, 99 // canvas 75x100, minus one
+	out = append(out, vp8x...)
+	out = append(out, "ANIM\x06\x00\x00\x00\x00\x00\x00\x00\x00\x00"...)
+	out = append(out, plain[12:]...)
+	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
+	return out
+}
+
 func TestInspect(t *testing.T) {
 	img := gradient(40, 30)
 	jpg := encodeJPEG(t, img)
@@ -164,6 +181,7 @@ func TestInspect(t *testing.T) {
 		// allocating (webp/decode.go), so this is refused as corrupt; the row
 		// guards that behaviour across upgrades.
 		{name: "webp canvas 1x1 over a 16384x16384 bitstream", data: webpBomb(t), wantErr: ErrCorrupt},
+		{name: "animated webp", data: animatedWebP(t), wantErr: ErrUnsupportedType, check: wantSniffed("image/webp; animated")},
 		{name: "over the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40*30 - 1}, wantErr: ErrTooManyPixels},
 		{name: "exactly the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40 * 30}, wantType: TypePNG, wantW: 40, wantH: 30},
 		{name: "one byte too many", data: pngData, limits: Limits{MaxBytes: int64(len(pngData)) - 1, MaxPixels: 1e7}, wantErr: ErrTooLarge,

@@ -232,6 +232,8 @@ func stripPNG(data []byte) ([]byte, error) {
 const (
 	vp8xEXIF = 0x08
 	vp8xXMP  = 0x04
+
+	vp8xAnimation = 0x02
 )
 
 func stripWebP(data []byte) ([]byte, error) {
