@@ -1,25 +1,16 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/postflow/postflow/activities"
-	"github.com/postflow/postflow/connections"
-	"github.com/postflow/postflow/internal/mongotest"
-	"github.com/postflow/postflow/internal/netguard"
-	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
-	"github.com/postflow/postflow/providers/bluesky"
 	"github.com/postflow/postflow/providers/bluesky/blueskyfake"
 	"github.com/postflow/postflow/workflows"
 )
@@ -42,32 +33,21 @@ func TestRefusedAtOnce(t *testing.T) {
 			ctx := context.Background()
 			fake := blueskyfake.New()
 			t.Cleanup(fake.Close)
-			build := func(local bool) *providers.Registry {
-				p, err := bluesky.New(bluesky.Config{ResolverURL: fake.URL, PLCURL: fake.PLCURL(), AppURL: "https://bsky.app",
-					Servers: netguard.Policy{AllowLocal: local}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				reg, _ := providers.NewRegistry(p)
-				return reg
-			}
-			store := mongotest.Store(t)
-			if err := store.Accounts().EnsureIndexes(ctx); err != nil {
-				t.Fatal(err)
-			}
-			rdb, _ := redistest.Client(t)
-			cipher, _ := tokencipher.New(bytes.Repeat([]byte{3}, 32))
 			// Connected where local servers are allowed ...
-			conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), build(true), cipher, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			w := testworld.New(t, testworld.Options{Providers: func(*testworld.World) ([]providers.Provider, error) {
+				return []providers.Provider{blueskyOn(t, fake, true)}, nil
+			}})
+			store, conns := w.Store, w.Connections
 			acct := fake.CreateAccount("alice.test", "")
 			account, err := conns.Login(ctx, "bluesky", "", "org-1", "user-1", "alice.test", fake.AppPassword(acct.DID))
 			if err != nil {
 				t.Fatal(err)
 			}
 			// ... published by a worker where they are not.
+			strict, _ := providers.NewRegistry(blueskyOn(t, fake, false))
 			var suite testsuite.WorkflowTestSuite
 			env := suite.NewTestActivityEnvironment()
-			(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: build(false)}).Register(env)
+			(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: strict}).Register(env)
 			now := time.Now().UTC()
 			p, err := store.Posts().Create(ctx, &posts.Post{OrganizationID: "org-1", Content: "refused at once",
 				SocialAccountIDs: []string{account.ID}, Status: posts.StatusPublishing, CreatedAt: now, UpdatedAt: now})

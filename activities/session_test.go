@@ -1,29 +1,34 @@
 package activities_test
 
 import (
-	"bytes"
 	"context"
-	"io"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
-	"github.com/postflow/postflow/activities"
 	"github.com/postflow/postflow/connections"
-	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/netguard"
-	"github.com/postflow/postflow/internal/oauthstate"
-	"github.com/postflow/postflow/internal/redistest"
-	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
 	"github.com/postflow/postflow/providers/bluesky/blueskyfake"
 	"github.com/postflow/postflow/workflows"
 )
+
+// blueskyOn is a Bluesky provider on fake, allowed to call local servers
+// or not.
+func blueskyOn(t *testing.T, fake *blueskyfake.Server, local bool) providers.Provider {
+	t.Helper()
+	p, err := bluesky.New(bluesky.Config{ResolverURL: fake.URL, PLCURL: fake.PLCURL(), AppURL: "https://bsky.app",
+		Servers: netguard.Policy{AllowLocal: local}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
 
 // TestSessionEndedEarly: a Bluesky session the PDS ends before its stated
 // time (400 ExpiredToken; providers' KindSessionExpired) is renewed within
@@ -44,25 +49,13 @@ func TestSessionEndedEarly(t *testing.T) {
 			ctx := context.Background()
 			fake := blueskyfake.New()
 			t.Cleanup(fake.Close)
-			bsky, err := bluesky.New(bluesky.Config{ResolverURL: fake.URL, PLCURL: fake.PLCURL(), AppURL: "https://bsky.app",
-				Servers: netguard.Policy{AllowLocal: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			reg, _ := providers.NewRegistry(bsky)
-			store := mongotest.Store(t)
-			if err := store.Posts().EnsureIndexes(ctx); err != nil {
-				t.Fatal(err)
-			}
-			if err := store.Accounts().EnsureIndexes(ctx); err != nil {
-				t.Fatal(err)
-			}
-			rdb, _ := redistest.Client(t)
-			cipher, _ := tokencipher.New(bytes.Repeat([]byte{3}, 32))
-			conns := connections.NewService(store.Accounts(), oauthstate.New(rdb), reg, cipher, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			w := testworld.New(t, testworld.Options{Providers: func(*testworld.World) ([]providers.Provider, error) {
+				return []providers.Provider{blueskyOn(t, fake, true)}, nil
+			}})
+			store, conns := w.Store, w.Connections
 			var suite testsuite.WorkflowTestSuite
 			env := suite.NewTestActivityEnvironment()
-			(&activities.Activities{Posts: store.Posts(), Accounts: store.Accounts(), Tokens: conns, Providers: reg}).Register(env)
+			w.Activities().Register(env)
 
 			acct := fake.CreateAccount("alice.test", "")
 			pw := fake.AppPassword(acct.DID)
