@@ -12,11 +12,17 @@ import (
 
 func TestConformance(t *testing.T) {
 	p, fake := setup(t, time.Now())
-	providertest.Run(t, providertest.Harness{
+	providertest.Run(t, fakeHarness(p, fake, func(*testing.T) providers.Account {
+		return providers.Account{PlatformUserID: "urn:li:person:" + fake.Sub, AccessToken: fake.IssueAccessToken()}
+	}))
+}
+
+// fakeHarness runs the suite against linkedinfake, which answers the
+// contract's rows by script, for accounts that account makes.
+func fakeHarness(p providers.Provider, fake *linkedinfake.Server, account func(*testing.T) providers.Account) providertest.Harness {
+	return providertest.Harness{
 		Provider: p,
-		Account: func(*testing.T) providers.Account {
-			return providers.Account{PlatformUserID: "urn:li:person:" + fake.Sub, AccessToken: fake.IssueAccessToken()}
-		},
+		Account:  account,
 		Answer: func(_ *testing.T, _ providers.Account, answer string) bool {
 			if !slices.Contains([]string{"429", "503", "504", "lost", "401"}, answer) {
 				return false
@@ -33,5 +39,5 @@ func TestConformance(t *testing.T) {
 			}
 			return n
 		},
-	})
+	}
 }

@@ -195,31 +195,12 @@ func TestPublishAsPage(t *testing.T) {
 func TestConformanceAsPage(t *testing.T) {
 	p, fake := setupPages(t)
 	n := 0
-	providertest.Run(t, providertest.Harness{
-		Provider: p,
-		Account: func(*testing.T) providers.Account {
-			n++
-			id := strconv.Itoa(7000 + n)
-			fake.Configure(func(s *linkedinfake.Server) {
-				s.ACLs = append(s.ACLs, linkedinfake.ACL{Sub: s.Sub, OrganizationID: id, Role: "ADMINISTRATOR"})
-			})
-			return providers.Account{PlatformUserID: linkedin.OrganizationURN(id), AccessToken: fake.IssueAccessToken(pageScopes...)}
-		},
-		Answer: func(_ *testing.T, _ providers.Account, answer string) bool {
-			if !slices.Contains([]string{"429", "503", "504", "lost", "401"}, answer) {
-				return false
-			}
-			fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{answer} })
-			return true
-		},
-		Holds: func(_ *testing.T, a providers.Account, text string) int {
-			held := 0
-			for _, lp := range fake.Posts() {
-				if lp.Author == a.PlatformUserID && lp.Commentary == text {
-					held++
-				}
-			}
-			return held
-		},
-	})
+	providertest.Run(t, fakeHarness(p, fake, func(*testing.T) providers.Account {
+		n++
+		id := strconv.Itoa(7000 + n)
+		fake.Configure(func(s *linkedinfake.Server) {
+			s.ACLs = append(s.ACLs, linkedinfake.ACL{Sub: s.Sub, OrganizationID: id, Role: "ADMINISTRATOR"})
+		})
+		return providers.Account{PlatformUserID: linkedin.OrganizationURN(id), AccessToken: fake.IssueAccessToken(pageScopes...)}
+	}))
 }
