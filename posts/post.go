@@ -6,6 +6,7 @@ package posts
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -27,6 +28,17 @@ const (
 // Variant overrides the post's content for one account.
 type Variant struct {
 	Content string `json:"content"`
+	// Media, when set, replaces the post's images for the account; an
+	// empty list sends none.
+	Media *[]MediaRef `json:"media,omitempty"`
+}
+
+// MediaRef is an image of the organization's media library on a post.
+type MediaRef struct {
+	// ID is the media item's id (GET /media/{id}).
+	ID string `json:"id"`
+	// AltText describes the image for people who cannot see it.
+	AltText string `json:"altText,omitempty"`
 }
 
 // Post is one piece of content for one or more accounts.
@@ -36,13 +48,16 @@ type Post struct {
 	Content          string             `json:"content"`
 	SocialAccountIDs []string           `json:"socialAccountIds"`
 	Variants         map[string]Variant `json:"variants,omitempty"`
-	ScheduledAt      *time.Time         `json:"scheduledAt,omitempty"`
-	Status           Status             `json:"status"`
-	PublishedAt      *time.Time         `json:"publishedAt,omitempty"`
-	FailureReason    string             `json:"failureReason,omitempty"`
-	FailureCode      string             `json:"failureCode,omitempty"`
-	CreatedAt        time.Time          `json:"createdAt"`
-	UpdatedAt        time.Time          `json:"updatedAt"`
+	// Media are the images every account gets unless its variant names
+	// others.
+	Media         []MediaRef `json:"media,omitempty"`
+	ScheduledAt   *time.Time `json:"scheduledAt,omitempty"`
+	Status        Status     `json:"status"`
+	PublishedAt   *time.Time `json:"publishedAt,omitempty"`
+	FailureReason string     `json:"failureReason,omitempty"`
+	FailureCode   string     `json:"failureCode,omitempty"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	UpdatedAt     time.Time  `json:"updatedAt"`
 }
 
 // ContentFor is the text to publish to account: its variant, else the
@@ -52,6 +67,39 @@ func (p *Post) ContentFor(accountID string) string {
 		return v.Content
 	}
 	return p.Content
+}
+
+// MediaFor is the images to publish to account: its variant's, if it sets
+// any (an empty list: none), else the post's.
+func (p *Post) MediaFor(accountID string) []MediaRef {
+	if v, ok := p.Variants[accountID]; ok && v.Media != nil {
+		return *v.Media
+	}
+	return p.Media
+}
+
+// MediaIDs lists every media item the post uses, for itself or a variant,
+// each once, sorted: what a library's delete must not remove while the post is not
+// yet published.
+func (p *Post) MediaIDs() []string {
+	var ids []string
+	seen := map[string]bool{}
+	add := func(refs []MediaRef) {
+		for _, r := range refs {
+			if !seen[r.ID] {
+				seen[r.ID] = true
+				ids = append(ids, r.ID)
+			}
+		}
+	}
+	add(p.Media)
+	for _, v := range p.Variants {
+		if v.Media != nil {
+			add(*v.Media)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // ResultStatus is the outcome for one account.

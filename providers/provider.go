@@ -30,6 +30,18 @@ type Provider interface {
 	// list): unknown now, the network decides; callers check nothing then
 	// and the network's own refusal is the answer.
 	TextLimits(ctx context.Context, a Account) ([]TextLimit, error)
+	// MediaLimits are the image rules for account a: Rules().Media unless
+	// the server sets its own (a Mastodon instance's configuration), read
+	// and cached as TextLimits are.
+	MediaLimits(ctx context.Context, a Account) (MediaRules, error)
+	// Upload sends img to the network for account a, streaming its bytes,
+	// and returns the network's handle once a post can refer to it
+	// (waiting out the network's processing). Errors are *Error as for
+	// Publish; ErrNoMedia where MediaRules.MaxImages is 0.
+	Upload(ctx context.Context, a Account, img Image) (*Upload, error)
+	// Reusable says whether u, uploaded by an earlier attempt, can still
+	// be referred to by a post; false makes the caller upload again.
+	Reusable(ctx context.Context, a Account, u Upload) (bool, error)
 	// Connect says how an account is connected: exactly one of its
 	// fields is set.
 	Connect() Connect
@@ -77,8 +89,9 @@ type Rules struct {
 	RefreshTokens bool `json:"refreshTokens"`
 	// Revoke: Revoke revokes tokens at the network.
 	Revoke bool `json:"revoke"`
-	// Media: the provider can attach images.
-	Media bool `json:"media"`
+	// Media says which images a post takes, for every account (see
+	// Provider.MediaLimits for the account's own).
+	Media MediaRules `json:"media"`
 }
 
 // TextRules say how a network counts and writes text.
@@ -311,6 +324,8 @@ type Payload struct {
 	Created time.Time
 	// Language is the post's BCP 47 language, if known.
 	Language string
+	// Images are the uploaded images the post refers to, in order.
+	Images []AttachedImage
 }
 
 // Published is the network's record of a published post.
