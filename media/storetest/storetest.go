@@ -24,6 +24,8 @@ type Options struct {
 	// Presigns: PresignedURL returns a URL that serves the bytes with a
 	// plain GET until it expires. Otherwise it must return "".
 	Presigns bool
+	// HTTPClient fetches presigned URLs; http.DefaultClient if nil.
+	HTTPClient *http.Client
 }
 
 // Run runs the suite; newStore returns a store with nothing in it (a fresh
@@ -52,7 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) media.Store, o Options) {
 	t.Run("PresignedURL", func(t *testing.T) {
 		s := newStore(t)
 		if o.Presigns {
-			testPresigned(t, s)
+			testPresigned(t, s, o.HTTPClient)
 		} else {
 			testNoPresigned(t, s)
 		}
@@ -316,12 +318,15 @@ func testNoPresigned(t *testing.T, s media.Store) {
 	}
 }
 
-func testPresigned(t *testing.T, s media.Store) {
+func testPresigned(t *testing.T, s media.Store, c *http.Client) {
+	if c == nil {
+		c = http.DefaultClient
+	}
 	b := Data(1, 300*1024)
 	put(t, s, key, b, "image/png")
 	get := func(u string) (int, []byte) {
 		t.Helper()
-		res, err := http.Get(u)
+		res, err := c.Get(u)
 		if err != nil {
 			t.Fatal(err)
 		}
