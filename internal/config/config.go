@@ -107,6 +107,34 @@ type Config struct {
 	// links networks fetch (public media links); dev fills it with its
 	// own address.
 	PublicBaseURL string `env:"PUBLIC_BASE_URL"`
+
+	// MediaStore is where media bytes are kept: "gridfs" (the default: the
+	// MongoDB database PostFlow already uses) or "s3" (a bucket, see S3).
+	MediaStore string `env:"MEDIA_STORE" envDefault:"gridfs"`
+	S3         S3
+}
+
+// Media stores.
+const (
+	MediaStoreGridFS = "gridfs"
+	MediaStoreS3     = "s3"
+)
+
+// S3 is the bucket of MEDIA_STORE=s3, on AWS or any S3-compatible server
+// (MinIO, versitygw, Ceph, ...). See media/s3.
+type S3 struct {
+	// Endpoint is the S3 API's base URL; empty for AWS (from the region).
+	Endpoint string `env:"S3_ENDPOINT"`
+	// Region signs requests; empty means us-east-1.
+	Region          string `env:"S3_REGION"`
+	Bucket          string `env:"S3_BUCKET"`
+	AccessKeyID     string `env:"S3_ACCESS_KEY_ID"`
+	SecretAccessKey string `env:"S3_SECRET_ACCESS_KEY" json:"-"`
+	// ForcePathStyle addresses endpoint/bucket/key (MinIO, versitygw)
+	// rather than bucket.endpoint/key.
+	ForcePathStyle bool `env:"S3_FORCE_PATH_STYLE" envDefault:"false"`
+	// Prefix is the folder PostFlow's objects go in ("postflow/").
+	Prefix string `env:"S3_PREFIX"`
 }
 
 // Temporal says where the Temporal cluster is and how to reach it. TLS and
@@ -532,8 +560,53 @@ func (c *Config) validateGiven() problems {
 	if strings.TrimSpace(c.Mastodon.ClientName) == "" {
 		ps.add("MASTODON_CLIENT_NAME", "must not be empty: instances show it on their authorize page")
 	}
+	return append(ps, c.validateMediaStore()...)
+}
+
+// validateMediaStore checks MEDIA_STORE and, for s3, its bucket. Nothing
+// fills these in dev, so every role checks them; S3 settings without
+// MEDIA_STORE=s3 are reported rather than ignored.
+func (c *Config) validateMediaStore() problems {
+	var ps problems
+	s := c.S3
+	switch c.MediaStore {
+	case MediaStoreGridFS:
+		set := []struct{ name, value string }{
+			{"S3_ENDPOINT", s.Endpoint}, {"S3_REGION", s.Region}, {"S3_BUCKET", s.Bucket},
+			{"S3_ACCESS_KEY_ID", s.AccessKeyID}, {"S3_SECRET_ACCESS_KEY", s.SecretAccessKey}, {"S3_PREFIX", s.Prefix},
+		}
+		for _, v := range set {
+			if v.value != "" {
+				ps.add(v.name, "is set but MEDIA_STORE is gridfs: set MEDIA_STORE=s3 to keep media in the bucket")
+			}
+		}
+		return ps
+	case MediaStoreS3:
+	default:
+		ps.add("MEDIA_STORE", fmt.Sprintf("must be gridfs or s3, got %q", c.MediaStore))
+		return ps
+	}
+	for _, r := range []struct{ name, value string }{
+		{"S3_BUCKET", s.Bucket}, {"S3_ACCESS_KEY_ID", s.AccessKeyID}, {"S3_SECRET_ACCESS_KEY", s.SecretAccessKey},
+	} {
+		if strings.TrimSpace(r.value) == "" {
+			ps.add(r.name, "is required with MEDIA_STORE=s3")
+		}
+	}
+	if s.Bucket != "" && !bucketName.MatchString(s.Bucket) {
+		ps.add("S3_BUCKET", fmt.Sprintf("must be an S3 bucket name (3 to 63 lowercase letters, digits, dots and hyphens), got %q", s.Bucket))
+	}
+	if s.Endpoint != "" {
+		if err := absoluteURL(s.Endpoint, "https", "http"); err != nil {
+			ps.add("S3_ENDPOINT", err.Error())
+		}
+	}
 	return ps
 }
+
+// bucketName is S3's rule for bucket names ("Bucket naming rules",
+// Amazon S3 User Guide), less its rarer exclusions.
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 
 // SandboxBaseURL is where the sandbox platform is served.
 func (c *Config) SandboxBaseURL() string {

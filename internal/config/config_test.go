@@ -309,6 +309,8 @@ func TestErrorsNeverRepeatSecrets(t *testing.T) {
 		prodEnv("TOKEN_ENCRYPTION_KEY=" + leaked),
 		prodEnv("JWT_SECRET=" + leaked[:20]),
 		prodEnv("MEDIA_URL_SECRET=" + leaked[:20]),
+		prodEnv("MEDIA_STORE=s3", "S3_SECRET_ACCESS_KEY="+leaked, "S3_BUCKET=No_Such"),
+		prodEnv("S3_SECRET_ACCESS_KEY=" + leaked), // set without MEDIA_STORE=s3
 	} {
 		_, err := config.Load(env, config.RoleAPI)
 		if err == nil {
@@ -393,5 +395,47 @@ func TestDevLeavesCallbacksToTheStack(t *testing.T) {
 	}
 	if _, err := config.Load(prodEnv(env...), config.RoleAPI); err == nil || !strings.Contains(err.Error(), "LINKEDIN_REDIRECT_URI") {
 		t.Errorf("api without LINKEDIN_REDIRECT_URI: %v; want it required", err)
+	}
+}
+
+// MEDIA_STORE picks the store; s3 needs its bucket and keys, and every
+// problem of them is reported at once.
+func TestMediaStore(t *testing.T) {
+	s3 := []string{"MEDIA_STORE=s3", "S3_BUCKET=postflow-media", "S3_ACCESS_KEY_ID=AKIAEXAMPLE", "S3_SECRET_ACCESS_KEY=wJalrXUtnFEMIexample"}
+	tests := []struct {
+		name     string
+		env      []string
+		wantVars []string // the variables reported, in order; none: valid
+		store    string   // MediaStore when valid
+	}{
+		{"default is gridfs", nil, nil, config.MediaStoreGridFS},
+		{"s3 complete", s3, nil, config.MediaStoreS3},
+		{"s3 with endpoint, path style and prefix", append(s3, "S3_ENDPOINT=http://minio:9000", "S3_FORCE_PATH_STYLE=true", "S3_PREFIX=postflow/", "S3_REGION=eu-west-3"), nil, config.MediaStoreS3},
+		{"unknown store", []string{"MEDIA_STORE=disk"}, []string{"MEDIA_STORE"}, ""},
+		{"s3 with nothing", []string{"MEDIA_STORE=s3"}, []string{"S3_BUCKET", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY"}, ""},
+		{"bad bucket and endpoint", append(s3, "S3_BUCKET=Media_Bucket", "S3_ENDPOINT=minio:9000"), []string{"S3_BUCKET", "S3_ENDPOINT"}, ""},
+		{"bad path style", append(s3, "S3_FORCE_PATH_STYLE=sure"), []string{"S3_FORCE_PATH_STYLE"}, ""},
+		{"s3 settings without s3", []string{"S3_BUCKET=postflow-media", "S3_ENDPOINT=http://minio:9000"}, []string{"S3_ENDPOINT", "S3_BUCKET"}, ""},
+	}
+	for _, tt := range tests {
+		for _, role := range []config.Role{config.RoleAPI, config.RoleWorker, config.RoleDev} {
+			t.Run(tt.name+"/"+string(role), func(t *testing.T) {
+				env := tt.env
+				if role != config.RoleDev {
+					env = prodEnv(tt.env...)
+				}
+				cfg, err := config.Load(env, role)
+				var got []string
+				for _, p := range config.Problems(err) {
+					got = append(got, p.Var)
+				}
+				if strings.Join(got, ",") != strings.Join(tt.wantVars, ",") {
+					t.Fatalf("problems = %v (%v), want %v", got, err, tt.wantVars)
+				}
+				if err == nil && cfg.MediaStore != tt.store {
+					t.Errorf("MediaStore = %q, want %q", cfg.MediaStore, tt.store)
+				}
+			})
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -335,5 +336,18 @@ func TestGoToSocial(t *testing.T) {
 	t.Logf("past the limit: %d %s, Retry-After %q, X-RateLimit-Remaining %s", code, body, hdr.Get("Retry-After"), hdr.Get("X-RateLimit-Remaining"))
 	if code != http.StatusTooManyRequests || string(body) != `{"error":"rate limit reached"}` {
 		t.Errorf("past the limit: %d %s; want 429 {\"error\":\"rate limit reached\"}", code, body)
+	}
+}
+
+// versitygw refuses unsigned requests, and a bucket made with CreateBucket
+// is a folder of its posix backend.
+func TestS3(t *testing.T) {
+	s := StartS3(t)
+	if code, _, _ := call(t, http.MethodGet, s.URL+"/", "", "", nil); code != http.StatusForbidden {
+		t.Errorf("unsigned ListBuckets = %d, want 403", code)
+	}
+	s.CreateBucket(t, "media")
+	if !fileExists(filepath.Join(s.Dir, "media")) {
+		t.Errorf("no folder %s/media after CreateBucket", s.Dir)
 	}
 }
