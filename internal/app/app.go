@@ -98,7 +98,9 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	}
 	s.connections = connections.NewService(s.accounts, states, reg, cipher, logger)
 	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
-	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner)
+	// A post's images are looked up in the library's records, which say
+	// their type, size and dimensions; the bytes are not read to check.
+	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media())
 	return s, nil
 }
 
