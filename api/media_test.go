@@ -18,89 +18,55 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/media"
+	"github.com/postflow/postflow/media/gridfs"
 	"github.com/postflow/postflow/media/mediatest"
 	"github.com/postflow/postflow/media/publicurl"
+	"github.com/postflow/postflow/posts"
 )
 
 // testMaxBytes is the library's cap in these tests (MEDIA_MAX_BYTES).
 const testMaxBytes = 256 << 10
 
-// memBytes is a media.Store in memory; presign, when set, makes it answer
-// presigned URLs as S3 does.
-type memBytes struct {
+// presigning is the real GridFS store, answering presigned URLs as S3
+// does while presign is set.
+type presigning struct {
+	*gridfs.Store
 	mu      sync.Mutex
-	objects map[string][]byte
 	presign string
 }
 
-func (s *memBytes) Put(_ context.Context, key string, r io.Reader, size int64, _ string) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
+func (p *presigning) PresignedURL(ctx context.Context, key string, ttl time.Duration) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.presign == "" {
+		return p.Store.PresignedURL(ctx, key, ttl)
 	}
-	if int64(len(b)) != size {
-		return fmt.Errorf("put %s: %d bytes, said %d", key, len(b), size)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.objects[key] = b
-	return nil
+	return p.presign + key, nil
 }
 
-func (s *memBytes) Open(_ context.Context, key string) (io.ReadCloser, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	b, ok := s.objects[key]
-	if !ok {
-		return nil, media.ErrNotFound
-	}
-	return io.NopCloser(bytes.NewReader(b)), nil
-}
-
-func (s *memBytes) Delete(_ context.Context, key string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.objects, key)
-	return nil
-}
-
-func (s *memBytes) PresignedURL(_ context.Context, key string, _ time.Duration) (string, error) {
-	if s.presign == "" {
-		return "", nil
-	}
-	return s.presign + key, nil
-}
-
-func (s *memBytes) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.objects)
-}
-
+// mediaAPI is the /media routes over the real stack pieces: the media
+// collection, GridFS and the posts store's UsesMedia, on a fresh database.
 type mediaAPI struct {
 	srv     *httptest.Server
 	handler http.Handler
-	store   *memBytes
+	db      *mongostore.Store
+	store   *presigning
 	links   *publicurl.Signer
 	options api.MediaOptions
-	mu      sync.Mutex
-	used    map[string]bool // orgID/mediaID in use by an unpublished post
 }
 
 func newMediaAPI(t *testing.T, allowLocal bool) *mediaAPI {
 	t.Helper()
-	m := &mediaAPI{store: &memBytes{objects: map[string][]byte{}}, used: map[string]bool{}}
-	items := mongotest.Store(t).Media()
-	lib, err := media.NewLibrary(items, m.store, media.Limits{MaxBytes: testMaxBytes, MaxPixels: 10_000_000},
-		func(_ context.Context, orgID, id string) (bool, error) {
-			m.mu.Lock()
-			defer m.mu.Unlock()
-			return m.used[orgID+"/"+id], nil
-		})
+	m := &mediaAPI{db: mongotest.Store(t)}
+	m.store = &presigning{Store: gridfs.New(m.db.DB, gridfs.Options{})}
+	lib, err := media.NewLibrary(m.db.Media(), m.store, media.Limits{MaxBytes: testMaxBytes, MaxPixels: 10_000_000}, m.db.Posts().UsesMedia)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +83,28 @@ func newMediaAPI(t *testing.T, allowLocal bool) *mediaAPI {
 	})
 	m.srv.Config.Handler = m.handler
 	return m
+}
+
+// stored counts the files in GridFS.
+func (m *mediaAPI) stored(t *testing.T) int64 {
+	t.Helper()
+	n, err := m.db.DB.Collection(gridfs.DefaultBucket+".files").CountDocuments(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// usePost stores a post of org in status that uses the media item id.
+func (m *mediaAPI) usePost(t *testing.T, org, id string, status posts.Status) *posts.Post {
+	t.Helper()
+	now := time.Now().UTC()
+	p, err := m.db.Posts().Create(context.Background(), &posts.Post{OrganizationID: org, Content: "with an image", SocialAccountIDs: []string{"000000000000000000000001"},
+		Media: []posts.MediaRef{{ID: id, AltText: "a cat"}}, Status: status, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // call sends a request as a member of org (no org: no credentials) and
@@ -258,8 +246,8 @@ func TestMediaUploadRefused(t *testing.T) {
 			if res.StatusCode != tt.status || code(e) != tt.code || !strings.Contains(string(raw), tt.says) {
 				t.Errorf("got %d %s, want %d %s saying %q", res.StatusCode, raw, tt.status, tt.code, tt.says)
 			}
-			if n := m.store.count(); n != 0 {
-				t.Errorf("%d objects stored", n)
+			if n := m.stored(t); n != 0 {
+				t.Errorf("%d files stored", n)
 			}
 			if _, raw := m.call(t, "org-a", http.MethodGet, "/media", "", nil); strings.Contains(string(raw), `"id"`) {
 				t.Errorf("listed after a refusal: %s", raw)
@@ -421,28 +409,28 @@ func TestMediaOtherOrganization(t *testing.T) {
 	}
 }
 
-// Delete is refused while a post not yet published uses the item, then
-// removes the record and the bytes.
+// Delete is refused while a post not yet published uses the item (the
+// posts store says so), then removes the record and the bytes.
 func TestMediaDelete(t *testing.T) {
 	m := newMediaAPI(t, false)
 	_, it, _ := m.upload(t, "org-a", part{"file", "a.png", mediatest.PNG(8, 8)})
-	m.mu.Lock()
-	m.used["org-a/"+it.ID] = true
-	m.mu.Unlock()
+	m.usePost(t, "org-a", it.ID, posts.StatusPublished)
+	m.usePost(t, "org-b", it.ID, posts.StatusDraft) // another org's post cannot hold it
+	scheduled := m.usePost(t, "org-a", it.ID, posts.StatusScheduled)
 	res, raw := m.call(t, "org-a", http.MethodDelete, "/media/"+it.ID, "", nil)
 	var e map[string]any
 	_ = json.Unmarshal(raw, &e)
-	if res.StatusCode != http.StatusConflict || code(e) != "media_in_use" || m.store.count() != 1 {
-		t.Fatalf("delete while used: %d %s, %d objects", res.StatusCode, raw, m.store.count())
+	if res.StatusCode != http.StatusConflict || code(e) != "media_in_use" || m.stored(t) != 1 {
+		t.Fatalf("delete while used: %d %s, %d files", res.StatusCode, raw, m.stored(t))
 	}
-	m.mu.Lock()
-	m.used["org-a/"+it.ID] = false
-	m.mu.Unlock()
+	if err := m.db.Posts().Finish(context.Background(), scheduled.ID, posts.StatusPublished, nil, "", ""); err != nil {
+		t.Fatal(err)
+	}
 	if res, raw := m.call(t, "org-a", http.MethodDelete, "/media/"+it.ID, "", nil); res.StatusCode != http.StatusNoContent {
-		t.Fatalf("delete: %d %s", res.StatusCode, raw)
+		t.Fatalf("delete once published: %d %s", res.StatusCode, raw)
 	}
-	if res, _ := m.call(t, "org-a", http.MethodGet, "/media/"+it.ID, "", nil); res.StatusCode != http.StatusNotFound || m.store.count() != 0 {
-		t.Errorf("after delete: %d, %d objects", res.StatusCode, m.store.count())
+	if res, _ := m.call(t, "org-a", http.MethodGet, "/media/"+it.ID, "", nil); res.StatusCode != http.StatusNotFound || m.stored(t) != 0 {
+		t.Errorf("after delete: %d, %d files", res.StatusCode, m.stored(t))
 	}
 }
 
@@ -488,7 +476,9 @@ func TestMediaPublicLink(t *testing.T) {
 		})
 	}
 
+	m.store.mu.Lock()
 	m.store.presign = "https://bucket.example/"
+	m.store.mu.Unlock()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := client.Get(good)
 	if err != nil {
@@ -532,8 +522,6 @@ func TestMediaResponsesMatchTheOpenAPI(t *testing.T) {
 	check("GET", "/media/{id}", "/media/000000000000000000000000", "", nil)
 	check("GET", "/media/{id}/content", "/media/"+it.ID+"/content", "", nil)
 	check("GET", "/media/{id}/public", "/media/"+it.ID+"/public?exp=1&sig=00", "", nil) // 403
-	m.mu.Lock()
-	m.used["org-a/"+it.ID] = true
-	m.mu.Unlock()
+	m.usePost(t, "org-a", it.ID, posts.StatusDraft)
 	check("DELETE", "/media/{id}", "/media/"+it.ID, "", nil) // 409
 }
