@@ -31,6 +31,7 @@ import (
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/mediastore"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/oauthstate"
@@ -38,6 +39,7 @@ import (
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
+	"github.com/postflow/postflow/media"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
@@ -350,7 +352,10 @@ func codecOptions(cfg *config.Config, d *deps) api.CodecOptions {
 // deps are the connections a process holds. Each is opened lazily, so a
 // process starts while a dependency is down and /readyz reports it.
 type deps struct {
-	mongo    *mongostore.Store
+	mongo *mongostore.Store
+	// media keeps media bytes (MEDIA_STORE): GridFS in mongo's database,
+	// or an S3 bucket.
+	media    media.Store
 	redis    *redis.Client
 	temporal client.Client
 	// codec seals what the Temporal client stores; nil without a key.
@@ -365,6 +370,12 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 		}
 	}()
 	if d.mongo, err = mongostore.Connect(cfg.MongoURI); err != nil {
+		return d, err
+	}
+	if d.media, err = MediaStore(cfg, d.mongo.DB); err != nil {
+		return d, err
+	}
+	if err := mediastore.CheckAtStart(context.Background(), d.media, logger); err != nil {
 		return d, err
 	}
 	if withRedis {
@@ -393,6 +404,9 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 
 func (d *deps) checks() []api.Check {
 	checks := []api.Check{{Name: "mongodb", Ping: d.mongo.Ping}}
+	if ping := mediastore.Ready(d.media); ping != nil {
+		checks = append(checks, api.Check{Name: "media", Ping: ping})
+	}
 	if d.redis != nil {
 		checks = append(checks, api.Check{Name: "redis", Ping: func(ctx context.Context) error {
 			return d.redis.Ping(ctx).Err()
