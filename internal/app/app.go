@@ -31,6 +31,7 @@ import (
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/mediastore"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/oauthstate"
@@ -39,9 +40,7 @@ import (
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/media"
-	"github.com/postflow/postflow/media/gridfs"
 	"github.com/postflow/postflow/media/publicurl"
-	"github.com/postflow/postflow/media/s3"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
@@ -70,10 +69,9 @@ type services struct {
 	postStore   *mongostore.Posts
 	connections *connections.Service
 	posts       *posts.Service
-	// mediaStore keeps the images' bytes (MEDIA_STORE); library is the
-	// organizations' media over it and the media collection.
-	mediaStore media.Store
-	library    *media.Library
+	// library is the organizations' media: the media collection and
+	// the bytes in deps.media.
+	library *media.Library
 }
 
 // buildServices wires the domain: providers, the token cipher, the OAuth
@@ -93,11 +91,8 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 		return nil, err
 	}
 	s := &services{registry: reg, accounts: d.mongo.Accounts(), postStore: d.mongo.Posts()}
-	if s.mediaStore, err = openMediaStore(cfg, d); err != nil {
-		return nil, err
-	}
 	items := d.mongo.Media()
-	s.library, err = media.NewLibrary(items, s.mediaStore, media.Limits{MaxBytes: cfg.MediaMaxBytes, MaxPixels: cfg.MediaMaxPixels}, s.postStore.UsesMedia)
+	s.library, err = media.NewLibrary(items, d.media, media.Limits{MaxBytes: cfg.MediaMaxBytes, MaxPixels: cfg.MediaMaxPixels}, s.postStore.UsesMedia)
 	if err != nil {
 		return nil, err
 	}
@@ -118,23 +113,6 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	// their type, size and dimensions; the bytes are not read to check.
 	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media())
 	return s, nil
-}
-
-// openMediaStore returns the store MEDIA_STORE names: GridFS in PostFlow's
-// own database (the default), or the S3 bucket of the S3_* settings.
-func openMediaStore(cfg *config.Config, d *deps) (media.Store, error) {
-	if cfg.MediaStore != config.MediaStoreS3 {
-		return gridfs.New(d.mongo.DB, gridfs.Options{}), nil
-	}
-	st, err := s3.New(s3.Config{
-		Endpoint: cfg.S3.Endpoint, Region: cfg.S3.Region, Bucket: cfg.S3.Bucket,
-		AccessKeyID: cfg.S3.AccessKeyID, SecretAccessKey: cfg.S3.SecretAccessKey,
-		ForcePathStyle: cfg.S3.ForcePathStyle, Prefix: cfg.S3.Prefix,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("media store: %w", err)
-	}
-	return st, nil
 }
 
 // mediaOptions serve the media library: uploads, imports under the same
@@ -404,7 +382,10 @@ func codecOptions(cfg *config.Config, d *deps) api.CodecOptions {
 // deps are the connections a process holds. Each is opened lazily, so a
 // process starts while a dependency is down and /readyz reports it.
 type deps struct {
-	mongo    *mongostore.Store
+	mongo *mongostore.Store
+	// media keeps media bytes (MEDIA_STORE): GridFS in mongo's database,
+	// or an S3 bucket.
+	media    media.Store
 	redis    *redis.Client
 	temporal client.Client
 	// codec seals what the Temporal client stores; nil without a key.
@@ -419,6 +400,12 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 		}
 	}()
 	if d.mongo, err = mongostore.Connect(cfg.MongoURI); err != nil {
+		return d, err
+	}
+	if d.media, err = MediaStore(cfg, d.mongo.DB); err != nil {
+		return d, err
+	}
+	if err := mediastore.CheckAtStart(context.Background(), d.media, logger); err != nil {
 		return d, err
 	}
 	if withRedis {
@@ -447,6 +434,9 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 
 func (d *deps) checks() []api.Check {
 	checks := []api.Check{{Name: "mongodb", Ping: d.mongo.Ping}}
+	if ping := mediastore.Ready(d.media); ping != nil {
+		checks = append(checks, api.Check{Name: "media", Ping: ping})
+	}
 	if d.redis != nil {
 		checks = append(checks, api.Check{Name: "redis", Ping: func(ctx context.Context) error {
 			return d.redis.Ping(ctx).Err()

@@ -1,8 +1,9 @@
 // Package realpeers starts real implementations of networks' APIs on
 // 127.0.0.1 for provider tests: a Bluesky PDS with its own PLC directory
-// (StartPDS) and GoToSocial for the Mastodon API (StartGoToSocial). A
-// provider tested only against a fake written from the docs shares the
-// fake's misreadings; these servers are the networks' own code.
+// (StartPDS) and GoToSocial for the Mastodon API (StartGoToSocial); and
+// the Versity S3 Gateway (StartS3) for the S3 media store. A provider
+// tested only against a fake written from the docs shares the fake's
+// misreadings; these servers are the networks' own code.
 //
 // scripts/install-peers.sh installs them under $POSTFLOW_PEERS_DIR, by
 // default $HOME/.cache/postflow-peers (see Dir). When they are missing or
@@ -39,7 +40,8 @@
 //   - app passwords work (com.atproto.server.createAppPassword), and
 //     createSession takes one in place of the account password.
 //
-// GoToSocial v0.18.3: see the comment on GoToSocial.
+// GoToSocial v0.18.3: see the comment on GoToSocial. versitygw v1.8.0: see
+// the comment on S3.
 package realpeers
 
 import (

@@ -34,11 +34,12 @@ const vgwVersion = "v1.8.0"
 // with SigV4 (headers, presigned URLs, aws-chunked bodies with trailing
 // checksums), path-style addressing.
 //
-// Checked by media/s3's tests: versitygw 1.8.0 over plain http stores
-// what arrived of a PUT whose client broke the connection before
-// Content-Length bytes (an unsigned payload gives it nothing else to
-// check): a truncated object. Over https the AWS SDK streams with a
-// trailing CRC32, and a body cut short is refused (S3TLS).
+// Checked by TestS3TruncatedPut: versitygw 1.8.0 stores what arrived of
+// a PUT whose client broke the connection before Content-Length bytes: a
+// truncated object, where S3 answers 400 IncompleteBody and stores
+// nothing. Over https, where the AWS SDK streams aws-chunked with a
+// trailing checksum, it still does when the break falls between chunks.
+// media/s3 streams to a temporary key and copies into place for that.
 type S3 struct {
 	// URL is the endpoint, http://127.0.0.1:PORT, or https:// with S3TLS.
 	URL             string
