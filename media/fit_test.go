@@ -6,7 +6,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
-		"testing"
+	"testing"
 )
 
 // photo is a w×h picture with a gradient and noise (so it compresses like
