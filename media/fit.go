@@ -29,20 +29,9 @@ type Fitted struct {
 // before a smaller picture would, above it bytes go to noise no one sees.
 const fitQuality = 85
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// Fit re-encodes the image read from r (of the sniffed type typ, with EXIF
-// orientation 1-8 as Inspect found it) so that it takes at most maxBytes:
+// Fit re-encodes the image read from r (of the sniffed type typ, as Inspect
+// stored it: its EXIF orientation, if any, is read from it) so that it
+// takes at most maxBytes:
 // the same size if a re-encoding alone fits, else scaled down (keeping the
 // aspect ratio) as little as needed. An opaque image becomes a JPEG; one
 // with transparency stays a PNG (a JPEG would paint it black). A GIF's first
@@ -51,13 +40,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 //
 // Errors: *CorruptError when r does not decode as typ; an error when even a
 // 64-pixel-wide picture does not fit (maxBytes absurdly small).
-func Fit(r io.Reader, typ string, orientation int, maxBytes int64) (*Fitted, error) {
+func Fit(r io.Reader, typ string, maxBytes int64) (*Fitted, error) {
 	_, decode := codec(typ)
 	if decode == nil {
 		return nil, &UnsupportedTypeError{Sniffed: typ}
 	}
-	cr := &countingReader{r: r}
-	src, err := decode(cr)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("media: reading the image: %w", err)
+	}
+	_, orientation, err := strip(typ, data)
+	if err != nil {
+		return nil, &CorruptError{Type: typ, Err: err}
+	}
+	src, err := decode(bytes.NewReader(data))
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
 	}
@@ -68,9 +64,10 @@ func Fit(r io.Reader, typ string, orientation int, maxBytes int64) (*Fitted, err
 	// the square root of what is over. Each guess costs a resampling and
 	// an encoding (a second or so for a 12-megapixel photo).
 	scale := 1.0
-	if cr.n > maxBytes {
-		scale = min(1, math.Sqrt(float64(maxBytes)/float64(cr.n))*1.1)
+	if n := int64(len(data)); n > maxBytes {
+		scale = min(1, math.Sqrt(float64(maxBytes)/float64(n))*1.1)
 	}
+	data = nil // not needed past here: let the collector have it
 	var buf bytes.Buffer
 	for {
 		img := transform(src, orientation, scale)
