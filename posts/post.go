@@ -160,6 +160,11 @@ type MediaUpload struct {
 	// ("re-encoded as image/jpeg, 1600x1067, 912,345 bytes, to fit
 	// Bluesky's 1,000,000 bytes per image"); "" when sent as stored.
 	Adjusted string `json:"adjusted,omitempty"`
+	// Width and Height are the uploaded image's, in pixels (a re-encoded
+	// one's differ from the library's): a retry's post gives the network
+	// the same aspect ratio.
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
 }
 
 // Upload returns the upload of media item mediaID, if the result holds one.

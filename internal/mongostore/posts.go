@@ -77,6 +77,8 @@ type uploadDoc struct {
 	UploadedAt      time.Time  `bson:"uploadedAt"`
 	ExpiresAt       *time.Time `bson:"expiresAt,omitempty"`
 	Adjusted        string     `bson:"adjusted,omitempty"`
+	Width           int        `bson:"width,omitempty"`
+	Height          int        `bson:"height,omitempty"`
 }
 
 // Posts is the posts and publishResults collections.
@@ -317,7 +319,7 @@ func (d *resultDoc) result() posts.Result {
 		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), IdempotencyKey: d.IdempotencyKey, UpdatedAt: d.UpdatedAt.UTC(),
 	}
 	for id, u := range d.Media {
-		mu := posts.MediaUpload{Upload: providers.Upload{MediaID: id, ID: u.PlatformMediaID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC()}, Adjusted: u.Adjusted}
+		mu := posts.MediaUpload{Upload: providers.Upload{MediaID: id, ID: u.PlatformMediaID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC()}, Adjusted: u.Adjusted, Width: u.Width, Height: u.Height}
 		if u.ExpiresAt != nil {
 			mu.ExpiresAt = u.ExpiresAt.UTC()
 		}
@@ -335,7 +337,7 @@ func (d *resultDoc) result() posts.Result {
 // SaveUpload keeps u under the result's media, by its media item id: one
 // $set by _id, the same on MongoDB and FerretDB.
 func (p *Posts) SaveUpload(ctx context.Context, postID, accountID string, u posts.MediaUpload) error {
-	d := uploadDoc{PlatformMediaID: u.ID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC(), Adjusted: u.Adjusted}
+	d := uploadDoc{PlatformMediaID: u.ID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC(), Adjusted: u.Adjusted, Width: u.Width, Height: u.Height}
 	if !u.ExpiresAt.IsZero() {
 		at := u.ExpiresAt.UTC()
 		d.ExpiresAt = &at

@@ -270,7 +270,7 @@ func TestSaveUpload(t *testing.T) {
 	at := time.Now().UTC().Truncate(time.Millisecond)
 	upload := func(media, id string, uploadedAt time.Time, adjusted string) posts.MediaUpload {
 		return posts.MediaUpload{Upload: providers.Upload{MediaID: media, ID: id, Ref: `{"ref":"` + id + `"}`,
-			UploadedAt: uploadedAt, ExpiresAt: uploadedAt.Add(5 * time.Minute)}, Adjusted: adjusted}
+			UploadedAt: uploadedAt, ExpiresAt: uploadedAt.Add(5 * time.Minute)}, Adjusted: adjusted, Width: 1600, Height: 900}
 	}
 	if err := store.SaveUpload(ctx, "p1", "a1", upload("m1", "x1", at, "")); err == nil {
 		t.Fatal("kept an upload for a result that no attempt recorded")
