@@ -18,8 +18,9 @@ type MediaLibrary interface {
 	// Get returns the organization's media item; media.ErrNotFound if it
 	// has none such.
 	Get(ctx context.Context, orgID, id string) (*media.Item, error)
-	// Open streams the item's bytes; the caller closes them.
-	Open(ctx context.Context, item *media.Item) (io.ReadCloser, error)
+	// Open streams the item's bytes (media.ErrNotFound as Get); the
+	// caller closes them.
+	Open(ctx context.Context, orgID, id string) (*media.Item, io.ReadCloser, error)
 }
 
 // CodeMediaNotFound: an image of the post is no longer in its
@@ -107,11 +108,14 @@ func (a *Activities) attachImages(ctx context.Context, in workflows.AccountInput
 // (rules.Downscale), a re-encoding that fits, with a note that says so.
 func (a *Activities) imageFor(ctx context.Context, item *media.Item, ref posts.MediaRef, rules providers.MediaRules, network string) (providers.Image, string, error) {
 	img := providers.Image{MediaID: item.ID, Type: item.Type, Size: item.Size, Width: item.Width, Height: item.Height, AltText: ref.AltText,
-		Open: func(ctx context.Context) (io.ReadCloser, error) { return a.Media.Open(ctx, item) }}
+		Open: func(ctx context.Context) (io.ReadCloser, error) {
+			_, rc, err := a.Media.Open(ctx, item.OrganizationID, item.ID)
+			return rc, err
+		}}
 	if !rules.Downscale || rules.MaxBytes <= 0 || item.Size <= rules.MaxBytes {
 		return img, "", nil
 	}
-	rc, err := a.Media.Open(ctx, item)
+	_, rc, err := a.Media.Open(ctx, item.OrganizationID, item.ID)
 	if err != nil {
 		return img, "", fmt.Errorf("reading media item %s: %w", item.ID, err)
 	}

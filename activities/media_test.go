@@ -121,8 +121,12 @@ func (l *library) Get(_ context.Context, orgID, id string) (*media.Item, error) 
 	return it, nil
 }
 
-func (l *library) Open(_ context.Context, item *media.Item) (io.ReadCloser, error) {
-	return io.NopCloser(bytes.NewReader(l.data[item.ID])), nil
+func (l *library) Open(ctx context.Context, orgID, id string) (*media.Item, io.ReadCloser, error) {
+	it, err := l.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return it, io.NopCloser(bytes.NewReader(l.data[id])), nil
 }
 
 // add stores a JPEG of w×h pixels (noisy when big is true, so that it is
