@@ -52,7 +52,10 @@ type Activities struct {
 	Accounts  AccountStore
 	Tokens    TokenSource
 	Providers *providers.Registry
-	Now       func() time.Time
+	// Media is the organizations' media library, where a post's images
+	// are read; nil on a worker that publishes text only.
+	Media MediaLibrary
+	Now   func() time.Time
 }
 
 // Register registers the activities under the names the workflow calls.

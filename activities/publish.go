@@ -97,12 +97,28 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 
 	stopHeartbeats := heartbeatWhileWaiting(ctx)
-	pub, err := prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
+	// A token refused before its time made nothing: a new session, then
+	// the same call once more.
+	renew := func() (providers.Account, error) {
+		t, ac, err := a.Tokens.RenewAccessToken(ctx, in.AccountID, token)
+		if err != nil {
+			return providers.Account{}, err
+		}
+		token, acc = t, ac
+		return acc.Provider(token), nil
+	}
+	images, err := a.attachImages(ctx, in, p, prov, renew, acc.Provider(token), prev)
+	if err != nil {
+		stopHeartbeats()
+		return a.uploadFailed(ctx, in, prev, err)
+	}
+	pl := payload(p, in.AccountID, key)
+	pl.Images = images
+	pub, err := prov.Publish(ctx, acc.Provider(token), pl)
 	if providers.KindOf(err) == providers.KindSessionExpired {
-		// Refused before its time, so nothing was made: a new session,
-		// then the same call once more.
-		if token, acc, err = a.Tokens.RenewAccessToken(ctx, in.AccountID, token); err == nil {
-			pub, err = prov.Publish(ctx, acc.Provider(token), payload(p, in.AccountID, key))
+		var account providers.Account
+		if account, err = renew(); err == nil {
+			pub, err = prov.Publish(ctx, account, pl)
 		}
 	}
 	stopHeartbeats()
@@ -136,6 +152,28 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		return a.classify(ctx, in, prev, err)
 	}
 	return a.published(ctx, in, p, pub)
+}
+
+// uploadFailed records an attempt that ended before the post was sent,
+// while its images were read or uploaded: whatever the answer, this
+// attempt made no post (an upload is not one), so the result says pending,
+// not in doubt, and an earlier attempt's doubt is kept. The error then
+// decides as a refusal of the post would (classify).
+func (a *Activities) uploadFailed(ctx context.Context, in workflows.AccountInput, prev *posts.Result, err error) (*workflows.AccountOutcome, error) {
+	r := &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultPending}
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		r.ErrorCode, r.ErrorMessage = pe.Code, pe.Message
+		if pe.Kind == providers.KindAuth {
+			if serr := a.Tokens.Expire(ctx, in.AccountID, pe); serr != nil {
+				return nil, serr
+			}
+		}
+	}
+	if serr := a.Posts.SaveResult(ctx, r); serr != nil {
+		return nil, serr
+	}
+	return a.classify(ctx, in, prev, err)
 }
 
 // payload is what the network receives for the post p on account.

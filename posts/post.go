@@ -8,6 +8,8 @@ import (
 	"errors"
 	"slices"
 	"time"
+
+	"github.com/postflow/postflow/providers"
 )
 
 // Status is where a post is in its lifecycle:
@@ -143,8 +145,36 @@ type Result struct {
 	// platform (providers.Payload.IdempotencyKey): made with the first
 	// attempt, so a publication started again after a reset (POST
 	// /publish?again=true) gets a new one and a new post.
-	IdempotencyKey string    `json:"-"`
-	UpdatedAt      time.Time `json:"updatedAt"`
+	IdempotencyKey string `json:"-"`
+	// Media are the images uploaded to the network for this post, kept
+	// before the post is created so that a retry refers to them again
+	// rather than uploading twice (contracts §8), in upload order.
+	Media     []MediaUpload `json:"media,omitempty"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+}
+
+// MediaUpload is an image of the post as the account's network holds it.
+type MediaUpload struct {
+	providers.Upload
+	// Adjusted says what PostFlow changed to fit the network's rules
+	// ("re-encoded as image/jpeg, 1600x1067, 912,345 bytes, to fit
+	// Bluesky's 1,000,000 bytes per image"); "" when sent as stored.
+	Adjusted string `json:"adjusted,omitempty"`
+	// Width and Height are the uploaded image's, in pixels (a re-encoded
+	// one's differ from the library's): a retry's post gives the network
+	// the same aspect ratio.
+	Width  int `json:"width,omitempty"`
+	Height int `json:"height,omitempty"`
+}
+
+// Upload returns the upload of media item mediaID, if the result holds one.
+func (r *Result) Upload(mediaID string) (MediaUpload, bool) {
+	for _, u := range r.Media {
+		if u.MediaID == mediaID {
+			return u, true
+		}
+	}
+	return MediaUpload{}, false
 }
 
 // ErrNotFound: no such post in this organization.
@@ -210,6 +240,10 @@ type Store interface {
 	// DoubtfulResults returns the results of accountIDs, other than
 	// exceptPostID's, that are in doubt or unknown.
 	DoubtfulResults(ctx context.Context, accountIDs []string, exceptPostID string) ([]Result, error)
+	// SaveUpload keeps u with the result of (post, account), which an
+	// attempt has recorded, replacing an earlier upload of the same
+	// media item.
+	SaveUpload(ctx context.Context, postID, accountID string, u MediaUpload) error
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error

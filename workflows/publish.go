@@ -172,6 +172,12 @@ var PublishRetryPolicy = &temporal.RetryPolicy{
 // call that answers quickly, as nearly all do, never heartbeats.
 const PublishHeartbeatTimeout = 15 * time.Second
 
+// PublishTimeout bounds one PublishToAccount attempt: the post's images
+// go up inside it (up to 20 for LinkedIn, each waited on while the network
+// processes it), so it is longer than the bookkeeping's minute. A worker
+// that dies is still noticed within PublishHeartbeatTimeout.
+const PublishTimeout = 10 * time.Minute
+
 // DefaultRateLimitHorizon: LinkedIn's daily limits reset at midnight UTC,
 // so a wait can approach a day; two leave room for one more refusal.
 const DefaultRateLimitHorizon = 48 * time.Hour
@@ -365,7 +371,8 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 	deadline := workflow.Now(ctx).Add(in.RateLimitHorizon)
 	for {
 		st.Status, st.WaitingUntil = "publishing", time.Time{}
-		err := workflow.ExecuteActivity(workflow.WithHeartbeatTimeout(ctx, PublishHeartbeatTimeout), PublishToAccountActivity, publish).Get(ctx, &out)
+		actx := workflow.WithStartToCloseTimeout(workflow.WithHeartbeatTimeout(ctx, PublishHeartbeatTimeout), PublishTimeout)
+		err := workflow.ExecuteActivity(actx, PublishToAccountActivity, publish).Get(ctx, &out)
 		if err == nil {
 			return out
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -12,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
 )
 
 type postDoc struct {
@@ -140,7 +142,20 @@ type resultDoc struct {
 	AttemptedAt     *time.Time `bson:"attemptedAt,omitempty"`
 	DoubtSince      *time.Time `bson:"doubtSince,omitempty"`
 	IdempotencyKey  string     `bson:"idempotencyKey,omitempty"`
-	UpdatedAt       time.Time  `bson:"updatedAt"`
+	// Media is keyed by media item id, so that keeping an upload is one
+	// $set whatever came before.
+	Media     map[string]uploadDoc `bson:"media,omitempty"`
+	UpdatedAt time.Time            `bson:"updatedAt"`
+}
+
+type uploadDoc struct {
+	PlatformMediaID string     `bson:"platformMediaId"`
+	Ref             string     `bson:"ref,omitempty"`
+	UploadedAt      time.Time  `bson:"uploadedAt"`
+	ExpiresAt       *time.Time `bson:"expiresAt,omitempty"`
+	Adjusted        string     `bson:"adjusted,omitempty"`
+	Width           int        `bson:"width,omitempty"`
+	Height          int        `bson:"height,omitempty"`
 }
 
 // Posts is the posts and publishResults collections.
@@ -413,11 +428,44 @@ func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
 }
 
 func (d *resultDoc) result() posts.Result {
-	return posts.Result{
+	r := posts.Result{
 		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
 		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
 		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), IdempotencyKey: d.IdempotencyKey, UpdatedAt: d.UpdatedAt.UTC(),
 	}
+	for id, u := range d.Media {
+		mu := posts.MediaUpload{Upload: providers.Upload{MediaID: id, ID: u.PlatformMediaID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC()}, Adjusted: u.Adjusted, Width: u.Width, Height: u.Height}
+		if u.ExpiresAt != nil {
+			mu.ExpiresAt = u.ExpiresAt.UTC()
+		}
+		r.Media = append(r.Media, mu)
+	}
+	slices.SortFunc(r.Media, func(a, b posts.MediaUpload) int {
+		if c := a.UploadedAt.Compare(b.UploadedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.MediaID, b.MediaID)
+	})
+	return r
+}
+
+// SaveUpload keeps u under the result's media, by its media item id: one
+// $set by _id, the same on MongoDB and FerretDB.
+func (p *Posts) SaveUpload(ctx context.Context, postID, accountID string, u posts.MediaUpload) error {
+	d := uploadDoc{PlatformMediaID: u.ID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC(), Adjusted: u.Adjusted, Width: u.Width, Height: u.Height}
+	if !u.ExpiresAt.IsZero() {
+		at := u.ExpiresAt.UTC()
+		d.ExpiresAt = &at
+	}
+	res, err := p.results.UpdateOne(ctx, bson.D{{Key: "_id", Value: resultID(postID, accountID)}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "media." + u.MediaID, Value: d}, {Key: "updatedAt", Value: p.now().UTC()}}}})
+	if err != nil {
+		return fmt.Errorf("mongo: save upload: %w", err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("mongo: save upload: no result for post %s and account %s (record the attempt first)", postID, accountID)
+	}
+	return nil
 }
 
 // Results returns the results the post has, one per account, in the

@@ -3,6 +3,7 @@ package mongostore_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
 )
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
@@ -258,6 +260,51 @@ func TestEnsureIndexesTwice(t *testing.T) {
 		if err := s.Posts().EnsureIndexes(context.Background()); err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
+	}
+}
+
+// SaveUpload keeps each image's upload with the result, replaces an earlier
+// upload of the same image, survives the result's later writes, and needs
+// the attempt recorded first.
+func TestSaveUpload(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	upload := func(media, id string, uploadedAt time.Time, adjusted string) posts.MediaUpload {
+		return posts.MediaUpload{Upload: providers.Upload{MediaID: media, ID: id, Ref: `{"ref":"` + id + `"}`,
+			UploadedAt: uploadedAt, ExpiresAt: uploadedAt.Add(5 * time.Minute)}, Adjusted: adjusted, Width: 1600, Height: 900}
+	}
+	if err := store.SaveUpload(ctx, "p1", "a1", upload("m1", "x1", at, "")); err == nil {
+		t.Fatal("kept an upload for a result that no attempt recorded")
+	}
+	if _, err := store.RecordFirstAttempt(ctx, "p1", "a1", at, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []posts.MediaUpload{
+		upload("m2", "x2", at.Add(time.Second), "re-encoded"),
+		upload("m1", "x1", at, ""),
+		upload("m2", "x2b", at.Add(2*time.Second), ""), // uploaded again: replaces
+	} {
+		if err := store.SaveUpload(ctx, "p1", "a1", u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A later write of the result keeps them.
+	if err := store.SaveResult(ctx, &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPending, ErrorCode: "429"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Result(ctx, "p1", "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []posts.MediaUpload{upload("m1", "x1", at, ""), upload("m2", "x2b", at.Add(2*time.Second), "")}
+	if !reflect.DeepEqual(r.Media, want) {
+		t.Errorf("uploads %+v\nwant %+v", r.Media, want)
+	}
+	if u, ok := r.Upload("m2"); !ok || u.ID != "x2b" {
+		t.Errorf("Upload(m2) = %+v, %v", u, ok)
+	}
+	if _, ok := r.Upload("m3"); ok {
+		t.Error("Upload(m3) found one")
 	}
 }
 
