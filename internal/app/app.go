@@ -579,6 +579,9 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		Accounts:  svc.accounts,
 		Tokens:    svc.connections,
 		Providers: svc.registry,
+		// A post's images are read from the library, streamed from
+		// MEDIA_STORE.
+		Media: svc.library,
 	}).Register(w)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: start on task queue %s: %w", cfg.Temporal.TaskQueue, err)
