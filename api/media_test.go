@@ -64,6 +64,12 @@ type mediaAPI struct {
 
 func newMediaAPI(t *testing.T, allowLocal bool) *mediaAPI {
 	t.Helper()
+	return newMediaAPITimeout(t, allowLocal, 10*time.Second)
+}
+
+// newMediaAPITimeout is newMediaAPI whose imports give up after timeout.
+func newMediaAPITimeout(t *testing.T, allowLocal bool, timeout time.Duration) *mediaAPI {
+	t.Helper()
 	m := &mediaAPI{db: mongotest.Store(t)}
 	m.store = &presigning{Store: gridfs.New(m.db.DB, gridfs.Options{})}
 	lib, err := media.NewLibrary(m.db.Media(), m.store, media.Limits{MaxBytes: testMaxBytes, MaxPixels: 10_000_000}, m.db.Posts().UsesMedia)
@@ -76,7 +82,7 @@ func newMediaAPI(t *testing.T, allowLocal bool) *mediaAPI {
 	if m.links, err = publicurl.New(m.srv.URL, []byte(strings.Repeat("s", 32))); err != nil {
 		t.Fatal(err)
 	}
-	m.options = api.MediaOptions{Library: lib, Links: m.links, Import: netguard.Policy{AllowLocal: allowLocal}, ImportTimeout: time.Second}
+	m.options = api.MediaOptions{Library: lib, Links: m.links, Import: netguard.Policy{AllowLocal: allowLocal}, ImportTimeout: timeout}
 	m.handler = api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
 		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Media: m.options,
@@ -331,7 +337,7 @@ func TestMediaImport(t *testing.T) {
 	tlsOrigin := httptest.NewTLSServer(origin.Config.Handler)
 	t.Cleanup(tlsOrigin.Close)
 
-	local, guarded := newMediaAPI(t, true), newMediaAPI(t, false)
+	local, guarded, impatient := newMediaAPI(t, true), newMediaAPI(t, false), newMediaAPITimeout(t, true, 300*time.Millisecond)
 	j := func(u string) io.Reader { b, _ := json.Marshal(map[string]string{"url": u}); return bytes.NewReader(b) }
 	tests := []struct {
 		name   string
@@ -345,7 +351,7 @@ func TestMediaImport(t *testing.T) {
 		{"through a redirect", local, origin.URL + "/moved", 201, "", ""},
 		{"not found", local, origin.URL + "/nope?token=secret", 422, "import_failed", "404"},
 		{"over the cap", local, origin.URL + "/big", 413, "too_large", ""},
-		{"too slow", local, origin.URL + "/slow", 422, "import_failed", "in time"},
+		{"too slow", impatient, origin.URL + "/slow", 422, "import_failed", "in time"},
 		{"loopback refused", guarded, strings.Replace(tlsOrigin.URL, "127.0.0.1", "127.0.0.1", 1) + "/img/cat.png", 422, "url_not_allowed", "127.0.0.1"},
 		{"localhost refused", guarded, strings.Replace(tlsOrigin.URL, "127.0.0.1", "localhost", 1) + "/img/cat.png", 422, "url_not_allowed", ""},
 		{"plain http refused", guarded, origin.URL + "/img/cat.png", 400, "invalid_url", "https"},
