@@ -29,6 +29,25 @@ func Unprocessable(code, msg string) *Error {
 }
 func Unavailable(code, msg string) *Error { return &Error{http.StatusServiceUnavailable, code, msg} }
 
+// DetailedError is an Error with details: what its message says, field by
+// field, for a client to act on (the image and rule a post's 422
+// media_rejected names). A type of its own, so that Error's literals stay
+// as they are.
+type DetailedError struct {
+	Err *Error
+	// Details is marshalled as the error's "details"; JSON.
+	Details any
+}
+
+func (e *DetailedError) Error() string { return e.Err.Error() }
+func (e *DetailedError) Unwrap() error { return e.Err }
+
+// errorMember is the "error" member of an answer.
+type errorMember struct {
+	*Error
+	Details any `json:"details,omitempty"`
+}
+
 // writeError answers with err in the spec's shape. Errors that are not an
 // *Error are internal: the client gets a generic 500 and the log gets the
 // detail, never the other way round.
@@ -38,7 +57,11 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 		logger.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err)
 		e = &Error{http.StatusInternalServerError, "internal", "Something went wrong on our side; it has been logged."}
 	}
-	writeJSON(w, e.Status, map[string]*Error{"error": e})
+	body := errorMember{Error: e}
+	if d := (*DetailedError)(nil); errors.As(err, &d) && d.Err == e {
+		body.Details = d.Details
+	}
+	writeJSON(w, e.Status, map[string]errorMember{"error": body})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -57,6 +57,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		Codec:                 api.CodecOptions{Codec: payloadcodec.New(cipher)},
 		BlueskyClientMetadata: map[string]any{},
 		BlueskyJWKS:           map[string]any{},
+		Media:                 newMediaAPI(t, false).options,
 	})
 	var served []string
 	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

@@ -20,6 +20,8 @@ func postError(err error) error {
 	switch {
 	case errors.As(err, &inv) && inv.Kind == posts.Malformed:
 		return BadRequest(inv.Code, inv.Message)
+	case errors.As(err, &inv) && inv.Details != nil:
+		return &DetailedError{Err: Unprocessable(inv.Code, inv.Message), Details: inv.Details}
 	case errors.As(err, &inv):
 		return Unprocessable(inv.Code, inv.Message)
 	case errors.Is(err, posts.ErrNotFound):

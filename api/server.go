@@ -38,6 +38,8 @@ type Options struct {
 	Sandbox http.Handler
 	// Posts serves the post and publish routes.
 	Posts *posts.Service
+	// Media serves the media library (/media) when its Library is set.
+	Media MediaOptions
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
 	// Web UI to decode payloads (see codec.go).
 	Codec CodecOptions
@@ -70,6 +72,7 @@ type server struct {
 	auth          AuthOptions
 	conns         *connections.Service
 	posts         *posts.Service
+	media         *mediaServer // nil without a library
 	frontendURL   string
 	secureCookies bool
 	// frontendOrigin is FRONTEND_URL's origin (originOf), the only Origin
@@ -81,6 +84,9 @@ type server struct {
 func NewHandler(opts Options) http.Handler {
 	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
 		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
+	if opts.Media.Library != nil {
+		s.media = newMediaServer(opts.Media)
+	}
 	r := chi.NewRouter()
 	r.Use(middleware.RequestID)
 	if opts.LoopbackHostsOnly {
@@ -89,7 +95,11 @@ func NewHandler(opts Options) http.Handler {
 	r.Use(s.recoverer)
 	r.Use(s.logRequests)
 	r.Use(cors(opts.FrontendURL))
-	r.Use(limitBody(opts.MaxBodyBytes))
+	// An upload has its own, larger cap (MEDIA_MAX_BYTES), which its
+	// handler sets.
+	r.Use(limitBody(opts.MaxBodyBytes, func(r *http.Request) bool {
+		return s.media != nil && r.Method == http.MethodPost && r.URL.Path == "/media"
+	}))
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger, NotFound("not_found", "No route "+r.Method+" "+r.URL.Path+"."))
@@ -142,6 +152,21 @@ func NewHandler(opts Options) http.Handler {
 			r.Delete("/posts/{id}", s.deletePost)
 			r.Post("/publish/{postId}", s.publish)
 		})
+	}
+	if s.media != nil {
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/media", s.uploadOrImport)
+			r.Get("/media", s.listMedia)
+			r.Get("/media/{id}", s.getMedia)
+			r.Get("/media/{id}/content", s.mediaContent)
+			r.Delete("/media/{id}", s.deleteMedia)
+		})
+		if s.media.links != nil {
+			// No credentials: networks fetch it; the link's signature is
+			// the right, and the query (the signature) is never logged.
+			r.Get("/media/{id}/public", s.publicMedia)
+		}
 	}
 	return r
 }
@@ -249,12 +274,13 @@ func corsFor(originURL, methods, headers string) func(http.Handler) http.Handler
 	}
 }
 
-// limitBody caps the body; decoders see an *http.MaxBytesError past it,
-// which the JSON reader turns into 413.
-func limitBody(n int64) func(http.Handler) http.Handler {
+// limitBody caps the body, except for the requests except names (which
+// cap their own); decoders see an *http.MaxBytesError past it, which the
+// JSON reader turns into 413.
+func limitBody(n int64, except func(*http.Request) bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if n > 0 && r.Body != nil {
+			if n > 0 && r.Body != nil && !except(r) {
 				r.Body = http.MaxBytesReader(w, r.Body, n)
 			}
 			next.ServeHTTP(w, r)

@@ -29,25 +29,34 @@ import (
 //     glyph drawn blank, the usual "empty post" trick) and combining
 //     marks (Mn, Me: U+0301, U+20DD), which show only on a base character.
 func checkText(field, text string) error {
-	visible := false
-	for i, r := range text {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' && (r != '\r' || !crlfAt(text, i)) {
-			return &InvalidError{Kind: Malformed, Code: "invalid_content",
-				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only line breaks (LF or CRLF) and tabs may be used.", field, r, i)}
-		}
-		if noncharacter(r) {
-			return &InvalidError{Kind: Malformed, Code: "invalid_content",
-				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a noncharacter, which is not meant to be sent as text.", field, r, i)}
-		}
-		if !visible && !invisible(r) {
-			visible = true
-		}
+	visible, err := checkChars(field, text)
+	if err != nil {
+		return err
 	}
 	if !visible {
 		return &InvalidError{Kind: Malformed, Code: "empty_content",
 			Message: fmt.Sprintf("The %s is empty: it has no visible character.", field)}
 	}
 	return nil
+}
+
+// checkChars refuses the control characters and noncharacters checkText
+// refuses, as invalid_content, and says whether text shows anything.
+func checkChars(field, text string) (visible bool, err error) {
+	for i, r := range text {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && (r != '\r' || !crlfAt(text, i)) {
+			return false, &InvalidError{Kind: Malformed, Code: "invalid_content",
+				Message: fmt.Sprintf("The %s holds the control character U+%04X at byte %d; only line breaks (LF or CRLF) and tabs may be used.", field, r, i)}
+		}
+		if noncharacter(r) {
+			return false, &InvalidError{Kind: Malformed, Code: "invalid_content",
+				Message: fmt.Sprintf("The %s holds U+%04X at byte %d, a noncharacter, which is not meant to be sent as text.", field, r, i)}
+		}
+		if !visible && !invisible(r) {
+			visible = true
+		}
+	}
+	return visible, nil
 }
 
 func crlfAt(text string, i int) bool {

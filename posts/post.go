@@ -213,4 +213,10 @@ type Store interface {
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error
+	// UsesMedia reports whether a post of orgID that is not yet published
+	// and not given up (draft, scheduled, queued, publishing) uses the
+	// media item mediaID, for itself or a variant: what refuses a
+	// library's delete (media.ErrInUse). Published, failed and cancelled
+	// posts do not hold their media.
+	UsesMedia(ctx context.Context, orgID, mediaID string) (bool, error)
 }

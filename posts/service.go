@@ -17,6 +17,9 @@ type InvalidError struct {
 	Kind    InvalidKind
 	Code    string
 	Message string
+	// Details, when set, say the same as Message field by field for a
+	// client (a MediaRejection, a MediaNotFound); JSON.
+	Details any
 }
 
 func (e *InvalidError) Error() string { return e.Code + ": " + e.Message }
@@ -64,12 +67,15 @@ type Service struct {
 	accounts  Accounts
 	providers *providers.Registry
 	runner    Runner
+	media     MediaItems
 	now       func() time.Time
 }
 
-// NewService wires a Service.
-func NewService(store Store, accounts Accounts, reg *providers.Registry, runner Runner) *Service {
-	return &Service{store: store, accounts: accounts, providers: reg, runner: runner, now: time.Now}
+// NewService wires a Service. items is the organizations' media
+// libraries, which a post's images are looked up in; nil: there is none,
+// and a post naming an image is refused (media_not_found).
+func NewService(store Store, accounts Accounts, reg *providers.Registry, runner Runner, items MediaItems) *Service {
+	return &Service{store: store, accounts: accounts, providers: reg, runner: runner, media: items, now: time.Now}
 }
 
 // Input is a create or edit request; nil fields are left as they are.
@@ -77,6 +83,9 @@ type Input struct {
 	Content          *string             `json:"content"`
 	SocialAccountIDs *[]string           `json:"socialAccountIds"`
 	Variants         *map[string]Variant `json:"variants"`
+	// Media replaces the post's images ([] removes them); a variant's
+	// Media, when set, replaces them for its account.
+	Media *[]MediaRef `json:"media"`
 	// ScheduledAt is RFC 3339 with an offset; "" clears it.
 	ScheduledAt *string `json:"scheduledAt"`
 }
@@ -94,6 +103,9 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 	}
 	if in.Variants != nil {
 		p.Variants = *in.Variants
+	}
+	if in.Media != nil {
+		p.Media = *in.Media
 	}
 	if in.ScheduledAt != nil {
 		if *in.ScheduledAt == "" {
@@ -116,6 +128,9 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 	if err := canonicalIDs(p); err != nil {
 		return err
 	}
+	if err := canonicalMedia(p); err != nil {
+		return err
+	}
 	// Every text is checked, even one overridden for every account: a
 	// variant removed later falls back to the content.
 	if err := checkText("content", p.Content); err != nil {
@@ -127,6 +142,10 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 				return err
 			}
 		}
+	}
+	items, err := s.mediaItems(ctx, p)
+	if err != nil {
+		return err
 	}
 	for _, id := range p.SocialAccountIDs {
 		a, err := s.accounts.Get(ctx, p.OrganizationID, id)
@@ -153,6 +172,9 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			}
 			return invalid("content_too_long", "%s for %s (account %s) is %d %s; %s takes at most %d %s.",
 				what, a.DisplayName, id, n, l.Unit, prov.Name(), l.Max, l.Unit)
+		}
+		if err := checkMedia(ctx, p, a, prov, items); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -78,6 +78,7 @@ func TestComposeStack(t *testing.T) {
 		"TOKEN_ENCRYPTION_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 		"TEMPORAL_PAYLOAD_KEY": "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
 		"JWT_SECRET":           "0123456789abcdef0123456789abcdef-jwt",
+		"MEDIA_URL_SECRET":     "0123456789abcdef0123456789abcdef-media",
 	}
 	f, err := loadCompose(t, vars)
 	if err != nil {

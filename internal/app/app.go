@@ -40,6 +40,7 @@ import (
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/media"
+	"github.com/postflow/postflow/media/publicurl"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
@@ -68,6 +69,10 @@ type services struct {
 	postStore   *mongostore.Posts
 	connections *connections.Service
 	posts       *posts.Service
+	// mediaStore keeps the images' bytes (MEDIA_STORE); library is the
+	// organizations' media over it and the media collection.
+	mediaStore media.Store
+	library    *media.Library
 }
 
 // buildServices wires the domain: providers, the token cipher, the OAuth
@@ -87,7 +92,14 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 		return nil, err
 	}
 	s := &services{registry: reg, accounts: d.mongo.Accounts(), postStore: d.mongo.Posts()}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{s.accounts, s.postStore} {
+	// Built and its bucket looked for by openDeps (MEDIA_STORE).
+	s.mediaStore = d.media
+	items := d.mongo.Media()
+	s.library, err = media.NewLibrary(items, s.mediaStore, media.Limits{MaxBytes: cfg.MediaMaxBytes, MaxPixels: cfg.MediaMaxPixels}, s.postStore.UsesMedia)
+	if err != nil {
+		return nil, err
+	}
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{s.accounts, s.postStore, items} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			// MongoDB may be starting still; /readyz says so, and the
 			// indexes are created on the next start.
@@ -100,8 +112,29 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	}
 	s.connections = connections.NewService(s.accounts, states, reg, cipher, logger)
 	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
-	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner)
+	// A post's images are looked up in the library's records, which say
+	// their type, size and dimensions; the bytes are not read to check.
+	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media())
 	return s, nil
+}
+
+// mediaOptions serve the media library: uploads, imports under the same
+// address policy as users' servers, and public links when a secret signs
+// them (always outside dev, where config requires MEDIA_URL_SECRET).
+func mediaOptions(cfg *config.Config, svc *services) (api.MediaOptions, error) {
+	opts := api.MediaOptions{
+		Library:       svc.library,
+		Import:        netguard.Policy{AllowLocal: cfg.AllowLocalServers},
+		ImportTimeout: cfg.MediaImportTimeout,
+	}
+	if cfg.MediaURLSecret != "" {
+		links, err := publicurl.New(cfg.PublicBaseURL, []byte(cfg.MediaURLSecret))
+		if err != nil {
+			return api.MediaOptions{}, err
+		}
+		opts.Links = links
+	}
+	return opts, nil
 }
 
 // temporalRunner runs posts on the PublishPost workflow.
@@ -460,6 +493,10 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 	if err != nil {
 		return err
 	}
+	mediaOpts, err := mediaOptions(cfg, svc)
+	if err != nil {
+		return err
+	}
 	handler := api.NewHandler(api.Options{
 		Logger:       logger,
 		FrontendURL:  cfg.FrontendURL,
@@ -468,6 +505,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
 		Connections:  svc.connections,
 		Posts:        svc.posts,
+		Media:        mediaOpts,
 		Sandbox:      sandboxPlatform(cfg, d, logger),
 		Codec:        codecOptions(cfg, d),
 		// Production serves HTTPS (behind its proxy); dev serves plain

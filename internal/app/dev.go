@@ -181,6 +181,18 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.JWTSecret = v
 		filled = append(filled, "JWT_SECRET (kept in "+opts.DataDir+")")
 	}
+	if cfg.MediaURLSecret == "" {
+		v, _, err := devstack.Secret(opts.DataDir, "media-url-secret", 32)
+		if err != nil {
+			return nil, err
+		}
+		cfg.MediaURLSecret = v
+		filled = append(filled, "MEDIA_URL_SECRET (kept in "+opts.DataDir+")")
+	}
+	if cfg.PublicBaseURL == "" {
+		cfg.PublicBaseURL = fmt.Sprintf("http://127.0.0.1:%d", cfg.Port)
+		filled = append(filled, "PUBLIC_BASE_URL="+cfg.PublicBaseURL)
+	}
 	if !isSet(opts.Environ, "AUTH_TRUST_HEADERS") {
 		cfg.AuthTrustHeaders = true
 		filled = append(filled, "AUTH_TRUST_HEADERS=true")

@@ -89,6 +89,25 @@ type Config struct {
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"1048576"`
 
+	// MediaMaxBytes caps an image uploaded or imported into the media
+	// library, in bytes (413 beyond); MAX_BODY_BYTES does not apply to
+	// POST /media.
+	MediaMaxBytes int64 `env:"MEDIA_MAX_BYTES" envDefault:"20971520"`
+	// MediaMaxPixels caps an image's width*height, checked on its header
+	// before it is decoded (the decompression-bomb guard; 422 beyond).
+	// Decoding takes about 4 bytes a pixel at peak.
+	MediaMaxPixels int64 `env:"MEDIA_MAX_PIXELS" envDefault:"100000000"`
+	// MediaImportTimeout bounds fetching an image by URL (POST /media
+	// {"url"}), whole.
+	MediaImportTimeout time.Duration `env:"MEDIA_IMPORT_TIMEOUT" envDefault:"20s"`
+	// MediaURLSecret signs the public media links (media/publicurl), at
+	// least 32 bytes: required by the API outside dev, which generates one.
+	MediaURLSecret string `env:"MEDIA_URL_SECRET" json:"-"`
+	// PublicBaseURL is where the API is reachable from the Internet, for
+	// links networks fetch (public media links); dev fills it with its
+	// own address.
+	PublicBaseURL string `env:"PUBLIC_BASE_URL"`
+
 	// MediaStore is where media bytes are kept: "gridfs" (the default: the
 	// MongoDB database PostFlow already uses) or "s3" (a bucket, see S3).
 	MediaStore string `env:"MEDIA_STORE" envDefault:"gridfs"`
@@ -348,6 +367,15 @@ func (c *Config) validate(role Role) problems {
 	if c.MaxBodyBytes <= 0 {
 		ps.add("MAX_BODY_BYTES", "must be a positive number of bytes")
 	}
+	if c.MediaMaxBytes <= 0 {
+		ps.add("MEDIA_MAX_BYTES", "must be a positive number of bytes")
+	}
+	if c.MediaMaxPixels <= 0 {
+		ps.add("MEDIA_MAX_PIXELS", "must be a positive number of pixels (width*height)")
+	}
+	if c.MediaImportTimeout <= 0 {
+		ps.add("MEDIA_IMPORT_TIMEOUT", "must be a positive duration such as 20s")
+	}
 
 	// The dev stack fills what is missing after Load, then validates again
 	// with the API and worker roles.
@@ -366,6 +394,7 @@ func (c *Config) validate(role Role) problems {
 		{"TEMPORAL_PAYLOAD_KEY", c.Temporal.PayloadKey, []Role{RoleAPI, RoleWorker}},
 		{"FRONTEND_URL", c.FrontendURL, []Role{RoleAPI}},
 		{"JWT_SECRET", c.JWTSecret, []Role{RoleAPI}},
+		{"MEDIA_URL_SECRET", c.MediaURLSecret, []Role{RoleAPI}},
 	}
 	// Callbacks are required here, not in validateGiven: the dev stack
 	// fills each with its own address.
@@ -435,6 +464,16 @@ func (c *Config) validateGiven() problems {
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		ps.add("JWT_SECRET", fmt.Sprintf("must be at least 32 bytes for HS256, got %d", len(c.JWTSecret)))
+	}
+	if c.MediaURLSecret != "" && len(c.MediaURLSecret) < 32 {
+		ps.add("MEDIA_URL_SECRET", fmt.Sprintf("must be at least 32 bytes, got %d (postflow keygen makes one)", len(c.MediaURLSecret)))
+	}
+	if c.PublicBaseURL != "" {
+		if err := absoluteURL(c.PublicBaseURL, "https", "http"); err != nil {
+			ps.add("PUBLIC_BASE_URL", err.Error())
+		} else if u, _ := url.Parse(c.PublicBaseURL); u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			ps.add("PUBLIC_BASE_URL", "must be a base URL without query, fragment or credentials")
+		}
 	}
 	if err := hostPort(c.Temporal.Address); err != nil {
 		ps.add("TEMPORAL_ADDRESS", err.Error())

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postflow/postflow/internal/config"
 )
@@ -26,6 +27,7 @@ func prodEnv(overrides ...string) []string {
 		"TEMPORAL_PAYLOAD_KEY=" + hexKey,
 		"FRONTEND_URL=https://app.example.com",
 		"JWT_SECRET=" + secret,
+		"MEDIA_URL_SECRET=" + secret,
 	}
 	return append(env, overrides...) // later entries win, as in a shell
 }
@@ -49,6 +51,9 @@ func TestLoadValid(t *testing.T) {
 	}
 	if b := cfg.Bluesky; !b.Enabled || b.Connect != "app-password" || cfg.BlueskyOAuth() || b.ResolverURL != "https://bsky.social" || b.PLCURL != "https://plc.directory" || b.AppURL != "https://bsky.app" {
 		t.Errorf("Bluesky defaults = %+v", b)
+	}
+	if cfg.MediaMaxBytes != 20<<20 || cfg.MediaMaxPixels != 100_000_000 || cfg.MediaImportTimeout != 20*time.Second || cfg.PublicBaseURL != "" {
+		t.Errorf("media defaults: %d bytes, %d pixels, import %s, public base %q", cfg.MediaMaxBytes, cfg.MediaMaxPixels, cfg.MediaImportTimeout, cfg.PublicBaseURL)
 	}
 	if cfg.LinkedIn.PagesEnabled {
 		t.Error("LINKEDIN_PAGES_ENABLED must be off unless LinkedIn approved the app for pages")
@@ -119,6 +124,14 @@ func TestLoadErrors(t *testing.T) {
 		{"redis missing for api", prodEnv("REDIS_URL="), config.RoleAPI, "REDIS_URL", "required"},
 		{"jwt missing", prodEnv("JWT_SECRET="), config.RoleAPI, "JWT_SECRET", "required"},
 		{"jwt short", prodEnv("JWT_SECRET=short"), config.RoleAPI, "JWT_SECRET", "at least 32 bytes"},
+		{"media url secret missing", prodEnv("MEDIA_URL_SECRET="), config.RoleAPI, "MEDIA_URL_SECRET", "required"},
+		{"media url secret short", prodEnv("MEDIA_URL_SECRET=short"), config.RoleWorker, "MEDIA_URL_SECRET", "at least 32 bytes"},
+		{"media max bytes", prodEnv("MEDIA_MAX_BYTES=0"), config.RoleAPI, "MEDIA_MAX_BYTES", "positive"},
+		{"media max bytes not a number", prodEnv("MEDIA_MAX_BYTES=20MB"), config.RoleAPI, "MEDIA_MAX_BYTES", "whole number"},
+		{"media max pixels", prodEnv("MEDIA_MAX_PIXELS=-1"), config.RoleAPI, "MEDIA_MAX_PIXELS", "positive"},
+		{"media import timeout", prodEnv("MEDIA_IMPORT_TIMEOUT=0s"), config.RoleAPI, "MEDIA_IMPORT_TIMEOUT", "positive"},
+		{"public base url relative", prodEnv("PUBLIC_BASE_URL=/api"), config.RoleWorker, "PUBLIC_BASE_URL", "absolute URL"},
+		{"public base url with a query", prodEnv("PUBLIC_BASE_URL=https://api.example.com/?x=1"), config.RoleAPI, "PUBLIC_BASE_URL", "without query"},
 		{"key missing for worker", prodEnv("TOKEN_ENCRYPTION_KEY="), config.RoleWorker, "TOKEN_ENCRYPTION_KEY", "required"},
 		{"payload key missing for the api", prodEnv("TEMPORAL_PAYLOAD_KEY="), config.RoleAPI, "TEMPORAL_PAYLOAD_KEY", "required"},
 		{"payload key missing for worker", prodEnv("TEMPORAL_PAYLOAD_KEY="), config.RoleWorker, "TEMPORAL_PAYLOAD_KEY", "required"},
@@ -284,7 +297,7 @@ func TestValidateRoles(t *testing.T) {
 	for _, p := range config.Problems(err) {
 		got = append(got, p.Var)
 	}
-	want := "MONGODB_URI REDIS_URL TOKEN_ENCRYPTION_KEY TEMPORAL_PAYLOAD_KEY FRONTEND_URL JWT_SECRET"
+	want := "MONGODB_URI REDIS_URL TOKEN_ENCRYPTION_KEY TEMPORAL_PAYLOAD_KEY FRONTEND_URL JWT_SECRET MEDIA_URL_SECRET"
 	if strings.Join(got, " ") != want {
 		t.Errorf("Validate(api, worker) names %v, want %s", got, want)
 	}
@@ -295,6 +308,7 @@ func TestErrorsNeverRepeatSecrets(t *testing.T) {
 	for _, env := range [][]string{
 		prodEnv("TOKEN_ENCRYPTION_KEY=" + leaked),
 		prodEnv("JWT_SECRET=" + leaked[:20]),
+		prodEnv("MEDIA_URL_SECRET=" + leaked[:20]),
 		prodEnv("MEDIA_STORE=s3", "S3_SECRET_ACCESS_KEY="+leaked, "S3_BUCKET=No_Such"),
 		prodEnv("S3_SECRET_ACCESS_KEY=" + leaked), // set without MEDIA_STORE=s3
 	} {

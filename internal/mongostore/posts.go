@@ -15,18 +15,95 @@ import (
 )
 
 type postDoc struct {
-	ID               bson.ObjectID            `bson:"_id,omitempty"`
-	OrganizationID   string                   `bson:"organizationId"`
-	Content          string                   `bson:"content"`
-	SocialAccountIDs []string                 `bson:"socialAccountIds"`
-	Variants         map[string]posts.Variant `bson:"variants,omitempty"`
-	ScheduledAt      *time.Time               `bson:"scheduledAt,omitempty"`
-	Status           string                   `bson:"status"`
-	PublishedAt      *time.Time               `bson:"publishedAt,omitempty"`
-	FailureReason    string                   `bson:"failureReason,omitempty"`
-	FailureCode      string                   `bson:"failureCode,omitempty"`
-	CreatedAt        time.Time                `bson:"createdAt"`
-	UpdatedAt        time.Time                `bson:"updatedAt"`
+	ID               bson.ObjectID         `bson:"_id,omitempty"`
+	OrganizationID   string                `bson:"organizationId"`
+	Content          string                `bson:"content"`
+	SocialAccountIDs []string              `bson:"socialAccountIds"`
+	Variants         map[string]variantDoc `bson:"variants,omitempty"`
+	Media            []mediaRefDoc         `bson:"media,omitempty"`
+	// MediaIDs is Post.MediaIDs(), kept with every write of the media, so
+	// that UsesMedia is one query.
+	MediaIDs      []string   `bson:"mediaIds,omitempty"`
+	ScheduledAt   *time.Time `bson:"scheduledAt,omitempty"`
+	Status        string     `bson:"status"`
+	PublishedAt   *time.Time `bson:"publishedAt,omitempty"`
+	FailureReason string     `bson:"failureReason,omitempty"`
+	FailureCode   string     `bson:"failureCode,omitempty"`
+	CreatedAt     time.Time  `bson:"createdAt"`
+	UpdatedAt     time.Time  `bson:"updatedAt"`
+}
+
+// variantDoc is a posts.Variant as stored. Media is written as null when
+// the variant inherits the post's images and as [] when it sends none: the
+// two must not be confused on the way back.
+type variantDoc struct {
+	Content string         `bson:"content"`
+	Media   *[]mediaRefDoc `bson:"media"`
+}
+
+type mediaRefDoc struct {
+	ID      string `bson:"id"`
+	AltText string `bson:"altText,omitempty"`
+}
+
+func mediaDocs(refs []posts.MediaRef) []mediaRefDoc {
+	if refs == nil {
+		return nil
+	}
+	out := make([]mediaRefDoc, len(refs))
+	for i, r := range refs {
+		out[i] = mediaRefDoc{ID: r.ID, AltText: r.AltText}
+	}
+	return out
+}
+
+func mediaRefs(docs []mediaRefDoc) []posts.MediaRef {
+	if docs == nil {
+		return nil
+	}
+	out := make([]posts.MediaRef, len(docs))
+	for i, d := range docs {
+		out[i] = posts.MediaRef{ID: d.ID, AltText: d.AltText}
+	}
+	return out
+}
+
+func variantDocs(vs map[string]posts.Variant) map[string]variantDoc {
+	if vs == nil {
+		return nil
+	}
+	out := make(map[string]variantDoc, len(vs))
+	for id, v := range vs {
+		d := variantDoc{Content: v.Content}
+		if v.Media != nil {
+			m := mediaDocs(*v.Media)
+			if m == nil {
+				m = []mediaRefDoc{}
+			}
+			d.Media = &m
+		}
+		out[id] = d
+	}
+	return out
+}
+
+func variants(docs map[string]variantDoc) map[string]posts.Variant {
+	if docs == nil {
+		return nil
+	}
+	out := make(map[string]posts.Variant, len(docs))
+	for id, d := range docs {
+		v := posts.Variant{Content: d.Content}
+		if d.Media != nil {
+			m := mediaRefs(*d.Media)
+			if m == nil {
+				m = []posts.MediaRef{}
+			}
+			v.Media = &m
+		}
+		out[id] = v
+	}
+	return out
 }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -40,7 +117,7 @@ func utcPtr(t *time.Time) *time.Time {
 func (d *postDoc) post() *posts.Post {
 	return &posts.Post{
 		ID: d.ID.Hex(), OrganizationID: d.OrganizationID, Content: d.Content,
-		SocialAccountIDs: d.SocialAccountIDs, Variants: d.Variants,
+		SocialAccountIDs: d.SocialAccountIDs, Variants: variants(d.Variants), Media: mediaRefs(d.Media),
 		ScheduledAt: utcPtr(d.ScheduledAt), Status: posts.Status(d.Status), PublishedAt: utcPtr(d.PublishedAt),
 		FailureReason: d.FailureReason, FailureCode: d.FailureCode,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(),
@@ -83,8 +160,8 @@ var _ posts.Store = (*Posts)(nil)
 
 func resultID(postID, accountID string) string { return postID + "/" + accountID }
 
-// EnsureIndexes creates the indexes the list page and PostByPlatformID
-// read. A PublishResult is unique per (post, account) by its _id.
+// EnsureIndexes creates the indexes the list page, UsesMedia and
+// PostByPlatformID read. A PublishResult is unique per (post, account) by its _id.
 func (p *Posts) EnsureIndexes(ctx context.Context) error {
 	// One at a time: FerretDB v1 panics on a createIndexes of several
 	// indexes when one of them exists already (every restart).
@@ -96,10 +173,13 @@ func (p *Posts) EnsureIndexes(ctx context.Context) error {
 			return fmt.Errorf("mongo: publishResults indexes: %w", err)
 		}
 	}
-	if _, err := p.posts.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "_id", Value: -1}},
-	}); err != nil {
-		return fmt.Errorf("mongo: posts indexes: %w", err)
+	for _, keys := range []bson.D{
+		{{Key: "organizationId", Value: 1}, {Key: "_id", Value: -1}},
+		{{Key: "organizationId", Value: 1}, {Key: "mediaIds", Value: 1}}, // UsesMedia
+	} {
+		if _, err := p.posts.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
+			return fmt.Errorf("mongo: posts indexes: %w", err)
+		}
 	}
 	return nil
 }
@@ -107,7 +187,8 @@ func (p *Posts) EnsureIndexes(ctx context.Context) error {
 func (p *Posts) Create(ctx context.Context, post *posts.Post) (*posts.Post, error) {
 	d := postDoc{
 		OrganizationID: post.OrganizationID, Content: post.Content, SocialAccountIDs: post.SocialAccountIDs,
-		Variants: post.Variants, ScheduledAt: utcPtr(post.ScheduledAt), Status: string(post.Status),
+		Variants: variantDocs(post.Variants), Media: mediaDocs(post.Media), MediaIDs: post.MediaIDs(),
+		ScheduledAt: utcPtr(post.ScheduledAt), Status: string(post.Status),
 		CreatedAt: post.CreatedAt.UTC(), UpdatedAt: post.UpdatedAt.UTC(),
 	}
 	res, err := p.posts.InsertOne(ctx, d)
@@ -238,11 +319,45 @@ func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Stat
 	return p.conditional(ctx, oid, "", from, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "content", Value: post.Content},
 		{Key: "socialAccountIds", Value: post.SocialAccountIDs},
-		{Key: "variants", Value: post.Variants},
+		{Key: "variants", Value: variantDocs(post.Variants)},
+		{Key: "media", Value: mediaDocs(post.Media)},
+		{Key: "mediaIds", Value: mediaIDs(post)},
 		{Key: "scheduledAt", Value: utcPtr(post.ScheduledAt)},
 		{Key: "status", Value: string(post.Status)},
 		{Key: "updatedAt", Value: post.UpdatedAt.UTC()},
 	}}})
+}
+
+// mediaIDs is post.MediaIDs() as written by an update: [] rather than
+// null when the post uses none, so the field reads the same after every
+// write.
+func mediaIDs(post *posts.Post) []string {
+	if ids := post.MediaIDs(); ids != nil {
+		return ids
+	}
+	return []string{}
+}
+
+// holding are the statuses in which a post still needs its media: it has
+// not been published and is on its way. A published, failed or cancelled
+// post does not hold them (issue 15).
+var holding = bson.A{string(posts.StatusDraft), string(posts.StatusScheduled), string(posts.StatusQueued), string(posts.StatusPublishing)}
+
+// UsesMedia reports whether a post of the organization that is still to
+// be published (draft, scheduled, queued, publishing) uses mediaID, for
+// itself or a variant. MongoDB answers from an index on mediaIds; FerretDB
+// v1 scans the posts for this filter, which is acceptable for a library's
+// delete, a rare request.
+func (p *Posts) UsesMedia(ctx context.Context, orgID, mediaID string) (bool, error) {
+	n, err := p.posts.CountDocuments(ctx, bson.D{
+		{Key: "organizationId", Value: orgID},
+		{Key: "mediaIds", Value: mediaID},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: holding}}},
+	}, options.Count().SetLimit(1))
+	if err != nil {
+		return false, fmt.Errorf("mongo: posts using media %s: %w", mediaID, err)
+	}
+	return n > 0, nil
 }
 
 func (p *Posts) SetStatus(ctx context.Context, post *posts.Post, status posts.Status, from ...posts.Status) (*posts.Post, error) {

@@ -3,6 +3,7 @@ package mongostore_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -257,5 +258,139 @@ func TestEnsureIndexesTwice(t *testing.T) {
 		if err := s.Posts().EnsureIndexes(context.Background()); err != nil {
 			t.Fatalf("start %d: %v", i+1, err)
 		}
+	}
+}
+
+const (
+	img1 = "aaaaaaaaaaaaaaaaaaaaaaa1"
+	img2 = "aaaaaaaaaaaaaaaaaaaaaaa2"
+	img3 = "aaaaaaaaaaaaaaaaaaaaaaa3"
+)
+
+func refs(r ...posts.MediaRef) *[]posts.MediaRef { return &r }
+
+// A post's images and its variants' survive a create and an update as they
+// were written: a variant without media inherits the post's, one with an
+// empty list sends none, and the two stay apart.
+func TestPostMediaRoundTrip(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	now := time.Now().UTC()
+	p, err := store.Create(ctx, &posts.Post{OrganizationID: "o1", Content: "hi", SocialAccountIDs: []string{"a1", "a2", "a3"},
+		Media: []posts.MediaRef{{ID: img1, AltText: "a cat"}, {ID: img2}},
+		Variants: map[string]posts.Variant{
+			"a1": {Content: "inherits"},
+			"a2": {Content: "none", Media: refs()},
+			"a3": {Content: "other", Media: refs(posts.MediaRef{ID: img3, AltText: "a dog"})},
+		},
+		Status: posts.StatusDraft, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string, wantMedia map[string][]posts.MediaRef) {
+		t.Helper()
+		got, err := store.GetByID(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for acc, want := range wantMedia {
+			if m := got.MediaFor(acc); !slices.Equal(m, want) || (m == nil) != (want == nil) {
+				t.Errorf("%s: MediaFor(%s) = %#v, want %#v", when, acc, m, want)
+			}
+		}
+	}
+	check("created", map[string][]posts.MediaRef{
+		"a1": {{ID: img1, AltText: "a cat"}, {ID: img2}},
+		"a2": {},
+		"a3": {{ID: img3, AltText: "a dog"}},
+	})
+
+	p.Media = nil
+	p.Variants["a3"] = posts.Variant{Content: "inherits now"}
+	p.Variants["a1"] = posts.Variant{Content: "its own", Media: refs(posts.MediaRef{ID: img2, AltText: "a bird"})}
+	if _, err := store.Update(ctx, p, posts.StatusDraft); err != nil {
+		t.Fatal(err)
+	}
+	check("updated", map[string][]posts.MediaRef{
+		"a1": {{ID: img2, AltText: "a bird"}},
+		"a2": {},
+		"a3": nil,
+	})
+}
+
+// UsesMedia holds an image while a post of the organization that still
+// has to publish uses it, for itself or a variant, and lets go once the
+// post is published, failed or cancelled, or edited to use it no more.
+func TestUsesMedia(t *testing.T) {
+	for _, tt := range paths {
+		t.Run(tt.name, func(t *testing.T) {
+			store, ctx := postsStore(t, tt.mongoDB), context.Background()
+			if err := store.EnsureIndexes(ctx); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			create := func(status posts.Status, media []posts.MediaRef, variants map[string]posts.Variant) *posts.Post {
+				t.Helper()
+				p, err := store.Create(ctx, &posts.Post{OrganizationID: "o1", Content: "hi", SocialAccountIDs: []string{"a1"},
+					Media: media, Variants: variants, Status: status, CreatedAt: now, UpdatedAt: now})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			uses := func(org, id string) bool {
+				t.Helper()
+				ok, err := store.UsesMedia(ctx, org, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			for _, status := range []posts.Status{posts.StatusPublished, posts.StatusFailed, posts.StatusCancelled} {
+				create(status, []posts.MediaRef{{ID: img1}}, nil)
+			}
+			if uses("o1", img1) {
+				t.Errorf("only settled posts use %s: held", img1)
+			}
+			for _, tc := range []struct {
+				status posts.Status
+				media  []posts.MediaRef
+				vars   map[string]posts.Variant
+			}{
+				{posts.StatusDraft, []posts.MediaRef{{ID: img1}}, nil},
+				{posts.StatusScheduled, nil, map[string]posts.Variant{"a1": {Content: "v", Media: refs(posts.MediaRef{ID: img1})}}},
+				{posts.StatusQueued, []posts.MediaRef{{ID: img2}, {ID: img1}}, nil},
+				{posts.StatusPublishing, []posts.MediaRef{{ID: img1}}, nil},
+			} {
+				p := create(tc.status, tc.media, tc.vars)
+				if !uses("o1", img1) {
+					t.Errorf("a %s post uses %s: not held", tc.status, img1)
+				}
+				if uses("o2", img1) {
+					t.Errorf("another organization's %s post holds %s", tc.status, img1)
+				}
+				if uses("o1", img3) {
+					t.Errorf("%s is used by no post: held", img3)
+				}
+				if err := store.Finish(ctx, p.ID, posts.StatusPublished, &now, "", ""); err != nil {
+					t.Fatal(err)
+				}
+				if uses("o1", img1) {
+					t.Errorf("the %s post, now published, still holds %s", tc.status, img1)
+				}
+			}
+
+			// An edit that drops the image lets it go.
+			p := create(posts.StatusDraft, []posts.MediaRef{{ID: img1}}, map[string]posts.Variant{"a1": {Content: "v", Media: refs(posts.MediaRef{ID: img2})}})
+			if !uses("o1", img2) {
+				t.Errorf("a draft's variant uses %s: not held", img2)
+			}
+			p.Media, p.Variants = nil, nil
+			if _, err := store.Update(ctx, p, posts.StatusDraft); err != nil {
+				t.Fatal(err)
+			}
+			if uses("o1", img1) || uses("o1", img2) {
+				t.Errorf("a draft edited to use no image still holds one")
+			}
+		})
 	}
 }

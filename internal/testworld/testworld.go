@@ -144,10 +144,11 @@ func (w *World) Activities() *activities.Activities {
 	return &activities.Activities{Posts: w.Store.Posts(), Accounts: w.Store.Accounts(), Tokens: w.Connections, Providers: w.Registry}
 }
 
-// PostsService is posts.Service over the world's stores and providers,
-// starting runs on runner.
+// PostsService is posts.Service over the world's stores (its media
+// library's records: w.Store.Media()) and providers, starting runs on
+// runner.
 func (w *World) PostsService(runner posts.Runner) *posts.Service {
-	return posts.NewService(w.Store.Posts(), w.Store.Accounts(), w.Registry, runner)
+	return posts.NewService(w.Store.Posts(), w.Store.Accounts(), w.Registry, runner, w.Store.Media())
 }
 
 // MustConnectLinkedIn connects the in-test LinkedIn member into org, as

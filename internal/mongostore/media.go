@@ -1,0 +1,151 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postflow/postflow/media"
+)
+
+type mediaDoc struct {
+	ID             bson.ObjectID `bson:"_id"`
+	OrganizationID string        `bson:"organizationId"`
+	Type           string        `bson:"type"`
+	Width          int           `bson:"width"`
+	Height         int           `bson:"height"`
+	Size           int64         `bson:"size"`
+	SHA256         string        `bson:"sha256"`
+	Filename       string        `bson:"filename,omitempty"`
+	CreatedAt      time.Time     `bson:"createdAt"`
+}
+
+func (d *mediaDoc) item() *media.Item {
+	return &media.Item{
+		ID: d.ID.Hex(), OrganizationID: d.OrganizationID, Type: d.Type, Width: d.Width, Height: d.Height,
+		Size: d.Size, SHA256: d.SHA256, Filename: d.Filename, CreatedAt: d.CreatedAt.UTC(),
+	}
+}
+
+// Media is the media collection: the library's records (media.Items). The
+// bytes are in a media.Store under the same id.
+type Media struct {
+	coll *mongo.Collection
+}
+
+// Media returns the media library's records.
+func (s *Store) Media() *Media { return &Media{coll: s.DB.Collection("media")} }
+
+var _ media.Items = (*Media)(nil)
+
+// EnsureIndexes creates the index the list page reads (MongoDB; FerretDB
+// v1 scans whatever the filter).
+func (m *Media) EnsureIndexes(ctx context.Context) error {
+	if _, err := m.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "organizationId", Value: 1}, {Key: "_id", Value: -1}},
+	}); err != nil {
+		return fmt.Errorf("mongo: media indexes: %w", err)
+	}
+	return nil
+}
+
+// NewID returns a fresh ObjectID in hex: ids sort by creation time, which
+// the list's order relies on.
+func (m *Media) NewID() string { return bson.NewObjectID().Hex() }
+
+// Create inserts item under item.ID (from NewID).
+func (m *Media) Create(ctx context.Context, item *media.Item) (*media.Item, error) {
+	oid, ok := objectID(item.ID)
+	if !ok {
+		return nil, fmt.Errorf("mongo: create media: id %q is not an ObjectID", item.ID)
+	}
+	d := mediaDoc{
+		ID: oid, OrganizationID: item.OrganizationID, Type: item.Type, Width: item.Width, Height: item.Height,
+		Size: item.Size, SHA256: item.SHA256, Filename: item.Filename, CreatedAt: item.CreatedAt.UTC(),
+	}
+	if _, err := m.coll.InsertOne(ctx, d); err != nil {
+		return nil, fmt.Errorf("mongo: create media %s: %w", item.ID, err)
+	}
+	return d.item(), nil
+}
+
+// GetByID reads the item by _id alone (FerretDB's only indexed lookup);
+// media.ErrNotFound if there is none or id is no ObjectID.
+func (m *Media) GetByID(ctx context.Context, id string) (*media.Item, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, media.ErrNotFound
+	}
+	var d mediaDoc
+	err := m.coll.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, media.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read media %s: %w", id, err)
+	}
+	return d.item(), nil
+}
+
+// Get returns the item if it belongs to orgID: read by _id, then the
+// organization checked, so another organization's item is not found.
+func (m *Media) Get(ctx context.Context, orgID, id string) (*media.Item, error) {
+	it, err := m.GetByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if it.OrganizationID != orgID {
+		return nil, media.ErrNotFound
+	}
+	return it, nil
+}
+
+// List returns up to limit items of orgID, newest first (by _id), older
+// than the item before when it is not "" (an id that is no ObjectID
+// lists nothing).
+func (m *Media) List(ctx context.Context, orgID string, limit int, before string) ([]media.Item, error) {
+	filter := bson.D{{Key: "organizationId", Value: orgID}}
+	if before != "" {
+		oid, ok := objectID(before)
+		if !ok {
+			return []media.Item{}, nil
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
+	}
+	cur, err := m.coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list media: %w", err)
+	}
+	var docs []mediaDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: list media: %w", err)
+	}
+	out := make([]media.Item, 0, len(docs))
+	for i := range docs {
+		out = append(out, *docs[i].item())
+	}
+	return out, nil
+}
+
+// Delete removes the item if it belongs to orgID (checked on a read by
+// _id, then deleted by _id); media.ErrNotFound otherwise.
+func (m *Media) Delete(ctx context.Context, orgID, id string) error {
+	it, err := m.Get(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	oid, _ := objectID(it.ID)
+	res, err := m.coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	if err != nil {
+		return fmt.Errorf("mongo: delete media %s: %w", id, err)
+	}
+	if res.DeletedCount == 0 {
+		return media.ErrNotFound
+	}
+	return nil
+}

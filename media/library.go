@@ -1,0 +1,211 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Items is where the library's records live (internal/mongostore.Media in
+// production). Ids are the repository's: 24-hex ObjectIDs, so that the
+// newest sorts first.
+type Items interface {
+	// NewID returns an id for an item about to be created: its bytes are
+	// stored under it before the record is (see Library.Add).
+	NewID() string
+	// Create stores item under item.ID (from NewID) and returns it as stored.
+	Create(ctx context.Context, item *Item) (*Item, error)
+	// Get returns the item if it belongs to orgID; ErrNotFound otherwise.
+	Get(ctx context.Context, orgID, id string) (*Item, error)
+	// GetByID returns the item whatever its organization; ErrNotFound if none.
+	GetByID(ctx context.Context, id string) (*Item, error)
+	// List returns up to limit items of orgID, newest first, older than
+	// the item before when before is not "".
+	List(ctx context.Context, orgID string, limit int, before string) ([]Item, error)
+	// Delete removes the item if it belongs to orgID; ErrNotFound otherwise.
+	Delete(ctx context.Context, orgID, id string) error
+}
+
+// InUseFunc reports whether a post of orgID that is not yet published uses
+// the media item mediaID (the posts store answers it).
+type InUseFunc func(ctx context.Context, orgID, mediaID string) (bool, error)
+
+// Library is an organization's media: images inspected once on the way in
+// (Inspect), their records in Items and their bytes in a Store under the
+// item's id. Another organization's item is ErrNotFound on every method.
+type Library struct {
+	items  Items
+	store  Store
+	limits Limits
+	inUse  InUseFunc
+	now    func() time.Time
+}
+
+// NewLibrary returns a library over items and store. limits bound every
+// upload (both must be positive, as Inspect wants them); inUse guards
+// Delete.
+func NewLibrary(items Items, store Store, limits Limits, inUse InUseFunc) (*Library, error) {
+	if items == nil || store == nil || inUse == nil {
+		return nil, errors.New("media: a library needs items, a store and an in-use check")
+	}
+	if limits.MaxBytes <= 0 || limits.MaxPixels <= 0 {
+		return nil, fmt.Errorf("media: limits must be positive, got %+v", limits)
+	}
+	return &Library{items: items, store: store, limits: limits, inUse: inUse, now: time.Now}, nil
+}
+
+// Limits are the library's upload limits (MaxBytes in bytes, MaxPixels as
+// width*height).
+func (l *Library) Limits() Limits { return l.limits }
+
+// Add inspects the upload read from r (at most Limits().MaxBytes bytes
+// are read), stores the cleaned bytes and records them for orgID.
+// filename is the client's name for the file, kept for people only (its
+// directories and control characters dropped, at most 255 bytes).
+//
+// Errors: those of Inspect (ErrTooLarge, ErrUnsupportedType,
+// ErrTooManyPixels, ErrCorrupt, or r's own failure), else the store's or
+// the repository's, wrapped. If the record cannot be written the bytes
+// are removed again.
+func (l *Library) Add(ctx context.Context, orgID, filename string, r io.Reader) (*Item, error) {
+	img, err := Inspect(r, l.limits)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(img.Bytes)
+	item := &Item{
+		ID: l.items.NewID(), OrganizationID: orgID, Type: img.Type,
+		Width: img.Width, Height: img.Height, Size: img.Size,
+		SHA256: hex.EncodeToString(sum[:]), Filename: cleanFilename(filename),
+		CreatedAt: l.now().UTC().Truncate(time.Millisecond),
+	}
+	// Viewers show an EXIF-rotated JPEG on its side: its width and height
+	// are as shown (Item's contract).
+	if img.Orientation >= 5 && img.Orientation <= 8 {
+		item.Width, item.Height = item.Height, item.Width
+	}
+	if err := l.store.Put(ctx, item.ID, bytes.NewReader(img.Bytes), img.Size, img.Type); err != nil {
+		return nil, fmt.Errorf("media: store %s: %w", item.ID, err)
+	}
+	created, err := l.items.Create(ctx, item)
+	if err != nil {
+		// A record never points at missing bytes; bytes without a record
+		// would be unreachable, so they go. A context already cancelled
+		// must not leave them behind either.
+		if derr := l.store.Delete(context.WithoutCancel(ctx), item.ID); derr != nil {
+			err = errors.Join(err, fmt.Errorf("media: remove the bytes of %s: %w", item.ID, derr))
+		}
+		return nil, fmt.Errorf("media: record %s: %w", item.ID, err)
+	}
+	return created, nil
+}
+
+// Get returns orgID's item id; ErrNotFound if there is none or it is
+// another organization's.
+func (l *Library) Get(ctx context.Context, orgID, id string) (*Item, error) {
+	return l.items.Get(ctx, orgID, id)
+}
+
+// List returns up to limit of orgID's items, newest first, older than
+// before (an item id) when it is not "".
+func (l *Library) List(ctx context.Context, orgID string, limit int, before string) ([]Item, error) {
+	return l.items.List(ctx, orgID, limit, before)
+}
+
+// Open returns orgID's item id and a reader of its bytes, which the caller
+// closes; ErrNotFound as Get, or when the bytes are missing.
+func (l *Library) Open(ctx context.Context, orgID, id string) (*Item, io.ReadCloser, error) {
+	item, err := l.items.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return l.open(ctx, item)
+}
+
+// OpenPublic returns item id, whatever its organization, and either a
+// URL its store serves it at for ttl (an S3 presigned GET) or, when the
+// store serves none, a reader of its bytes, which the caller closes. For
+// the signed public route only: its signature is the authorization.
+func (l *Library) OpenPublic(ctx context.Context, id string, ttl time.Duration) (*Item, string, io.ReadCloser, error) {
+	item, err := l.items.GetByID(ctx, id)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	u, err := l.store.PresignedURL(ctx, item.ID, ttl)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("media: presign %s: %w", item.ID, err)
+	}
+	if u != "" {
+		return item, u, nil, nil
+	}
+	item, rc, err := l.open(ctx, item)
+	return item, "", rc, err
+}
+
+func (l *Library) open(ctx context.Context, item *Item) (*Item, io.ReadCloser, error) {
+	rc, err := l.store.Open(ctx, item.ID)
+	if err != nil {
+		return nil, nil, fmt.Errorf("media: open %s: %w", item.ID, err)
+	}
+	return item, rc, nil
+}
+
+// Delete removes orgID's item id, its record then its bytes. ErrInUse while
+// a post that is not yet published uses it; ErrNotFound as Get.
+//
+// The check and the removal are two steps: a post created between them
+// with this item is refused at publish time (its image is gone), not here.
+func (l *Library) Delete(ctx context.Context, orgID, id string) error {
+	item, err := l.items.Get(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	used, err := l.inUse(ctx, orgID, item.ID)
+	if err != nil {
+		return fmt.Errorf("media: is %s in use: %w", item.ID, err)
+	}
+	if used {
+		return ErrInUse
+	}
+	if err := l.items.Delete(ctx, orgID, item.ID); err != nil {
+		return err
+	}
+	// The record is gone, so the item is; bytes left by a failure here
+	// are unreachable, and the error says which.
+	if err := l.store.Delete(context.WithoutCancel(ctx), item.ID); err != nil {
+		return fmt.Errorf("media: remove the bytes of %s: %w", item.ID, err)
+	}
+	return nil
+}
+
+// maxFilename bounds the name kept for an upload, in bytes.
+const maxFilename = 255
+
+// cleanFilename keeps the last element of a client's file name (browsers
+// may send a full path), without control characters, at most maxFilename
+// bytes on a rune boundary: it is shown to people, never used as a path.
+func cleanFilename(name string) string {
+	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, name)
+	name = strings.TrimSpace(name)
+	for len(name) > maxFilename {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	return name
+}

@@ -1,0 +1,328 @@
+package media_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/media"
+	"github.com/postflow/postflow/media/mediatest"
+)
+
+// memItems is an Items in memory, for the library's own rules.
+type memItems struct {
+	mu        sync.Mutex
+	next      int
+	items     map[string]media.Item
+	failWrite error
+}
+
+func (m *memItems) NewID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.next++
+	return fmt.Sprintf("%024x", m.next)
+}
+
+func (m *memItems) Create(_ context.Context, it *media.Item) (*media.Item, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failWrite != nil {
+		return nil, m.failWrite
+	}
+	m.items[it.ID] = *it
+	c := *it
+	return &c, nil
+}
+
+func (m *memItems) GetByID(_ context.Context, id string) (*media.Item, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	it, ok := m.items[id]
+	if !ok {
+		return nil, media.ErrNotFound
+	}
+	return &it, nil
+}
+
+func (m *memItems) Get(ctx context.Context, orgID, id string) (*media.Item, error) {
+	it, err := m.GetByID(ctx, id)
+	if err != nil || it.OrganizationID != orgID {
+		return nil, media.ErrNotFound
+	}
+	return it, nil
+}
+
+func (m *memItems) List(_ context.Context, orgID string, limit int, before string) ([]media.Item, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []media.Item
+	for _, it := range m.items {
+		if it.OrganizationID == orgID && (before == "" || it.ID < before) {
+			out = append(out, it)
+		}
+	}
+	slices.SortFunc(out, func(a, b media.Item) int { return -compare(a.ID, b.ID) })
+	return out[:min(limit, len(out))], nil
+}
+
+func compare(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (m *memItems) Delete(ctx context.Context, orgID, id string) error {
+	if _, err := m.Get(ctx, orgID, id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.items, id)
+	return nil
+}
+
+// memStore is a Store in memory; presign, when set, is the URL it serves.
+type memStore struct {
+	mu      sync.Mutex
+	objects map[string][]byte
+	types   map[string]string
+	presign string
+}
+
+func (s *memStore) Put(_ context.Context, key string, r io.Reader, size int64, typ string) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) != size {
+		return fmt.Errorf("put %s: %d bytes, said %d", key, len(b), size)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.objects[key], s.types[key] = b, typ
+	return nil
+}
+
+func (s *memStore) Open(_ context.Context, key string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.objects[key]
+	if !ok {
+		return nil, media.ErrNotFound
+	}
+	return io.NopCloser(bytes.NewReader(b)), nil
+}
+
+func (s *memStore) Delete(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.objects, key)
+	return nil
+}
+
+func (s *memStore) PresignedURL(_ context.Context, key string, _ time.Duration) (string, error) {
+	if s.presign == "" {
+		return "", nil
+	}
+	return s.presign + key, nil
+}
+
+func (s *memStore) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.objects)
+}
+
+type fixture struct {
+	lib   *media.Library
+	items *memItems
+	store *memStore
+	used  map[string]bool
+}
+
+func newLibrary(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{items: &memItems{items: map[string]media.Item{}}, store: &memStore{objects: map[string][]byte{}, types: map[string]string{}}, used: map[string]bool{}}
+	lib, err := media.NewLibrary(f.items, f.store, media.Limits{MaxBytes: 1 << 20, MaxPixels: 10_000_000},
+		func(_ context.Context, orgID, id string) (bool, error) { return f.used[orgID+"/"+id], nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.lib = lib
+	return f
+}
+
+// Add stores the cleaned bytes (no GPS), records what they are, and the
+// bytes read back are those whose digest the record holds.
+func TestLibraryAddStoresCleanedBytes(t *testing.T) {
+	f, ctx := newLibrary(t), context.Background()
+	upload := mediatest.JPEGWithGPS(40, 30)
+	it, err := f.lib.Add(ctx, "org-a", `C:\Users\me\holiday.jpg`, bytes.NewReader(upload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rc, err := f.lib.Open(ctx, "org-a", it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := io.ReadAll(rc)
+	_ = rc.Close()
+	sum := sha256.Sum256(stored)
+	switch {
+	case it.Type != media.TypeJPEG || it.Width != 40 || it.Height != 30 || it.OrganizationID != "org-a" || it.Filename != "holiday.jpg":
+		t.Errorf("item = %+v", it)
+	case it.Size != int64(len(stored)) || it.SHA256 != hex.EncodeToString(sum[:]):
+		t.Errorf("item size %d sha %s, stored %d bytes sha %x", it.Size, it.SHA256, len(stored), sum)
+	case bytes.Contains(stored, []byte(mediatest.GPSMarker)) || mediatest.HasEXIF(stored):
+		t.Error("location metadata was stored")
+	case len(stored) >= len(upload):
+		t.Errorf("stored %d bytes of a %d-byte upload: nothing stripped", len(stored), len(upload))
+	case f.store.types[it.ID] != media.TypeJPEG:
+		t.Errorf("stored type %q", f.store.types[it.ID])
+	}
+}
+
+// A refused upload stores nothing and records nothing; the error is
+// Inspect's, for the API to map.
+func TestLibraryAddRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		body []byte
+		want error
+	}{
+		{"bomb", mediatest.PNGBomb(), media.ErrTooManyPixels},
+		{"renamed executable", mediatest.ELF(), media.ErrUnsupportedType},
+		{"corrupt", mediatest.CorruptJPEG(64, 64), media.ErrCorrupt},
+		{"too large", make([]byte, 1<<20+1), media.ErrTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newLibrary(t)
+			_, err := f.lib.Add(context.Background(), "org-a", "photo.jpg", bytes.NewReader(tt.body))
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			if f.store.count() != 0 || len(f.items.items) != 0 {
+				t.Errorf("stored %d objects, %d records", f.store.count(), len(f.items.items))
+			}
+		})
+	}
+}
+
+// When the record cannot be written, the bytes already stored go.
+func TestLibraryAddRemovesBytesWhenRecordFails(t *testing.T) {
+	f := newLibrary(t)
+	f.items.failWrite = errors.New("disk full")
+	_, err := f.lib.Add(context.Background(), "org-a", "a.png", bytes.NewReader(mediatest.PNG(8, 8)))
+	if err == nil || !errors.Is(err, f.items.failWrite) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := f.store.count(); n != 0 {
+		t.Errorf("%d objects left without a record", n)
+	}
+}
+
+// Another organization's item is not found on any method; Delete refuses
+// while a post uses the item, then removes the record and the bytes.
+func TestLibraryOrgsAndDelete(t *testing.T) {
+	f, ctx := newLibrary(t), context.Background()
+	it, err := f.lib.Add(ctx, "org-a", "a.png", bytes.NewReader(mediatest.PNG(8, 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	others := []struct {
+		name string
+		call func() error
+	}{
+		{"get", func() error { _, err := f.lib.Get(ctx, "org-b", it.ID); return err }},
+		{"open", func() error { _, _, err := f.lib.Open(ctx, "org-b", it.ID); return err }},
+		{"delete", func() error { return f.lib.Delete(ctx, "org-b", it.ID) }},
+	}
+	for _, o := range others {
+		if err := o.call(); !errors.Is(err, media.ErrNotFound) {
+			t.Errorf("org-b %s: err = %v, want ErrNotFound", o.name, err)
+		}
+	}
+	if list, _ := f.lib.List(ctx, "org-b", 10, ""); len(list) != 0 {
+		t.Errorf("org-b lists %d items", len(list))
+	}
+
+	f.used["org-a/"+it.ID] = true
+	if err := f.lib.Delete(ctx, "org-a", it.ID); !errors.Is(err, media.ErrInUse) {
+		t.Fatalf("delete while used: err = %v, want ErrInUse", err)
+	}
+	if f.store.count() != 1 {
+		t.Fatal("bytes removed while in use")
+	}
+	f.used["org-a/"+it.ID] = false
+	if err := f.lib.Delete(ctx, "org-a", it.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.lib.Get(ctx, "org-a", it.ID); !errors.Is(err, media.ErrNotFound) {
+		t.Errorf("get after delete: err = %v", err)
+	}
+	if f.store.count() != 0 {
+		t.Error("bytes left after delete")
+	}
+}
+
+// OpenPublic answers the store's presigned URL when it has one, else the
+// bytes; for any organization's item (the signature is the caller's right).
+func TestLibraryOpenPublic(t *testing.T) {
+	f, ctx := newLibrary(t), context.Background()
+	it, err := f.lib.Add(ctx, "org-a", "a.png", bytes.NewReader(mediatest.PNG(8, 8)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, u, rc, err := f.lib.OpenPublic(ctx, it.ID, time.Minute)
+	if err != nil || u != "" || rc == nil {
+		t.Fatalf("gridfs-like store: url %q, reader %v, err %v", u, rc, err)
+	}
+	_ = rc.Close()
+	f.store.presign = "https://bucket.example/"
+	_, u, rc, err = f.lib.OpenPublic(ctx, it.ID, time.Minute)
+	if err != nil || u != "https://bucket.example/"+it.ID || rc != nil {
+		t.Fatalf("presigning store: url %q, reader %v, err %v", u, rc, err)
+	}
+	if _, _, _, err := f.lib.OpenPublic(ctx, "ffffffffffffffffffffffff", time.Minute); !errors.Is(err, media.ErrNotFound) {
+		t.Errorf("missing: err = %v", err)
+	}
+}
+
+// A client's file name keeps its last element without control
+// characters; the list pages newest first.
+func TestCleanFilenameAndList(t *testing.T) {
+	f, ctx := newLibrary(t), context.Background()
+	var ids []string
+	for _, name := range []string{"a\x00b.png", "dir/../c.png", ""} {
+		it, err := f.lib.Add(ctx, "org-a", name, bytes.NewReader(mediatest.PNG(4, 4)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, it.ID)
+		if want := map[string]string{"a\x00b.png": "ab.png", "dir/../c.png": "c.png", "": ""}[name]; it.Filename != want {
+			t.Errorf("filename %q kept as %q, want %q", name, it.Filename, want)
+		}
+	}
+	page, err := f.lib.List(ctx, "org-a", 2, "")
+	if err != nil || len(page) != 2 || page[0].ID != ids[2] || page[1].ID != ids[1] {
+		t.Fatalf("first page = %v, %v", page, err)
+	}
+	page, _ = f.lib.List(ctx, "org-a", 2, page[1].ID)
+	if len(page) != 1 || page[0].ID != ids[0] {
+		t.Fatalf("second page = %v", page)
+	}
+}
