@@ -224,8 +224,8 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	if !ok1 || !ok2 || length < 0 || chunkSize <= 0 {
 		return nil, fmt.Errorf("gridfs: open %s: %w: bad length or chunkSize", key, ErrCorrupt)
 	}
-	// A file written by another GridFS writer has no gen: its chunks are
-	// then taken without that check (but not found: their _ids differ).
+	// A file written by another GridFS writer has no gen, and its chunks
+	// other _ids: Open does not read it (chunk 0 is missing).
 	gen, _ := raw.Lookup("metadata", "gen").ObjectIDOK()
 	return &reader{ctx: ctx, s: s, key: key, length: length, chunkSize: chunkSize, gen: gen}, nil
 }
