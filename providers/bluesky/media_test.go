@@ -269,7 +269,7 @@ func TestPublishImages(t *testing.T) {
 		pl := payload("a forgotten blob")
 		pl.Images = []providers.AttachedImage{img}
 		_, err := p.Publish(ctx, a, pl)
-		wantKind(t, err, providers.KindInvalidContent, "InvalidRequest")
+		wantKind(t, err, providers.KindInvalidContent, "BlobNotFound")
 		if fake.Records(a.PlatformUserID)[len(fake.Records(a.PlatformUserID))-1].Text() == pl.Text {
 			t.Error("posted")
 		}
@@ -291,6 +291,20 @@ func TestPublishImages(t *testing.T) {
 		}
 	})
 
+	t.Run("bytes of no image type (sniffed, whatever their Content-Type): refused at createRecord", func(t *testing.T) {
+		u, err := p.Upload(ctx, a, imageOf([]byte("MZ\x90\x00 an executable renamed .png"), "image/png", 1, 1, "", nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl := payload("not an image")
+		pl.Images = []providers.AttachedImage{{Upload: *u}}
+		_, err = p.Publish(ctx, a, pl)
+		pe := wantKind(t, err, providers.KindInvalidContent, "InvalidRequest")
+		if !strings.Contains(pe.Message, `Expected "image/*"`) {
+			t.Errorf("message %q", pe.Message)
+		}
+	})
+
 	t.Run("an upload without its blob object: refused before the PDS is called", func(t *testing.T) {
 		img := upload(15, 4, 4)
 		img.Upload.Ref = ""
@@ -306,7 +320,8 @@ func TestPublishImages(t *testing.T) {
 func TestFakeRefusesLargeBlobs(t *testing.T) {
 	p, fake := setup(t)
 	a := fakeAccount(fake, "large.test")
-	req, _ := http.NewRequest(http.MethodPost, fake.URL+"/xrpc/com.atproto.repo.uploadBlob", bytes.NewReader(make([]byte, blueskyfake.MaxBlobBytes+1)))
+	big := append(pngImage(t, 2, 2, 1), make([]byte, blueskyfake.MaxBlobBytes)...)
+	req, _ := http.NewRequest(http.MethodPost, fake.URL+"/xrpc/com.atproto.repo.uploadBlob", bytes.NewReader(big))
 	req.Header.Set("Authorization", "Bearer "+a.AccessToken)
 	req.Header.Set("Content-Type", "image/png")
 	res, err := http.DefaultClient.Do(req)
@@ -319,5 +334,8 @@ func TestFakeRefusesLargeBlobs(t *testing.T) {
 	pl := payload("too large")
 	pl.Images = []providers.AttachedImage{{Upload: providers.Upload{ID: "x", Ref: string(out.Blob)}}}
 	_, err = p.Publish(context.Background(), a, pl)
-	wantKind(t, err, providers.KindInvalidContent, "BlobTooLarge")
+	pe := wantKind(t, err, providers.KindInvalidContent, "InvalidRequest")
+	if !strings.Contains(pe.Message, "blob too big") {
+		t.Errorf("message %q", pe.Message)
+	}
 }

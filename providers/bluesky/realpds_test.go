@@ -22,6 +22,15 @@ package bluesky_test
 //   - TIDs with timestamps years in the past are taken as record keys.
 //   - getRecord of app.bsky.actor.profile/self of a new account: 400
 //     RecordNotFound (no profile record until a client writes one).
+//   - images (realpds_media_test.go): uploadBlob sniffs the type from the
+//     bytes and ignores Content-Type (a PNG sent as image/jpeg is
+//     image/png, an executable application/x-msdownload) and decodes
+//     nothing; createRecord checks the blob: 400 BlobNotFound "Could not
+//     find blob: <cid>" for one it does not hold, 400 InvalidRequest
+//     `Expected "image/*"` for another type, and 400 InvalidRequest "blob
+//     too big (maximum 2000000, got N)": the PDS's lexicon says
+//     2,000,000 bytes, the contract (and PostFlow) 1,000,000. alt has no
+//     length limit in its lexicon. The same bytes make the same CID.
 
 import (
 	"bytes"

@@ -1,7 +1,11 @@
 // Package blueskyfake is a Bluesky PDS (with a PLC directory) that runs in
 // a test: the XRPC methods PostFlow calls, per contracts/platforms.md §4
 // and what the reference PDS (@atproto/pds 0.5.35) answers, with switches
-// for the answers a real PDS gives on a bad day.
+// for the answers a real PDS gives on a bad day. Images per §8.5: uploadBlob
+// answers a CID from a hash of the body; createRecord checks an
+// app.bsky.embed.images (4 images, MaxBlobBytes each, image types, alt)
+// and refers its blobs for good; blobs no record refers to are forgotten
+// after BlobLife.
 package blueskyfake
 
 import (
@@ -548,11 +552,16 @@ func (s *Server) scripted(w http.ResponseWriter, answer string) bool {
 // uploadBlob stores the body as a blob of the caller's repo, its CID a
 // hash of the bytes (the same bytes, the same ref), as the reference PDS
 // answers: {"blob": {"$type": "blob", "ref": {"$link"}, "mimeType",
-// "size"}}. Like it, it decodes nothing and caps nothing here: the
-// image limits are checked when a record refers to the blob.
+// "size"}}, its mimeType sniffed from the bytes. Like it, it decodes
+// nothing and caps nothing here: the image limits are checked when a
+// record refers to the blob.
 func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
 	h := sha256.New()
+	head := make([]byte, 512)
+	k, _ := io.ReadFull(r.Body, head)
+	h.Write(head[:k])
 	n, err := io.Copy(h, r.Body)
+	n += int64(k)
 	if err != nil {
 		xrpcError(w, 400, "InvalidRequest", "could not read the body")
 		return
@@ -574,10 +583,9 @@ func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
 		xrpcError(w, 400, "InvalidRequest", "the body is not as long as its Content-Length")
 		return
 	}
-	mime := r.Header.Get("Content-Type")
-	if mime == "" {
-		mime = "application/octet-stream"
-	}
+	// The reference PDS sniffs the type from the bytes and ignores the
+	// Content-Type (a PNG sent as image/jpeg is image/png).
+	mime, _, _ := strings.Cut(http.DetectContentType(head[:k]), ";")
 	cid := "bafkrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)))
 	key := sess.did + " " + cid
 	if b, ok := s.blobs[key]; !ok || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
@@ -601,8 +609,8 @@ func (s *Server) Blobs(did string) int {
 
 // checkEmbed checks a record's app.bsky.embed.images against the blobs
 // of did, answering the refusal itself: at most 4 images, each with alt
-// (required, "" allowed), a blob the repo holds (not forgotten) of at most
-// MaxBlobBytes, and aspectRatio, if any, of integers ≥ 1. It returns the
+// (required, "" allowed), a blob the repo holds (not forgotten) of an
+// image type and at most MaxBlobBytes, and aspectRatio, if any, of integers ≥ 1. It returns the
 // blobs referred to. Another embed, or none, passes unchecked.
 func (s *Server) checkEmbed(w http.ResponseWriter, did string, v any) ([]*storedBlob, bool) {
 	e, _ := v.(map[string]any)
@@ -633,12 +641,18 @@ func (s *Server) checkEmbed(w http.ResponseWriter, did string, v any) ([]*stored
 		ref, _ := bl["ref"].(map[string]any)
 		cid, _ := ref["$link"].(string)
 		b := s.blobs[did+" "+cid]
+		// The reference PDS's answers, with the contract's 1,000,000
+		// bytes for its lexicon's 2,000,000.
 		if b == nil || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
-			xrpcError(w, 400, "InvalidRequest", "Could not find blob: "+cid)
+			xrpcError(w, 400, "BlobNotFound", "Could not find blob: "+cid)
+			return nil, false
+		}
+		if !strings.HasPrefix(b.mimeType, "image/") {
+			xrpcError(w, 400, "InvalidRequest", fmt.Sprintf("Invalid app.bsky.feed.post record: Expected \"image/*\" (got %q) at $.record.embed.images[%d].image.mimeType", b.mimeType, i))
 			return nil, false
 		}
 		if b.size > MaxBlobBytes {
-			xrpcError(w, 400, "BlobTooLarge", fmt.Sprintf("This file is too large. It is %d bytes but the maximum size is %d bytes.", b.size, MaxBlobBytes))
+			xrpcError(w, 400, "InvalidRequest", fmt.Sprintf("Invalid app.bsky.feed.post record: blob too big (maximum %d, got %d) at $.record.embed.images[%d].image", MaxBlobBytes, b.size, i))
 			return nil, false
 		}
 		out = append(out, b)
