@@ -52,7 +52,9 @@ type mediaConfig struct {
 // rules are the instance's image rules: its image types among PostFlow's
 // (all of them when it lists none), its byte and pixel limits, its alt
 // text limit in characters when it says one, and maxImages
-// (statuses.max_media_attachments, DefaultMaxImages when absent).
+// (statuses.max_media_attachments, DefaultMaxImages when absent). A
+// GoToSocial instance that says no alt text limit has its default one
+// (readLimits).
 func (c mediaConfig) rules(maxImages int) providers.MediaRules {
 	r := providers.MediaRules{MaxImages: maxImages, MaxBytes: c.ImageSizeLimit, MaxPixels: c.ImageMatrixLimit}
 	if r.MaxImages <= 0 {
@@ -71,6 +73,12 @@ func (c mediaConfig) rules(maxImages int) providers.MediaRules {
 	}
 	return r
 }
+
+// GoToSocialDescriptionLimit is the alt text limit GoToSocial applies by
+// default (media-description-max-chars: v0.18.3 refused 1,600 characters
+// with 400 "image description length must be between 0 and 1500
+// characters") without saying it in its configuration.
+const GoToSocialDescriptionLimit = 1500
 
 // MediaLimits are the image rules of a's instance, read from GET
 // /api/v2/instance with its text limits (same cache, same LimitsTimeout;
@@ -202,8 +210,11 @@ func (p *Provider) awaitMedia(ctx context.Context, a providers.Account, id strin
 // Reusable asks the instance for the upload (GET /api/v1/media/:id): 200
 // (or 206, still processing) is an upload a status can still take; 404
 // is one the instance no longer holds for a status to take (deleted,
-// vacuumed, or, on Mastodon, attached to a status already). Any other
-// answer is an error as for Publish.
+// vacuumed, or, on Mastodon, attached to a status already). GoToSocial
+// (v0.18.3) answers 200 for an attached upload too, the same answer, and
+// then refuses to attach it again (400 "media already attached to
+// status"): there an upload that a published status took must not be
+// offered again. Any other answer is an error as for Publish.
 func (p *Provider) Reusable(ctx context.Context, a providers.Account, u providers.Upload) (bool, error) {
 	if u.ID == "" {
 		return false, nil

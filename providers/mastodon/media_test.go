@@ -74,6 +74,10 @@ func TestMediaLimits(t *testing.T) {
 		{name: "before 4.4, no description limit; no types, no count: defaults", set: func(s *mastodonfake.Server) {
 			s.DescriptionLimit, s.MediaTypes, s.MaxMediaAttachments = 0, nil, 0
 		}, images: 4, types: all, bytes: 16 << 20, pixels: 33_177_600},
+		{name: "GoToSocial says no alt text limit but applies 1,500", set: func(s *mastodonfake.Server) {
+			s.DescriptionLimit, s.SourceURL = 0, "https://github.com/superseriousbusiness/gotosocial"
+		}, images: 4, types: []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/webp", "image/avif"},
+			bytes: 16 << 20, pixels: 33_177_600, altText: 1500},
 		{name: "never read: defaults, no limits", set: func(s *mastodonfake.Server) { s.InstanceDown = true }, images: 4, types: all},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -271,3 +275,48 @@ func wantKind(t *testing.T, err error, kind providers.Kind, code string) *provid
 }
 
 func jsonDecode(r io.Reader, out any) error { return json.NewDecoder(r).Decode(out) }
+
+// TestReusableOnceAttached: an upload a status took cannot be attached to
+// another. Mastodon's GET answers 404 and Reusable says false; GoToSocial's
+// answers 200 as before, so Reusable cannot tell, and attaching it again
+// is refused (400).
+func TestReusableOnceAttached(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name, sourceURL string
+		gts             bool
+	}{
+		{name: "Mastodon"},
+		{name: "GoToSocial", sourceURL: "https://github.com/superseriousbusiness/gotosocial", gts: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fake, a := setupMedia(t)
+			fake.Configure(func(s *mastodonfake.Server) { s.SourceURL = tc.sourceURL })
+			u, err := p.Upload(ctx, a, imageOf(pngImage(t, 4, 4, 1), "image/png", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := p.Reusable(ctx, a, *u); !ok || err != nil {
+				t.Fatalf("Reusable before: %v, %v", ok, err)
+			}
+			if _, err := p.Publish(ctx, a, providers.Payload{Text: "once", IdempotencyKey: "k1", Images: []providers.AttachedImage{{Upload: *u}}}); err != nil {
+				t.Fatal(err)
+			}
+			if ok, err := p.Reusable(ctx, a, *u); ok != tc.gts || err != nil {
+				t.Errorf("Reusable once attached: %v, %v; want %v", ok, err, tc.gts)
+			}
+			if tc.gts {
+				_, err := p.Publish(ctx, a, providers.Payload{Text: "again", IdempotencyKey: "k3", Images: []providers.AttachedImage{{Upload: *u}}})
+				wantKind(t, err, providers.KindInvalidContent, "HTTP_400")
+			}
+			// An id the instance does not hold: Mastodon posts without it,
+			// GoToSocial refuses the status.
+			_, err = p.Publish(ctx, a, providers.Payload{Text: "unknown", IdempotencyKey: "k2", Images: []providers.AttachedImage{{Upload: providers.Upload{ID: "999"}}}})
+			if tc.gts {
+				wantKind(t, err, providers.KindInvalidContent, "HTTP_400")
+			} else if err != nil {
+				t.Errorf("Mastodon drops an unknown media id: %v", err)
+			}
+		})
+	}
+}

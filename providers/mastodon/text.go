@@ -176,5 +176,8 @@ func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, 
 		e.urlLength = DefaultURLLength
 	}
 	e.media = inst.Configuration.MediaAttachments.rules(s.MaxMediaAttachments)
+	if e.goToSocial && e.media.AltText.Max == 0 {
+		e.media.AltText = providers.Characters(GoToSocialDescriptionLimit)
+	}
 	return e, nil
 }

@@ -545,8 +545,19 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	var attach []*Media
 	for _, id := range ids {
-		if m := s.media[id]; m != nil && m.AccountID == a.id && m.StatusID == "" && !slices.Contains(attach, m) {
+		m := s.media[id]
+		if m != nil && m.AccountID == a.id && m.StatusID == "" && !slices.Contains(attach, m) {
 			attach = append(attach, m)
+			continue
+		}
+		if s.goToSocial() {
+			// GoToSocial v0.18.3 refuses instead of dropping.
+			msg := "media not found: " + id
+			if m != nil && m.StatusID != "" {
+				msg = "media already attached to status: " + id
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Bad Request: " + msg})
+			return
 		}
 	}
 	for _, m := range attach {
@@ -614,6 +625,13 @@ func (s *Server) ForgetMedia(id string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.media, id)
+}
+
+// goToSocial: SourceURL names GoToSocial, whose media answers differ
+// (v0.18.3): GET /api/v1/media/:id answers attached ones too, and a
+// status naming an unknown or attached media is refused with 400.
+func (s *Server) goToSocial() bool {
+	return strings.Contains(strings.ToLower(s.SourceURL), "gotosocial")
 }
 
 func (s *Server) mediaJSON(m *Media) map[string]any {
@@ -737,7 +755,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := s.media[r.PathValue("id")]
-	if m == nil || m.AccountID != a.id || m.StatusID != "" {
+	if m == nil || m.AccountID != a.id || (m.StatusID != "" && !s.goToSocial()) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Record not found"})
 		return
 	}
