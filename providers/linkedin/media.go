@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +94,8 @@ func (p *Provider) Upload(ctx context.Context, a providers.Account, img provider
 		return nil, err
 	}
 	up := &providers.Upload{MediaID: img.MediaID, ID: urn, UploadedAt: p.cfg.Now().UTC()}
-	status, err := p.awaitImage(ctx, a.AccessToken, urn)
+	// Just PUT, WAITING_UPLOAD is the bytes on their way to processing.
+	status, err := p.awaitImage(ctx, a.AccessToken, urn, statusWaitingUpload, statusProcessing)
 	switch {
 	case err != nil:
 		return nil, err
@@ -117,7 +119,8 @@ func (p *Provider) Reusable(ctx context.Context, a providers.Account, u provider
 	if !strings.HasPrefix(u.ID, "urn:li:image:") {
 		return false, nil
 	}
-	status, err := p.awaitImage(ctx, a.AccessToken, u.ID)
+	// WAITING_UPLOAD here is an upload that never arrived: no wait.
+	status, err := p.awaitImage(ctx, a.AccessToken, u.ID, statusProcessing)
 	var pe *providers.Error
 	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
 		return false, nil
@@ -132,10 +135,10 @@ func (p *Provider) Reusable(ctx context.Context, a providers.Account, u provider
 // read images (only w_member_social), so their status is unknown.
 const statusUnreadable = "UNREADABLE"
 
-// awaitImage polls the image's status while it is WAITING_UPLOAD (just
-// PUT) or PROCESSING, backing off from Config.MediaPoll to 2 s, for up to
-// Config.MediaWait and no longer than ctx, and returns the last status.
-func (p *Provider) awaitImage(ctx context.Context, token, urn string) (string, error) {
+// awaitImage polls the image's status while it is one of pending,
+// backing off from Config.MediaPoll to 2 s, for up to Config.MediaWait and
+// no longer than ctx, and returns the last status.
+func (p *Provider) awaitImage(ctx context.Context, token, urn string, pending ...string) (string, error) {
 	wait, cancel := context.WithTimeout(ctx, p.cfg.MediaWait)
 	defer cancel()
 	delay := p.cfg.MediaPoll
@@ -144,7 +147,7 @@ func (p *Provider) awaitImage(ctx context.Context, token, urn string) (string, e
 		if err != nil {
 			return "", err
 		}
-		if status != statusProcessing && status != statusWaitingUpload {
+		if !slices.Contains(pending, status) {
 			return status, nil
 		}
 		select {
