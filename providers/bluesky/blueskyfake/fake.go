@@ -9,6 +9,7 @@
 package blueskyfake
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
@@ -92,6 +93,7 @@ type Server struct {
 	dropGet  map[string]bool
 	calls    []string
 	blobs    map[string]*storedBlob // by DID + " " + CID
+	uploads  map[string]int         // uploadBlob calls by DID
 }
 
 // storedBlob is an uploaded blob; referenced once a record refers to it
@@ -101,6 +103,7 @@ type storedBlob struct {
 	size       int64
 	uploaded   time.Time
 	referenced bool
+	bytes      []byte
 }
 
 // MaxBlobBytes is the most bytes a blob an image embed refers to may
@@ -115,7 +118,7 @@ func New() *Server {
 		now: time.Now, accounts: map[string]*Account{}, appPass: map[string]map[string]bool{},
 		access: map[string]session{}, refresh: map[string]session{}, records: map[string][]Record{},
 		dropGet: map[string]bool{}, UploadAnswers: map[string][]string{}, BlobLife: 5 * time.Minute,
-		blobs: map[string]*storedBlob{},
+		blobs: map[string]*storedBlob{}, uploads: map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /xrpc/com.atproto.server.createSession", s.createSession)
@@ -556,12 +559,11 @@ func (s *Server) scripted(w http.ResponseWriter, answer string) bool {
 // nothing and caps nothing here: the image limits are checked when a
 // record refers to the blob.
 func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
-	h := sha256.New()
-	head := make([]byte, 512)
-	k, _ := io.ReadFull(r.Body, head)
-	h.Write(head[:k])
-	n, err := io.Copy(h, r.Body)
-	n += int64(k)
+	// Kept whole (tests read it back), up to a bound past the limit.
+	var body bytes.Buffer
+	n, err := io.Copy(&body, io.LimitReader(r.Body, 8<<20))
+	h := sha256.Sum256(body.Bytes())
+	head := body.Bytes()[:min(512, body.Len())]
 	if err != nil {
 		xrpcError(w, 400, "InvalidRequest", "could not read the body")
 		return
@@ -585,13 +587,42 @@ func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
 	}
 	// The reference PDS sniffs the type from the bytes and ignores the
 	// Content-Type (a PNG sent as image/jpeg is image/png).
-	mime, _, _ := strings.Cut(http.DetectContentType(head[:k]), ";")
-	cid := "bafkrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h.Sum(nil)))
+	mime, _, _ := strings.Cut(http.DetectContentType(head), ";")
+	cid := "bafkrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:]))
 	key := sess.did + " " + cid
+	s.uploads[sess.did]++
 	if b, ok := s.blobs[key]; !ok || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
-		s.blobs[key] = &storedBlob{mimeType: mime, size: n, uploaded: s.now()}
+		s.blobs[key] = &storedBlob{mimeType: mime, size: n, uploaded: s.now(), bytes: body.Bytes()}
 	}
 	writeJSON(w, map[string]any{"blob": map[string]any{"$type": "blob", "ref": map[string]string{"$link": cid}, "mimeType": mime, "size": n}})
+}
+
+// Uploads counts the account's uploadBlob calls that stored or found a
+// blob.
+func (s *Server) Uploads(did string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploads[did]
+}
+
+// Blob is the bytes of the account's blob cid; nil when the fake does not
+// hold it (never uploaded, or forgotten).
+func (s *Server) Blob(did, cid string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.blobs[did+" "+cid]
+	if b == nil || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
+		return nil
+	}
+	return b.bytes
+}
+
+// ForgetBlob deletes the account's blob cid, as the PDS does with a blob
+// no record referred to in time.
+func (s *Server) ForgetBlob(did, cid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.blobs, did+" "+cid)
 }
 
 // Blobs counts the account's blobs the fake still holds.

@@ -54,6 +54,8 @@ type Media struct {
 	ContentLength int64
 	// StatusID is the status it is attached to; "" while unattached.
 	StatusID string
+	// Bytes are the file as received.
+	Bytes []byte
 	// pending is the polls left that answer 206.
 	pending int
 }
@@ -703,15 +705,12 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
 			m.Description = string(b)
 		case "file":
 			seenFile = true
-			head = make([]byte, 512)
-			k, _ := io.ReadFull(part, head)
-			head = head[:k]
-			n, err := io.Copy(io.Discard, part)
+			b, err := io.ReadAll(io.LimitReader(part, 64<<20))
 			if err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad multipart body"})
 				return
 			}
-			m.Size = int64(k) + n
+			m.Bytes, m.Size, head = b, int64(len(b)), b[:min(512, len(b))]
 		}
 	}
 	m.Type, _, _ = strings.Cut(http.DetectContentType(head), ";")
