@@ -225,15 +225,21 @@ func runMedia(t *testing.T, h Harness, payload func(string) providers.Payload) {
 			if _, err := h.Provider.Publish(ctx, a, p); err == nil {
 				t.Fatal("the lost answer was no error")
 			}
-			ok, err := h.Provider.Reusable(ctx, a, attached[0].Upload)
-			if err != nil || !ok {
-				t.Fatalf("Reusable after the lost answer: %v, %v; want true", ok, err)
-			}
+			// As the activity does (posts.NextStep): a network that can be
+			// read back is read first, and a post found is the end of it
+			// (its uploads may then be spent: Mastodon's GET of a media
+			// attached to a status is 404); otherwise the upload is
+			// referred to again.
 			var found []providers.Published
+			var err error
 			if h.Provider.Rules().ExactlyOnce.ReadBack {
 				found, err = h.Provider.Find(ctx, a, p, since)
 			}
 			if err == nil && len(found) == 0 {
+				ok, rerr := h.Provider.Reusable(ctx, a, attached[0].Upload)
+				if rerr != nil || !ok {
+					t.Fatalf("Reusable after the lost answer: %v, %v; want true", ok, rerr)
+				}
 				_, err = h.Provider.Publish(ctx, a, p)
 			}
 			if err != nil && providers.KindOf(err) != providers.KindDuplicate {
