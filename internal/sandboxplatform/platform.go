@@ -3,8 +3,10 @@
 // platform credentials. It behaves like a real one: an authorize page that
 // redirects back, OAuth codes with PKCE, access tokens that expire and
 // single-use refresh tokens, a feed of published posts, duplicate
-// detection, Idempotency-Key on creates (as Mastodon has), and switches
-// that make it answer 429, 503 or invalid_grant, always or at random rates.
+// detection, Idempotency-Key on creates (as Mastodon has), images with alt
+// text (uploaded, then referred to by posts, shown in the feed), and
+// switches that make it answer 429, 503 or invalid_grant, always or at
+// random rates.
 // Its state lives in MongoDB, so tokens survive a restart of `make dev`.
 package sandboxplatform
 
@@ -52,7 +54,10 @@ type Options struct {
 	// Random draws the outcomes of publish "random"; nil: a source seeded
 	// from crypto/rand. Tests pass a seeded one.
 	Random mrand.Source
-	Logger *slog.Logger
+	// MaxImageBytes is the largest image POST /api/media takes (default
+	// ImageBytesLimit).
+	MaxImageBytes int64
+	Logger        *slog.Logger
 }
 
 // Platform is the sandbox's HTTP surface.
@@ -154,6 +159,9 @@ func New(db *mongo.Database, opts Options) *Platform {
 	if opts.IdempotencyWindow <= 0 {
 		opts.IdempotencyWindow = time.Hour
 	}
+	if opts.MaxImageBytes <= 0 {
+		opts.MaxImageBytes = ImageBytesLimit
+	}
 	if opts.Random == nil {
 		var seed [32]byte
 		_, _ = rand.Read(seed[:])
@@ -165,6 +173,11 @@ func New(db *mongo.Database, opts Options) *Platform {
 	p.mux.HandleFunc("POST /token", p.token)
 	p.mux.HandleFunc("GET /api/me", p.me)
 	p.mux.HandleFunc("POST /api/posts", p.createPost)
+	p.mux.HandleFunc("POST /api/media", p.createImage)
+	p.mux.HandleFunc("GET /api/media/{id}", p.imageInfo)
+	p.mux.HandleFunc("DELETE /api/media/{id}", p.deleteImage)
+	p.mux.HandleFunc("GET /media/{id}", p.serveImage)
+	p.mux.HandleFunc("GET /users/{id}/media", p.userImages)
 	p.mux.HandleFunc("GET /feed", p.feed)
 	p.mux.HandleFunc("PUT /users/{id}/behaviour", p.setBehaviour)
 	p.mux.HandleFunc("GET /stalled", p.stalledCount)
@@ -199,6 +212,10 @@ type Behaviour struct {
 	// "lost_answer", "unavailable"] answers 503, then 504 with the post
 	// made, then 503.
 	PublishSequence []string `bson:"publishSequence,omitempty" json:"publishSequence,omitempty"`
+	// UploadSequence scripts the next image uploads (POST /api/media), one
+	// mode each: ok, rate_limited, unavailable, timeout (504, nothing
+	// kept), expired_token or rejected (422).
+	UploadSequence []string `bson:"uploadSequence,omitempty" json:"uploadSequence,omitempty"`
 	// RetryAfterSeconds is the Retry-After of a 429.
 	RetryAfterSeconds int `bson:"retryAfterSeconds" json:"retryAfterSeconds"`
 	// UnavailableRate, RateLimitedRate, LostAnswerRate and TimeoutRate are
@@ -307,6 +324,8 @@ type Post struct {
 	// IdempotencyKey is the Idempotency-Key of the create that made it.
 	IdempotencyKey string    `bson:"idempotencyKey,omitempty" json:"idempotencyKey,omitempty"`
 	CreatedAt      time.Time `bson:"createdAt" json:"createdAt"`
+	// Media are the images the post shows, in order.
+	Media []PostImage `bson:"media,omitempty" json:"media,omitempty"`
 }
 
 func (p *Platform) users() *mongo.Collection  { return p.db.Collection("sandboxUsers") }
@@ -655,14 +674,19 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		// lost_answer: create the post below, then answer as if it had not.
 	}
 	var body struct {
-		Text string `json:"text"`
+		Text  string             `json:"text"`
+		Media []postImageRequest `json:"media"`
 	}
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "The body must be JSON {\"text\": ...}."})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "The body must be JSON {\"text\": ..., \"media\": [{\"id\", \"altText\"}]}."})
 		return
 	}
 	if strings.TrimSpace(body.Text) == "" || len([]rune(body.Text)) > TextLimit {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "invalid_text", "message": fmt.Sprintf("Text must be 1 to %d characters.", TextLimit)})
+		return
+	}
+	images, ok := p.postImages(ctx, w, r, u.ID, body.Media)
+	if !ok {
 		return
 	}
 	idemKey := r.Header.Get("Idempotency-Key")
@@ -671,7 +695,7 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC()}
+	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC(), Media: images}
 	// The key comes first: a repeat of a create answers its post whatever
 	// duplicate detection would say of the text.
 	release := func() error { return nil }
@@ -858,7 +882,9 @@ func (p *Platform) stalledCount(w http.ResponseWriter, _ *http.Request) {
 const FeedLimit = 10_000
 
 // feed lists published posts, newest first: ?user= filters by user,
-// ?limit= (1 to FeedLimit, default 200) caps the list.
+// ?limit= (1 to FeedLimit, default 200) caps the list. A browser (Accept:
+// text/html) gets a page that shows each post's images; any other caller
+// JSON, each image with the path its bytes are served at.
 func (p *Platform) feed(w http.ResponseWriter, r *http.Request) {
 	filter := bson.D{}
 	if u := r.URL.Query().Get("user"); u != "" {
@@ -881,6 +907,11 @@ func (p *Platform) feed(w http.ResponseWriter, r *http.Request) {
 	posts := []Post{}
 	if err := cur.All(r.Context(), &posts); err != nil {
 		p.fail(w, r, err)
+		return
+	}
+	withImageURLs(posts, mountedAt(r))
+	if wantsHTML(r) {
+		writeFeedHTML(w, posts)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"posts": posts})
@@ -947,6 +978,12 @@ func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	for _, m := range b.PublishSequence {
 		if m == "random" || !slices.Contains(publishModes, m) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "publishSequence holds modes of publish other than random"})
+			return
+		}
+	}
+	for _, m := range b.UploadSequence {
+		if !slices.Contains(uploadModes, m) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "uploadSequence holds modes among " + strings.Join(uploadModes, ", ")})
 			return
 		}
 	}

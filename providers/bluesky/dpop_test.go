@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -364,5 +365,46 @@ func TestClientAssertion(t *testing.T) {
 	}
 	if len(assertions) != 2 || assertions[0] == "" || assertions[0] == assertions[1] {
 		t.Fatalf("assertions %d, fresh each time: %v", len(assertions), len(assertions) == 2 && assertions[0] != assertions[1])
+	}
+}
+
+// TestNonceRetryResendsTheImage: an upload the PDS refuses for its DPoP
+// nonce is sent again whole, its bytes opened a second time.
+func TestNonceRetryResendsTheImage(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		c, _ := verifyProof(t, r.Header.Get("DPoP"))
+		mu.Lock()
+		bodies = append(bodies, r.Header.Get("Content-Type")+" "+strconv.FormatInt(r.ContentLength, 10)+" "+string(b))
+		mu.Unlock()
+		w.Header().Set("DPoP-Nonce", "n-1")
+		if c.Nonce != "n-1" {
+			w.Header().Set("WWW-Authenticate", `DPoP error="use_dpop_nonce"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `{"blob":{"$type":"blob","ref":{"$link":"bafkreitest"},"mimeType":"image/png","size":9}}`)
+	}))
+	t.Cleanup(srv.Close)
+	p, err := New(Config{ResolverURL: srv.URL, PLCURL: srv.URL, AppURL: srv.URL, Servers: netguard.Policy{AllowLocal: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := newDPoPKey()
+	jwk, _ := key.privateJWK()
+	access, _ := encodeSession(oauthSession{Token: "tok", Key: jwk, Issuer: "https://as.example"})
+	opens := 0
+	img := providers.Image{MediaID: "m", Type: "image/png", Size: 9, Open: func(context.Context) (io.ReadCloser, error) {
+		opens++
+		return io.NopCloser(strings.NewReader("png bytes")), nil
+	}}
+	u, err := p.Upload(context.Background(), providers.Account{Server: srv.URL, AccessToken: access}, img)
+	if err != nil || u.ID != "bafkreitest" {
+		t.Fatalf("Upload: %+v, %v", u, err)
+	}
+	if opens != 2 || len(bodies) != 2 || bodies[0] != "image/png 9 png bytes" || bodies[1] != bodies[0] {
+		t.Errorf("opened %d times; the PDS received %q", opens, bodies)
 	}
 }

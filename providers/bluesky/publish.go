@@ -19,6 +19,8 @@ type postRecord struct {
 	CreatedAt string   `json:"createdAt"`
 	Facets    []Facet  `json:"facets,omitempty"`
 	Langs     []string `json:"langs,omitempty"`
+	// Embed is the post's images (app.bsky.embed.images), if any.
+	Embed *imagesEmbed `json:"embed,omitempty"`
 }
 
 type createRecordIn struct {
@@ -30,8 +32,9 @@ type createRecordIn struct {
 
 // Publish makes the post a record of the account's repo under the
 // publication's record key (RecordKey of p.Created and p.IdempotencyKey),
-// with facets for its links, mentions and hashtags and langs when p has a
-// language. createdAt is now, not p.Created: Bluesky orders feeds by it,
+// with facets for its links, mentions and hashtags, langs when p has a
+// language, and its images as app.bsky.embed.images (each with its alt
+// text, its blob from Upload, and aspectRatio when its size is known). createdAt is now, not p.Created: Bluesky orders feeds by it,
 // and a scheduled post must not appear as old as its draft.
 //
 // An answer that leaves the create in doubt (500, 502, 504, no answer) is
@@ -63,6 +66,9 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 	}
 	if pl.Language != "" {
 		rec.Langs = []string{pl.Language}
+	}
+	if rec.Embed, err = embed(pl.Images); err != nil {
+		return nil, err
 	}
 	var out struct {
 		URI string `json:"uri"`

@@ -22,6 +22,15 @@ package bluesky_test
 //   - TIDs with timestamps years in the past are taken as record keys.
 //   - getRecord of app.bsky.actor.profile/self of a new account: 400
 //     RecordNotFound (no profile record until a client writes one).
+//   - images (realpds_media_test.go): uploadBlob sniffs the type from the
+//     bytes and ignores Content-Type (a PNG sent as image/jpeg is
+//     image/png, an executable application/x-msdownload) and decodes
+//     nothing; createRecord checks the blob: 400 BlobNotFound "Could not
+//     find blob: <cid>" for one it does not hold, 400 InvalidRequest
+//     `Expected "image/*"` for another type, and 400 InvalidRequest "blob
+//     too big (maximum 2000000, got N)": the PDS's lexicon says
+//     2,000,000 bytes, the contract (and PostFlow) 1,000,000. alt has no
+//     length limit in its lexicon. The same bytes make the same CID.
 
 import (
 	"bytes"
@@ -221,7 +230,39 @@ func TestConformanceRealPDS(t *testing.T) {
 			return true
 		},
 		Holds: func(t *testing.T, a providers.Account, text string) int { return holds(t, pds, a.PlatformUserID, text) },
+		// Uploads are counted as they pass the proxy (the rows run one
+		// after another); the PDS cannot be made to forget a blob now, nor
+		// to refuse an upload.
+		Media: providertest.MediaHarness{
+			HoldsImages: func(t *testing.T, a providers.Account, text string) [][]providertest.HeldImage {
+				var l listed
+				pdsGet(t, pds, "com.atproto.repo.listRecords", url.Values{"repo": {a.PlatformUserID}, "collection": {bluesky.PostCollection}, "limit": {"100"}}, &l)
+				var out [][]providertest.HeldImage
+				for _, r := range l.Records {
+					if r.Value["text"] == text {
+						out = append(out, heldImages(t, r.Value, func(cid string) []byte { return pdsBlob(t, pds, a.PlatformUserID, cid) }))
+					}
+				}
+				return out
+			},
+			Uploads: func(*testing.T, providers.Account) int { return proxy.count("com.atproto.repo.uploadBlob") },
+		},
 	})
+}
+
+// pdsBlob reads a blob of the repo did from the PDS (com.atproto.sync.getBlob).
+func pdsBlob(t *testing.T, pds *realpeers.PDS, did, cid string) []byte {
+	t.Helper()
+	res, err := http.Get(pds.URL + "/xrpc/com.atproto.sync.getBlob?" + url.Values{"did": {did}, "cid": {cid}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("getBlob %s: %s, %v", cid, res.Status, err)
+	}
+	return b
 }
 
 func TestRealPDS(t *testing.T) {

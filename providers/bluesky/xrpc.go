@@ -42,32 +42,54 @@ type noBody struct{}
 // into out (if not nil); any other answer is an *providers.Error
 // classified by classify.
 func (p *Provider) xrpc(ctx context.Context, c *http.Client, base, nsid, auth string, params url.Values, in, out any) error {
-	u := base + "/xrpc/" + nsid
-	if len(params) > 0 {
-		u += "?" + params.Encode()
-	}
-	method, body := http.MethodGet, []byte(nil)
-	if in != nil {
-		method = http.MethodPost
-	}
+	var body *xrpcBody
 	if _, none := in.(noBody); in != nil && !none {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("bluesky: %s: encode: %w", nsid, err)
 		}
-		body = b
+		body = &xrpcBody{Type: "application/json", Size: int64(len(b)),
+			Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }}
+	}
+	return p.call(ctx, c, base, nsid, auth, params, in != nil, body, out)
+}
+
+// xrpcBody is a procedure's input: JSON, or the raw bytes of a blob
+// (uploadBlob), streamed from Open with a known Size. Open may be called
+// twice: a DPoP nonce refusal is answered by sending it all again.
+type xrpcBody struct {
+	Type string
+	Size int64
+	Open func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// call is xrpc with the input given as a body: a procedure (POST) when
+// procedure is true, body nil for none.
+func (p *Provider) call(ctx context.Context, c *http.Client, base, nsid, auth string, params url.Values, procedure bool, body *xrpcBody, out any) error {
+	u := base + "/xrpc/" + nsid
+	if len(params) > 0 {
+		u += "?" + params.Encode()
+	}
+	method := http.MethodGet
+	if procedure {
+		method = http.MethodPost
 	}
 	sess, key, dpop := decodeSession(auth)
 	if dpop && sess.Token == "" {
 		return &providers.Error{Kind: providers.KindSessionExpired, Provider: ID, Code: "NO_ACCESS_TOKEN", Message: nsid + ": the session holds no access token"}
 	}
 	for attempt := 0; ; attempt++ {
-		req, err := http.NewRequestWithContext(ctx, method, u, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
 		if err != nil {
 			return fmt.Errorf("bluesky: %s: %w", nsid, err)
 		}
 		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+			rc, err := body.Open(ctx)
+			if err != nil {
+				return fmt.Errorf("bluesky: %s: open the input: %w", nsid, err)
+			}
+			req.Body, req.ContentLength = rc, body.Size
+			req.Header.Set("Content-Type", body.Type)
 		}
 		switch {
 		case dpop:

@@ -39,5 +39,34 @@ func fakeHarness(p providers.Provider, fake *linkedinfake.Server, account func(*
 			}
 			return n
 		},
+		Media: providertest.MediaHarness{
+			HoldsImages: func(t *testing.T, a providers.Account, text string) [][]providertest.HeldImage {
+				var out [][]providertest.HeldImage
+				for _, lp := range fake.Posts() {
+					if lp.Author != a.PlatformUserID || lp.Commentary != text {
+						continue
+					}
+					held := []providertest.HeldImage{}
+					for _, pi := range lp.Images {
+						img, ok := fake.Image(pi.URN)
+						if !ok {
+							t.Errorf("the post refers to %s, which LinkedIn does not hold", pi.URN)
+						}
+						held = append(held, providertest.HeldImage{Bytes: img.Bytes, AltText: pi.AltText})
+					}
+					out = append(out, held)
+				}
+				return out
+			},
+			Uploads: func(_ *testing.T, a providers.Account) int { return fake.UploadsBy(a.PlatformUserID) },
+			AnswerUpload: func(_ *testing.T, _ providers.Account, answer string) bool {
+				fake.Configure(func(s *linkedinfake.Server) { s.UploadAnswers = []string{answer} })
+				return true
+			},
+			Forget: func(_ *testing.T, _ providers.Account, u providers.Upload) bool {
+				fake.ForgetImage(u.ID)
+				return true
+			},
+		},
 	}
 }

@@ -61,6 +61,11 @@ type Config struct {
 	// are asked for PageScopes and may add the pages they administer
 	// (Connect().Pages).
 	Pages bool
+	// MediaWait bounds how long Upload and Reusable wait for LinkedIn to
+	// process an image (default 1 minute); MediaPoll is the first pause
+	// between two reads of its status (default 250 ms, doubling to 2 s).
+	MediaWait time.Duration
+	MediaPoll time.Duration
 }
 
 // Provider is the LinkedIn provider.
@@ -85,6 +90,12 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MediaWait <= 0 {
+		cfg.MediaWait = time.Minute
+	}
+	if cfg.MediaPoll <= 0 {
+		cfg.MediaPoll = 250 * time.Millisecond
 	}
 	cfg.APIURL = strings.TrimRight(cfg.APIURL, "/")
 	scopes := slices.Clone(Scopes)
@@ -111,7 +122,7 @@ func (p *Provider) Name() string { return "LinkedIn" }
 // than LinkedIn's own count. Links and hashtags are plain text; reserved
 // characters are escaped (EscapeLittleText). Refresh tokens come only to
 // apps LinkedIn approved for them; the provider uses one whenever the
-// token response carries it.
+// token response carries it. Images: see mediaRules.
 func (p *Provider) Rules() providers.Rules {
 	return providers.Rules{
 		Text: providers.TextRules{Limits: []providers.TextLimit{providers.UTF16(TextLimit)},
@@ -119,6 +130,7 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "duplicate-answer", DuplicateWindow: DuplicateWindow},
 		RefreshTokens: true,
 		Revoke:        true,
+		Media:         mediaRules(),
 	}
 }
 
@@ -247,6 +259,8 @@ type post struct {
 	Distribution              distribution `json:"distribution"`
 	LifecycleState            string       `json:"lifecycleState"`
 	IsReshareDisabledByAuthor bool         `json:"isReshareDisabledByAuthor"`
+	// Content holds the post's images, if any.
+	Content *content `json:"content,omitempty"`
 }
 
 type distribution struct {
@@ -255,7 +269,9 @@ type distribution struct {
 	ThirdPartyDistributionChannels []string `json:"thirdPartyDistributionChannels"`
 }
 
-// Publish creates a public feed post as the member.
+// Publish creates a public feed post as the member or page, with the
+// images of pl.Images (uploaded by Upload) in order: one as content.media,
+// 2 to 20 as content.multiImage (contracts §1.5).
 func (p *Provider) Publish(ctx context.Context, a providers.Account, pl providers.Payload) (*providers.Published, error) {
 	if strings.TrimSpace(pl.Text) == "" {
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "EMPTY_TEXT", Message: "LinkedIn posts need text"}
@@ -264,12 +280,17 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_TOO_LONG",
 			Message: fmt.Sprintf("the text is %d %s; LinkedIn takes at most %d", n, l.Unit, l.Max)}
 	}
+	images, err := postContent(pl.Images)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(post{
 		Author:         a.PlatformUserID,
 		Commentary:     EscapeLittleText(pl.Text),
 		Visibility:     "PUBLIC",
 		Distribution:   distribution{FeedDistribution: "MAIN_FEED", TargetEntities: []string{}, ThirdPartyDistributionChannels: []string{}},
 		LifecycleState: "PUBLISHED",
+		Content:        images,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("linkedin: encode post: %w", err)
@@ -377,9 +398,14 @@ func (p *Provider) apiError(res *http.Response, body []byte) error {
 	case code == "DUPLICATE_POST":
 		e.Kind = providers.KindDuplicate
 		e.ExistingPostID = urnPattern.FindString(b.Message)
+	case code == "MEDIA_ASSET_WAITING_UPLOAD":
+		// An image not ready yet (its bytes on their way, or being
+		// processed): the same post is taken once it is.
+		e.Kind = providers.KindRetryable
 	default:
-		// 400 (too long, blank, bad author), 422, 426 (version retired):
-		// the same request will be refused again.
+		// 400 (too long, blank, bad author, an image LinkedIn could not
+		// process: MEDIA_ASSET_PROCESSING_FAILED), 422, 426 (version
+		// retired): the same request will be refused again.
 		e.Kind = providers.KindInvalidContent
 	}
 	return e

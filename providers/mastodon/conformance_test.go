@@ -25,9 +25,23 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	p, fake, _ := setup(t)
+	p, fake, _ := setupMedia(t)
+	providertest.Run(t, fakeHarness(p, fake))
+}
+
+// TestConformanceProcessing runs the suite against an instance that
+// processes PNGs after the upload (202, then 206 twice): the same rows
+// hold, with polls and waits before each image is ready.
+func TestConformanceProcessing(t *testing.T) {
+	p, fake, _ := setupMedia(t)
+	fake.Configure(func(s *mastodonfake.Server) { s.AsyncType, s.ProcessingPolls = "image/png", 2 })
+	providertest.Run(t, fakeHarness(p, fake))
+}
+
+// fakeHarness is the suite's harness over mastodonfake.
+func fakeHarness(p *mastodon.Provider, fake *mastodonfake.Server) providertest.Harness {
 	users := 0
-	providertest.Run(t, providertest.Harness{
+	return providertest.Harness{
 		Provider: p,
 		Account: func(t *testing.T) providers.Account {
 			users++
@@ -51,7 +65,42 @@ func TestConformance(t *testing.T) {
 			}
 			return n
 		},
-	})
+		Media: providertest.MediaHarness{
+			HoldsImages: func(_ *testing.T, a providers.Account, text string) [][]providertest.HeldImage {
+				id := mastodon.LocalID(a.PlatformUserID)
+				media := map[string]mastodonfake.Media{}
+				for _, m := range fake.Media(id) {
+					media[m.ID] = m
+				}
+				var out [][]providertest.HeldImage
+				for _, st := range fake.Statuses(id) {
+					if st.Text != text {
+						continue
+					}
+					held := []providertest.HeldImage{}
+					for _, mid := range st.MediaIDs {
+						held = append(held, providertest.HeldImage{Bytes: media[mid].Bytes, AltText: media[mid].Description})
+					}
+					out = append(out, held)
+				}
+				return out
+			},
+			Uploads: func(_ *testing.T, a providers.Account) int {
+				return len(fake.Media(mastodon.LocalID(a.PlatformUserID)))
+			},
+			AnswerUpload: func(_ *testing.T, a providers.Account, answer string) bool {
+				if answer != "429" && answer != "503" {
+					return false
+				}
+				fake.Configure(func(s *mastodonfake.Server) { s.MediaAnswers[mastodon.LocalID(a.PlatformUserID)] = []string{answer} })
+				return true
+			},
+			Forget: func(_ *testing.T, _ providers.Account, u providers.Upload) bool {
+				fake.ForgetMedia(u.ID)
+				return true
+			},
+		},
+	}
 }
 
 // TestConformanceGoToSocial runs the suite against a real Mastodon-API
@@ -79,7 +128,59 @@ func TestConformanceGoToSocial(t *testing.T) {
 		Holds: func(t *testing.T, a providers.Account, text string) int {
 			return gts.holds(t, a, text)
 		},
+		// GoToSocial cannot be made to refuse an upload or forget one.
+		Media: providertest.MediaHarness{
+			HoldsImages: gts.holdsImages,
+			Uploads: func(_ *testing.T, a providers.Account) int {
+				gts.mu.Lock()
+				defer gts.mu.Unlock()
+				return gts.uploads[a.AccessToken]
+			},
+		},
 	})
+}
+
+// holdsImages reads the images of the account's statuses whose source is
+// text from GoToSocial: each attachment's description and file.
+func (g *gtsWorld) holdsImages(t *testing.T, a providers.Account, text string) [][]providertest.HeldImage {
+	t.Helper()
+	var sts []struct {
+		ID               string `json:"id"`
+		MediaAttachments []struct {
+			URL         string  `json:"url"`
+			Description *string `json:"description"`
+		} `json:"media_attachments"`
+	}
+	g.get(t, a, "/api/v1/accounts/"+mastodon.LocalID(a.PlatformUserID)+"/statuses?limit=40", &sts)
+	var out [][]providertest.HeldImage
+	for _, st := range sts {
+		var src struct {
+			Text string `json:"text"`
+		}
+		g.get(t, a, "/api/v1/statuses/"+st.ID+"/source", &src)
+		if src.Text != text {
+			continue
+		}
+		held := []providertest.HeldImage{}
+		for _, m := range st.MediaAttachments {
+			res, err := http.Get(m.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || res.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %s, %v", m.URL, res.Status, err)
+			}
+			h := providertest.HeldImage{Bytes: b}
+			if m.Description != nil {
+				h.AltText = *m.Description
+			}
+			held = append(held, h)
+		}
+		out = append(out, held)
+	}
+	return out
 }
 
 // gtsWorld is GoToSocial behind a proxy that can lose answers, and a
@@ -92,6 +193,8 @@ type gtsWorld struct {
 
 	mu   sync.Mutex
 	lose map[string]bool // by access token: the next POST /api/v1/statuses
+	// uploads counts POST /api/v2/media by access token.
+	uploads map[string]int
 	// statusCreates counts POST /api/v1/statuses that reached GoToSocial.
 	statusCreates atomic.Int64
 	// appTokens counts client_credentials grants asked of GoToSocial,
@@ -101,7 +204,7 @@ type gtsWorld struct {
 
 func startGTS(t *testing.T) *gtsWorld {
 	t.Helper()
-	g := &gtsWorld{GoToSocial: realpeers.StartGoToSocial(t), apps: &providertest.Apps{}, lose: map[string]bool{}}
+	g := &gtsWorld{GoToSocial: realpeers.StartGoToSocial(t), apps: &providertest.Apps{}, lose: map[string]bool{}, uploads: map[string]int{}}
 	target, err := url.Parse(g.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +217,11 @@ func startGTS(t *testing.T) *gtsWorld {
 				g.appTokens.Add(1)
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		if r.Method == http.MethodPost && r.URL.Path == "/api/v2/media" {
+			g.mu.Lock()
+			g.uploads[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]++
+			g.mu.Unlock()
 		}
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/statuses" {
 			rp.ServeHTTP(w, r)

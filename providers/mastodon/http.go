@@ -48,21 +48,41 @@ func forbidden(err error) *providers.Error {
 // A 2xx answer's body goes to decode (if not nil); any other answer, and
 // a failure to reach the instance, is a *providers.Error (see classify).
 func (p *Provider) call(ctx context.Context, method, server, path, token string, form url.Values, idemKey string, decode func([]byte) error) error {
+	var b *body
+	if form != nil {
+		enc := form.Encode()
+		b = &body{Type: "application/x-www-form-urlencoded", Size: int64(len(enc)), Reader: strings.NewReader(enc)}
+	}
+	_, err := p.send(ctx, method, server, path, token, b, idemKey, decode)
+	return err
+}
+
+// body is a request's body: Size bytes of Type read from Reader.
+type body struct {
+	Type   string
+	Size   int64
+	Reader io.Reader
+}
+
+// send is call with any body (nil for none); it returns the status of a
+// 2xx answer (a 202 or 206 says the instance is still processing media).
+func (p *Provider) send(ctx context.Context, method, server, path, token string, b *body, idemKey string, decode func([]byte) error) (int, error) {
 	base, err := p.baseURL(server)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+	var r io.Reader
+	if b != nil {
+		r = b.Reader
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, r)
 	if err != nil {
-		return fmt.Errorf("mastodon: %s %s: %w", method, path, err)
+		return 0, fmt.Errorf("mastodon: %s %s: %w", method, path, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if b != nil {
+		req.Header.Set("Content-Type", b.Type)
+		req.ContentLength = b.Size
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -73,28 +93,29 @@ func (p *Provider) call(ctx context.Context, method, server, path, token string,
 	res, err := p.client.Do(req)
 	if err != nil {
 		if errors.Is(err, netguard.ErrForbidden) {
-			return forbidden(err)
+			return 0, forbidden(err)
 		}
-		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "the instance did not answer", Err: err}
+		return 0, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Message: "the instance did not answer", Err: err}
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if err != nil {
-		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Status: res.StatusCode,
+		return 0, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "NETWORK", Status: res.StatusCode,
 			Message: "the instance's answer was cut off", Err: err}
 	}
 	if res.StatusCode/100 == 2 {
-		if decode != nil {
+		// 206 (media still processing) has no body to decode.
+		if decode != nil && res.StatusCode != http.StatusPartialContent {
 			if err := decode(raw); err != nil {
 				// A success that could not be read may have been applied:
 				// no Status, so Refused says false.
-				return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE",
+				return 0, &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE",
 					Message: fmt.Sprintf("the instance's answer to %s %s could not be read", method, path), Err: err}
 			}
 		}
-		return nil
+		return res.StatusCode, nil
 	}
-	return classify(res, raw, p.cfg.Now())
+	return 0, classify(res, raw, p.cfg.Now())
 }
 
 // classify turns a failed answer into a *providers.Error (contracts §3):

@@ -52,6 +52,9 @@ type Config struct {
 	// Timeout bounds each call; 30 s by default.
 	Timeout time.Duration
 	Now     func() time.Time
+	// MediaPoll is the first wait before asking whether an uploaded image
+	// is processed; MediaPollStart by default (tests shorten it).
+	MediaPoll time.Duration
 }
 
 // Provider is the Mastodon provider. Its caches (instance limits, PKCE
@@ -85,6 +88,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MediaPoll <= 0 {
+		cfg.MediaPoll = MediaPollStart
+	}
 	return &Provider{
 		cfg:      cfg,
 		client:   cfg.Servers.Client(cfg.Timeout),
@@ -110,6 +116,8 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "idempotency-key", IdempotencyWindow: IdempotencyWindow, ReadBack: true},
 		RefreshTokens: false,
 		Revoke:        true,
+		// Each instance's own: see MediaLimits.
+		Media: mediaConfig{}.rules(0),
 	}
 }
 

@@ -42,8 +42,12 @@ func (s *status) published() *providers.Published {
 // an hour (contracts §3.2). A text over the instance's limit (TextLimits)
 // is refused before the instance is called; when the limit has never been
 // read, the text is sent and the instance decides (its 422 is invalid
-// content). Errors are *providers.Error,
-// see classify; a call netguard refuses is FORBIDDEN_ADDRESS.
+// content). Its images go as media_ids[] (uploaded by Upload, alt text
+// as their description); an instance still processing one answers 422
+// "Cannot attach files that have not finished processing", which is a
+// wait of NotReadyWait (KindRateLimited, MEDIA_NOT_READY), not a failure.
+// Errors are *providers.Error, see classify; a call netguard refuses is
+// FORBIDDEN_ADDRESS.
 func (p *Provider) Publish(ctx context.Context, a providers.Account, pl providers.Payload) (*providers.Published, error) {
 	if strings.TrimSpace(pl.Text) == "" {
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_LENGTH", Message: "the text is empty"}
@@ -57,10 +61,13 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 	if pl.Language != "" {
 		form.Set("language", pl.Language)
 	}
+	for _, img := range pl.Images {
+		form.Add("media_ids[]", img.Upload.ID)
+	}
 	var st status
 	if err := p.call(ctx, http.MethodPost, a.Server, "/api/v1/statuses", a.AccessToken, form, pl.IdempotencyKey,
 		func(b []byte) error { return decodeStatus(b, &st) }); err != nil {
-		return nil, err
+		return nil, notReady(err)
 	}
 	pub := st.published()
 	p.learnPostURL(a, pub.PlatformPostID, pub.URL)

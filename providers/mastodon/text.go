@@ -97,6 +97,9 @@ type limitsEntry struct {
 	// characters_reserved_per_url but does not apply it: it refused 5,001
 	// characters of which a link was most); see also known.
 	goToSocial bool
+	// media is what the instance's configuration says of images (see
+	// MediaLimits).
+	media providers.MediaRules
 }
 
 // TextLimits is the limit of a's instance: configuration.statuses.
@@ -155,7 +158,9 @@ func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, 
 			Statuses struct {
 				MaxCharacters            int `json:"max_characters"`
 				CharactersReservedPerURL int `json:"characters_reserved_per_url"`
+				MaxMediaAttachments      int `json:"max_media_attachments"`
 			} `json:"statuses"`
+			MediaAttachments mediaConfig `json:"media_attachments"`
 		} `json:"configuration"`
 	}
 	if err := p.call(ctx, http.MethodGet, server, "/api/v2/instance", "", nil, "", func(b []byte) error { return json.Unmarshal(b, &inst) }); err != nil {
@@ -169,6 +174,10 @@ func (p *Provider) readLimits(ctx context.Context, server string) (limitsEntry, 
 	}
 	if e.urlLength <= 0 {
 		e.urlLength = DefaultURLLength
+	}
+	e.media = inst.Configuration.MediaAttachments.rules(s.MaxMediaAttachments)
+	if e.goToSocial && e.media.AltText.Max == 0 {
+		e.media.AltText = providers.Characters(GoToSocialDescriptionLimit)
 	}
 	return e, nil
 }

@@ -1,7 +1,8 @@
 // Package providertest is the conformance suite that every provider runs
 // against its platform's double (or a real server): the rows of the shared
-// error contract (contracts/platforms.md §5) and the exactly-once lever the
-// provider declares in its Rules. A new network passes it before
+// error contract (contracts/platforms.md §5), the exactly-once lever the
+// provider declares in its Rules, and its images (§8): uploaded, attached
+// in order with their alt texts, reused after a lost answer, refused. A new network passes it before
 // anything else is built on it.
 package providertest
 
@@ -30,9 +31,14 @@ type Harness struct {
 	Answer func(t *testing.T, a providers.Account, answer string) bool
 	// Holds counts the posts with text that the platform holds for a.
 	Holds func(t *testing.T, a providers.Account, text string) int
+	// Media reads images back and scripts uploads for the media rows,
+	// which run when the provider's MediaLimits take images; its zero
+	// value runs them with the checks that need nothing more.
+	Media MediaHarness
 }
 
-// Run runs every row of the contract against h.
+// Run runs every row of the contract against h: the text rows, then,
+// when the network takes images, the media rows (runMedia).
 func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
 	rules := h.Provider.Rules()
@@ -211,4 +217,6 @@ func Run(t *testing.T, h Harness) {
 			t.Errorf("the platform holds %d posts, want 1", got)
 		}
 	})
+
+	runMedia(t, h, payload)
 }

@@ -1,7 +1,11 @@
 package sandbox_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -43,5 +47,71 @@ func TestConformance(t *testing.T) {
 			}
 			return n
 		},
+		Media: providertest.MediaHarness{
+			HoldsImages: func(t *testing.T, a providers.Account, text string) [][]providertest.HeldImage {
+				var out [][]providertest.HeldImage
+				for _, post := range feedOf(t, srv, a.PlatformUserID) {
+					if post.Text != text {
+						continue
+					}
+					held := []providertest.HeldImage{}
+					for _, img := range post.Media {
+						held = append(held, providertest.HeldImage{Bytes: imageAt(t, srv, img), AltText: img.AltText})
+					}
+					out = append(out, held)
+				}
+				return out
+			},
+			Uploads: func(t *testing.T, a providers.Account) int { return len(imagesOf(t, srv, a.PlatformUserID)) },
+			AnswerUpload: func(t *testing.T, a providers.Account, answer string) bool {
+				mode, ok := map[string]string{"429": "rate_limited", "503": "unavailable"}[answer]
+				if ok {
+					behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{UploadSequence: []string{mode}, RetryAfterSeconds: 30})
+				}
+				return ok
+			},
+			Forget: func(t *testing.T, a providers.Account, u providers.Upload) bool {
+				req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/sandbox/api/media/"+u.ID, nil)
+				req.Header.Set("Authorization", "Bearer "+a.AccessToken)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.StatusCode == http.StatusNoContent
+			},
+		},
 	})
+}
+
+// imageAt reads an image's bytes where the feed says the platform serves
+// them, checking it serves them as their own type and no other.
+func imageAt(t *testing.T, srv *httptest.Server, img sandboxplatform.PostImage) []byte {
+	t.Helper()
+	res, err := http.Get(srv.URL + img.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != img.ContentType ||
+		res.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("GET %s: %d %v, %v", img.URL, res.StatusCode, res.Header, err)
+	}
+	return b
+}
+
+// imagesOf lists the images user has uploaded.
+func imagesOf(t *testing.T, srv *httptest.Server, user string) []sandboxplatform.Image {
+	t.Helper()
+	res, err := http.Get(srv.URL + "/sandbox/users/" + user + "/media")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var out struct{ Media []sandboxplatform.Image }
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("images of %s: %d, %v", user, res.StatusCode, err)
+	}
+	return out.Media
 }

@@ -69,7 +69,7 @@ func (p *Provider) Name() string { return "Sandbox" }
 
 // Rules: 500 code points; links and hashtags are plain text. Like
 // LinkedIn it refuses a repeat and names the original, and like Mastodon
-// it takes an Idempotency-Key.
+// it takes an Idempotency-Key. Images: see mediaRules.
 func (p *Provider) Rules() providers.Rules {
 	return providers.Rules{
 		Text: providers.TextRules{Limits: []providers.TextLimit{providers.Characters(TextLimit)},
@@ -77,6 +77,7 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce: providers.ExactlyOnce{Lever: "idempotency-key",
 			DuplicateWindow: DuplicateWindow, IdempotencyWindow: IdempotencyWindow},
 		RefreshTokens: true,
+		Media:         mediaRules(),
 	}
 }
 
@@ -154,8 +155,13 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "TEXT_LENGTH",
 			Message: fmt.Sprintf("the text is %d characters; the sandbox takes 1 to %d", n, TextLimit)}
 	}
+	images, err := postImages(pl.Images)
+	if err != nil {
+		return nil, err
+	}
 	var out struct{ ID string }
-	if err := p.call(ctx, http.MethodPost, "/api/posts", a.AccessToken, pl.IdempotencyKey, map[string]string{"text": pl.Text}, &out); err != nil {
+	body := post{Text: pl.Text, Media: images}
+	if err := p.call(ctx, http.MethodPost, "/api/posts", a.AccessToken, pl.IdempotencyKey, body, &out); err != nil {
 		return nil, err
 	}
 	return &providers.Published{PlatformPostID: out.ID, URL: p.PostURL(a, out.ID)}, nil
@@ -166,18 +172,34 @@ func (p *Provider) PostURL(_ providers.Account, id string) string {
 	return p.cfg.BaseURL + "/feed#" + id
 }
 
-// call makes an API call, with an Idempotency-Key unless idemKey is
-// empty, and classifies its failure.
+// call makes an API call with a JSON body (none if in is nil), with an
+// Idempotency-Key unless idemKey is empty, and classifies its failure.
 func (p *Provider) call(ctx context.Context, method, path, token, idemKey string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return fmt.Errorf("sandbox: %w", err)
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return p.send(ctx, method, path, token, idemKey, nil, out)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, p.cfg.BaseURL+path, body)
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	return p.send(ctx, method, path, token, idemKey, &body{r: bytes.NewReader(b), size: int64(len(b)), typ: "application/json"}, out)
+}
+
+// body is a request's body, its length and its type.
+type body struct {
+	r    io.Reader
+	size int64
+	typ  string
+}
+
+// send makes an API call and classifies its failure; out may be nil for
+// an answer without a body.
+func (p *Provider) send(ctx context.Context, method, path, token, idemKey string, in *body, out any) error {
+	var r io.Reader
+	if in != nil {
+		r = in.r
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.cfg.BaseURL+path, r)
 	if err != nil {
 		return fmt.Errorf("sandbox: %w", err)
 	}
@@ -186,7 +208,8 @@ func (p *Provider) call(ctx context.Context, method, path, token, idemKey string
 		req.Header.Set("Idempotency-Key", idemKey)
 	}
 	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.ContentLength = in.size
+		req.Header.Set("Content-Type", in.typ)
 	}
 	res, err := p.cfg.HTTPClient.Do(req)
 	if err != nil {
@@ -195,6 +218,9 @@ func (p *Provider) call(ctx context.Context, method, path, token, idemKey string
 	defer res.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode/100 == 2 {
+		if out == nil {
+			return nil
+		}
 		if err := json.Unmarshal(raw, out); err != nil {
 			return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "BAD_RESPONSE", Message: "the sandbox answered something that is not JSON"}
 		}

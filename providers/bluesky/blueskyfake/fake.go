@@ -1,15 +1,23 @@
 // Package blueskyfake is a Bluesky PDS (with a PLC directory) that runs in
 // a test: the XRPC methods PostFlow calls, per contracts/platforms.md §4
 // and what the reference PDS (@atproto/pds 0.5.35) answers, with switches
-// for the answers a real PDS gives on a bad day.
+// for the answers a real PDS gives on a bad day. Images per §8.5: uploadBlob
+// answers a CID from a hash of the body; createRecord checks an
+// app.bsky.embed.images (4 images, MaxBlobBytes each, image types, alt)
+// and refers its blobs for good; blobs no record refers to are forgotten
+// after BlobLife.
 package blueskyfake
 
 import (
+	"bytes"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -65,6 +73,15 @@ type Server struct {
 	RateLimitWait time.Duration
 	// AlsoKnownAs replaces the alsoKnownAs of a DID's document (by DID).
 	AlsoKnownAs map[string][]string
+	// UploadAnswers scripts the next uploadBlob calls of an account (by
+	// DID) as Answers does createRecord's: "429", "503", "500", "401",
+	// "expired", "ok" (nothing is stored but on "ok").
+	UploadAnswers map[string][]string
+	// BlobLife is how long a blob no record refers to is kept (the
+	// reference PDS deletes such blobs after minutes: contracts §8.3); a
+	// record that refers to it later is refused as the PDS refuses an
+	// unknown blob.
+	BlobLife time.Duration
 
 	mu       sync.Mutex
 	now      func() time.Time
@@ -75,7 +92,23 @@ type Server struct {
 	records  map[string][]Record // by DID, in creation order
 	dropGet  map[string]bool
 	calls    []string
+	blobs    map[string]*storedBlob // by DID + " " + CID
+	uploads  map[string]int         // uploadBlob calls by DID
 }
+
+// storedBlob is an uploaded blob; referenced once a record refers to it
+// (then kept for good).
+type storedBlob struct {
+	mimeType   string
+	size       int64
+	uploaded   time.Time
+	referenced bool
+	bytes      []byte
+}
+
+// MaxBlobBytes is the most bytes a blob an image embed refers to may
+// have, checked at createRecord (contracts §8.3, §8.5).
+const MaxBlobBytes = 1_000_000
 
 // New starts a fake PDS; its PLC directory is at PLCURL.
 func New() *Server {
@@ -84,7 +117,8 @@ func New() *Server {
 		Answers: map[string][]string{}, RateLimitWait: 30 * time.Second,
 		now: time.Now, accounts: map[string]*Account{}, appPass: map[string]map[string]bool{},
 		access: map[string]session{}, refresh: map[string]session{}, records: map[string][]Record{},
-		dropGet: map[string]bool{},
+		dropGet: map[string]bool{}, UploadAnswers: map[string][]string{}, BlobLife: 5 * time.Minute,
+		blobs: map[string]*storedBlob{}, uploads: map[string]int{},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /xrpc/com.atproto.server.createSession", s.createSession)
@@ -92,6 +126,7 @@ func New() *Server {
 	mux.HandleFunc("POST /xrpc/com.atproto.server.deleteSession", s.deleteSession)
 	mux.HandleFunc("GET /xrpc/com.atproto.identity.resolveHandle", s.resolveHandle)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", s.createRecord)
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.uploadBlob", s.uploadBlob)
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", s.getRecord)
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.listRecords", s.listRecords)
 	mux.HandleFunc("GET /plc/{did}", s.plc)
@@ -434,29 +469,11 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) {
 	if q := s.Answers[sess.did]; len(q) > 0 {
 		answer, s.Answers[sess.did] = q[0], q[1:]
 	}
-	switch answer {
-	case "429":
-		if s.RateLimitWait > 0 {
-			w.Header().Set("RateLimit-Reset", strconv.FormatInt(s.now().Add(s.RateLimitWait).Unix(), 10))
-		}
-		w.Header().Set("RateLimit-Limit", "3000")
-		w.Header().Set("RateLimit-Remaining", "0")
-		xrpcError(w, 429, "RateLimitExceeded", "Rate Limit Exceeded")
-		return
-	case "503":
-		xrpcError(w, 503, "ServiceUnavailable", "Service Unavailable")
-		return
-	case "500":
-		xrpcError(w, 500, "InternalServerError", "Internal Server Error")
-		return
-	case "504":
+	if answer == "504" {
 		w.WriteHeader(http.StatusGatewayTimeout)
 		return
-	case "401":
-		xrpcError(w, 401, "AuthMissing", "Authentication Required")
-		return
-	case "expired":
-		xrpcError(w, 400, "ExpiredToken", "Token has expired")
+	}
+	if s.scripted(w, answer) {
 		return
 	}
 	if in.Repo != sess.did {
@@ -490,6 +507,13 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	refs, ok := s.checkEmbed(w, sess.did, in.Record["embed"])
+	if !ok {
+		return
+	}
+	for _, b := range refs {
+		b.referenced = true
+	}
 	uri := "at://" + sess.did + "/" + bluesky.PostCollection + "/" + in.RKey
 	s.records[sess.did] = append(s.records[sess.did], Record{URI: uri, RKey: in.RKey, Value: in.Record})
 	switch answer {
@@ -502,6 +526,169 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"uri": uri, "cid": "bafyrei" + random(16), "validationStatus": "valid"})
+}
+
+// scripted answers a scripted failure and reports true, or false for "ok".
+func (s *Server) scripted(w http.ResponseWriter, answer string) bool {
+	switch answer {
+	case "429":
+		if s.RateLimitWait > 0 {
+			w.Header().Set("RateLimit-Reset", strconv.FormatInt(s.now().Add(s.RateLimitWait).Unix(), 10))
+		}
+		w.Header().Set("RateLimit-Limit", "3000")
+		w.Header().Set("RateLimit-Remaining", "0")
+		xrpcError(w, 429, "RateLimitExceeded", "Rate Limit Exceeded")
+	case "503":
+		xrpcError(w, 503, "ServiceUnavailable", "Service Unavailable")
+	case "500":
+		xrpcError(w, 500, "InternalServerError", "Internal Server Error")
+	case "401":
+		xrpcError(w, 401, "AuthMissing", "Authentication Required")
+	case "expired":
+		xrpcError(w, 400, "ExpiredToken", "Token has expired")
+	default:
+		return false
+	}
+	return true
+}
+
+// uploadBlob stores the body as a blob of the caller's repo, its CID a
+// hash of the bytes (the same bytes, the same ref), as the reference PDS
+// answers: {"blob": {"$type": "blob", "ref": {"$link"}, "mimeType",
+// "size"}}, its mimeType sniffed from the bytes. Like it, it decodes
+// nothing and caps nothing here: the image limits are checked when a
+// record refers to the blob.
+func (s *Server) uploadBlob(w http.ResponseWriter, r *http.Request) {
+	// Kept whole (tests read it back), up to a bound past the limit.
+	var body bytes.Buffer
+	n, err := io.Copy(&body, io.LimitReader(r.Body, 8<<20))
+	h := sha256.Sum256(body.Bytes())
+	head := body.Bytes()[:min(512, body.Len())]
+	if err != nil {
+		xrpcError(w, 400, "InvalidRequest", "could not read the body")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	if q := s.UploadAnswers[sess.did]; len(q) > 0 {
+		var answer string
+		answer, s.UploadAnswers[sess.did] = q[0], q[1:]
+		if s.scripted(w, answer) {
+			return
+		}
+	}
+	if r.ContentLength != n {
+		xrpcError(w, 400, "InvalidRequest", "the body is not as long as its Content-Length")
+		return
+	}
+	// The reference PDS sniffs the type from the bytes and ignores the
+	// Content-Type (a PNG sent as image/jpeg is image/png).
+	mime, _, _ := strings.Cut(http.DetectContentType(head), ";")
+	cid := "bafkrei" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:]))
+	key := sess.did + " " + cid
+	s.uploads[sess.did]++
+	if b, ok := s.blobs[key]; !ok || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
+		s.blobs[key] = &storedBlob{mimeType: mime, size: n, uploaded: s.now(), bytes: body.Bytes()}
+	}
+	writeJSON(w, map[string]any{"blob": map[string]any{"$type": "blob", "ref": map[string]string{"$link": cid}, "mimeType": mime, "size": n}})
+}
+
+// Uploads counts the account's uploadBlob calls that stored or found a
+// blob.
+func (s *Server) Uploads(did string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.uploads[did]
+}
+
+// Blob is the bytes of the account's blob cid; nil when the fake does not
+// hold it (never uploaded, or forgotten).
+func (s *Server) Blob(did, cid string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.blobs[did+" "+cid]
+	if b == nil || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
+		return nil
+	}
+	return b.bytes
+}
+
+// ForgetBlob deletes the account's blob cid, as the PDS does with a blob
+// no record referred to in time.
+func (s *Server) ForgetBlob(did, cid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.blobs, did+" "+cid)
+}
+
+// Blobs counts the account's blobs the fake still holds.
+func (s *Server) Blobs(did string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, b := range s.blobs {
+		if strings.HasPrefix(k, did+" ") && (b.referenced || s.now().Before(b.uploaded.Add(s.BlobLife))) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkEmbed checks a record's app.bsky.embed.images against the blobs
+// of did, answering the refusal itself: at most 4 images, each with alt
+// (required, "" allowed), a blob the repo holds (not forgotten) of an
+// image type and at most MaxBlobBytes, and aspectRatio, if any, of integers ≥ 1. It returns the
+// blobs referred to. Another embed, or none, passes unchecked.
+func (s *Server) checkEmbed(w http.ResponseWriter, did string, v any) ([]*storedBlob, bool) {
+	e, _ := v.(map[string]any)
+	if e == nil || e["$type"] != "app.bsky.embed.images" {
+		return nil, true
+	}
+	imgs, _ := e["images"].([]any)
+	if len(imgs) > 4 {
+		xrpcError(w, 400, "InvalidRequest", "Invalid app.bsky.feed.post record: Record/embed/images must not have more than 4 elements")
+		return nil, false
+	}
+	var out []*storedBlob
+	for i, it := range imgs {
+		img, _ := it.(map[string]any)
+		if _, ok := img["alt"].(string); !ok {
+			xrpcError(w, 400, "InvalidRequest", fmt.Sprintf("Invalid app.bsky.feed.post record: Record/embed/images/%d must have the property \"alt\"", i))
+			return nil, false
+		}
+		if ar, ok := img["aspectRatio"].(map[string]any); ok {
+			wd, _ := ar["width"].(float64)
+			ht, _ := ar["height"].(float64)
+			if wd < 1 || ht < 1 || wd != float64(int(wd)) || ht != float64(int(ht)) {
+				xrpcError(w, 400, "InvalidRequest", fmt.Sprintf("Invalid app.bsky.feed.post record: Record/embed/images/%d/aspectRatio must be integers of at least 1", i))
+				return nil, false
+			}
+		}
+		bl, _ := img["image"].(map[string]any)
+		ref, _ := bl["ref"].(map[string]any)
+		cid, _ := ref["$link"].(string)
+		b := s.blobs[did+" "+cid]
+		// The reference PDS's answers, with the contract's 1,000,000
+		// bytes for its lexicon's 2,000,000.
+		if b == nil || (!b.referenced && !s.now().Before(b.uploaded.Add(s.BlobLife))) {
+			xrpcError(w, 400, "BlobNotFound", "Could not find blob: "+cid)
+			return nil, false
+		}
+		if !strings.HasPrefix(b.mimeType, "image/") {
+			xrpcError(w, 400, "InvalidRequest", fmt.Sprintf("Invalid app.bsky.feed.post record: Expected \"image/*\" (got %q) at $.record.embed.images[%d].image.mimeType", b.mimeType, i))
+			return nil, false
+		}
+		if b.size > MaxBlobBytes {
+			xrpcError(w, 400, "InvalidRequest", fmt.Sprintf("Invalid app.bsky.feed.post record: blob too big (maximum %d, got %d) at $.record.embed.images[%d].image", MaxBlobBytes, b.size, i))
+			return nil, false
+		}
+		out = append(out, b)
+	}
+	return out, true
 }
 
 func (s *Server) getRecord(w http.ResponseWriter, r *http.Request) {

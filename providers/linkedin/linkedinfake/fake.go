@@ -2,8 +2,9 @@
 // that follows LinkedIn's wire contract to the letter (OAuth authorize and
 // token endpoints, /v2/userinfo, the versioned /rest/posts, and the
 // organizations a member administers: /rest/organizationAcls and
-// /rest/organizations/{id}), with switches for the answers a real
-// LinkedIn gives on a bad day.
+// /rest/organizations/{id}), the Images API (initializeUpload, the upload
+// URL, the image's status) and posts that refer to images, with switches
+// for the answers a real LinkedIn gives on a bad day.
 package linkedinfake
 
 import (
@@ -31,6 +32,14 @@ type Post struct {
 	Commentary string // as received: escaped little text
 	Visibility string
 	CreatedAt  time.Time
+	// Images are the images the post refers to, in order.
+	Images []PostImage
+}
+
+// PostImage is an image as a post refers to it.
+type PostImage struct {
+	URN     string
+	AltText string
 }
 
 // Rendered is the commentary as LinkedIn shows it: unescaped, and cut at
@@ -133,6 +142,19 @@ type Server struct {
 	// "organizationTarget" or "organizationalTarget" (contracts §1.7
 	// leaves unconfirmed which the current version uses).
 	ACLOrganizationKey string
+	// ProcessingGETs is how many reads of an uploaded image's status
+	// answer PROCESSING before it is AVAILABLE (default 1).
+	ProcessingGETs int
+	// ProcessingFails: images uploaded from now on end PROCESSING_FAILED.
+	ProcessingFails bool
+	// ForbidImageReads: GET /rest/images answers 403 ACCESS_DENIED, as
+	// for a token with only w_member_social (contracts §1.5).
+	ForbidImageReads bool
+	// UploadAnswers scripts the next initializeUpload calls and
+	// PutAnswers the next PUTs to an upload URL, one entry a call: "429",
+	// "401", "500", "503" refuse it, "ok" answers as usual.
+	UploadAnswers []string
+	PutAnswers    []string
 
 	mu        sync.Mutex
 	refreshes int
@@ -143,6 +165,8 @@ type Server struct {
 	// it makes have the same.
 	refreshScope map[string]string
 	posts        []Post
+	images       map[string]*imageState // by URN
+	uploadURLs   map[string]string      // upload path id → image URN
 	requests     []*http.Request
 	now          func() time.Time
 }
@@ -185,6 +209,9 @@ func New() *Server {
 		refresh:         map[string]bool{},
 		refreshScope:    map[string]string{},
 		Organizations:   map[string]Organization{},
+		ProcessingGETs:  1,
+		images:          map[string]*imageState{},
+		uploadURLs:      map[string]string{},
 		now:             time.Now,
 	}
 	mux := http.NewServeMux()
@@ -195,6 +222,9 @@ func New() *Server {
 	mux.HandleFunc("POST /rest/posts", s.createPost)
 	mux.HandleFunc("GET /rest/organizationAcls", s.organizationACLs)
 	mux.HandleFunc("GET /rest/organizations/{id}", s.organization)
+	mux.HandleFunc("POST /rest/images", s.initializeUpload)
+	mux.HandleFunc("GET /rest/images/{urn}", s.image)
+	mux.HandleFunc("PUT /dms-uploads/{id}", s.upload)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.requests = append(s.requests, r.Clone(r.Context()))
@@ -212,13 +242,15 @@ func (s *Server) Configure(set func(s *Server)) {
 }
 
 // ProviderConfig configures a LinkedIn provider for this fake: its app,
-// its endpoints and a version it supports.
+// its endpoints and a version it supports, and a short pause between
+// reads of an image's status (the fake processes in reads, not time).
 func (s *Server) ProviderConfig() linkedin.Config {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return linkedin.Config{
 		ClientID: s.ClientID, ClientSecret: s.ClientSecret, RedirectURI: s.RedirectURI,
 		AuthURL: s.AuthURL(), TokenURL: s.TokenURL(), APIURL: s.APIURL(), Version: "202610",
+		MediaPoll: 10 * time.Millisecond,
 	}
 }
 
@@ -666,6 +698,7 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 		Visibility     string          `json:"visibility"`
 		Distribution   json.RawMessage `json:"distribution"`
 		LifecycleState string          `json:"lifecycleState"`
+		Content        *postContent    `json:"content"`
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
 		restError(w, 400, map[string]any{"status": 400, "message": "Invalid JSON"})
@@ -710,6 +743,10 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
+	images, ok := s.postImages(w, body.Author, body.Content)
+	if !ok {
+		return
+	}
 	now := s.now()
 	for _, p := range s.posts {
 		if p.Author == body.Author && p.Commentary == *body.Commentary && now.Sub(p.CreatedAt) < s.DuplicateWindow {
@@ -723,7 +760,7 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	urn := "urn:li:share:" + digits(19)
-	s.posts = append(s.posts, Post{URN: urn, Author: body.Author, Commentary: *body.Commentary, Visibility: body.Visibility, CreatedAt: now})
+	s.posts = append(s.posts, Post{URN: urn, Author: body.Author, Commentary: *body.Commentary, Visibility: body.Visibility, CreatedAt: now, Images: images})
 	if s.CreateThenFail || lost {
 		s.CreateThenFail = false
 		restError(w, 504, map[string]any{"status": 504, "message": "Gateway Timeout"})

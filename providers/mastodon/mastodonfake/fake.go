@@ -2,8 +2,10 @@
 // server that follows Mastodon's wire contract (contracts/platforms.md §3):
 // app registration, OAuth with PKCE as Mastodon 4.3+ checks it, revocation,
 // verify_credentials, /api/v2/instance, statuses with an Idempotency-Key
-// kept an hour, an account's statuses and a status's source, with switches
-// for the answers a real instance gives on a bad day.
+// kept an hour, an account's statuses and a status's source, media uploads
+// per §8.2 and §8.5 (202 and 206 while processing, a status refused while
+// its media are), with switches for the answers a real instance gives on
+// a bad day.
 package mastodonfake
 
 import (
@@ -15,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -35,6 +38,26 @@ type Status struct {
 	Visibility string
 	Language   string
 	CreatedAt  time.Time
+	// MediaIDs are the media attached, in order.
+	MediaIDs []string
+}
+
+// Media is an uploaded media attachment.
+type Media struct {
+	ID, AccountID string
+	// Type is the MIME type sniffed from the file; Size its bytes.
+	Type string
+	Size int64
+	// Description is the alt text as the instance keeps it.
+	Description string
+	// ContentLength is the upload request's (-1: sent chunked).
+	ContentLength int64
+	// StatusID is the status it is attached to; "" while unattached.
+	StatusID string
+	// Bytes are the file as received.
+	Bytes []byte
+	// pending is the polls left that answer 206.
+	pending int
 }
 
 // Server is the fake. Its exported fields are switches; set them through
@@ -79,6 +102,24 @@ type Server struct {
 	// Now is the instance's clock (Idempotency-Key expiry, created_at).
 	Now func() time.Time
 
+	// Media switches (contracts §8.2, §8.5). MediaTypes, ImageSizeLimit,
+	// ImageMatrixLimit and DescriptionLimit are configuration.
+	// media_attachments of /api/v2/instance (Mastodon 4.4's defaults; 0
+	// or nil leaves one out) and MaxMediaAttachments statuses.
+	// max_media_attachments; they are enforced too.
+	MediaTypes                       []string
+	ImageSizeLimit, ImageMatrixLimit int64
+	DescriptionLimit                 int
+	MaxMediaAttachments              int
+	// AsyncType is a MIME type POST /api/v2/media answers 202 for (still
+	// processing); GET /api/v1/media/:id then answers 206 ProcessingPolls
+	// times before 200.
+	AsyncType       string
+	ProcessingPolls int
+	// MediaAnswers scripts the next POST /api/v2/media of an account as
+	// Answers does statuses: "429", "401", "422", "500", "503", "ok".
+	MediaAnswers map[string][]string
+
 	mu       sync.Mutex
 	apps     map[string]*app // by client id
 	codes    map[string]*grant
@@ -88,6 +129,7 @@ type Server struct {
 	idem     map[string]idemEntry
 	nextID   int64
 	calls    map[string]int
+	media    map[string]*Media
 }
 
 type app struct {
@@ -114,6 +156,9 @@ func New() *Server {
 		Answers: map[string][]string{}, Now: time.Now,
 		apps: map[string]*app{}, codes: map[string]*grant{}, tokens: map[string]string{},
 		accounts: map[string]*account{}, idem: map[string]idemEntry{}, nextID: 110000000000000000, calls: map[string]int{},
+		MediaTypes:     []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/webp", "image/avif", "video/mp4", "audio/mpeg"},
+		ImageSizeLimit: 16 << 20, ImageMatrixLimit: 33_177_600, DescriptionLimit: 1500, MaxMediaAttachments: 4,
+		MediaAnswers: map[string][]string{}, media: map[string]*Media{},
 	}
 	s.AddAccount("alice")
 	mux := http.NewServeMux()
@@ -127,6 +172,8 @@ func New() *Server {
 	mux.HandleFunc("POST /api/v1/statuses", s.createStatus)
 	mux.HandleFunc("GET /api/v1/accounts/{id}/statuses", s.accountStatuses)
 	mux.HandleFunc("GET /api/v1/statuses/{id}/source", s.source)
+	mux.HandleFunc("POST /api/v2/media", s.uploadMedia)
+	mux.HandleFunc("GET /api/v1/media/{id}", s.getMedia)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		s.calls[r.Method+" "+r.URL.Path]++
@@ -409,11 +456,24 @@ func (s *Server) instance(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	statuses := map[string]any{}
+	media := map[string]any{}
 	if !s.OmitLimits {
-		statuses = map[string]any{"max_characters": s.MaxCharacters, "max_media_attachments": 4, "characters_reserved_per_url": s.URLLength}
+		statuses = map[string]any{"max_characters": s.MaxCharacters, "characters_reserved_per_url": s.URLLength}
+		if s.MaxMediaAttachments > 0 {
+			statuses["max_media_attachments"] = s.MaxMediaAttachments
+		}
+		for k, v := range map[string]int64{"image_size_limit": s.ImageSizeLimit, "image_matrix_limit": s.ImageMatrixLimit,
+			"description_limit": int64(s.DescriptionLimit)} {
+			if v > 0 {
+				media[k] = v
+			}
+		}
+		if s.MediaTypes != nil {
+			media["supported_mime_types"] = s.MediaTypes
+		}
 	}
-	inst := map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.3.0",
-		"configuration": map[string]any{"statuses": statuses}}
+	inst := map[string]any{"domain": strings.TrimPrefix(s.URL, "http://"), "version": "4.4.0",
+		"configuration": map[string]any{"statuses": statuses, "media_attachments": media}}
 	if s.SourceURL != "" {
 		inst["source_url"] = s.SourceURL
 	}
@@ -477,6 +537,37 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": fmt.Sprintf("Validation failed: Text character limit of %d exceeded", s.MaxCharacters)})
 		return
 	}
+	// As Mastodon's PostStatusService: too many is refused, ids that are
+	// not the caller's unattached media are dropped without a word, and
+	// one still processing refuses the status.
+	ids := r.PostForm["media_ids[]"]
+	if max := s.MaxMediaAttachments; max > 0 && len(ids) > max {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": fmt.Sprintf("Cannot attach more than %d files", max)})
+		return
+	}
+	var attach []*Media
+	for _, id := range ids {
+		m := s.media[id]
+		if m != nil && m.AccountID == a.id && m.StatusID == "" && !slices.Contains(attach, m) {
+			attach = append(attach, m)
+			continue
+		}
+		if s.goToSocial() {
+			// GoToSocial v0.18.3 refuses instead of dropping.
+			msg := "media not found: " + id
+			if m != nil && m.StatusID != "" {
+				msg = "media already attached to status: " + id
+			}
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "Bad Request: " + msg})
+			return
+		}
+	}
+	for _, m := range attach {
+		if m.pending > 0 {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Cannot attach files that have not finished processing. Try again in a moment!"})
+			return
+		}
+	}
 	visibility := r.PostFormValue("visibility")
 	if visibility == "" {
 		visibility = "public"
@@ -484,6 +575,10 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	s.nextID++
 	st := &Status{ID: strconv.FormatInt(s.nextID, 10), AccountID: a.id, Text: text, Visibility: visibility,
 		Language: r.PostFormValue("language"), CreatedAt: s.Now().UTC()}
+	for _, m := range attach {
+		m.StatusID = st.ID
+		st.MediaIDs = append(st.MediaIDs, m.ID)
+	}
 	s.statuses = append(s.statuses, st)
 	if r.Header.Get("Idempotency-Key") != "" {
 		s.idem[key] = idemEntry{statusID: st.ID, at: s.Now()}
@@ -502,9 +597,174 @@ func (s *Server) statusJSON(st *Status) map[string]any {
 	if s.HostileLinks {
 		link = "javascript:alert(document.domain)"
 	}
+	attachments := []map[string]any{}
+	for _, id := range st.MediaIDs {
+		attachments = append(attachments, s.mediaJSON(s.media[id]))
+	}
 	return map[string]any{"id": st.ID, "uri": s.URL + "/users/" + a.username + "/statuses/" + st.ID,
 		"url": link, "created_at": st.CreatedAt.Format("2006-01-02T15:04:05.000Z"),
-		"content": content, "visibility": st.Visibility, "language": st.Language, "reblog": nil, "account": s.accountJSON(a)}
+		"content": content, "visibility": st.Visibility, "language": st.Language, "reblog": nil, "account": s.accountJSON(a),
+		"media_attachments": attachments}
+}
+
+// Media returns the account's media, in upload order.
+func (s *Server) Media(accountID string) []Media {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Media
+	for _, m := range s.media {
+		if m.AccountID == accountID {
+			out = append(out, *m)
+		}
+	}
+	slices.SortFunc(out, func(a, b Media) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// ForgetMedia deletes an upload, as Mastodon's vacuum does with media
+// left unattached for a day.
+func (s *Server) ForgetMedia(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.media, id)
+}
+
+// goToSocial: SourceURL names GoToSocial, whose media answers differ
+// (v0.18.3): GET /api/v1/media/:id answers attached ones too, and a
+// status naming an unknown or attached media is refused with 400.
+func (s *Server) goToSocial() bool {
+	return strings.Contains(strings.ToLower(s.SourceURL), "gotosocial")
+}
+
+func (s *Server) mediaJSON(m *Media) map[string]any {
+	var u any = s.URL + "/system/media/" + m.ID + "/original"
+	if m.pending > 0 {
+		u = nil
+	}
+	return map[string]any{"id": m.ID, "type": "image", "url": u, "preview_url": s.URL + "/system/media/" + m.ID + "/small",
+		"description": m.Description}
+}
+
+// uploadMedia is POST /api/v2/media: the multipart file (its type sniffed
+// from its bytes, as Mastodon does) and description, checked against the
+// instance's configuration; 200 with the attachment, or 202 with url null
+// for AsyncType. Refusals are Mastodon's 422 {"error": "Validation
+// failed: ..."}.
+func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	a := s.caller(w, r)
+	var answer string
+	if a != nil {
+		if q := s.MediaAnswers[a.id]; len(q) > 0 {
+			answer, s.MediaAnswers[a.id] = q[0], q[1:]
+		}
+	}
+	s.mu.Unlock()
+	if a == nil {
+		return
+	}
+	switch answer {
+	case "429":
+		s.mu.Lock()
+		reset := s.Now().Add(s.RateLimitReset).UTC()
+		s.mu.Unlock()
+		w.Header().Set("X-RateLimit-Reset", reset.Format("2006-01-02T15:04:05.000000Z07:00"))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests"})
+		return
+	case "401":
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
+		return
+	case "422":
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: File could not be processed"})
+		return
+	case "500", "503":
+		code, _ := strconv.Atoi(answer)
+		writeJSON(w, code, map[string]string{"error": http.StatusText(code)})
+		return
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: File can't be blank"})
+		return
+	}
+	m := &Media{AccountID: a.id, ContentLength: r.ContentLength}
+	var head []byte
+	seenFile := false
+	for {
+		part, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad multipart body"})
+			return
+		}
+		switch part.FormName() {
+		case "description":
+			b, _ := io.ReadAll(io.LimitReader(part, 1<<20))
+			m.Description = string(b)
+		case "file":
+			seenFile = true
+			b, err := io.ReadAll(io.LimitReader(part, 64<<20))
+			if err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "bad multipart body"})
+				return
+			}
+			m.Bytes, m.Size, head = b, int64(len(b)), b[:min(512, len(b))]
+		}
+	}
+	m.Type, _, _ = strings.Cut(http.DetectContentType(head), ";")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	invalid := func(msg string) {
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: " + msg})
+	}
+	switch {
+	case !seenFile:
+		invalid("File can't be blank")
+		return
+	case !slices.Contains(s.MediaTypes, m.Type):
+		invalid("File content type is invalid, File is invalid")
+		return
+	case s.ImageSizeLimit > 0 && m.Size > s.ImageSizeLimit:
+		invalid(fmt.Sprintf("File file size must be less than %d MB", s.ImageSizeLimit>>20))
+		return
+	case s.DescriptionLimit > 0 && utf8.RuneCountInString(m.Description) > s.DescriptionLimit:
+		invalid(fmt.Sprintf("Description is too long (maximum is %d characters)", s.DescriptionLimit))
+		return
+	}
+	s.nextID++
+	m.ID = strconv.FormatInt(s.nextID, 10)
+	status := http.StatusOK
+	if s.AsyncType != "" && m.Type == s.AsyncType {
+		m.pending, status = s.ProcessingPolls+1, http.StatusAccepted
+	}
+	s.media[m.ID] = m
+	writeJSON(w, status, s.mediaJSON(m))
+}
+
+// getMedia is GET /api/v1/media/:id: as Mastodon, only the caller's
+// unattached media (404 "Record not found" otherwise), 206 with no body
+// while processing, then 200.
+func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.caller(w, r)
+	if a == nil {
+		return
+	}
+	m := s.media[r.PathValue("id")]
+	if m == nil || m.AccountID != a.id || (m.StatusID != "" && !s.goToSocial()) {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "Record not found"})
+		return
+	}
+	if m.pending > 1 {
+		m.pending--
+		w.WriteHeader(http.StatusPartialContent)
+		return
+	}
+	m.pending = 0
+	writeJSON(w, http.StatusOK, s.mediaJSON(m))
 }
 
 func (s *Server) writeStatus(w http.ResponseWriter, st *Status) {
