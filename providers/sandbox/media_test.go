@@ -23,8 +23,8 @@ func TestUploadRefusals(t *testing.T) {
 		name  string
 		image func(t *testing.T) providers.Image
 		opts  sandboxplatform.Options
-		// expire makes the token expired first.
-		expire bool
+		// behaviour, if set, is the user's before the upload.
+		behaviour *sandboxplatform.Behaviour
 		kind   providers.Kind
 		code   string
 		opened bool // the image was read
@@ -33,29 +33,29 @@ func TestUploadRefusals(t *testing.T) {
 			img := providertest.TestImage(t, 0, "", nil)
 			img.Type = "image/avif"
 			return img
-		}, sandboxplatform.Options{}, false, providers.KindInvalidContent, "MEDIA_TYPE", false},
+		}, sandboxplatform.Options{}, nil, providers.KindInvalidContent, "MEDIA_TYPE", false},
 		{"over 10 MB", func(t *testing.T) providers.Image {
 			img := providertest.TestImage(t, 0, "", nil)
 			img.Size = sandbox.ImageBytesLimit + 1
 			return img
-		}, sandboxplatform.Options{}, false, providers.KindInvalidContent, "MEDIA_TOO_LARGE", false},
+		}, sandboxplatform.Options{}, nil, providers.KindInvalidContent, "MEDIA_TOO_LARGE", false},
 		{"over the platform's own cap", func(t *testing.T) providers.Image {
 			return providertest.TestImage(t, 0, "", nil)
-		}, sandboxplatform.Options{MaxImageBytes: 16}, false, providers.KindInvalidContent, "too_large", true},
+		}, sandboxplatform.Options{MaxImageBytes: 16}, nil, providers.KindInvalidContent, "too_large", true},
 		{"bytes of another type", func(t *testing.T) providers.Image {
 			img := providertest.TestImage(t, 0, "", nil)
 			img.Type = "image/jpeg"
 			return img
-		}, sandboxplatform.Options{}, false, providers.KindInvalidContent, "unsupported_media_type", true},
+		}, sandboxplatform.Options{}, nil, providers.KindInvalidContent, "unsupported_media_type", true},
 		{"an expired token", func(t *testing.T) providers.Image {
 			return providertest.TestImage(t, 0, "", nil)
-		}, sandboxplatform.Options{AccessTTL: time.Millisecond}, true, providers.KindAuth, "token_expired", true},
+		}, sandboxplatform.Options{}, &sandboxplatform.Behaviour{UploadSequence: []string{"expired_token"}}, providers.KindAuth, "token_expired", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, _ := setupWith(t, tc.opts)
+			p, srv := setupWith(t, tc.opts)
 			conn := connect(t, p, "Ada")
-			if tc.expire {
-				time.Sleep(5 * time.Millisecond)
+			if tc.behaviour != nil {
+				behave(t, srv, conn.Profile.PlatformUserID, *tc.behaviour)
 			}
 			a := providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
 			img := tc.image(t)
