@@ -75,6 +75,10 @@ func (p *Provider) Upload(ctx context.Context, a providers.Account, img provider
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "MEDIA_TYPE",
 			Message: fmt.Sprintf("LinkedIn takes JPEG, PNG and GIF images, not %s", img.Type)}
 	}
+	if px := int64(img.Width) * int64(img.Height); px > MaxPixels {
+		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "MEDIA_TOO_MANY_PIXELS",
+			Message: fmt.Sprintf("the image is %d × %d pixels; LinkedIn takes fewer than %d pixels", img.Width, img.Height, MaxPixels+1)}
+	}
 	var init struct {
 		Value struct {
 			UploadURL string `json:"uploadUrl"`

@@ -102,6 +102,41 @@ func TestUploadErrors(t *testing.T) {
 	}
 }
 
+// What LinkedIn does not take is refused before it is asked, and the
+// image is not read.
+func TestUploadRefusedBeforeTheCall(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(img *providers.Image)
+		code string
+	}{
+		{"a WebP", func(img *providers.Image) { img.Type = "image/webp" }, "MEDIA_TYPE"},
+		{"36,152,320 pixels", func(img *providers.Image) { img.Width, img.Height = 7360, 4912 }, "MEDIA_TOO_MANY_PIXELS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fake := setup(t, time.Now())
+			var open atomic.Int64
+			img := providertest.TestImage(t, 0, "", &open)
+			tc.edit(&img)
+			_, err := p.Upload(context.Background(), member(fake), img)
+			var pe *providers.Error
+			if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidContent || pe.Code != tc.code {
+				t.Fatalf("Upload: %v; want invalid content %s", err, tc.code)
+			}
+			if len(fake.Requests()) != 0 || len(fake.Images()) != 0 {
+				t.Errorf("LinkedIn was asked: %d requests", len(fake.Requests()))
+			}
+		})
+	}
+	// One row fewer is taken.
+	p, fake := setup(t, time.Now())
+	img := providertest.TestImage(t, 0, "", nil)
+	img.Width, img.Height = 7360, 4911
+	if _, err := p.Upload(context.Background(), member(fake), img); err != nil {
+		t.Errorf("Upload of %d pixels: %v", img.Width*img.Height, err)
+	}
+}
+
 // A PUT that gets no answer is a network failure; its message and the
 // error it wraps keep the upload URL's signature out.
 func TestUploadNetworkErrorHidesTheURL(t *testing.T) {
