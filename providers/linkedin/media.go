@@ -155,10 +155,12 @@ func (p *Provider) awaitImage(ctx context.Context, token, urn string, pending ..
 			return status, nil
 		}
 		select {
-		case <-ctx.Done():
-			return "", &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "TIMEOUT",
-				Message: "gave up waiting for LinkedIn to process the image", Err: ctx.Err()}
 		case <-wait.Done():
+			// wait ends with ctx too: only its own bound answers a status.
+			if ctx.Err() != nil {
+				return "", &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "TIMEOUT",
+					Message: "gave up waiting for LinkedIn to process the image", Err: ctx.Err()}
+			}
 			return status, nil
 		case <-time.After(delay):
 		}

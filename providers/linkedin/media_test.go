@@ -371,3 +371,40 @@ func TestUploadOwner(t *testing.T) {
 		t.Errorf("upload for a page without a role: %v; want the 403 as an auth error", err)
 	}
 }
+
+// The wait for LinkedIn's processing is bounded: by MediaWait, after which
+// the upload is LinkedIn's all the same (a post too early is refused as a
+// wait), and by the caller's context, which is a retryable failure.
+func TestUploadWaitIsBounded(t *testing.T) {
+	fake := linkedinfake.New()
+	t.Cleanup(fake.Close)
+	fake.Configure(func(s *linkedinfake.Server) { s.ProcessingGETs = 1 << 20 })
+	cfg := fake.ProviderConfig()
+	cfg.MediaWait = 100 * time.Millisecond
+	p, err := linkedin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := member(fake)
+	start := time.Now()
+	u, err := p.Upload(context.Background(), a, providertest.TestImage(t, 0, "", nil))
+	if err != nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("Upload past MediaWait: %+v, %v after %s; want the upload, soon", u, err, time.Since(start))
+	}
+	if img, _ := fake.Image(u.ID); img.Status != "PROCESSING" {
+		t.Errorf("status %s, want PROCESSING still", img.Status)
+	}
+
+	cfg.MediaWait = time.Minute
+	p, err = linkedin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = p.Upload(ctx, a, providertest.TestImage(t, 1, "", nil))
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.KindRetryable || pe.Code != "TIMEOUT" {
+		t.Errorf("Upload past its context: %v; want a retryable TIMEOUT", err)
+	}
+}
