@@ -25,9 +25,9 @@ func TestUploadRefusals(t *testing.T) {
 		opts  sandboxplatform.Options
 		// behaviour, if set, is the user's before the upload.
 		behaviour *sandboxplatform.Behaviour
-		kind   providers.Kind
-		code   string
-		opened bool // the image was read
+		kind      providers.Kind
+		code      string
+		opened    bool // the image was read
 	}{
 		{"a type the sandbox does not take", func(t *testing.T) providers.Image {
 			img := providertest.TestImage(t, 0, "", nil)
