@@ -2,6 +2,7 @@ package linkedin_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -406,5 +407,70 @@ func TestUploadWaitIsBounded(t *testing.T) {
 	var pe *providers.Error
 	if !errors.As(err, &pe) || pe.Kind != providers.KindRetryable || pe.Code != "TIMEOUT" {
 		t.Errorf("Upload past its context: %v; want a retryable TIMEOUT", err)
+	}
+}
+
+// The double takes a PUT to its upload URL with or without the bearer
+// token (contracts §1.5 leaves open which LinkedIn wants), but not one to
+// a URL whose signature is not its own.
+func TestFakeUploadURL(t *testing.T) {
+	_, fake := setup(t, time.Now())
+	a := member(fake)
+	initialize := func() (uploadURL, urn string) {
+		req, _ := http.NewRequest(http.MethodPost, fake.APIURL()+"/rest/images?action=initializeUpload",
+			strings.NewReader(`{"initializeUploadRequest":{"owner":"`+a.PlatformUserID+`"}}`))
+		req.Header.Set("Authorization", "Bearer "+a.AccessToken)
+		req.Header.Set("LinkedIn-Version", "202610")
+		req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out struct {
+			Value struct {
+				UploadURL          string `json:"uploadUrl"`
+				Image              string `json:"image"`
+				UploadURLExpiresAt int64  `json:"uploadUrlExpiresAt"`
+			} `json:"value"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 || out.Value.UploadURLExpiresAt < time.Now().UnixMilli() {
+			t.Fatalf("initializeUpload: %d %+v %v", res.StatusCode, out, err)
+		}
+		return out.Value.UploadURL, out.Value.Image
+	}
+	put := func(u, bearer string) int {
+		req, _ := http.NewRequest(http.MethodPut, u, strings.NewReader("GIF89a-bytes"))
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, tc := range []struct {
+		name   string
+		url    func(u string) string
+		bearer string
+		want   int
+	}{
+		{"with the bearer token", func(u string) string { return u }, a.AccessToken, http.StatusCreated},
+		{"without it", func(u string) string { return u }, "", http.StatusCreated},
+		{"with another signature", func(u string) string { return u[:strings.Index(u, "ut=")] + "ut=forged" }, "", http.StatusForbidden},
+		{"with a refused token", func(u string) string { return u }, "AQVnot-a-token", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, urn := initialize()
+			if got := put(tc.url(u), tc.bearer); got != tc.want {
+				t.Errorf("PUT: %d, want %d", got, tc.want)
+			}
+			img, _ := fake.Image(urn)
+			if uploaded := img.Uploads == 1; uploaded != (tc.want == http.StatusCreated) {
+				t.Errorf("image %+v after the PUT", img)
+			}
+		})
 	}
 }
