@@ -624,6 +624,9 @@ type recentPost struct {
 // TextLimit is the longest post the sandbox takes, in code points.
 const TextLimit = 500
 
+// postBodyLimit caps the body of POST /api/posts.
+const postBodyLimit = 512 << 10
+
 // IdempotencyKeyLimit is the longest Idempotency-Key the sandbox takes.
 const IdempotencyKeyLimit = 200
 
@@ -677,7 +680,9 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		Text  string             `json:"text"`
 		Media []postImageRequest `json:"media"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+	// 2,000 bytes of text, and 4 alt texts of 1,500 graphemes, which may
+	// be emoji of a dozen bytes or more each.
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, postBodyLimit)).Decode(&body); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "The body must be JSON {\"text\": ..., \"media\": [{\"id\", \"altText\"}]}."})
 		return
 	}
