@@ -59,21 +59,25 @@ func (s *sandbox) upload(token, typ string, data []byte) (int, string) {
 	return res.StatusCode, out.ID
 }
 
-// post creates a post with images and answers the status and error code.
-func (s *sandbox) post(token, text string, media []postImageRequest) (int, string) {
+// post creates a post with images, with an Idempotency-Key unless key is
+// "", and answers the status and error code, or the post's id.
+func (s *sandbox) post(token, text, key string, media []postImageRequest) (status int, code, id string) {
 	s.t.Helper()
 	body, _ := json.Marshal(map[string]any{"text": text, "media": media})
 	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+"/api/posts", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer res.Body.Close()
-	var out struct{ Error string }
+	var out struct{ Error, ID string }
 	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out.Error
+	return res.StatusCode, out.Error, out.ID
 }
 
 func TestUploadRefusals(t *testing.T) {
@@ -149,7 +153,7 @@ func TestPostImagesChecked(t *testing.T) {
 		{"1,501 graphemes of alt text", []postImageRequest{{ID: mine[0], AltText: strings.Repeat("a", AltTextLimit+1)}}, http.StatusUnprocessableEntity, "alt_text_too_long"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, code := s.post(ada, fmt.Sprint("post ", i), tc.media)
+			status, code, _ := s.post(ada, fmt.Sprint("post ", i), "", tc.media)
 			if status != tc.status || code != tc.code {
 				t.Errorf("post: %d %q, want %d %q", status, code, tc.status, tc.code)
 			}
@@ -170,7 +174,7 @@ func TestFeedShowsImages(t *testing.T) {
 	data := pngBytes(t, 7)
 	_, id := s.upload(token, "image/png", data)
 	alt := `a "quoted" <b>bold</b> cat`
-	if status, code := s.post(token, "with a picture", []postImageRequest{{ID: id, AltText: alt}}); status != http.StatusCreated {
+	if status, code, _ := s.post(token, "with a picture", "", []postImageRequest{{ID: id, AltText: alt}}); status != http.StatusCreated {
 		t.Fatalf("post: %d %s", status, code)
 	}
 
@@ -260,5 +264,31 @@ func TestUploadSequence(t *testing.T) {
 	want := []int{429, 503, 201, 401, 201}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("uploads answered %v, want %v", got, want)
+	}
+}
+
+// The Idempotency-Key comes before the images: a repeat answers the first
+// post even once its image is gone, and a create refused for its images
+// leaves the key free.
+func TestIdempotencyKeyBeforeImages(t *testing.T) {
+	s := newSandbox(t, Options{})
+	_, token := s.connect("Ada")
+	_, id := s.upload(token, "image/png", pngBytes(t, 5))
+	images := []postImageRequest{{ID: id, AltText: "a square"}}
+
+	if status, code, _ := s.post(token, "refused first", "key-1", []postImageRequest{{ID: "sbm_nothing"}}); status != http.StatusUnprocessableEntity {
+		t.Fatalf("a post of an unknown image: %d %s", status, code)
+	}
+	status, _, first := s.post(token, "refused first", "key-1", images)
+	if status != http.StatusCreated || first == "" {
+		t.Fatalf("the same key after a refusal: %d %q; want a new post", status, first)
+	}
+	del, _ := http.NewRequest(http.MethodDelete, s.srv.URL+"/api/media/"+id, nil)
+	del.Header.Set("Authorization", "Bearer "+token)
+	if res, err := http.DefaultClient.Do(del); err != nil || res.StatusCode != http.StatusNoContent {
+		t.Fatalf("delete: %v %v", res, err)
+	}
+	if status, code, again := s.post(token, "refused first", "key-1", images); status != http.StatusOK || again != first {
+		t.Errorf("a repeat after its image was deleted: %d %s %q; want 200 and %q", status, code, again, first)
 	}
 }

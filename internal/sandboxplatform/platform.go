@@ -690,19 +690,16 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "invalid_text", "message": fmt.Sprintf("Text must be 1 to %d characters.", TextLimit)})
 		return
 	}
-	images, ok := p.postImages(ctx, w, r, u.ID, body.Media)
-	if !ok {
-		return
-	}
 	idemKey := r.Header.Get("Idempotency-Key")
 	if len(idemKey) > IdempotencyKeyLimit {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": fmt.Sprintf("Idempotency-Key must be at most %d bytes.", IdempotencyKeyLimit)})
 		return
 	}
 	now := p.now()
-	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC(), Media: images}
+	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC()}
 	// The key comes first: a repeat of a create answers its post whatever
-	// duplicate detection would say of the text.
+	// duplicate detection would say of the text, or what became of its
+	// images since.
 	release := func() error { return nil }
 	if idemKey != "" {
 		orig, err := p.claimKey(ctx, u.ID, idemKey, post.ID, now)
@@ -716,6 +713,12 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		}
 		release = func() error { return p.releaseKey(ctx, u.ID, idemKey, post.ID) }
 	}
+	images, ok := p.postImages(ctx, w, r, u.ID, body.Media)
+	if !ok {
+		_ = release() // Refused: the key makes nothing.
+		return
+	}
+	post.Media = images
 	restore := func() error { return nil }
 	if u.Behaviour.detectsDuplicates() {
 		existing, undo, err := p.claimText(ctx, u.ID, post, now)
