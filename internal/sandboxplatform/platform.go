@@ -624,6 +624,9 @@ type recentPost struct {
 // TextLimit is the longest post the sandbox takes, in code points.
 const TextLimit = 500
 
+// postBodyLimit caps the body of POST /api/posts.
+const postBodyLimit = 512 << 10
+
 // IdempotencyKeyLimit is the longest Idempotency-Key the sandbox takes.
 const IdempotencyKeyLimit = 200
 
@@ -677,16 +680,14 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		Text  string             `json:"text"`
 		Media []postImageRequest `json:"media"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+	// 2,000 bytes of text, and 4 alt texts of 1,500 graphemes, which may
+	// be emoji of a dozen bytes or more each.
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, postBodyLimit)).Decode(&body); err != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "The body must be JSON {\"text\": ..., \"media\": [{\"id\", \"altText\"}]}."})
 		return
 	}
 	if strings.TrimSpace(body.Text) == "" || len([]rune(body.Text)) > TextLimit {
 		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "invalid_text", "message": fmt.Sprintf("Text must be 1 to %d characters.", TextLimit)})
-		return
-	}
-	images, ok := p.postImages(ctx, w, r, u.ID, body.Media)
-	if !ok {
 		return
 	}
 	idemKey := r.Header.Get("Idempotency-Key")
@@ -695,9 +696,10 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := p.now()
-	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC(), Media: images}
+	post := Post{ID: random("sbp_"), UserID: u.ID, Text: body.Text, IdempotencyKey: idemKey, CreatedAt: now.UTC()}
 	// The key comes first: a repeat of a create answers its post whatever
-	// duplicate detection would say of the text.
+	// duplicate detection would say of the text, or what became of its
+	// images since.
 	release := func() error { return nil }
 	if idemKey != "" {
 		orig, err := p.claimKey(ctx, u.ID, idemKey, post.ID, now)
@@ -711,6 +713,12 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		}
 		release = func() error { return p.releaseKey(ctx, u.ID, idemKey, post.ID) }
 	}
+	images, ok := p.postImages(ctx, w, r, u.ID, body.Media)
+	if !ok {
+		_ = release() // Refused: the key makes nothing.
+		return
+	}
+	post.Media = images
 	restore := func() error { return nil }
 	if u.Behaviour.detectsDuplicates() {
 		existing, undo, err := p.claimText(ctx, u.ID, post, now)

@@ -75,6 +75,10 @@ func (p *Provider) Upload(ctx context.Context, a providers.Account, img provider
 		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "MEDIA_TYPE",
 			Message: fmt.Sprintf("LinkedIn takes JPEG, PNG and GIF images, not %s", img.Type)}
 	}
+	if px := int64(img.Width) * int64(img.Height); px > MaxPixels {
+		return nil, &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "MEDIA_TOO_MANY_PIXELS",
+			Message: fmt.Sprintf("the image is %d × %d pixels; LinkedIn takes fewer than %d pixels", img.Width, img.Height, MaxPixels+1)}
+	}
 	var init struct {
 		Value struct {
 			UploadURL string `json:"uploadUrl"`
@@ -151,10 +155,12 @@ func (p *Provider) awaitImage(ctx context.Context, token, urn string, pending ..
 			return status, nil
 		}
 		select {
-		case <-ctx.Done():
-			return "", &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "TIMEOUT",
-				Message: "gave up waiting for LinkedIn to process the image", Err: ctx.Err()}
 		case <-wait.Done():
+			// wait ends with ctx too: only its own bound answers a status.
+			if ctx.Err() != nil {
+				return "", &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "TIMEOUT",
+					Message: "gave up waiting for LinkedIn to process the image", Err: ctx.Err()}
+			}
 			return status, nil
 		case <-time.After(delay):
 		}

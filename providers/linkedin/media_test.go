@@ -2,6 +2,7 @@ package linkedin_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -99,6 +100,41 @@ func TestUploadErrors(t *testing.T) {
 				t.Errorf("the error names a secret: %v", err)
 			}
 		})
+	}
+}
+
+// What LinkedIn does not take is refused before it is asked, and the
+// image is not read.
+func TestUploadRefusedBeforeTheCall(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(img *providers.Image)
+		code string
+	}{
+		{"a WebP", func(img *providers.Image) { img.Type = "image/webp" }, "MEDIA_TYPE"},
+		{"36,152,320 pixels", func(img *providers.Image) { img.Width, img.Height = 7360, 4912 }, "MEDIA_TOO_MANY_PIXELS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, fake := setup(t, time.Now())
+			var open atomic.Int64
+			img := providertest.TestImage(t, 0, "", &open)
+			tc.edit(&img)
+			_, err := p.Upload(context.Background(), member(fake), img)
+			var pe *providers.Error
+			if !errors.As(err, &pe) || pe.Kind != providers.KindInvalidContent || pe.Code != tc.code {
+				t.Fatalf("Upload: %v; want invalid content %s", err, tc.code)
+			}
+			if len(fake.Requests()) != 0 || len(fake.Images()) != 0 {
+				t.Errorf("LinkedIn was asked: %d requests", len(fake.Requests()))
+			}
+		})
+	}
+	// One row fewer is taken.
+	p, fake := setup(t, time.Now())
+	img := providertest.TestImage(t, 0, "", nil)
+	img.Width, img.Height = 7360, 4911
+	if _, err := p.Upload(context.Background(), member(fake), img); err != nil {
+		t.Errorf("Upload of %d pixels: %v", img.Width*img.Height, err)
 	}
 }
 
@@ -334,5 +370,107 @@ func TestUploadOwner(t *testing.T) {
 	_, err = p.Upload(context.Background(), providers.Account{PlatformUserID: linkedin.OrganizationURN("2002"), AccessToken: token}, providertest.TestImage(t, 0, "", nil))
 	if providers.KindOf(err) != providers.KindAuth {
 		t.Errorf("upload for a page without a role: %v; want the 403 as an auth error", err)
+	}
+}
+
+// The wait for LinkedIn's processing is bounded: by MediaWait, after which
+// the upload is LinkedIn's all the same (a post too early is refused as a
+// wait), and by the caller's context, which is a retryable failure.
+func TestUploadWaitIsBounded(t *testing.T) {
+	fake := linkedinfake.New()
+	t.Cleanup(fake.Close)
+	fake.Configure(func(s *linkedinfake.Server) { s.ProcessingGETs = 1 << 20 })
+	cfg := fake.ProviderConfig()
+	cfg.MediaWait = 100 * time.Millisecond
+	p, err := linkedin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := member(fake)
+	start := time.Now()
+	u, err := p.Upload(context.Background(), a, providertest.TestImage(t, 0, "", nil))
+	if err != nil || time.Since(start) > 2*time.Second {
+		t.Fatalf("Upload past MediaWait: %+v, %v after %s; want the upload, soon", u, err, time.Since(start))
+	}
+	if img, _ := fake.Image(u.ID); img.Status != "PROCESSING" {
+		t.Errorf("status %s, want PROCESSING still", img.Status)
+	}
+
+	cfg.MediaWait = time.Minute
+	p, err = linkedin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err = p.Upload(ctx, a, providertest.TestImage(t, 1, "", nil))
+	var pe *providers.Error
+	if !errors.As(err, &pe) || pe.Kind != providers.KindRetryable || pe.Code != "TIMEOUT" {
+		t.Errorf("Upload past its context: %v; want a retryable TIMEOUT", err)
+	}
+}
+
+// The double takes a PUT to its upload URL with or without the bearer
+// token (contracts §1.5 leaves open which LinkedIn wants), but not one to
+// a URL whose signature is not its own.
+func TestFakeUploadURL(t *testing.T) {
+	_, fake := setup(t, time.Now())
+	a := member(fake)
+	initialize := func() (uploadURL, urn string) {
+		req, _ := http.NewRequest(http.MethodPost, fake.APIURL()+"/rest/images?action=initializeUpload",
+			strings.NewReader(`{"initializeUploadRequest":{"owner":"`+a.PlatformUserID+`"}}`))
+		req.Header.Set("Authorization", "Bearer "+a.AccessToken)
+		req.Header.Set("LinkedIn-Version", "202610")
+		req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out struct {
+			Value struct {
+				UploadURL          string `json:"uploadUrl"`
+				Image              string `json:"image"`
+				UploadURLExpiresAt int64  `json:"uploadUrlExpiresAt"`
+			} `json:"value"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != 200 || out.Value.UploadURLExpiresAt < time.Now().UnixMilli() {
+			t.Fatalf("initializeUpload: %d %+v %v", res.StatusCode, out, err)
+		}
+		return out.Value.UploadURL, out.Value.Image
+	}
+	put := func(u, bearer string) int {
+		req, _ := http.NewRequest(http.MethodPut, u, strings.NewReader("GIF89a-bytes"))
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	for _, tc := range []struct {
+		name   string
+		url    func(u string) string
+		bearer string
+		want   int
+	}{
+		{"with the bearer token", func(u string) string { return u }, a.AccessToken, http.StatusCreated},
+		{"without it", func(u string) string { return u }, "", http.StatusCreated},
+		{"with another signature", func(u string) string { return u[:strings.Index(u, "ut=")] + "ut=forged" }, "", http.StatusForbidden},
+		{"with a refused token", func(u string) string { return u }, "AQVnot-a-token", http.StatusUnauthorized},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u, urn := initialize()
+			if got := put(tc.url(u), tc.bearer); got != tc.want {
+				t.Errorf("PUT: %d, want %d", got, tc.want)
+			}
+			img, _ := fake.Image(urn)
+			if uploaded := img.Uploads == 1; uploaded != (tc.want == http.StatusCreated) {
+				t.Errorf("image %+v after the PUT", img)
+			}
+		})
 	}
 }
