@@ -312,3 +312,42 @@ func TestLoopbackListenerAnswersOnlyLoopbackHosts(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// The API's body cap (MAX_BODY_BYTES) is not the sandbox network's: its
+// image upload takes what the sandbox itself allows, other sandbox routes
+// stay under the API's cap.
+func TestSandboxImageUploadHasTheSandboxesCap(t *testing.T) {
+	var got int
+	sandbox := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+		got = len(b)
+		w.WriteHeader(http.StatusCreated)
+	})
+	srv := httptest.NewServer(api.NewHandler(api.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 1 << 20,
+		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret), TrustHeaders: true}, Sandbox: sandbox,
+	}))
+	defer srv.Close()
+	body := strings.Repeat("x", 3<<20)
+	for _, tt := range []struct {
+		path string
+		want int
+	}{
+		{"/sandbox/api/media", http.StatusCreated},
+		{"/sandbox/api/posts", http.StatusRequestEntityTooLarge},
+	} {
+		got = 0
+		res, err := http.Post(srv.URL+tt.path, "image/jpeg", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tt.want || (tt.want == http.StatusCreated && got != len(body)) {
+			t.Errorf("POST %s of 3 MiB = %d (sandbox read %d bytes), want %d", tt.path, res.StatusCode, got, tt.want)
+		}
+	}
+}

@@ -80,6 +80,9 @@ type server struct {
 	frontendOrigin string
 }
 
+// sandboxMediaPath is the sandbox network's image upload, as mounted.
+const sandboxMediaPath = "/sandbox/api/media"
+
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
 	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
@@ -96,9 +99,11 @@ func NewHandler(opts Options) http.Handler {
 	r.Use(s.logRequests)
 	r.Use(cors(opts.FrontendURL))
 	// An upload has its own, larger cap (MEDIA_MAX_BYTES), which its
-	// handler sets.
+	// handler sets; so has the sandbox's image upload, which the sandbox
+	// caps itself (a network's own limit, as a real one has).
 	r.Use(limitBody(opts.MaxBodyBytes, func(r *http.Request) bool {
-		return s.media != nil && r.Method == http.MethodPost && r.URL.Path == "/media"
+		return r.Method == http.MethodPost && ((s.media != nil && r.URL.Path == "/media") ||
+			(opts.Sandbox != nil && r.URL.Path == sandboxMediaPath))
 	}))
 
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
