@@ -104,6 +104,9 @@ func (p *imaging) Publish(ctx context.Context, a providers.Account, pl providers
 	}
 	p.posted = append(p.posted, pl.Images)
 	p.mu.Unlock()
+	// The uploads are this double's, not the sandbox's: the sandbox gets
+	// the text.
+	pl.Images = nil
 	return p.Provider.Publish(ctx, a, pl)
 }
 

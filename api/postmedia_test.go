@@ -39,8 +39,7 @@ func (picsNetwork) MediaLimits(context.Context, providers.Account) (providers.Me
 	return picsRules, nil
 }
 
-// mediaPostsAPI is the posts API over a world with LinkedIn (which takes
-// no images yet) and Pics, an account of org-a on each, and images in
+// mediaPostsAPI is the posts API over a world with LinkedIn and Pics, an account of org-a on each, and images in
 // org-a's library (and one in org-b's).
 type mediaPostsAPI struct {
 	*postsAPI
@@ -67,13 +66,16 @@ func newMediaPostsAPI(t *testing.T) *mediaPostsAPI {
 	for _, im := range []struct {
 		name, org, typ string
 		size           int64
+		width, height  int
 	}{
-		{"cat", "org-a", "image/jpeg", 800_000},
-		{"dog", "org-a", "image/png", 600_000},
-		{"gif", "org-a", "image/gif", 100_000},
-		{"theirs", "org-b", "image/jpeg", 100_000},
+		{"cat", "org-a", "image/jpeg", 800_000, 1200, 800},
+		{"dog", "org-a", "image/png", 600_000, 1200, 800},
+		{"gif", "org-a", "image/gif", 100_000, 1200, 800},
+		{"theirs", "org-b", "image/jpeg", 100_000, 1200, 800},
+		// 40 megapixels: more than LinkedIn takes.
+		{"huge", "org-a", "image/png", 9_000_000, 8000, 5000},
 	} {
-		it, err := items.Create(ctx, &media.Item{ID: items.NewID(), OrganizationID: im.org, Type: im.typ, Width: 1200, Height: 800,
+		it, err := items.Create(ctx, &media.Item{ID: items.NewID(), OrganizationID: im.org, Type: im.typ, Width: im.width, Height: im.height,
 			Size: im.size, SHA256: strings.Repeat("0", 64), CreatedAt: time.Now()})
 		if err != nil {
 			t.Fatal(err)
@@ -180,7 +182,7 @@ func TestPostMediaRoundTrip(t *testing.T) {
 func TestPostMediaRefusals(t *testing.T) {
 	m := newMediaPostsAPI(t)
 	s := newSchemas(t)
-	cat, dog, gif := m.images["cat"], m.images["dog"], m.images["gif"]
+	cat, dog, gif, huge := m.images["cat"], m.images["dog"], m.images["gif"], m.images["huge"]
 	ref := func(id string) map[string]any { return map[string]any{"id": id} }
 	many := []any{}
 	for i := range 21 {
@@ -205,8 +207,8 @@ func TestPostMediaRefusals(t *testing.T) {
 		{name: "media that is no list", accounts: []string{m.pics}, media: cat, status: 400, code: "invalid_field"},
 		{name: "another organization's image", accounts: []string{m.pics}, media: []any{ref(cat), ref(m.images["theirs"])}, status: 422, code: "media_not_found",
 			details: map[string]any{"mediaId": m.images["theirs"], "field": "media[1]"}},
-		{name: "an image to a network that takes none", accounts: []string{m.pics, m.linkedin}, media: []any{ref(cat)}, status: 422, code: "media_rejected",
-			details: map[string]any{"mediaId": cat, "field": "media[0]", "index": 0.0, "accountId": m.linkedin, "platform": "linkedin", "rule": "maxImages", "limit": 0.0, "value": 1.0, "unit": "images"}},
+		{name: "an image over a network's pixel limit", accounts: []string{m.linkedin}, media: []any{ref(cat), ref(huge)}, status: 422, code: "media_rejected",
+			details: map[string]any{"mediaId": huge, "field": "media[1]", "index": 1.0, "accountId": m.linkedin, "platform": "linkedin", "rule": "maxPixels", "limit": 36152319.0, "value": 40000000.0}},
 		{name: "a type the network does not take, in a variant", accounts: []string{m.linkedin, m.pics}, media: []any{},
 			variants: map[string]any{m.pics: map[string]any{"content": "x", "media": []any{ref(dog), ref(gif)}}}, status: 422, code: "media_rejected",
 			details: map[string]any{"mediaId": gif, "field": "variants." + m.pics + ".media[1]", "index": 1.0, "accountId": m.pics, "platform": "pics", "rule": "types",
@@ -253,7 +255,7 @@ func TestPostMediaRefusals(t *testing.T) {
 	if status != 201 {
 		t.Fatalf("POST /posts = %d %s", status, raw)
 	}
-	status, raw = m.raw(t, "PATCH", "/posts/"+id, mustJSON(map[string]any{"content": "now with a cat", "media": []any{ref(cat)}}))
+	status, raw = m.raw(t, "PATCH", "/posts/"+id, mustJSON(map[string]any{"content": "now with a cat", "media": []any{ref(huge)}}))
 	s.check("PATCH", "/posts/{id}", status, raw)
 	if status != 422 || !strings.Contains(string(raw), `"media_rejected"`) {
 		t.Errorf("PATCH with an image for LinkedIn = %d %s, want 422 media_rejected", status, raw)
