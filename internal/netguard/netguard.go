@@ -75,33 +75,47 @@ func (p Policy) control(_, address string, _ syscall.RawConn) error {
 }
 
 // special are ranges that are not the public Internet beyond what netip's
-// predicates know: shared address space (RFC 6598), benchmarking (RFC
-// 2544), documentation, IETF protocol assignments, NAT64 and 6to4 relays
-// that can lead inward, discard-only (RFC 6666).
+// predicates know, from IANA's IPv4 and IPv6 Special-Purpose Address
+// Registries (RFC 6890 and its updates): shared address space (RFC 6598),
+// IETF protocol assignments, documentation (RFC 5737, RFC 3849, RFC 9637),
+// benchmarking (RFC 2544), reserved (RFC 1112), and the 6to4 relays and
+// IETF assignments (Teredo, RFC 4380) that can lead inward. IPv6 outside
+// globalUnicast is refused whole, so the IPv4-compatible (::/96), SIIT
+// (::ffff:0:0/96), NAT64 (64:ff9b::/96, RFC 8215), discard (RFC 6666),
+// SRv6 (5f00::/16) and site-local (fec0::/10) ranges need no row.
 var special = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("100.64.0.0/10"),
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("192.88.99.0/24"), // 6to4 relay anycast (RFC 7526)
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("198.51.100.0/24"),
 	netip.MustParsePrefix("203.0.113.0/24"),
 	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001::/23"), // IETF protocol assignments: Teredo, ORCHID, benchmarking
 	netip.MustParsePrefix("2001:db8::/32"),
 	netip.MustParsePrefix("2002::/16"),
+	netip.MustParsePrefix("3fff::/20"),
 }
+
+// globalUnicast is the only IPv6 space IANA allocates for the public
+// Internet (IPv6 Address Space registry); everything else is reserved,
+// local, translated or multicast.
+var globalUnicast = netip.MustParsePrefix("2000::/3")
 
 // Public reports whether a is an address on the public Internet: not
 // loopback, private (RFC 1918, RFC 4193), link-local, multicast,
-// unspecified, or another special-purpose range. An IPv4 address mapped
-// into IPv6 is judged as IPv4.
+// unspecified, or another special-purpose range (special), and for IPv6
+// within 2000::/3. An IPv4 address mapped into IPv6 (::ffff:0:0/96) is
+// judged as IPv4; other embeddings of IPv4 are refused.
 func Public(a netip.Addr) bool {
 	a = a.Unmap()
 	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
 		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return false
+	}
+	if a.Is6() && !globalUnicast.Contains(a) {
 		return false
 	}
 	for _, p := range special {

@@ -38,6 +38,21 @@ func TestPublic(t *testing.T) {
 		{"64:ff9b::7f00:1", false},
 		{"2002:7f00:1::", false},
 		{"198.18.0.1", false},
+		{"::7f00:1", false},            // IPv4-compatible ::/96
+		{"::ffff:0:7f00:1", false},     // SIIT ::ffff:0:0/96
+		{"fec0::1", false},             // site-local
+		{"2001::7f00:1", false},        // Teredo 2001::/32
+		{"2001:2::1", false},           // benchmarking, in 2001::/23
+		{"2001:20::1", false},          // ORCHIDv2
+		{"192.88.99.1", false},         // 6to4 relay anycast
+		{"3fff::1", false},             // documentation (RFC 9637)
+		{"5f00::1", false},             // SRv6 SIDs
+		{"100::1", false},              // discard-only
+		{"64:ff9b:1::a00:1", false},    // local-use NAT64
+		{"4000::1", false},             // reserved by IETF, outside 2000::/3
+		{"2001:4860:4860::8888", true}, // just past 2001::/23
+		{"2a00:1450:4001:82a::200e", true},
+		{"8.8.8.8", true},
 	} {
 		if got := netguard.Public(netip.MustParseAddr(tc.addr)); got != tc.want {
 			t.Errorf("Public(%s) = %v, want %v", tc.addr, got, tc.want)
