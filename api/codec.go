@@ -122,11 +122,11 @@ type codecPayload struct {
 func (s *server) serveCodec(w http.ResponseWriter, r *http.Request, codec converter.PayloadCodec) {
 	op := strings.TrimPrefix(r.URL.Path, codecPath)
 	if op != "/encode" && op != "/decode" {
-		writeError(w, r, s.logger, NotFound("not_found", "No route "+r.Method+" "+r.URL.Path+"."))
+		writeError(w, r, s.logger, NotFound("not_found", "No route "+echo(r.Method)+" "+echo(r.URL.Path)+"."))
 		return
 	}
 	if r.Method != http.MethodPost {
-		writeError(w, r, s.logger, &Error{http.StatusMethodNotAllowed, "method_not_allowed", "Method " + r.Method + " is not allowed on " + r.URL.Path + "."})
+		methodNotAllowed(w, r, s.logger, []string{http.MethodPost})
 		return
 	}
 	var in codecPayloads

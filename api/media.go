@@ -91,7 +91,7 @@ func mediaError(err error, limits media.Limits) error {
 	case errors.As(err, &tooLarge):
 		return tooLargeError(tooLarge.MaxBytes)
 	case errors.As(err, &body):
-		return tooLargeError(limits.MaxBytes)
+		return bodyTooLarge(body.Limit)
 	case errors.As(err, &typ):
 		return &Error{http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("The file is %s, not an image PostFlow takes (JPEG, PNG, GIF or still WebP); the type is read from the bytes, not from the file's name.", typ.Sniffed)}
@@ -109,6 +109,13 @@ func mediaError(err error, limits media.Limits) error {
 
 func tooLargeError(max int64) *Error {
 	return &Error{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The file is larger than %d bytes (MEDIA_MAX_BYTES).", max)}
+}
+
+// bodyTooLarge is an upload whose request body, not necessarily its file,
+// is over limit: MEDIA_MAX_BYTES plus the multipart overhead.
+func bodyTooLarge(limit int64) *Error {
+	return &Error{http.StatusRequestEntityTooLarge, "too_large",
+		fmt.Sprintf("The request body is larger than %d bytes (MEDIA_MAX_BYTES plus %d bytes of multipart framing).", limit, multipartOverhead)}
 }
 
 // uploadOrImport is POST /media: a multipart upload (one part named
@@ -141,7 +148,7 @@ func (s *server) uploadOrImport(w http.ResponseWriter, r *http.Request) {
 func (s *server) upload(w http.ResponseWriter, r *http.Request) (*media.Item, error) {
 	limit := s.media.lib.Limits().MaxBytes + multipartOverhead
 	if r.ContentLength > limit {
-		return nil, tooLargeError(s.media.lib.Limits().MaxBytes)
+		return nil, bodyTooLarge(limit)
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	// The server's read timeout suits JSON bodies, not MEDIA_MAX_BYTES
@@ -157,7 +164,7 @@ func (s *server) upload(w http.ResponseWriter, r *http.Request) (*media.Item, er
 		return nil, multipartError(err, "The body holds no part named file.")
 	}
 	if part.FormName() != "file" {
-		return nil, BadRequest("unknown_part", fmt.Sprintf("The body may hold one part, named file; it holds %q.", part.FormName()))
+		return nil, BadRequest("unknown_part", fmt.Sprintf("The body may hold one part, named file; it holds %s.", echo(part.FormName())))
 	}
 	body := &readRecorder{r: part}
 	it, err := s.media.lib.Add(r.Context(), identityOf(r.Context()).OrgID, part.FileName(), body)
@@ -170,15 +177,23 @@ func (s *server) upload(w http.ResponseWriter, r *http.Request) (*media.Item, er
 		return nil, err
 	}
 	// The file was the first part; anything after it is refused, and what
-	// was stored goes with it.
+	// was stored goes with it. The rest of the body (the epilogue) is read
+	// to its end under the same cap, so a chunked body past it is refused
+	// as one that declared its length is.
+	var refused error
 	if _, err := mr.NextPart(); !errors.Is(err, io.EOF) {
+		refused = BadRequest("unknown_part", "The body may hold one part, named file, and nothing after it.")
+		if err != nil {
+			refused = multipartError(err, "")
+		}
+	} else if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		refused = multipartError(err, "")
+	}
+	if refused != nil {
 		if derr := s.media.lib.Delete(context.WithoutCancel(r.Context()), it.OrganizationID, it.ID); derr != nil {
 			s.logger.WarnContext(r.Context(), "could not remove a refused upload", "media_id", it.ID, "error", derr)
 		}
-		if err != nil {
-			return nil, multipartError(err, "")
-		}
-		return nil, BadRequest("unknown_part", "The body may hold one part, named file, and nothing after it.")
+		return nil, refused
 	}
 	return it, nil
 }
@@ -189,7 +204,7 @@ func multipartError(err error, missing string) error {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		return &Error{http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("The body is larger than %d bytes.", tooBig.Limit)}
+		return bodyTooLarge(tooBig.Limit)
 	case errors.Is(err, io.EOF) && missing != "":
 		return BadRequest("missing_file", missing)
 	}
@@ -230,7 +245,8 @@ func (s *server) importURL(w http.ResponseWriter, r *http.Request) (*media.Item,
 	}
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return nil, Unprocessable("import_failed", fmt.Sprintf("%s answered %d %s.", u.Host, res.StatusCode, http.StatusText(res.StatusCode)))
+		// After a redirect, the host that answered is not the one named.
+		return nil, Unprocessable("import_failed", fmt.Sprintf("%s answered %d %s.", echo(res.Request.URL.Host), res.StatusCode, http.StatusText(res.StatusCode)))
 	}
 	max := s.media.lib.Limits().MaxBytes
 	if res.ContentLength > max {
@@ -246,16 +262,32 @@ func (s *server) importURL(w http.ResponseWriter, r *http.Request) (*media.Item,
 	return it, err
 }
 
-// importError says why a fetch failed, without the URL's path or query
-// (which may hold a token of the image's host).
+// importError says why a fetch failed and which host it was at (after a
+// redirect, not the one named), without the URL's path or query (which
+// may hold a token of the image's host).
 func importError(ctx context.Context, u *url.URL, err error) error {
-	switch {
-	case errors.Is(err, netguard.ErrForbidden):
-		return Unprocessable("url_not_allowed", fmt.Sprintf("%s is not a public address; PostFlow does not fetch from loopback, private or link-local addresses.", u.Host))
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err):
-		return Unprocessable("import_failed", fmt.Sprintf("%s did not send the image in time.", u.Host))
+	host := echo(u.Host)
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if at, perr := url.Parse(ue.URL); perr == nil && at.Host != "" {
+			host = echo(at.Host)
+		}
 	}
-	return Unprocessable("import_failed", fmt.Sprintf("Could not fetch the image from %s.", u.Host))
+	var (
+		scheme *netguard.SchemeError
+		addr   *netguard.AddressError
+	)
+	switch {
+	case errors.As(err, &scheme):
+		return Unprocessable("url_not_allowed", fmt.Sprintf("The image's URL redirects to a %s: URL; PostFlow follows redirects to https only.", echo(scheme.Scheme)))
+	case errors.As(err, &addr):
+		return Unprocessable("url_not_allowed", fmt.Sprintf("%s is at %s, not a public address; PostFlow does not fetch from loopback, private, link-local or other special-purpose addresses.", host, addr.Addr))
+	case errors.Is(err, netguard.ErrForbidden):
+		return Unprocessable("url_not_allowed", fmt.Sprintf("%s is not an address PostFlow fetches from.", host))
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || isTimeout(err):
+		return Unprocessable("import_failed", fmt.Sprintf("%s did not send the image in time.", host))
+	}
+	return Unprocessable("import_failed", fmt.Sprintf("Could not fetch the image from %s.", host))
 }
 
 func isTimeout(err error) bool {
@@ -377,6 +409,9 @@ func (s *server) serveBytes(w http.ResponseWriter, r *http.Request, it *media.It
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return // the headers say it all; the store is not read
+	}
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; the client sees a short body.
 		s.logger.WarnContext(r.Context(), "media: serving bytes broke off", "media_id", it.ID, "error", err)
@@ -444,5 +479,9 @@ func (s *server) publicMedia(w http.ResponseWriter, r *http.Request) {
 	defer rc.Close()
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(min(left, maxPublicCache).Seconds())))
 	w.Header().Set("ETag", etag(it))
+	if etagMatches(r.Header.Get("If-None-Match"), etag(it)) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
 	s.serveBytes(w, r, it, rc)
 }

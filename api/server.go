@@ -106,11 +106,15 @@ func NewHandler(opts Options) http.Handler {
 			(opts.Sandbox != nil && r.URL.Path == sandboxMediaPath))
 	}))
 
-	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.logger, NotFound("not_found", "No route "+r.Method+" "+r.URL.Path+"."))
+	// HEAD is answered wherever GET is (RFC 9110 §9.3.2), by the GET
+	// route; net/http sends its headers without the body.
+	r.Use(middleware.GetHead)
+
+	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, req, s.logger, NotFound("not_found", "No route "+echo(req.Method)+" "+echo(req.URL.Path)+"."))
 	})
-	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.logger, &Error{http.StatusMethodNotAllowed, "method_not_allowed", "Method " + r.Method + " is not allowed on " + r.URL.Path + "."})
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		methodNotAllowed(w, req, s.logger, allowed(r, req.URL.Path))
 	})
 
 	r.Get("/healthz", s.healthz)
@@ -174,6 +178,31 @@ func NewHandler(opts Options) http.Handler {
 		}
 	}
 	return r
+}
+
+// probedMethods are the methods a 405's Allow may list.
+var probedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowed lists the methods routes answers on path, for a 405's Allow:
+// chi knows them but hands a custom 405 handler none, so they are asked
+// of the router again. HEAD goes with GET (middleware.GetHead).
+func allowed(routes chi.Routes, path string) []string {
+	var out []string
+	for _, m := range probedMethods {
+		if routes.Match(chi.NewRouteContext(), m, path) ||
+			(m == http.MethodHead && routes.Match(chi.NewRouteContext(), http.MethodGet, path)) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// methodNotAllowed is every 405 of the API: with Allow listing the
+// methods the target takes (RFC 9110 §15.5.6).
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, logger *slog.Logger, allow []string) {
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	writeError(w, r, logger, &Error{http.StatusMethodNotAllowed, "method_not_allowed",
+		"Method " + echo(r.Method) + " is not allowed on " + echo(r.URL.Path) + "; it takes " + strings.Join(allow, ", ") + "."})
 }
 
 // recoverer turns a panic into a 500 of the spec's shape and a log line,

@@ -26,6 +26,24 @@ import (
 // (the publish activity) tell it from an outage.
 var ErrForbidden = fmt.Errorf("netguard: address not allowed: %w", providers.ErrBadServer)
 
+// SchemeError: a redirect led to a scheme the policy does not follow
+// (file:, ftp:, plain http outside development). Is ErrForbidden.
+type SchemeError struct{ Scheme string }
+
+func (e *SchemeError) Error() string {
+	return fmt.Sprintf("netguard: a redirect to a %s: URL is not followed", e.Scheme)
+}
+func (e *SchemeError) Unwrap() error { return ErrForbidden }
+
+// AddressError: a dial, after DNS resolution, was to an address that is
+// not public (Public). Is ErrForbidden.
+type AddressError struct{ Addr netip.Addr }
+
+func (e *AddressError) Error() string {
+	return fmt.Sprintf("netguard: %s is not a public address", e.Addr)
+}
+func (e *AddressError) Unwrap() error { return ErrForbidden }
+
 // Policy says which servers users may name.
 type Policy struct {
 	// AllowLocal allows loopback and private addresses and plain http:
@@ -54,7 +72,7 @@ func (p Policy) checkRedirect(req *http.Request, via []*http.Request) error {
 		return errors.New("netguard: too many redirects")
 	}
 	if req.URL.Scheme != "https" && !(p.AllowLocal && req.URL.Scheme == "http") {
-		return fmt.Errorf("%w: redirect to %s", ErrForbidden, req.URL.Scheme)
+		return &SchemeError{Scheme: req.URL.Scheme}
 	}
 	return nil
 }
@@ -69,7 +87,7 @@ func (p Policy) control(_, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%w: %s", ErrForbidden, address)
 	}
 	if !Public(ap.Addr()) {
-		return fmt.Errorf("%w: %s is not a public address", ErrForbidden, ap.Addr())
+		return &AddressError{Addr: ap.Addr()}
 	}
 	return nil
 }
