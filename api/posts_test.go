@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -256,8 +257,25 @@ func TestContentIsJudgedOnWhatAReaderSees(t *testing.T) {
 	// A variant cannot be empty either, even where the content is not.
 	status, out := p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account},
 		"variants": map[string]any{p.account: map[string]string{"content": ""}}}))
-	if status != 400 || code(out) != "empty_content" {
+	if status != 400 || code(out) != "empty_content" || !strings.Contains(fmt.Sprint(out), "neither content nor media") {
 		t.Errorf("empty variant: got %d %v", status, out)
+	}
+	// A variant that changes only the images omits content and inherits
+	// the post's text.
+	for _, variant := range []map[string]any{{"media": []any{}}, {"content": "", "media": []any{}}} {
+		status, out = p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account},
+			"variants": map[string]any{p.account: variant}}))
+		vs, _ := out["variants"].(map[string]any)
+		v, _ := vs[p.account].(map[string]any)
+		if status != 201 || v == nil || v["content"] != nil {
+			t.Errorf("variant %v: got %d %v", variant, status, out)
+		}
+	}
+	// A variant's key is echoed bounded.
+	status, out = p.call(t, "POST", "/posts", j(map[string]any{"content": "fine", "socialAccountIds": []string{p.account},
+		"variants": map[string]any{strings.Repeat("k", 20<<10): map[string]any{"content": "x"}}}))
+	if status != 400 || len(fmt.Sprint(out)) > 1024 {
+		t.Errorf("a long variant key: %d, %d bytes", status, len(fmt.Sprint(out)))
 	}
 }
 

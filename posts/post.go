@@ -27,9 +27,12 @@ const (
 	StatusCancelled  Status = "cancelled"
 )
 
-// Variant overrides the post's content for one account.
+// Variant overrides the post's content, its images, or both, for one
+// account.
 type Variant struct {
-	Content string `json:"content"`
+	// Content, when not "", replaces the post's text for the account;
+	// "" (or absent) inherits it.
+	Content string `json:"content,omitempty"`
 	// Media, when set, replaces the post's images for the account; an
 	// empty list sends none.
 	Media *[]MediaRef `json:"media,omitempty"`

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/ids"
@@ -136,8 +138,17 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 	if err := checkText("content", p.Content); err != nil {
 		return err
 	}
+	// A variant's content "" (or absent) inherits the post's (ContentFor),
+	// so a variant may change only the images; one that changes nothing
+	// at all is a mistake, said as such.
 	for _, id := range p.SocialAccountIDs {
-		if v, ok := p.Variants[id]; ok {
+		v, ok := p.Variants[id]
+		switch {
+		case !ok:
+		case v.Content == "" && v.Media == nil:
+			return &InvalidError{Kind: Malformed, Code: "empty_content",
+				Message: fmt.Sprintf("The variant for %s sets neither content nor media; give it one, or leave the variant out.", id)}
+		case v.Content != "":
 			if err := checkText("variant for "+id, v.Content); err != nil {
 				return err
 			}
@@ -204,7 +215,7 @@ func canonicalIDs(p *Post) error {
 	for raw, v := range p.Variants {
 		id, err := ids.Parse(raw)
 		if err != nil {
-			return &InvalidError{Kind: Malformed, Code: "invalid_id", Message: fmt.Sprintf("The variants key %q is not an account id (24 hex digits).", raw)}
+			return &InvalidError{Kind: Malformed, Code: "invalid_id", Message: fmt.Sprintf("The variants key %s is not an account id (24 hex digits).", echo(raw))}
 		}
 		if _, ok := variants[id]; ok {
 			return invalid("duplicate_variant", "Account %s has two variants (its id is spelled two ways).", id)
@@ -216,6 +227,23 @@ func canonicalIDs(p *Post) error {
 	}
 	p.Variants = variants
 	return nil
+}
+
+// maxEcho bounds, in bytes, what a message repeats of the input (a
+// variant's key): enough to recognize it, not the whole of a huge one.
+const maxEcho = 64
+
+// echo quotes s as a message may repeat it: at most maxEcho bytes, cut on
+// a rune boundary and marked with "...".
+func echo(s string) string {
+	if len(s) <= maxEcho {
+		return strconv.Quote(s)
+	}
+	cut := maxEcho
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return strconv.Quote(s[:cut]) + "..."
 }
 
 // ParseInstant reads an RFC 3339 time that carries its offset ("Z" or
