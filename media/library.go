@@ -30,8 +30,14 @@ type Items interface {
 	// List returns up to limit items of orgID, newest first, older than
 	// the item before when before is not "".
 	List(ctx context.Context, orgID string, limit int, before string) ([]Item, error)
-	// Delete removes the item if it belongs to orgID; ErrNotFound otherwise.
+	// Delete removes the item if it belongs to orgID, marked or not;
+	// ErrNotFound otherwise.
 	Delete(ctx context.Context, orgID, id string) error
+	// MarkDeleting sets (deleting true) or clears the item's mark of a
+	// delete under way, written by id; ErrNotFound if orgID has no such
+	// item. A marked item is gone to whoever adds it to a post (see
+	// Library.Delete); Get and the other readers still return it.
+	MarkDeleting(ctx context.Context, orgID, id string, deleting bool) error
 }
 
 // InUseFunc reports whether a post of orgID that is not yet published uses
@@ -161,22 +167,38 @@ func (l *Library) open(ctx context.Context, item *Item) (*Item, io.ReadCloser, e
 // Delete removes orgID's item id, its record then its bytes. ErrInUse while
 // a post that is not yet published uses it; ErrNotFound as Get.
 //
-// The check and the removal are two steps: a post created between them
-// with this item is refused at publish time (its image is gone), not here.
+// A post naming the item may be written at the same moment. Each side
+// writes first and reads the other's write after: Delete marks the item
+// (MarkDeleting), then asks inUse; a post's create or edit stores the post,
+// then reads its images again, a marked one counting as gone, and undoes
+// its write if one is (posts.Service). Whichever way the four steps
+// interleave, one side reads the other's write, so they do not both
+// succeed (both may fail, and the caller may try again).
 func (l *Library) Delete(ctx context.Context, orgID, id string) error {
 	item, err := l.items.Get(ctx, orgID, id)
 	if err != nil {
 		return err
 	}
+	if err := l.items.MarkDeleting(ctx, orgID, item.ID, true); err != nil {
+		return fmt.Errorf("media: mark %s as being deleted: %w", item.ID, err)
+	}
+	// Until the record goes, a failure must not leave the item marked:
+	// posts could no longer name it. A cancelled request included.
+	unmark := func(cause error) error {
+		if err := l.items.MarkDeleting(context.WithoutCancel(ctx), orgID, item.ID, false); err != nil {
+			return errors.Join(cause, fmt.Errorf("media: unmark %s: %w", item.ID, err))
+		}
+		return cause
+	}
 	used, err := l.inUse(ctx, orgID, item.ID)
 	if err != nil {
-		return fmt.Errorf("media: is %s in use: %w", item.ID, err)
+		return unmark(fmt.Errorf("media: is %s in use: %w", item.ID, err))
 	}
 	if used {
-		return ErrInUse
+		return unmark(ErrInUse)
 	}
 	if err := l.items.Delete(ctx, orgID, item.ID); err != nil {
-		return err
+		return unmark(err)
 	}
 	// The record is gone, so the item is; bytes left by a failure here
 	// are unreachable, and the error says which.

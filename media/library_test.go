@@ -43,6 +43,13 @@ func (m *memItems) Create(_ context.Context, it *media.Item) (*media.Item, error
 	return &c, nil
 }
 
+// MarkDeleting: the library's own rules do not race; the mark is
+// mongostore's to keep (internal/mongostore tests it).
+func (m *memItems) MarkDeleting(ctx context.Context, orgID, id string, _ bool) error {
+	_, err := m.Get(ctx, orgID, id)
+	return err
+}
+
 func (m *memItems) GetByID(_ context.Context, id string) (*media.Item, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -22,10 +22,11 @@ const MaxMedia = 20
 // networks take (their own limits are checked per account, in their unit).
 const MaxAltTextBytes = 5000
 
-// MediaItems finds an organization's media library items: the library
-// (media.Library) or its records (mongostore.Media).
+// MediaItems finds the organization's media library items a post may
+// name: mongostore.Media.Usable in production.
 type MediaItems interface {
-	// Get returns the item if it belongs to orgID; media.ErrNotFound
+	// Get returns the item if it belongs to orgID and no delete of it is
+	// under way (media.Library.Delete marks it first); media.ErrNotFound
 	// otherwise.
 	Get(ctx context.Context, orgID, id string) (*media.Item, error)
 }

@@ -76,7 +76,7 @@ func newMediaWorld(t *testing.T) *mediaWorld {
 		t.Fatal(err)
 	}
 	w := &mediaWorld{
-		svc:      posts.NewService(store.Posts(), store.Accounts(), reg, nil, store.Media()),
+		svc:      posts.NewService(store.Posts(), store.Accounts(), reg, nil, store.Media().Usable()),
 		accounts: map[string]string{},
 		images:   map[string]string{},
 	}

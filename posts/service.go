@@ -120,7 +120,13 @@ func (s *Service) apply(ctx context.Context, p *Post, in Input) error {
 			p.ScheduledAt = &t
 		}
 	}
+	return s.check(ctx, p)
+}
 
+// check validates p against its organization's accounts, their networks'
+// rules and its media library: what a create, an edit and a trigger
+// (Publish) require. It brings p's ids to their canonical spelling.
+func (s *Service) check(ctx context.Context, p *Post) error {
 	if len(p.SocialAccountIDs) == 0 {
 		return invalid("no_accounts", "Choose at least one connected account in socialAccountIds.")
 	}
@@ -272,7 +278,32 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Post, er
 	if p.ScheduledAt != nil {
 		p.Status = StatusScheduled
 	}
-	return s.store.Create(ctx, p)
+	created, err := s.store.Create(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.recheckMedia(ctx, created); err != nil {
+		// Undone whatever the request's fate: the post must not stay
+		// with an image that is gone.
+		if derr := s.store.Delete(context.WithoutCancel(ctx), orgID, created.ID); derr != nil {
+			return nil, errors.Join(err, fmt.Errorf("remove the post %s written with it: %w", created.ID, derr))
+		}
+		return nil, err
+	}
+	return created, nil
+}
+
+// recheckMedia reads p's images again once p is stored: a library item
+// deleted (or being deleted) between the check and the write is
+// media_not_found. Stored first, read after: the other half of
+// media.Library.Delete's mark-then-check, so a post and a delete of its
+// image do not both succeed.
+func (s *Service) recheckMedia(ctx context.Context, p *Post) error {
+	if len(p.MediaIDs()) == 0 {
+		return nil
+	}
+	_, err := s.mediaItems(ctx, p)
+	return err
 }
 
 // Get returns a post with its results.
@@ -303,6 +334,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 		return nil, err
 	}
 	from := p.Status
+	// apply replaces p's fields rather than writing into them (ids are
+	// stored canonical already), so prev stays the version read.
+	prev := *p
 	if err := s.apply(ctx, p, in); err != nil {
 		return nil, err
 	}
@@ -315,6 +349,14 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 	p.UpdatedAt = s.now().UTC()
 	updated, err := s.store.Update(ctx, p, editable...)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.recheckMedia(ctx, updated); err != nil {
+		// Put back the version this edit replaced, if nothing moved
+		// the post on since (its run then meets the missing image).
+		if _, rerr := s.store.Update(context.WithoutCancel(ctx), &prev, updated.Status); rerr != nil && !errors.Is(rerr, ErrConflict) {
+			return nil, errors.Join(err, fmt.Errorf("restore post %s: %w", p.ID, rerr))
+		}
 		return nil, err
 	}
 	if in.ScheduledAt != nil && from == StatusQueued {
@@ -361,32 +403,50 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 	if err != nil {
 		return "", "", err
 	}
-	switch p.Status {
-	case StatusCancelled:
+	running := p.Status == StatusQueued || p.Status == StatusPublishing // Start returns its run
+	switch {
+	case p.Status == StatusCancelled:
 		return "", "", ErrConflict
-	case StatusQueued, StatusPublishing:
-		// Its run is going: Start returns it.
-	case StatusPublished:
-		if !again {
-			return "", "", ErrAlreadyPublished
-		}
-		if err := s.store.ResetResults(ctx, p); err != nil { // every account again
+	case p.Status == StatusPublished && !again:
+		return "", "", ErrAlreadyPublished
+	}
+	if !running {
+		// Everything a run needs is checked before anything is changed:
+		// a trigger refused leaves the post and its results as they were
+		// (a published post's results are the record of it on the
+		// networks).
+		if err := s.check(ctx, p); err != nil {
 			return "", "", err
 		}
-	case StatusFailed:
-		// Published accounts are never published to again; failed ones
-		// are retried. Unknown ones only when asked: the caller checked
-		// the platform and the post is not there.
-		if again {
+		from := p.Status
+		queued, err := s.store.SetStatus(ctx, p, StatusQueued, from)
+		if err != nil {
+			return "", "", err
+		}
+		// A published or failed post does not hold its images: one may
+		// have been deleted since the check. Queued, it holds them, so
+		// reading them again now settles it (as recheckMedia does for
+		// an edit).
+		if err := s.recheckMedia(ctx, queued); err != nil {
+			if _, rerr := s.store.SetStatus(context.WithoutCancel(ctx), queued, from, StatusQueued); rerr != nil {
+				return "", "", errors.Join(err, fmt.Errorf("put post %s back to %s: %w", p.ID, from, rerr))
+			}
+			return "", "", err
+		}
+		switch {
+		case from == StatusPublished:
+			if err := s.store.ResetResults(ctx, p); err != nil { // every account again
+				return "", "", err
+			}
+		case from == StatusFailed && again:
+			// Published accounts are never published to again; failed
+			// ones are retried. Unknown ones only when asked: the caller
+			// checked the platform and the post is not there.
 			if err := s.store.ResetResults(ctx, p, ResultUnknown); err != nil {
 				return "", "", err
 			}
 		}
-	}
-	if p.Status != StatusQueued && p.Status != StatusPublishing {
-		if _, err := s.store.SetStatus(ctx, p, StatusQueued, p.Status); err != nil {
-			return "", "", err
-		}
+		p = queued
 	}
 	runID, err = s.runner.Start(ctx, p)
 	if err != nil {

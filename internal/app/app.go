@@ -111,7 +111,7 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
 	// A post's images are looked up in the library's records, which say
 	// their type, size and dimensions; the bytes are not read to check.
-	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media())
+	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media().Usable())
 	return s, nil
 }
 

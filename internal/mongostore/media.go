@@ -23,6 +23,9 @@ type mediaDoc struct {
 	SHA256         string        `bson:"sha256"`
 	Filename       string        `bson:"filename,omitempty"`
 	CreatedAt      time.Time     `bson:"createdAt"`
+	// DeletingSince marks a delete under way, since when
+	// (media.Items.MarkDeleting); nil if none.
+	DeletingSince *time.Time `bson:"deletingSince,omitempty"`
 }
 
 func (d *mediaDoc) item() *media.Item {
@@ -74,9 +77,17 @@ func (m *Media) Create(ctx context.Context, item *media.Item) (*media.Item, erro
 	return d.item(), nil
 }
 
-// GetByID reads the item by _id alone (FerretDB's only indexed lookup);
-// media.ErrNotFound if there is none or id is no ObjectID.
+// GetByID reads the item by _id alone (FerretDB's only indexed lookup),
+// marked or not; media.ErrNotFound if there is none or id is no ObjectID.
 func (m *Media) GetByID(ctx context.Context, id string) (*media.Item, error) {
+	d, err := m.doc(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return d.item(), nil
+}
+
+func (m *Media) doc(ctx context.Context, id string) (*mediaDoc, error) {
 	oid, ok := objectID(id)
 	if !ok {
 		return nil, media.ErrNotFound
@@ -89,7 +100,7 @@ func (m *Media) GetByID(ctx context.Context, id string) (*media.Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mongo: read media %s: %w", id, err)
 	}
-	return d.item(), nil
+	return &d, nil
 }
 
 // Get returns the item if it belongs to orgID: read by _id, then the
@@ -103,6 +114,74 @@ func (m *Media) Get(ctx context.Context, orgID, id string) (*media.Item, error) 
 		return nil, media.ErrNotFound
 	}
 	return it, nil
+}
+
+// MarkDeleting sets (with the time) or clears the mark of a delete under
+// way, by _id, after the organization is checked on a read.
+func (m *Media) MarkDeleting(ctx context.Context, orgID, id string, deleting bool) error {
+	it, err := m.Get(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	oid, _ := objectID(it.ID)
+	update := bson.D{{Key: "$unset", Value: bson.D{{Key: "deletingSince", Value: ""}}}}
+	if deleting {
+		update = bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: time.Now().UTC()}}}}
+	}
+	res, err := m.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, update)
+	if err != nil {
+		return fmt.Errorf("mongo: mark media %s: %w", id, err)
+	}
+	if res.MatchedCount == 0 {
+		return media.ErrNotFound
+	}
+	return nil
+}
+
+// How UsableMedia.Get treats a marked item. A delete holds its mark for
+// two reads and a write (milliseconds), so a post waits markWait for it
+// to end (deleted: gone; refused: unmarked) rather than failing both. A
+// mark older than staleMark was left by a process that died mid-delete:
+// no delete holds it, and it must not lock the image out of posts.
+const (
+	markWait  = 250 * time.Millisecond
+	markPoll  = 5 * time.Millisecond
+	staleMark = 5 * time.Minute
+)
+
+// Usable is the library's items as a post may name them (posts.MediaItems):
+// an item marked as being deleted is not found.
+func (m *Media) Usable() *UsableMedia { return &UsableMedia{m: m} }
+
+// UsableMedia is Media.Usable.
+type UsableMedia struct{ m *Media }
+
+// Get returns orgID's item id unless it is gone or a delete of it is under
+// way (media.Library.Delete); media.ErrNotFound otherwise. A fresh mark is
+// waited on for up to markWait: the delete either removes the item or,
+// refused, unmarks it.
+func (u *UsableMedia) Get(ctx context.Context, orgID, id string) (*media.Item, error) {
+	deadline := time.Now().Add(markWait)
+	for {
+		d, err := u.m.doc(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if d.OrganizationID != orgID {
+			return nil, media.ErrNotFound
+		}
+		if d.DeletingSince == nil || time.Since(*d.DeletingSince) > staleMark {
+			return d.item(), nil
+		}
+		if time.Now().After(deadline) {
+			return nil, media.ErrNotFound
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(markPoll):
+		}
+	}
 }
 
 // List returns up to limit items of orgID, newest first (by _id), older
@@ -132,8 +211,8 @@ func (m *Media) List(ctx context.Context, orgID string, limit int, before string
 	return out, nil
 }
 
-// Delete removes the item if it belongs to orgID (checked on a read by
-// _id, then deleted by _id); media.ErrNotFound otherwise.
+// Delete removes the item if it belongs to orgID, marked or not (checked
+// on a read by _id, then deleted by _id); media.ErrNotFound otherwise.
 func (m *Media) Delete(ctx context.Context, orgID, id string) error {
 	it, err := m.Get(ctx, orgID, id)
 	if err != nil {

@@ -148,7 +148,7 @@ func (w *World) Activities() *activities.Activities {
 // library's records: w.Store.Media()) and providers, starting runs on
 // runner.
 func (w *World) PostsService(runner posts.Runner) *posts.Service {
-	return posts.NewService(w.Store.Posts(), w.Store.Accounts(), w.Registry, runner, w.Store.Media())
+	return posts.NewService(w.Store.Posts(), w.Store.Accounts(), w.Registry, runner, w.Store.Media().Usable())
 }
 
 // MustConnectLinkedIn connects the in-test LinkedIn member into org, as
