@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/media"
 )
@@ -67,5 +69,73 @@ func TestMediaItems(t *testing.T) {
 	}
 	if _, err := store.Get(ctx, "org-a", ids[0]); !errors.Is(err, media.ErrNotFound) {
 		t.Errorf("after delete: err = %v", err)
+	}
+}
+
+// A delete's mark: readers still see the item, a post (Usable) does not
+// while it is fresh, waits for it to end, and ignores one left by a dead
+// process; a marked item can be deleted.
+func TestMediaDeletingMark(t *testing.T) {
+	ctx := context.Background()
+	db := mongotest.Store(t)
+	store := db.Media()
+	usable := store.Usable()
+	newItem := func() string {
+		it, err := store.Create(ctx, &media.Item{ID: store.NewID(), OrganizationID: "org-a", Type: media.TypePNG, Width: 1, Height: 1,
+			Size: 1, SHA256: "ab", CreatedAt: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it.ID
+	}
+	for _, tt := range []struct {
+		name   string
+		setup  func(id string)
+		usable bool
+	}{
+		{"unmarked", func(string) {}, true},
+		{"marked", func(id string) {
+			if err := store.MarkDeleting(ctx, "org-a", id, true); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+		{"marked then unmarked while waited on", func(id string) {
+			if err := store.MarkDeleting(ctx, "org-a", id, true); err != nil {
+				t.Fatal(err)
+			}
+			time.AfterFunc(50*time.Millisecond, func() { _ = store.MarkDeleting(context.Background(), "org-a", id, false) })
+		}, true},
+		{"a stale mark", func(id string) {
+			oid, _ := bson.ObjectIDFromHex(id)
+			if _, err := db.DB.Collection("media").UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: time.Now().Add(-time.Hour)}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			id := newItem()
+			tt.setup(id)
+			if _, err := store.Get(ctx, "org-a", id); err != nil {
+				t.Errorf("Get of a marked item: %v", err)
+			}
+			_, err := usable.Get(ctx, "org-a", id)
+			if tt.usable != (err == nil) || err != nil && !errors.Is(err, media.ErrNotFound) {
+				t.Errorf("Usable().Get = %v, want usable %v", err, tt.usable)
+			}
+			if _, err := usable.Get(ctx, "org-b", id); !errors.Is(err, media.ErrNotFound) {
+				t.Errorf("another org's Usable().Get = %v", err)
+			}
+		})
+	}
+	id := newItem()
+	if err := store.MarkDeleting(ctx, "org-b", id, true); !errors.Is(err, media.ErrNotFound) {
+		t.Errorf("another org's mark: %v", err)
+	}
+	if err := store.MarkDeleting(ctx, "org-a", id, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Delete(ctx, "org-a", id); err != nil {
+		t.Errorf("delete of a marked item: %v", err)
 	}
 }
