@@ -138,7 +138,7 @@ func (s *server) connectFailed(w http.ResponseWriter, r *http.Request, providerI
 	var pe *providers.Error
 	switch {
 	case errors.Is(err, connections.ErrUnknownProvider):
-		writeError(w, r, s.logger, NotFound("unknown_provider", "No provider "+providerID+" is configured."))
+		writeError(w, r, s.logger, NotFound("unknown_provider", "No provider "+echo(providerID)+" is configured."))
 	case errors.As(err, &other):
 		how := "GET /connections/connect/" + providerID
 		if other.Method == "password" {

@@ -491,6 +491,11 @@ func TestConnectRedirectsAndErrors(t *testing.T) {
 	if res.StatusCode != 404 || errorCode(body) != "unknown_provider" {
 		t.Errorf("unknown provider = %d %s", res.StatusCode, body)
 	}
+	// The name is echoed bounded.
+	res, body = ta.do(t, "GET", "/connections/connect/"+strings.Repeat("p", 20<<10), alice)
+	if res.StatusCode != 404 || errorCode(body) != "unknown_provider" || len(body) > 1024 {
+		t.Errorf("a long unknown provider = %d, %d bytes", res.StatusCode, len(body))
+	}
 
 	ta.fake.Configure(func(s *linkedinfake.Server) { s.DenyConsent = true })
 	_, body = ta.do(t, "GET", "/connections/connect/linkedin", http.Header{"Authorization": alice["Authorization"], "Accept": {"application/json"}})
