@@ -431,3 +431,39 @@ func TestPublishAgainAndMediaDeleteRace(t *testing.T) {
 	}
 	t.Logf("outcomes: %v", counts)
 }
+
+// textDown is a network whose text limits cannot be read now (an outage).
+type textDown struct{ network }
+
+func (textDown) TextLimits(context.Context, providers.Account) ([]providers.TextLimit, error) {
+	return nil, errors.New("instance unreachable")
+}
+
+// A trigger is stopped by a refusal only: a network whose rules cannot be
+// read now is the run's to wait out.
+func TestPublishDespiteAnOutageOfRules(t *testing.T) {
+	ctx := context.Background()
+	store := mongotest.Store(t)
+	reg, err := providers.NewRegistry(textDown{network{id: "down"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := store.Accounts().Upsert(ctx, &connections.Account{OrganizationID: "org-a", Platform: "down", PlatformUserID: "u",
+		DisplayName: "Ada", AccessToken: "sealed", Status: connections.StatusActive, CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	p, err := store.Posts().Create(ctx, &posts.Post{OrganizationID: "org-a", Content: "hi", SocialAccountIDs: []string{a.ID},
+		Status: posts.StatusFailed, CreatedAt: now, UpdatedAt: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := posts.NewService(store.Posts(), store.Accounts(), reg, startRunner{}, store.Media().Usable())
+	if _, _, err := svc.Publish(ctx, "org-a", p.ID, false); err != nil {
+		t.Fatalf("publish with the network's rules unreadable: %v", err)
+	}
+	if after, _ := store.Posts().Get(ctx, "org-a", p.ID); after == nil || after.Status != posts.StatusQueued {
+		t.Errorf("after the trigger: %+v", after)
+	}
+}

@@ -414,8 +414,11 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 		// Everything a run needs is checked before anything is changed:
 		// a trigger refused leaves the post and its results as they were
 		// (a published post's results are the record of it on the
-		// networks).
-		if err := s.check(ctx, p); err != nil {
+		// networks). Only a refusal stops it: a network whose rules cannot be read
+		// now (an outage) is the run's to wait out, with its retries; the
+		// images are read again below whatever happens here.
+		var inv *InvalidError
+		if err := s.check(ctx, p); errors.As(err, &inv) {
 			return "", "", err
 		}
 		from := p.Status
