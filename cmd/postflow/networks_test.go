@@ -281,7 +281,7 @@ func getJSON(t *testing.T, u, token string, out any) {
 	}
 }
 
-// TestEveryNetwork is issue 14's end to end: through `postflow dev` and a
+// TestEveryNetwork is issues 14's and 15's end to end: through `postflow dev` and a
 // `postflow worker` of its own, one post goes to a LinkedIn member, their
 // company page, a Bluesky account, a Mastodon account and the sandbox at
 // once, each with its own variant, and each network holds it once with the
@@ -373,6 +373,32 @@ func TestEveryNetwork(t *testing.T) {
 		if want := map[string]int{"linkedin": 2, "bluesky": 1, "mastodon": 1, "sandbox": 1}; !maps.Equal(uploaded, want) {
 			t.Errorf("uploads %v, want %v", uploaded, want)
 		}
+	})
+
+	t.Run("a retry uploads nothing twice", func(t *testing.T) {
+		d.t = t
+		// The sandbox refuses the post once (503), after the image went up:
+		// the activity's retry refers to the same upload.
+		const text, alt = "Refused once, then published with its one upload", "Hills, sent to the sandbox once"
+		d.behaveAs(n.sandboxUser, `{"publish":"unavailable","publishTimes":1}`)
+		before := n.sandboxUploads(t)
+		status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q],"media":[{"id":%q,"altText":%q}]}`,
+			text, n.ids["sandbox"], small.ID, alt))
+		if status != 201 {
+			t.Fatalf("POST /posts = %d %v", status, post)
+		}
+		id := post["id"].(string)
+		d.trigger(id, "image-retry")
+		got := d.wait(id, time.Minute)
+		r := result(t, got)
+		if got["status"] != "published" || r["status"] != "published" || r["attempts"] != 2.0 {
+			t.Errorf("post %v, result %v; want published at the second attempt", got["status"], r)
+		}
+		if uploaded := n.sandboxUploads(t) - before; uploaded != 1 {
+			t.Errorf("the sandbox got %d uploads, want one", uploaded)
+		}
+		resultMedia(t, "sandbox", r, small.ID, false)
+		n.checkShownOnce(t, "sandbox", text, alt, small.SHA256)
 	})
 
 	routes := map[string]func(*http.Request) bool{
