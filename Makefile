@@ -7,7 +7,7 @@ WORKFLOWCHECK   := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 # those that link the embedded Temporal server are covered by plain runs.
 RACE_PKGS       := ./api/... ./activities/... ./posts/... ./internal/ids/... ./internal/sandboxplatform/... ./connections/... ./providers/... ./workflows/... ./internal/config/... ./internal/oauthstate/... ./internal/tokencipher/... ./internal/payloadcodec/... ./media/... ./internal/netguard/... ./internal/stallproxy/...
 
-.PHONY: dev build test unit race lint workflowcheck bench clean
+.PHONY: dev build test unit race lint workflowcheck bench bench-media clean
 
 ## dev: run all of PostFlow in one process (embedded Temporal + Web UI, MongoDB-compatible store, Redis)
 dev:
@@ -39,7 +39,11 @@ workflowcheck:
 clean:
 	rm -rf bin $(DATA_DIR)
 
-## bench: publish N posts (N=1000 by default) through the API on the embedded stack, next to a bare reference workflow
+## bench: publish N posts (N=1000 by default) through the API on the embedded stack, next to a bare reference workflow; then 100 posts with four 5 MB images to 3 sandbox accounts (worker peak memory)
 N ?= 1000
 bench:
 	$(GO) run ./cmd/bench -n $(N)
+
+## bench-media: the media round alone
+bench-media:
+	$(GO) run ./cmd/bench -media-only

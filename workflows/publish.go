@@ -48,7 +48,7 @@ type (
 		PostID    string
 		AccountID string
 		// FinishPost: if this account's result is the last of the post's
-		// to say published, set the post published too (version 2).
+		// to say published, set the post published too.
 		FinishPost bool `json:",omitempty"`
 	}
 	AccountOutcome struct {
@@ -72,8 +72,8 @@ type (
 		PostID string
 		// Outcomes: each account's, in the post's order, so that
 		// FinishPost reads only the results that failed (for their
-		// messages). Runs recorded before them have none: FinishPost
-		// then reads the post and every result.
+		// messages). Without them FinishPost reads the post and every
+		// result.
 		Outcomes []AccountOutcome
 	}
 	FinishResult struct{ Status string }
@@ -92,24 +92,10 @@ const (
 	StateQuery = "state"
 )
 
-// Versions of PublishPost (workflow.GetVersion), so that runs started by
-// an earlier build complete under this one. Version 1: StartPublishing and
-// FinishPost run as local activities (they are short reads and writes of
-// our own store: a task through the server each cost more than the work),
-// a scheduled run follows RescheduleSignal, and the run keeps
-// PostflowStatus and PostflowPlatform current. Version 2: the branch that
-// records the post's last published result sets the post published, so a
-// post that went out everywhere needs no FinishPost (one Temporal action
-// fewer per post: 3 + n for n accounts with fresh tokens). Version 3:
-// an account whose failure the workflow records ends with the outcome
-// RecordPublishFailure stored (unknown when an attempt was in doubt), not
-// always failed.
-const (
-	bookkeepingChange          = "local-bookkeeping"
-	bookkeepingLocal           = 1
-	bookkeepingBranchFinish    = 2
-	bookkeepingRecordedOutcome = 3
-)
+// PublishPost has no workflow.GetVersion branch yet: v0.1.0, the first
+// release, is the baseline. A change to its commands after it goes
+// through GetVersion, and the histories of the release before are kept in
+// a folder of their own and replayed (replay_test.go).
 
 // RunState is a run's live state, as StateQuery answers it.
 type RunState struct {
@@ -190,9 +176,7 @@ func PublishPost(ctx workflow.Context, in PublishPostInput) (*PublishPostResult,
 	if in.RateLimitHorizon <= 0 {
 		in.RateLimitHorizon = DefaultRateLimitHorizon
 	}
-	version := workflow.GetVersion(ctx, bookkeepingChange, workflow.DefaultVersion, bookkeepingRecordedOutcome)
-	r := &run{in: in, local: version >= bookkeepingLocal, branchFinish: version >= bookkeepingBranchFinish,
-		recordedOutcome: version >= bookkeepingRecordedOutcome, state: RunState{Phase: "starting"}}
+	r := &run{in: in, state: RunState{Phase: "starting"}}
 	if err := workflow.SetQueryHandler(ctx, StateQuery, func() (RunState, error) { return r.state, nil }); err != nil {
 		return nil, err
 	}
@@ -244,7 +228,7 @@ func PublishPost(ctx workflow.Context, in PublishPostInput) (*PublishPostResult,
 // finishedByABranch: every account published and a branch set the post
 // published. Otherwise FinishPost decides: an account failed, or no branch
 // could tell it was the last (a retry that finds its result already
-// published does not look), or the run is older than version 2.
+// published does not look).
 func finishedByABranch(outcomes []AccountOutcome) bool {
 	finished := false
 	for _, o := range outcomes {
@@ -258,12 +242,8 @@ func finishedByABranch(outcomes []AccountOutcome) bool {
 
 // run is the state of one PublishPost execution.
 type run struct {
-	in           PublishPostInput
-	local        bool // version >= bookkeepingLocal
-	branchFinish bool // version >= bookkeepingBranchFinish
-	// recordedOutcome: version >= bookkeepingRecordedOutcome
-	recordedOutcome bool
-	state           RunState
+	in    PublishPostInput
+	state RunState
 }
 
 // waitForItsTime reads the post until its time has come: a scheduled post
@@ -281,13 +261,6 @@ func (r *run) waitForItsTime(ctx workflow.Context) (*StartResult, error) {
 			return &start, nil
 		}
 		r.state.Phase, r.state.ScheduledAt = "scheduled", start.WaitUntil
-		if !r.local {
-			// Runs of version 0 only wake at the time they first read.
-			if err := workflow.Sleep(ctx, wait); err != nil {
-				return nil, err
-			}
-			continue
-		}
 		// Sleep until the time, or until PATCH moves it: then read again.
 		// A timer only fails by being cancelled: by the run's cancellation,
 		// checked below, or by stopTimer after a signal.
@@ -308,11 +281,9 @@ func (r *run) waitForItsTime(ctx workflow.Context) (*StartResult, error) {
 }
 
 // bookkeeping runs one of the activities that only read and write our own
-// store: local activities from version 1 on.
+// store, as a local activity: they are short, and a task through the
+// server each would cost more than the work.
 func (r *run) bookkeeping(ctx workflow.Context, name string, in any) workflow.Future {
-	if !r.local {
-		return workflow.ExecuteActivity(ctx, name, in)
-	}
 	ctx = workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy:         PublishRetryPolicy,
@@ -321,12 +292,9 @@ func (r *run) bookkeeping(ctx workflow.Context, name string, in any) workflow.Fu
 }
 
 // finalStatus sets PostflowStatus (and the platforms the post went to), so
-// that operators can filter runs by outcome. Runs of version 0 did not.
+// that operators can filter runs by outcome.
 func (r *run) finalStatus(ctx workflow.Context, status string, platformList ...string) {
 	r.state.Phase = status
-	if !r.local {
-		return
-	}
 	updates := []temporal.SearchAttributeUpdate{StatusAttr.ValueSet(status)}
 	if len(platformList) > 0 {
 		updates = append(updates, PlatformAttr.ValueSet(platformList))
@@ -367,7 +335,7 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 		}
 	}
 	publish := ai
-	publish.FinishPost = r.branchFinish
+	publish.FinishPost = true
 	deadline := workflow.Now(ctx).Add(in.RateLimitHorizon)
 	for {
 		st.Status, st.WaitingUntil = "publishing", time.Time{}
@@ -425,10 +393,6 @@ func (r *run) recordFailure(ctx workflow.Context, ai AccountInput, cause error) 
 	// If even this fails, FinishPost sees no published result for the
 	// account and fails the post.
 	failed := AccountOutcome{AccountID: ai.AccountID, Status: "failed", ErrorCode: code}
-	if !r.recordedOutcome {
-		_ = workflow.ExecuteActivity(ctx, RecordFailureActivity, fi).Get(ctx, nil)
-		return failed
-	}
 	var recorded AccountOutcome
 	if err := workflow.ExecuteActivity(ctx, RecordFailureActivity, fi).Get(ctx, &recorded); err != nil || recorded.Status == "" {
 		return failed

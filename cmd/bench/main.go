@@ -60,6 +60,14 @@ func main() {
 	workerChild := flag.Bool("worker-child", false, "run as the bench's worker process (internal)")
 	withScheduled := flag.Bool("scheduled", true, "also measure timer precision (two rounds of n scheduled posts)")
 	withDrill := flag.Bool("drill", true, "also run the fault drill: two rounds of n/5 posts to 5 sandbox accounts failing at random, the second with the worker SIGKILLed mid-burst")
+	withMedia := flag.Bool("media", true, "also run the media round: posts with images to sandbox accounts, on a fresh worker whose peak memory is read")
+	mediaOnly := flag.Bool("media-only", false, "run the media round alone")
+	var mo mediaOptions
+	flag.IntVar(&mo.posts, "media-posts", 100, "media round: posts")
+	flag.IntVar(&mo.images, "media-images", 4, "media round: images per post")
+	flag.IntVar(&mo.size, "media-bytes", 5_000_000, "media round: bytes per image, roughly")
+	flag.IntVar(&mo.accounts, "media-accounts", 3, "media round: sandbox accounts per post")
+	flag.IntVar(&mo.concurrency, "media-c", 16, "media round: posts in flight")
 	var faults drillFaults
 	flag.Float64Var(&faults.unavailable, "drill-503", 0.15, "fault drill: the share of publishes the sandbox answers 503")
 	flag.Float64Var(&faults.rateLimited, "drill-429", 0.15, "fault drill: the share of publishes the sandbox answers 429 with Retry-After: 1")
@@ -79,7 +87,11 @@ func main() {
 	if *withDrill {
 		drill = &faults
 	}
-	if err := run(*n, *fanout, *concurrency, *cpuProfile, *withScheduled, drill); err != nil {
+	var media *mediaOptions
+	if *withMedia || *mediaOnly {
+		media = &mo
+	}
+	if err := run(*n, *fanout, *concurrency, *cpuProfile, *withScheduled, drill, media, *mediaOnly); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -94,8 +106,9 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// run runs the rounds; the fault drill's too unless drill is nil.
-func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool, drill *drillFaults) error {
+// run runs the rounds; the fault drill's too unless drill is nil, the
+// media round's unless media is nil, and that one alone with mediaOnly.
+func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool, drill *drillFaults, media *mediaOptions, mediaOnly bool) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	dir, err := os.MkdirTemp("", "postflow-bench")
@@ -151,6 +164,9 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool, dril
 	}
 	defer tc.Close()
 
+	if mediaOnly {
+		return runMedia(ctx, api, &worker, workerEnv, logs, *media, func(line string) { fmt.Println(line) })
+	}
 	accounts := make([]string, fanout)
 	for i := range accounts {
 		if accounts[i], err = api.connectSandbox(fmt.Sprintf("Bench Person %d", i)); err != nil {
@@ -220,6 +236,11 @@ func run(n, fanout, concurrency int, cpuProfile string, withScheduled bool, dril
 	emit("  bare reference\n" + ref.breakdown)
 	emit("  PostFlow, 1 account per post\n" + one.breakdown)
 	emit(fmt.Sprintf("  PostFlow, %d accounts per post\n%s", fanout, five.breakdown))
+	if media != nil {
+		if err := runMedia(ctx, api, &worker, workerEnv, logs, *media, emit); err != nil {
+			return err
+		}
+	}
 	if drill != nil {
 		// Last: it replaces the worker whose memory the rounds above read.
 		// n/5 posts a round keep it to about a minute each at n=1000.

@@ -29,8 +29,8 @@ var bin string
 // recordHistories rewrites the stored workflow histories that the replay
 // test of workflows/ reads, from the runs of TestDevRunsAndStopsOnSIGINT.
 // Run on purpose only, after a workflow change gated by GetVersion, and
-// keep the histories of the builds before in folders of their own
-// (workflows/testdata/histories/v0, v1): runs they started must still
+// first move the released build's histories into a folder of their own
+// (workflows/testdata/histories/v0.1.0, ...): runs it started must still
 // replay.
 //
 //	go test ./cmd/postflow -run TestDevRuns -args -record-histories

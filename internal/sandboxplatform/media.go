@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -87,23 +86,7 @@ func (p *Platform) createImage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	switch mode {
-	case "rate_limited":
-		wait := max(u.Behaviour.RetryAfterSeconds, 1)
-		w.Header().Set("Retry-After", strconv.Itoa(wait))
-		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate_limited", "message": "Too many uploads; slow down.", "retryAfterSeconds": wait})
-		return
-	case "unavailable":
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The sandbox is having a bad day."})
-		return
-	case "timeout":
-		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
-		return
-	case "expired_token":
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
-		return
-	case "rejected":
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "media_rejected", "message": "The sandbox does not take this image."})
+	if answerFault(w, mode, u.Behaviour.RetryAfterSeconds, "images", "media_rejected") {
 		return
 	}
 	typ, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")

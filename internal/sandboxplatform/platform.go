@@ -624,6 +624,29 @@ type recentPost struct {
 // TextLimit is the longest post the sandbox takes, in code points.
 const TextLimit = 500
 
+// answerFault answers a refusal the user's behaviour switches asked for
+// (mode), for a create of what (e.g. "posts"), with rejected as the code of
+// a refused one; false when mode is not a refusal.
+func answerFault(w http.ResponseWriter, mode string, retryAfterSeconds int, what, rejected string) bool {
+	switch mode {
+	case "rate_limited":
+		wait := max(retryAfterSeconds, 1)
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate_limited", "message": "Too many " + what + "; slow down.", "retryAfterSeconds": wait})
+	case "unavailable":
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The sandbox is having a bad day."})
+	case "timeout":
+		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
+	case "expired_token":
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
+	case "rejected":
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": rejected, "message": "The sandbox does not take these " + what + "."})
+	default:
+		return false
+	}
+	return true
+}
+
 // postBodyLimit caps the body of POST /api/posts.
 const postBodyLimit = 512 << 10
 
@@ -652,24 +675,10 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 		if mode == "random" {
 			mode = p.draw(u.Behaviour)
 		}
+		if answerFault(w, mode, u.Behaviour.RetryAfterSeconds, "posts", "content_rejected") {
+			return
+		}
 		switch mode {
-		case "rate_limited":
-			wait := max(u.Behaviour.RetryAfterSeconds, 1)
-			w.Header().Set("Retry-After", strconv.Itoa(wait))
-			writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "rate_limited", "message": "Too many posts; slow down.", "retryAfterSeconds": wait})
-			return
-		case "unavailable":
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "unavailable", "message": "The sandbox is having a bad day."})
-			return
-		case "timeout":
-			writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
-			return
-		case "expired_token":
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "token_expired", "message": "The access token has expired."})
-			return
-		case "rejected":
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "content_rejected", "message": "The sandbox does not take this post."})
-			return
 		case "stall_before":
 			p.hold(w, r)
 			return
