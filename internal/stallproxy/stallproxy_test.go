@@ -82,20 +82,25 @@ func TestSentCountsWhatReachesTheNetwork(t *testing.T) {
 			res.Body.Close()
 		}
 	}
+	// waitHeld waits until the proxy holds n calls.
+	waitHeld := func(n int) {
+		for deadline := time.Now().Add(5 * time.Second); p.Held() != n; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the proxy holds %d calls, want %d", p.Held(), n)
+			}
+		}
+	}
 	// held makes one call to path that the proxy holds at when, then lets
-	// its client go away.
+	// its client go away, and waits until the proxy has let the call go.
 	held := func(when stallproxy.When, path string) {
 		p.Hold(stallproxy.Route("POST", path), when, 1)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { post(ctx, path); close(done) }()
-		for deadline := time.Now().Add(5 * time.Second); p.Held() != 1; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the call to %s was never held", path)
-			}
-		}
+		waitHeld(1)
 		cancel()
 		<-done
+		waitHeld(0)
 	}
 	post(context.Background(), "/upload?action=one")
 	post(context.Background(), "/upload?action=two")
