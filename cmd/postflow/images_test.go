@@ -232,6 +232,8 @@ func (n *networks) checkShownOnce(t *testing.T, network, text, alt, sha string) 
 	return cfg.Width, cfg.Height
 }
 
+func abs(v int) int { return max(v, -v) }
+
 // shape is how many images each post holds, for messages.
 func shape(posts [][]shownImage) []int {
 	out := make([]int, len(posts))
