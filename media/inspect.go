@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
@@ -28,8 +29,12 @@ type Limits struct {
 	// most MaxBytes+1 bytes from the reader.
 	MaxBytes int64
 	// MaxPixels is the largest width*height accepted, checked on the header
-	// before any decode. Decoding costs about 4 bytes a pixel (8 for 16-bit
-	// PNGs), so 50,000,000 pixels is roughly 200-400 MB at peak.
+	// before any decode. Decoding one holds, at peak, per pixel: 1 byte for a GIF or
+	// a palette PNG, 1.5-3 for a baseline JPEG (grey 1, CMYK 5), 4 for an
+	// 8-bit PNG, 8 for a 16-bit PNG, 2 for a lossy WebP and 8 for a
+	// lossless one, 5x the baseline figure for a progressive JPEG (see
+	// decodeCost). So 50,000,000 pixels is 50 MB to 400 MB (750 MB for a
+	// progressive CMYK JPEG); a Budget bounds how many run at once.
 	MaxPixels int64
 }
 
@@ -67,10 +72,15 @@ type Image struct {
 // that the upload was sound and that what is stored still renders. A GIF's
 // first frame is decoded; its other frames are only walked structurally.
 //
+// The decode first takes its estimated memory from budget, waiting while
+// other decodes hold it (until ctx is done: ctx's error, wrapped); an image
+// that needs more than the whole budget is *TooManyPixelsError with
+// BudgetBytes set.
+//
 // Errors match ErrTooLarge, ErrUnsupportedType, ErrTooManyPixels or
-// ErrCorrupt with errors.Is; any other error is r's own (wrapped) or invalid
-// limits.
-func Inspect(r io.Reader, limits Limits) (*Image, error) {
+// ErrCorrupt with errors.Is; any other error is r's own (wrapped), ctx's,
+// invalid limits or a nil budget.
+func Inspect(ctx context.Context, r io.Reader, limits Limits, budget *Budget) (*Image, error) {
 	if limits.MaxBytes <= 0 || limits.MaxPixels <= 0 {
 		return nil, fmt.Errorf("media: limits must be positive, got %+v", limits)
 	}
@@ -106,10 +116,17 @@ func Inspect(r io.Reader, limits Limits) (*Image, error) {
 		return nil, &TooManyPixelsError{Width: cfg.Width, Height: cfg.Height, MaxPixels: limits.MaxPixels}
 	}
 
+	// The cleaned copy is held with the decode, so it is counted with it.
+	release, err := budget.acquire(ctx, decodeCost(typ, data, cfg)+int64(len(data)), cfg.Width, cfg.Height)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	clean, orientation, err := strip(typ, data)
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
 	}
+	data = nil // the collector may have it while the pixels are decoded
 
 	img, err := decode(bytes.NewReader(clean))
 	if err != nil {

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"image"
 	"image/color"
@@ -196,7 +197,7 @@ func TestInspectStripsMetadata(t *testing.T) {
 			if !bytes.Contains(tt.data, []byte("GPS")) && !bytes.Contains(tt.data, []byte("N\x00\x00\x00")) {
 				t.Fatal("test input carries no location")
 			}
-			got, err := Inspect(bytes.NewReader(tt.data), testLimits)
+			got, err := Inspect(context.Background(), bytes.NewReader(tt.data), testLimits, newTestBudget(t))
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}
@@ -222,7 +223,7 @@ func TestInspectStripsMetadata(t *testing.T) {
 // TestWebPFlagsCleared: the VP8X EXIF and XMP flags go with their chunks,
 // and the RIFF size matches the file.
 func TestWebPFlagsCleared(t *testing.T) {
-	got, err := Inspect(bytes.NewReader(webpWithMetadata(t)), testLimits)
+	got, err := Inspect(context.Background(), bytes.NewReader(webpWithMetadata(t)), testLimits, newTestBudget(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +253,7 @@ func TestJPEGOrientationKept(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(rune('0'+tt.orientation)), func(t *testing.T) {
-			got, err := Inspect(bytes.NewReader(jpegWithMetadata(t, gradient(16, 16), tt.orientation)), testLimits)
+			got, err := Inspect(context.Background(), bytes.NewReader(jpegWithMetadata(t, gradient(16, 16), tt.orientation)), testLimits, newTestBudget(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -293,7 +294,7 @@ func TestTrailingBytesDropped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Inspect(bytes.NewReader(tt.data), testLimits)
+			got, err := Inspect(context.Background(), bytes.NewReader(tt.data), testLimits, newTestBudget(t))
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}
