@@ -139,7 +139,7 @@ func webpWithMetadata(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	vp8x := make([]byte, 10)
-	vp8x[0] = vp8xEXIF | vp8xXMP
+	vp8x[0] = 0x08 | 0x04
 	put24 := func(b []byte, v int) { b[0], b[1], b[2] = byte(v), byte(v>>8), byte(v>>16) }
 	put24(vp8x[4:], cfg.Width-1)
 	put24(vp8x[7:], cfg.Height-1)
@@ -231,7 +231,7 @@ func TestWebPFlagsCleared(t *testing.T) {
 	if string(b[12:16]) != "VP8X" {
 		t.Fatalf("first chunk %q, want VP8X", b[12:16])
 	}
-	if flags := b[20]; flags&(vp8xEXIF|vp8xXMP) != 0 {
+	if flags := b[20]; flags&(0x08|0x04) != 0 {
 		t.Errorf("VP8X flags %#x still announce EXIF/XMP", flags)
 	}
 	if size := binary.LittleEndian.Uint32(b[4:]); int(size) != len(b)-8 {
