@@ -29,7 +29,8 @@ type Limits struct {
 	// most MaxBytes+1 bytes from the reader.
 	MaxBytes int64
 	// MaxPixels is the largest width*height accepted, checked on the header
-	// before any decode. Decoding one holds, at peak, per pixel: 1 byte for a GIF or
+	// before any decode; a GIF's frames together may cover GIFFrameFactor
+	// times it. Decoding one holds, at peak, per pixel: 1 byte for a GIF or
 	// a palette PNG, 1.5-3 for a baseline JPEG (grey 1, CMYK 5), 4 for an
 	// 8-bit PNG, 8 for a 16-bit PNG, 2 for a lossy WebP and 8 for a
 	// lossless one, 5x the baseline figure for a progressive JPEG (see
@@ -57,6 +58,13 @@ type Image struct {
 	Bytes []byte
 }
 
+// GIFFrameFactor bounds a GIF's work: its frames together may cover at
+// most GIFFrameFactor x Limits.MaxPixels pixels. Every viewer decodes
+// every frame, so an animation of many frames is as much work as one
+// image of their total area; 4 leaves room for ordinary animations (a
+// 500x500 GIF of 100 frames is 25 megapixels).
+const GIFFrameFactor = 4
+
 // Inspect reads an upload from r and decides whether PostFlow stores it.
 //
 // In order, so that the cheap refusals come first and nothing large is
@@ -70,7 +78,9 @@ type Image struct {
 // location metadata from the container (see Strip), then decodes the cleaned
 // bytes in full (*CorruptError if they do not decode), which proves both
 // that the upload was sound and that what is stored still renders. A GIF's
-// first frame is decoded; its other frames are only walked structurally.
+// frames must each lie within its logical screen and together cover at
+// most GIFFrameFactor x limits.MaxPixels (*TooManyPixelsError naming
+// Frames); they are decoded one at a time.
 //
 // The decode first takes its estimated memory from budget, waiting while
 // other decodes hold it (until ctx is done: ctx's error, wrapped); an image
@@ -131,6 +141,11 @@ func Inspect(ctx context.Context, r io.Reader, limits Limits, budget *Budget) (*
 	img, err := decode(bytes.NewReader(clean))
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
+	}
+	if typ == TypeGIF {
+		if err := checkGIFFrames(clean, cfg, limits.MaxPixels*GIFFrameFactor); err != nil {
+			return nil, err
+		}
 	}
 	b := img.Bounds()
 	if typ != TypeGIF && (b.Dx() != cfg.Width || b.Dy() != cfg.Height) {
@@ -204,3 +219,44 @@ func webpAnimated(data []byte) bool {
 }
 
 var errTruncated = errors.New("container truncated")
+
+// checkGIFFrames decodes every frame of a (stripped) GIF of the logical
+// screen cfg on its own, one at a time, so that at most one frame's pixels
+// (no more than the screen's, which the caller's budget covers) are held:
+// gif.DecodeAll would hold them all. First the frames' total area is
+// checked against maxArea, before any is decoded.
+func checkGIFFrames(data []byte, cfg image.Config, maxArea int64) error {
+	headerEnd, blocks, err := walkGIF(data)
+	if err != nil {
+		return &CorruptError{Type: TypeGIF, Err: err}
+	}
+	var area int64
+	frames := 0
+	for _, b := range blocks {
+		if b.Label == 0 {
+			frames++
+			area += int64(b.Frame.Dx()) * int64(b.Frame.Dy())
+		}
+	}
+	if area > maxArea {
+		return &TooManyPixelsError{Width: cfg.Width, Height: cfg.Height, MaxPixels: maxArea, Frames: frames, FramePixels: area}
+	}
+	if frames < 2 {
+		return nil // the one frame was decoded already
+	}
+	// Each frame as a GIF of its own: the header and global colour table,
+	// the image block, the trailer.
+	one := make([]byte, 0, headerEnd+64)
+	n := 0
+	for _, b := range blocks {
+		if b.Label != 0 {
+			continue
+		}
+		n++
+		one = append(append(append(one[:0], data[:headerEnd]...), data[b.Start:b.End]...), 0x3B)
+		if _, err := gif.Decode(bytes.NewReader(one)); err != nil {
+			return &CorruptError{Type: TypeGIF, Err: fmt.Errorf("frame %d: %w", n, err)}
+		}
+	}
+	return nil
+}
