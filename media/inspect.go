@@ -126,8 +126,13 @@ func Inspect(ctx context.Context, r io.Reader, limits Limits, budget *Budget) (*
 		return nil, &TooManyPixelsError{Width: cfg.Width, Height: cfg.Height, MaxPixels: limits.MaxPixels}
 	}
 
-	// The cleaned copy is held with the decode, so it is counted with it.
-	release, err := budget.acquire(ctx, decodeCost(typ, data, cfg)+int64(len(data)), cfg.Width, cfg.Height)
+	// The cleaned copy is held with the decode, so it is counted with it;
+	// for a GIF, so is the copy each frame is decoded from.
+	copies := int64(len(data))
+	if typ == TypeGIF {
+		copies *= 2
+	}
+	release, err := budget.acquire(ctx, decodeCost(typ, data, cfg)+copies, cfg.Width, cfg.Height)
 	if err != nil {
 		return nil, err
 	}
@@ -136,18 +141,19 @@ func Inspect(ctx context.Context, r io.Reader, limits Limits, budget *Budget) (*
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
 	}
-	data = nil // the collector may have it while the pixels are decoded
 
 	img, err := decode(bytes.NewReader(clean))
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
 	}
+	// img is dead past here (Go's collector tracks liveness), so the
+	// frames below are held one at a time, as the budget counts them.
+	b := img.Bounds()
 	if typ == TypeGIF {
 		if err := checkGIFFrames(clean, cfg, limits.MaxPixels*GIFFrameFactor); err != nil {
 			return nil, err
 		}
 	}
-	b := img.Bounds()
 	if typ != TypeGIF && (b.Dx() != cfg.Width || b.Dy() != cfg.Height) {
 		// The decoders agree with their own headers; a mismatch would mean
 		// the header we checked is not the image we stored.
