@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -199,7 +200,7 @@ func TestInspect(t *testing.T) {
 			if limits == (Limits{}) {
 				limits = testLimits
 			}
-			got, err := Inspect(bytes.NewReader(tt.data), limits)
+			got, err := Inspect(context.Background(), bytes.NewReader(tt.data), limits, newTestBudget(t))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Inspect: err = %v, want %v", err, tt.wantErr)
@@ -232,10 +233,10 @@ func wantSniffed(typ string) func(t *testing.T, err error) {
 }
 
 func TestInspectInvalidLimitsAndReadError(t *testing.T) {
-	if _, err := Inspect(bytes.NewReader(nil), Limits{}); err == nil {
+	if _, err := Inspect(context.Background(), bytes.NewReader(nil), Limits{}, newTestBudget(t)); err == nil {
 		t.Error("zero limits accepted")
 	}
-	_, err := Inspect(iotest.ErrReader(errors.New("connection reset")), testLimits)
+	_, err := Inspect(context.Background(), iotest.ErrReader(errors.New("connection reset")), testLimits, newTestBudget(t))
 	if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupportedType) {
 		t.Errorf("read error = %v, want the reader's own error, no 4xx sentinel", err)
 	}
@@ -261,7 +262,7 @@ func TestBombsAreNotAllocated(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			const runs = 10
 			for range runs {
-				if _, err := Inspect(bytes.NewReader(tt.data), limits); !errors.Is(err, tt.wantErr) {
+				if _, err := Inspect(context.Background(), bytes.NewReader(tt.data), limits, newTestBudget(t)); !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
 				}
 			}
@@ -297,4 +298,14 @@ func TestSniff(t *testing.T) {
 			t.Errorf("Sniff(%q) = %q, want %q", tt.data, got, tt.want)
 		}
 	}
+}
+
+// newTestBudget is a decode budget of DefaultDecodeMemory for one test.
+func newTestBudget(t testing.TB) *Budget {
+	t.Helper()
+	b, err := NewBudget(DefaultDecodeMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
