@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -111,6 +112,12 @@ func Inspect(ctx context.Context, r io.Reader, limits Limits, budget *Budget) (*
 		// x/image decodes still WebPs only; without this an animation
 		// would be refused as corrupt, which it is not.
 		return nil, &UnsupportedTypeError{Sniffed: TypeWebP + "; animated"}
+	}
+	if typ == TypePNG && pngAnimated(data) {
+		// An APNG's frames past the default image are neither decoded
+		// nor checked: stored, it would be a still, which is not what
+		// was uploaded. Refused, as an animated WebP is.
+		return nil, &UnsupportedTypeError{Sniffed: "image/apng"}
 	}
 
 	// The header only: image.Config holds no pixels, so a bomb costs a few
@@ -222,6 +229,25 @@ func codec(typ string) (func(io.Reader) (image.Config, error), func(io.Reader) (
 // animation flag set (the spec puts VP8X first when present).
 func webpAnimated(data []byte) bool {
 	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&vp8xAnimation != 0
+}
+
+// pngAnimated says whether a PNG is an APNG: an acTL chunk before its
+// first IDAT (APNG specification, "Structure").
+func pngAnimated(data []byte) bool {
+	for at := 8; at+8 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[at:]))
+		switch string(data[at+4 : at+8]) {
+		case "acTL":
+			return true
+		case "IDAT":
+			return false
+		}
+		if n < 0 || n > len(data)-at-12 {
+			return false
+		}
+		at += 12 + n
+	}
+	return false
 }
 
 var errTruncated = errors.New("container truncated")

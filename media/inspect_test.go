@@ -136,6 +136,16 @@ func animatedWebP(t testing.TB) []byte {
 	return out
 }
 
+// animatedPNG is an APNG: a PNG with an acTL chunk (2 frames, looping)
+// after IHDR (signature 8 bytes + IHDR 25 bytes).
+func animatedPNG(t testing.TB) []byte {
+	t.Helper()
+	plain := encodePNG(t, gradient(20, 10))
+	out := append([]byte{}, plain[:33]...)
+	out = append(out, pngChunk("acTL", []byte{0, 0, 0, 2, 0, 0, 0, 0})...)
+	return append(out, plain[33:]...)
+}
+
 func TestInspect(t *testing.T) {
 	img := gradient(40, 30)
 	jpg := encodeJPEG(t, img)
@@ -183,6 +193,7 @@ func TestInspect(t *testing.T) {
 		// guards that behaviour across upgrades.
 		{name: "webp canvas 1x1 over a 16384x16384 bitstream", data: webpBomb(t), wantErr: ErrCorrupt},
 		{name: "animated webp", data: animatedWebP(t), wantErr: ErrUnsupportedType, check: wantSniffed("image/webp; animated")},
+		{name: "animated png", data: animatedPNG(t), wantErr: ErrUnsupportedType, check: wantSniffed("image/apng")},
 		{name: "over the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40*30 - 1}, wantErr: ErrTooManyPixels},
 		{name: "exactly the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40 * 30}, wantType: TypePNG, wantW: 40, wantH: 30},
 		{name: "one byte too many", data: pngData, limits: Limits{MaxBytes: int64(len(pngData)) - 1, MaxPixels: 1e7}, wantErr: ErrTooLarge,

@@ -27,9 +27,8 @@ import (
 //     chunks that change how pixels show: tRNS, gAMA, cHRM, sRGB, iCCP,
 //     cICP, mDCV, cLLI (colour and transparency), sBIT (sample precision)
 //     and pHYs (pixel density: macOS and Safari size HiDPI screenshots by
-//     it). bKGD goes (browsers never paint it), and so do APNG's acTL,
-//     fcTL and fdAT: only the default image is decoded and checked, so it
-//     is what is stored.
+//     it). bKGD goes (browsers never paint it), and so would APNG's acTL,
+//     fcTL and fdAT, but Inspect refuses an APNG before this.
 //   - WebP: VP8, VP8L, VP8X, ALPH and ICCP (ANIM and ANMF are refused
 //     before this); the VP8X flags then claim only what is left (alpha,
 //     ICC), and the RIFF size is rewritten.
