@@ -72,8 +72,9 @@ const GIFFrameFactor = 4
 // allocated for a hostile file: it reads at most limits.MaxBytes bytes
 // (*TooLargeError beyond), sniffs the type from the first bytes
 // (*UnsupportedTypeError for anything but JPEG, PNG, GIF or WebP, such as a
-// PDF, HTML, an ELF/PE executable renamed .png, or an animated WebP, which
-// x/image cannot decode: "image/webp; animated"), reads the dimensions from
+// PDF, HTML, an ELF/PE executable renamed .png, an animated WebP, which
+// x/image cannot decode: "image/webp; animated", or an animated PNG, whose
+// frames past the first it would not check: "image/apng"), reads the dimensions from
 // the header alone (*TooManyPixelsError past limits.MaxPixels: a tiny PNG
 // claiming 50,000 x 50,000 is refused here, unallocated), removes the
 // location metadata from the container (see Strip), then decodes the cleaned
