@@ -21,6 +21,9 @@ type MediaLibrary interface {
 	// Open streams the item's bytes (media.ErrNotFound as Get); the
 	// caller closes them.
 	Open(ctx context.Context, orgID, id string) (*media.Item, io.ReadCloser, error)
+	// Fit re-encodes an image of type typ read from r to take at most
+	// maxBytes, under the process's decode memory budget (media.Fit).
+	Fit(ctx context.Context, r io.Reader, typ string, maxBytes int64) (*media.Fitted, error)
 }
 
 // CodeMediaNotFound: an image of the post is no longer in its
@@ -119,8 +122,13 @@ func (a *Activities) imageFor(ctx context.Context, item *media.Item, ref posts.M
 	if err != nil {
 		return img, "", fmt.Errorf("reading media item %s: %w", item.ID, err)
 	}
-	fitted, err := media.Fit(rc, item.Type, rules.MaxBytes)
+	fitted, err := a.Media.Fit(ctx, rc, item.Type, rules.MaxBytes)
 	rc.Close()
+	if err != nil && ctx.Err() != nil {
+		// Cancelled or timed out while waiting for decode memory: the
+		// image is not at fault, and a retry may fit it.
+		return img, "", fmt.Errorf("fitting media item %s: %w", item.ID, err)
+	}
 	if err != nil {
 		return img, "", &providers.Error{Kind: providers.KindInvalidContent, Code: "MEDIA_NOT_FITTED",
 			Message: fmt.Sprintf("image %s could not be made to fit %s's %d bytes: %v", item.ID, network, rules.MaxBytes, err)}

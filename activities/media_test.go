@@ -112,8 +112,13 @@ func (p *imaging) Publish(ctx context.Context, a providers.Account, pl providers
 
 // library is a media library in memory: the activity's side of it.
 type library struct {
-	items map[string]*media.Item
-	data  map[string][]byte
+	items  map[string]*media.Item
+	data   map[string][]byte
+	budget *media.Budget
+}
+
+func (l *library) Fit(ctx context.Context, r io.Reader, typ string, maxBytes int64) (*media.Fitted, error) {
+	return media.Fit(ctx, r, typ, maxBytes, l.budget)
 }
 
 func (l *library) Get(_ context.Context, orgID, id string) (*media.Item, error) {
@@ -177,7 +182,11 @@ func newImageWorld(t *testing.T, rules providers.MediaRules) *imageWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib := &library{items: map[string]*media.Item{}, data: map[string][]byte{}}
+	budget, err := media.NewBudget(media.DefaultDecodeMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := &library{items: map[string]*media.Item{}, data: map[string][]byte{}, budget: budget}
 	acts := &activities.Activities{Posts: tw.Store.Posts(), Accounts: tw.Store.Accounts(), Tokens: tw.Connections, Providers: reg, Media: lib}
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestActivityEnvironment()

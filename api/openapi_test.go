@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -25,6 +27,7 @@ import (
 	"github.com/postflow/postflow/internal/payloadcodec"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
 )
 
@@ -180,6 +183,22 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	call("GET", "/posts", "/posts?limit=1", "")
 	call("GET", "/posts", "/posts?status=nope", "")
 	call("GET", "/posts/{id}", "/posts/"+id, "")
+	// A result holding an image's upload, kept as the publish activity
+	// keeps it: the answer shows the upload, not its network-side ref.
+	ctx, now := context.Background(), time.Now().UTC()
+	if err := p.store.SaveResult(ctx, &posts.Result{PostID: id, SocialAccountID: p.account, Status: posts.ResultPublishing, AttemptedAt: &now}); err != nil {
+		t.Fatal(err)
+	}
+	up := posts.MediaUpload{Upload: providers.Upload{MediaID: "6b0ce8e3fe7323571c56241a", ID: "bafkreiaor7dp4fbzfkiei5wzlvuwhkv34ky5cm7c4esir4q2fz7f2i7mhu",
+		Ref: `{"$type":"blob","ref":{"$link":"bafkrei"}}`, UploadedAt: now, ExpiresAt: now.Add(time.Hour)},
+		Adjusted: "re-encoded as image/jpeg, 1620x1215, 406477 bytes, to fit Bluesky's 1000000 bytes per image", Width: 1620, Height: 1215}
+	if err := p.store.SaveUpload(ctx, id, p.account, up); err != nil {
+		t.Fatal(err)
+	}
+	withMedia := call("GET", "/posts/{id}", "/posts/"+id, "")
+	if got := fmt.Sprint(withMedia["results"]); !strings.Contains(got, "platformMediaId:bafkrei") || strings.Contains(got, "$link") {
+		t.Errorf("GET /posts/{id} results %s; want the upload, without its ref", got)
+	}
 	call("GET", "/posts/{id}", "/posts/000000000000000000000000", "")
 	call("GET", "/posts/{id}", "/posts/nope", "")          // 400 invalid_id
 	call("GET", "/posts", "/posts?before=nope", "")        // 400 invalid_id

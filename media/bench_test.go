@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"image"
 	"image/jpeg"
 	"testing"
@@ -32,7 +33,7 @@ func BenchmarkInspectJPEG5MB(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Inspect(bytes.NewReader(data), limits); err != nil {
+		if _, err := Inspect(context.Background(), bytes.NewReader(data), limits, newTestBudget(b)); err != nil {
 			b.Fatal(err)
 		}
 	}

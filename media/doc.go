@@ -1,10 +1,12 @@
 // Package media inspects an uploaded image before PostFlow stores it: the
 // type is sniffed from the bytes (never trusted from the client's name or
 // Content-Type), the header's dimensions are checked against a pixel budget
-// before anything is decoded, the file is decoded in full to prove it is not
-// corrupt, and location metadata (EXIF with its GPS IFD, XMP, comments) is
-// cut from the container without re-encoding, so the pixels stored are the
-// pixels uploaded.
+// before anything is decoded, the file is decoded in full (under a Budget
+// of decode memory shared by the process) to prove it is not corrupt, and
+// every segment that does not change how it renders (EXIF but the
+// orientation, XMP, comments, thumbnails, private chunks) is cut from the
+// container without re-encoding, so the pixels stored are the pixels
+// uploaded.
 //
 // The package does no I/O beyond the io.Reader it is given and keeps no
 // global state; the HTTP layer owns the mapping of its errors to statuses.

@@ -43,12 +43,28 @@ func (e *UnsupportedTypeError) Is(target error) bool { return target == ErrUnsup
 
 // TooManyPixelsError: the header claims Width x Height pixels, more than
 // MaxPixels (422). Nothing was decoded: this is the decompression-bomb answer.
+// When BudgetBytes is set, the limit is the decode memory budget (Budget):
+// decoding would take DecodeBytes, more than the whole BudgetBytes, and
+// MaxPixels is what the budget holds at this image's bytes per pixel.
+// When Frames is set, the image is a GIF whose Frames frames together
+// cover FramePixels, more than MaxPixels (GIFFrameFactor times the limit).
 type TooManyPixelsError struct {
 	Width, Height int   // as the header claims them, in pixels
 	MaxPixels     int64 // the limit, in pixels (width*height)
+	Frames        int   // a GIF's frames, when their total is what is over; else 0
+	FramePixels   int64 // the total area of those frames, in pixels
+	DecodeBytes   int64 // the decode's estimated memory, in bytes; 0 unless BudgetBytes is set
+	BudgetBytes   int64 // the whole decode budget, in bytes; 0 when MaxPixels is the pixel limit
 }
 
 func (e *TooManyPixelsError) Error() string {
+	if e.BudgetBytes > 0 {
+		return fmt.Sprintf("media: image is %dx%d pixels; decoding it takes about %d bytes, more than the %d bytes of decode memory (at most %d pixels of this kind)",
+			e.Width, e.Height, e.DecodeBytes, e.BudgetBytes, e.MaxPixels)
+	}
+	if e.Frames > 0 {
+		return fmt.Sprintf("media: the %dx%d GIF's %d frames cover %d pixels in all, more than the %d allowed", e.Width, e.Height, e.Frames, e.FramePixels, e.MaxPixels)
+	}
 	return fmt.Sprintf("media: image is %dx%d pixels, more than the %d allowed", e.Width, e.Height, e.MaxPixels)
 }
 

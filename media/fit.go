@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -38,10 +39,14 @@ const fitQuality = 85
 // frame is kept. For networks whose byte limit is below most photos
 // (Bluesky's 1,000,000 bytes per image, contracts §8.3).
 //
+// The decode, the resampled copy and the source bytes are first taken from
+// budget (see Inspect): *TooManyPixelsError if they need more than all of
+// it, ctx's error (wrapped) if ctx ends while waiting.
+//
 // Errors: *CorruptError when r does not decode as typ; an error when even a
-// 64-pixel-wide picture does not fit (maxBytes absurdly small).
-func Fit(r io.Reader, typ string, maxBytes int64) (*Fitted, error) {
-	_, decode := codec(typ)
+// 16-pixel-wide picture does not fit (maxBytes absurdly small).
+func Fit(ctx context.Context, r io.Reader, typ string, maxBytes int64, budget *Budget) (*Fitted, error) {
+	decodeConfig, decode := codec(typ)
 	if decode == nil {
 		return nil, &UnsupportedTypeError{Sniffed: typ}
 	}
@@ -49,6 +54,18 @@ func Fit(r io.Reader, typ string, maxBytes int64) (*Fitted, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: reading the image: %w", err)
 	}
+	cfg, err := decodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, &CorruptError{Type: typ, Err: err}
+	}
+	// The decode, plus the resampled RGBA copy (4 bytes a pixel at most,
+	// scale <= 1) and the source and encoded bytes held meanwhile.
+	px := int64(cfg.Width) * int64(cfg.Height)
+	release, err := budget.acquire(ctx, decodeCost(typ, data, cfg)+4*px+2*int64(len(data)), cfg.Width, cfg.Height)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	_, orientation, err := strip(typ, data)
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}

@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -91,7 +92,7 @@ func TestFit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, err := Fit(bytes.NewReader(tt.data), tt.typ, tt.max)
+			f, err := Fit(context.Background(), bytes.NewReader(tt.data), tt.typ, tt.max, newTestBudget(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,13 +139,13 @@ func TestFit(t *testing.T) {
 }
 
 func TestFitRefuses(t *testing.T) {
-	if _, err := Fit(bytes.NewReader([]byte("\xff\xd8\xff\xe0 not a jpeg")), TypeJPEG, 1000); !errors.Is(err, ErrCorrupt) {
+	if _, err := Fit(context.Background(), bytes.NewReader([]byte("\xff\xd8\xff\xe0 not a jpeg")), TypeJPEG, 1000, newTestBudget(t)); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("corrupt: %v, want ErrCorrupt", err)
 	}
-	if _, err := Fit(bytes.NewReader(jpegAt(t, photo(400, 250, false), 90)), TypeJPEG, 100); err == nil {
+	if _, err := Fit(context.Background(), bytes.NewReader(jpegAt(t, photo(400, 250, false), 90)), TypeJPEG, 100, newTestBudget(t)); err == nil {
 		t.Error("fitted a photo in 100 bytes")
 	}
-	if _, err := Fit(bytes.NewReader([]byte("%PDF-1.4")), "application/pdf", 1000); !errors.Is(err, ErrUnsupportedType) {
+	if _, err := Fit(context.Background(), bytes.NewReader([]byte("%PDF-1.4")), "application/pdf", 1000, newTestBudget(t)); !errors.Is(err, ErrUnsupportedType) {
 		t.Errorf("pdf: %v, want ErrUnsupportedType", err)
 	}
 }
@@ -157,7 +158,7 @@ func BenchmarkFit5MBToBluesky(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Fit(bytes.NewReader(data), TypeJPEG, 1_000_000); err != nil {
+		if _, err := Fit(context.Background(), bytes.NewReader(data), TypeJPEG, 1_000_000, newTestBudget(b)); err != nil {
 			b.Fatal(err)
 		}
 	}

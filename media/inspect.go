@@ -2,6 +2,8 @@ package media
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -28,8 +30,13 @@ type Limits struct {
 	// most MaxBytes+1 bytes from the reader.
 	MaxBytes int64
 	// MaxPixels is the largest width*height accepted, checked on the header
-	// before any decode. Decoding costs about 4 bytes a pixel (8 for 16-bit
-	// PNGs), so 50,000,000 pixels is roughly 200-400 MB at peak.
+	// before any decode; a GIF's frames together may cover GIFFrameFactor
+	// times it. Decoding one holds, at peak, per pixel: 1 byte for a GIF or
+	// a palette PNG, 1.5-3 for a baseline JPEG (grey 1, CMYK 5), 4 for an
+	// 8-bit PNG, 8 for a 16-bit PNG, 2 for a lossy WebP and 8 for a
+	// lossless one, 5x the baseline figure for a progressive JPEG (see
+	// decodeCost). So 50,000,000 pixels is 50 MB to 400 MB (750 MB for a
+	// progressive CMYK JPEG); a Budget bounds how many run at once.
 	MaxPixels int64
 }
 
@@ -52,25 +59,40 @@ type Image struct {
 	Bytes []byte
 }
 
+// GIFFrameFactor bounds a GIF's work: its frames together may cover at
+// most GIFFrameFactor x Limits.MaxPixels pixels. Every viewer decodes
+// every frame, so an animation of many frames is as much work as one
+// image of their total area; 4 leaves room for ordinary animations (a
+// 500x500 GIF of 100 frames is 25 megapixels).
+const GIFFrameFactor = 4
+
 // Inspect reads an upload from r and decides whether PostFlow stores it.
 //
 // In order, so that the cheap refusals come first and nothing large is
 // allocated for a hostile file: it reads at most limits.MaxBytes bytes
 // (*TooLargeError beyond), sniffs the type from the first bytes
 // (*UnsupportedTypeError for anything but JPEG, PNG, GIF or WebP, such as a
-// PDF, HTML, an ELF/PE executable renamed .png, or an animated WebP, which
-// x/image cannot decode: "image/webp; animated"), reads the dimensions from
+// PDF, HTML, an ELF/PE executable renamed .png, an animated WebP, which
+// x/image cannot decode: "image/webp; animated", or an animated PNG, whose
+// frames past the first it would not check: "image/apng"), reads the dimensions from
 // the header alone (*TooManyPixelsError past limits.MaxPixels: a tiny PNG
 // claiming 50,000 x 50,000 is refused here, unallocated), removes the
 // location metadata from the container (see Strip), then decodes the cleaned
 // bytes in full (*CorruptError if they do not decode), which proves both
 // that the upload was sound and that what is stored still renders. A GIF's
-// first frame is decoded; its other frames are only walked structurally.
+// frames must each lie within its logical screen and together cover at
+// most GIFFrameFactor x limits.MaxPixels (*TooManyPixelsError naming
+// Frames); they are decoded one at a time.
+//
+// The decode first takes its estimated memory from budget, waiting while
+// other decodes hold it (until ctx is done: ctx's error, wrapped); an image
+// that needs more than the whole budget is *TooManyPixelsError with
+// BudgetBytes set.
 //
 // Errors match ErrTooLarge, ErrUnsupportedType, ErrTooManyPixels or
-// ErrCorrupt with errors.Is; any other error is r's own (wrapped) or invalid
-// limits.
-func Inspect(r io.Reader, limits Limits) (*Image, error) {
+// ErrCorrupt with errors.Is; any other error is r's own (wrapped), ctx's,
+// invalid limits or a nil budget.
+func Inspect(ctx context.Context, r io.Reader, limits Limits, budget *Budget) (*Image, error) {
 	if limits.MaxBytes <= 0 || limits.MaxPixels <= 0 {
 		return nil, fmt.Errorf("media: limits must be positive, got %+v", limits)
 	}
@@ -92,6 +114,12 @@ func Inspect(r io.Reader, limits Limits) (*Image, error) {
 		// would be refused as corrupt, which it is not.
 		return nil, &UnsupportedTypeError{Sniffed: TypeWebP + "; animated"}
 	}
+	if typ == TypePNG && pngAnimated(data) {
+		// An APNG's frames past the default image are neither decoded
+		// nor checked: stored, it would be a still, which is not what
+		// was uploaded. Refused, as an animated WebP is.
+		return nil, &UnsupportedTypeError{Sniffed: "image/apng"}
+	}
 
 	// The header only: image.Config holds no pixels, so a bomb costs a few
 	// hundred bytes here.
@@ -106,6 +134,17 @@ func Inspect(r io.Reader, limits Limits) (*Image, error) {
 		return nil, &TooManyPixelsError{Width: cfg.Width, Height: cfg.Height, MaxPixels: limits.MaxPixels}
 	}
 
+	// The cleaned copy is held with the decode, so it is counted with it;
+	// for a GIF, so is the copy each frame is decoded from.
+	copies := int64(len(data))
+	if typ == TypeGIF {
+		copies *= 2
+	}
+	release, err := budget.acquire(ctx, decodeCost(typ, data, cfg)+copies, cfg.Width, cfg.Height)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	clean, orientation, err := strip(typ, data)
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
@@ -115,7 +154,14 @@ func Inspect(r io.Reader, limits Limits) (*Image, error) {
 	if err != nil {
 		return nil, &CorruptError{Type: typ, Err: err}
 	}
+	// img is dead past here (Go's collector tracks liveness), so the
+	// frames below are held one at a time, as the budget counts them.
 	b := img.Bounds()
+	if typ == TypeGIF {
+		if err := checkGIFFrames(clean, cfg, limits.MaxPixels*GIFFrameFactor); err != nil {
+			return nil, err
+		}
+	}
 	if typ != TypeGIF && (b.Dx() != cfg.Width || b.Dy() != cfg.Height) {
 		// The decoders agree with their own headers; a mismatch would mean
 		// the header we checked is not the image we stored.
@@ -186,4 +232,64 @@ func webpAnimated(data []byte) bool {
 	return len(data) >= 21 && string(data[12:16]) == "VP8X" && data[20]&vp8xAnimation != 0
 }
 
+// pngAnimated says whether a PNG is an APNG: an acTL chunk before its
+// first IDAT (APNG specification, "Structure").
+func pngAnimated(data []byte) bool {
+	for at := 8; at+8 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[at:]))
+		switch string(data[at+4 : at+8]) {
+		case "acTL":
+			return true
+		case "IDAT":
+			return false
+		}
+		if n < 0 || n > len(data)-at-12 {
+			return false
+		}
+		at += 12 + n
+	}
+	return false
+}
+
 var errTruncated = errors.New("container truncated")
+
+// checkGIFFrames decodes every frame of a (stripped) GIF of the logical
+// screen cfg on its own, one at a time, so that at most one frame's pixels
+// (no more than the screen's, which the caller's budget covers) are held:
+// gif.DecodeAll would hold them all. First the frames' total area is
+// checked against maxArea, before any is decoded.
+func checkGIFFrames(data []byte, cfg image.Config, maxArea int64) error {
+	headerEnd, blocks, err := walkGIF(data)
+	if err != nil {
+		return &CorruptError{Type: TypeGIF, Err: err}
+	}
+	var area int64
+	frames := 0
+	for _, b := range blocks {
+		if b.Label == 0 {
+			frames++
+			area += int64(b.Frame.Dx()) * int64(b.Frame.Dy())
+		}
+	}
+	if area > maxArea {
+		return &TooManyPixelsError{Width: cfg.Width, Height: cfg.Height, MaxPixels: maxArea, Frames: frames, FramePixels: area}
+	}
+	if frames < 2 {
+		return nil // the one frame was decoded already
+	}
+	// Each frame as a GIF of its own: the header and global colour table,
+	// the image block, the trailer.
+	one := make([]byte, 0, headerEnd+64)
+	n := 0
+	for _, b := range blocks {
+		if b.Label != 0 {
+			continue
+		}
+		n++
+		one = append(append(append(one[:0], data[:headerEnd]...), data[b.Start:b.End]...), 0x3B)
+		if _, err := gif.Decode(bytes.NewReader(one)); err != nil {
+			return &CorruptError{Type: TypeGIF, Err: fmt.Errorf("frame %d: %w", n, err)}
+		}
+	}
+	return nil
+}

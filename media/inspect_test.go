@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"compress/zlib"
+	"context"
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
@@ -135,6 +136,16 @@ func animatedWebP(t testing.TB) []byte {
 	return out
 }
 
+// animatedPNG is an APNG: a PNG with an acTL chunk (2 frames, looping)
+// after IHDR (signature 8 bytes + IHDR 25 bytes).
+func animatedPNG(t testing.TB) []byte {
+	t.Helper()
+	plain := encodePNG(t, gradient(20, 10))
+	out := append([]byte{}, plain[:33]...)
+	out = append(out, pngChunk("acTL", []byte{0, 0, 0, 2, 0, 0, 0, 0})...)
+	return append(out, plain[33:]...)
+}
+
 func TestInspect(t *testing.T) {
 	img := gradient(40, 30)
 	jpg := encodeJPEG(t, img)
@@ -182,6 +193,7 @@ func TestInspect(t *testing.T) {
 		// guards that behaviour across upgrades.
 		{name: "webp canvas 1x1 over a 16384x16384 bitstream", data: webpBomb(t), wantErr: ErrCorrupt},
 		{name: "animated webp", data: animatedWebP(t), wantErr: ErrUnsupportedType, check: wantSniffed("image/webp; animated")},
+		{name: "animated png", data: animatedPNG(t), wantErr: ErrUnsupportedType, check: wantSniffed("image/apng")},
 		{name: "over the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40*30 - 1}, wantErr: ErrTooManyPixels},
 		{name: "exactly the pixel budget", data: pngData, limits: Limits{MaxBytes: 1 << 20, MaxPixels: 40 * 30}, wantType: TypePNG, wantW: 40, wantH: 30},
 		{name: "one byte too many", data: pngData, limits: Limits{MaxBytes: int64(len(pngData)) - 1, MaxPixels: 1e7}, wantErr: ErrTooLarge,
@@ -199,7 +211,7 @@ func TestInspect(t *testing.T) {
 			if limits == (Limits{}) {
 				limits = testLimits
 			}
-			got, err := Inspect(bytes.NewReader(tt.data), limits)
+			got, err := Inspect(context.Background(), bytes.NewReader(tt.data), limits, newTestBudget(t))
 			if tt.wantErr != nil {
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("Inspect: err = %v, want %v", err, tt.wantErr)
@@ -232,10 +244,10 @@ func wantSniffed(typ string) func(t *testing.T, err error) {
 }
 
 func TestInspectInvalidLimitsAndReadError(t *testing.T) {
-	if _, err := Inspect(bytes.NewReader(nil), Limits{}); err == nil {
+	if _, err := Inspect(context.Background(), bytes.NewReader(nil), Limits{}, newTestBudget(t)); err == nil {
 		t.Error("zero limits accepted")
 	}
-	_, err := Inspect(iotest.ErrReader(errors.New("connection reset")), testLimits)
+	_, err := Inspect(context.Background(), iotest.ErrReader(errors.New("connection reset")), testLimits, newTestBudget(t))
 	if err == nil || errors.Is(err, ErrCorrupt) || errors.Is(err, ErrUnsupportedType) {
 		t.Errorf("read error = %v, want the reader's own error, no 4xx sentinel", err)
 	}
@@ -261,7 +273,7 @@ func TestBombsAreNotAllocated(t *testing.T) {
 			runtime.ReadMemStats(&before)
 			const runs = 10
 			for range runs {
-				if _, err := Inspect(bytes.NewReader(tt.data), limits); !errors.Is(err, tt.wantErr) {
+				if _, err := Inspect(context.Background(), bytes.NewReader(tt.data), limits, newTestBudget(t)); !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
 				}
 			}
@@ -297,4 +309,14 @@ func TestSniff(t *testing.T) {
 			t.Errorf("Sniff(%q) = %q, want %q", tt.data, got, tt.want)
 		}
 	}
+}
+
+// newTestBudget is a decode budget of DefaultDecodeMemory for one test.
+func newTestBudget(t testing.TB) *Budget {
+	t.Helper()
+	b, err := NewBudget(DefaultDecodeMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -51,21 +51,43 @@ type Library struct {
 	items  Items
 	store  Store
 	limits Limits
+	budget *Budget
 	inUse  InUseFunc
 	now    func() time.Time
+}
+
+// Option configures a Library.
+type Option func(*Library)
+
+// WithBudget makes the library's decodes (Add, Fit) share budget, which
+// the process's other decodes should share too; without it the library
+// has a budget of its own of DefaultDecodeMemory bytes.
+func WithBudget(budget *Budget) Option {
+	return func(l *Library) { l.budget = budget }
 }
 
 // NewLibrary returns a library over items and store. limits bound every
 // upload (both must be positive, as Inspect wants them); inUse guards
 // Delete.
-func NewLibrary(items Items, store Store, limits Limits, inUse InUseFunc) (*Library, error) {
+func NewLibrary(items Items, store Store, limits Limits, inUse InUseFunc, opts ...Option) (*Library, error) {
 	if items == nil || store == nil || inUse == nil {
 		return nil, errors.New("media: a library needs items, a store and an in-use check")
 	}
 	if limits.MaxBytes <= 0 || limits.MaxPixels <= 0 {
 		return nil, fmt.Errorf("media: limits must be positive, got %+v", limits)
 	}
-	return &Library{items: items, store: store, limits: limits, inUse: inUse, now: time.Now}, nil
+	l := &Library{items: items, store: store, limits: limits, inUse: inUse, now: time.Now}
+	for _, o := range opts {
+		o(l)
+	}
+	if l.budget == nil {
+		budget, err := NewBudget(DefaultDecodeMemory)
+		if err != nil {
+			return nil, err
+		}
+		l.budget = budget
+	}
+	return l, nil
 }
 
 // Limits are the library's upload limits (MaxBytes in bytes, MaxPixels as
@@ -77,12 +99,14 @@ func (l *Library) Limits() Limits { return l.limits }
 // filename is the client's name for the file, kept for people only (its
 // directories and control characters dropped, at most 255 bytes).
 //
+// The decode waits for the library's decode budget (see Inspect).
+//
 // Errors: those of Inspect (ErrTooLarge, ErrUnsupportedType,
-// ErrTooManyPixels, ErrCorrupt, or r's own failure), else the store's or
-// the repository's, wrapped. If the record cannot be written the bytes
-// are removed again.
+// ErrTooManyPixels, ErrCorrupt, r's own failure, or ctx's while waiting),
+// else the store's or the repository's, wrapped. If the record cannot be
+// written the bytes are removed again.
 func (l *Library) Add(ctx context.Context, orgID, filename string, r io.Reader) (*Item, error) {
-	img, err := Inspect(r, l.limits)
+	img, err := Inspect(ctx, r, l.limits, l.budget)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +136,12 @@ func (l *Library) Add(ctx context.Context, orgID, filename string, r io.Reader) 
 		return nil, fmt.Errorf("media: record %s: %w", item.ID, err)
 	}
 	return created, nil
+}
+
+// Fit is Fit (the function) under the library's decode budget: the image
+// of type typ read from r re-encoded to take at most maxBytes.
+func (l *Library) Fit(ctx context.Context, r io.Reader, typ string, maxBytes int64) (*Fitted, error) {
+	return Fit(ctx, r, typ, maxBytes, l.budget)
 }
 
 // Get returns orgID's item id; ErrNotFound if there is none or it is

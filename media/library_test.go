@@ -333,3 +333,35 @@ func TestCleanFilenameAndList(t *testing.T) {
 		t.Fatalf("second page = %v", page)
 	}
 }
+
+// The library's decodes use the budget it is given: an image needing more
+// than all of it is refused, and a wide-open library refuses nothing else.
+func TestLibraryUsesItsBudget(t *testing.T) {
+	f := newLibrary(t)
+	small, err := media.NewBudget(1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := media.NewLibrary(f.items, f.store, f.lib.Limits(), func(context.Context, string, string) (bool, error) { return false, nil },
+		media.WithBudget(small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lib.Add(context.Background(), "org-a", "a.png", bytes.NewReader(mediatest.PNG(40, 30)))
+	var e *media.TooManyPixelsError
+	if !errors.As(err, &e) || e.BudgetBytes != 1000 {
+		t.Fatalf("err = %v, want the 1000-byte budget named", err)
+	}
+	if f.store.count() != 0 {
+		t.Error("a refused image was stored")
+	}
+	if _, err := lib.Fit(context.Background(), bytes.NewReader(mediatest.PNG(40, 30)), media.TypePNG, 100_000); !errors.As(err, &e) {
+		t.Errorf("Fit: err = %v, want the budget's refusal", err)
+	}
+	if _, err := f.lib.Add(context.Background(), "org-a", "a.png", bytes.NewReader(mediatest.PNG(40, 30))); err != nil {
+		t.Errorf("the default budget: %v", err)
+	}
+	if _, err := media.NewBudget(0); err == nil {
+		t.Error("a zero budget was made")
+	}
+}

@@ -4,26 +4,45 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"image"
 )
 
-// strip removes location and other descriptive metadata from an accepted
-// file by cutting container segments: no pixel is decoded or re-encoded, so
-// it is lossless and costs one copy. It returns the cleaned bytes and, for a
-// JPEG, the EXIF Orientation kept (1 when absent or for other types).
+// strip removes metadata from an accepted file by cutting container
+// segments: no pixel is decoded or re-encoded, so it is lossless and costs
+// one copy. It returns the cleaned bytes and, for a JPEG, the EXIF
+// Orientation kept (1 when absent or for other types).
 //
-// What goes, per container:
-//   - JPEG: every APPn segment except APP0 JFIF/JFXX, APP2 ICC_PROFILE and
-//     APP14 Adobe (rendering needs them: colour space and the Adobe
-//     transform); so APP1 EXIF and XMP, APP13 Photoshop/IPTC and the rest
-//     go, with COM comments and anything after EOI. An EXIF Orientation
-//     other than 1 is kept as a new EXIF segment holding that one tag, so a
-//     phone photo still displays upright; rotating the pixels instead would
-//     mean a lossy re-encode.
-//   - PNG: eXIf, tEXt, iTXt and zTXt chunks, and anything after IEND.
-//   - WebP: EXIF and "XMP " chunks, their VP8X flags, and anything after the
-//     RIFF payload; the RIFF size is rewritten.
-//   - GIF: comment extensions and XMP application extensions, and anything
-//     after the trailer. (GIF has no EXIF.)
+// It keeps only what renders, per container, rather than removing known
+// carriers (EXIF, XMP, ...): a private or future chunk can hold anything
+// (GPS coordinates in a camera maker's own PNG chunk, a C2PA manifest), so
+// whatever is not on the list goes, and anything after the end of the image.
+//   - JPEG: the frame, scan, table and restart segments; APP0 JFIF
+//     rewritten without its thumbnail (JFXX thumbnails go); APP2
+//     ICC_PROFILE; APP14 Adobe cut to its 12 defined bytes (it says how
+//     the colour is transformed). An EXIF Orientation other than 1 is kept
+//     as a new EXIF segment holding that one tag, so a phone photo still
+//     displays upright; rotating the pixels instead would mean a lossy
+//     re-encode.
+//   - PNG: the critical chunks IHDR, PLTE, IDAT, IEND, and the ancillary
+//     chunks that change how pixels show: tRNS, gAMA, cHRM, sRGB, iCCP,
+//     cICP, mDCV, cLLI (colour and transparency), sBIT (sample precision)
+//     and pHYs (pixel density: macOS and Safari size HiDPI screenshots by
+//     it). bKGD goes (browsers never paint it), and so would APNG's acTL,
+//     fcTL and fdAT, but Inspect refuses an APNG before this.
+//   - WebP: VP8, VP8L, VP8X, ALPH and ICCP (ANIM and ANMF are refused
+//     before this); the VP8X flags then claim only what is left (alpha,
+//     ICC), and the RIFF size is rewritten.
+//   - GIF: the image blocks and their graphic control extensions; the
+//     NETSCAPE2.0 application extension (the loop count) only when there
+//     is more than one frame; every other application, comment and
+//     plain-text extension goes (GIF has no EXIF).
+//
+// ICC profiles (JPEG APP2, PNG iCCP, WebP ICCP) are kept whole: they are
+// the colours, and rewriting their tag table is a colour-management
+// library's work. Their desc and cprt tags are free text, in practice the
+// profile's name and its maker's copyright written by the camera or editor,
+// not by the user; a crafted profile can carry any text, which a user
+// uploading their own crafted file already chose to publish.
 //
 // A malformed container is an error: the caller reports the file corrupt.
 func strip(typ string, data []byte) ([]byte, int, error) {
@@ -101,7 +120,11 @@ func stripJPEG(data []byte) ([]byte, int, error) {
 			}
 			continue
 		}
-		if (marker >= jpegAPP0 && marker <= 0xEF && !keepJPEGApp(marker, payload)) || marker == jpegCOM {
+		if marker >= jpegAPP0 && marker <= 0xEF {
+			out = appendJPEGApp(out, marker, payload)
+			continue
+		}
+		if !keepJPEGMarker(marker) {
 			continue
 		}
 		out = append(out, seg...)
@@ -132,17 +155,43 @@ func stripJPEG(data []byte) ([]byte, int, error) {
 	}
 }
 
-// keepJPEGApp says which APPn segments rendering needs.
-func keepJPEGApp(marker byte, payload []byte) bool {
-	switch marker {
-	case jpegAPP0:
-		return bytes.HasPrefix(payload, []byte("JFIF\x00")) || bytes.HasPrefix(payload, []byte("JFXX\x00"))
-	case jpegAPP2:
-		return bytes.HasPrefix(payload, []byte("ICC_PROFILE\x00"))
-	case jpegAPPE:
-		return bytes.HasPrefix(payload, []byte("Adobe"))
+// keepJPEGMarker says which non-APPn segments rendering needs: SOFn, DHT,
+// DAC (0xC0-0xCF but the reserved JPG, 0xC8), DQT, DNL, DRI and SOS. COM,
+// JPGn, DHP, EXP and reserved markers go.
+func keepJPEGMarker(marker byte) bool {
+	switch {
+	case marker >= 0xC0 && marker <= 0xCF:
+		return marker != 0xC8
+	case marker == 0xDB, marker == 0xDC, marker == 0xDD, marker == jpegSOS:
+		return true
 	}
 	return false
+}
+
+// appendJPEGApp appends what rendering needs of an APPn segment (marker,
+// payload after the length): a JFIF header without its thumbnail, an ICC
+// profile chunk, an Adobe segment's 12 defined bytes (Adobe TN 5116:
+// "Adobe", version, flags0, flags1, transform); nothing of any other.
+func appendJPEGApp(out []byte, marker byte, payload []byte) []byte {
+	var keep []byte
+	switch {
+	case marker == jpegAPP0 && bytes.HasPrefix(payload, []byte("JFIF\x00")):
+		// Version, units and densities; the thumbnail's size set to 0x0
+		// and its pixels dropped. A shorter one has no room for more.
+		keep = payload
+		if len(payload) >= 14 {
+			keep = append(append([]byte(nil), payload[:12]...), 0, 0)
+		}
+	case marker == jpegAPP2 && bytes.HasPrefix(payload, []byte("ICC_PROFILE\x00")):
+		keep = payload
+	case marker == jpegAPPE && bytes.HasPrefix(payload, []byte("Adobe")) && len(payload) >= 12:
+		keep = payload[:12]
+	default:
+		return out
+	}
+	out = append(out, 0xFF, marker)
+	out = binary.BigEndian.AppendUint16(out, uint16(2+len(keep)))
+	return append(out, keep...)
 }
 
 // exifOrientation reads tag 0x0112 from IFD0 of a TIFF-structured EXIF
@@ -216,9 +265,7 @@ func stripPNG(data []byte) ([]byte, error) {
 		if end > int64(len(data)) {
 			return nil, fmt.Errorf("png: chunk %q at byte %d overruns the file", typ, i)
 		}
-		switch typ {
-		case "eXIf", "tEXt", "iTXt", "zTXt":
-		default:
+		if size, ok := pngKept[typ]; ok && (size < 0 || int64(size) == n) {
 			out = append(out, data[i:end]...)
 		}
 		i = int(end)
@@ -228,11 +275,19 @@ func stripPNG(data []byte) ([]byte, error) {
 	}
 }
 
+// pngKept lists the PNG chunks kept (see strip), with the data length a
+// fixed-size one must have (PNG 3rd edition, §11), -1 for any: a chunk of
+// another length is malformed, and decoders ignore it, so it goes too.
+var pngKept = map[string]int{
+	"IHDR": -1, "PLTE": -1, "IDAT": -1, "IEND": -1,
+	"tRNS": -1, "iCCP": -1, "sBIT": -1,
+	"gAMA": 4, "cHRM": 32, "sRGB": 1, "cICP": 4, "mDCV": 24, "cLLI": 8, "pHYs": 9,
+}
+
 // VP8X flag bits (WebP container spec, "Extended File Format").
 const (
-	vp8xEXIF = 0x08
-	vp8xXMP  = 0x04
-
+	vp8xICC       = 0x20
+	vp8xAlpha     = 0x10
 	vp8xAnimation = 0x02
 )
 
@@ -244,6 +299,7 @@ func stripWebP(data []byte) ([]byte, error) {
 	body := data[12 : 8+size]
 	out := make([]byte, 12, len(data))
 	copy(out, data[:12])
+	vp8xAt, icc := -1, false
 	for i := 0; i < len(body); {
 		if i+8 > len(body) {
 			return nil, errTruncated
@@ -259,36 +315,59 @@ func stripWebP(data []byte) ([]byte, error) {
 			}
 		}
 		switch fourcc {
-		case "EXIF", "XMP ":
 		case "VP8X":
-			at := len(out)
+			vp8xAt = len(out)
 			out = append(out, body[i:end]...)
-			if n >= 1 {
-				out[at+8] &^= vp8xEXIF | vp8xXMP
-			}
-		default:
+		case "ICCP":
+			icc = true
+			out = append(out, body[i:end]...)
+		case "VP8 ", "VP8L", "ALPH":
 			out = append(out, body[i:end]...)
 		}
 		i = int(end)
+	}
+	if vp8xAt >= 0 && len(out) > vp8xAt+8 {
+		// The flags byte, then three reserved ones: only what is left
+		// is claimed.
+		flags := out[vp8xAt+8] & vp8xAlpha
+		if icc {
+			flags |= vp8xICC
+		}
+		out[vp8xAt+8] = flags
 	}
 	binary.LittleEndian.PutUint32(out[4:], uint32(len(out)-8))
 	return out, nil
 }
 
-func stripGIF(data []byte) ([]byte, error) {
+// gifBlock is one block of a GIF after its header and global colour
+// table: data[Start:End] of the file.
+type gifBlock struct {
+	Start, End int
+	// Label is the extension's label (0xF9 graphic control, 0xFE comment,
+	// 0x01 plain text, 0xFF application), 0 for an image.
+	Label byte
+	// Frame is an image's bounds, as its descriptor places it.
+	Frame image.Rectangle
+}
+
+// walkGIF returns where a GIF's header and global colour table end and its
+// blocks up to the trailer (GIF89a §§17-27), checking only structure:
+// every frame must lie within the logical screen (§20, as gif.DecodeAll
+// checks; gif.Decode stops at the first frame and would not).
+func walkGIF(data []byte) (int, []gifBlock, error) {
 	const header = 6 + 7 // signature and version, logical screen descriptor
 	if len(data) < header {
-		return nil, errTruncated
+		return 0, nil, errTruncated
 	}
+	screenW, screenH := int(binary.LittleEndian.Uint16(data[6:])), int(binary.LittleEndian.Uint16(data[8:]))
 	i := header
 	if flags := data[10]; flags&0x80 != 0 {
 		i += 3 << ((flags & 7) + 1) // global colour table
 	}
 	if i > len(data) {
-		return nil, errTruncated
+		return 0, nil, errTruncated
 	}
-	out := make([]byte, 0, len(data))
-	out = append(out, data[:i]...)
+	headerEnd := i
 
 	// subBlocks returns the end of the data sub-blocks starting at j.
 	subBlocks := func(j int) (int, error) {
@@ -304,32 +383,35 @@ func stripGIF(data []byte) ([]byte, error) {
 			j += n
 		}
 	}
+	var blocks []gifBlock
 	for {
 		if i >= len(data) {
-			return nil, errTruncated
+			return 0, nil, errTruncated
 		}
 		start := i
 		switch data[i] {
 		case 0x3B: // trailer
-			return append(out, 0x3B), nil
+			return headerEnd, blocks, nil
 		case 0x21: // extension: label, then sub-blocks
 			if i+2 > len(data) {
-				return nil, errTruncated
+				return 0, nil, errTruncated
 			}
-			label := data[i+1]
 			end, err := subBlocks(i + 2)
 			if err != nil {
-				return nil, err
+				return 0, nil, err
 			}
+			blocks = append(blocks, gifBlock{Start: start, End: end, Label: data[i+1]})
 			i = end
-			xmp := label == 0xFF && bytes.HasPrefix(data[start+2:], []byte("\x0bXMP DataXMP"))
-			if label == 0xFE || xmp {
-				continue
-			}
-			out = append(out, data[start:end]...)
 		case 0x2C: // image descriptor, optional local colour table, LZW data
 			if i+10 > len(data) {
-				return nil, errTruncated
+				return 0, nil, errTruncated
+			}
+			d := data[i+1:]
+			x, y := int(binary.LittleEndian.Uint16(d)), int(binary.LittleEndian.Uint16(d[2:]))
+			w, h := int(binary.LittleEndian.Uint16(d[4:])), int(binary.LittleEndian.Uint16(d[6:]))
+			if x+w > screenW || y+h > screenH {
+				return 0, nil, fmt.Errorf("gif: frame %d is %dx%d at (%d,%d), outside the %dx%d logical screen",
+					countFrames(blocks)+1, w, h, x, y, screenW, screenH)
 			}
 			j := i + 10
 			if flags := data[i+9]; flags&0x80 != 0 {
@@ -338,12 +420,45 @@ func stripGIF(data []byte) ([]byte, error) {
 			j++ // LZW minimum code size
 			end, err := subBlocks(j)
 			if err != nil {
-				return nil, err
+				return 0, nil, err
 			}
-			out = append(out, data[start:end]...)
+			blocks = append(blocks, gifBlock{Start: start, End: end, Frame: image.Rect(x, y, x+w, y+h)})
 			i = end
 		default:
-			return nil, fmt.Errorf("gif: unknown block %#x at byte %d", data[i], i)
+			return 0, nil, fmt.Errorf("gif: unknown block %#x at byte %d", data[i], i)
 		}
 	}
+}
+
+func countFrames(blocks []gifBlock) int {
+	n := 0
+	for _, b := range blocks {
+		if b.Label == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func stripGIF(data []byte) ([]byte, error) {
+	headerEnd, blocks, err := walkGIF(data)
+	if err != nil {
+		return nil, err
+	}
+	animated := countFrames(blocks) > 1
+	out := make([]byte, 0, len(data))
+	out = append(out, data[:headerEnd]...)
+	for _, b := range blocks {
+		blk := data[b.Start:b.End]
+		switch {
+		case b.Label == 0, b.Label == 0xF9:
+			// A graphic control extension stays even when the plain text
+			// it was meant for goes: decoders (Go's, browsers') skip plain
+			// text and apply it to the next image anyway.
+			out = append(out, blk...)
+		case b.Label == 0xFF && animated && bytes.HasPrefix(blk[2:], []byte("\x0bNETSCAPE2.0")):
+			out = append(out, blk...)
+		}
+	}
+	return append(out, 0x3B), nil
 }

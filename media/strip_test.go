@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"image"
 	"image/color"
@@ -138,7 +139,7 @@ func webpWithMetadata(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	vp8x := make([]byte, 10)
-	vp8x[0] = vp8xEXIF | vp8xXMP
+	vp8x[0] = 0x08 | 0x04
 	put24 := func(b []byte, v int) { b[0], b[1], b[2] = byte(v), byte(v>>8), byte(v>>16) }
 	put24(vp8x[4:], cfg.Width-1)
 	put24(vp8x[7:], cfg.Height-1)
@@ -196,7 +197,7 @@ func TestInspectStripsMetadata(t *testing.T) {
 			if !bytes.Contains(tt.data, []byte("GPS")) && !bytes.Contains(tt.data, []byte("N\x00\x00\x00")) {
 				t.Fatal("test input carries no location")
 			}
-			got, err := Inspect(bytes.NewReader(tt.data), testLimits)
+			got, err := Inspect(context.Background(), bytes.NewReader(tt.data), testLimits, newTestBudget(t))
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}
@@ -222,7 +223,7 @@ func TestInspectStripsMetadata(t *testing.T) {
 // TestWebPFlagsCleared: the VP8X EXIF and XMP flags go with their chunks,
 // and the RIFF size matches the file.
 func TestWebPFlagsCleared(t *testing.T) {
-	got, err := Inspect(bytes.NewReader(webpWithMetadata(t)), testLimits)
+	got, err := Inspect(context.Background(), bytes.NewReader(webpWithMetadata(t)), testLimits, newTestBudget(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +231,7 @@ func TestWebPFlagsCleared(t *testing.T) {
 	if string(b[12:16]) != "VP8X" {
 		t.Fatalf("first chunk %q, want VP8X", b[12:16])
 	}
-	if flags := b[20]; flags&(vp8xEXIF|vp8xXMP) != 0 {
+	if flags := b[20]; flags&(0x08|0x04) != 0 {
 		t.Errorf("VP8X flags %#x still announce EXIF/XMP", flags)
 	}
 	if size := binary.LittleEndian.Uint32(b[4:]); int(size) != len(b)-8 {
@@ -252,7 +253,7 @@ func TestJPEGOrientationKept(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(rune('0'+tt.orientation)), func(t *testing.T) {
-			got, err := Inspect(bytes.NewReader(jpegWithMetadata(t, gradient(16, 16), tt.orientation)), testLimits)
+			got, err := Inspect(context.Background(), bytes.NewReader(jpegWithMetadata(t, gradient(16, 16), tt.orientation)), testLimits, newTestBudget(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -293,7 +294,7 @@ func TestTrailingBytesDropped(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Inspect(bytes.NewReader(tt.data), testLimits)
+			got, err := Inspect(context.Background(), bytes.NewReader(tt.data), testLimits, newTestBudget(t))
 			if err != nil {
 				t.Fatalf("Inspect: %v", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -40,6 +41,8 @@ type networks struct {
 	proxy  map[string]*stallproxy.Proxy
 	ids    map[string]string // network ("linkedin", "page", ...) → account id
 	env    []string          // the networks' settings, for the worker too
+	// sandboxUser is the sandbox's id of the dev account's user.
+	sandboxUser string
 }
 
 // orgID is the company page's id on the LinkedIn double.
@@ -78,6 +81,7 @@ func startNetworks(ctx context.Context, t *testing.T) *networks {
 	n.dev = startDevOn(t, apiPort, n.env, "--no-worker")
 	n.d = dialDev(ctx, t, n.dev)
 	n.ids["sandbox"] = n.d.account
+	n.sandboxUser = n.d.platformUserOf(n.d.account)
 	n.connectLinkedIn(t)
 	n.connectBluesky(t)
 	n.connectMastodon(t)
@@ -196,6 +200,20 @@ func (d *devAPI) connectionOf(platform, prefix string) string {
 	return ""
 }
 
+// platformUserOf is the platform's user id of the account with id.
+func (d *devAPI) platformUserOf(id string) string {
+	d.t.Helper()
+	_, out := d.call("GET", "/connections", "")
+	conns, _ := out["connections"].([]any)
+	for _, c := range conns {
+		if c := c.(map[string]any); c["id"] == id {
+			return c["platformUserId"].(string)
+		}
+	}
+	d.t.Fatalf("no connection %s: %v", id, out)
+	return ""
+}
+
 // holds counts the posts with text the network holds for its account, read
 // from the network itself, and says who wrote them.
 func (n *networks) holds(t *testing.T, network, text string) (count int, authors []string) {
@@ -263,14 +281,17 @@ func getJSON(t *testing.T, u, token string, out any) {
 	}
 }
 
-// TestEveryNetwork is issue 14's end to end: through `postflow dev` and a
+// TestEveryNetwork is issues 14's and 15's end to end: through `postflow dev` and a
 // `postflow worker` of its own, one post goes to a LinkedIn member, their
 // company page, a Bluesky account, a Mastodon account and the sandbox at
 // once, each with its own variant, and each network holds it once with the
-// right author. Then, network by network, the worker is killed while the
-// network's call is held (before the network acts, and after it acted but
-// its answer was lost): a new worker publishes it exactly once, each by
-// the network's own lever.
+// right author and the post's image (uploaded to the media library through
+// the API), once, with its alt text; Bluesky's re-encoded to fit its byte
+// limit. Then, network by network, the worker is killed while the
+// network's call is held (before the network acts, which is after the
+// image's upload, and after it acted but its answer was lost): a new
+// worker publishes it exactly once, each by the network's own lever, with
+// the one upload of its image.
 func TestEveryNetwork(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
@@ -279,9 +300,18 @@ func TestEveryNetwork(t *testing.T) {
 	worker := n.startWorker(ctx, outer)
 	d := n.d
 
+	// The post's image is a photo over Bluesky's 1,000,000 bytes, so
+	// Bluesky gets it re-encoded; the kill rows' is a smaller one.
+	big := d.uploadMedia("hills.jpg", photo(t, 1800, 1350))
+	small := d.uploadMedia("hills-small.jpg", photo(t, 800, 600))
+	if big.Size <= 1_000_000 || big.Type != "image/jpeg" || big.Width != 1800 || small.Size >= 1_000_000 {
+		t.Fatalf("the library holds the photos as %+v and %+v; want a JPEG of 1800 pixels over 1,000,000 bytes and one under", big, small)
+	}
+
 	t.Run("one post, five networks, a variant each", func(t *testing.T) {
 		d.t = t
 		order := []string{"linkedin", "page", "bluesky", "mastodon", "sandbox"}
+		const alt = "Green hills under a pale sun: one image for every network"
 		var ids, variants []string
 		texts := map[string]string{}
 		for _, net := range order {
@@ -289,12 +319,16 @@ func TestEveryNetwork(t *testing.T) {
 			ids = append(ids, fmt.Sprintf("%q", n.ids[net]))
 			variants = append(variants, fmt.Sprintf(`%q:{"content":%q}`, n.ids[net], texts[net]))
 		}
-		status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":"The default text","socialAccountIds":[%s],"variants":{%s}}`,
-			strings.Join(ids, ","), strings.Join(variants, ",")))
+		status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":"The default text","socialAccountIds":[%s],"variants":{%s},"media":[{"id":%q,"altText":%q}]}`,
+			strings.Join(ids, ","), strings.Join(variants, ","), big.ID, alt))
 		if status != 201 {
 			t.Fatalf("POST /posts = %d %v", status, post)
 		}
 		id := post["id"].(string)
+		uploadsBefore := map[string]int{"sandbox": n.sandboxUploads(t)}
+		for net := range uploadRoutes {
+			uploadsBefore[net] = n.uploads(net)
+		}
 		d.trigger(id, "every-network")
 		got := d.wait(id, 2*time.Minute)
 		if got["status"] != "published" {
@@ -319,7 +353,53 @@ func TestEveryNetwork(t *testing.T) {
 			if c, _ := n.holds(t, net, "The default text"); c != 0 {
 				t.Errorf("%s holds the default text %d times; each got a variant", net, c)
 			}
+			if r == nil {
+				continue
+			}
+			// Bluesky got the photo re-encoded; the LinkedIn double and the
+			// sandbox keep the bytes they got, which are the library's.
+			resultMedia(t, net, r, big.ID, net == "bluesky")
+			sha := map[string]string{"linkedin": big.SHA256, "page": big.SHA256, "sandbox": big.SHA256}[net]
+			// Smaller, in the same proportions (to a pixel's rounding).
+			if w, h := n.checkShownOnce(t, net, texts[net], alt, sha); net == "bluesky" && (w >= big.Width || abs(w*big.Height/big.Width-h) > 1) {
+				t.Errorf("bluesky holds a %dx%d image; want the %dx%d photo made smaller", w, h, big.Width, big.Height)
+			}
 		}
+		// Each network got the image once a post: the member and the page
+		// post apart on LinkedIn.
+		uploaded := map[string]int{"sandbox": n.sandboxUploads(t) - uploadsBefore["sandbox"]}
+		for net := range uploadRoutes {
+			uploaded[net] = n.uploads(net) - uploadsBefore[net]
+		}
+		if want := map[string]int{"linkedin": 2, "bluesky": 1, "mastodon": 1, "sandbox": 1}; !maps.Equal(uploaded, want) {
+			t.Errorf("uploads %v, want %v", uploaded, want)
+		}
+	})
+
+	t.Run("a retry uploads nothing twice", func(t *testing.T) {
+		d.t = t
+		// The sandbox refuses the post once (503), after the image went up:
+		// the activity's retry refers to the same upload.
+		const text, alt = "Refused once, then published with its one upload", "Hills, sent to the sandbox once"
+		d.behaveAs(n.sandboxUser, `{"publish":"unavailable","publishTimes":1}`)
+		before := n.sandboxUploads(t)
+		status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q],"media":[{"id":%q,"altText":%q}]}`,
+			text, n.ids["sandbox"], small.ID, alt))
+		if status != 201 {
+			t.Fatalf("POST /posts = %d %v", status, post)
+		}
+		id := post["id"].(string)
+		d.trigger(id, "image-retry")
+		got := d.wait(id, time.Minute)
+		r := result(t, got)
+		if got["status"] != "published" || r["status"] != "published" || r["attempts"] != 2.0 {
+			t.Errorf("post %v, result %v; want published at the second attempt", got["status"], r)
+		}
+		if uploaded := n.sandboxUploads(t) - before; uploaded != 1 {
+			t.Errorf("the sandbox got %d uploads, want one", uploaded)
+		}
+		resultMedia(t, "sandbox", r, small.ID, false)
+		n.checkShownOnce(t, "sandbox", text, alt, small.SHA256)
 	})
 
 	routes := map[string]func(*http.Request) bool{
@@ -333,8 +413,11 @@ func TestEveryNetwork(t *testing.T) {
 			t.Run("worker killed "+name+" "+net+" acts", func(t *testing.T) {
 				d.t = t
 				text := fmt.Sprintf("Killed %s %s acted, published once", name, net)
+				alt := fmt.Sprintf("Hills, uploaded once though the worker died %s %s acted", name, net)
+				uploadsBefore := n.uploads(net)
 				n.proxy[net].Hold(routes[net], when, 1)
-				status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q]}`, text, n.ids[net]))
+				status, post := d.call("POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q],"media":[{"id":%q,"altText":%q}]}`,
+					text, n.ids[net], small.ID, alt))
 				if status != 201 {
 					t.Fatalf("POST /posts = %d %v", status, post)
 				}
@@ -362,6 +445,13 @@ func TestEveryNetwork(t *testing.T) {
 				if c, _ := n.holds(t, net, text); c != 1 {
 					t.Errorf("%s holds the post %d times, want once", net, c)
 				}
+				// Before: the worker died between the upload and the post.
+				// The new one refers to the upload again.
+				if got := n.uploads(net) - uploadsBefore; got != 1 {
+					t.Errorf("%s got %d uploads of the post's image, want one", net, got)
+				}
+				resultMedia(t, net, r, small.ID, false)
+				n.checkShownOnce(t, net, text, alt, map[string]string{"linkedin": small.SHA256}[net])
 			})
 		}
 	}

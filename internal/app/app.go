@@ -92,7 +92,14 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	}
 	s := &services{registry: reg, accounts: d.mongo.Accounts(), postStore: d.mongo.Posts()}
 	items := d.mongo.Media()
-	s.library, err = media.NewLibrary(items, d.media, media.Limits{MaxBytes: cfg.MediaMaxBytes, MaxPixels: cfg.MediaMaxPixels}, s.postStore.UsesMedia)
+	// One decode budget for the process: uploads and the worker's
+	// re-encodings share the library's.
+	budget, err := media.NewBudget(cfg.MediaDecodeMemory)
+	if err != nil {
+		return nil, err
+	}
+	s.library, err = media.NewLibrary(items, d.media, media.Limits{MaxBytes: cfg.MediaMaxBytes, MaxPixels: cfg.MediaMaxPixels}, s.postStore.UsesMedia,
+		media.WithBudget(budget))
 	if err != nil {
 		return nil, err
 	}

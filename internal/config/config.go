@@ -95,8 +95,13 @@ type Config struct {
 	MediaMaxBytes int64 `env:"MEDIA_MAX_BYTES" envDefault:"20971520"`
 	// MediaMaxPixels caps an image's width*height, checked on its header
 	// before it is decoded (the decompression-bomb guard; 422 beyond).
-	// Decoding takes about 4 bytes a pixel at peak.
-	MediaMaxPixels int64 `env:"MEDIA_MAX_PIXELS" envDefault:"100000000"`
+	// Decoding takes 1 to 8 bytes a pixel at peak (media.Limits).
+	MediaMaxPixels int64 `env:"MEDIA_MAX_PIXELS" envDefault:"50000000"`
+	// MediaDecodeMemory bounds, in bytes, the memory a process's image
+	// decodes (uploads, imports, re-encodings for Bluesky) hold at once
+	// (media.Budget): others wait, and an image needing more than all of
+	// it is refused (422 too_many_pixels). 512 MiB by default.
+	MediaDecodeMemory int64 `env:"MEDIA_DECODE_MEMORY" envDefault:"536870912"`
 	// MediaImportTimeout bounds fetching an image by URL (POST /media
 	// {"url"}), whole.
 	MediaImportTimeout time.Duration `env:"MEDIA_IMPORT_TIMEOUT" envDefault:"20s"`
@@ -372,6 +377,9 @@ func (c *Config) validate(role Role) problems {
 	}
 	if c.MediaMaxPixels <= 0 {
 		ps.add("MEDIA_MAX_PIXELS", "must be a positive number of pixels (width*height)")
+	}
+	if c.MediaDecodeMemory <= 0 {
+		ps.add("MEDIA_DECODE_MEMORY", "must be a positive number of bytes")
 	}
 	if c.MediaImportTimeout <= 0 {
 		ps.add("MEDIA_IMPORT_TIMEOUT", "must be a positive duration such as 20s")

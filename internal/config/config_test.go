@@ -52,8 +52,8 @@ func TestLoadValid(t *testing.T) {
 	if b := cfg.Bluesky; !b.Enabled || b.Connect != "app-password" || cfg.BlueskyOAuth() || b.ResolverURL != "https://bsky.social" || b.PLCURL != "https://plc.directory" || b.AppURL != "https://bsky.app" {
 		t.Errorf("Bluesky defaults = %+v", b)
 	}
-	if cfg.MediaMaxBytes != 20<<20 || cfg.MediaMaxPixels != 100_000_000 || cfg.MediaImportTimeout != 20*time.Second || cfg.PublicBaseURL != "" {
-		t.Errorf("media defaults: %d bytes, %d pixels, import %s, public base %q", cfg.MediaMaxBytes, cfg.MediaMaxPixels, cfg.MediaImportTimeout, cfg.PublicBaseURL)
+	if cfg.MediaMaxBytes != 20<<20 || cfg.MediaMaxPixels != 50_000_000 || cfg.MediaDecodeMemory != 512<<20 || cfg.MediaImportTimeout != 20*time.Second || cfg.PublicBaseURL != "" {
+		t.Errorf("media defaults: %d bytes, %d pixels, decode memory %d, import %s, public base %q", cfg.MediaMaxBytes, cfg.MediaMaxPixels, cfg.MediaDecodeMemory, cfg.MediaImportTimeout, cfg.PublicBaseURL)
 	}
 	if cfg.LinkedIn.PagesEnabled {
 		t.Error("LINKEDIN_PAGES_ENABLED must be off unless LinkedIn approved the app for pages")
@@ -129,6 +129,7 @@ func TestLoadErrors(t *testing.T) {
 		{"media max bytes", prodEnv("MEDIA_MAX_BYTES=0"), config.RoleAPI, "MEDIA_MAX_BYTES", "positive"},
 		{"media max bytes not a number", prodEnv("MEDIA_MAX_BYTES=20MB"), config.RoleAPI, "MEDIA_MAX_BYTES", "whole number"},
 		{"media max pixels", prodEnv("MEDIA_MAX_PIXELS=-1"), config.RoleAPI, "MEDIA_MAX_PIXELS", "positive"},
+		{"media decode memory", prodEnv("MEDIA_DECODE_MEMORY=0"), config.RoleAPI, "MEDIA_DECODE_MEMORY", "positive"},
 		{"media import timeout", prodEnv("MEDIA_IMPORT_TIMEOUT=0s"), config.RoleAPI, "MEDIA_IMPORT_TIMEOUT", "positive"},
 		{"public base url relative", prodEnv("PUBLIC_BASE_URL=/api"), config.RoleWorker, "PUBLIC_BASE_URL", "absolute URL"},
 		{"public base url with a query", prodEnv("PUBLIC_BASE_URL=https://api.example.com/?x=1"), config.RoleAPI, "PUBLIC_BASE_URL", "without query"},

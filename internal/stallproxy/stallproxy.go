@@ -42,6 +42,8 @@ type Proxy struct {
 	when  When
 	times int
 	held  int
+	// sent counts the calls forwarded to the network, by method and path.
+	sent map[string]int
 }
 
 // Start runs a proxy to target until the test ends.
@@ -51,7 +53,7 @@ func Start(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("stallproxy: target %q: %v", target, err)
 	}
-	p := &Proxy{target: u, closed: make(chan struct{})}
+	p := &Proxy{target: u, closed: make(chan struct{}), sent: map[string]int{}}
 	p.rp = &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.SetURL(u)
 		r.Out.Host = r.In.Host // The server sees the address its client used.
@@ -78,6 +80,23 @@ func (p *Proxy) Held() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.held
+}
+
+// Sent is how many calls with method and path (the URL's path, without
+// its query) the proxy has forwarded to the network so far: the ones held
+// After count, the ones held Before do not, since the network never saw
+// them. A test counts a network's uploads with it.
+func (p *Proxy) Sent(method, path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent[method+" "+path]
+}
+
+// forwarding counts r as sent to the network.
+func (p *Proxy) forwarding(r *http.Request) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent[r.Method+" "+r.URL.Path]++
 }
 
 // Route matches calls by method and path.
@@ -129,12 +148,14 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		out := r.Clone(r.Context())
 		out.Body = io.NopCloser(bytes.NewReader(body))
+		p.forwarding(r)
 		p.rp.ServeHTTP(rec, out)
 		// Held from here on: the network has answered.
 		p.hold()
 		defer p.release()
 		p.wait(r)
 	default:
+		p.forwarding(r)
 		p.rp.ServeHTTP(w, r)
 	}
 }
