@@ -96,7 +96,15 @@ func mediaError(err error, limits media.Limits) error {
 		return &Error{http.StatusUnsupportedMediaType, "unsupported_media_type",
 			fmt.Sprintf("The file is %s, not an image PostFlow takes (JPEG, PNG, GIF or still WebP); the type is read from the bytes, not from the file's name.", typ.Sniffed)}
 	case errors.As(err, &pixels):
-		return Unprocessable("too_many_pixels", fmt.Sprintf("The image claims %d x %d pixels; at most %d pixels (width x height) are taken.", pixels.Width, pixels.Height, pixels.MaxPixels))
+		msg := fmt.Sprintf("The image claims %d x %d pixels; at most %d pixels (width x height) are taken.", pixels.Width, pixels.Height, pixels.MaxPixels)
+		switch {
+		case pixels.BudgetBytes > 0:
+			msg = fmt.Sprintf("The image claims %d x %d pixels, which would take about %d MiB to decode; this server decodes at most %d MiB at once (MEDIA_DECODE_MEMORY), about %d pixels of this kind.",
+				pixels.Width, pixels.Height, pixels.DecodeBytes>>20, pixels.BudgetBytes>>20, pixels.MaxPixels)
+		case pixels.Frames > 0:
+			msg = fmt.Sprintf("The %d x %d GIF's %d frames cover %d pixels in all; at most %d are taken.", pixels.Width, pixels.Height, pixels.Frames, pixels.FramePixels, pixels.MaxPixels)
+		}
+		return Unprocessable("too_many_pixels", msg)
 	case errors.As(err, &corrupt):
 		return Unprocessable("corrupt_image", fmt.Sprintf("The file starts like %s but does not decode: it is damaged or cut short.", corrupt.Type))
 	case errors.Is(err, media.ErrNotFound):
