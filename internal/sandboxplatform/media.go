@@ -3,6 +3,8 @@ package sandboxplatform
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -37,12 +39,16 @@ var ImageTypes = []string{media.TypeJPEG, media.TypePNG, media.TypeGIF, media.Ty
 // Image is an image a user uploaded. Its bytes live in the document: the
 // sandbox caps an image well under MongoDB's 16 MB document limit.
 type Image struct {
-	ID          string    `bson:"_id" json:"id"`
-	UserID      string    `bson:"userId" json:"userId"`
-	ContentType string    `bson:"contentType" json:"contentType"`
-	Size        int64     `bson:"size" json:"size"`
-	Data        []byte    `bson:"data" json:"-"`
-	CreatedAt   time.Time `bson:"createdAt" json:"createdAt"`
+	ID          string `bson:"_id" json:"id"`
+	UserID      string `bson:"userId" json:"userId"`
+	ContentType string `bson:"contentType" json:"contentType"`
+	Size        int64  `bson:"size" json:"size"`
+	// SHA256 is the bytes' digest, hex.
+	SHA256 string `bson:"sha256" json:"sha256"`
+	// Data is the bytes; none when the user's behaviour discards them
+	// (Behaviour.DiscardImageBytes).
+	Data      []byte    `bson:"data,omitempty" json:"-"`
+	CreatedAt time.Time `bson:"createdAt" json:"createdAt"`
 }
 
 // PostImage is an image as a post refers to it. URL, in the feed, is the
@@ -121,7 +127,11 @@ func (p *Platform) createImage(w http.ResponseWriter, r *http.Request) {
 			"message": fmt.Sprintf("The bytes are %s, not the %s the Content-Type names.", got, typ)})
 		return
 	}
-	img := Image{ID: random("sbm_"), UserID: u.ID, ContentType: typ, Size: int64(len(data)), Data: data, CreatedAt: p.now().UTC()}
+	sum := sha256.Sum256(data)
+	img := Image{ID: random("sbm_"), UserID: u.ID, ContentType: typ, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Data: data, CreatedAt: p.now().UTC()}
+	if u.Behaviour.DiscardImageBytes {
+		img.Data = nil
+	}
 	if _, err := p.images().InsertOne(ctx, img); err != nil {
 		p.fail(w, r, err)
 		return
@@ -195,7 +205,7 @@ func (p *Platform) serveImage(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, err)
 		return
 	}
-	if img == nil {
+	if img == nil || img.Data == nil {
 		http.NotFound(w, r)
 		return
 	}

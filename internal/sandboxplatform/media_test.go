@@ -2,6 +2,9 @@ package sandboxplatform
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"image"
@@ -14,6 +17,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/postflow/postflow/internal/mongotest"
 )
@@ -290,5 +295,43 @@ func TestIdempotencyKeyBeforeImages(t *testing.T) {
 	}
 	if status, code, again := s.post(token, "refused first", "key-1", images); status != http.StatusOK || again != first {
 		t.Errorf("a repeat after its image was deleted: %d %s %q; want 200 and %q", status, code, again, first)
+	}
+}
+
+// DiscardImageBytes keeps an upload's size and digest, not its bytes: the
+// upload is checked and answered as always, the image is not served, and
+// other users' uploads are kept whole.
+func TestDiscardImageBytes(t *testing.T) {
+	s := newSandbox(t, Options{})
+	bench, benchToken := s.connect("Bench")
+	_, adaToken := s.connect("Ada")
+	if status, body := s.behave(bench, `{"discardImageBytes":true}`); status != http.StatusOK {
+		t.Fatalf("behaviour: %d %s", status, body)
+	}
+	data := pngBytes(t, 9)
+	for _, tc := range []struct {
+		token  string
+		served int
+	}{{benchToken, http.StatusNotFound}, {adaToken, http.StatusOK}} {
+		status, id := s.upload(tc.token, "image/png", data)
+		if status != http.StatusCreated {
+			t.Fatalf("upload: %d", status)
+		}
+		var img Image
+		if err := s.p.images().FindOne(context.Background(), bson.D{{Key: "_id", Value: id}}).Decode(&img); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		if img.Size != int64(len(data)) || img.SHA256 != hex.EncodeToString(sum[:]) || (tc.served == http.StatusNotFound) != (img.Data == nil) {
+			t.Errorf("kept %d bytes of %d, size %d, sha256 %s", len(img.Data), len(data), img.Size, img.SHA256)
+		}
+		res, err := http.Get(s.srv.URL + "/media/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.served {
+			t.Errorf("GET /media/{id} = %d, want %d", res.StatusCode, tc.served)
+		}
 	}
 }
