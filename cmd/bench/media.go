@@ -47,19 +47,24 @@ type mediaResult struct {
 // noiseImage is a JPEG of about size bytes: noise does not compress, so
 // quality 100 keeps it large. seed makes each image its own.
 func noiseImage(size int, seed uint32) []byte {
-	// About 1.7 bytes a pixel at quality 100.
-	side := int(math.Sqrt(float64(size) / 1.7))
-	m := image.NewRGBA(image.Rect(0, 0, side, side))
-	x := seed | 1
-	for i := range m.Pix {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		m.Pix[i] = byte(x)
+	encode := func(side int) []byte {
+		m := image.NewRGBA(image.Rect(0, 0, side, side))
+		x := seed | 1
+		for i := range m.Pix {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			m.Pix[i] = byte(x)
+		}
+		var buf bytes.Buffer
+		_ = jpeg.Encode(&buf, m, &jpeg.Options{Quality: 100})
+		return buf.Bytes()
 	}
-	var buf bytes.Buffer
-	_ = jpeg.Encode(&buf, m, &jpeg.Options{Quality: 100})
-	return buf.Bytes()
+	// A first guess, then the side that the bytes a pixel it gave call
+	// for: within a percent of size.
+	side := int(math.Sqrt(float64(size) / 1.5))
+	first := encode(side)
+	return encode(int(float64(side) * math.Sqrt(float64(size)/float64(len(first)))))
 }
 
 // uploadMedia posts data to POST /media as a multipart upload.
