@@ -290,7 +290,7 @@ func TestDevStopsCleanlyWhileStarting(t *testing.T) {
 // is reported, one line each naming the command and the variable, and
 // nothing starts.
 func TestConfigErrorsAreOneLineEach(t *testing.T) {
-	prod := []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "TEMPORAL_PAYLOAD_KEY=" + strings.Repeat("ab", 32), "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef"}
+	prod := []string{"NODE_ENV=production", "TOKEN_ENCRYPTION_KEY=dG9vLXNob3J0", "TEMPORAL_PAYLOAD_KEY=" + strings.Repeat("ab", 32), "MONGODB_URI=mongodb://db/x", "REDIS_URL=redis://r:6379", "FRONTEND_URL=https://app.example.com", "JWT_SECRET=0123456789abcdef0123456789abcdef", "MEDIA_URL_SECRET=" + strings.Repeat("cd", 32)}
 	tests := []struct {
 		name      string
 		args      []string
@@ -356,6 +356,7 @@ func TestConfigErrorsAreOneLineEach(t *testing.T) {
 				"postflow api: config: TOKEN_ENCRYPTION_KEY: is required",
 				"postflow api: config: TEMPORAL_PAYLOAD_KEY: is required",
 				"postflow api: config: JWT_SECRET: is required",
+				"postflow api: config: MEDIA_URL_SECRET: is required",
 				"postflow api: config: FRONTEND_URL: must be an absolute URL",
 			},
 		},
