@@ -1,0 +1,160 @@
+package idempotency_test
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/internal/idempotency"
+	"github.com/postflow/postflow/internal/redistest"
+)
+
+func TestRedisKeyHidesTheKey(t *testing.T) {
+	k := idempotency.RedisKey("org-a", "my secret-ish key")
+	if !strings.HasPrefix(k, "idem:org-a:") || strings.Contains(k, "secret") || len(k) != len("idem:org-a:")+64 {
+		t.Errorf("RedisKey = %q, want idem:org-a: and 64 hex digits", k)
+	}
+	if k == idempotency.RedisKey("org-b", "my secret-ish key") {
+		t.Error("two organizations share a Redis key")
+	}
+}
+
+// A key goes through its states: free, running (seen as such by a second
+// request), done (seen with its answer), and free again after TTL.
+func TestKeyLifecycle(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	s := idempotency.New(rdb).WithTimes(time.Second, 10*time.Second)
+	orgA, orgB := org(t, "org-a"), org(t, "org-b")
+	c, rec, err := s.Begin(ctx, orgA, "k1", "target-1")
+	if err != nil || c == nil || rec != nil {
+		t.Fatalf("first Begin = %v, %v, %v; want a claim", c, rec, err)
+	}
+	_, rec, err = s.Begin(ctx, orgA, "k1", "target-1")
+	if err != nil || rec == nil || !rec.Running || rec.Target != "target-1" || rec.Answer != nil {
+		t.Fatalf("Begin while running = %+v, %v; want running target-1", rec, err)
+	}
+	// Another organization's key of the same name is its own.
+	if other, _, err := s.Begin(ctx, orgB, "k1", "target-1"); err != nil || other == nil {
+		t.Fatalf("org-b's Begin = %v, %v; want its own claim", other, err)
+	}
+	answer := idempotency.Answer{Status: 201, Header: map[string]string{"Content-Type": "application/json"}, Body: []byte(`{"id":"1"}`)}
+	if err := c.Complete(ctx, "digest-1", answer); err != nil {
+		t.Fatal(err)
+	}
+	_, rec, err = s.Begin(ctx, orgA, "k1", "target-2")
+	if err != nil || rec == nil || rec.Running || rec.Target != "target-1" || rec.Body != "digest-1" ||
+		rec.Answer == nil || rec.Answer.Status != 201 || string(rec.Answer.Body) != `{"id":"1"}` || rec.Answer.Header["Content-Type"] != "application/json" {
+		t.Fatalf("Begin when done = %+v, %v", rec, err)
+	}
+	if err := c.Complete(ctx, "digest-1", answer); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Errorf("a second Complete = %v, want ErrLeaseLost", err)
+	}
+	if err := c.Release(ctx); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Errorf("Release after Complete = %v, want ErrLeaseLost (the answer stays)", err)
+	}
+	waitFree(t, s, orgA, "k1", 3*time.Second)
+}
+
+// A crashed owner renews nothing: its key is free one lease later. An owner
+// that renews keeps it; one whose lease ran out cannot complete.
+func TestLeaseExpiresUnlessRenewed(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	s := idempotency.New(rdb).WithTimes(time.Hour, 600*time.Millisecond)
+
+	o := org(t, "org")
+	crashed, _, err := s.Begin(ctx, o, "crash", "t")
+	if err != nil || crashed == nil {
+		t.Fatal(err)
+	}
+	kept, _, err := s.Begin(ctx, o, "kept", "t")
+	if err != nil || kept == nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(1500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		if err := kept.Renew(ctx); err != nil {
+			t.Fatalf("Renew: %v", err)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	if _, rec, err := s.Begin(ctx, o, "kept", "t"); err != nil || rec == nil || !rec.Running {
+		t.Fatalf("a renewed claim: %+v, %v; want it running", rec, err)
+	}
+	next, _, err := s.Begin(ctx, o, "crash", "t")
+	if err != nil || next == nil {
+		t.Fatalf("Begin after the lease ran out = %v, %v; want a new claim", next, err)
+	}
+	if err := crashed.Complete(ctx, "d", idempotency.Answer{Status: 200}); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Errorf("Complete of a lapsed claim = %v, want ErrLeaseLost", err)
+	}
+	if err := crashed.Renew(ctx); !errors.Is(err, idempotency.ErrLeaseLost) {
+		t.Errorf("Renew of a lapsed claim = %v, want ErrLeaseLost", err)
+	}
+	if err := next.Release(ctx); err != nil {
+		t.Fatalf("Release: %v", err)
+	}
+	if again, _, err := s.Begin(ctx, o, "crash", "t"); err != nil || again == nil {
+		t.Fatalf("Begin after Release = %v, %v; want a claim", again, err)
+	}
+}
+
+// Of many requests claiming one key at once, one gets it.
+func TestConcurrentBeginClaimsOnce(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	s := idempotency.New(rdb)
+	o := org(t, "org")
+	for round := range 10 {
+		var claims, held atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, rec, err := s.Begin(context.Background(), o, "k"+string(rune('a'+round)), "t")
+				switch {
+				case err != nil:
+					t.Error(err)
+				case c != nil:
+					claims.Add(1)
+				case rec != nil && rec.Running:
+					held.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if claims.Load() != 1 || held.Load() != 15 {
+			t.Fatalf("%d claims and %d running records, want 1 and 15", claims.Load(), held.Load())
+		}
+	}
+}
+
+// org is an organization of this test run alone: a real Redis outlives
+// the run, with the keys it claimed.
+func org(t *testing.T, name string) string {
+	return name + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+}
+
+func waitFree(t *testing.T, s *idempotency.Store, org, key string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		c, _, err := s.Begin(context.Background(), org, key, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is still held after %s", key, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
