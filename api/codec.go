@@ -64,7 +64,7 @@ func (s *server) codecHandler(opts CodecOptions) http.Handler {
 		}
 		s.serveCodec(w, r, opts.Codec)
 	})
-	h := corsFor(opts.UIOrigin, "POST, OPTIONS", "Authorization, Content-Type, X-Namespace")(auth)
+	h := corsFor(opts.UIOrigin, "POST, OPTIONS", "Authorization, Content-Type, X-Namespace", "")(auth)
 	if opts.Anonymous {
 		h = s.loopbackOnly("Without credentials, the codec endpoint answers only requests to a loopback host (localhost, 127.0.0.1, [::1]).")(h)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/idempotency"
 	"github.com/postflow/postflow/posts"
 )
 
@@ -40,6 +41,10 @@ type Options struct {
 	Posts *posts.Service
 	// Media serves the media library (/media) when its Library is set.
 	Media MediaOptions
+	// Idempotency keeps the Idempotency-Keys of POST /posts, PATCH
+	// /posts/{id}, POST /publish/{postId} and POST /media (Redis); without
+	// it a request carrying one is 503 idempotency_unavailable.
+	Idempotency *idempotency.Store
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
 	// Web UI to decode payloads (see codec.go).
 	Codec CodecOptions
@@ -73,6 +78,7 @@ type server struct {
 	conns         *connections.Service
 	posts         *posts.Service
 	media         *mediaServer // nil without a library
+	idem          *idempotency.Store
 	frontendURL   string
 	secureCookies bool
 	// frontendOrigin is FRONTEND_URL's origin (originOf), the only Origin
@@ -86,7 +92,8 @@ const sandboxMediaPath = "/sandbox/api/media"
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
 	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
-		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
+		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL),
+		idem: opts.Idempotency}
 	if opts.Media.Library != nil {
 		s.media = newMediaServer(opts.Media)
 	}
@@ -154,18 +161,22 @@ func NewHandler(opts Options) http.Handler {
 	if s.posts != nil {
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
-			r.Post("/posts", s.createPost)
+			// A client may retry these after a timeout without doing
+			// them twice (idempotency.go).
+			idem := s.idempotent(idemRoute{maxBody: opts.MaxBodyBytes})
+			r.With(idem).Post("/posts", s.createPost)
 			r.Get("/posts", s.listPosts)
 			r.Get("/posts/{id}", s.getPost)
-			r.Patch("/posts/{id}", s.updatePost)
+			r.With(idem).Patch("/posts/{id}", s.updatePost)
 			r.Delete("/posts/{id}", s.deletePost)
-			r.Post("/publish/{postId}", s.publish)
+			r.With(idem).Post("/publish/{postId}", s.publish)
 		})
 	}
 	if s.media != nil {
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
-			r.Post("/media", s.uploadOrImport)
+			r.With(s.idempotent(idemRoute{maxBody: s.media.lib.Limits().MaxBytes + multipartOverhead, readTime: uploadReadTime})).
+				Post("/media", s.uploadOrImport)
 			r.Get("/media", s.listMedia)
 			r.Get("/media/{id}", s.getMedia)
 			r.Get("/media/{id}/content", s.mediaContent)
@@ -243,7 +254,8 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 // cors answers preflights for the frontend's origin only; any other origin
 // gets no CORS headers and the browser blocks it.
 func cors(frontendURL string) func(http.Handler) http.Handler {
-	return corsFor(frontendURL, "GET, POST, PATCH, DELETE, OPTIONS", "Authorization, Content-Type")
+	return corsFor(frontendURL, "GET, POST, PATCH, DELETE, OPTIONS", "Authorization, Content-Type, "+IdempotencyKeyHeader,
+		ReplayedHeader+", Retry-After")
 }
 
 // originOf returns the origin of an absolute URL as a browser writes it
@@ -282,8 +294,9 @@ func requestOrigin(r *http.Request) string {
 }
 
 // corsFor allows one origin (the origin of originURL) the methods and
-// headers given.
-func corsFor(originURL, methods, headers string) func(http.Handler) http.Handler {
+// headers given, and lets its scripts read the answer headers expose
+// names (beside the CORS-safelisted ones; "" for none).
+func corsFor(originURL, methods, headers, expose string) func(http.Handler) http.Handler {
 	origin := originOf(originURL)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -302,6 +315,9 @@ func corsFor(originURL, methods, headers string) func(http.Handler) http.Handler
 				h.Set("Access-Control-Max-Age", strconv.Itoa(600))
 				w.WriteHeader(http.StatusNoContent)
 				return
+			}
+			if expose != "" {
+				h.Set("Access-Control-Expose-Headers", expose)
 			}
 			next.ServeHTTP(w, r)
 		})

@@ -31,6 +31,7 @@ import (
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/internal/idempotency"
 	"github.com/postflow/postflow/internal/mediastore"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/netguard"
@@ -486,6 +487,15 @@ func isLoopbackIP(host string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
+// idempotencyStore keeps Idempotency-Keys in the API's Redis (nil
+// without one).
+func idempotencyStore(d *deps) *idempotency.Store {
+	if d.redis == nil {
+		return nil
+	}
+	return idempotency.New(d.redis)
+}
+
 // serveAPI listens on host (all interfaces when empty) and cfg.Port, and
 // reports the bound address on bound, if given, once it accepts connections.
 func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger, host string, bound chan<- net.Addr) error {
@@ -510,6 +520,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Connections:  svc.connections,
 		Posts:        svc.posts,
 		Media:        mediaOpts,
+		Idempotency:  idempotencyStore(d),
 		Sandbox:      sandboxPlatform(cfg, d, logger),
 		Codec:        codecOptions(cfg, d),
 		// Production serves HTTPS (behind its proxy); dev serves plain

@@ -100,6 +100,15 @@ func RedisKey(org, key string) string {
 	return keyPrefix + org + ":" + hex.EncodeToString(sum[:])
 }
 
+// Target fingerprints what is known of a request before its body: its
+// method, its request URI (path and query) and its caller (a user id).
+// Hex SHA-256.
+func Target(method, requestURI, caller string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q", method, requestURI, caller)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // claim sets a free key running for its owner, or returns what holds it.
 var claim = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
