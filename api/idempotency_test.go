@@ -460,3 +460,43 @@ func TestIdempotencyRefusalFreesKeyFailureIsKept(t *testing.T) {
 		t.Errorf("%d runs started, want 1", a.runner.started[post.ID])
 	}
 }
+
+// A request that outlasts the lease keeps its key: the API renews the
+// lease while the request runs.
+func TestIdempotencyLeaseRenewedWhileRunning(t *testing.T) {
+	runner := &gatedRunner{gate: make(chan struct{})}
+	a := newIdemAPI(t, func(s *idempotency.Store) *idempotency.Store { return s.WithTimes(time.Hour, 600*time.Millisecond) }, runner)
+	res, body := a.createPost(t, "org-a", "slow")
+	var post struct{ ID string }
+	if err := json.Unmarshal(body, &post); err != nil || res.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", res.StatusCode, body)
+	}
+	key := newKey(t)
+	done := make(chan int)
+	go func() {
+		res, _ := a.do(t, "alice", "org-a", http.MethodPost, "/publish/"+post.ID, "", nil, key)
+		done <- res.StatusCode
+	}()
+	time.Sleep(1500 * time.Millisecond) // over two leases
+	// A second run would wait at the gate: the client gives up on it.
+	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/publish/"+post.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
+	req.Header.Set("Idempotency-Key", key)
+	res, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	switch {
+	case err != nil:
+		t.Errorf("while the first runs past its lease: %v; want 409 at once, not a second run", err)
+	case res.StatusCode != http.StatusConflict:
+		t.Errorf("while the first runs past its lease: %d, want 409", res.StatusCode)
+	}
+	if err == nil {
+		res.Body.Close()
+	}
+	close(runner.gate)
+	if status := <-done; status != http.StatusAccepted {
+		t.Errorf("the first request: %d", status)
+	}
+	if a.runner.started[post.ID] != 1 {
+		t.Errorf("%d runs started, want 1", a.runner.started[post.ID])
+	}
+}
