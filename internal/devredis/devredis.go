@@ -12,9 +12,9 @@ import (
 )
 
 // Redis is an embedded Redis-protocol server for development. PostFlow keeps
-// only short-lived OAuth states in Redis, so an in-memory server is enough;
-// its contents do not survive a restart, just as a state outlives its 600 s
-// TTL nowhere.
+// only short-lived state in Redis (OAuth states, 600 s; Idempotency-Keys,
+// 24 h), so an in-memory server is enough; its contents do not survive a
+// restart, which in development costs at most a retry that runs again.
 type Redis struct {
 	srv  *miniredis.Miniredis
 	stop chan struct{}
