@@ -227,8 +227,8 @@ func TestIdempotencyKeyFormat(t *testing.T) {
 		status int
 	}{
 		{"a UUID", []string{"8e03978e-40d5-43e8-bc93-6894a57f9324"}, 201},
-		{"255 characters", []string{strings.Repeat("k", 254) + strconv.Itoa(int(time.Now().UnixNano()%10))}, 201},
-		{"a space and punctuation inside", []string{`a "quoted" key, ~!` + strconv.FormatInt(time.Now().UnixNano(), 10)}, 201},
+		{"255 characters", []string{strings.Repeat("k", 255)}, 201},
+		{"a space and punctuation inside", []string{`a "quoted" key, ~!`}, 201},
 		{"empty", []string{""}, 400},
 		{"256 characters", []string{strings.Repeat("k", 256)}, 400},
 		{"not ASCII", []string{"clé-1"}, 400},
@@ -238,9 +238,9 @@ func TestIdempotencyKeyFormat(t *testing.T) {
 	s := newSchemas(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.status == 201 {
-				tt.keys[0] += "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-				tt.keys[0] = tt.keys[0][:min(len(tt.keys[0]), 255)]
+			if tt.status == 201 { // a key of this run alone, at most 255 long
+				unique := strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
+				tt.keys[0] = unique + tt.keys[0][max(0, len(unique)+len(tt.keys[0])-255):]
 			}
 			before := a.posts(t, "org-a")
 			res, out := a.createPost(t, "org-a", "hi", tt.keys...)
