@@ -79,8 +79,16 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 		}
 		return a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
 	}
+	// The workflow passes a code, not the answer's kind: the last
+	// attempt's result, which recorded that answer (retries used up on a
+	// 503), has its category; a code of the workflow's own has one of its
+	// own (RATE_LIMIT_HORIZON, CANCELLED).
+	category := posts.Categorize(posts.Cause{Code: in.Code})
+	if prev != nil && prev.ErrorCode == in.Code && prev.ErrorCategory != "" {
+		category = prev.ErrorCategory
+	}
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: in.Code, ErrorMessage: in.Message}); err != nil {
+		ErrorCode: in.Code, ErrorMessage: in.Message, ErrorCategory: category}); err != nil {
 		return nil, err
 	}
 	if in.Code != workflows.CodeCancelled {

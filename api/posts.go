@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -100,10 +101,11 @@ func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
 }
 
 // postWithResults is GET /posts/{id}: the post and one result per account
-// that has one.
+// that has one, and with include=attempts each account's attempts.
 type postWithResults struct {
 	*posts.Post
-	Results []posts.Result `json:"results"`
+	Results  []posts.Result             `json:"results"`
+	Attempts map[string][]posts.Attempt `json:"attempts,omitempty"`
 }
 
 func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
@@ -112,12 +114,29 @@ func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger, err)
 		return
 	}
+	attempts := false
+	for _, v := range r.URL.Query()["include"] {
+		for _, part := range strings.Split(v, ",") {
+			if part != "attempts" {
+				writeError(w, r, s.logger, BadRequest("invalid_include", "include takes attempts, or nothing."))
+				return
+			}
+			attempts = true
+		}
+	}
 	p, results, err := s.posts.Get(r.Context(), identityOf(r.Context()).OrgID, id)
 	if err != nil {
 		writeError(w, r, s.logger, postError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, postWithResults{Post: p, Results: results})
+	out := postWithResults{Post: p, Results: results}
+	if attempts {
+		if out.Attempts, err = s.posts.Attempts(r.Context(), p); err != nil {
+			writeError(w, r, s.logger, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) updatePost(w http.ResponseWriter, r *http.Request) {
