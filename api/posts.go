@@ -18,6 +18,7 @@ import (
 // one 422).
 func postError(err error) error {
 	var inv *posts.InvalidError
+	var published *posts.PublishedAccountsError
 	switch {
 	case errors.As(err, &inv) && inv.Kind == posts.Malformed:
 		return BadRequest(inv.Code, inv.Message)
@@ -29,6 +30,11 @@ func postError(err error) error {
 		return NotFound("post_not_found", "No such post.")
 	case errors.Is(err, posts.ErrAlreadyPublished):
 		return Conflict("already_published", "The post is published; publish it again with ?again=true.")
+	case errors.Is(err, posts.ErrNothingToRetry):
+		return Conflict("nothing_to_retry", "No account of the post failed; an account whose outcome is unknown is retried only when named in accounts.")
+	case errors.As(err, &published):
+		return &DetailedError{Err: Conflict("account_published", "The post is published to "+strings.Join(published.AccountIDs, ", ")+
+			"; a retry never publishes to an account twice. Leave it out of accounts."), Details: map[string][]string{"accounts": published.AccountIDs}}
 	case errors.Is(err, posts.ErrConflict):
 		return Conflict("post_state_conflict", "The post's status does not allow this (published, publishing or cancelled).")
 	}
@@ -190,4 +196,32 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": wf, "runId": run})
+}
+
+// retryRequest is POST /posts/{id}/retry's body, which may be absent.
+type retryRequest struct {
+	// Accounts names the accounts to publish to again; absent or empty:
+	// every account that failed.
+	Accounts []string `json:"accounts"`
+}
+
+func (s *server) retry(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	var in retryRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil {
+			writeError(w, r, s.logger, err)
+			return
+		}
+	}
+	wf, run, retried, err := s.posts.Retry(r.Context(), identityOf(r.Context()).OrgID, id, in.Accounts)
+	if err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"workflowId": wf, "runId": run, "accounts": retried})
 }
