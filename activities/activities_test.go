@@ -206,7 +206,7 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 				}
 			case "unknown":
 				if r.Status != posts.ResultUnknown || r.ErrorCode != "OUTCOME_UNKNOWN" || r.Attempts != tt.wantAttempts ||
-					!strings.Contains(r.ErrorMessage, "Check the account's feed") || !strings.Contains(r.ErrorMessage, "/publish/"+p.ID) {
+					!strings.Contains(r.ErrorMessage, "Check the account's feed") || !strings.Contains(r.ErrorMessage, "/posts/"+p.ID+"/retry naming account "+w.account.ID) {
 					t.Errorf("result %+v", r)
 				}
 				// And an unknown outcome is never retried by itself.

@@ -175,8 +175,8 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		when += " (last answer: " + prev.ErrorCode + ")"
 	}
 	msg := fmt.Sprintf("%s may have published this post to %s, and %s can no longer tell. "+
-		"Check the account's feed: if the post is there, nothing is missing; if not, publish again with POST /publish/%s?again=true.",
-		when, platform, platform, in.PostID)
+		"Check the account's feed: if the post is there, nothing is missing; if not, publish to it again with POST /posts/%s/retry naming account %s.",
+		when, platform, platform, in.PostID, in.AccountID)
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
 		Status: posts.ResultUnknown, ErrorCode: posts.CodeOutcomeUnknown, ErrorMessage: msg,
 		ErrorCategory: posts.Categorize(posts.Cause{Code: posts.CodeOutcomeUnknown})}); err != nil {
