@@ -108,3 +108,36 @@ func TestRetryTouchesOnlyTheChosenAccounts(t *testing.T) {
 		t.Errorf("retry of a draft: %d %v", status, out)
 	}
 }
+
+// The old route keeps its meaning: POST /publish of a failed post leaves
+// an unknown outcome alone; with ?again=true it publishes to it, and never
+// to the account already published.
+func TestPublishAgainTrueKeepsWorking(t *testing.T) {
+	w := newRunWorld(t)
+	const text = "Again, on purpose"
+	w.behave(t, w.b, `{"publish":"timeout"}`)
+	_, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q,%q]}`, text, w.a.ID, w.b.ID))
+	id := out["id"].(string)
+	w.call(t, "POST", "/publish/"+id, "")
+	if _, results := w.results(t, id); results[w.b.ID]["status"] != "unknown" {
+		t.Fatalf("after the first run: %v", results)
+	}
+	w.behave(t, w.b, `{"publish":"ok"}`)
+	for _, tt := range []struct {
+		query      string
+		wantStatus string
+		wantB      int
+	}{
+		{"", "failed", 0},
+		{"?again=true", "published", 1},
+	} {
+		if status, out := w.call(t, "POST", "/publish/"+id+tt.query, ""); status != 202 {
+			t.Fatalf("publish%s: %d %v", tt.query, status, out)
+		}
+		postStatus, results := w.results(t, id)
+		if postStatus != tt.wantStatus || w.holds(t, w.a, text) != 1 || w.holds(t, w.b, text) != tt.wantB {
+			t.Errorf("publish%s: post %s, the sandbox holds it %d and %d times; want %s, 1 and %d (results %v)",
+				tt.query, postStatus, w.holds(t, w.a, text), w.holds(t, w.b, text), tt.wantStatus, tt.wantB, results)
+		}
+	}
+}
