@@ -15,11 +15,11 @@ import (
 
 // StartPublishing loads the post, checks that it is to be published, and
 // marks it publishing when its time has come. It lists the accounts the
-// run publishes to: every account of the post, but for a trigger of a post
-// run before (POST /publish, POST /posts/{id}/retry), those whose result
-// is final (published, failed, unknown): the trigger forgot the results
-// of the accounts it means to publish to again, and the others stand
-// untouched.
+// run publishes to: every account of the post, less (see leftOut), when
+// the API triggers a post that ran before (POST /publish, POST
+// /posts/{id}/retry), those whose result is final (published, failed,
+// unknown). The trigger forgot the results of the accounts it means to
+// publish to again; the others stand untouched.
 func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInput) (*workflows.StartResult, error) {
 	p, err := a.Posts.GetByID(ctx, in.PostID)
 	if errors.Is(err, posts.ErrNotFound) {
@@ -50,10 +50,11 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 	}
 	res := &workflows.StartResult{Status: string(posts.StatusPublishing)}
 	for _, id := range p.SocialAccountIDs {
-		if leave, err := a.leftOut(ctx, p, id); err != nil || leave {
-			if err != nil {
-				return nil, err
-			}
+		leave, err := a.leftOut(ctx, p, id)
+		if err != nil {
+			return nil, err
+		}
+		if leave {
 			continue
 		}
 		ref := workflows.AccountRef{ID: id}
