@@ -271,7 +271,7 @@ func TestRotationSignsWithBothSecrets(t *testing.T) {
 	}
 	ev := w.event(t, webhooks.PostPublished)
 	for _, tt := range []struct {
-		after      time.Duration
+		after       time.Duration
 		oldVerifies bool
 	}{{time.Hour, true}, {webhooks.DefaultOverlap + time.Minute, false}} {
 		w.now = w.now.Add(tt.after)
