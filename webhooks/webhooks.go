@@ -28,11 +28,14 @@ const (
 	PostCancelled          = "post.cancelled"
 	PostOutcomeUnknown     = "post.outcome_unknown"
 	AccountExpired         = "account.expired"
+	// AccountExpiring: a token nothing can refresh ends soon (a LinkedIn
+	// member's lives 60 days): reconnect the account before it does.
+	AccountExpiring = "account.expiring"
 )
 
 // EventTypes lists every type an endpoint may subscribe to, in the order
 // the API documents them.
-var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired}
+var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, AccountExpiring}
 
 // DisabledNotice is the type of the notice an endpoint carries once
 // PostFlow disabled it after a long run of failures (Endpoint.Notice).
