@@ -200,6 +200,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 	if err != nil {
 		return nil, err
 	}
+	a.announce(ctx, in.PostID)
 	return &workflows.FinishResult{Status: string(status)}, nil
 }
 
@@ -223,5 +224,9 @@ func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID 
 			last = *r.PublishedAt
 		}
 	}
-	return a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") == nil
+	if a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") != nil {
+		return false
+	}
+	a.announce(ctx, p.ID)
+	return true
 }
