@@ -1,0 +1,111 @@
+package connections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/postflow/postflow/webhooks"
+)
+
+// ExpiredData is the "data" of an account.expired webhook event: the
+// account (no token: its secrets are never JSON) and what the network
+// answered.
+type ExpiredData struct {
+	Account *Account `json:"account"`
+	// Code and Reason are the network's refusal (invalid_grant,
+	// TOKEN_EXPIRED, ...), as the account's failed results carry them.
+	Code   string `json:"code,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// announceExpired emits account.expired for a, which was active as last
+// changed at since: the event's id is derived from the account and that
+// time, so a retry that expires the same active account again makes the
+// same event. A failure is logged: the account is marked, and its
+// failed results say so too.
+func (s *Service) announceExpired(ctx context.Context, a *Account, since time.Time, code, reason string) {
+	if s.events == nil {
+		return
+	}
+	ev, err := webhooks.NewEvent(a.OrganizationID, webhooks.AccountExpired, s.now(), ExpiredData{Account: a, Code: code, Reason: reason},
+		a.ID, since.UTC().Format(time.RFC3339Nano))
+	if err == nil {
+		err = s.events.Emit(ctx, ev)
+	}
+	if err != nil {
+		s.logger.ErrorContext(ctx, "could not announce the expired account to its webhooks", "account_id", a.ID, "error", err)
+	}
+}
+
+// ReconnectBy is when the account stops working unless someone connects
+// it again: its access token's expiry when nothing can refresh it (no
+// refresh token nor credential, or refreshes says the network issues
+// none), else its refresh token's expiry. Zero when there is no such time
+// (a Bluesky app password makes sessions for as long as it is valid).
+func (a *Account) ReconnectBy(refreshes bool) time.Time {
+	if a.RefreshToken == "" && a.Credential == "" || !refreshes {
+		return a.TokenExpiresAt
+	}
+	if a.Credential != "" {
+		return time.Time{}
+	}
+	return a.RefreshTokenExpiresAt
+}
+
+// ExpiringAccounts lists the active accounts with tokens of their own
+// (not pages, which follow their member) whose access or refresh token
+// expires before a time (the account store).
+type ExpiringAccounts interface {
+	ExpiringBefore(ctx context.Context, before time.Time) ([]Account, error)
+}
+
+// ExpiringData is the "data" of an account.expiring webhook event.
+type ExpiringData struct {
+	Account *Account `json:"account"`
+	// ReconnectBy: after it, the account cannot publish until connected
+	// again.
+	ReconnectBy time.Time `json:"reconnectBy"`
+}
+
+// AnnounceExpiring emits account.expiring for every active account of
+// accounts that must be reconnected within `within` of now (ReconnectBy)
+// and not yet past it. An event's id is derived from the account and that
+// time, so every scan until then repeats the same event, which is
+// delivered once; a reconnect gives a new time and, when it too comes
+// near, a new event. It returns how many accounts it announced.
+func (s *Service) AnnounceExpiring(ctx context.Context, accounts ExpiringAccounts, within time.Duration) (int, error) {
+	if s.events == nil {
+		return 0, nil
+	}
+	now := s.now()
+	list, err := accounts.ExpiringBefore(ctx, now.Add(within))
+	if err != nil {
+		return 0, fmt.Errorf("expiring accounts: %w", err)
+	}
+	n := 0
+	var errs []error
+	for i := range list {
+		a := &list[i]
+		p, ok := s.providers.Get(a.Platform)
+		if !ok || a.Status != StatusActive || a.TokensFrom != "" {
+			continue
+		}
+		by := a.ReconnectBy(p.Rules().RefreshTokens)
+		if by.IsZero() || !by.After(now) || by.After(now.Add(within)) {
+			continue
+		}
+		ev, err := webhooks.NewEvent(a.OrganizationID, webhooks.AccountExpiring, now, ExpiringData{Account: a, ReconnectBy: by.UTC()},
+			a.ID, by.UTC().Format(time.RFC3339Nano))
+		if err == nil {
+			err = s.events.Emit(ctx, ev)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("account %s: %w", a.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
