@@ -500,3 +500,19 @@ func TestIdempotencyLeaseRenewedWhileRunning(t *testing.T) {
 		t.Errorf("%d runs started, want 1", a.runner.started[post.ID])
 	}
 }
+
+// Every trigger takes the key, the per-account retry too: a malformed key
+// is refused before the route runs (without the key's middleware the
+// retry of a post that does not exist would be 404).
+func TestIdempotencyKeyOnEveryTrigger(t *testing.T) {
+	a := newIdemAPI(t, nil, nil)
+	missing := "6b0ce0000000000000000001"
+	for _, path := range []string{"/posts/" + missing + "/retry", "/publish/" + missing} {
+		res, out := a.do(t, "user-1", "org-a", http.MethodPost, path, "application/json", []byte(`{}`), strings.Repeat("k", 256))
+		var e map[string]any
+		_ = json.Unmarshal(out, &e)
+		if res.StatusCode != http.StatusBadRequest || code(e) != "invalid_idempotency_key" {
+			t.Errorf("POST %s with a 256-character key = %d %s, want 400 invalid_idempotency_key", path, res.StatusCode, out)
+		}
+	}
+}

@@ -175,7 +175,7 @@ func NewHandler(opts Options) http.Handler {
 			r.With(idem).Patch("/posts/{id}", s.updatePost)
 			r.Delete("/posts/{id}", s.deletePost)
 			r.With(idem).Post("/publish/{postId}", s.publish)
-			r.Post("/posts/{id}/retry", s.retry)
+			r.With(idem).Post("/posts/{id}/retry", s.retry)
 		})
 	}
 	if s.webhooks != nil {
