@@ -27,6 +27,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Checks are the dependencies /readyz asks.
 	Checks []Check
+	// Worker, if its Ping is set, tells /readyz whether a worker polls.
+	Worker WorkerCheck
 	Auth   AuthOptions
 	// Connections serves the OAuth and account routes.
 	Connections *connections.Service
@@ -69,6 +71,7 @@ const (
 type server struct {
 	logger        *slog.Logger
 	checks        []Check
+	worker        WorkerCheck
 	auth          AuthOptions
 	conns         *connections.Service
 	posts         *posts.Service
@@ -85,7 +88,7 @@ const sandboxMediaPath = "/sandbox/api/media"
 
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
-	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
+	s := &server{logger: opts.Logger, checks: opts.Checks, worker: opts.Worker, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
 		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
 	if opts.Media.Library != nil {
 		s.media = newMediaServer(opts.Media)

@@ -506,6 +506,8 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		FrontendURL:  cfg.FrontendURL,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Checks:       d.checks(),
+		// Whether posts go out: a worker polls the publish task queue.
+		Worker: api.WorkerCheck{Ping: temporalconn.NewPollers(d.temporal, cfg.Temporal.TaskQueue).Ping, Required: cfg.ReadyzRequireWorker},
 		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
 		Connections:  svc.connections,
 		Posts:        svc.posts,

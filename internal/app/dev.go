@@ -220,6 +220,13 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 		cfg.SandboxEnabled = true
 		filled = append(filled, "SANDBOX_ENABLED=true")
 	}
+	// One host, the worker in this process: an API without a polling
+	// worker is not ready. With --no-worker the worker is another
+	// process's, as for an API scaled apart.
+	if !isSet(opts.Environ, "READYZ_REQUIRE_WORKER") && !opts.NoWorker {
+		cfg.ReadyzRequireWorker = true
+		filled = append(filled, "READYZ_REQUIRE_WORKER=true")
+	}
 	if cfg.FrontendURL == "" {
 		cfg.FrontendURL = "http://localhost:3000"
 		filled = append(filled, "FRONTEND_URL="+cfg.FrontendURL)
