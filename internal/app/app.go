@@ -507,13 +507,13 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Checks:       d.checks(),
 		// Whether posts go out: a worker polls the publish task queue.
-		Worker: api.WorkerCheck{Ping: temporalconn.NewPollers(d.temporal, cfg.Temporal.TaskQueue).Ping, Required: cfg.ReadyzRequireWorker},
-		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
-		Connections:  svc.connections,
-		Posts:        svc.posts,
-		Media:        mediaOpts,
-		Sandbox:      sandboxPlatform(cfg, d, logger),
-		Codec:        codecOptions(cfg, d),
+		Worker:      api.WorkerCheck{Ping: temporalconn.NewPollers(d.temporal, cfg.Temporal.TaskQueue).Ping, Required: cfg.ReadyzRequireWorker},
+		Auth:        api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
+		Connections: svc.connections,
+		Posts:       svc.posts,
+		Media:       mediaOpts,
+		Sandbox:     sandboxPlatform(cfg, d, logger),
+		Codec:       codecOptions(cfg, d),
 		// Production serves HTTPS (behind its proxy); dev serves plain
 		// HTTP on 127.0.0.1, where a Secure cookie would not be kept.
 		SecureCookies: cfg.Production(),
