@@ -20,6 +20,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/metrics"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/workflows"
@@ -55,7 +56,10 @@ type Activities struct {
 	// Media is the organizations' media library, where a post's images
 	// are read; nil on a worker that publishes text only.
 	Media MediaLibrary
-	Now   func() time.Time
+	// Metrics counts results, finished posts, publish times and rate
+	// limits; nil counts nothing.
+	Metrics *metrics.Metrics
+	Now     func() time.Time
 }
 
 // Register registers the activities under the names the workflow calls.

@@ -83,6 +83,7 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 		ErrorCode: in.Code, ErrorMessage: in.Message}); err != nil {
 		return nil, err
 	}
+	a.countResult(ctx, in.AccountID, posts.ResultFailed, workflowFailureCategory(in.Code))
 	if in.Code != workflows.CodeCancelled {
 		activity.GetLogger(ctx).Error("Publishing to the account failed for good", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Code", in.Code, "Reason", in.Message)
@@ -158,6 +159,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 	if err != nil {
 		return nil, err
 	}
+	a.Metrics.PostFinished(string(status))
 	return &workflows.FinishResult{Status: string(status)}, nil
 }
 
@@ -181,5 +183,9 @@ func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID 
 			last = *r.PublishedAt
 		}
 	}
-	return a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") == nil
+	if a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") != nil {
+		return false
+	}
+	a.Metrics.PostFinished(string(posts.StatusPublished))
+	return true
 }

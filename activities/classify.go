@@ -24,10 +24,10 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		activity.GetLogger(ctx).Warn("Account disconnected before its post was published", "PostID", in.PostID, "AccountID", in.AccountID)
-		return a.fail(ctx, in, prev, "", "ACCOUNT_DISCONNECTED", "the account was disconnected; connect it again, then publish again")
+		return a.fail(ctx, in, prev, "", CategoryAuthExpired, "ACCOUNT_DISCONNECTED", "the account was disconnected; connect it again, then publish again")
 	case errors.Is(err, providers.ErrBadServer):
 		activity.GetLogger(ctx).Error("The account's server is not one PostFlow may call", "PostID", in.PostID, "AccountID", in.AccountID, "Error", err)
-		return a.fail(ctx, in, prev, "", "FORBIDDEN_ADDRESS", "the account's server is not at a public address PostFlow may call; connect the account again on a public server")
+		return a.fail(ctx, in, prev, "", CategoryInternal, "FORBIDDEN_ADDRESS", "the account's server is not at a public address PostFlow may call; connect the account again on a public server")
 	}
 	var pe *providers.Error
 	if !errors.As(err, &pe) {
@@ -41,6 +41,7 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	logger := activity.GetLogger(ctx)
 	switch pe.Kind {
 	case providers.KindRateLimited:
+		a.Metrics.RateLimited(pe.Provider, pe.RetryAfter)
 		logger.Info("Platform rate limit: the workflow waits, then calls again", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
 		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
@@ -59,14 +60,19 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 		logger.Warn("Platform refused the post", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", pe.Provider, "Code", pe.Code)
 	}
 	// Retrying cannot help.
-	return a.fail(ctx, in, prev, pe.Provider, pe.Code, pe.Message)
+	category := CategoryContentRejected
+	if pe.Kind == providers.KindAuth {
+		category = CategoryAuthExpired
+	}
+	return a.fail(ctx, in, prev, pe.Provider, category, pe.Code, pe.Message)
 }
 
 // saveFailed records the account's result as failed with the code.
-func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, code, msg string) (*workflows.AccountOutcome, error) {
+func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, category, code, msg string) (*workflows.AccountOutcome, error) {
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
 		ErrorCode: code, ErrorMessage: msg}); err != nil {
 		return nil, err
 	}
+	a.countResult(ctx, in.AccountID, posts.ResultFailed, category)
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: code}, nil
 }

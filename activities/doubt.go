@@ -132,7 +132,7 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 	// Not through fail: an earlier attempt in doubt cannot hold this
 	// post, since the platform would have refused it as the same repeat
 	// (or, keyed, answered with it).
-	out, err := a.saveFailed(ctx, in, posts.ErrorCodeDuplicateContent, msg)
+	out, err := a.saveFailed(ctx, in, CategoryContentRejected, posts.ErrorCodeDuplicateContent, msg)
 	return nil, out, err
 }
 
@@ -181,6 +181,7 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN", ErrorMessage: msg}); err != nil {
 		return nil, err
 	}
+	a.countResult(ctx, in.AccountID, posts.ResultUnknown, CategoryOutcomeUnknown)
 	activity.GetLogger(ctx).Error("Outcome unknown: check the account's feed", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", platform)
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: "OUTCOME_UNKNOWN"}, nil
 }
@@ -188,9 +189,9 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 // fail records that publishing to the account failed for good, unless an
 // earlier attempt that prev leaves in doubt may have published: this
 // failure cannot tell, so the outcome is unknown.
-func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform, code, msg string) (*workflows.AccountOutcome, error) {
+func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform, category, code, msg string) (*workflows.AccountOutcome, error) {
 	if prev.InDoubt() {
 		return a.unknown(ctx, in, prev, platform)
 	}
-	return a.saveFailed(ctx, in, code, msg)
+	return a.saveFailed(ctx, in, category, code, msg)
 }

@@ -44,7 +44,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			return out, nil
 		}
 		if errors.Is(err, errNotConfigured) {
-			return a.fail(ctx, in, prev, acc.Platform, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+			return a.fail(ctx, in, prev, acc.Platform, CategoryPlatformUnavailable, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
 		}
 		return a.classify(ctx, in, prev, err)
 	}
@@ -205,6 +205,7 @@ func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p
 		// so the retry reconciles through the network's lever.
 		return nil, err
 	}
+	a.countPublished(ctx, in.AccountID, p, publishedAt)
 	out := &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}
 	if in.FinishPost {
 		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)

@@ -56,6 +56,10 @@ type Options struct {
 	// metadata, served at BlueskyClientMetadataPath: with https, PostFlow's
 	// client id is that URL, which Bluesky's authorization servers fetch.
 	BlueskyClientMetadata map[string]any
+	// Metrics, if not nil, is served at GET /metrics without credentials
+	// (Prometheus's exposition format): for an API that answers loopback
+	// alone; elsewhere metrics have a port of their own.
+	Metrics http.Handler
 	// BlueskyJWKS, if not nil, is the public key set of PostFlow as a
 	// confidential atproto OAuth client, served at BlueskyJWKSPath (the
 	// metadata's jwks_uri).
@@ -123,6 +127,9 @@ func NewHandler(opts Options) http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Get("/openapi.json", serveOpenAPI)
+	if opts.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", opts.Metrics)
+	}
 
 	if opts.Sandbox != nil {
 		r.Mount("/sandbox", http.StripPrefix("/sandbox", opts.Sandbox))
@@ -233,7 +240,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
 		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug
 		}
 		s.logger.Log(r.Context(), level, "http request",

@@ -32,6 +32,7 @@ import (
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/mediastore"
+	"github.com/postflow/postflow/internal/metrics"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/oauthstate"
@@ -397,6 +398,8 @@ type deps struct {
 	temporal client.Client
 	// codec seals what the Temporal client stores; nil without a key.
 	codec *payloadcodec.Codec
+	// metrics are the process's, the Temporal SDK's among them.
+	metrics *metrics.Metrics
 }
 
 func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps, err error) {
@@ -433,10 +436,42 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 		}
 		dc = payloadcodec.DataConverter(d.codec)
 	}
-	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger, dc); err != nil {
+	if d.metrics, err = metrics.New(); err != nil {
+		return d, err
+	}
+	sdkMetrics, err := d.metrics.TemporalHandler(logger)
+	if err != nil {
+		return d, err
+	}
+	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger, dc, sdkMetrics); err != nil {
 		return d, err
 	}
 	return d, nil
+}
+
+// serveMetrics serves d's metrics at /metrics on cfg.MetricsAddr, if set,
+// until ctx is done: an internal port, apart from the API's, so that no
+// load balancer publishes it and Prometheus needs no credentials. It
+// returns once the port listens (an error if it cannot).
+func serveMetrics(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) error {
+	if cfg.MetricsAddr == "" {
+		return nil
+	}
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", d.metrics.Handler(logger))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(l) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	logger.Info("metrics listening", "addr", l.Addr().String(), "path", "/metrics")
+	return nil
 }
 
 func (d *deps) checks() []api.Check {
@@ -478,6 +513,9 @@ func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return err
 	}
 	defer d.close()
+	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+		return err
+	}
 	return serveAPI(ctx, cfg, d, logger, "", nil)
 }
 
@@ -522,6 +560,9 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		LoopbackHostsOnly:     isLoopbackIP(host),
 		BlueskyClientMetadata: blueskyMetadata,
 		BlueskyJWKS:           blueskyJWKS,
+		// On the router only where it answers loopback alone (postflow
+		// dev); elsewhere metrics are on METRICS_ADDR's internal port.
+		Metrics: metricsOnRouter(host, d, logger),
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -564,6 +605,9 @@ func RunWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) err
 		return err
 	}
 	defer d.close()
+	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+		return err
+	}
 	return runWorker(ctx, cfg, d, logger, nil)
 }
 
@@ -590,7 +634,8 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		Providers: svc.registry,
 		// A post's images are read from the library, streamed from
 		// MEDIA_STORE.
-		Media: svc.library,
+		Media:   svc.library,
+		Metrics: d.metrics,
 	}).Register(w)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: start on task queue %s: %w", cfg.Temporal.TaskQueue, err)
@@ -629,4 +674,17 @@ func registerSearchAttributes(ctx context.Context, cfg *config.Config, c client.
 		logger.Info("registered search attributes", "namespace", cfg.Temporal.Namespace, "attributes", strings.Join(added, ","))
 	}
 	return nil
+}
+
+// metricsOnRouter is d's metrics handler for an API listening on host
+// when that is a loopback address (postflow dev: the API and the worker
+// share one process and one registry), else nil. A public router does not
+// serve them: they tell every organization's publishing volume, and
+// Prometheus scrapes an internal port (METRICS_ADDR) more simply than a
+// route behind tokens.
+func metricsOnRouter(host string, d *deps, logger *slog.Logger) http.Handler {
+	if !isLoopbackIP(host) {
+		return nil
+	}
+	return d.metrics.Handler(logger)
 }

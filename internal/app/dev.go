@@ -86,6 +86,9 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 		return err
 	}
 	defer d.close()
+	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
