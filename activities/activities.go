@@ -9,7 +9,8 @@
 // attempt's result, duplicates, unknown outcomes), classify.go (a
 // provider's error into an outcome or a retry), tokens.go
 // (RefreshAccessToken), bookkeeping.go (the post's own status:
-// StartPublishing, RecordPublishFailure, FinishPost).
+// StartPublishing, RecordPublishFailure, FinishPost), webhooks.go (the
+// post's final state announced; AttemptWebhook for DeliverWebhook).
 package activities
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/postflow/postflow/internal/metrics"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/webhooks"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -59,7 +61,12 @@ type Activities struct {
 	// Metrics counts results, finished posts, publish times and rate
 	// limits; nil counts nothing.
 	Metrics *metrics.Metrics
-	Now     func() time.Time
+	// Events, if not nil, is told of each post that reaches its final
+	// state (webhooks.go).
+	Events webhooks.Sink
+	// Webhooks, if not nil, makes the attempts of DeliverWebhook.
+	Webhooks *webhooks.Deliverer
+	Now      func() time.Time
 }
 
 // Register registers the activities under the names the workflow calls.
@@ -69,6 +76,9 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.PublishToAccount, activity.RegisterOptions{Name: workflows.PublishToAccountActivity})
 	w.RegisterActivityWithOptions(a.RecordPublishFailure, activity.RegisterOptions{Name: workflows.RecordFailureActivity})
 	w.RegisterActivityWithOptions(a.FinishPost, activity.RegisterOptions{Name: workflows.FinishPostActivity})
+	if a.Webhooks != nil {
+		w.RegisterActivityWithOptions(a.AttemptWebhook, activity.RegisterOptions{Name: workflows.AttemptWebhookActivity})
+	}
 }
 
 func (a *Activities) now() time.Time {

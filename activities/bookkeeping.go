@@ -160,6 +160,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 		return nil, err
 	}
 	a.Metrics.PostFinished(string(status))
+	a.announce(ctx, in.PostID)
 	return &workflows.FinishResult{Status: string(status)}, nil
 }
 
@@ -187,5 +188,6 @@ func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID 
 		return false
 	}
 	a.Metrics.PostFinished(string(posts.StatusPublished))
+	a.announce(ctx, p.ID)
 	return true
 }

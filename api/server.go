@@ -16,6 +16,7 @@ import (
 
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/webhooks"
 )
 
 // Options is what the HTTP layer needs from the process that serves it.
@@ -40,6 +41,9 @@ type Options struct {
 	Sandbox http.Handler
 	// Posts serves the post and publish routes.
 	Posts *posts.Service
+	// Webhooks, if not nil, serves the organizations' webhook endpoints
+	// (/webhooks).
+	Webhooks *webhooks.Service
 	// Media serves the media library (/media) when its Library is set.
 	Media MediaOptions
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
@@ -79,6 +83,7 @@ type server struct {
 	auth          AuthOptions
 	conns         *connections.Service
 	posts         *posts.Service
+	webhooks      *webhooks.Service
 	media         *mediaServer // nil without a library
 	frontendURL   string
 	secureCookies bool
@@ -93,7 +98,7 @@ const sandboxMediaPath = "/sandbox/api/media"
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
 	s := &server{logger: opts.Logger, checks: opts.Checks, worker: opts.Worker, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
-		frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
+		webhooks: opts.Webhooks, frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL)}
 	if opts.Media.Library != nil {
 		s.media = newMediaServer(opts.Media)
 	}
@@ -170,6 +175,19 @@ func NewHandler(opts Options) http.Handler {
 			r.Patch("/posts/{id}", s.updatePost)
 			r.Delete("/posts/{id}", s.deletePost)
 			r.Post("/publish/{postId}", s.publish)
+		})
+	}
+	if s.webhooks != nil {
+		r.Group(func(r chi.Router) {
+			r.Use(s.authenticate)
+			r.Post("/webhooks", s.createWebhook)
+			r.Get("/webhooks", s.listWebhooks)
+			r.Get("/webhooks/{id}", s.getWebhook)
+			r.Patch("/webhooks/{id}", s.updateWebhook)
+			r.Delete("/webhooks/{id}", s.deleteWebhook)
+			r.Post("/webhooks/{id}/rotate-secret", s.rotateWebhookSecret)
+			r.Get("/webhooks/{id}/deliveries", s.listDeliveries)
+			r.Post("/webhooks/{id}/deliveries/{deliveryId}/redeliver", s.redeliver)
 		})
 	}
 	if s.media != nil {

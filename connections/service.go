@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/webhooks"
 )
 
 // StateStore is the OAuthStateStore: one state per flow, bound to the
@@ -44,6 +45,16 @@ type Service struct {
 	cipher    Sealer
 	logger    *slog.Logger
 	now       func() time.Time
+	// events, if not nil, is told of accounts that expire.
+	events webhooks.Sink
+}
+
+// WithEvents returns a copy of s that announces the accounts it marks
+// expired (account.expired) to sink.
+func (s *Service) WithEvents(sink webhooks.Sink) *Service {
+	c := *s
+	c.events = sink
+	return &c
 }
 
 // NewService wires a Service.

@@ -194,7 +194,7 @@ func (s *Service) open(a *Account, field, sealed string) (string, error) {
 // expire marks the account expired (a member with its pages: markExpired)
 // and returns the auth error to hand on.
 func (s *Service) expire(ctx context.Context, a *Account, code, msg string) error {
-	if err := s.markExpired(ctx, a); err != nil {
+	if err := s.markExpired(ctx, a, code, msg); err != nil {
 		return err
 	}
 	s.logger.ErrorContext(ctx, "account expired: reconnect it", "account_id", a.ID, "platform", a.Platform, "code", code)
@@ -202,13 +202,19 @@ func (s *Service) expire(ctx context.Context, a *Account, code, msg string) erro
 }
 
 // markExpired marks a expired and, when a has tokens of its own, every
-// page account that posts with them: they share its fate.
-func (s *Service) markExpired(ctx context.Context, a *Account) error {
+// page account that posts with them: they share its fate. An account
+// that was active is announced (account.expired, with the network's code
+// and reason).
+func (s *Service) markExpired(ctx context.Context, a *Account, code, reason string) error {
 	ctx = context.WithoutCancel(ctx)
 	if err := s.store.SetStatus(ctx, a.ID, StatusExpired); err != nil {
 		return fmt.Errorf("account %s: mark expired: %w", a.ID, err)
 	}
+	wasActive, since := a.Status == StatusActive, a.UpdatedAt
 	a.Status = StatusExpired
+	if wasActive {
+		s.announceExpired(ctx, a, since, code, reason)
+	}
 	if a.TokensFrom == "" {
 		if err := s.store.SetPagesStatus(ctx, a.ID, StatusExpired); err != nil {
 			return fmt.Errorf("account %s: mark its pages expired: %w", a.ID, err)
@@ -237,12 +243,12 @@ func (s *Service) Expire(ctx context.Context, accountID string, cause *providers
 			return fmt.Errorf("expire account %s: its member: %w", accountID, err)
 		}
 	}
-	if err := s.markExpired(ctx, a); err != nil {
-		return err
-	}
-	code := ""
+	code, reason := "", ""
 	if cause != nil {
-		code = cause.Code
+		code, reason = cause.Code, cause.Message
+	}
+	if err := s.markExpired(ctx, a, code, reason); err != nil {
+		return err
 	}
 	s.logger.ErrorContext(ctx, "account expired: reconnect it", "account_id", a.ID, "platform", a.Platform, "code", code)
 	return nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -11,6 +12,7 @@ import (
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/webhooks"
 )
 
 // InvalidError is input a post cannot have. Its Kind says how it is
@@ -71,6 +73,18 @@ type Service struct {
 	runner    Runner
 	media     MediaItems
 	now       func() time.Time
+	// events, if not nil, announces cancelled posts (post.cancelled);
+	// logger says when it cannot.
+	events webhooks.Sink
+	logger *slog.Logger
+}
+
+// WithEvents returns a copy of s that announces the posts it cancels to
+// sink, logging to logger an announcement that fails (the cancel stands).
+func (s *Service) WithEvents(sink webhooks.Sink, logger *slog.Logger) *Service {
+	c := *s
+	c.events, c.logger = sink, logger
+	return &c
 }
 
 // NewService wires a Service. items is the organizations' media
@@ -381,12 +395,35 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 	case StatusPublishing:
 		return ErrConflict
 	case StatusQueued, StatusScheduled:
-		if _, err := s.store.SetStatus(ctx, p, StatusCancelled, StatusQueued, StatusScheduled); err != nil {
+		cancelled, err := s.store.SetStatus(ctx, p, StatusCancelled, StatusQueued, StatusScheduled)
+		if err != nil {
 			return err
 		}
+		s.announceCancel(ctx, cancelled)
 		return s.runner.Cancel(ctx, p.ID)
 	default:
 		return s.store.Delete(ctx, orgID, p.ID)
+	}
+}
+
+// announceCancel emits post.cancelled for p, once: a post is cancelled
+// only once (cancelled is final), so its id needs no run. A failure is
+// logged, not returned: the post is cancelled, and a DELETE repeated on a
+// cancelled post would delete it.
+func (s *Service) announceCancel(ctx context.Context, p *Post) {
+	if s.events == nil {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	results, err := s.store.Results(ctx, p)
+	if err == nil {
+		var ev *webhooks.Event
+		if ev, err = NewEvent(p, results, s.now(), ""); err == nil && ev != nil {
+			err = s.events.Emit(ctx, ev)
+		}
+	}
+	if err != nil && s.logger != nil {
+		s.logger.ErrorContext(ctx, "could not announce the cancelled post to its webhooks", "post_id", p.ID, "error", err)
 	}
 }
 

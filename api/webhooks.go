@@ -1,0 +1,170 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/postflow/postflow/internal/ids"
+	"github.com/postflow/postflow/webhooks"
+)
+
+// webhookError maps the webhooks domain's errors to answers: the one place
+// their statuses are chosen.
+func webhookError(err error) error {
+	var inv *webhooks.InvalidError
+	switch {
+	case errors.As(err, &inv):
+		return Unprocessable(inv.Code, inv.Message)
+	case errors.Is(err, webhooks.ErrNotFound):
+		return NotFound("webhook_not_found", "No such webhook or delivery.")
+	case errors.Is(err, webhooks.ErrDisabled):
+		return Conflict("webhook_disabled", "The webhook is disabled; enable it (PATCH with \"enabled\": true) first.")
+	}
+	return err
+}
+
+// webhookWithSecret is an endpoint with its signing secret: the answer of
+// a create and of a rotation, the only ones to show it.
+type webhookWithSecret struct {
+	*webhooks.Endpoint
+	Secret string `json:"secret"`
+}
+
+func (s *server) createWebhook(w http.ResponseWriter, r *http.Request) {
+	var in webhooks.Input
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	e, secret, err := s.webhooks.Create(r.Context(), identityOf(r.Context()).OrgID, in)
+	if err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusCreated, webhookWithSecret{Endpoint: e, Secret: secret})
+}
+
+func (s *server) listWebhooks(w http.ResponseWriter, r *http.Request) {
+	list, err := s.webhooks.List(r.Context(), identityOf(r.Context()).OrgID)
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"webhooks": list})
+}
+
+func (s *server) getWebhook(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	e, err := s.webhooks.Get(r.Context(), identityOf(r.Context()).OrgID, id)
+	if err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *server) updateWebhook(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	var in webhooks.Input
+	if err := decodeJSON(r, &in); err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	e, err := s.webhooks.Update(r.Context(), identityOf(r.Context()).OrgID, id, in)
+	if err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, e)
+}
+
+func (s *server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	if err := s.webhooks.Delete(r.Context(), identityOf(r.Context()).OrgID, id); err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	e, secret, err := s.webhooks.RotateSecret(r.Context(), identityOf(r.Context()).OrgID, id)
+	if err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, webhookWithSecret{Endpoint: e, Secret: secret})
+}
+
+func (s *server) listDeliveries(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	q := r.URL.Query()
+	limit, before := defaultPageSize, ""
+	if v := q.Get("before"); v != "" {
+		if before, err = ids.Parse(v); err != nil {
+			writeError(w, r, s.logger, BadRequest("invalid_id", "before must be a delivery id (the next of the page before)."))
+			return
+		}
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			writeError(w, r, s.logger, BadRequest("invalid_limit", "limit must be a whole number from 1 to 100."))
+			return
+		}
+		limit = n
+	}
+	list, err := s.webhooks.Deliveries(r.Context(), identityOf(r.Context()).OrgID, id, limit, before)
+	if err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	page := map[string]any{"deliveries": list}
+	if len(list) == limit {
+		page["next"] = list[len(list)-1].ID
+	}
+	writeJSON(w, http.StatusOK, page)
+}
+
+func (s *server) redeliver(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	deliveryID, err := pathID(r, "deliveryId")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	wf, err := s.webhooks.Redeliver(r.Context(), identityOf(r.Context()).OrgID, id, deliveryID)
+	if err != nil {
+		writeError(w, r, s.logger, webhookError(err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": wf})
+}

@@ -1,0 +1,338 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/postflow/postflow/webhooks"
+)
+
+type endpointDoc struct {
+	ID                      bson.ObjectID    `bson:"_id"`
+	OrganizationID          string           `bson:"organizationId"`
+	URL                     string           `bson:"url"`
+	Description             string           `bson:"description,omitempty"`
+	Events                  []string         `bson:"events"`
+	Enabled                 bool             `bson:"enabled"`
+	FailureStreak           int              `bson:"failureStreak"`
+	FailingSince            *time.Time       `bson:"failingSince,omitempty"`
+	Notice                  *webhooks.Notice `bson:"notice,omitempty"`
+	Secret                  string           `bson:"secret"`
+	PreviousSecret          string           `bson:"previousSecret,omitempty"`
+	PreviousSecretExpiresAt *time.Time       `bson:"previousSecretExpiresAt,omitempty"`
+	CreatedAt               time.Time        `bson:"createdAt"`
+	UpdatedAt               time.Time        `bson:"updatedAt"`
+}
+
+func (d *endpointDoc) endpoint() *webhooks.Endpoint {
+	e := &webhooks.Endpoint{ID: d.ID.Hex(), OrganizationID: d.OrganizationID, URL: d.URL, Description: d.Description,
+		Events: d.Events, Enabled: d.Enabled, FailureStreak: d.FailureStreak, FailingSince: utcPtr(d.FailingSince),
+		Notice: d.Notice, Secret: d.Secret, PreviousSecret: d.PreviousSecret, PreviousSecretExpiresAt: utcPtr(d.PreviousSecretExpiresAt),
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+	if e.Events == nil {
+		e.Events = []string{}
+	}
+	if e.Notice != nil {
+		e.Notice.At = e.Notice.At.UTC()
+	}
+	return e
+}
+
+type eventDoc struct {
+	ID             string    `bson:"_id"`
+	OrganizationID string    `bson:"organizationId"`
+	Type           string    `bson:"type"`
+	Timestamp      time.Time `bson:"timestamp"`
+	// Body is kept as the bytes sent, so that every attempt signs the same.
+	Body []byte `bson:"body"`
+}
+
+type deliveryDoc struct {
+	ID             bson.ObjectID `bson:"_id"`
+	EndpointID     string        `bson:"endpointId"`
+	OrganizationID string        `bson:"organizationId"`
+	EventID        string        `bson:"eventId"`
+	EventType      string        `bson:"eventType"`
+	Attempt        int           `bson:"attempt"`
+	Redelivery     bool          `bson:"redelivery,omitempty"`
+	At             time.Time     `bson:"at"`
+	Success        bool          `bson:"success"`
+	StatusCode     int           `bson:"statusCode,omitempty"`
+	DurationMs     int64         `bson:"durationMs"`
+	Error          string        `bson:"error,omitempty"`
+	Response       string        `bson:"response,omitempty"`
+	NextAttemptAt  *time.Time    `bson:"nextAttemptAt,omitempty"`
+}
+
+func (d *deliveryDoc) delivery() *webhooks.Delivery {
+	return &webhooks.Delivery{ID: d.ID.Hex(), EndpointID: d.EndpointID, OrganizationID: d.OrganizationID, EventID: d.EventID,
+		EventType: d.EventType, Attempt: d.Attempt, Redelivery: d.Redelivery, At: d.At.UTC(), Success: d.Success,
+		StatusCode: d.StatusCode, DurationMs: d.DurationMs, Error: d.Error, Response: d.Response, NextAttemptAt: utcPtr(d.NextAttemptAt)}
+}
+
+// Webhooks is the webhook_endpoints, webhook_events and webhook_deliveries
+// collections (webhooks.Store). Reads of one item are by _id alone
+// (FerretDB's only indexed lookup); lists filter by organization or
+// endpoint, which MongoDB indexes (EnsureIndexes) and FerretDB scans.
+type Webhooks struct {
+	endpoints, events, deliveries *mongo.Collection
+}
+
+// Webhooks returns the webhook store.
+func (s *Store) Webhooks() *Webhooks {
+	return &Webhooks{endpoints: s.DB.Collection("webhook_endpoints"), events: s.DB.Collection("webhook_events"),
+		deliveries: s.DB.Collection("webhook_deliveries")}
+}
+
+var _ webhooks.Store = (*Webhooks)(nil)
+
+// EnsureIndexes creates the indexes the lists read (MongoDB).
+func (w *Webhooks) EnsureIndexes(ctx context.Context) error {
+	if _, err := w.endpoints.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "organizationId", Value: 1}}}); err != nil {
+		return fmt.Errorf("mongo: webhook indexes: %w", err)
+	}
+	if _, err := w.deliveries.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys: bson.D{{Key: "endpointId", Value: 1}, {Key: "_id", Value: -1}},
+	}); err != nil {
+		return fmt.Errorf("mongo: webhook indexes: %w", err)
+	}
+	return nil
+}
+
+// NewID returns a fresh ObjectID in hex (ids sort by creation time).
+func (w *Webhooks) NewID() string { return bson.NewObjectID().Hex() }
+
+// CreateEndpoint inserts e under e.ID (from NewID).
+func (w *Webhooks) CreateEndpoint(ctx context.Context, e *webhooks.Endpoint) error {
+	oid, ok := objectID(e.ID)
+	if !ok {
+		return fmt.Errorf("mongo: create webhook: id %q is not an ObjectID", e.ID)
+	}
+	d := endpointDoc{ID: oid, OrganizationID: e.OrganizationID, URL: e.URL, Description: e.Description, Events: e.Events,
+		Enabled: e.Enabled, Secret: e.Secret, CreatedAt: e.CreatedAt.UTC(), UpdatedAt: e.UpdatedAt.UTC()}
+	if _, err := w.endpoints.InsertOne(ctx, d); err != nil {
+		return fmt.Errorf("mongo: create webhook %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Endpoint reads the endpoint by _id (webhooks.ErrNotFound).
+func (w *Webhooks) Endpoint(ctx context.Context, id string) (*webhooks.Endpoint, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, webhooks.ErrNotFound
+	}
+	var d endpointDoc
+	err := w.endpoints.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, webhooks.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read webhook %s: %w", id, err)
+	}
+	return d.endpoint(), nil
+}
+
+// Endpoints lists orgID's endpoints, oldest first.
+func (w *Webhooks) Endpoints(ctx context.Context, orgID string) ([]webhooks.Endpoint, error) {
+	cur, err := w.endpoints.Find(ctx, bson.D{{Key: "organizationId", Value: orgID}}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list webhooks: %w", err)
+	}
+	var docs []endpointDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: list webhooks: %w", err)
+	}
+	out := make([]webhooks.Endpoint, 0, len(docs))
+	for i := range docs {
+		out = append(out, *docs[i].endpoint())
+	}
+	return out, nil
+}
+
+// UpdateEndpoint writes e's editable fields, by _id.
+func (w *Webhooks) UpdateEndpoint(ctx context.Context, e *webhooks.Endpoint) error {
+	oid, ok := objectID(e.ID)
+	if !ok {
+		return webhooks.ErrNotFound
+	}
+	set := bson.D{
+		{Key: "url", Value: e.URL}, {Key: "description", Value: e.Description}, {Key: "events", Value: e.Events},
+		{Key: "enabled", Value: e.Enabled}, {Key: "failureStreak", Value: e.FailureStreak},
+		{Key: "secret", Value: e.Secret}, {Key: "previousSecret", Value: e.PreviousSecret},
+		{Key: "updatedAt", Value: e.UpdatedAt.UTC()},
+	}
+	var unset bson.D
+	for _, f := range []struct {
+		name string
+		v    any
+		nil  bool
+	}{
+		{"failingSince", e.FailingSince, e.FailingSince == nil},
+		{"notice", e.Notice, e.Notice == nil},
+		{"previousSecretExpiresAt", e.PreviousSecretExpiresAt, e.PreviousSecretExpiresAt == nil},
+	} {
+		if f.nil {
+			unset = append(unset, bson.E{Key: f.name, Value: ""})
+		} else {
+			set = append(set, bson.E{Key: f.name, Value: f.v})
+		}
+	}
+	update := bson.D{{Key: "$set", Value: set}}
+	if len(unset) > 0 {
+		update = append(update, bson.E{Key: "$unset", Value: unset})
+	}
+	res, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, update)
+	if err != nil {
+		return fmt.Errorf("mongo: update webhook %s: %w", e.ID, err)
+	}
+	if res.MatchedCount == 0 {
+		return webhooks.ErrNotFound
+	}
+	return nil
+}
+
+// DeleteEndpoint removes the endpoint; its deliveries stay until they
+// are cleaned up with their events.
+func (w *Webhooks) DeleteEndpoint(ctx context.Context, id string) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return webhooks.ErrNotFound
+	}
+	res, err := w.endpoints.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	if err != nil {
+		return fmt.Errorf("mongo: delete webhook %s: %w", id, err)
+	}
+	if res.DeletedCount == 0 {
+		return webhooks.ErrNotFound
+	}
+	return nil
+}
+
+// RecordOutcome counts a failure ($inc, the streak's start kept by $min)
+// or ends the streak, in one write, so that concurrent deliveries to the
+// endpoint lose no count.
+func (w *Webhooks) RecordOutcome(ctx context.Context, id string, success bool, at time.Time) (*webhooks.Endpoint, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, webhooks.ErrNotFound
+	}
+	update := bson.D{{Key: "$inc", Value: bson.D{{Key: "failureStreak", Value: 1}}}, {Key: "$min", Value: bson.D{{Key: "failingSince", Value: at.UTC()}}}}
+	if success {
+		update = bson.D{{Key: "$set", Value: bson.D{{Key: "failureStreak", Value: 0}}}, {Key: "$unset", Value: bson.D{{Key: "failingSince", Value: ""}}}}
+	}
+	var d endpointDoc
+	err := w.endpoints.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
+		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, webhooks.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: record webhook %s outcome: %w", id, err)
+	}
+	return d.endpoint(), nil
+}
+
+// Disable disables the endpoint with notice n, by _id.
+func (w *Webhooks) Disable(ctx context.Context, id string, n webhooks.Notice) error {
+	oid, ok := objectID(id)
+	if !ok {
+		return webhooks.ErrNotFound
+	}
+	n.At = n.At.UTC()
+	_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "enabled", Value: false}, {Key: "notice", Value: n}, {Key: "updatedAt", Value: n.At}}}})
+	if err != nil {
+		return fmt.Errorf("mongo: disable webhook %s: %w", id, err)
+	}
+	return nil
+}
+
+// SaveEvent inserts ev, unless its _id is stored (then the stored one
+// stands).
+func (w *Webhooks) SaveEvent(ctx context.Context, ev *webhooks.Event) error {
+	_, err := w.events.InsertOne(ctx, eventDoc{ID: ev.ID, OrganizationID: ev.OrganizationID, Type: ev.Type,
+		Timestamp: ev.Timestamp.UTC(), Body: ev.Body})
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("mongo: save event %s: %w", ev.ID, err)
+	}
+	return nil
+}
+
+// Event reads an event by _id (webhooks.ErrNotFound).
+func (w *Webhooks) Event(ctx context.Context, id string) (*webhooks.Event, error) {
+	var d eventDoc
+	err := w.events.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, webhooks.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read event %s: %w", id, err)
+	}
+	return &webhooks.Event{ID: d.ID, OrganizationID: d.OrganizationID, Type: d.Type, Timestamp: d.Timestamp.UTC(), Body: d.Body}, nil
+}
+
+// SaveDelivery inserts the record of an attempt under d.ID (from NewID).
+func (w *Webhooks) SaveDelivery(ctx context.Context, d *webhooks.Delivery) error {
+	oid, ok := objectID(d.ID)
+	if !ok {
+		return fmt.Errorf("mongo: save delivery: id %q is not an ObjectID", d.ID)
+	}
+	doc := deliveryDoc{ID: oid, EndpointID: d.EndpointID, OrganizationID: d.OrganizationID, EventID: d.EventID, EventType: d.EventType,
+		Attempt: d.Attempt, Redelivery: d.Redelivery, At: d.At.UTC(), Success: d.Success, StatusCode: d.StatusCode,
+		DurationMs: d.DurationMs, Error: d.Error, Response: d.Response, NextAttemptAt: utcPtr(d.NextAttemptAt)}
+	if _, err := w.deliveries.InsertOne(ctx, doc); err != nil {
+		return fmt.Errorf("mongo: save delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// Delivery reads a delivery by _id (webhooks.ErrNotFound).
+func (w *Webhooks) Delivery(ctx context.Context, id string) (*webhooks.Delivery, error) {
+	oid, ok := objectID(id)
+	if !ok {
+		return nil, webhooks.ErrNotFound
+	}
+	var d deliveryDoc
+	err := w.deliveries.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, webhooks.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mongo: read delivery %s: %w", id, err)
+	}
+	return d.delivery(), nil
+}
+
+// Deliveries lists up to limit of the endpoint's deliveries, newest first,
+// older than before when it is not "" (an id that is no ObjectID lists
+// nothing).
+func (w *Webhooks) Deliveries(ctx context.Context, endpointID string, limit int, before string) ([]webhooks.Delivery, error) {
+	filter := bson.D{{Key: "endpointId", Value: endpointID}}
+	if before != "" {
+		oid, ok := objectID(before)
+		if !ok {
+			return []webhooks.Delivery{}, nil
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
+	}
+	cur, err := w.deliveries.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list deliveries: %w", err)
+	}
+	var docs []deliveryDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: list deliveries: %w", err)
+	}
+	out := make([]webhooks.Delivery, 0, len(docs))
+	for i := range docs {
+		out = append(out, *docs[i].delivery())
+	}
+	return out, nil
+}

@@ -1,0 +1,309 @@
+package webhooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/postflow/postflow/internal/netguard"
+)
+
+// Starter starts deliveries (the DeliverWebhook workflow).
+type Starter interface {
+	// StartDelivery starts the delivery of an event to an endpoint, once:
+	// its run's id is derived from both, and a start for a pair already
+	// started, running or ended, is no error and sends nothing again.
+	StartDelivery(ctx context.Context, eventID, endpointID string) error
+	// Redeliver starts a delivery of an event already sent, on request;
+	// while one runs for the pair, it returns that one. It returns the
+	// run's workflow id.
+	Redeliver(ctx context.Context, eventID, endpointID string) (string, error)
+}
+
+// Service is what the API does with endpoints.
+type Service struct {
+	store   Store
+	sealer  Sealer
+	policy  netguard.Policy
+	starter Starter
+	// Overlap is how long the secret before a rotation still signs.
+	Overlap time.Duration
+	now     func() time.Time
+}
+
+// DefaultOverlap: a day for receivers to deploy the new secret.
+const DefaultOverlap = 24 * time.Hour
+
+// NewService wires a Service. policy decides which URLs are accepted
+// (AllowLocal: development only).
+func NewService(store Store, sealer Sealer, policy netguard.Policy, starter Starter) *Service {
+	return &Service{store: store, sealer: sealer, policy: policy, starter: starter, Overlap: DefaultOverlap, now: time.Now}
+}
+
+// WithClock returns a copy of s that reads time from now; for tests.
+func (s *Service) WithClock(now func() time.Time) *Service {
+	c := *s
+	c.now = now
+	return &c
+}
+
+// Input creates or edits an endpoint; nil fields are left as they are.
+type Input struct {
+	URL         *string   `json:"url"`
+	Events      *[]string `json:"events"`
+	Description *string   `json:"description"`
+	// Enabled: true enables a disabled endpoint again (and clears its
+	// notice and streak); false disables it.
+	Enabled *bool `json:"enabled"`
+}
+
+// MaxEndpoints bounds an organization's endpoints.
+const MaxEndpoints = 20
+
+// Create adds an endpoint for orgID and returns it with its signing
+// secret, in the clear this once. The URL must be https on a public
+// address (checked after DNS resolution) unless the policy allows local
+// servers (development).
+func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Endpoint, string, error) {
+	if in.URL == nil {
+		return nil, "", &InvalidError{"invalid_url", "url is required."}
+	}
+	existing, err := s.store.Endpoints(ctx, orgID)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(existing) >= MaxEndpoints {
+		return nil, "", &InvalidError{"too_many_webhooks", fmt.Sprintf("An organization has at most %d webhooks.", MaxEndpoints)}
+	}
+	now := s.now().UTC()
+	e := &Endpoint{ID: s.store.NewID(), OrganizationID: orgID, Enabled: true, Events: []string{}, CreatedAt: now, UpdatedAt: now}
+	if err := s.apply(ctx, e, in); err != nil {
+		return nil, "", err
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	if e.Secret, err = s.sealer.Seal(secret, secretBinding(e.ID, "secret")); err != nil {
+		return nil, "", fmt.Errorf("webhooks: seal the secret: %w", err)
+	}
+	if err := s.store.CreateEndpoint(ctx, e); err != nil {
+		return nil, "", err
+	}
+	return e, secret, nil
+}
+
+// apply checks in and applies it to e.
+func (s *Service) apply(ctx context.Context, e *Endpoint, in Input) error {
+	if in.URL != nil {
+		u, err := s.checkURL(ctx, *in.URL)
+		if err != nil {
+			return err
+		}
+		e.URL = u
+	}
+	if in.Events != nil {
+		evs := []string{}
+		for _, t := range *in.Events {
+			if !slices.Contains(EventTypes, t) {
+				return &InvalidError{"invalid_events", fmt.Sprintf("%q is not an event type; the types are %s.", t, strings.Join(EventTypes, ", "))}
+			}
+			if !slices.Contains(evs, t) {
+				evs = append(evs, t)
+			}
+		}
+		e.Events = evs
+	}
+	if in.Description != nil {
+		if len(*in.Description) > 500 {
+			return &InvalidError{"invalid_description", "description is at most 500 bytes."}
+		}
+		e.Description = *in.Description
+	}
+	if in.Enabled != nil {
+		if *in.Enabled && !e.Enabled {
+			e.Notice, e.FailureStreak, e.FailingSince = nil, 0, nil
+		}
+		e.Enabled = *in.Enabled
+	}
+	return nil
+}
+
+// checkURL reads an endpoint's URL: absolute, http(s), no credentials, at
+// most 2,000 bytes; outside development https and a public address (a
+// host name's every address, resolved now; each delivery checks again at
+// its dial, so a name turned inward later is refused then).
+func (s *Service) checkURL(ctx context.Context, raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" || len(raw) > 2000:
+		return "", &InvalidError{"invalid_url", "url must be an absolute http(s) URL of at most 2,000 bytes."}
+	case u.User != nil:
+		return "", &InvalidError{"invalid_url", "url must carry no credentials; verify PostFlow by its signature."}
+	case u.Scheme != "https" && !(s.policy.AllowLocal && u.Scheme == "http"):
+		return "", &InvalidError{"invalid_url", "url must use https."}
+	}
+	u.Fragment = ""
+	if !s.policy.AllowLocal {
+		host := u.Hostname()
+		if a, err := netip.ParseAddr(host); err == nil {
+			if !netguard.Public(a) {
+				return "", &InvalidError{"url_not_allowed", "url must be on a public address, not a loopback, private or link-local one."}
+			}
+		} else if err := s.policy.Check(ctx, host); err != nil {
+			if errors.Is(err, netguard.ErrForbidden) {
+				return "", &InvalidError{"url_not_allowed", "url's host resolves to an address that is not public (loopback, private or link-local)."}
+			}
+			return "", &InvalidError{"invalid_url", "url's host could not be resolved."}
+		}
+	}
+	return u.String(), nil
+}
+
+// List returns orgID's endpoints.
+func (s *Service) List(ctx context.Context, orgID string) ([]Endpoint, error) {
+	return s.store.Endpoints(ctx, orgID)
+}
+
+// Get returns orgID's endpoint id (ErrNotFound if it is another's).
+func (s *Service) Get(ctx context.Context, orgID, id string) (*Endpoint, error) {
+	e, err := s.store.Endpoint(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if e.OrganizationID != orgID {
+		return nil, ErrNotFound
+	}
+	return e, nil
+}
+
+// Update edits orgID's endpoint id.
+func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Endpoint, error) {
+	e, err := s.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.apply(ctx, e, in); err != nil {
+		return nil, err
+	}
+	e.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateEndpoint(ctx, e); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// Delete removes orgID's endpoint id; deliveries under way end at their
+// next attempt.
+func (s *Service) Delete(ctx context.Context, orgID, id string) error {
+	if _, err := s.Get(ctx, orgID, id); err != nil {
+		return err
+	}
+	return s.store.DeleteEndpoint(ctx, id)
+}
+
+// RotateSecret gives the endpoint a new secret, returned in the clear
+// this once; the one before signs too for s.Overlap.
+func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint, string, error) {
+	e, err := s.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, "", err
+	}
+	old, err := s.sealer.Open(e.Secret, secretBinding(e.ID, "secret"))
+	if err != nil {
+		return nil, "", fmt.Errorf("webhook %s: open its secret: %w", e.ID, err)
+	}
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	if e.Secret, err = s.sealer.Seal(secret, secretBinding(e.ID, "secret")); err != nil {
+		return nil, "", fmt.Errorf("webhooks: seal the secret: %w", err)
+	}
+	if e.PreviousSecret, err = s.sealer.Seal(old, secretBinding(e.ID, "previousSecret")); err != nil {
+		return nil, "", fmt.Errorf("webhooks: seal the previous secret: %w", err)
+	}
+	now := s.now().UTC()
+	until := now.Add(s.Overlap)
+	e.PreviousSecretExpiresAt, e.UpdatedAt = &until, now
+	if err := s.store.UpdateEndpoint(ctx, e); err != nil {
+		return nil, "", err
+	}
+	return e, secret, nil
+}
+
+// Deliveries lists the attempts to deliver to orgID's endpoint id, newest
+// first.
+func (s *Service) Deliveries(ctx context.Context, orgID, id string, limit int, before string) ([]Delivery, error) {
+	if _, err := s.Get(ctx, orgID, id); err != nil {
+		return nil, err
+	}
+	return s.store.Deliveries(ctx, id, limit, before)
+}
+
+// Redeliver sends the event of delivery deliveryID to endpoint id again
+// (its whole retry schedule), with the same webhook-id; ErrDisabled while
+// the endpoint is disabled. It returns the run's workflow id.
+func (s *Service) Redeliver(ctx context.Context, orgID, id, deliveryID string) (string, error) {
+	e, err := s.Get(ctx, orgID, id)
+	if err != nil {
+		return "", err
+	}
+	d, err := s.store.Delivery(ctx, deliveryID)
+	if err != nil {
+		return "", err
+	}
+	if d.EndpointID != e.ID {
+		return "", ErrNotFound
+	}
+	if !e.Enabled {
+		return "", ErrDisabled
+	}
+	return s.starter.Redeliver(ctx, d.EventID, e.ID)
+}
+
+// Emitter stores events and starts their delivery to every endpoint of
+// the organization that wants them.
+type Emitter struct {
+	Store   Store
+	Starter Starter
+	Logger  *slog.Logger
+}
+
+var _ Sink = (*Emitter)(nil)
+
+// Emit stores ev (once: an event of the same id is kept as first stored,
+// so every attempt sends the same bytes) and starts one delivery per
+// endpoint that wants it. Emitting it again starts only what did not
+// start, so a caller may retry on error.
+func (e *Emitter) Emit(ctx context.Context, ev *Event) error {
+	eps, err := e.Store.Endpoints(ctx, ev.OrganizationID)
+	if err != nil {
+		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
+	}
+	var wanted []Endpoint
+	for _, ep := range eps {
+		if ep.Wants(ev.Type) {
+			wanted = append(wanted, ep)
+		}
+	}
+	if len(wanted) == 0 {
+		return nil
+	}
+	if err := e.Store.SaveEvent(ctx, ev); err != nil {
+		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
+	}
+	var errs []error
+	for _, ep := range wanted {
+		if err := e.Starter.StartDelivery(ctx, ev.ID, ep.ID); err != nil {
+			errs = append(errs, fmt.Errorf("emit %s %s to webhook %s: %w", ev.Type, ev.ID, ep.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
