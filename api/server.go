@@ -60,6 +60,9 @@ type Options struct {
 	// metadata, served at BlueskyClientMetadataPath: with https, PostFlow's
 	// client id is that URL, which Bluesky's authorization servers fetch.
 	BlueskyClientMetadata map[string]any
+	// Overdue serves the operator's list of overdue posts when its List
+	// is set.
+	Overdue OverdueOptions
 	// Metrics, if not nil, is served at GET /metrics without credentials
 	// (Prometheus's exposition format): for an API that answers loopback
 	// alone; elsewhere metrics have a port of their own.
@@ -141,6 +144,15 @@ func NewHandler(opts Options) http.Handler {
 	}
 	if opts.Codec.Codec != nil {
 		r.Mount(codecPath, s.codecHandler(opts.Codec))
+	}
+	if opts.Overdue.List != nil {
+		r.Group(func(r chi.Router) {
+			if opts.Overdue.Anonymous {
+				r.Use(s.loopbackOnly("Without credentials, operator routes answer only requests to a loopback host (localhost, 127.0.0.1, [::1])."))
+			}
+			r.Use(s.operatorOnly(opts.Overdue.Anonymous, "Listing every organization's overdue posts"))
+			r.Get("/operator/overdue-posts", s.overduePosts(opts.Overdue))
+		})
 	}
 	// Public and the same for every caller: authorization servers fetch
 	// them without credentials and may cache them.

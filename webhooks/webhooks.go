@@ -28,11 +28,14 @@ const (
 	PostCancelled          = "post.cancelled"
 	PostOutcomeUnknown     = "post.outcome_unknown"
 	AccountExpired         = "account.expired"
+	// PostOverdue: the post's time passed by more than OVERDUE_AFTER
+	// without a final state (posts.OverdueWatch); sent once.
+	PostOverdue = "post.overdue"
 )
 
 // EventTypes lists every type an endpoint may subscribe to, in the order
 // the API documents them.
-var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired}
+var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, PostOverdue}
 
 // DisabledNotice is the type of the notice an endpoint carries once
 // PostFlow disabled it after a long run of failures (Endpoint.Notice).

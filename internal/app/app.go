@@ -567,9 +567,11 @@ func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return err
 	}
 	defer d.close()
-	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+	stop, err := startWatchers(ctx, cfg, d, logger)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	return serveAPI(ctx, cfg, d, logger, "", nil)
 }
 
@@ -618,6 +620,10 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		// On the router only where it answers loopback alone (postflow
 		// dev); elsewhere metrics are on METRICS_ADDR's internal port.
 		Metrics: metricsOnRouter(host, d, logger),
+		// Operators' view of every organization: a token, or in dev the
+		// loopback host, as for the codec.
+		Overdue: api.OverdueOptions{List: overdueWatch(cfg, d, logger).List, After: cfg.OverdueAfter,
+			Anonymous: cfg.Temporal.CodecAnonymous && isLoopbackIP(host)},
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -660,9 +666,11 @@ func RunWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) err
 		return err
 	}
 	defer d.close()
-	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+	stop, err := startWatchers(ctx, cfg, d, logger)
+	if err != nil {
 		return err
 	}
+	defer stop()
 	return runWorker(ctx, cfg, d, logger, nil)
 }
 
@@ -749,4 +757,39 @@ func metricsOnRouter(host string, d *deps, logger *slog.Logger) http.Handler {
 		return nil
 	}
 	return d.metrics.Handler(logger)
+}
+
+// overdueWatch looks for d's overdue posts (posts.OverdueWatch): counted in
+// the process's postflow_posts_overdue gauge, and announced by post.overdue
+// events, started like every other webhook delivery.
+func overdueWatch(cfg *config.Config, d *deps, logger *slog.Logger) *posts.OverdueWatch {
+	deliveries := &temporalDeliveries{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue}
+	return &posts.OverdueWatch{
+		Store:  d.mongo.Posts(),
+		After:  cfg.OverdueAfter,
+		Events: &webhooks.Emitter{Store: d.mongo.Webhooks(), Starter: deliveries, Logger: logger},
+		Count:  d.metrics.SetOverdue,
+		Logger: logger.With("component", "overdue"),
+	}
+}
+
+// startWatchers starts what a process runs beside its role: /metrics on
+// METRICS_ADDR and the overdue posts' watch, until ctx is done or stop is
+// called; stop waits for the watch to end. Every process (api, worker, dev) watches: the watch needs
+// MongoDB alone, so it still sees posts pile up while the workers are
+// gone or cut off from Temporal, the failure it is there to catch (a
+// Temporal schedule would need a polling worker to run); its marks and
+// event ids make the processes announce each post once between them.
+func startWatchers(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+		cancel()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		overdueWatch(cfg, d, logger).Run(ctx, posts.OverdueCheckEvery(cfg.OverdueAfter))
+	}()
+	return func() { cancel(); <-done }, nil
 }

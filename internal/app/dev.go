@@ -86,9 +86,11 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 		return err
 	}
 	defer d.close()
-	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+	stop, err := startWatchers(ctx, cfg, d, logger)
+	if err != nil {
 		return err
 	}
+	defer stop()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
