@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -93,5 +94,53 @@ func TestOverduePostsRoute(t *testing.T) {
 				t.Errorf("body %s", rec.Body)
 			}
 		})
+	}
+}
+
+// /readyz's and the operator route's answers match the document.
+func TestOpsResponsesMatchTheOpenAPI(t *testing.T) {
+	s := newSchemas(t)
+	ok := func(context.Context) error { return nil }
+	idle := func(context.Context) error { return errors.New("no worker polls") }
+	due := time.Now().Add(-time.Hour).UTC()
+	list := func(context.Context, int) ([]posts.Overdue, error) {
+		return []posts.Overdue{
+			{ID: "p1", OrganizationID: "org-b", Status: posts.StatusScheduled, ScheduledAt: &due, DueAt: due, AnnouncedAt: &due},
+			{ID: "p2", OrganizationID: "org-c", Status: posts.StatusQueued, DueAt: due},
+		}, nil
+	}
+	for _, tt := range []struct {
+		worker api.WorkerCheck
+		path   string
+		auth   string
+	}{
+		{api.WorkerCheck{Ping: ok, Required: true}, "/readyz", ""},    // 200
+		{api.WorkerCheck{Ping: idle}, "/readyz", ""},                  // 200, not_polling
+		{api.WorkerCheck{Ping: idle, Required: true}, "/readyz", ""},  // 503
+		{api.WorkerCheck{Ping: idle}, "/readyz?scope=publishing", ""}, // 503
+		{api.WorkerCheck{Ping: ok}, "/readyz?scope=all", ""},          // 400
+		{api.WorkerCheck{}, "/operator/overdue-posts", "op"},          // 200
+		{api.WorkerCheck{}, "/operator/overdue-posts?limit=0", "op"},  // 400
+		{api.WorkerCheck{}, "/operator/overdue-posts", ""},            // 401
+		{api.WorkerCheck{}, "/operator/overdue-posts", "user"},        // 403
+	} {
+		h := api.NewHandler(api.Options{
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
+			Auth:    api.AuthOptions{JWTSecret: []byte(jwtSecret)},
+			Checks:  []api.Check{{Name: "mongodb", Ping: ok}},
+			Worker:  tt.worker,
+			Overdue: api.OverdueOptions{List: list, After: time.Minute},
+		})
+		req := httptest.NewRequest("GET", tt.path, nil)
+		switch tt.auth {
+		case "op":
+			req.Header.Set("Authorization", "Bearer "+operatorToken(t, jwt.MapClaims{"sub": "op", "operator": true, "exp": time.Now().Add(time.Hour).Unix()}, jwt.SigningMethodHS256))
+		case "user":
+			req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		template, _, _ := strings.Cut(tt.path, "?")
+		s.check("GET", template, rec.Code, rec.Body.Bytes())
 	}
 }
