@@ -5,7 +5,7 @@ DATA_DIR        ?= .postflow
 WORKFLOWCHECK   := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 # Packages light enough to run under the race detector within CI's time;
 # those that link the embedded Temporal server are covered by plain runs.
-RACE_PKGS       := ./api/... ./activities/... ./posts/... ./internal/ids/... ./internal/sandboxplatform/... ./connections/... ./providers/... ./workflows/... ./internal/config/... ./internal/oauthstate/... ./internal/tokencipher/... ./internal/payloadcodec/... ./media/... ./internal/netguard/... ./internal/stallproxy/...
+RACE_PKGS       := ./api/... ./activities/... ./posts/... ./webhooks/... ./internal/ids/... ./internal/sandboxplatform/... ./connections/... ./providers/... ./workflows/... ./internal/config/... ./internal/oauthstate/... ./internal/tokencipher/... ./internal/payloadcodec/... ./media/... ./internal/netguard/... ./internal/stallproxy/...
 
 .PHONY: dev build test unit race lint workflowcheck bench bench-media clean
 

@@ -206,7 +206,7 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 				}
 			case "unknown":
 				if r.Status != posts.ResultUnknown || r.ErrorCode != "OUTCOME_UNKNOWN" || r.Attempts != tt.wantAttempts ||
-					!strings.Contains(r.ErrorMessage, "Check the account's feed") || !strings.Contains(r.ErrorMessage, "/publish/"+p.ID) {
+					!strings.Contains(r.ErrorMessage, "Check the account's feed") || !strings.Contains(r.ErrorMessage, "/posts/"+p.ID+"/retry naming account "+w.account.ID) {
 					t.Errorf("result %+v", r)
 				}
 				// And an unknown outcome is never retried by itself.
@@ -224,28 +224,42 @@ func TestExactlyOnceAfterAnInterruptedAttempt(t *testing.T) {
 // When the workflow gives up on an account, the result says failed if the
 // platform refused the last attempt, and unknown if its answer left it in
 // doubt.
+// RecordPublishFailure records what the workflow decided, with the
+// category of the last answer when the workflow passes that answer's code
+// (retries used up), or of the workflow's own code (codes PostFlow keeps
+// in posts, as the workflow spells them).
 func TestRecordFailureAfterTheLastAttempt(t *testing.T) {
 	for _, tt := range []struct {
-		status     int
-		wantStatus posts.ResultStatus
-		wantCode   string
+		name         string
+		status       int    // the last attempt's answer; 0: no attempt
+		code         string // what the workflow passes
+		wantStatus   posts.ResultStatus
+		wantCode     string
+		wantCategory posts.Category
 	}{
-		{503, posts.ResultFailed, "HTTP_503"},
-		{504, posts.ResultUnknown, "OUTCOME_UNKNOWN"},
+		{"retries used up on 503s", 503, "HTTP_503", posts.ResultFailed, "HTTP_503", posts.CategoryPlatformUnavailable},
+		{"retries used up on 504s", 504, "HTTP_504", posts.ResultUnknown, posts.CodeOutcomeUnknown, posts.CategoryOutcomeUnknown},
+		{"rate limited past the horizon", 429, "RATE_LIMIT_HORIZON", posts.ResultFailed, "RATE_LIMIT_HORIZON", posts.CategoryQuotaExhausted},
+		{"cancelled", 0, workflows.CodeCancelled, posts.ResultFailed, workflows.CodeCancelled, posts.CategoryCancelled},
+		{"an error of ours, retries used up", 0, "PUBLISH_FAILED", posts.ResultFailed, "PUBLISH_FAILED", posts.CategoryInternal},
 	} {
-		t.Run(fmt.Sprint(tt.status), func(t *testing.T) {
+		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
 			p := w.post(t, "given up", posts.StatusPublishing)
-			w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = tt.status, 1 })
-			if _, err := w.publish(t, p); err == nil {
-				t.Fatal("the attempt did not fail")
+			attempts := 0
+			if tt.status != 0 {
+				attempts = 1
+				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = tt.status, 1 })
+				if _, err := w.publish(t, p); err == nil {
+					t.Fatal("the attempt did not fail")
+				}
 			}
-			code := fmt.Sprintf("HTTP_%d", tt.status)
-			if _, err := w.env.ExecuteActivity(workflows.RecordFailureActivity, workflows.FailureInput{PostID: p.ID, AccountID: w.account.ID, Code: code, Message: "retries used up"}); err != nil {
+			if _, err := w.env.ExecuteActivity(workflows.RecordFailureActivity, workflows.FailureInput{PostID: p.ID, AccountID: w.account.ID, Code: tt.code, Message: "given up"}); err != nil {
 				t.Fatal(err)
 			}
-			if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != 1 {
-				t.Errorf("result %+v, want %s %s", r, tt.wantStatus, tt.wantCode)
+			if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != attempts ||
+				r.ErrorCategory != tt.wantCategory || r.ErrorAction != tt.wantCategory.Action() {
+				t.Errorf("result %+v, want %s %s (%s)", r, tt.wantStatus, tt.wantCode, tt.wantCategory)
 			}
 		})
 	}
@@ -262,38 +276,41 @@ func TestFailuresByKind(t *testing.T) {
 		// the answer leaves the attempt in doubt.
 		wantStatus posts.ResultStatus
 		wantCode   string // the recorded result's code, if an outcome
-		expired    bool
+		// wantCategory is the recorded result's category, the same list
+		// for every network.
+		wantCategory posts.Category
+		expired      bool
 	}{
 		{
 			name:     "revoked token marks the account expired",
 			prepare:  func(w *world) { revokeStoredToken(w) },
-			wantCode: "REVOKED_ACCESS_TOKEN", expired: true,
+			wantCode: "REVOKED_ACCESS_TOKEN", wantCategory: posts.CategoryAuthExpired, expired: true,
 		},
 		{
 			name:     "too long for LinkedIn",
 			content:  strings.Repeat("x", 3001),
-			wantCode: "TEXT_TOO_LONG",
+			wantCode: "TEXT_TOO_LONG", wantCategory: posts.CategoryContentRejected,
 		},
 		{
 			name: "DAY limit is a rate limit to midnight UTC",
 			prepare: func(w *world) {
 				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 429, 1 })
 			},
-			wantErr: workflows.ErrRateLimited, wantStatus: posts.ResultPending, wantCode: "TOO_MANY_REQUESTS",
+			wantErr: workflows.ErrRateLimited, wantStatus: posts.ResultPending, wantCode: "TOO_MANY_REQUESTS", wantCategory: posts.CategoryRateLimited,
 		},
 		{
 			name: "503 is for the retry policy",
 			prepare: func(w *world) {
 				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 503, 1 })
 			},
-			wantErr: workflows.ErrPlatformUnavailable, wantStatus: posts.ResultPending, wantCode: "HTTP_503",
+			wantErr: workflows.ErrPlatformUnavailable, wantStatus: posts.ResultPending, wantCode: "HTTP_503", wantCategory: posts.CategoryPlatformUnavailable,
 		},
 		{
 			name: "504 leaves the attempt in doubt",
 			prepare: func(w *world) {
 				w.fake.Configure(func(s *linkedinfake.Server) { s.PostStatus, s.PostFailures = 504, 1 })
 			},
-			wantErr: workflows.ErrPlatformUnavailable, wantStatus: posts.ResultPublishing, wantCode: "HTTP_504",
+			wantErr: workflows.ErrPlatformUnavailable, wantStatus: posts.ResultPublishing, wantCode: "HTTP_504", wantCategory: posts.CategoryPlatformUnavailable,
 		},
 	}
 	for _, tt := range tests {
@@ -319,16 +336,18 @@ func TestFailuresByKind(t *testing.T) {
 						t.Errorf("retry after %v, non-retryable %v", d, appErr.NonRetryable())
 					}
 				}
-				if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != 1 || r.AttemptedAt == nil {
-					t.Errorf("result %+v, want %s %s after 1 attempt", r, tt.wantStatus, tt.wantCode)
+				if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != 1 || r.AttemptedAt == nil ||
+					r.ErrorCategory != tt.wantCategory || r.ErrorAction != tt.wantCategory.Action() {
+					t.Errorf("result %+v, want %s %s (%s) after 1 attempt", r, tt.wantStatus, tt.wantCode, tt.wantCategory)
 				}
 				return
 			}
 			if err != nil || out.Status != "failed" || out.ErrorCode != tt.wantCode {
 				t.Fatalf("outcome %+v, %v; want failed %s", out, err, tt.wantCode)
 			}
-			if r := w.result(t, p); r.Status != posts.ResultFailed || r.ErrorCode != tt.wantCode || r.ErrorMessage == "" {
-				t.Errorf("result %+v", r)
+			if r := w.result(t, p); r.Status != posts.ResultFailed || r.ErrorCode != tt.wantCode || r.ErrorMessage == "" ||
+				r.ErrorCategory != tt.wantCategory || r.ErrorAction != tt.wantCategory.Action() {
+				t.Errorf("result %+v, want category %s", r, tt.wantCategory)
 			}
 			a, _ := w.store.Accounts().GetByID(context.Background(), w.account.ID)
 			if (a.Status == connections.StatusExpired) != tt.expired {

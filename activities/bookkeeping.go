@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -13,7 +14,12 @@ import (
 )
 
 // StartPublishing loads the post, checks that it is to be published, and
-// marks it publishing when its time has come.
+// marks it publishing when its time has come. It lists the accounts the
+// run publishes to: every account of the post, less (see leftOut), when
+// the API triggers a post that ran before (POST /publish, POST
+// /posts/{id}/retry), those whose result is final (published, failed,
+// unknown). The trigger forgot the results of the accounts it means to
+// publish to again; the others stand untouched.
 func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInput) (*workflows.StartResult, error) {
 	p, err := a.Posts.GetByID(ctx, in.PostID)
 	if errors.Is(err, posts.ErrNotFound) {
@@ -44,6 +50,13 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 	}
 	res := &workflows.StartResult{Status: string(posts.StatusPublishing)}
 	for _, id := range p.SocialAccountIDs {
+		leave, err := a.leftOut(ctx, p, id)
+		if err != nil {
+			return nil, err
+		}
+		if leave {
+			continue
+		}
 		ref := workflows.AccountRef{ID: id}
 		if acc, err := a.Accounts.GetByID(ctx, id); err == nil {
 			ref.Platform = acc.Platform
@@ -52,6 +65,25 @@ func (a *Activities) StartPublishing(ctx context.Context, in workflows.StartInpu
 		res.Accounts = append(res.Accounts, ref)
 	}
 	return res, nil
+}
+
+// leftOut says whether a run of p leaves out its account accountID: only
+// a run triggered through the API for a post run before, whose result for
+// the account is final. A failed post's run is an operator's re-run (a
+// reset, the Web UI), which goes to every account as it always has:
+// PublishToAccount keeps published and unknown ones, and publishes to
+// failed ones again. A first run has no results to read: a post that
+// ran before has a failure reason or a publication time, and only such a
+// post costs the reads.
+func (a *Activities) leftOut(ctx context.Context, p *posts.Post, accountID string) (bool, error) {
+	if p.Status == posts.StatusFailed || p.FailureReason == "" && p.PublishedAt == nil {
+		return false, nil
+	}
+	r, err := a.Posts.Result(ctx, p.ID, accountID)
+	if err != nil {
+		return false, err
+	}
+	return r != nil && (r.Status == posts.ResultPublished || r.Status == posts.ResultFailed || r.Status == posts.ResultUnknown), nil
 }
 
 // RecordPublishFailure records a failure the workflow decided on: retries
@@ -79,11 +111,19 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 		}
 		return a.unknown(ctx, workflows.AccountInput{PostID: in.PostID, AccountID: in.AccountID}, prev, platform)
 	}
+	// The workflow passes a code, not the answer's kind: the last
+	// attempt's result, which recorded that answer (retries used up on a
+	// 503), has its category; a code of the workflow's own has one of its
+	// own (RATE_LIMIT_HORIZON, CANCELLED).
+	category := posts.Categorize(posts.Cause{Code: in.Code})
+	if prev != nil && prev.ErrorCode == in.Code && prev.ErrorCategory != "" {
+		category = prev.ErrorCategory
+	}
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: in.Code, ErrorMessage: in.Message}); err != nil {
+		ErrorCode: in.Code, ErrorMessage: in.Message, ErrorCategory: category}); err != nil {
 		return nil, err
 	}
-	a.countResult(ctx, in.AccountID, posts.ResultFailed, workflowFailureCategory(in.Code))
+	a.countResult(ctx, in.AccountID, posts.ResultFailed, category)
 	if in.Code != workflows.CodeCancelled {
 		activity.GetLogger(ctx).Error("Publishing to the account failed for good", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Code", in.Code, "Reason", in.Message)
@@ -94,19 +134,21 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 // FinishPost sets the post published when every account is, else failed
 // with the reasons. The run's outcomes say which accounts are published
 // (each was recorded before its outcome was returned); only the others'
-// results are read, for their codes and messages.
+// results are read, for their codes and messages, with those of the
+// accounts the run left out (StartPublishing), whose results stand.
 func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (*workflows.FinishResult, error) {
-	outcomes := in.Outcomes
-	if len(outcomes) == 0 {
-		// A run recorded before outcomes were passed: read them.
-		p, err := a.Posts.GetByID(ctx, in.PostID)
-		if errors.Is(err, posts.ErrNotFound) {
-			return &workflows.FinishResult{Status: "deleted"}, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range p.SocialAccountIDs {
+	p, err := a.Posts.GetByID(ctx, in.PostID)
+	if errors.Is(err, posts.ErrNotFound) {
+		return &workflows.FinishResult{Status: "deleted"}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	// A run recorded before outcomes were passed passes none: every
+	// account is read.
+	outcomes := slices.Clone(in.Outcomes)
+	for _, id := range p.SocialAccountIDs {
+		if !slices.ContainsFunc(outcomes, func(o workflows.AccountOutcome) bool { return o.AccountID == id }) {
 			outcomes = append(outcomes, workflows.AccountOutcome{AccountID: id})
 		}
 	}
@@ -152,7 +194,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 				total-published, total, total-published-unknown, unknown, firstCode, firstMsg)
 		}
 	}
-	err := a.Posts.Finish(ctx, in.PostID, status, last, reason, code)
+	err = a.Posts.Finish(ctx, in.PostID, status, last, reason, code)
 	if errors.Is(err, posts.ErrNotFound) {
 		return &workflows.FinishResult{Status: "deleted"}, nil
 	}

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -16,18 +17,19 @@ import (
 // classify turns a provider error into what the workflow decides on:
 // terminal failures are recorded and returned as outcomes; rate limits and
 // outages are returned as errors of the workflow's types. prev is the
-// result an earlier attempt left (nil: none, or not read), for fail.
-func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, prev *posts.Result, err error) (*workflows.AccountOutcome, error) {
+// result an earlier attempt left (nil: none, or not read), for fail;
+// upload says err answered an image upload (posts.Cause).
+func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, prev *posts.Result, err error, upload bool) (*workflows.AccountOutcome, error) {
 	// Retrying cannot help these two, whatever wraps them: no account to
 	// publish as, or a server PostFlow may not call (a policy, or DNS that
 	// now points inward). Neither call reached the network.
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		activity.GetLogger(ctx).Warn("Account disconnected before its post was published", "PostID", in.PostID, "AccountID", in.AccountID)
-		return a.fail(ctx, in, prev, "", CategoryAuthExpired, "ACCOUNT_DISCONNECTED", "the account was disconnected; connect it again, then publish again")
+		return a.fail(ctx, in, prev, "", posts.Cause{Code: posts.CodeAccountDisconnected}, "the account was disconnected; connect it again, then publish again")
 	case errors.Is(err, providers.ErrBadServer):
 		activity.GetLogger(ctx).Error("The account's server is not one PostFlow may call", "PostID", in.PostID, "AccountID", in.AccountID, "Error", err)
-		return a.fail(ctx, in, prev, "", CategoryInternal, "FORBIDDEN_ADDRESS", "the account's server is not at a public address PostFlow may call; connect the account again on a public server")
+		return a.fail(ctx, in, prev, "", posts.Cause{Code: posts.CodeForbiddenAddress}, "the account's server is not at a public address PostFlow may call; connect the account again on a public server")
 	}
 	var pe *providers.Error
 	if !errors.As(err, &pe) {
@@ -60,19 +62,37 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 		logger.Warn("Platform refused the post", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", pe.Provider, "Code", pe.Code)
 	}
 	// Retrying cannot help.
-	category := CategoryContentRejected
-	if pe.Kind == providers.KindAuth {
-		category = CategoryAuthExpired
-	}
-	return a.fail(ctx, in, prev, pe.Provider, category, pe.Code, pe.Message)
+	return a.fail(ctx, in, prev, pe.Provider, posts.Cause{Kind: pe.Kind, Code: pe.Code, Upload: upload}, pe.Message)
 }
 
-// saveFailed records the account's result as failed with the code.
-func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, category, code, msg string) (*workflows.AccountOutcome, error) {
+// saveFailed records the account's result as failed with the cause's
+// code and category.
+func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, cause posts.Cause, msg string) (*workflows.AccountOutcome, error) {
+	category := posts.Categorize(cause)
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: code, ErrorMessage: msg}); err != nil {
+		ErrorCode: cause.Code, ErrorMessage: msg, ErrorCategory: category}); err != nil {
 		return nil, err
 	}
 	a.countResult(ctx, in.AccountID, posts.ResultFailed, category)
-	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: code}, nil
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: cause.Code}, nil
+}
+
+// logAttempt adds att to the account's attempts (GET
+// /posts/{id}?include=attempts). A record for people, not a rule: a store
+// that fails here is logged and the publish goes on, since failing it
+// would retry a call the network may have acted on.
+func (a *Activities) logAttempt(ctx context.Context, in workflows.AccountInput, att posts.Attempt) {
+	if err := a.Posts.AppendAttempt(ctx, in.PostID, in.AccountID, att); err != nil {
+		activity.GetLogger(ctx).Warn("Could not record the attempt", "PostID", in.PostID, "AccountID", in.AccountID, "Error", err)
+	}
+}
+
+// logFailure records the call of step begun at `at` when err is a
+// network's answer (a *providers.Error); other errors (ours, nil) are not
+// the network's and are not listed.
+func (a *Activities) logFailure(ctx context.Context, in workflows.AccountInput, at time.Time, step posts.AttemptStep, err error) {
+	var pe *providers.Error
+	if errors.As(err, &pe) {
+		a.logAttempt(ctx, in, posts.FailedAttempt(at, a.now(), step, pe))
+	}
 }

@@ -132,7 +132,7 @@ func (a *Activities) duplicate(ctx context.Context, in workflows.AccountInput, p
 	// Not through fail: an earlier attempt in doubt cannot hold this
 	// post, since the platform would have refused it as the same repeat
 	// (or, keyed, answered with it).
-	out, err := a.saveFailed(ctx, in, CategoryContentRejected, posts.ErrorCodeDuplicateContent, msg)
+	out, err := a.saveFailed(ctx, in, posts.Cause{Kind: pe.Kind, Code: posts.ErrorCodeDuplicateContent}, msg)
 	return nil, out, err
 }
 
@@ -175,23 +175,25 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 		when += " (last answer: " + prev.ErrorCode + ")"
 	}
 	msg := fmt.Sprintf("%s may have published this post to %s, and %s can no longer tell. "+
-		"Check the account's feed: if the post is there, nothing is missing; if not, publish again with POST /publish/%s?again=true.",
-		when, platform, platform, in.PostID)
+		"Check the account's feed: if the post is there, nothing is missing; if not, publish to it again with POST /posts/%s/retry naming account %s.",
+		when, platform, platform, in.PostID, in.AccountID)
+	category := posts.Categorize(posts.Cause{Code: posts.CodeOutcomeUnknown})
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
-		Status: posts.ResultUnknown, ErrorCode: "OUTCOME_UNKNOWN", ErrorMessage: msg}); err != nil {
+		Status: posts.ResultUnknown, ErrorCode: posts.CodeOutcomeUnknown, ErrorMessage: msg,
+		ErrorCategory: category}); err != nil {
 		return nil, err
 	}
-	a.countResult(ctx, in.AccountID, posts.ResultUnknown, CategoryOutcomeUnknown)
+	a.countResult(ctx, in.AccountID, posts.ResultUnknown, category)
 	activity.GetLogger(ctx).Error("Outcome unknown: check the account's feed", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", platform)
-	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: "OUTCOME_UNKNOWN"}, nil
+	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: posts.CodeOutcomeUnknown}, nil
 }
 
-// fail records that publishing to the account failed for good, unless an
-// earlier attempt that prev leaves in doubt may have published: this
-// failure cannot tell, so the outcome is unknown.
-func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform, category, code, msg string) (*workflows.AccountOutcome, error) {
+// fail records that publishing to the account failed for good, for
+// cause, unless an earlier attempt that prev leaves in doubt may have
+// published: this failure cannot tell, so the outcome is unknown.
+func (a *Activities) fail(ctx context.Context, in workflows.AccountInput, prev *posts.Result, platform string, cause posts.Cause, msg string) (*workflows.AccountOutcome, error) {
 	if prev.InDoubt() {
 		return a.unknown(ctx, in, prev, platform)
 	}
-	return a.saveFailed(ctx, in, category, code, msg)
+	return a.saveFailed(ctx, in, cause, msg)
 }

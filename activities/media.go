@@ -28,7 +28,7 @@ type MediaLibrary interface {
 
 // CodeMediaNotFound: an image of the post is no longer in its
 // organization's library (deleted before the post went out).
-const CodeMediaNotFound = "MEDIA_NOT_FOUND"
+const CodeMediaNotFound = posts.CodeMediaNotFound
 
 // attachImages makes the post's images for the account ready for the
 // network: each one an earlier attempt uploaded is referred to again while
@@ -82,11 +82,17 @@ func (a *Activities) attachImages(ctx context.Context, in workflows.AccountInput
 		if err != nil {
 			return nil, err
 		}
-		up, err := prov.Upload(ctx, account, img)
+		upload := func(account providers.Account) (*providers.Upload, error) {
+			at := a.now().UTC()
+			up, err := prov.Upload(ctx, account, img)
+			a.logFailure(ctx, in, at, posts.StepUpload, err)
+			return up, err
+		}
+		up, err := upload(account)
 		if providers.KindOf(err) == providers.KindSessionExpired && renew != nil {
 			// Refused before its time: a new session, then once more.
 			if account, err = renew(); err == nil {
-				up, err = prov.Upload(ctx, account, img)
+				up, err = upload(account)
 			}
 		}
 		if err != nil {
@@ -130,7 +136,7 @@ func (a *Activities) imageFor(ctx context.Context, item *media.Item, ref posts.M
 		return img, "", fmt.Errorf("fitting media item %s: %w", item.ID, err)
 	}
 	if err != nil {
-		return img, "", &providers.Error{Kind: providers.KindInvalidContent, Code: "MEDIA_NOT_FITTED",
+		return img, "", &providers.Error{Kind: providers.KindInvalidContent, Code: posts.CodeMediaNotFitted,
 			Message: fmt.Sprintf("image %s could not be made to fit %s's %d bytes: %v", item.ID, network, rules.MaxBytes, err)}
 	}
 	img.Type, img.Size, img.Width, img.Height = fitted.Type, int64(len(fitted.Bytes)), fitted.Width, fitted.Height

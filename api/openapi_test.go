@@ -29,6 +29,7 @@ import (
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/providers/bluesky"
+	"github.com/postflow/postflow/webhooks"
 )
 
 type openAPIDoc struct {
@@ -55,7 +56,7 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 	cipher, _ := tokencipher.New(bytes.Repeat([]byte{1}, 32))
 	h := api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend,
-		Connections: &connections.Service{}, Posts: &posts.Service{},
+		Connections: &connections.Service{}, Posts: &posts.Service{}, Webhooks: &webhooks.Service{},
 		Sandbox:               http.NotFoundHandler(),
 		Codec:                 api.CodecOptions{Codec: payloadcodec.New(cipher)},
 		BlueskyClientMetadata: map[string]any{},

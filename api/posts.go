@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 
@@ -17,6 +18,7 @@ import (
 // one 422).
 func postError(err error) error {
 	var inv *posts.InvalidError
+	var published *posts.PublishedAccountsError
 	switch {
 	case errors.As(err, &inv) && inv.Kind == posts.Malformed:
 		return BadRequest(inv.Code, inv.Message)
@@ -28,6 +30,11 @@ func postError(err error) error {
 		return NotFound("post_not_found", "No such post.")
 	case errors.Is(err, posts.ErrAlreadyPublished):
 		return Conflict("already_published", "The post is published; publish it again with ?again=true.")
+	case errors.Is(err, posts.ErrNothingToRetry):
+		return Conflict("nothing_to_retry", "No account of the post failed; an account whose outcome is unknown is retried only when named in accounts.")
+	case errors.As(err, &published):
+		return &DetailedError{Err: Conflict("account_published", "The post is published to "+strings.Join(published.AccountIDs, ", ")+
+			"; a retry never publishes to an account twice. Leave it out of accounts."), Details: map[string][]string{"accounts": published.AccountIDs}}
 	case errors.Is(err, posts.ErrConflict):
 		return Conflict("post_state_conflict", "The post's status does not allow this (published, publishing or cancelled).")
 	}
@@ -100,10 +107,11 @@ func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
 }
 
 // postWithResults is GET /posts/{id}: the post and one result per account
-// that has one.
+// that has one, and with include=attempts each account's attempts.
 type postWithResults struct {
 	*posts.Post
-	Results []posts.Result `json:"results"`
+	Results  []posts.Result             `json:"results"`
+	Attempts map[string][]posts.Attempt `json:"attempts,omitempty"`
 }
 
 func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
@@ -112,12 +120,29 @@ func (s *server) getPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger, err)
 		return
 	}
+	attempts := false
+	for _, v := range r.URL.Query()["include"] {
+		for _, part := range strings.Split(v, ",") {
+			if part != "attempts" {
+				writeError(w, r, s.logger, BadRequest("invalid_include", "include takes attempts, or nothing."))
+				return
+			}
+			attempts = true
+		}
+	}
 	p, results, err := s.posts.Get(r.Context(), identityOf(r.Context()).OrgID, id)
 	if err != nil {
 		writeError(w, r, s.logger, postError(err))
 		return
 	}
-	writeJSON(w, http.StatusOK, postWithResults{Post: p, Results: results})
+	out := postWithResults{Post: p, Results: results}
+	if attempts {
+		if out.Attempts, err = s.posts.Attempts(r.Context(), p); err != nil {
+			writeError(w, r, s.logger, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *server) updatePost(w http.ResponseWriter, r *http.Request) {
@@ -171,4 +196,32 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": wf, "runId": run})
+}
+
+// retryRequest is POST /posts/{id}/retry's body, which may be absent.
+type retryRequest struct {
+	// Accounts names the accounts to publish to again; absent or empty:
+	// every account that failed.
+	Accounts []string `json:"accounts"`
+}
+
+func (s *server) retry(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
+	}
+	var in retryRequest
+	if r.ContentLength != 0 {
+		if err := decodeJSON(r, &in); err != nil {
+			writeError(w, r, s.logger, err)
+			return
+		}
+	}
+	wf, run, retried, err := s.posts.Retry(r.Context(), identityOf(r.Context()).OrgID, id, in.Accounts)
+	if err != nil {
+		writeError(w, r, s.logger, postError(err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"workflowId": wf, "runId": run, "accounts": retried})
 }

@@ -187,6 +187,7 @@ func NewHandler(opts Options) http.Handler {
 			r.Patch("/posts/{id}", s.updatePost)
 			r.Delete("/posts/{id}", s.deletePost)
 			r.Post("/publish/{postId}", s.publish)
+			r.Post("/posts/{id}/retry", s.retry)
 		})
 	}
 	if s.webhooks != nil {

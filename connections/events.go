@@ -2,6 +2,8 @@ package connections
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/postflow/postflow/webhooks"
@@ -35,4 +37,75 @@ func (s *Service) announceExpired(ctx context.Context, a *Account, since time.Ti
 	if err != nil {
 		s.logger.ErrorContext(ctx, "could not announce the expired account to its webhooks", "account_id", a.ID, "error", err)
 	}
+}
+
+// ReconnectBy is when the account stops working unless someone connects
+// it again: its access token's expiry when nothing can refresh it (no
+// refresh token nor credential, or refreshes says the network issues
+// none), else its refresh token's expiry. Zero when there is no such time
+// (a Bluesky app password makes sessions for as long as it is valid).
+func (a *Account) ReconnectBy(refreshes bool) time.Time {
+	if a.RefreshToken == "" && a.Credential == "" || !refreshes {
+		return a.TokenExpiresAt
+	}
+	if a.Credential != "" {
+		return time.Time{}
+	}
+	return a.RefreshTokenExpiresAt
+}
+
+// ExpiringAccounts lists the active accounts with tokens of their own
+// (not pages, which follow their member) whose access or refresh token
+// expires before a time (the account store).
+type ExpiringAccounts interface {
+	ExpiringBefore(ctx context.Context, before time.Time) ([]Account, error)
+}
+
+// ExpiringData is the "data" of an account.expiring webhook event.
+type ExpiringData struct {
+	Account *Account `json:"account"`
+	// ReconnectBy: after it, the account cannot publish until connected
+	// again.
+	ReconnectBy time.Time `json:"reconnectBy"`
+}
+
+// AnnounceExpiring emits account.expiring for every active account of
+// accounts that must be reconnected within `within` of now (ReconnectBy)
+// and not yet past it. An event's id is derived from the account and that
+// time, so every scan until then repeats the same event, which is
+// delivered once; a reconnect gives a new time and, when it too comes
+// near, a new event. It returns how many accounts it announced.
+func (s *Service) AnnounceExpiring(ctx context.Context, accounts ExpiringAccounts, within time.Duration) (int, error) {
+	if s.events == nil {
+		return 0, nil
+	}
+	now := s.now()
+	list, err := accounts.ExpiringBefore(ctx, now.Add(within))
+	if err != nil {
+		return 0, fmt.Errorf("expiring accounts: %w", err)
+	}
+	n := 0
+	var errs []error
+	for i := range list {
+		a := &list[i]
+		p, ok := s.providers.Get(a.Platform)
+		if !ok || a.Status != StatusActive || a.TokensFrom != "" {
+			continue
+		}
+		by := a.ReconnectBy(p.Rules().RefreshTokens)
+		if by.IsZero() || !by.After(now) || by.After(now.Add(within)) {
+			continue
+		}
+		ev, err := webhooks.NewEvent(a.OrganizationID, webhooks.AccountExpiring, now, ExpiringData{Account: a, ReconnectBy: by.UTC()},
+			a.ID, by.UTC().Format(time.RFC3339Nano))
+		if err == nil {
+			err = s.events.Emit(ctx, ev)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("account %s: %w", a.ID, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }

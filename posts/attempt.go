@@ -55,8 +55,8 @@ func MayRepeat(prev *Result, window time.Duration, now time.Time) bool {
 // Settled says whether earlier attempts decided the account for good, so
 // that no attempt calls the platform again by itself. Published: the
 // platform has the post, and posting again would duplicate it. Unknown:
-// publishing again is an operator's decision (POST /publish with
-// again=true), not a retry's.
+// publishing again is an operator's decision (POST /posts/{id}/retry
+// naming the account), not an automatic retry's.
 func (r *Result) Settled() bool {
 	return r != nil && (r.Status == ResultPublished || r.Status == ResultUnknown)
 }

@@ -136,6 +136,11 @@ type Result struct {
 	PublishedAt     *time.Time   `json:"publishedAt,omitempty"`
 	ErrorCode       string       `json:"errorCode,omitempty"`
 	ErrorMessage    string       `json:"errorMessage,omitempty"`
+	// ErrorCategory is what kind of failure ErrorCode is, the same list
+	// for every network (Categorize); ErrorAction what it calls for
+	// (Category.Action), filled in as the result is read (Explain).
+	ErrorCategory Category `json:"errorCategory,omitempty"`
+	ErrorAction   Action   `json:"errorAction,omitempty"`
 	// Attempts counts the calls made to the platform for this account;
 	// AttemptedAt is when the last one began.
 	Attempts    int        `json:"attempts"`
@@ -178,6 +183,21 @@ func (r *Result) Upload(mediaID string) (MediaUpload, bool) {
 		}
 	}
 	return MediaUpload{}, false
+}
+
+// Explain fills in what a reader of r is shown beside its code: the
+// category of a failed or unknown result recorded before categories were
+// (from its code alone), and the action its category calls for.
+func (r *Result) Explain() {
+	if r.ErrorCategory == "" {
+		switch r.Status {
+		case ResultUnknown:
+			r.ErrorCategory = CategoryOutcomeUnknown
+		case ResultFailed:
+			r.ErrorCategory = Categorize(Cause{Code: r.ErrorCode})
+		}
+	}
+	r.ErrorAction = r.ErrorCategory.Action()
 }
 
 // ErrNotFound: no such post in this organization.
@@ -249,7 +269,14 @@ type Store interface {
 	SaveUpload(ctx context.Context, postID, accountID string, u MediaUpload) error
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
+	// Its attempts (AppendAttempt) are kept.
 	ResetResults(ctx context.Context, p *Post, only ...ResultStatus) error
+	// AppendAttempt adds a to the attempts of (post, account), keeping
+	// the last MaxAttemptsKept.
+	AppendAttempt(ctx context.Context, postID, accountID string, a Attempt) error
+	// Attempts returns the attempts of (post, account), oldest first;
+	// none: an empty list.
+	Attempts(ctx context.Context, postID, accountID string) ([]Attempt, error)
 	// UsesMedia reports whether a post of orgID that is not yet published
 	// and not given up (draft, scheduled, queued, publishing) uses the
 	// media item mediaID, for itself or a variant: what refuses a

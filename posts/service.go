@@ -478,11 +478,17 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 			if err := s.store.ResetResults(ctx, p); err != nil { // every account again
 				return "", "", err
 			}
-		case from == StatusFailed && again:
+		case from == StatusFailed:
 			// Published accounts are never published to again; failed
-			// ones are retried. Unknown ones only when asked: the caller
-			// checked the platform and the post is not there.
-			if err := s.store.ResetResults(ctx, p, ResultUnknown); err != nil {
+			// ones are, as a new publication: their results are
+			// forgotten, since a run leaves out the accounts whose result
+			// is final (see Retry). Unknown ones only when asked: the
+			// caller checked the platform and the post is not there.
+			only := []ResultStatus{ResultFailed}
+			if again {
+				only = append(only, ResultUnknown)
+			}
+			if err := s.store.ResetResults(ctx, p, only...); err != nil {
 				return "", "", err
 			}
 		}

@@ -79,7 +79,10 @@ type Deliverer struct {
 	// Client sends the requests; it must refuse addresses that are not
 	// public outside development (netguard.Policy.Client), checked at
 	// every dial, after DNS resolution. Its timeout bounds an attempt.
-	Client  *http.Client
+	Client *http.Client
+	// Timeout bounds an attempt, from the request to the answer's end;
+	// 0: AttemptTimeout.
+	Timeout time.Duration
 	Disable DisablePolicy
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -193,7 +196,11 @@ func (d *Deliverer) send(ctx context.Context, target string, secrets []string, e
 	if err != nil {
 		return 0, "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, AttemptTimeout)
+	timeout := d.Timeout
+	if timeout <= 0 {
+		timeout = AttemptTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(ev.Body))
 	if err != nil {
@@ -202,19 +209,29 @@ func (d *Deliverer) send(ctx context.Context, target string, secrets []string, e
 	req.Header = h
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "PostFlow-Webhooks/1")
-	resp, err := d.Client.Do(req)
+	// A redirect is an answer, not an address to send the event to: a
+	// POST followed as a GET would lose it, and the endpoint is the
+	// organization's to name.
+	client := *d.Client
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := client.Do(req)
 	if err != nil {
-		return 0, "", sendError(ctx, err)
+		return 0, "", sendError(ctx, err, timeout)
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
+	if err != nil {
+		// The answer's status counts only with the whole (capped) answer
+		// within the time.
+		return resp.StatusCode, excerpt(body), sendError(ctx, err, timeout)
+	}
 	return resp.StatusCode, excerpt(body), nil
 }
 
 // sendError is err without the URL that *url.Error repeats.
-func sendError(ctx context.Context, err error) error {
+func sendError(ctx context.Context, err error, timeout time.Duration) error {
 	if ctx.Err() == context.DeadlineExceeded {
-		return fmt.Errorf("no answer within %s", AttemptTimeout)
+		return fmt.Errorf("no answer within %s", timeout)
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {

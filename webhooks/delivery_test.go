@@ -259,6 +259,60 @@ func TestDeliveryRefusesPrivateAddresses(t *testing.T) {
 	}
 }
 
+// A receiver too slow to answer, or one that redirects, has failed the
+// attempt: the event is not sent elsewhere, nor counted as delivered.
+func TestSlowOrRedirectingReceiversFail(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name    string
+		handler http.HandlerFunc
+		status  int
+		err     string
+	}{
+		{"slow", func(rw http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(time.Second):
+			case <-r.Context().Done():
+			}
+		}, 0, "no answer within 200ms"},
+		{"slow body", func(rw http.ResponseWriter, r *http.Request) {
+			rw.WriteHeader(http.StatusOK)
+			rw.(http.Flusher).Flush()
+			select {
+			case <-time.After(time.Second):
+			case <-r.Context().Done():
+			}
+		}, 200, "no answer within 200ms"},
+		{"redirect", func(rw http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/elsewhere" {
+				rw.WriteHeader(http.StatusNoContent)
+				return
+			}
+			http.Redirect(rw, r, "/elsewhere", http.StatusTemporaryRedirect)
+		}, http.StatusTemporaryRedirect, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			w.d.Timeout = 200 * time.Millisecond
+			e, _, err := w.svc.Create(ctx, "org-1", webhooks.Input{URL: &srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev := w.event(t, webhooks.PostFailed)
+			out, err := w.d.Attempt(ctx, webhooks.AttemptInput{EventID: ev.ID, EndpointID: e.ID, Attempt: 1})
+			if err != nil || out.Delivered {
+				t.Fatalf("attempt = %+v, %v", out, err)
+			}
+			list, _ := w.svc.Deliveries(ctx, "org-1", e.ID, 1, "")
+			if len(list) != 1 || list[0].StatusCode != tt.status || list[0].Error != tt.err || list[0].Success {
+				t.Errorf("delivery %+v", list)
+			}
+		})
+	}
+}
+
 // After a rotation both secrets sign until the overlap ends; then the new
 // one alone.
 func TestRotationSignsWithBothSecrets(t *testing.T) {

@@ -28,6 +28,9 @@ const (
 	PostCancelled          = "post.cancelled"
 	PostOutcomeUnknown     = "post.outcome_unknown"
 	AccountExpired         = "account.expired"
+	// AccountExpiring: a token nothing can refresh ends soon (a LinkedIn
+	// member's lives 60 days): reconnect the account before it does.
+	AccountExpiring = "account.expiring"
 	// PostOverdue: the post's time passed by more than OVERDUE_AFTER
 	// without a final state (posts.OverdueWatch); sent once.
 	PostOverdue = "post.overdue"
@@ -35,7 +38,7 @@ const (
 
 // EventTypes lists every type an endpoint may subscribe to, in the order
 // the API documents them.
-var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, PostOverdue}
+var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, AccountExpiring, PostOverdue}
 
 // DisabledNotice is the type of the notice an endpoint carries once
 // PostFlow disabled it after a long run of failures (Endpoint.Notice).

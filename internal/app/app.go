@@ -714,10 +714,32 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 	if started != nil {
 		close(started)
 	}
+	if cfg.AccountExpiringDays > 0 {
+		go watchExpiring(ctx, svc, time.Duration(cfg.AccountExpiringDays)*24*time.Hour, time.Hour, logger)
+	}
 	<-ctx.Done()
 	w.Stop()
 	logger.Info("worker stopped")
 	return nil
+}
+
+// watchExpiring announces accounts to reconnect soon (account.expiring)
+// at start and then every interval, until ctx is done. Every worker
+// watches: an event's id is the account's and its deadline's, and its
+// delivery's workflow id is the event's, so two workers send it once.
+func watchExpiring(ctx context.Context, svc *services, within, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if n, err := svc.connections.AnnounceExpiring(ctx, svc.accounts, within); err != nil && ctx.Err() == nil {
+			logger.Error("could not announce every expiring account", "announced", n, "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // registerSearchAttributes adds the attributes the workflows upsert. Where

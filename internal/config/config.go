@@ -104,6 +104,10 @@ type Config struct {
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
 	// MaxBodyBytes caps request bodies (413 beyond).
 	MaxBodyBytes int64 `env:"MAX_BODY_BYTES" envDefault:"1048576"`
+	// AccountExpiringDays is how many days before a token nothing can
+	// refresh ends (a LinkedIn member's lives 60 days) the worker
+	// announces account.expiring; 0: never.
+	AccountExpiringDays int `env:"ACCOUNT_EXPIRING_DAYS" envDefault:"7"`
 
 	// MediaMaxBytes caps an image uploaded or imported into the media
 	// library, in bytes (413 beyond); MAX_BODY_BYTES does not apply to
@@ -397,6 +401,9 @@ func (c *Config) validate(role Role) problems {
 	}
 	if c.MaxBodyBytes <= 0 {
 		ps.add("MAX_BODY_BYTES", "must be a positive number of bytes")
+	}
+	if c.AccountExpiringDays < 0 || c.AccountExpiringDays > 365 {
+		ps.add("ACCOUNT_EXPIRING_DAYS", fmt.Sprintf("must be a whole number of days from 0 (never) to 365, got %d", c.AccountExpiringDays))
 	}
 	if c.MediaMaxBytes <= 0 {
 		ps.add("MEDIA_MAX_BYTES", "must be a positive number of bytes")

@@ -369,3 +369,31 @@ func (a *Accounts) UnlockRefresh(ctx context.Context, id, owner string) error {
 	}
 	return nil
 }
+
+// ExpiringBefore lists the active accounts with tokens of their own whose
+// access or refresh token expires before `before` (connections.
+// ExpiringAccounts). A scan on FerretDB and on MongoDB (no index serves
+// it): the worker runs it hourly.
+func (a *Accounts) ExpiringBefore(ctx context.Context, before time.Time) ([]connections.Account, error) {
+	filter := bson.D{
+		{Key: "status", Value: string(connections.StatusActive)},
+		{Key: "tokensFrom", Value: bson.D{{Key: "$exists", Value: false}}},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "tokenExpiresAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+			bson.D{{Key: "refreshTokenExpiresAt", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		}},
+	}
+	cur, err := a.c.Find(ctx, filter)
+	if err != nil {
+		return nil, fmt.Errorf("mongo: expiring accounts: %w", err)
+	}
+	var docs []accountDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: expiring accounts: %w", err)
+	}
+	out := make([]connections.Account, 0, len(docs))
+	for i := range docs {
+		out = append(out, *docs[i].account())
+	}
+	return out, nil
+}

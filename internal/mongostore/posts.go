@@ -141,6 +141,7 @@ type resultDoc struct {
 	PublishedAt     *time.Time `bson:"publishedAt,omitempty"`
 	ErrorCode       string     `bson:"errorCode,omitempty"`
 	ErrorMessage    string     `bson:"errorMessage,omitempty"`
+	ErrorCategory   string     `bson:"errorCategory,omitempty"`
 	Attempts        int        `bson:"attempts"`
 	AttemptedAt     *time.Time `bson:"attemptedAt,omitempty"`
 	DoubtSince      *time.Time `bson:"doubtSince,omitempty"`
@@ -161,17 +162,19 @@ type uploadDoc struct {
 	Height          int        `bson:"height,omitempty"`
 }
 
-// Posts is the posts and publishResults collections.
+// Posts is the posts, publishResults and publishAttempts collections.
 type Posts struct {
-	store   *Store
-	posts   *mongo.Collection
-	results *mongo.Collection
-	now     func() time.Time
+	store    *Store
+	posts    *mongo.Collection
+	results  *mongo.Collection
+	attempts *mongo.Collection
+	now      func() time.Time
 }
 
 // Posts returns the post store.
 func (s *Store) Posts() *Posts {
-	return &Posts{store: s, posts: s.DB.Collection("posts"), results: s.DB.Collection("publishResults"), now: time.Now}
+	return &Posts{store: s, posts: s.DB.Collection("posts"), results: s.DB.Collection("publishResults"),
+		attempts: s.DB.Collection("publishAttempts"), now: time.Now}
 }
 
 var _ posts.Store = (*Posts)(nil)
@@ -432,14 +435,22 @@ func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
 	// platform post is when a later post with the same text is answered
 	// "duplicate of" it (PostByPlatformID), so a post in doubt never takes
 	// a deleted post's platform post for its own.
-	return p.ResetResults(ctx, post, posts.ResultPublishing, posts.ResultPending, posts.ResultFailed, posts.ResultUnknown)
+	if err := p.ResetResults(ctx, post, posts.ResultPublishing, posts.ResultPending, posts.ResultFailed, posts.ResultUnknown); err != nil {
+		return err
+	}
+	for _, acc := range post.SocialAccountIDs {
+		if _, err := p.attempts.DeleteOne(ctx, bson.D{{Key: "_id", Value: resultID(post.ID, acc)}}); err != nil {
+			return fmt.Errorf("mongo: delete attempts: %w", err)
+		}
+	}
+	return nil
 }
 
 func (d *resultDoc) result() posts.Result {
 	r := posts.Result{
 		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
 		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
-		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), IdempotencyKey: d.IdempotencyKey, UpdatedAt: d.UpdatedAt.UTC(),
+		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, ErrorCategory: posts.Category(d.ErrorCategory), Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), IdempotencyKey: d.IdempotencyKey, UpdatedAt: d.UpdatedAt.UTC(),
 	}
 	for id, u := range d.Media {
 		mu := posts.MediaUpload{Upload: providers.Upload{MediaID: id, ID: u.PlatformMediaID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC()}, Adjusted: u.Adjusted, Width: u.Width, Height: u.Height}
@@ -454,6 +465,7 @@ func (d *resultDoc) result() posts.Result {
 		}
 		return strings.Compare(a.MediaID, b.MediaID)
 	})
+	r.Explain()
 	return r
 }
 
@@ -602,6 +614,7 @@ func (p *Posts) saveResult(ctx context.Context, r *posts.Result, read func() (*p
 		{Key: "publishedAt", Value: utcPtr(r.PublishedAt)},
 		{Key: "errorCode", Value: r.ErrorCode},
 		{Key: "errorMessage", Value: r.ErrorMessage},
+		{Key: "errorCategory", Value: string(r.ErrorCategory)},
 		{Key: "updatedAt", Value: p.now().UTC()},
 	}
 	if r.AttemptedAt != nil {

@@ -1,0 +1,148 @@
+package api_test
+
+// The API over a world whose runs are real PublishPost workflows (in the
+// SDK's test environment) with the real activities and the sandbox.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/postflow/postflow/activities"
+	"github.com/postflow/postflow/api"
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/sandboxplatform"
+	"github.com/postflow/postflow/internal/testworld"
+	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/workflows"
+)
+
+// workflowRunner runs each trigger's PublishPost to its end, in the SDK's
+// test environment (timers and retry backoffs skip time), with the real
+// activities over the world: a request answers once its run is over.
+type workflowRunner struct {
+	acts *activities.Activities
+	mu   sync.Mutex
+	runs int
+}
+
+func (r *workflowRunner) Start(_ context.Context, p *posts.Post) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(workflows.PublishPost)
+	r.acts.Register(env)
+	env.ExecuteWorkflow(workflows.PublishPost, workflows.PublishPostInput{PostID: p.ID})
+	if err := env.GetWorkflowError(); err != nil {
+		return "", err
+	}
+	r.runs++
+	return fmt.Sprintf("run-%d", r.runs), nil
+}
+
+func (r *workflowRunner) Cancel(context.Context, string) error     { return nil }
+func (r *workflowRunner) Reschedule(context.Context, string) error { return nil }
+
+// runWorld is the API over a world with the sandbox network and three
+// sandbox accounts of org-a, whose runs are real workflows.
+type runWorld struct {
+	tw      *testworld.World
+	srv     *httptest.Server
+	schemas *schemas
+	a, b, c *connections.Account
+}
+
+func newRunWorld(t *testing.T) *runWorld {
+	t.Helper()
+	tw := testworld.New(t, testworld.Options{Sandbox: true})
+	w := &runWorld{tw: tw, schemas: newSchemas(t)}
+	svc := tw.PostsService(&workflowRunner{acts: tw.Activities()})
+	w.srv = httptest.NewServer(api.NewHandler(api.Options{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
+		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: svc,
+	}))
+	t.Cleanup(w.srv.Close)
+	w.a, w.b, w.c = tw.MustConnectSandbox(t, "org-a", "alice", "Ada"), tw.MustConnectSandbox(t, "org-a", "alice", "Bea"),
+		tw.MustConnectSandbox(t, "org-a", "alice", "Cy")
+	return w
+}
+
+// ids finds the ids in a path, for its template in the OpenAPI document.
+var ids = regexp.MustCompile(`/(posts|publish)/[0-9a-fA-F]{24}`)
+
+// call does method path with body as alice of org-a, checks the answer
+// against the OpenAPI document and decodes it.
+func (w *runWorld) call(t *testing.T, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(method, w.srv.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, raw := send(t, req)
+	template := ids.ReplaceAllStringFunc(strings.SplitN(path, "?", 2)[0], func(m string) string {
+		if strings.HasPrefix(m, "/posts/") {
+			return "/posts/{id}"
+		}
+		return "/publish/{postId}"
+	})
+	w.schemas.check(method, template, res.StatusCode, raw)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return res.StatusCode, out
+}
+
+// behave sets what the sandbox answers account's next calls.
+func (w *runWorld) behave(t *testing.T, account *connections.Account, behaviour string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPut, w.tw.Sandbox.URL+"/sandbox/users/"+account.PlatformUserID+"/behaviour", strings.NewReader(behaviour))
+	res, _ := send(t, req)
+	if res.StatusCode != 200 {
+		t.Fatalf("behaviour %s: %d", behaviour, res.StatusCode)
+	}
+}
+
+// holds counts account's posts with text on the sandbox.
+func (w *runWorld) holds(t *testing.T, account *connections.Account, text string) int {
+	t.Helper()
+	feed, err := sandboxplatform.ReadFeed(context.Background(), w.tw.Sandbox.URL+"/sandbox", account.PlatformUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range feed {
+		if p.Text == text {
+			n++
+		}
+	}
+	return n
+}
+
+// results reads GET /posts/{id}: the post's status and its results by
+// account id.
+func (w *runWorld) results(t *testing.T, id string) (string, map[string]map[string]any) {
+	t.Helper()
+	status, out := w.call(t, "GET", "/posts/"+id, "")
+	if status != 200 {
+		t.Fatalf("GET /posts/%s: %d %v", id, status, out)
+	}
+	byAccount := map[string]map[string]any{}
+	list, _ := out["results"].([]any)
+	for _, r := range list {
+		m, _ := r.(map[string]any)
+		byAccount[m["socialAccountId"].(string)] = m
+	}
+	s, _ := out["status"].(string)
+	return s, byAccount
+}

@@ -1,0 +1,123 @@
+package connections_test
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/providers"
+	"github.com/postflow/postflow/webhooks"
+)
+
+type recordingSink struct {
+	mu     sync.Mutex
+	events []*webhooks.Event
+}
+
+func (s *recordingSink) Emit(_ context.Context, ev *webhooks.Event) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.events = append(s.events, ev)
+	return nil
+}
+
+// An account the network refuses is announced once, when it turns
+// expired, with the network's code and without its tokens.
+func TestExpireAnnouncesTheAccount(t *testing.T) {
+	ctx := context.Background()
+	e, member := pagesWorld(t)
+	sink := &recordingSink{}
+	svc := e.svc.WithEvents(sink)
+	for range 2 {
+		if err := svc.Expire(ctx, member.ID, &providers.Error{Kind: providers.KindAuth, Provider: "linkedin", Status: 401,
+			Code: "REVOKED_ACCESS_TOKEN", Message: "the token was revoked"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(sink.events) != 1 {
+		t.Fatalf("%d events, want 1 (the second expire found it expired)", len(sink.events))
+	}
+	ev := sink.events[0]
+	var body struct {
+		Type string `json:"type"`
+		Data struct {
+			Account map[string]any `json:"account"`
+			Code    string         `json:"code"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(ev.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != webhooks.AccountExpired || ev.OrganizationID != member.OrganizationID || body.Data.Account["id"] != member.ID ||
+		body.Data.Account["status"] != "expired" || body.Data.Code != "REVOKED_ACCESS_TOKEN" {
+		t.Errorf("event %s: %s", ev.Type, ev.Body)
+	}
+	for _, k := range []string{"accessToken", "AccessToken", "refreshToken", "credential"} {
+		if _, ok := body.Data.Account[k]; ok {
+			t.Errorf("the event carries %s", k)
+		}
+	}
+}
+
+// The accounts that must be reconnected within the window are announced,
+// each with its deadline, and the same event again on every scan until
+// then; accounts that refresh by themselves, or later, or not active, or
+// pages (their member speaks for them), are not.
+func TestAnnounceExpiring(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	now := e.clock.now()
+	day := 24 * time.Hour
+	at := func(d time.Duration) time.Time { return now.Add(d).UTC().Truncate(time.Millisecond) }
+	add := func(uid string, status connections.Status, refresh string, expires, refreshExpires time.Time, tokensFrom string) *connections.Account {
+		t.Helper()
+		a, err := e.store.Accounts().Upsert(ctx, &connections.Account{OrganizationID: "org-1", Platform: "linkedin", PlatformUserID: uid,
+			DisplayName: uid, AccessToken: "sealed", RefreshToken: refresh, TokenExpiresAt: expires, RefreshTokenExpiresAt: refreshExpires,
+			TokensFrom: tokensFrom, Status: status, CreatedAt: now, UpdatedAt: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	soon := add("urn:li:person:soon", connections.StatusActive, "", at(3*day), time.Time{}, "")
+	refreshSoon := add("urn:li:person:refresh-soon", connections.StatusActive, "sealed-refresh", at(time.Hour), at(2*day), "")
+	add("urn:li:person:later", connections.StatusActive, "", at(30*day), time.Time{}, "")
+	add("urn:li:person:refreshes", connections.StatusActive, "sealed-refresh", at(time.Hour), at(300*day), "")
+	add("urn:li:person:expired", connections.StatusExpired, "", at(3*day), time.Time{}, "")
+	add("urn:li:person:past", connections.StatusActive, "", at(-time.Hour), time.Time{}, "")
+	add("urn:li:organization:page", connections.StatusActive, "", at(3*day), time.Time{}, soon.ID)
+
+	sink := &recordingSink{}
+	svc := e.svc.WithEvents(sink)
+	for range 2 {
+		if n, err := svc.AnnounceExpiring(ctx, e.store.Accounts(), 7*day); err != nil || n != 2 {
+			t.Fatalf("announced %d, %v; want 2", n, err)
+		}
+	}
+	if len(sink.events) != 4 || sink.events[0].ID != sink.events[2].ID || sink.events[1].ID != sink.events[3].ID || sink.events[0].ID == sink.events[1].ID {
+		t.Fatalf("events %v: want two, the same on each scan", sink.events)
+	}
+	want := map[string]time.Time{soon.ID: at(3 * day), refreshSoon.ID: at(2 * day)}
+	for _, ev := range sink.events[:2] {
+		var body struct {
+			Data struct {
+				Account     map[string]any `json:"account"`
+				ReconnectBy time.Time      `json:"reconnectBy"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(ev.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		id, _ := body.Data.Account["id"].(string)
+		if ev.Type != webhooks.AccountExpiring || !body.Data.ReconnectBy.Equal(want[id]) {
+			t.Errorf("event %s for %s: reconnect by %v, want %v", ev.Type, id, body.Data.ReconnectBy, want[id])
+		}
+		delete(want, id)
+	}
+	if len(want) != 0 {
+		t.Errorf("not announced: %v", want)
+	}
+}
