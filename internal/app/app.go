@@ -702,7 +702,7 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		Metrics: d.metrics,
 		Events:  svc.events,
 		Webhooks: &webhooks.Deliverer{
-			Store: svc.webhookStore, Sealer: svc.cipher, Disable: webhooks.DefaultDisablePolicy, Logger: logger,
+			Store: metrics.CountDeliveries(svc.webhookStore, d.metrics), Sealer: svc.cipher, Disable: webhooks.DefaultDisablePolicy, Logger: logger,
 			// The policy is checked at every dial, after DNS resolution.
 			Client: netguard.Policy{AllowLocal: cfg.AllowLocalServers}.Client(webhooks.AttemptTimeout),
 		},

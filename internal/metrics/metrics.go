@@ -87,7 +87,7 @@ func New() (*Metrics, error) {
 		}, []string{"network"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "postflow", Name: "webhook_deliveries_total",
-			Help: "Webhook delivery attempts, by event type and outcome (delivered, failed, refused).",
+			Help: "Webhook delivery attempts, by event type and outcome (delivered, failed).",
 		}, []string{"event", "outcome"}),
 		overdue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "postflow", Name: "posts_overdue",
@@ -191,8 +191,7 @@ func (m *Metrics) RateLimited(network string, retryAfter time.Duration) {
 // Webhook delivery outcomes, for WebhookDelivery.
 const (
 	DeliveryDelivered = "delivered" // a 2xx answer
-	DeliveryFailed    = "failed"    // another answer, a timeout, no answer
-	DeliveryRefused   = "refused"   // not sent: the endpoint's address is not allowed
+	DeliveryFailed    = "failed"    // anything else: another answer, a timeout, none, a refused address
 )
 
 // WebhookDelivery counts one delivery attempt of an event type (such as

@@ -1,12 +1,16 @@
 package metrics
 
 import (
+	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postflow/postflow/webhooks"
 )
 
 func scrape(t *testing.T, m *Metrics) string {
@@ -108,4 +112,58 @@ func grep(body, prefix string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// recordingStore is a webhooks.Store that only records deliveries.
+type recordingStore struct {
+	webhooks.Store
+	saved int
+	err   error
+}
+
+func (r *recordingStore) SaveDelivery(context.Context, *webhooks.Delivery) error {
+	if r.err != nil {
+		return r.err
+	}
+	r.saved++
+	return nil
+}
+
+// Each recorded delivery attempt is counted once, by event type and
+// outcome; one the store failed to record is not.
+func TestCountDeliveries(t *testing.T) {
+	m, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := &recordingStore{}
+	store := CountDeliveries(inner, m)
+	ctx := context.Background()
+	for _, d := range []*webhooks.Delivery{
+		{EventType: "post.published", Success: true},
+		{EventType: "post.published", Success: false},
+		{EventType: "post.published", Success: false},
+		{EventType: "post.overdue", Success: true},
+	} {
+		if err := store.SaveDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inner.err = errors.New("store down")
+	if err := store.SaveDelivery(ctx, &webhooks.Delivery{EventType: "post.failed", Success: true}); err == nil {
+		t.Fatal("the store's error was not returned")
+	}
+	body := scrape(t, m)
+	for _, want := range []string{
+		`postflow_webhook_deliveries_total{event="post.published",outcome="delivered"} 1`,
+		`postflow_webhook_deliveries_total{event="post.published",outcome="failed"} 2`,
+		`postflow_webhook_deliveries_total{event="post.overdue",outcome="delivered"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, `event="post.failed"`) || inner.saved != 4 {
+		t.Errorf("an unrecorded attempt was counted, or a recorded one lost (%d saved)", inner.saved)
+	}
 }
