@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/metrics"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/webhooks"
@@ -57,6 +58,9 @@ type Activities struct {
 	// Media is the organizations' media library, where a post's images
 	// are read; nil on a worker that publishes text only.
 	Media MediaLibrary
+	// Metrics counts results, finished posts, publish times and rate
+	// limits; nil counts nothing.
+	Metrics *metrics.Metrics
 	// Events, if not nil, is told of each post that reaches its final
 	// state (webhooks.go).
 	Events webhooks.Sink

@@ -123,6 +123,7 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 		ErrorCode: in.Code, ErrorMessage: in.Message, ErrorCategory: category}); err != nil {
 		return nil, err
 	}
+	a.countResult(ctx, in.AccountID, posts.ResultFailed, category)
 	if in.Code != workflows.CodeCancelled {
 		activity.GetLogger(ctx).Error("Publishing to the account failed for good", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Code", in.Code, "Reason", in.Message)
@@ -200,6 +201,7 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 	if err != nil {
 		return nil, err
 	}
+	a.Metrics.PostFinished(string(status))
 	a.announce(ctx, in.PostID)
 	return &workflows.FinishResult{Status: string(status)}, nil
 }
@@ -227,6 +229,7 @@ func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID 
 	if a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") != nil {
 		return false
 	}
+	a.Metrics.PostFinished(string(posts.StatusPublished))
 	a.announce(ctx, p.ID)
 	return true
 }

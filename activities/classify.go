@@ -43,6 +43,7 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	logger := activity.GetLogger(ctx)
 	switch pe.Kind {
 	case providers.KindRateLimited:
+		a.Metrics.RateLimited(pe.Provider, pe.RetryAfter)
 		logger.Info("Platform rate limit: the workflow waits, then calls again", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
 		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
@@ -67,10 +68,12 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 // saveFailed records the account's result as failed with the cause's
 // code and category.
 func (a *Activities) saveFailed(ctx context.Context, in workflows.AccountInput, cause posts.Cause, msg string) (*workflows.AccountOutcome, error) {
+	category := posts.Categorize(cause)
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: cause.Code, ErrorMessage: msg, ErrorCategory: posts.Categorize(cause)}); err != nil {
+		ErrorCode: cause.Code, ErrorMessage: msg, ErrorCategory: category}); err != nil {
 		return nil, err
 	}
+	a.countResult(ctx, in.AccountID, posts.ResultFailed, category)
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: cause.Code}, nil
 }
 

@@ -177,11 +177,13 @@ func (a *Activities) unknown(ctx context.Context, in workflows.AccountInput, pre
 	msg := fmt.Sprintf("%s may have published this post to %s, and %s can no longer tell. "+
 		"Check the account's feed: if the post is there, nothing is missing; if not, publish to it again with POST /posts/%s/retry naming account %s.",
 		when, platform, platform, in.PostID, in.AccountID)
+	category := posts.Categorize(posts.Cause{Code: posts.CodeOutcomeUnknown})
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID,
 		Status: posts.ResultUnknown, ErrorCode: posts.CodeOutcomeUnknown, ErrorMessage: msg,
-		ErrorCategory: posts.Categorize(posts.Cause{Code: posts.CodeOutcomeUnknown})}); err != nil {
+		ErrorCategory: category}); err != nil {
 		return nil, err
 	}
+	a.countResult(ctx, in.AccountID, posts.ResultUnknown, category)
 	activity.GetLogger(ctx).Error("Outcome unknown: check the account's feed", "PostID", in.PostID, "AccountID", in.AccountID, "Platform", platform)
 	return &workflows.AccountOutcome{AccountID: in.AccountID, Status: "unknown", ErrorCode: posts.CodeOutcomeUnknown}, nil
 }

@@ -218,6 +218,7 @@ func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p
 		// so the retry reconciles through the network's lever.
 		return nil, err
 	}
+	a.countPublished(ctx, in.AccountID, p, publishedAt)
 	out := &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}
 	if in.FinishPost {
 		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)

@@ -44,31 +44,43 @@ type operatorClaims struct {
 // credentials. Bodies are read by decodeJSON, like every other JSON body,
 // and every error answers in the spec's shape.
 func (s *server) codecHandler(opts CodecOptions) http.Handler {
-	parser := newJWTParser()
-	auth := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !opts.Anonymous {
-			raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok {
-				writeError(w, r, s.logger, Unauthorized("Decoding payloads takes an operator's bearer token."))
-				return
-			}
-			var c operatorClaims
-			if _, err := parser.ParseWithClaims(strings.TrimSpace(raw), &c, func(*jwt.Token) (any, error) { return s.auth.JWTSecret, nil }); err != nil || c.Subject == "" {
-				writeError(w, r, s.logger, Unauthorized("The bearer token is invalid or expired."))
-				return
-			}
-			if !c.Operator {
-				writeError(w, r, s.logger, Forbidden("Decoding payloads is for operators."))
-				return
-			}
-		}
+	auth := s.operatorOnly(opts.Anonymous, "Decoding payloads")(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.serveCodec(w, r, opts.Codec)
-	})
+	}))
 	h := corsFor(opts.UIOrigin, "POST, OPTIONS", "Authorization, Content-Type, X-Namespace", "")(auth)
 	if opts.Anonymous {
 		h = s.loopbackOnly("Without credentials, the codec endpoint answers only requests to a loopback host (localhost, 127.0.0.1, [::1]).")(h)
 	}
 	return h
+}
+
+// operatorOnly lets through operators only: a bearer JWT (HS256, the API's
+// secret) with a subject and "operator": true; 401 without a valid token,
+// 403 with a user's. With anonymous (postflow dev only, behind
+// loopbackOnly) everyone passes. what names the action in the refusals.
+func (s *server) operatorOnly(anonymous bool, what string) func(http.Handler) http.Handler {
+	parser := newJWTParser()
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !anonymous {
+				raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+				if !ok {
+					writeError(w, r, s.logger, Unauthorized(what+" takes an operator's bearer token."))
+					return
+				}
+				var c operatorClaims
+				if _, err := parser.ParseWithClaims(strings.TrimSpace(raw), &c, func(*jwt.Token) (any, error) { return s.auth.JWTSecret, nil }); err != nil || c.Subject == "" {
+					writeError(w, r, s.logger, Unauthorized("The bearer token is invalid or expired."))
+					return
+				}
+				if !c.Operator {
+					writeError(w, r, s.logger, Forbidden(what+" is for operators."))
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }
 
 // loopbackOnly answers only requests whose Host is a loopback name or

@@ -62,6 +62,8 @@ func TestOpenAPIDocumentsEveryRoute(t *testing.T) {
 		BlueskyClientMetadata: map[string]any{},
 		BlueskyJWKS:           map[string]any{},
 		Media:                 newMediaAPI(t, false).options,
+		Metrics:               http.NotFoundHandler(),
+		Overdue:               api.OverdueOptions{List: func(context.Context, int) ([]posts.Overdue, error) { return nil, nil }},
 	})
 	var served []string
 	err := chi.Walk(h.(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {

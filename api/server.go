@@ -29,6 +29,8 @@ type Options struct {
 	MaxBodyBytes int64
 	// Checks are the dependencies /readyz asks.
 	Checks []Check
+	// Worker, if its Ping is set, tells /readyz whether a worker polls.
+	Worker WorkerCheck
 	Auth   AuthOptions
 	// Connections serves the OAuth and account routes.
 	Connections *connections.Service
@@ -63,6 +65,13 @@ type Options struct {
 	// metadata, served at BlueskyClientMetadataPath: with https, PostFlow's
 	// client id is that URL, which Bluesky's authorization servers fetch.
 	BlueskyClientMetadata map[string]any
+	// Overdue serves the operator's list of overdue posts when its List
+	// is set.
+	Overdue OverdueOptions
+	// Metrics, if not nil, is served at GET /metrics without credentials
+	// (Prometheus's exposition format): for an API that answers loopback
+	// alone; elsewhere metrics have a port of their own.
+	Metrics http.Handler
 	// BlueskyJWKS, if not nil, is the public key set of PostFlow as a
 	// confidential atproto OAuth client, served at BlueskyJWKSPath (the
 	// metadata's jwks_uri).
@@ -78,6 +87,7 @@ const (
 type server struct {
 	logger        *slog.Logger
 	checks        []Check
+	worker        WorkerCheck
 	auth          AuthOptions
 	conns         *connections.Service
 	posts         *posts.Service
@@ -96,7 +106,7 @@ const sandboxMediaPath = "/sandbox/api/media"
 
 // NewHandler returns the router with every route and middleware.
 func NewHandler(opts Options) http.Handler {
-	s := &server{logger: opts.Logger, checks: opts.Checks, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
+	s := &server{logger: opts.Logger, checks: opts.Checks, worker: opts.Worker, auth: opts.Auth, conns: opts.Connections, posts: opts.Posts,
 		webhooks: opts.Webhooks, frontendURL: opts.FrontendURL, secureCookies: opts.SecureCookies, frontendOrigin: originOf(opts.FrontendURL),
 		idem: opts.Idempotency}
 	if opts.Media.Library != nil {
@@ -132,12 +142,24 @@ func NewHandler(opts Options) http.Handler {
 	r.Get("/healthz", s.healthz)
 	r.Get("/readyz", s.readyz)
 	r.Get("/openapi.json", serveOpenAPI)
+	if opts.Metrics != nil {
+		r.Method(http.MethodGet, "/metrics", opts.Metrics)
+	}
 
 	if opts.Sandbox != nil {
 		r.Mount("/sandbox", http.StripPrefix("/sandbox", opts.Sandbox))
 	}
 	if opts.Codec.Codec != nil {
 		r.Mount(codecPath, s.codecHandler(opts.Codec))
+	}
+	if opts.Overdue.List != nil {
+		r.Group(func(r chi.Router) {
+			if opts.Overdue.Anonymous {
+				r.Use(s.loopbackOnly("Without credentials, operator routes answer only requests to a loopback host (localhost, 127.0.0.1, [::1])."))
+			}
+			r.Use(s.operatorOnly(opts.Overdue.Anonymous, "Listing every organization's overdue posts"))
+			r.Get("/operator/overdue-posts", s.overduePosts(opts.Overdue))
+		})
 	}
 	// Public and the same for every caller: authorization servers fetch
 	// them without credentials and may cache them.
@@ -260,7 +282,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		next.ServeHTTP(ww, r)
 		level := slog.LevelInfo
-		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics" {
 			level = slog.LevelDebug
 		}
 		s.logger.Log(r.Context(), level, "http request",

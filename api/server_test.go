@@ -90,6 +90,53 @@ func TestProbes(t *testing.T) {
 	}
 }
 
+// The worker's check turns /readyz 503 only where the deployment requires
+// it; ?scope=publishing turns 503 without a polling worker either way.
+func TestReadyzWorker(t *testing.T) {
+	ok := func(context.Context) error { return nil }
+	idle := func(context.Context) error { return errors.New("no worker polls the task queue postflow-publish") }
+	down := func(context.Context) error { return errors.New("connection refused") }
+	deps := []Check{{"mongodb", ok}, {"temporal", ok}}
+	tests := []struct {
+		name       string
+		path       string
+		deps       []Check
+		worker     WorkerCheck
+		wantStatus int
+		wantCode   string
+		wantWorker string
+	}{
+		{"polling worker", "/readyz", deps, WorkerCheck{Ping: ok}, 200, "", "ok"},
+		{"polling worker, publishing scope", "/readyz?scope=publishing", deps, WorkerCheck{Ping: ok}, 200, "", "ok"},
+		{"no worker, not required", "/readyz", deps, WorkerCheck{Ping: idle}, 200, "", "not_polling"},
+		{"no worker, required", "/readyz", deps, WorkerCheck{Ping: idle, Required: true}, 503, "worker_not_polling", "not_polling"},
+		{"no worker, publishing scope", "/readyz?scope=publishing", deps, WorkerCheck{Ping: idle}, 503, "worker_not_polling", "not_polling"},
+		{"no worker and mongodb down", "/readyz?scope=publishing", []Check{{"mongodb", down}}, WorkerCheck{Ping: idle}, 503, "dependency_unavailable", "not_polling"},
+		{"mongodb down, worker not required", "/readyz", []Check{{"mongodb", down}}, WorkerCheck{Ping: idle}, 503, "dependency_unavailable", "not_polling"},
+		{"no worker check configured", "/readyz?scope=publishing", deps, WorkerCheck{}, 200, "", ""},
+		{"unknown scope", "/readyz?scope=everything", deps, WorkerCheck{Ping: ok}, 400, "invalid_scope", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := NewHandler(Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: "https://app.example.com",
+				Checks: tt.deps, Worker: tt.worker})
+			res, body := do(t, h, httptest.NewRequest("GET", tt.path, nil))
+			if res.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d (%+v)", res.StatusCode, tt.wantStatus, body.Error)
+			}
+			if tt.wantCode == "" && body.Error != nil || tt.wantCode != "" && (body.Error == nil || body.Error.Code != tt.wantCode) {
+				t.Fatalf("error = %+v, want code %q", body.Error, tt.wantCode)
+			}
+			if body.Checks["worker"] != tt.wantWorker {
+				t.Errorf("checks.worker = %q, want %q", body.Checks["worker"], tt.wantWorker)
+			}
+			if tt.wantCode == "dependency_unavailable" && !strings.HasPrefix(body.Error.Message, "mongodb") {
+				t.Errorf("message %q does not name mongodb first", body.Error.Message)
+			}
+		})
+	}
+}
+
 func TestUnknownRouteHasErrorShape(t *testing.T) {
 	res, body := do(t, newTestHandler(), httptest.NewRequest("GET", "/nope", nil))
 	if res.StatusCode != 404 || body.Error == nil || body.Error.Code != "not_found" {

@@ -31,11 +31,14 @@ const (
 	// AccountExpiring: a token nothing can refresh ends soon (a LinkedIn
 	// member's lives 60 days): reconnect the account before it does.
 	AccountExpiring = "account.expiring"
+	// PostOverdue: the post's time passed by more than OVERDUE_AFTER
+	// without a final state (posts.OverdueWatch); sent once.
+	PostOverdue = "post.overdue"
 )
 
 // EventTypes lists every type an endpoint may subscribe to, in the order
 // the API documents them.
-var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, AccountExpiring}
+var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, AccountExpiring, PostOverdue}
 
 // DisabledNotice is the type of the notice an endpoint carries once
 // PostFlow disabled it after a long run of failures (Endpoint.Notice).

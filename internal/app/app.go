@@ -33,6 +33,7 @@ import (
 	"github.com/postflow/postflow/internal/config"
 	"github.com/postflow/postflow/internal/idempotency"
 	"github.com/postflow/postflow/internal/mediastore"
+	"github.com/postflow/postflow/internal/metrics"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/oauthstate"
@@ -452,6 +453,8 @@ type deps struct {
 	temporal client.Client
 	// codec seals what the Temporal client stores; nil without a key.
 	codec *payloadcodec.Codec
+	// metrics are the process's, the Temporal SDK's among them.
+	metrics *metrics.Metrics
 }
 
 func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps, err error) {
@@ -488,10 +491,42 @@ func openDeps(cfg *config.Config, logger *slog.Logger, withRedis bool) (d *deps,
 		}
 		dc = payloadcodec.DataConverter(d.codec)
 	}
-	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger, dc); err != nil {
+	if d.metrics, err = metrics.New(); err != nil {
+		return d, err
+	}
+	sdkMetrics, err := d.metrics.TemporalHandler(logger)
+	if err != nil {
+		return d, err
+	}
+	if d.temporal, err = temporalconn.Dial(cfg.Temporal, logger, dc, sdkMetrics); err != nil {
 		return d, err
 	}
 	return d, nil
+}
+
+// serveMetrics serves d's metrics at /metrics on cfg.MetricsAddr, if set,
+// until ctx is done: an internal port, apart from the API's, so that no
+// load balancer publishes it and Prometheus needs no credentials. It
+// returns once the port listens (an error if it cannot).
+func serveMetrics(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) error {
+	if cfg.MetricsAddr == "" {
+		return nil
+	}
+	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: listen on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", d.metrics.Handler(logger))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(l) }()
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	logger.Info("metrics listening", "addr", l.Addr().String(), "path", "/metrics")
+	return nil
 }
 
 func (d *deps) checks() []api.Check {
@@ -533,6 +568,11 @@ func RunAPI(ctx context.Context, cfg *config.Config, logger *slog.Logger) error 
 		return err
 	}
 	defer d.close()
+	stop, err := startWatchers(ctx, cfg, d, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return serveAPI(ctx, cfg, d, logger, "", nil)
 }
 
@@ -570,14 +610,16 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		FrontendURL:  cfg.FrontendURL,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Checks:       d.checks(),
-		Auth:         api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
-		Connections:  svc.connections,
-		Posts:        svc.posts,
-		Webhooks:     svc.webhooks,
-		Media:        mediaOpts,
-		Idempotency:  idempotencyStore(d),
-		Sandbox:      sandboxPlatform(cfg, d, logger),
-		Codec:        codecOptions(cfg, d),
+		// Whether posts go out: a worker polls the publish task queue.
+		Worker:      api.WorkerCheck{Ping: temporalconn.NewPollers(d.temporal, cfg.Temporal.TaskQueue).Ping, Required: cfg.ReadyzRequireWorker},
+		Auth:        api.AuthOptions{JWTSecret: []byte(cfg.JWTSecret), TrustHeaders: cfg.AuthTrustHeaders},
+		Connections: svc.connections,
+		Posts:       svc.posts,
+		Webhooks:    svc.webhooks,
+		Media:       mediaOpts,
+		Idempotency: idempotencyStore(d),
+		Sandbox:     sandboxPlatform(cfg, d, logger),
+		Codec:       codecOptions(cfg, d),
 		// Production serves HTTPS (behind its proxy); dev serves plain
 		// HTTP on 127.0.0.1, where a Secure cookie would not be kept.
 		SecureCookies: cfg.Production(),
@@ -586,6 +628,13 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		LoopbackHostsOnly:     isLoopbackIP(host),
 		BlueskyClientMetadata: blueskyMetadata,
 		BlueskyJWKS:           blueskyJWKS,
+		// On the router only where it answers loopback alone (postflow
+		// dev); elsewhere metrics are on METRICS_ADDR's internal port.
+		Metrics: metricsOnRouter(host, d, logger),
+		// Operators' view of every organization: a token, or in dev the
+		// loopback host, as for the codec.
+		Overdue: api.OverdueOptions{List: overdueWatch(cfg, d, logger).List, After: cfg.OverdueAfter,
+			Anonymous: cfg.Temporal.CodecAnonymous && isLoopbackIP(host)},
 	})
 	l, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(cfg.Port)))
 	if err != nil {
@@ -628,6 +677,11 @@ func RunWorker(ctx context.Context, cfg *config.Config, logger *slog.Logger) err
 		return err
 	}
 	defer d.close()
+	stop, err := startWatchers(ctx, cfg, d, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	return runWorker(ctx, cfg, d, logger, nil)
 }
 
@@ -655,10 +709,11 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 		Providers: svc.registry,
 		// A post's images are read from the library, streamed from
 		// MEDIA_STORE.
-		Media:  svc.library,
-		Events: svc.events,
+		Media:   svc.library,
+		Metrics: d.metrics,
+		Events:  svc.events,
 		Webhooks: &webhooks.Deliverer{
-			Store: svc.webhookStore, Sealer: svc.cipher, Disable: webhooks.DefaultDisablePolicy, Logger: logger,
+			Store: metrics.CountDeliveries(svc.webhookStore, d.metrics), Sealer: svc.cipher, Disable: webhooks.DefaultDisablePolicy, Logger: logger,
 			// The policy is checked at every dial, after DNS resolution.
 			Client: netguard.Policy{AllowLocal: cfg.AllowLocalServers}.Client(webhooks.AttemptTimeout),
 		},
@@ -722,4 +777,52 @@ func registerSearchAttributes(ctx context.Context, cfg *config.Config, c client.
 		logger.Info("registered search attributes", "namespace", cfg.Temporal.Namespace, "attributes", strings.Join(added, ","))
 	}
 	return nil
+}
+
+// metricsOnRouter is d's metrics handler for an API listening on host
+// when that is a loopback address (postflow dev: the API and the worker
+// share one process and one registry), else nil. A public router does not
+// serve them: they tell every organization's publishing volume, and
+// Prometheus scrapes an internal port (METRICS_ADDR) more simply than a
+// route behind tokens.
+func metricsOnRouter(host string, d *deps, logger *slog.Logger) http.Handler {
+	if !isLoopbackIP(host) {
+		return nil
+	}
+	return d.metrics.Handler(logger)
+}
+
+// overdueWatch looks for d's overdue posts (posts.OverdueWatch): counted in
+// the process's postflow_posts_overdue gauge, and announced by post.overdue
+// events, started like every other webhook delivery.
+func overdueWatch(cfg *config.Config, d *deps, logger *slog.Logger) *posts.OverdueWatch {
+	deliveries := &temporalDeliveries{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue}
+	return &posts.OverdueWatch{
+		Store:  d.mongo.Posts(),
+		After:  cfg.OverdueAfter,
+		Events: &webhooks.Emitter{Store: d.mongo.Webhooks(), Starter: deliveries, Logger: logger},
+		Count:  d.metrics.SetOverdue,
+		Logger: logger.With("component", "overdue"),
+	}
+}
+
+// startWatchers starts what a process runs beside its role: /metrics on
+// METRICS_ADDR and the overdue posts' watch, until ctx is done or stop is
+// called; stop waits for the watch to end. Every process (api, worker, dev) watches: the watch needs
+// MongoDB alone, so it still sees posts pile up while the workers are
+// gone or cut off from Temporal, the failure it is there to catch (a
+// Temporal schedule would need a polling worker to run); its marks and
+// event ids make the processes announce each post once between them.
+func startWatchers(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Logger) (stop func(), err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	if err := serveMetrics(ctx, cfg, d, logger); err != nil {
+		cancel()
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		overdueWatch(cfg, d, logger).Run(ctx, posts.OverdueCheckEvery(cfg.OverdueAfter))
+	}()
+	return func() { cancel(); <-done }, nil
 }

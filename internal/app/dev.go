@@ -86,6 +86,11 @@ func RunDev(ctx context.Context, opts DevOptions) error {
 		return err
 	}
 	defer d.close()
+	stop, err := startWatchers(ctx, cfg, d, logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -219,6 +224,13 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 	if !isSet(opts.Environ, "SANDBOX_ENABLED") {
 		cfg.SandboxEnabled = true
 		filled = append(filled, "SANDBOX_ENABLED=true")
+	}
+	// One host, the worker in this process: an API without a polling
+	// worker is not ready. With --no-worker the worker is another
+	// process's, as for an API scaled apart.
+	if !isSet(opts.Environ, "READYZ_REQUIRE_WORKER") && !opts.NoWorker {
+		cfg.ReadyzRequireWorker = true
+		filled = append(filled, "READYZ_REQUIRE_WORKER=true")
 	}
 	if cfg.FrontendURL == "" {
 		cfg.FrontendURL = "http://localhost:3000"

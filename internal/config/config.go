@@ -83,6 +83,22 @@ type Config struct {
 	// before its publish fails.
 	RateLimitHorizon time.Duration `env:"RATE_LIMIT_HORIZON" envDefault:"48h"`
 
+	// ReadyzRequireWorker makes GET /readyz answer 503 when no worker
+	// polls the publish task queue: for a single-host stack, where the API
+	// and its worker live and die together. Off by default: an API scaled
+	// apart from its workers must stay in its load balancer while they are
+	// down (GET /readyz?scope=publishing tells monitors either way).
+	ReadyzRequireWorker bool `env:"READYZ_REQUIRE_WORKER" envDefault:"false"`
+
+	// MetricsAddr is where the process serves Prometheus metrics at
+	// /metrics (host:port, such as :9090), apart from the API's port:
+	// an internal port, unauthenticated. Empty: not served.
+	MetricsAddr string `env:"METRICS_ADDR"`
+
+	// OverdueAfter is how long past its time (scheduledAt, or its trigger)
+	// a post may go without a final state before it counts as overdue.
+	OverdueAfter time.Duration `env:"OVERDUE_AFTER" envDefault:"10m"`
+
 	// ShutdownTimeout bounds how long in-flight HTTP requests and activities
 	// get to finish after SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"20s"`
@@ -369,6 +385,16 @@ func (c *Config) validate(role Role) problems {
 	}
 	if c.RateLimitHorizon <= 0 {
 		ps.add("RATE_LIMIT_HORIZON", "must be a positive duration such as 48h")
+	}
+	if c.OverdueAfter <= 0 {
+		ps.add("OVERDUE_AFTER", "must be a positive duration such as 10m")
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			ps.add("METRICS_ADDR", fmt.Sprintf("must be [host]:port, such as :9090, got %q", c.MetricsAddr))
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			ps.add("METRICS_ADDR", fmt.Sprintf("must end in a port from 0 to 65535, got %q", c.MetricsAddr))
+		}
 	}
 	if c.ShutdownTimeout <= 0 {
 		ps.add("SHUTDOWN_TIMEOUT", "must be a positive duration such as 20s")

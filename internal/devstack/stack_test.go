@@ -172,7 +172,7 @@ func redisClient(t *testing.T, url string) *redis.Client {
 
 func temporalClient(t *testing.T, addr string) client.Client {
 	t.Helper()
-	c, err := temporalconn.Dial(config.Temporal{Address: addr, Namespace: "default"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	c, err := temporalconn.Dial(config.Temporal{Address: addr, Namespace: "default"}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

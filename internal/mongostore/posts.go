@@ -33,6 +33,9 @@ type postDoc struct {
 	FailureCode   string     `bson:"failureCode,omitempty"`
 	CreatedAt     time.Time  `bson:"createdAt"`
 	UpdatedAt     time.Time  `bson:"updatedAt"`
+	// OverdueAnnouncedAt: the post.overdue event went out (OverdueWatch);
+	// cleared by each change of the post's state.
+	OverdueAnnouncedAt *time.Time `bson:"overdueAnnouncedAt,omitempty"`
 }
 
 // variantDoc is a posts.Variant as stored. Media is written as null when
@@ -194,6 +197,7 @@ func (p *Posts) EnsureIndexes(ctx context.Context) error {
 	for _, keys := range []bson.D{
 		{{Key: "organizationId", Value: 1}, {Key: "_id", Value: -1}},
 		{{Key: "organizationId", Value: 1}, {Key: "mediaIds", Value: 1}}, // UsesMedia
+		{{Key: "status", Value: 1}, {Key: "updatedAt", Value: 1}},        // Overdue
 	} {
 		if _, err := p.posts.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: keys}); err != nil {
 			return fmt.Errorf("mongo: posts indexes: %w", err)
@@ -343,8 +347,12 @@ func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Stat
 		{Key: "scheduledAt", Value: utcPtr(post.ScheduledAt)},
 		{Key: "status", Value: string(post.Status)},
 		{Key: "updatedAt", Value: post.UpdatedAt.UTC()},
-	}}})
+	}}, unsetOverdueMark})
 }
+
+// unsetOverdueMark is in every update that changes a post's state: the
+// post starts afresh, and if it is overdue again it is announced again.
+var unsetOverdueMark = bson.E{Key: "$unset", Value: bson.D{{Key: "overdueAnnouncedAt", Value: ""}}}
 
 // mediaIDs is post.MediaIDs() as written by an update: [] rather than
 // null when the post uses none, so the field reads the same after every
@@ -386,7 +394,7 @@ func (p *Posts) SetStatus(ctx context.Context, post *posts.Post, status posts.St
 	return p.conditional(ctx, oid, post.Status, from, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: string(status)},
 		{Key: "updatedAt", Value: p.now().UTC()},
-	}}})
+	}}, unsetOverdueMark})
 }
 
 func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publishedAt *time.Time, reason, code string) error {

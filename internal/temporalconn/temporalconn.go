@@ -62,13 +62,15 @@ func Options(cfg config.Temporal, logger *slog.Logger) (client.Options, error) {
 
 // Dial connects lazily: the process starts even while Temporal is down, and
 // /readyz says so until it answers. dc converts payloads (nil: the SDK's
-// default); PostFlow's encrypts them.
-func Dial(cfg config.Temporal, logger *slog.Logger, dc converter.DataConverter) (client.Client, error) {
+// default); PostFlow's encrypts them. mh receives the SDK's metrics (nil:
+// none are kept).
+func Dial(cfg config.Temporal, logger *slog.Logger, dc converter.DataConverter, mh client.MetricsHandler) (client.Client, error) {
 	opts, err := Options(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	opts.DataConverter = dc
+	opts.MetricsHandler = mh
 	c, err := client.NewLazyClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("temporal: client for %s: %w", cfg.Address, err)
