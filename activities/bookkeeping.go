@@ -201,8 +201,16 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 	if err != nil {
 		return nil, err
 	}
+	// The event is stored after the state it tells of (its body is the
+	// post as finished); failing here makes Temporal retry FinishPost (4
+	// attempts, 14 s), whose write is the same and whose event has the
+	// same id. If every attempt fails, the run fails with the post final
+	// and its event not stored: the failed run and this ERROR say so.
+	if err := a.announce(ctx, in.PostID); err != nil {
+		activity.GetLogger(ctx).Error("Could not store the post's final-state event; FinishPost fails to be tried again", "PostID", in.PostID, "Error", err)
+		return nil, err
+	}
 	a.Metrics.PostFinished(string(status))
-	a.announce(ctx, in.PostID)
 	return &workflows.FinishResult{Status: string(status)}, nil
 }
 
@@ -210,8 +218,10 @@ func (a *Activities) FinishPost(ctx context.Context, in workflows.FinishInput) (
 // already says published, and says whether it did. Of branches recording
 // their results at the same time, the one whose write lands last sees all
 // the others', so a post published everywhere is finished here; anything
-// else (a failed account, a read or write that fails) is left to
-// FinishPost, which the workflow runs when no branch finished the post.
+// else (a failed account, a read or write that fails, its event that
+// cannot be stored) is left to FinishPost, which the workflow runs when no
+// branch finished the post: it writes the same state and stores the same
+// event (the same run), or fails to be retried.
 func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID string, publishedAt time.Time) bool {
 	last := publishedAt
 	for _, id := range p.SocialAccountIDs {
@@ -229,7 +239,10 @@ func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID 
 	if a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") != nil {
 		return false
 	}
+	if err := a.announce(ctx, p.ID); err != nil {
+		activity.GetLogger(ctx).Warn("Could not store the post's published event; FinishPost will", "PostID", p.ID, "Error", err)
+		return false
+	}
 	a.Metrics.PostFinished(string(posts.StatusPublished))
-	a.announce(ctx, p.ID)
 	return true
 }

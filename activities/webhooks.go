@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"fmt"
 
 	"go.temporal.io/sdk/activity"
 
@@ -13,18 +14,20 @@ import (
 // identified by the run that decided it: FinishPost retried, or run again
 // after a worker died, announces the same event, which is delivered once.
 //
-// A failure is logged at ERROR, not returned: the post's state is
-// recorded, and failing the bookkeeping for a notification would fail a
-// PublishPost run whose outcome is known (its commands are frozen since
-// v0.1.0, so it cannot wait and try again itself).
-func (a *Activities) announce(ctx context.Context, postID string) {
+// It fails when the event could not be stored (webhooks.Emitter.Emit):
+// the caller fails too, and Temporal runs it again, which finishes the
+// post again (the same write) and stores the same event. Once stored, the
+// event goes out even if Temporal cannot start its delivery now: the
+// worker's sweeper starts it later (the outbox).
+func (a *Activities) announce(ctx context.Context, postID string) error {
 	if a.Events == nil {
-		return
+		return nil
 	}
 	run := activity.GetInfo(ctx).WorkflowExecution.RunID
 	if err := posts.Announce(ctx, a.Posts, a.Events, postID, a.now(), run); err != nil {
-		activity.GetLogger(ctx).Error("Could not announce the post's final state to its webhooks", "PostID", postID, "Error", err)
+		return fmt.Errorf("post %s: store the event of its final state: %w", postID, err)
 	}
+	return nil
 }
 
 // AttemptWebhook makes one attempt of a webhook delivery

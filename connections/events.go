@@ -23,11 +23,10 @@ type ExpiredData struct {
 // announceExpired emits account.expired for a, which was active as last
 // changed at since: the event's id is derived from the account and that
 // time, so a retry that expires the same active account again makes the
-// same event. A failure is logged: the account is marked, and its
-// failed results say so too.
-func (s *Service) announceExpired(ctx context.Context, a *Account, since time.Time, code, reason string) {
+// same event. It fails when the event could not be stored.
+func (s *Service) announceExpired(ctx context.Context, a *Account, since time.Time, code, reason string) error {
 	if s.events == nil {
-		return
+		return nil
 	}
 	ev, err := webhooks.NewEvent(a.OrganizationID, webhooks.AccountExpired, s.now(), ExpiredData{Account: a, Code: code, Reason: reason},
 		a.ID, since.UTC().Format(time.RFC3339Nano))
@@ -35,8 +34,9 @@ func (s *Service) announceExpired(ctx context.Context, a *Account, since time.Ti
 		err = s.events.Emit(ctx, ev)
 	}
 	if err != nil {
-		s.logger.ErrorContext(ctx, "could not announce the expired account to its webhooks", "account_id", a.ID, "error", err)
+		return fmt.Errorf("account %s: store its account.expired event: %w", a.ID, err)
 	}
+	return nil
 }
 
 // ReconnectBy is when the account stops working unless someone connects

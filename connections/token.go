@@ -204,16 +204,21 @@ func (s *Service) expire(ctx context.Context, a *Account, code, msg string) erro
 // markExpired marks a expired and, when a has tokens of its own, every
 // page account that posts with them: they share its fate. An account
 // that was active is announced (account.expired, with the network's code
-// and reason).
+// and reason), its event stored before the mark (the outbox): a store
+// that fails fails the call, and the activity's retry, which reads the
+// account still active, stores the same event; the network refused the
+// token, so the event is true even if the mark fails after it.
 func (s *Service) markExpired(ctx context.Context, a *Account, code, reason string) error {
 	ctx = context.WithoutCancel(ctx)
-	if err := s.store.SetStatus(ctx, a.ID, StatusExpired); err != nil {
-		return fmt.Errorf("account %s: mark expired: %w", a.ID, err)
-	}
 	wasActive, since := a.Status == StatusActive, a.UpdatedAt
 	a.Status = StatusExpired
 	if wasActive {
-		s.announceExpired(ctx, a, since, code, reason)
+		if err := s.announceExpired(ctx, a, since, code, reason); err != nil {
+			return err
+		}
+	}
+	if err := s.store.SetStatus(ctx, a.ID, StatusExpired); err != nil {
+		return fmt.Errorf("account %s: mark expired: %w", a.ID, err)
 	}
 	if a.TokensFrom == "" {
 		if err := s.store.SetPagesStatus(ctx, a.ID, StatusExpired); err != nil {

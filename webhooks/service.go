@@ -269,23 +269,60 @@ func (s *Service) Redeliver(ctx context.Context, orgID, id, deliveryID string) (
 }
 
 // Emitter stores events and starts their delivery to every endpoint of
-// the organization that wants them.
+// the organization that wants them. The stored event is an outbox entry:
+// it is marked dispatched once every delivery run is started, and Sweep
+// starts those of events left undispatched (Temporal down at Emit).
 type Emitter struct {
 	Store   Store
 	Starter Starter
 	Logger  *slog.Logger
+	// Now is the clock (time.Now when nil); for tests.
+	Now func() time.Time
 }
 
 var _ Sink = (*Emitter)(nil)
 
+// SweepGrace is how long an undispatched event is left to its emitter
+// before Sweep dispatches it: longer than an Emit takes, so the sweeper
+// rarely starts what the emitter is starting (which would be harmless:
+// a start is idempotent).
+const SweepGrace = 30 * time.Second
+
+// SweepEvery is how often the worker sweeps (internal/app).
+const SweepEvery = time.Minute
+
+func (e *Emitter) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
 // Emit stores ev (once: an event of the same id is kept as first stored,
 // so every attempt sends the same bytes) and starts one delivery per
-// endpoint that wants it. Emitting it again starts only what did not
-// start, so a caller may retry on error.
+// endpoint that wants it. An error means ev is not stored (the store
+// failed): the caller should retry, and an activity fails so that
+// Temporal does. Once ev is stored, a delivery that cannot start is no
+// error: the event stays undispatched and Sweep starts it later.
 func (e *Emitter) Emit(ctx context.Context, ev *Event) error {
+	wanted, err := e.wanted(ctx, ev)
+	if err != nil || len(wanted) == 0 {
+		return err
+	}
+	if err := e.Store.SaveEvent(ctx, ev); err != nil {
+		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
+	}
+	if err := e.dispatch(ctx, ev, wanted); err != nil && e.Logger != nil {
+		e.Logger.WarnContext(ctx, "webhook event stored, its delivery starts later (sweeper)", "event_id", ev.ID, "type", ev.Type, "error", err)
+	}
+	return nil
+}
+
+// wanted lists the endpoints of ev's organization that want it.
+func (e *Emitter) wanted(ctx context.Context, ev *Event) ([]Endpoint, error) {
 	eps, err := e.Store.Endpoints(ctx, ev.OrganizationID)
 	if err != nil {
-		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
+		return nil, fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
 	}
 	var wanted []Endpoint
 	for _, ep := range eps {
@@ -293,17 +330,72 @@ func (e *Emitter) Emit(ctx context.Context, ev *Event) error {
 			wanted = append(wanted, ep)
 		}
 	}
-	if len(wanted) == 0 {
-		return nil
-	}
-	if err := e.Store.SaveEvent(ctx, ev); err != nil {
-		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
-	}
+	return wanted, nil
+}
+
+// dispatch starts ev's delivery to each endpoint of wanted and, when all
+// started, marks ev dispatched. A start already made (by the emitter or
+// another sweeper) is no error and sends nothing again.
+func (e *Emitter) dispatch(ctx context.Context, ev *Event, wanted []Endpoint) error {
 	var errs []error
 	for _, ep := range wanted {
 		if err := e.Starter.StartDelivery(ctx, ev.ID, ep.ID); err != nil {
 			errs = append(errs, fmt.Errorf("emit %s %s to webhook %s: %w", ev.Type, ev.ID, ep.ID, err))
 		}
 	}
-	return errors.Join(errs...)
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return e.Store.MarkDispatched(ctx, ev.ID, e.now().UTC())
+}
+
+// SweepBatch bounds the events one Sweep dispatches.
+const SweepBatch = 500
+
+// Sweep starts the deliveries of events stored at least SweepGrace ago
+// and not dispatched (their emitter could not start them), to the
+// endpoints that want them now, and marks them dispatched. It returns how
+// many it dispatched; errors are joined, one per event, and the events
+// they concern are tried again at the next sweep.
+func (e *Emitter) Sweep(ctx context.Context) (int, error) {
+	evs, err := e.Store.Undispatched(ctx, e.now().Add(-SweepGrace), SweepBatch)
+	if err != nil {
+		return 0, fmt.Errorf("sweep webhook events: %w", err)
+	}
+	n := 0
+	var errs []error
+	for i := range evs {
+		ev := &evs[i]
+		wanted, err := e.wanted(ctx, ev)
+		if err == nil {
+			// No endpoint wants it any more: nothing to start.
+			err = e.dispatch(ctx, ev, wanted)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}
+
+// RunSweeper sweeps every interval until ctx is done, logging what it
+// could not dispatch at ERROR.
+func (e *Emitter) RunSweeper(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		n, err := e.Sweep(ctx)
+		if err != nil && ctx.Err() == nil && e.Logger != nil {
+			e.Logger.ErrorContext(ctx, "could not dispatch every stored webhook event", "dispatched", n, "error", err)
+		} else if n > 0 && e.Logger != nil {
+			e.Logger.InfoContext(ctx, "dispatched stored webhook events", "dispatched", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -191,8 +191,14 @@ type Store interface {
 	// Disable disables the endpoint with notice n, if still enabled.
 	Disable(ctx context.Context, id string, n Notice) error
 
-	// SaveEvent stores ev unless an event of its id is stored.
+	// SaveEvent stores ev, not dispatched, unless an event of its id is
+	// stored (that one stands, dispatched or not).
 	SaveEvent(ctx context.Context, ev *Event) error
+	// MarkDispatched records that every delivery of event id is started.
+	MarkDispatched(ctx context.Context, id string, at time.Time) error
+	// Undispatched lists up to limit events not dispatched whose
+	// Timestamp is before `before`, oldest first.
+	Undispatched(ctx context.Context, before time.Time, limit int) ([]Event, error)
 	Event(ctx context.Context, id string) (*Event, error)
 
 	SaveDelivery(ctx context.Context, d *Delivery) error

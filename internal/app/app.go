@@ -728,6 +728,11 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 	if cfg.AccountExpiringDays > 0 {
 		go watchExpiring(ctx, svc, time.Duration(cfg.AccountExpiringDays)*24*time.Hour, time.Hour, logger)
 	}
+	// The outbox's sweeper: events stored while Temporal was unreachable
+	// are dispatched when it returns. MongoDB alone, as the watches; every
+	// worker sweeps, and a start is idempotent (the run's id is the
+	// event's and the endpoint's), so two workers send an event once.
+	go svc.events.RunSweeper(ctx, webhooks.SweepEvery)
 	<-ctx.Done()
 	w.Stop()
 	logger.Info("worker stopped")

@@ -51,6 +51,11 @@ type eventDoc struct {
 	Timestamp      time.Time `bson:"timestamp"`
 	// Body is kept as the bytes sent, so that every attempt signs the same.
 	Body []byte `bson:"body"`
+	// Dispatched: every delivery run is started (the outbox mark). Events
+	// stored before the outbox have no field and are never swept: theirs
+	// were started when they were stored, or logged as lost.
+	Dispatched   bool       `bson:"dispatched"`
+	DispatchedAt *time.Time `bson:"dispatchedAt,omitempty"`
 }
 
 type deliveryDoc struct {
@@ -99,6 +104,14 @@ func (w *Webhooks) EnsureIndexes(ctx context.Context) error {
 	}
 	if _, err := w.deliveries.Indexes().CreateOne(ctx, mongo.IndexModel{
 		Keys: bson.D{{Key: "endpointId", Value: 1}, {Key: "_id", Value: -1}},
+	}); err != nil {
+		return fmt.Errorf("mongo: webhook indexes: %w", err)
+	}
+	// The sweeper's query (Undispatched), once a minute: only the few
+	// events not dispatched are in this partial index.
+	if _, err := w.events.Indexes().CreateOne(ctx, mongo.IndexModel{
+		Keys:    bson.D{{Key: "timestamp", Value: 1}},
+		Options: options.Index().SetName("undispatched_timestamp").SetPartialFilterExpression(bson.D{{Key: "dispatched", Value: false}}),
 	}); err != nil {
 		return fmt.Errorf("mongo: webhook indexes: %w", err)
 	}
@@ -263,6 +276,38 @@ func (w *Webhooks) SaveEvent(ctx context.Context, ev *webhooks.Event) error {
 		return fmt.Errorf("mongo: save event %s: %w", ev.ID, err)
 	}
 	return nil
+}
+
+// MarkDispatched sets event id dispatched (webhooks.Store); an event not
+// stored is no error.
+func (w *Webhooks) MarkDispatched(ctx context.Context, id string, at time.Time) error {
+	_, err := w.events.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "dispatched", Value: true}, {Key: "dispatchedAt", Value: at.UTC()}}}})
+	if err != nil {
+		return fmt.Errorf("mongo: mark event %s dispatched: %w", id, err)
+	}
+	return nil
+}
+
+// Undispatched lists events not dispatched, stamped before `before`,
+// oldest first (webhooks.Store). MongoDB reads its partial index
+// (EnsureIndexes); FerretDB scans the collection, which is fine for a
+// query the sweeper makes once a minute.
+func (w *Webhooks) Undispatched(ctx context.Context, before time.Time, limit int) ([]webhooks.Event, error) {
+	cur, err := w.events.Find(ctx, bson.D{{Key: "dispatched", Value: false}, {Key: "timestamp", Value: bson.D{{Key: "$lt", Value: before.UTC()}}}},
+		options.Find().SetSort(bson.D{{Key: "timestamp", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: undispatched events: %w", err)
+	}
+	var docs []eventDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: undispatched events: %w", err)
+	}
+	out := make([]webhooks.Event, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, webhooks.Event{ID: d.ID, OrganizationID: d.OrganizationID, Type: d.Type, Timestamp: d.Timestamp.UTC(), Body: d.Body})
+	}
+	return out, nil
 }
 
 // Event reads an event by _id (webhooks.ErrNotFound).
