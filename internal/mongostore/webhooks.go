@@ -107,11 +107,11 @@ func (w *Webhooks) EnsureIndexes(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("mongo: webhook indexes: %w", err)
 	}
-	// The sweeper's query (Undispatched), once a minute: only the few
-	// events not dispatched are in this partial index.
+	// The sweeper's query (Undispatched), once a minute. Not a partial
+	// index (only the undispatched): FerretDB refuses that option, and
+	// this runs on both.
 	if _, err := w.events.Indexes().CreateOne(ctx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "timestamp", Value: 1}},
-		Options: options.Index().SetName("undispatched_timestamp").SetPartialFilterExpression(bson.D{{Key: "dispatched", Value: false}}),
+		Keys: bson.D{{Key: "dispatched", Value: 1}, {Key: "timestamp", Value: 1}},
 	}); err != nil {
 		return fmt.Errorf("mongo: webhook indexes: %w", err)
 	}
@@ -290,7 +290,7 @@ func (w *Webhooks) MarkDispatched(ctx context.Context, id string, at time.Time) 
 }
 
 // Undispatched lists events not dispatched, stamped before `before`,
-// oldest first (webhooks.Store). MongoDB reads its partial index
+// oldest first (webhooks.Store). MongoDB reads its index
 // (EnsureIndexes); FerretDB scans the collection, which is fine for a
 // query the sweeper makes once a minute.
 func (w *Webhooks) Undispatched(ctx context.Context, before time.Time, limit int) ([]webhooks.Event, error) {
