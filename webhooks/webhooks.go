@@ -124,7 +124,8 @@ func EventID(parts ...string) string {
 }
 
 // Sink takes events to deliver (Emitter). Emit is idempotent: the same
-// event (same id) emitted twice is delivered once per endpoint.
+// event (same id) emitted twice is delivered once per endpoint. An error
+// means the event is not kept: the caller retries, or fails to be retried.
 type Sink interface {
 	Emit(ctx context.Context, ev *Event) error
 }
