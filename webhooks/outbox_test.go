@@ -207,3 +207,32 @@ func TestEmitterAndSweepersRace(t *testing.T) {
 		t.Errorf("a later sweep dispatched %d, %v; want nothing left", n, err)
 	}
 }
+
+// hangingStarter never answers (a Temporal frontend that hangs) until its
+// context ends.
+type hangingStarter struct{ temporalLike }
+
+func (h *hangingStarter) StartDelivery(ctx context.Context, _, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A Temporal that hangs does not hold Emit past DispatchTimeout once the
+// event is stored (FinishPost runs within 10 s): it returns nil, and the
+// event waits for the sweeper.
+func TestEmitDoesNotWaitForAHangingTemporal(t *testing.T) {
+	w := newWorld(t)
+	w.endpoint(t)
+	clock := w.now.Add(time.Hour)
+	em := &webhooks.Emitter{Store: w.store, Starter: &hangingStarter{}, Now: func() time.Time { return clock }}
+	ev, _ := webhooks.NewEvent("org-1", webhooks.PostPublished, w.now, "data", "p1", "run1")
+	ctx, cancel := context.WithTimeout(context.Background(), webhooks.DispatchTimeout+5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := em.Emit(ctx, ev); err != nil || time.Since(start) > webhooks.DispatchTimeout+2*time.Second {
+		t.Fatalf("Emit = %v after %s, want nil within %s", err, time.Since(start), webhooks.DispatchTimeout)
+	}
+	if evs, err := w.store.Undispatched(context.Background(), clock, 10); err != nil || len(evs) != 1 || evs[0].ID != ev.ID {
+		t.Errorf("undispatched %v, %v; want the event", evs, err)
+	}
+}

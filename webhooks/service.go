@@ -288,6 +288,9 @@ var _ Sink = (*Emitter)(nil)
 // a start is idempotent).
 const SweepGrace = 30 * time.Second
 
+// DispatchTimeout bounds the starts Emit makes after storing an event.
+const DispatchTimeout = 5 * time.Second
+
 // SweepEvery is how often the worker sweeps (internal/app).
 const SweepEvery = time.Minute
 
@@ -312,7 +315,11 @@ func (e *Emitter) Emit(ctx context.Context, ev *Event) error {
 	if err := e.Store.SaveEvent(ctx, ev); err != nil {
 		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
 	}
-	if err := e.dispatch(ctx, ev, wanted); err != nil && e.Logger != nil {
+	// Bounded: a Temporal that hangs must not use up the caller's time
+	// (FinishPost has 10 s) once the event is safe; the sweeper goes on.
+	dctx, cancel := context.WithTimeout(ctx, DispatchTimeout)
+	defer cancel()
+	if err := e.dispatch(dctx, ev, wanted); err != nil && e.Logger != nil {
 		e.Logger.WarnContext(ctx, "webhook event stored, its delivery starts later (sweeper)", "event_id", ev.ID, "type", ev.Type, "error", err)
 	}
 	return nil
