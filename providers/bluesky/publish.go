@@ -155,3 +155,32 @@ func (p *Provider) resolver(ctx context.Context, base string) func(string) (stri
 		return out.DID, out.DID != ""
 	}
 }
+
+// Delete deletes the post at uri (at://{did}/app.bsky.feed.post/{rkey})
+// with com.atproto.repo.deleteRecord on the account's PDS (contracts §2).
+// The reference PDS answers 200 for a record the repo does not hold, so a
+// repeat succeeds as the first did. A post of another repo is refused here
+// (NOT_OWN_POST): deleteRecord names the account's repo, so it could only
+// answer 200 for a record it never touched.
+func (p *Provider) Delete(ctx context.Context, a providers.Account, uri string) error {
+	did, rkey, ok := parsePostURI(uri)
+	if !ok {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a Bluesky post URI"}
+	}
+	if did != a.PlatformUserID {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "NOT_OWN_POST", Message: "the post is in another account's repo"}
+	}
+	base, err := p.pds(a)
+	if err != nil {
+		return err
+	}
+	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.repo.deleteRecord", a.AccessToken, nil,
+		deleteRecordIn{Repo: did, Collection: PostCollection, RKey: rkey}, nil)
+}
+
+// deleteRecordIn is com.atproto.repo.deleteRecord's input.
+type deleteRecordIn struct {
+	Repo       string `json:"repo"`
+	Collection string `json:"collection"`
+	RKey       string `json:"rkey"`
+}
