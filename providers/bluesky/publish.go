@@ -158,10 +158,13 @@ func (p *Provider) resolver(ctx context.Context, base string) func(string) (stri
 
 // Delete deletes the post at uri (at://{did}/app.bsky.feed.post/{rkey})
 // with com.atproto.repo.deleteRecord on the account's PDS (contracts §2).
-// The reference PDS answers 200 for a record the repo does not hold, so a
-// repeat succeeds as the first did. A post of another repo is refused here
-// (NOT_OWN_POST): deleteRecord names the account's repo, so it could only
-// answer 200 for a record it never touched.
+// The reference PDS (TestConformanceRealPDS) answers 200 {"commit": ...}
+// when it deleted the record and 200 {} when the repo does not hold it, so
+// a repeat succeeds as the first did; a malformed rkey is 400
+// InvalidRequest. A post of another repo is refused here (NOT_OWN_POST)
+// before any call: the PDS answers a deleteRecord naming another repo 401
+// AuthenticationRequired, which would read as the account's own token
+// refused.
 func (p *Provider) Delete(ctx context.Context, a providers.Account, uri string) error {
 	did, rkey, ok := parsePostURI(uri)
 	if !ok {

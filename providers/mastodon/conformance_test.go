@@ -38,6 +38,15 @@ func TestConformanceProcessing(t *testing.T) {
 	providertest.Run(t, fakeHarness(p, fake))
 }
 
+// TestConformanceGoToSocialFake runs the suite against the fake playing
+// GoToSocial, whose answers differ (another account's status is 403 to a
+// delete, as the real one answers in TestConformanceGoToSocial).
+func TestConformanceGoToSocialFake(t *testing.T) {
+	p, fake, _ := setupMedia(t)
+	fake.Configure(func(s *mastodonfake.Server) { s.SourceURL = "https://github.com/superseriousbusiness/gotosocial" })
+	providertest.Run(t, fakeHarness(p, fake))
+}
+
 // fakeHarness is the suite's harness over mastodonfake.
 func fakeHarness(p *mastodon.Provider, fake *mastodonfake.Server) providertest.Harness {
 	users := 0

@@ -174,7 +174,12 @@ func htmlText(s string) string {
 // contracts §3). Mastodon answers 200 with the status; 404 is a status the
 // instance no longer holds, which is success, and also another account's
 // (Mastodon looks the status up among the caller's own), which stays as
-// it is. Errors as Publish's (classify).
+// it is. GoToSocial (v0.18.3, TestConformanceGoToSocial) differs: another
+// account's status is 403 Forbidden (a refusal, KindInvalidContent, as
+// classify makes any 4xx but 401 and 429), and a status it has just
+// deleted may still answer 200 with the status (its delete finishes in
+// the background), which is success all the same. Errors as Publish's
+// (classify).
 func (p *Provider) Delete(ctx context.Context, a providers.Account, id string) error {
 	if id == "" || strings.ContainsAny(id, "/?#") {
 		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a status id"}

@@ -822,8 +822,9 @@ func (s *Server) refuse(w http.ResponseWriter, answer string) bool {
 
 // deleteStatus is DELETE /api/v1/statuses/:id as Mastodon answers it: 200
 // with the status (its text as "text", for a redraft), 404 "Record not
-// found" for a status that is gone or another account's. Its media are
-// deleted with it.
+// found" for a status that is gone or another account's. GoToSocial
+// (v0.18.3, seen in TestConformanceGoToSocial) answers another account's
+// status 403 {"error":"Forbidden"} and an unknown one 404 "Not Found".
 func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -839,6 +840,10 @@ func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	for i, st := range s.statuses {
+		if st.ID == r.PathValue("id") && st.AccountID != a.id && s.goToSocial() {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "Forbidden"})
+			return
+		}
 		if st.ID == r.PathValue("id") && st.AccountID == a.id {
 			s.statuses = slices.Delete(s.statuses, i, i+1)
 			writeJSON(w, http.StatusOK, map[string]any{"id": st.ID, "text": st.Text, "created_at": st.CreatedAt})
