@@ -69,8 +69,8 @@ type Provider interface {
 	// cannot tell it from an absent one, left as it is). Errors are
 	// *Error as for Publish: KindRateLimited with RetryAfter (429),
 	// KindRetryable (5xx, network), KindAuth (401, 403). Only for
-	// Rules().Delete; others answer ErrCannotDelete. Contracts §1 to §3
-	// name each network's call.
+	// Rules().Delete; others answer ErrCannotDelete. Each provider's
+	// Delete names its network's call.
 	Delete(ctx context.Context, a Account, platformPostID string) error
 	// Revoke revokes the account's token at the network when it is
 	// disconnected; a network that cannot (Rules().Revoke false) does

@@ -157,7 +157,8 @@ func (p *Provider) resolver(ctx context.Context, base string) func(string) (stri
 }
 
 // Delete deletes the post at uri (at://{did}/app.bsky.feed.post/{rkey})
-// with com.atproto.repo.deleteRecord on the account's PDS (contracts §2).
+// with com.atproto.repo.deleteRecord on the account's PDS (its lexicon;
+// the contract has no delete for Bluesky).
 // The reference PDS (TestConformanceRealPDS) answers 200 {"commit": ...}
 // when it deleted the record and 200 {} when the repo does not hold it, so
 // a repeat succeeds as the first did; a malformed rkey is 400

@@ -331,7 +331,8 @@ func (p *Provider) PostURL(_ providers.Account, urn string) string {
 }
 
 // Delete deletes the post with URN urn: DELETE /rest/posts/{urn}, the URN
-// URL-encoded, with the headers of every /rest call (contracts §1). 204 is
+// URL-encoded, with the headers of every /rest call (§1 of the contract
+// has no delete; this is LinkedIn's Posts API reference). 204 is
 // deleted; 404 is a post LinkedIn no longer holds, which is success too. A
 // post the member may not delete is 403 (KindAuth).
 func (p *Provider) Delete(ctx context.Context, a providers.Account, urn string) error {
