@@ -171,8 +171,9 @@ func htmlText(s string) string {
 }
 
 // Delete deletes the account's status id (DELETE /api/v1/statuses/:id,
-// Mastodon's statuses API; the contract has no delete). Mastodon answers 200 with the status; 404 is a status the
-// instance no longer holds, which is success, and also another account's
+// Mastodon's statuses API; the contract has no delete). Mastodon answers
+// 200 with the status; 404 is a status the instance no longer holds,
+// which is success, and also another account's
 // (Mastodon looks the status up among the caller's own), which stays as
 // it is. GoToSocial (v0.18.3, TestConformanceGoToSocial) differs: another
 // account's status is 403 Forbidden (a refusal, KindInvalidContent, as
