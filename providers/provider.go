@@ -62,6 +62,16 @@ type Provider interface {
 	// network's id (a Published.PlatformPostID), for a post known by its
 	// id alone, such as the one a duplicate answer names.
 	PostURL(a Account, platformPostID string) string
+	// Delete deletes the account's post with the network's id (a
+	// Published.PlatformPostID) at the network. A post the network no
+	// longer holds is success, so a retry after a lost answer does not
+	// fail. A post of another account is refused (or, where the network
+	// cannot tell it from an absent one, left as it is). Errors are
+	// *Error as for Publish: KindRateLimited with RetryAfter (429),
+	// KindRetryable (5xx, network), KindAuth (401, 403). Only for
+	// Rules().Delete; others answer ErrCannotDelete. Each provider's
+	// Delete names its network's call.
+	Delete(ctx context.Context, a Account, platformPostID string) error
 	// Revoke revokes the account's token at the network when it is
 	// disconnected; a network that cannot (Rules().Revoke false) does
 	// nothing and returns nil.
@@ -72,6 +82,9 @@ type Provider interface {
 // or outside development an address on loopback, a private or a
 // link-local network). Providers wrap it with the reason.
 var ErrBadServer = errors.New("providers: not a server PostFlow connects to")
+
+// ErrCannotDelete: the network has no call that deletes a post.
+var ErrCannotDelete = errors.New("providers: the network cannot delete a post")
 
 // ErrCannotFind: the provider cannot read back what the network holds.
 var ErrCannotFind = errors.New("providers: the network cannot be asked for a post")
@@ -89,6 +102,9 @@ type Rules struct {
 	RefreshTokens bool `json:"refreshTokens"`
 	// Revoke: Revoke revokes tokens at the network.
 	Revoke bool `json:"revoke"`
+	// Delete: Delete deletes a published post at the network (what an
+	// unpublish needs).
+	Delete bool `json:"delete"`
 	// Media says which images a post takes, for every account (see
 	// Provider.MediaLimits for the account's own).
 	Media MediaRules `json:"media"`

@@ -173,6 +173,7 @@ func New(db *mongo.Database, opts Options) *Platform {
 	p.mux.HandleFunc("POST /token", p.token)
 	p.mux.HandleFunc("GET /api/me", p.me)
 	p.mux.HandleFunc("POST /api/posts", p.createPost)
+	p.mux.HandleFunc("DELETE /api/posts/{id}", p.deletePost)
 	p.mux.HandleFunc("POST /api/media", p.createImage)
 	p.mux.HandleFunc("GET /api/media/{id}", p.imageInfo)
 	p.mux.HandleFunc("DELETE /api/media/{id}", p.deleteImage)
@@ -216,6 +217,10 @@ type Behaviour struct {
 	// mode each: ok, rate_limited, unavailable, timeout (504, nothing
 	// kept), expired_token or rejected (422).
 	UploadSequence []string `bson:"uploadSequence,omitempty" json:"uploadSequence,omitempty"`
+	// DeleteSequence scripts the next deletes (DELETE /api/posts/{id}),
+	// one mode each: ok, rate_limited, unavailable, timeout (504, nothing
+	// deleted), lost_answer (deleted, then 504) or expired_token.
+	DeleteSequence []string `bson:"deleteSequence,omitempty" json:"deleteSequence,omitempty"`
 	// DiscardImageBytes: an upload's bytes are checked as always, then
 	// only their size and SHA-256 are kept, not the bytes, and the feed
 	// shows no picture for such an image. For load tests: the bench's
@@ -769,6 +774,64 @@ func (p *Platform) createPost(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, map[string]string{"id": post.ID})
 }
 
+// deleteModes are the values of Behaviour.DeleteSequence.
+var deleteModes = []string{"ok", "rate_limited", "unavailable", "timeout", "lost_answer", "expired_token"}
+
+// deletePost is DELETE /api/posts/{id}: 204 when the user's post is
+// deleted (the feed no longer shows it), 404 not_found when no post has
+// the id, 403 not_yours for another user's post, which stays. The
+// behaviour's DeleteSequence scripts refusals. The text's duplicate claim
+// goes with the post, so the same text may be posted again; an
+// Idempotency-Key of its create keeps answering its id for its window,
+// as a repeat of that create would.
+func (p *Platform) deletePost(w http.ResponseWriter, r *http.Request) {
+	u := p.bearer(w, r)
+	if u == nil {
+		return
+	}
+	ctx := context.WithoutCancel(r.Context()) // As createPost: a delete begun is finished.
+	mode := "ok"
+	if seq := u.Behaviour.DeleteSequence; len(seq) > 0 {
+		mode = seq[0]
+		_, err := p.users().UpdateOne(ctx, bson.D{{Key: "_id", Value: u.ID}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "behaviour.deleteSequence", Value: seq[1:]}}}})
+		p.cachedUsers.drop(u.ID)
+		if err != nil {
+			p.fail(w, r, err)
+			return
+		}
+	}
+	if answerFault(w, mode, u.Behaviour.RetryAfterSeconds, "deletes", "rejected") {
+		return
+	}
+	var post Post
+	err := p.posts().FindOne(ctx, bson.D{{Key: "_id", Value: r.PathValue("id")}}).Decode(&post)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "not_found", "message": "No such post."})
+		return
+	case err != nil:
+		p.fail(w, r, err)
+		return
+	case post.UserID != u.ID:
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "not_yours", "message": "That post is another user's."})
+		return
+	}
+	if _, err := p.posts().DeleteOne(ctx, bson.D{{Key: "_id", Value: post.ID}, {Key: "userId", Value: u.ID}}); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if _, err := p.recent().DeleteOne(ctx, bson.D{{Key: "_id", Value: hash(u.ID + "\n" + post.Text)}, {Key: "postId", Value: post.ID}}); err != nil {
+		p.fail(w, r, err)
+		return
+	}
+	if mode == "lost_answer" {
+		writeJSON(w, http.StatusGatewayTimeout, map[string]string{"error": "gateway_timeout", "message": "The sandbox took too long to answer."})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
 // claimText is duplicate detection: it claims post's text for post, or
 // answers the id of the user's post with the same text within the
 // duplicate window (and claims nothing). undo gives the claim back, for a
@@ -1007,6 +1070,12 @@ func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	for _, m := range b.UploadSequence {
 		if !slices.Contains(uploadModes, m) {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "uploadSequence holds modes among " + strings.Join(uploadModes, ", ")})
+			return
+		}
+	}
+	for _, m := range b.DeleteSequence {
+		if !slices.Contains(deleteModes, m) {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request", "message": "deleteSequence holds modes among " + strings.Join(deleteModes, ", ")})
 			return
 		}
 	}

@@ -489,3 +489,71 @@ func TestPublishSequence(t *testing.T) {
 		t.Errorf("the feed holds %d posts, want 2 (the lost answer's and the last)", n)
 	}
 }
+
+// del deletes post id as token's user and returns the status.
+func (s *sandbox) del(token, id string) int {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodDelete, s.srv.URL+"/api/posts/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// DELETE /api/posts/{id}: the user's post leaves the feed (and its text
+// may be posted again), a second delete is 404, another user's post is
+// 403 and stays, and DeleteSequence scripts refusals one by one (a
+// lost_answer deletes, then answers 504).
+func TestDeletePost(t *testing.T) {
+	s := newSandbox(t, Options{DuplicateWindow: time.Hour})
+	ada, adaToken := s.connect("Ada")
+	bob, bobToken := s.connect("Bob")
+	first := s.create(adaToken, "to be deleted", "")
+	kept := s.create(bobToken, "Bob's", "")
+	if first.status != 201 || kept.status != 201 {
+		t.Fatalf("creates: %+v %+v", first, kept)
+	}
+	for _, tt := range []struct {
+		name, token, id string
+		status          int
+	}{
+		{"another user's post", adaToken, kept.id, 403},
+		{"the user's own", adaToken, first.id, 204},
+		{"again: gone", adaToken, first.id, 404},
+		{"never made", adaToken, "sbp_none", 404},
+		{"without a token", "", kept.id, 401},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := s.del(tt.token, tt.id); got != tt.status {
+				t.Errorf("DELETE %s: %d, want %d", tt.id, got, tt.status)
+			}
+		})
+	}
+	if n := len(s.feed(ada)); n != 0 {
+		t.Errorf("Ada's feed holds %d posts after the delete, want 0", n)
+	}
+	if n := len(s.feed(bob)); n != 1 {
+		t.Errorf("Bob's feed holds %d posts, want 1", n)
+	}
+	if again := s.create(adaToken, "to be deleted", ""); again.status != 201 {
+		t.Errorf("the deleted post's text again: %+v, want 201 (its duplicate claim went with it)", again)
+	}
+
+	if status, body := s.behave(ada, `{"deleteSequence":["rejected"]}`); status != 400 {
+		t.Errorf("a delete sequence with rejected: %d %s, want 400", status, body)
+	}
+	if status, body := s.behave(ada, `{"deleteSequence":["rate_limited","unavailable","expired_token","timeout","lost_answer"],"retryAfterSeconds":7}`); status != 200 {
+		t.Fatalf("behave: %d %s", status, body)
+	}
+	post := s.create(adaToken, "scripted deletes", "")
+	var got []int
+	for range 6 {
+		got = append(got, s.del(adaToken, post.id))
+	}
+	if want := []int{429, 503, 401, 504, 504, 404}; !slices.Equal(got, want) {
+		t.Errorf("answers %v, want %v", got, want)
+	}
+}

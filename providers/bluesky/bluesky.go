@@ -231,6 +231,7 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "record-key", Forever: true, ReadBack: true},
 		RefreshTokens: true,
 		Revoke:        true,
+		Delete:        true,
 		Media: providers.MediaRules{
 			MaxImages: MaxImages, Types: []string{"image/jpeg", "image/png", "image/webp", "image/gif"},
 			MaxBytes: MaxImageBytes, Downscale: true,

@@ -50,6 +50,14 @@ func TestConformanceFake(t *testing.T) {
 			fake.Configure(func(s *blueskyfake.Server) { s.Answers[a.PlatformUserID] = []string{answer} })
 			return true
 		},
+		AnswerDelete: func(_ *testing.T, a providers.Account, answer string) bool {
+			fake.Configure(func(s *blueskyfake.Server) { s.DeleteAnswers[a.PlatformUserID] = []string{answer} })
+			return true
+		},
+		Other: func(*testing.T) providers.Account {
+			n++
+			return fakeAccount(fake, "other"+string(rune('a'+n))+".test")
+		},
 		Holds: func(_ *testing.T, a providers.Account, text string) int {
 			c := 0
 			for _, r := range fake.Records(a.PlatformUserID) {

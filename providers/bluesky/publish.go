@@ -155,3 +155,36 @@ func (p *Provider) resolver(ctx context.Context, base string) func(string) (stri
 		return out.DID, out.DID != ""
 	}
 }
+
+// Delete deletes the post at uri (at://{did}/app.bsky.feed.post/{rkey})
+// with com.atproto.repo.deleteRecord on the account's PDS (its lexicon;
+// the contract has no delete for Bluesky).
+// The reference PDS (TestConformanceRealPDS) answers 200 {"commit": ...}
+// when it deleted the record and 200 {} when the repo does not hold it, so
+// a repeat succeeds as the first did; a malformed rkey is 400
+// InvalidRequest. A post of another repo is refused here (NOT_OWN_POST)
+// before any call: the PDS answers a deleteRecord naming another repo 401
+// AuthenticationRequired, which would read as the account's own token
+// refused.
+func (p *Provider) Delete(ctx context.Context, a providers.Account, uri string) error {
+	did, rkey, ok := parsePostURI(uri)
+	if !ok {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a Bluesky post URI"}
+	}
+	if did != a.PlatformUserID {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "NOT_OWN_POST", Message: "the post is in another account's repo"}
+	}
+	base, err := p.pds(a)
+	if err != nil {
+		return err
+	}
+	return p.xrpc(ctx, p.cfg.ServerClient, base, "com.atproto.repo.deleteRecord", a.AccessToken, nil,
+		deleteRecordIn{Repo: did, Collection: PostCollection, RKey: rkey}, nil)
+}
+
+// deleteRecordIn is com.atproto.repo.deleteRecord's input.
+type deleteRecordIn struct {
+	Repo       string `json:"repo"`
+	Collection string `json:"collection"`
+	RKey       string `json:"rkey"`
+}

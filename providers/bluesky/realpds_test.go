@@ -175,6 +175,19 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 				hijackClose(w)
 				return
 			}
+		case "/xrpc/com.atproto.repo.deleteRecord":
+			// A delete without its token: the PDS's own 401.
+			b, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(b))
+			var in struct{ Repo string }
+			_ = json.Unmarshal(b, &in)
+			fp.mu.Lock()
+			fault := fp.next["delete "+in.Repo]
+			delete(fp.next, "delete "+in.Repo)
+			fp.mu.Unlock()
+			if fault == "401" {
+				r.Header.Del("Authorization")
+			}
 		case "/xrpc/com.atproto.repo.getRecord":
 			repo := r.URL.Query().Get("repo")
 			fp.mu.Lock()
@@ -205,18 +218,30 @@ func TestConformanceRealPDS(t *testing.T) {
 	p := realProvider(t, pds)
 	proxy := newFaultProxy(t, pds.URL)
 	n := 0
+	account := func(t *testing.T) providers.Account {
+		n++
+		acct := pds.CreateAccount(t, fmt.Sprintf("row%d.test", n))
+		// Connected at the PDS its DID document names (a named server
+		// must be that one), then called through the proxy.
+		conn, err := p.Connect().Password.Login(context.Background(), pds.PublicURL, acct.Handle, pds.AppPassword(t, acct))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Handle: conn.Profile.Handle, Server: proxy.URL, AccessToken: conn.Tokens.AccessToken}
+	}
 	providertest.Run(t, providertest.Harness{
 		Provider: p,
-		Account: func(t *testing.T) providers.Account {
-			n++
-			acct := pds.CreateAccount(t, fmt.Sprintf("row%d.test", n))
-			// Connected at the PDS its DID document names (a named server
-			// must be that one), then called through the proxy.
-			conn, err := p.Connect().Password.Login(context.Background(), pds.PublicURL, acct.Handle, pds.AppPassword(t, acct))
-			if err != nil {
-				t.Fatal(err)
+		Account:  account,
+		Other:    account,
+		// The PDS's rate limit and outage cannot be had; its 401 can.
+		AnswerDelete: func(_ *testing.T, a providers.Account, answer string) bool {
+			if answer != "401" {
+				return false
 			}
-			return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, Handle: conn.Profile.Handle, Server: proxy.URL, AccessToken: conn.Tokens.AccessToken}
+			proxy.mu.Lock()
+			proxy.next["delete "+a.PlatformUserID] = answer
+			proxy.mu.Unlock()
+			return true
 		},
 		// 429, 503 and 504 would be the proxy's answers, not the PDS's
 		// (its rate limits take 3,000 calls in 5 minutes to reach).

@@ -30,6 +30,13 @@ func fakeHarness(p providers.Provider, fake *linkedinfake.Server, account func(*
 			fake.Configure(func(s *linkedinfake.Server) { s.Answers = []string{answer} })
 			return true
 		},
+		AnswerDelete: func(_ *testing.T, _ providers.Account, answer string) bool {
+			fake.Configure(func(s *linkedinfake.Server) { s.DeleteAnswers = []string{answer} })
+			return true
+		},
+		Other: func(*testing.T) providers.Account {
+			return providers.Account{PlatformUserID: "urn:li:person:other" + fake.Sub, AccessToken: fake.IssueAccessTokenFor("other" + fake.Sub)}
+		},
 		Holds: func(_ *testing.T, a providers.Account, text string) int {
 			n := 0
 			for _, lp := range fake.Posts() {

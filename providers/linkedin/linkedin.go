@@ -130,6 +130,7 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "duplicate-answer", DuplicateWindow: DuplicateWindow},
 		RefreshTokens: true,
 		Revoke:        true,
+		Delete:        true,
 		Media:         mediaRules(),
 	}
 }
@@ -327,6 +328,35 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 // PostURL is the public address of a post, by its URN.
 func (p *Provider) PostURL(_ providers.Account, urn string) string {
 	return "https://www.linkedin.com/feed/update/" + urn
+}
+
+// Delete deletes the post with URN urn: DELETE /rest/posts/{urn}, the URN
+// URL-encoded, with the headers of every /rest call (§1 of the contract
+// has no delete; this is LinkedIn's Posts API reference). 204 is
+// deleted; 404 is a post LinkedIn no longer holds, which is success too. A
+// post the member may not delete is 403 (KindAuth).
+func (p *Provider) Delete(ctx context.Context, a providers.Account, urn string) error {
+	if !urnPattern.MatchString(urn) {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a LinkedIn post URN"}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, p.cfg.APIURL+"/rest/posts/"+url.PathEscape(urn), nil)
+	if err != nil {
+		return fmt.Errorf("linkedin: delete: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.AccessToken)
+	req.Header.Set("LinkedIn-Version", p.cfg.Version)
+	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
+	req.Header.Set("X-RestLi-Method", "DELETE")
+	res, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return networkError(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode/100 == 2 || res.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	return p.apiError(res, body)
 }
 
 // Revoke revokes the access token at LinkedIn. The endpoint sits beside

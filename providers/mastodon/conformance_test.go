@@ -38,22 +38,37 @@ func TestConformanceProcessing(t *testing.T) {
 	providertest.Run(t, fakeHarness(p, fake))
 }
 
+// TestConformanceGoToSocialFake runs the suite against the fake playing
+// GoToSocial, whose answers differ (another account's status is 403 to a
+// delete, as the real one answers in TestConformanceGoToSocial).
+func TestConformanceGoToSocialFake(t *testing.T) {
+	p, fake, _ := setupMedia(t)
+	fake.Configure(func(s *mastodonfake.Server) { s.SourceURL = "https://github.com/superseriousbusiness/gotosocial" })
+	providertest.Run(t, fakeHarness(p, fake))
+}
+
 // fakeHarness is the suite's harness over mastodonfake.
 func fakeHarness(p *mastodon.Provider, fake *mastodonfake.Server) providertest.Harness {
 	users := 0
+	newAccount := func(t *testing.T) providers.Account {
+		users++
+		name := fmt.Sprint("user", users)
+		fake.AddAccount(name)
+		return account(connect(t, p, fake, name))
+	}
 	return providertest.Harness{
 		Provider: p,
-		Account: func(t *testing.T) providers.Account {
-			users++
-			name := fmt.Sprint("user", users)
-			fake.AddAccount(name)
-			return account(connect(t, p, fake, name))
-		},
+		Account:  newAccount,
+		Other:    newAccount,
 		Answer: func(_ *testing.T, a providers.Account, answer string) bool {
 			if !slices.Contains([]string{"429", "503", "504", "lost", "401"}, answer) {
 				return false
 			}
 			fake.Configure(func(s *mastodonfake.Server) { s.Answers[mastodon.LocalID(a.PlatformUserID)] = []string{answer} })
+			return true
+		},
+		AnswerDelete: func(_ *testing.T, a providers.Account, answer string) bool {
+			fake.Configure(func(s *mastodonfake.Server) { s.DeleteAnswers[mastodon.LocalID(a.PlatformUserID)] = []string{answer} })
 			return true
 		},
 		Holds: func(_ *testing.T, a providers.Account, text string) int {
@@ -112,11 +127,23 @@ func TestConformanceGoToSocial(t *testing.T) {
 	t.Parallel()
 	gts := startGTS(t)
 	users := 0
+	newAccount := func(t *testing.T) providers.Account {
+		users++
+		return gts.connect(t, fmt.Sprint("conformance", users))
+	}
 	providertest.Run(t, providertest.Harness{
 		Provider: gts.p,
-		Account: func(t *testing.T) providers.Account {
-			users++
-			return gts.connect(t, fmt.Sprint("conformance", users))
+		Account:  newAccount,
+		Other:    newAccount,
+		// Its 401 is had by sending the delete without the token.
+		AnswerDelete: func(_ *testing.T, a providers.Account, answer string) bool {
+			if answer != "401" {
+				return false
+			}
+			gts.mu.Lock()
+			defer gts.mu.Unlock()
+			gts.unauthDelete[a.AccessToken] = true
+			return true
 		},
 		Answer: func(_ *testing.T, a providers.Account, answer string) bool {
 			if answer != "lost" {
@@ -193,6 +220,9 @@ type gtsWorld struct {
 
 	mu   sync.Mutex
 	lose map[string]bool // by access token: the next POST /api/v1/statuses
+	// unauthDelete: the next DELETE /api/v1/statuses/:id of the access
+	// token goes without it.
+	unauthDelete map[string]bool
 	// uploads counts POST /api/v2/media by access token.
 	uploads map[string]int
 	// statusCreates counts POST /api/v1/statuses that reached GoToSocial.
@@ -204,7 +234,7 @@ type gtsWorld struct {
 
 func startGTS(t *testing.T) *gtsWorld {
 	t.Helper()
-	g := &gtsWorld{GoToSocial: realpeers.StartGoToSocial(t), apps: &providertest.Apps{}, lose: map[string]bool{}, uploads: map[string]int{}}
+	g := &gtsWorld{GoToSocial: realpeers.StartGoToSocial(t), apps: &providertest.Apps{}, lose: map[string]bool{}, unauthDelete: map[string]bool{}, uploads: map[string]int{}}
 	target, err := url.Parse(g.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +252,16 @@ func startGTS(t *testing.T) *gtsWorld {
 			g.mu.Lock()
 			g.uploads[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]++
 			g.mu.Unlock()
+		}
+		if r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/v1/statuses/") {
+			// A delete sent without its token: GoToSocial's own 401.
+			g.mu.Lock()
+			unauth := g.unauthDelete[strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")]
+			delete(g.unauthDelete, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+			g.mu.Unlock()
+			if unauth {
+				r.Header.Del("Authorization")
+			}
 		}
 		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/statuses" {
 			rp.ServeHTTP(w, r)
@@ -295,8 +335,9 @@ func (g *gtsWorld) holds(t *testing.T, a providers.Account, text string) int {
 		var src struct {
 			Text string `json:"text"`
 		}
-		g.get(t, a, "/api/v1/statuses/"+st.ID+"/source", &src)
-		if src.Text == text {
+		// GoToSocial deletes in the background: a status it has just
+		// deleted may still be listed while its source is already 404.
+		if g.read(t, a, "/api/v1/statuses/"+st.ID+"/source", &src) && src.Text == text {
 			n++
 		}
 	}
@@ -304,6 +345,14 @@ func (g *gtsWorld) holds(t *testing.T, a providers.Account, text string) int {
 }
 
 func (g *gtsWorld) get(t *testing.T, a providers.Account, path string, out any) {
+	t.Helper()
+	if !g.read(t, a, path, out) {
+		t.Fatalf("GET %s: 404", path)
+	}
+}
+
+// read is get that reports false for a 404.
+func (g *gtsWorld) read(t *testing.T, a providers.Account, path string, out any) bool {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, g.URL+path, nil)
 	if err != nil {
@@ -316,10 +365,14 @@ func (g *gtsWorld) get(t *testing.T, a providers.Account, path string, out any) 
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode == http.StatusNotFound {
+		return false
+	}
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s %s", path, res.Status, body)
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		t.Fatalf("GET %s: %v", path, err)
 	}
+	return true
 }

@@ -116,6 +116,7 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce:   providers.ExactlyOnce{Lever: "idempotency-key", IdempotencyWindow: IdempotencyWindow, ReadBack: true},
 		RefreshTokens: false,
 		Revoke:        true,
+		Delete:        true,
 		// Each instance's own: see MediaLimits.
 		Media: mediaConfig{}.rules(0),
 	}

@@ -169,3 +169,26 @@ func htmlText(s string) string {
 	})
 	return html.UnescapeString(htmlTag.ReplaceAllString(s, ""))
 }
+
+// Delete deletes the account's status id (DELETE /api/v1/statuses/:id,
+// Mastodon's statuses API; the contract has no delete). Mastodon answers
+// 200 with the status; 404 is a status the instance no longer holds,
+// which is success, and also another account's
+// (Mastodon looks the status up among the caller's own), which stays as
+// it is. GoToSocial (v0.18.3, TestConformanceGoToSocial) differs: another
+// account's status is 403 Forbidden (a refusal, KindInvalidContent, as
+// classify makes any 4xx but 401 and 429), and a status it has just
+// deleted may still answer 200 with the status (its delete finishes in
+// the background), which is success all the same. Errors as Publish's
+// (classify).
+func (p *Provider) Delete(ctx context.Context, a providers.Account, id string) error {
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a status id"}
+	}
+	err := p.call(ctx, http.MethodDelete, a.Server, "/api/v1/statuses/"+url.PathEscape(id), a.AccessToken, nil, "", nil)
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
+		return nil
+	}
+	return err
+}

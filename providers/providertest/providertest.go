@@ -31,6 +31,13 @@ type Harness struct {
 	Answer func(t *testing.T, a providers.Account, answer string) bool
 	// Holds counts the posts with text that the platform holds for a.
 	Holds func(t *testing.T, a providers.Account, text string) int
+	// AnswerDelete makes the platform's next delete call for a answer as
+	// named ("429", "503", "401", as Answer), and reports false when the
+	// double cannot; nil skips those rows (a real server).
+	AnswerDelete func(t *testing.T, a providers.Account, answer string) bool
+	// Other returns an account of another member of the platform than
+	// Account's, for the row that deletes someone else's post; nil skips it.
+	Other func(t *testing.T) providers.Account
 	// Media reads images back and scripts uploads for the media rows,
 	// which run when the provider's MediaLimits take images; its zero
 	// value runs them with the checks that need nothing more.
@@ -218,5 +225,6 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	runDelete(t, h, payload)
 	runMedia(t, h, payload)
 }

@@ -24,12 +24,21 @@ func TestConformance(t *testing.T) {
 		"lost": {Publish: "lost_answer", PublishTimes: 1},
 		"401":  {Publish: "expired_token", PublishTimes: 1},
 	}
+	account := func(t *testing.T) providers.Account {
+		users++
+		conn := connect(t, p, fmt.Sprint("Conformance ", users))
+		return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+	}
 	providertest.Run(t, providertest.Harness{
 		Provider: p,
-		Account: func(t *testing.T) providers.Account {
-			users++
-			conn := connect(t, p, fmt.Sprint("Conformance ", users))
-			return providers.Account{PlatformUserID: conn.Profile.PlatformUserID, AccessToken: conn.Tokens.AccessToken}
+		Account:  account,
+		Other:    account,
+		AnswerDelete: func(t *testing.T, a providers.Account, answer string) bool {
+			mode, ok := map[string]string{"429": "rate_limited", "503": "unavailable", "401": "expired_token"}[answer]
+			if ok {
+				behave(t, srv, a.PlatformUserID, sandboxplatform.Behaviour{DeleteSequence: []string{mode}, RetryAfterSeconds: 30})
+			}
+			return ok
 		},
 		Answer: func(t *testing.T, a providers.Account, answer string) bool {
 			b, ok := modes[answer]

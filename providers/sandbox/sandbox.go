@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -77,6 +78,7 @@ func (p *Provider) Rules() providers.Rules {
 		ExactlyOnce: providers.ExactlyOnce{Lever: "idempotency-key",
 			DuplicateWindow: DuplicateWindow, IdempotencyWindow: IdempotencyWindow},
 		RefreshTokens: true,
+		Delete:        true,
 		Media:         mediaRules(),
 	}
 }
@@ -165,6 +167,22 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 		return nil, err
 	}
 	return &providers.Published{PlatformPostID: out.ID, URL: p.PostURL(a, out.ID)}, nil
+}
+
+// Delete deletes the user's post id (DELETE /api/posts/{id}): 204, or
+// 404 not_found for a post the sandbox no longer holds, which is success.
+// Another user's post is 403 not_yours (KindInvalidContent: nothing the
+// account's token can change). Errors are classified as Publish's.
+func (p *Provider) Delete(ctx context.Context, a providers.Account, id string) error {
+	if id == "" || strings.ContainsAny(id, "/?#") {
+		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a sandbox post id"}
+	}
+	err := p.call(ctx, http.MethodDelete, "/api/posts/"+url.PathEscape(id), a.AccessToken, "", nil, nil)
+	var pe *providers.Error
+	if errors.As(err, &pe) && pe.Status == http.StatusNotFound {
+		return nil
+	}
+	return err
 }
 
 // PostURL is where a person sees a post: the sandbox feed.

@@ -20,6 +20,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +78,10 @@ type Server struct {
 	// DID) as Answers does createRecord's: "429", "503", "500", "401",
 	// "expired", "ok" (nothing is stored but on "ok").
 	UploadAnswers map[string][]string
+	// DeleteAnswers scripts the next deleteRecord calls of an account (by
+	// DID) as Answers does createRecord's: "429", "503", "500", "401",
+	// "expired", "ok" (nothing is deleted but on "ok").
+	DeleteAnswers map[string][]string
 	// BlobLife is how long a blob no record refers to is kept (the
 	// reference PDS deletes such blobs after minutes: contracts §8.3); a
 	// record that refers to it later is refused as the PDS refuses an
@@ -117,7 +122,7 @@ func New() *Server {
 		Answers: map[string][]string{}, RateLimitWait: 30 * time.Second,
 		now: time.Now, accounts: map[string]*Account{}, appPass: map[string]map[string]bool{},
 		access: map[string]session{}, refresh: map[string]session{}, records: map[string][]Record{},
-		dropGet: map[string]bool{}, UploadAnswers: map[string][]string{}, BlobLife: 5 * time.Minute,
+		dropGet: map[string]bool{}, UploadAnswers: map[string][]string{}, DeleteAnswers: map[string][]string{}, BlobLife: 5 * time.Minute,
 		blobs: map[string]*storedBlob{}, uploads: map[string]int{},
 	}
 	mux := http.NewServeMux()
@@ -127,6 +132,7 @@ func New() *Server {
 	mux.HandleFunc("GET /xrpc/com.atproto.identity.resolveHandle", s.resolveHandle)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.createRecord", s.createRecord)
 	mux.HandleFunc("POST /xrpc/com.atproto.repo.uploadBlob", s.uploadBlob)
+	mux.HandleFunc("POST /xrpc/com.atproto.repo.deleteRecord", s.deleteRecord)
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.getRecord", s.getRecord)
 	mux.HandleFunc("GET /xrpc/com.atproto.repo.listRecords", s.listRecords)
 	mux.HandleFunc("GET /plc/{did}", s.plc)
@@ -526,6 +532,42 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]any{"uri": uri, "cid": "bafyrei" + random(16), "validationStatus": "valid"})
+}
+
+// deleteRecord deletes a record of the caller's repo. As the reference
+// PDS, it answers 200 with {"commit"} when it deleted one and 200 with {}
+// when the repo holds no such record; another repo is 403.
+func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) {
+	var in struct{ Repo, Collection, RKey string }
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		xrpcError(w, 400, "InvalidRequest", "Input must be JSON")
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.authorize(w, r)
+	if !ok {
+		return
+	}
+	answer := "ok"
+	if q := s.DeleteAnswers[sess.did]; len(q) > 0 {
+		answer, s.DeleteAnswers[sess.did] = q[0], q[1:]
+	}
+	if s.scripted(w, answer) {
+		return
+	}
+	if in.Repo != sess.did {
+		xrpcError(w, 403, "InvalidRequest", "Unauthorized repo")
+		return
+	}
+	for i, rec := range s.records[sess.did] {
+		if in.Collection == bluesky.PostCollection && rec.RKey == in.RKey {
+			s.records[sess.did] = slices.Delete(s.records[sess.did], i, i+1)
+			writeJSON(w, map[string]any{"commit": map[string]any{"cid": "bafyrei" + random(16), "rev": nextTID(s.now())}})
+			return
+		}
+	}
+	writeJSON(w, map[string]any{})
 }
 
 // scripted answers a scripted failure and reports true, or false for "ok".

@@ -155,6 +155,9 @@ type Server struct {
 	// "401", "500", "503" refuse it, "ok" answers as usual.
 	UploadAnswers []string
 	PutAnswers    []string
+	// DeleteAnswers scripts the next DELETE /rest/posts calls, one entry a
+	// call: "429", "401", "500", "503" refuse it, "ok" answers as usual.
+	DeleteAnswers []string
 
 	mu        sync.Mutex
 	refreshes int
@@ -220,6 +223,7 @@ func New() *Server {
 	mux.HandleFunc("POST /oauth/v2/revoke", s.revoke)
 	mux.HandleFunc("GET /v2/userinfo", s.userinfo)
 	mux.HandleFunc("POST /rest/posts", s.createPost)
+	mux.HandleFunc("DELETE /rest/posts/{urn}", s.deletePost)
 	mux.HandleFunc("GET /rest/organizationAcls", s.organizationACLs)
 	mux.HandleFunc("GET /rest/organizations/{id}", s.organization)
 	mux.HandleFunc("POST /rest/images", s.initializeUpload)
@@ -339,13 +343,22 @@ func (s *Server) RevokeAllRefreshTokens() {
 // IssueAccessToken mints a valid access token for the member, as if an
 // authorization granting scopes (MemberScopes if none) had just completed.
 func (s *Server) IssueAccessToken(scopes ...string) string {
+	return s.IssueAccessTokenFor("", scopes...)
+}
+
+// IssueAccessTokenFor mints one for the member sub ("": the Sub switch),
+// another member than the one who authorizes.
+func (s *Server) IssueAccessTokenFor(sub string, scopes ...string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(scopes) == 0 {
 		scopes = MemberScopes
 	}
+	if sub == "" {
+		sub = s.Sub
+	}
 	tok := "AQV" + random(60)
-	s.access[tok] = accessToken{sub: s.Sub, expires: s.now().Add(60 * 24 * time.Hour), scopes: scopeSet(strings.Join(scopes, ","))}
+	s.access[tok] = accessToken{sub: sub, expires: s.now().Add(60 * 24 * time.Hour), scopes: scopeSet(strings.Join(scopes, ","))}
 	return tok
 }
 
@@ -768,6 +781,52 @@ func (s *Server) createPost(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("X-Restli-Id", urn)
 	w.WriteHeader(http.StatusCreated)
+}
+
+// deletePost is DELETE /rest/posts/{urn}: 204 when deleted, 404 when no
+// such post, 403 ACCESS_DENIED for a post the member may not post as.
+func (s *Server) deletePost(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.gateway(w, r)
+	if !ok {
+		return
+	}
+	if len(s.DeleteAnswers) > 0 {
+		answer := s.DeleteAnswers[0]
+		s.DeleteAnswers = s.DeleteAnswers[1:]
+		switch answer {
+		case "ok":
+		case "401":
+			restError(w, 401, map[string]any{"status": 401, "serviceErrorCode": 65602, "code": "EXPIRED_ACCESS_TOKEN", "message": "The token used in the request has expired"})
+			return
+		case "429":
+			restError(w, 429, map[string]any{"status": 429, "serviceErrorCode": 101, "code": "TOO_MANY_REQUESTS", "message": "Resource level throttle APPLICATION_AND_MEMBER DAY limit for calls to this resource is reached."})
+			return
+		default:
+			status, err := strconv.Atoi(answer)
+			if err != nil {
+				panic("linkedinfake: unknown delete answer " + answer)
+			}
+			restError(w, status, map[string]any{"status": status, "message": http.StatusText(status)})
+			return
+		}
+	}
+	// The mux hands the path value decoded; the provider sends it encoded.
+	urn := r.PathValue("urn")
+	for i, p := range s.posts {
+		if p.URN != urn {
+			continue
+		}
+		if !s.mayPostAs(t, p.Author) {
+			accessDenied(w, "posts.DELETE.NO_VERSION")
+			return
+		}
+		s.posts = append(s.posts[:i], s.posts[i+1:]...)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	restError(w, 404, map[string]any{"status": 404, "code": "NOT_FOUND", "message": "Not Found: " + urn})
 }
 
 func random(n int) string {

@@ -119,6 +119,9 @@ type Server struct {
 	// MediaAnswers scripts the next POST /api/v2/media of an account as
 	// Answers does statuses: "429", "401", "422", "500", "503", "ok".
 	MediaAnswers map[string][]string
+	// DeleteAnswers scripts the next DELETE /api/v1/statuses/:id of an
+	// account as Answers does statuses: "429", "401", "500", "503", "ok".
+	DeleteAnswers map[string][]string
 
 	mu       sync.Mutex
 	apps     map[string]*app // by client id
@@ -158,7 +161,7 @@ func New() *Server {
 		accounts: map[string]*account{}, idem: map[string]idemEntry{}, nextID: 110000000000000000, calls: map[string]int{},
 		MediaTypes:     []string{"image/jpeg", "image/png", "image/gif", "image/heic", "image/webp", "image/avif", "video/mp4", "audio/mpeg"},
 		ImageSizeLimit: 16 << 20, ImageMatrixLimit: 33_177_600, DescriptionLimit: 1500, MaxMediaAttachments: 4,
-		MediaAnswers: map[string][]string{}, media: map[string]*Media{},
+		MediaAnswers: map[string][]string{}, DeleteAnswers: map[string][]string{}, media: map[string]*Media{},
 	}
 	s.AddAccount("alice")
 	mux := http.NewServeMux()
@@ -172,6 +175,7 @@ func New() *Server {
 	mux.HandleFunc("POST /api/v1/statuses", s.createStatus)
 	mux.HandleFunc("GET /api/v1/accounts/{id}/statuses", s.accountStatuses)
 	mux.HandleFunc("GET /api/v1/statuses/{id}/source", s.source)
+	mux.HandleFunc("DELETE /api/v1/statuses/{id}", s.deleteStatus)
 	mux.HandleFunc("POST /api/v2/media", s.uploadMedia)
 	mux.HandleFunc("GET /api/v1/media/{id}", s.getMedia)
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -494,27 +498,7 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request) {
 	if script := s.Answers[a.id]; len(script) > 0 {
 		answer, s.Answers[a.id] = script[0], script[1:]
 	}
-	switch answer {
-	case "429":
-		reset := s.Now().Add(s.RateLimitReset).UTC()
-		w.Header().Set("X-RateLimit-Limit", "300")
-		w.Header().Set("X-RateLimit-Remaining", "0")
-		if s.ResetAsEpoch {
-			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
-		} else {
-			w.Header().Set("X-RateLimit-Reset", reset.Format("2006-01-02T15:04:05.000000Z07:00"))
-		}
-		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests"})
-		return
-	case "401":
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
-		return
-	case "422":
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Text can't be blank"})
-		return
-	case "500", "503", "504":
-		code, _ := strconv.Atoi(answer)
-		writeJSON(w, code, map[string]string{"error": http.StatusText(code)})
+	if s.refuse(w, answer) {
 		return
 	}
 	key := a.id + "|" + r.Header.Get("Idempotency-Key")
@@ -803,6 +787,66 @@ func (s *Server) source(w http.ResponseWriter, r *http.Request) {
 	for _, st := range s.statuses {
 		if st.ID == r.PathValue("id") && st.AccountID == a.id && !s.NoSource {
 			writeJSON(w, http.StatusOK, map[string]string{"id": st.ID, "text": st.Text, "spoiler_text": ""})
+			return
+		}
+	}
+	writeJSON(w, http.StatusNotFound, map[string]string{"error": "Record not found"})
+}
+
+// refuse answers a scripted refusal ("429", "401", "422", "500", "503",
+// "504") and reports true; false for any other answer. Callers hold s.mu.
+func (s *Server) refuse(w http.ResponseWriter, answer string) bool {
+	switch answer {
+	case "429":
+		reset := s.Now().Add(s.RateLimitReset).UTC()
+		w.Header().Set("X-RateLimit-Limit", "300")
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		if s.ResetAsEpoch {
+			w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+		} else {
+			w.Header().Set("X-RateLimit-Reset", reset.Format("2006-01-02T15:04:05.000000Z07:00"))
+		}
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "Too many requests"})
+	case "401":
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
+	case "422":
+		writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Text can't be blank"})
+	case "500", "503", "504":
+		code, _ := strconv.Atoi(answer)
+		writeJSON(w, code, map[string]string{"error": http.StatusText(code)})
+	default:
+		return false
+	}
+	return true
+}
+
+// deleteStatus is DELETE /api/v1/statuses/:id as Mastodon answers it: 200
+// with the status (its text as "text", for a redraft), 404 "Record not
+// found" for a status that is gone or another account's. GoToSocial
+// (v0.18.3, seen in TestConformanceGoToSocial) answers another account's
+// status 403 {"error":"Forbidden"} and an unknown one 404 "Not Found".
+func (s *Server) deleteStatus(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.caller(w, r)
+	if a == nil {
+		return
+	}
+	if script := s.DeleteAnswers[a.id]; len(script) > 0 {
+		answer := script[0]
+		s.DeleteAnswers[a.id] = script[1:]
+		if s.refuse(w, answer) {
+			return
+		}
+	}
+	for i, st := range s.statuses {
+		if st.ID == r.PathValue("id") && st.AccountID != a.id && s.goToSocial() {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "Forbidden"})
+			return
+		}
+		if st.ID == r.PathValue("id") && st.AccountID == a.id {
+			s.statuses = slices.Delete(s.statuses, i, i+1)
+			writeJSON(w, http.StatusOK, map[string]any{"id": st.ID, "text": st.Text, "created_at": st.CreatedAt})
 			return
 		}
 	}
