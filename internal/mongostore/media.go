@@ -8,7 +8,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/postflow/postflow/media"
 )
@@ -188,27 +187,7 @@ func (u *UsableMedia) Get(ctx context.Context, orgID, id string) (*media.Item, e
 // than the item before when it is not "" (an id that is no ObjectID
 // lists nothing).
 func (m *Media) List(ctx context.Context, orgID string, limit int, before string) ([]media.Item, error) {
-	filter := bson.D{{Key: "organizationId", Value: orgID}}
-	if before != "" {
-		oid, ok := objectID(before)
-		if !ok {
-			return []media.Item{}, nil
-		}
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
-	}
-	cur, err := m.coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, fmt.Errorf("mongo: list media: %w", err)
-	}
-	var docs []mediaDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: list media: %w", err)
-	}
-	out := make([]media.Item, 0, len(docs))
-	for i := range docs {
-		out = append(out, *docs[i].item())
-	}
-	return out, nil
+	return newestFirst(ctx, m.coll, bson.D{{Key: "organizationId", Value: orgID}}, limit, before, "media", (*mediaDoc).item)
 }
 
 // Delete removes the item if it belongs to orgID, marked or not (checked

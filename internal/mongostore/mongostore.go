@@ -70,3 +70,30 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close(ctx context.Context) error {
 	return s.Client.Disconnect(ctx)
 }
+
+// newestFirst reads up to limit documents matching filter, newest first by
+// _id (an ObjectID), older than the id before when it is not "" (an id that
+// is no ObjectID pages to nothing), each turned into a T by conv: the one
+// page reader of every listing route. what names the listing in errors.
+func newestFirst[D any, T any](ctx context.Context, coll *mongo.Collection, filter bson.D, limit int, before, what string, conv func(*D) *T) ([]T, error) {
+	if before != "" {
+		oid, ok := objectID(before)
+		if !ok {
+			return []T{}, nil
+		}
+		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
+	}
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: list %s: %w", what, err)
+	}
+	var docs []D
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: list %s: %w", what, err)
+	}
+	out := make([]T, 0, len(docs))
+	for i := range docs {
+		out = append(out, *conv(&docs[i]))
+	}
+	return out, nil
+}

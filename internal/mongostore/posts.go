@@ -259,26 +259,7 @@ func (p *Posts) List(ctx context.Context, orgID string, f posts.ListFilter) ([]p
 	if f.Status != "" {
 		filter = append(filter, bson.E{Key: "status", Value: string(f.Status)})
 	}
-	if f.Before != "" {
-		oid, ok := objectID(f.Before)
-		if !ok {
-			return []posts.Post{}, nil
-		}
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
-	}
-	cur, err := p.posts.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(f.Limit)))
-	if err != nil {
-		return nil, fmt.Errorf("mongo: list posts: %w", err)
-	}
-	var docs []postDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: list posts: %w", err)
-	}
-	out := make([]posts.Post, 0, len(docs))
-	for i := range docs {
-		out = append(out, *docs[i].post())
-	}
-	return out, nil
+	return newestFirst(ctx, p.posts, filter, f.Limit, f.Before, "posts", (*postDoc).post)
 }
 
 func statuses(from []posts.Status) bson.A {

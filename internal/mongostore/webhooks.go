@@ -359,25 +359,5 @@ func (w *Webhooks) Delivery(ctx context.Context, id string) (*webhooks.Delivery,
 // older than before when it is not "" (an id that is no ObjectID lists
 // nothing).
 func (w *Webhooks) Deliveries(ctx context.Context, endpointID string, limit int, before string) ([]webhooks.Delivery, error) {
-	filter := bson.D{{Key: "endpointId", Value: endpointID}}
-	if before != "" {
-		oid, ok := objectID(before)
-		if !ok {
-			return []webhooks.Delivery{}, nil
-		}
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$lt", Value: oid}}})
-	}
-	cur, err := w.deliveries.Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, fmt.Errorf("mongo: list deliveries: %w", err)
-	}
-	var docs []deliveryDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: list deliveries: %w", err)
-	}
-	out := make([]webhooks.Delivery, 0, len(docs))
-	for i := range docs {
-		out = append(out, *docs[i].delivery())
-	}
-	return out, nil
+	return newestFirst(ctx, w.deliveries, bson.D{{Key: "endpointId", Value: endpointID}}, limit, before, "deliveries", (*deliveryDoc).delivery)
 }
