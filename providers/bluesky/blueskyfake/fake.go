@@ -536,7 +536,9 @@ func (s *Server) createRecord(w http.ResponseWriter, r *http.Request) {
 
 // deleteRecord deletes a record of the caller's repo. As the reference
 // PDS, it answers 200 with {"commit"} when it deleted one and 200 with {}
-// when the repo holds no such record; another repo is 403.
+// when the repo holds no such record; another repo is 401
+// AuthenticationRequired, as the reference PDS answers it (see the
+// provider's Delete).
 func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) {
 	var in struct{ Repo, Collection, RKey string }
 	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
@@ -557,7 +559,7 @@ func (s *Server) deleteRecord(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if in.Repo != sess.did {
-		xrpcError(w, 403, "InvalidRequest", "Unauthorized repo")
+		xrpcError(w, 401, "AuthenticationRequired", "Authentication Required")
 		return
 	}
 	for i, rec := range s.records[sess.did] {
