@@ -183,6 +183,9 @@ func TestDamagedFile(t *testing.T) {
 // below the file's size. The GC runs often (10%) so that what is measured
 // is what is live, not garbage waiting for a collection.
 func TestOpenHoldsAboutAChunk(t *testing.T) {
+	if raceEnabled {
+		t.Skip("heap measurements mean nothing under the race detector; `go test` without -race makes them")
+	}
 	s, _ := newStore(t)
 	ctx := context.Background()
 	const n = 5 << 20

@@ -1,0 +1,5 @@
+//go:build !race
+
+package gridfs_test
+
+const raceEnabled = false
