@@ -76,6 +76,9 @@ func (a *Activities) Register(w worker.ActivityRegistry) {
 	w.RegisterActivityWithOptions(a.PublishToAccount, activity.RegisterOptions{Name: workflows.PublishToAccountActivity})
 	w.RegisterActivityWithOptions(a.RecordPublishFailure, activity.RegisterOptions{Name: workflows.RecordFailureActivity})
 	w.RegisterActivityWithOptions(a.FinishPost, activity.RegisterOptions{Name: workflows.FinishPostActivity})
+	w.RegisterActivityWithOptions(a.UnpublishFromAccount, activity.RegisterOptions{Name: workflows.UnpublishFromAccountActivity})
+	w.RegisterActivityWithOptions(a.RecordUnpublishFailure, activity.RegisterOptions{Name: workflows.RecordUnpublishFailureActivity})
+	w.RegisterActivityWithOptions(a.FinishUnpublish, activity.RegisterOptions{Name: workflows.FinishUnpublishActivity})
 	if a.Webhooks != nil {
 		w.RegisterActivityWithOptions(a.AttemptWebhook, activity.RegisterOptions{Name: workflows.AttemptWebhookActivity})
 	}

@@ -35,24 +35,11 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	if !errors.As(err, &pe) {
 		return nil, err // Store or network trouble of ours: retry.
 	}
-	// Rate limits and outages are answers a healthy system gets: logged
-	// here at INFO and WARN with the platform's code, and benign to the
-	// SDK, which would otherwise log each as an ERROR "Activity error.".
-	// ERROR is for what needs a person: an expired account, an unknown
-	// outcome, retries used up (RecordPublishFailure), a bug.
+	if rerr := a.retryable(ctx, pe, in.PostID, in.AccountID); rerr != nil {
+		return nil, rerr
+	}
 	logger := activity.GetLogger(ctx)
 	switch pe.Kind {
-	case providers.KindRateLimited:
-		a.Metrics.RateLimited(pe.Provider, pe.RetryAfter)
-		logger.Info("Platform rate limit: the workflow waits, then calls again", "PostID", in.PostID, "AccountID", in.AccountID,
-			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
-		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
-			NonRetryable: true, Details: []any{pe.RetryAfter}, Category: temporal.ApplicationErrorCategoryBenign})
-	case providers.KindRetryable, providers.KindSessionExpired:
-		logger.Warn("Platform unavailable: Temporal's retry policy decides whether to call again", "PostID", in.PostID, "AccountID", in.AccountID,
-			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status)
-		return nil, temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrPlatformUnavailable, temporal.ApplicationErrorOptions{
-			Details: []any{pe.Code}, Category: temporal.ApplicationErrorCategoryBenign})
 	case providers.KindAuth:
 		// The account is marked expired: someone must reconnect it.
 		logger.Error("Platform refused the account's token: account expired, reconnect it", "PostID", in.PostID, "AccountID", in.AccountID,
@@ -63,6 +50,32 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	}
 	// Retrying cannot help.
 	return a.fail(ctx, in, prev, pe.Provider, posts.Cause{Kind: pe.Kind, Code: pe.Code, Upload: upload}, pe.Message)
+}
+
+// retryable is the workflow's error for an answer to be tried again: a
+// rate limit (ErrRateLimited: the workflow waits on a timer) or an outage
+// or a session that ended early (ErrPlatformUnavailable: Temporal's retry
+// policy); nil for an answer that is final. Rate limits and outages are
+// answers a healthy system gets: logged at INFO and WARN with the
+// platform's code, and benign to the SDK, which would otherwise log each
+// as an ERROR "Activity error.". ERROR is for what needs a person: an
+// expired account, an unknown outcome, retries used up, a bug.
+func (a *Activities) retryable(ctx context.Context, pe *providers.Error, postID, accountID string) error {
+	logger := activity.GetLogger(ctx)
+	switch pe.Kind {
+	case providers.KindRateLimited:
+		a.Metrics.RateLimited(pe.Provider, pe.RetryAfter)
+		logger.Info("Platform rate limit: the workflow waits, then calls again", "PostID", postID, "AccountID", accountID,
+			"Platform", pe.Provider, "Code", pe.Code, "RetryAfter", pe.RetryAfter)
+		return temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrRateLimited, temporal.ApplicationErrorOptions{
+			NonRetryable: true, Details: []any{pe.RetryAfter}, Category: temporal.ApplicationErrorCategoryBenign})
+	case providers.KindRetryable, providers.KindSessionExpired:
+		logger.Warn("Platform unavailable: Temporal's retry policy decides whether to call again", "PostID", postID, "AccountID", accountID,
+			"Platform", pe.Provider, "Code", pe.Code, "Status", pe.Status)
+		return temporal.NewApplicationErrorWithOptions(pe.Error(), workflows.ErrPlatformUnavailable, temporal.ApplicationErrorOptions{
+			Details: []any{pe.Code}, Category: temporal.ApplicationErrorCategoryBenign})
+	}
+	return nil
 }
 
 // saveFailed records the account's result as failed with the cause's

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 func postError(err error) error {
 	var inv *posts.InvalidError
 	var published *posts.PublishedAccountsError
+	var notPublished *posts.NotPublishedAccountsError
 	switch {
 	case errors.As(err, &inv) && inv.Kind == posts.Malformed:
 		return BadRequest(inv.Code, inv.Message)
@@ -35,6 +37,13 @@ func postError(err error) error {
 	case errors.As(err, &published):
 		return &DetailedError{Err: Conflict("account_published", "The post is published to "+strings.Join(published.AccountIDs, ", ")+
 			"; a retry never publishes to an account twice. Leave it out of accounts."), Details: map[string][]string{"accounts": published.AccountIDs}}
+	case errors.As(err, &notPublished):
+		return &DetailedError{Err: Conflict("account_not_published", "The post is not published to "+strings.Join(notPublished.AccountIDs, ", ")+
+			"; nothing PostFlow published is there to delete. Leave it out of accounts."), Details: map[string][]string{"accounts": notPublished.AccountIDs}}
+	case errors.Is(err, posts.ErrNothingToUnpublish):
+		return Conflict("nothing_to_unpublish", "The post is published to no account it is not already unpublished from; name an account to unpublish it again.")
+	case errors.Is(err, posts.ErrUnpublishRunning):
+		return Conflict("unpublish_running", "An unpublish of this post is running; its outcome will be in the post's results and a post.unpublished event.")
 	case errors.Is(err, posts.ErrConflict):
 		return Conflict("post_state_conflict", "The post's status does not allow this (published, publishing or cancelled).")
 	}
@@ -198,30 +207,37 @@ func (s *server) publish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]string{"workflowId": wf, "runId": run})
 }
 
-// retryRequest is POST /posts/{id}/retry's body, which may be absent.
-type retryRequest struct {
-	// Accounts names the accounts to publish to again; absent or empty:
-	// every account that failed.
+// accountsRequest is the body of POST /posts/{id}/retry and
+// /posts/{id}/unpublish, which may be absent.
+type accountsRequest struct {
+	// Accounts names the accounts to act on; absent or empty: the
+	// action's default (retry: every account that failed; unpublish:
+	// every account the post is published to and not unpublished from).
 	Accounts []string `json:"accounts"`
 }
 
-func (s *server) retry(w http.ResponseWriter, r *http.Request) {
-	id, err := pathID(r, "id")
-	if err != nil {
-		writeError(w, r, s.logger, err)
-		return
-	}
-	var in retryRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(r, &in); err != nil {
+// accountsAction answers a POST /posts/{id}/... that starts a run for
+// some of the post's accounts (posts.Service.Retry, .Unpublish): 202 with
+// the run and the accounts it acts on, in the post's order.
+func (s *server) accountsAction(do func(ctx context.Context, orgID, id string, accountIDs []string) (wf, run string, chosen []string, err error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, err := pathID(r, "id")
+		if err != nil {
 			writeError(w, r, s.logger, err)
 			return
 		}
+		var in accountsRequest
+		if r.ContentLength != 0 {
+			if err := decodeJSON(r, &in); err != nil {
+				writeError(w, r, s.logger, err)
+				return
+			}
+		}
+		wf, run, chosen, err := do(r.Context(), identityOf(r.Context()).OrgID, id, in.Accounts)
+		if err != nil {
+			writeError(w, r, s.logger, postError(err))
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"workflowId": wf, "runId": run, "accounts": chosen})
 	}
-	wf, run, retried, err := s.posts.Retry(r.Context(), identityOf(r.Context()).OrgID, id, in.Accounts)
-	if err != nil {
-		writeError(w, r, s.logger, postError(err))
-		return
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"workflowId": wf, "runId": run, "accounts": retried})
 }

@@ -197,7 +197,8 @@ func NewHandler(opts Options) http.Handler {
 			r.With(idem).Patch("/posts/{id}", s.updatePost)
 			r.Delete("/posts/{id}", s.deletePost)
 			r.With(idem).Post("/publish/{postId}", s.publish)
-			r.With(idem).Post("/posts/{id}/retry", s.retry)
+			r.With(idem).Post("/posts/{id}/retry", s.accountsAction(s.posts.Retry))
+			r.With(idem).Post("/posts/{id}/unpublish", s.accountsAction(s.posts.Unpublish))
 		})
 	}
 	if s.webhooks != nil {

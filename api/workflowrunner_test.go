@@ -24,6 +24,7 @@ import (
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/webhooks"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -51,6 +52,22 @@ func (r *workflowRunner) Start(_ context.Context, p *posts.Post) (string, error)
 	return fmt.Sprintf("run-%d", r.runs), nil
 }
 
+// StartUnpublish runs UnpublishPost to its end likewise.
+func (r *workflowRunner) StartUnpublish(_ context.Context, p *posts.Post, accountIDs []string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(workflows.UnpublishPost)
+	r.acts.Register(env)
+	env.ExecuteWorkflow(workflows.UnpublishPost, workflows.UnpublishPostInput{PostID: p.ID, AccountIDs: accountIDs})
+	if err := env.GetWorkflowError(); err != nil {
+		return "", err
+	}
+	r.runs++
+	return fmt.Sprintf("run-%d", r.runs), nil
+}
+
 func (r *workflowRunner) Cancel(context.Context, string) error     { return nil }
 func (r *workflowRunner) Reschedule(context.Context, string) error { return nil }
 
@@ -61,13 +78,45 @@ type runWorld struct {
 	srv     *httptest.Server
 	schemas *schemas
 	a, b, c *connections.Account
+	// events are the webhook events the runs emitted.
+	events *eventLog
+}
+
+// eventLog keeps the events emitted to it (a webhooks.Sink).
+type eventLog struct {
+	mu  sync.Mutex
+	all []*webhooks.Event
+}
+
+func (l *eventLog) Emit(_ context.Context, ev *webhooks.Event) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all = append(l.all, ev)
+	return nil
+}
+
+// ofType returns the events of type typ, oldest first.
+func (l *eventLog) ofType(typ string) []*webhooks.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*webhooks.Event
+	for _, ev := range l.all {
+		if ev.Type == typ {
+			out = append(out, ev)
+		}
+	}
+	return out
 }
 
 func newRunWorld(t *testing.T) *runWorld {
 	t.Helper()
 	tw := testworld.New(t, testworld.Options{Sandbox: true})
 	w := &runWorld{tw: tw, schemas: newSchemas(t)}
-	svc := tw.PostsService(&workflowRunner{acts: tw.Activities()})
+	w.events = &eventLog{}
+	acts := tw.Activities()
+	acts.Events = w.events
+	runner := &workflowRunner{acts: acts}
+	svc := tw.PostsService(runner).WithUnpublisher(runner)
 	w.srv = httptest.NewServer(api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
 		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: svc,

@@ -15,12 +15,14 @@ import (
 type Attempt struct {
 	// At is when the call began (UTC).
 	At time.Time `json:"at"`
-	// Step is what was asked: publish (the post), upload (an image of it)
-	// or token (a valid access token for the account, refreshed if due).
+	// Step is what was asked: publish (the post), upload (an image of
+	// it), token (a valid access token for the account, refreshed if due)
+	// or delete (the published post, for an unpublish).
 	Step AttemptStep `json:"step"`
-	// Outcome is what the answer means: published; refused (the network
-	// made nothing, such as a 429, a 503 or a 4xx); or in_doubt (no
-	// answer, a 500, 502 or 504: the call may have published).
+	// Outcome is what the answer means: published; deleted (an
+	// unpublish's delete); refused (the network made nothing, such as a
+	// 429, a 503 or a 4xx); or in_doubt (no answer, a 500, 502 or 504:
+	// the call may have acted).
 	Outcome AttemptOutcome `json:"outcome"`
 	// HTTPStatus is the network's HTTP status; 0 when none came.
 	HTTPStatus int `json:"httpStatus,omitempty"`
@@ -44,6 +46,8 @@ const (
 	StepPublish AttemptStep = "publish"
 	StepUpload  AttemptStep = "upload"
 	StepToken   AttemptStep = "token"
+	// StepDelete: a delete of the published post (an unpublish).
+	StepDelete AttemptStep = "delete"
 )
 
 // AttemptOutcome is what a network's answer to a call means.
@@ -53,6 +57,8 @@ const (
 	OutcomePublished AttemptOutcome = "published"
 	OutcomeRefused   AttemptOutcome = "refused"
 	OutcomeInDoubt   AttemptOutcome = "in_doubt"
+	// OutcomeDeleted: the network no longer holds the post (StepDelete).
+	OutcomeDeleted AttemptOutcome = "deleted"
 )
 
 // MaxAttemptsKept bounds the attempts kept per (post, account): enough
@@ -64,7 +70,7 @@ const MaxAttemptsKept = 50
 // answer e, which came at answered, ended.
 func FailedAttempt(at, answered time.Time, step AttemptStep, e *providers.Error) Attempt {
 	a := Attempt{At: at.UTC(), Step: step, Outcome: OutcomeInDoubt, HTTPStatus: e.Status, Code: e.Code, Message: e.Message,
-		ErrorCategory: Categorize(Cause{Kind: e.Kind, Code: e.Code, Upload: step == StepUpload})}
+		ErrorCategory: Categorize(Cause{Kind: e.Kind, Code: e.Code, Upload: step == StepUpload, Delete: step == StepDelete})}
 	if e.Refused() {
 		a.Outcome = OutcomeRefused
 	}

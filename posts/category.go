@@ -37,6 +37,9 @@ const (
 	// CategoryCancelled: the run was cancelled before the account was
 	// published to.
 	CategoryCancelled Category = "cancelled"
+	// CategoryDeleteRefused: the network refused to delete a published
+	// post (an unpublish): it is still there.
+	CategoryDeleteRefused Category = "delete_refused"
 	// CategoryInternal: PostFlow's own fault (its store, a bug).
 	CategoryInternal Category = "internal"
 )
@@ -45,7 +48,7 @@ const (
 var Categories = []Category{
 	CategoryAuthExpired, CategoryAccountDisconnected, CategoryContentRejected, CategoryMediaRejected,
 	CategoryRateLimited, CategoryQuotaExhausted, CategoryPlatformUnavailable, CategoryOutcomeUnknown,
-	CategoryCancelled, CategoryInternal,
+	CategoryCancelled, CategoryDeleteRefused, CategoryInternal,
 }
 
 // Action is what a failure's Category calls for from the integrator.
@@ -61,7 +64,8 @@ const (
 	// ActionRetry: retry (POST /posts/{id}/retry); nothing to change.
 	ActionRetry Action = "retry"
 	// ActionCheckNetwork: look at the account's feed on the network; if
-	// the post is not there, retry naming the account.
+	// the post is not there, retry naming the account (for an unpublish
+	// refused: if it is still there, delete it there by hand).
 	ActionCheckNetwork Action = "check_network"
 	// ActionContactSupport: the deployment's operators must look.
 	ActionContactSupport Action = "contact_support"
@@ -78,7 +82,7 @@ func (c Category) Action() Action {
 		return ActionWait
 	case CategoryPlatformUnavailable, CategoryCancelled:
 		return ActionRetry
-	case CategoryOutcomeUnknown:
+	case CategoryOutcomeUnknown, CategoryDeleteRefused:
 		return ActionCheckNetwork
 	case CategoryInternal:
 		return ActionContactSupport
@@ -100,6 +104,7 @@ const (
 	CodeCancelled           = "CANCELLED"        // workflows.CodeCancelled
 	CodeRateLimitHorizon    = "RATE_LIMIT_HORIZON"
 	CodePublishFailed       = "PUBLISH_FAILED" // the workflow's code for an error of no known type
+	CodeNotPublished        = "NOT_PUBLISHED"  // an unpublish found no published post to delete
 )
 
 // Cause is what is known of a failure when its result is recorded.
@@ -112,6 +117,9 @@ type Cause struct {
 	Code string
 	// Upload: the answer was to an image upload, not to the post.
 	Upload bool
+	// Delete: the answer was to a delete of the published post (an
+	// unpublish), not to its publication.
+	Delete bool
 }
 
 // Categorize decides the Category of a failure: the one place a network's
@@ -128,6 +136,8 @@ func Categorize(c Cause) Category {
 		return CategoryContentRejected
 	case CodeCancelled:
 		return CategoryCancelled
+	case CodeNotPublished:
+		return CategoryDeleteRefused
 	case CodeRateLimitHorizon:
 		return CategoryQuotaExhausted
 	case CodeNotConfigured:
@@ -139,6 +149,9 @@ func Categorize(c Cause) Category {
 		// the account connected again as much as a refused token does.
 		return CategoryAuthExpired
 	case providers.KindInvalidContent, providers.KindDuplicate:
+		if c.Delete {
+			return CategoryDeleteRefused
+		}
 		if c.Upload {
 			return CategoryMediaRejected
 		}

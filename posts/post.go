@@ -157,8 +157,11 @@ type Result struct {
 	// Media are the images uploaded to the network for this post, kept
 	// before the post is created so that a retry refers to them again
 	// rather than uploading twice (contracts §8), in upload order.
-	Media     []MediaUpload `json:"media,omitempty"`
-	UpdatedAt time.Time     `json:"updatedAt"`
+	Media []MediaUpload `json:"media,omitempty"`
+	// Unpublish, on a published result, is its removal from the network
+	// (POST /posts/{id}/unpublish); nil: never asked.
+	Unpublish *Unpublish `json:"unpublish,omitempty"`
+	UpdatedAt time.Time  `json:"updatedAt"`
 }
 
 // MediaUpload is an image of the post as the account's network holds it.
@@ -198,6 +201,9 @@ func (r *Result) Explain() {
 		}
 	}
 	r.ErrorAction = r.ErrorCategory.Action()
+	if r.Unpublish != nil {
+		r.Unpublish.ErrorAction = r.Unpublish.ErrorCategory.Action()
+	}
 }
 
 // ErrNotFound: no such post in this organization.
@@ -267,6 +273,15 @@ type Store interface {
 	// attempt has recorded, replacing an earlier upload of the same
 	// media item.
 	SaveUpload(ctx context.Context, postID, accountID string, u MediaUpload) error
+	// RecordUnpublishAttempt saves that a delete of the published post
+	// of (post, account) begins at `at`: unpublish status unpublishing,
+	// one attempt more, the last failure's error cleared. ErrNotFound: no
+	// such result.
+	RecordUnpublishAttempt(ctx context.Context, postID, accountID string, at time.Time) error
+	// FinishUnpublish saves how the unpublish of (post, account) ended:
+	// u's status, time and error; its attempts are kept. ErrNotFound: no
+	// such result.
+	FinishUnpublish(ctx context.Context, postID, accountID string, u Unpublish) error
 	// ResetResults forgets the post's results whose status is one of
 	// only, or all of them when only is empty: for a post published again.
 	// Its attempts (AppendAttempt) are kept.

@@ -71,8 +71,10 @@ type Service struct {
 	accounts  Accounts
 	providers *providers.Registry
 	runner    Runner
-	media     MediaItems
-	now       func() time.Time
+	// unpublisher starts unpublish runs; nil: Unpublish is not offered.
+	unpublisher UnpublishRunner
+	media       MediaItems
+	now         func() time.Time
 	// events, if not nil, announces cancelled posts (post.cancelled);
 	// logger says when it cannot.
 	events webhooks.Sink
@@ -84,6 +86,13 @@ type Service struct {
 func (s *Service) WithEvents(sink webhooks.Sink, logger *slog.Logger) *Service {
 	c := *s
 	c.events, c.logger = sink, logger
+	return &c
+}
+
+// WithUnpublisher returns a copy of s whose Unpublish starts runs on u.
+func (s *Service) WithUnpublisher(u UnpublishRunner) *Service {
+	c := *s
+	c.unpublisher = u
 	return &c
 }
 

@@ -34,11 +34,14 @@ const (
 	// PostOverdue: the post's time passed by more than OVERDUE_AFTER
 	// without a final state (posts.OverdueWatch); sent once.
 	PostOverdue = "post.overdue"
+	// PostUnpublished: an unpublish run (POST /posts/{id}/unpublish)
+	// ended; each result's unpublish says unpublished or failed.
+	PostUnpublished = "post.unpublished"
 )
 
 // EventTypes lists every type an endpoint may subscribe to, in the order
 // the API documents them.
-var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, AccountExpiring, PostOverdue}
+var EventTypes = []string{PostPublished, PostPartiallyPublished, PostFailed, PostCancelled, PostOutcomeUnknown, AccountExpired, AccountExpiring, PostOverdue, PostUnpublished}
 
 // DisabledNotice is the type of the notice an endpoint carries once
 // PostFlow disabled it after a long run of failures (Endpoint.Notice).

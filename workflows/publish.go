@@ -374,19 +374,10 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 // returns the outcome RecordPublishFailure stored: failed, or unknown when
 // an attempt was left in doubt.
 func (r *run) recordFailure(ctx workflow.Context, ai AccountInput, cause error) AccountOutcome {
-	code, msg := "PUBLISH_FAILED", cause.Error()
-	var appErr *temporal.ApplicationError
-	if errors.As(cause, &appErr) {
-		msg = appErr.Message()
-		code = appErr.Type()
-		var platformCode string
-		if appErr.Type() == ErrPlatformUnavailable && appErr.HasDetails() && appErr.Details(&platformCode) == nil && platformCode != "" {
-			code = platformCode
-		}
-	}
+	code, msg := failureCode(cause, "PUBLISH_FAILED")
 	var canceled *temporal.CanceledError
 	if errors.As(cause, &canceled) {
-		code, msg = CodeCancelled, "the publish run was cancelled"
+		msg = "the publish run was cancelled"
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
 	fi := FailureInput{PostID: ai.PostID, AccountID: ai.AccountID, Code: code, Message: msg}

@@ -132,7 +132,7 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
 	// A post's images are looked up in the library's records, which say
 	// their type, size and dimensions; the bytes are not read to check.
-	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media().Usable()).WithEvents(s.events, logger)
+	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media().Usable()).WithEvents(s.events, logger).WithUnpublisher(runner)
 	return s, nil
 }
 
@@ -217,6 +217,31 @@ func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
 		return fmt.Errorf("reschedule publish run of %s: %w", postID, err)
 	}
 	return nil
+}
+
+// StartUnpublish starts unpublish:{postId}. One runs at a time per post:
+// while one runs, a second is refused (posts.ErrUnpublishRunning) rather
+// than joined, since it may name other accounts.
+func (r *temporalRunner) StartUnpublish(ctx context.Context, p *posts.Post, accountIDs []string) (string, error) {
+	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       posts.UnpublishWorkflowID(p.ID),
+		TaskQueue:                r.taskQueue,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.OrganizationIDAttr.ValueSet(p.OrganizationID),
+			workflows.PostIDAttr.ValueSet(p.ID),
+		),
+		StaticSummary: fmt.Sprintf("Unpublish post %s from %d account(s) (organization %s)", p.ID, len(accountIDs), p.OrganizationID),
+	}, workflows.UnpublishPost, workflows.UnpublishPostInput{PostID: p.ID, AccountIDs: accountIDs, RateLimitHorizon: r.horizon})
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &started) {
+		return "", posts.ErrUnpublishRunning
+	}
+	if err != nil {
+		return "", fmt.Errorf("start unpublish run of %s: %w", p.ID, err)
+	}
+	return run.GetRunID(), nil
 }
 
 // temporalDeliveries runs webhook deliveries on the DeliverWebhook
@@ -702,6 +727,7 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 	})
 	w.RegisterWorkflow(workflows.PublishPost)
 	w.RegisterWorkflow(workflows.DeliverWebhook)
+	w.RegisterWorkflow(workflows.UnpublishPost)
 	(&activities.Activities{
 		Posts:     svc.postStore,
 		Accounts:  svc.accounts,

@@ -50,6 +50,7 @@ type Metrics struct {
 	rateLimitFor *prometheus.HistogramVec
 	deliveries   *prometheus.CounterVec
 	overdue      prometheus.Gauge
+	unpublished  *prometheus.CounterVec
 }
 
 // New registers PostFlow's metrics, and the Go runtime's and the
@@ -89,6 +90,10 @@ func New() (*Metrics, error) {
 			Namespace: "postflow", Name: "webhook_deliveries_total",
 			Help: "Webhook delivery attempts, by event type and outcome (delivered, failed).",
 		}, []string{"event", "outcome"}),
+		unpublished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "postflow", Name: "unpublish_results_total",
+			Help: "Per-account unpublish outcomes written, by network and status (unpublished, failed).",
+		}, []string{"network", "status"}),
 		overdue: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "postflow", Name: "posts_overdue",
 			Help: "Posts whose time passed by more than OVERDUE_AFTER without a final state, as last counted.",
@@ -97,7 +102,7 @@ func New() (*Metrics, error) {
 	for _, c := range []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.results, m.posts, m.latency, m.lateness, m.rateLimits, m.rateLimitFor, m.deliveries, m.overdue,
+		m.results, m.posts, m.latency, m.lateness, m.rateLimits, m.rateLimitFor, m.deliveries, m.overdue, m.unpublished,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
@@ -201,6 +206,15 @@ func (m *Metrics) WebhookDelivery(event, outcome string) {
 		return
 	}
 	m.deliveries.WithLabelValues(event, outcome).Inc()
+}
+
+// Unpublished counts an account's unpublish that ended with status
+// (unpublished, failed) on network ("" when not known).
+func (m *Metrics) Unpublished(network, status string) {
+	if m == nil {
+		return
+	}
+	m.unpublished.WithLabelValues(orUnknown(network), status).Inc()
 }
 
 // SetOverdue sets the number of overdue posts last counted.

@@ -149,6 +149,7 @@ type resultDoc struct {
 	// Media is keyed by media item id, so that keeping an upload is one
 	// $set whatever came before.
 	Media     map[string]uploadDoc `bson:"media,omitempty"`
+	Unpublish *unpublishDoc        `bson:"unpublish,omitempty"`
 	UpdatedAt time.Time            `bson:"updatedAt"`
 }
 
@@ -432,6 +433,7 @@ func (d *resultDoc) result() posts.Result {
 		PostID: d.PostID, SocialAccountID: d.SocialAccountID, Status: posts.ResultStatus(d.Status),
 		PlatformPostID: d.PlatformPostID, PlatformPostURL: d.PlatformPostURL, PublishedAt: utcPtr(d.PublishedAt),
 		ErrorCode: d.ErrorCode, ErrorMessage: d.ErrorMessage, ErrorCategory: posts.Category(d.ErrorCategory), Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt), DoubtSince: utcPtr(d.DoubtSince), IdempotencyKey: d.IdempotencyKey, UpdatedAt: d.UpdatedAt.UTC(),
+		Unpublish: d.Unpublish.unpublish(),
 	}
 	for id, u := range d.Media {
 		mu := posts.MediaUpload{Upload: providers.Upload{MediaID: id, ID: u.PlatformMediaID, Ref: u.Ref, UploadedAt: u.UploadedAt.UTC()}, Adjusted: u.Adjusted, Width: u.Width, Height: u.Height}
@@ -660,6 +662,56 @@ func (p *Posts) ResetResults(ctx context.Context, post *posts.Post, only ...post
 		if _, err := p.results.DeleteOne(ctx, bson.D{{Key: "_id", Value: resultID(post.ID, acc)}}); err != nil {
 			return fmt.Errorf("mongo: reset results: %w", err)
 		}
+	}
+	return nil
+}
+
+// unpublishDoc is a result's unpublish (posts.Unpublish).
+type unpublishDoc struct {
+	Status        string     `bson:"status"`
+	UnpublishedAt *time.Time `bson:"unpublishedAt,omitempty"`
+	ErrorCode     string     `bson:"errorCode,omitempty"`
+	ErrorMessage  string     `bson:"errorMessage,omitempty"`
+	ErrorCategory string     `bson:"errorCategory,omitempty"`
+	Attempts      int        `bson:"attempts"`
+	AttemptedAt   *time.Time `bson:"attemptedAt,omitempty"`
+}
+
+func (d *unpublishDoc) unpublish() *posts.Unpublish {
+	if d == nil {
+		return nil
+	}
+	return &posts.Unpublish{Status: posts.UnpublishStatus(d.Status), UnpublishedAt: utcPtr(d.UnpublishedAt), ErrorCode: d.ErrorCode,
+		ErrorMessage: d.ErrorMessage, ErrorCategory: posts.Category(d.ErrorCategory), Attempts: d.Attempts, AttemptedAt: utcPtr(d.AttemptedAt)}
+}
+
+// RecordUnpublishAttempt is one update by _id: the caller read the result
+// and checked that it is published.
+func (p *Posts) RecordUnpublishAttempt(ctx context.Context, postID, accountID string, at time.Time) error {
+	return p.updateUnpublish(ctx, postID, accountID, bson.D{
+		{Key: "$set", Value: bson.D{{Key: "unpublish.status", Value: string(posts.UnpublishRunning)},
+			{Key: "unpublish.attemptedAt", Value: at.UTC()}, {Key: "updatedAt", Value: p.now().UTC()}}},
+		{Key: "$inc", Value: bson.D{{Key: "unpublish.attempts", Value: 1}}},
+		{Key: "$unset", Value: bson.D{{Key: "unpublish.errorCode", Value: ""}, {Key: "unpublish.errorMessage", Value: ""},
+			{Key: "unpublish.errorCategory", Value: ""}}},
+	})
+}
+
+// FinishUnpublish is one update by _id.
+func (p *Posts) FinishUnpublish(ctx context.Context, postID, accountID string, u posts.Unpublish) error {
+	set := bson.D{{Key: "unpublish.status", Value: string(u.Status)}, {Key: "unpublish.unpublishedAt", Value: utcPtr(u.UnpublishedAt)},
+		{Key: "unpublish.errorCode", Value: u.ErrorCode}, {Key: "unpublish.errorMessage", Value: u.ErrorMessage},
+		{Key: "unpublish.errorCategory", Value: string(u.ErrorCategory)}, {Key: "updatedAt", Value: p.now().UTC()}}
+	return p.updateUnpublish(ctx, postID, accountID, bson.D{{Key: "$set", Value: set}})
+}
+
+func (p *Posts) updateUnpublish(ctx context.Context, postID, accountID string, update bson.D) error {
+	res, err := p.results.UpdateOne(ctx, bson.D{{Key: "_id", Value: resultID(postID, accountID)}}, update)
+	if err != nil {
+		return fmt.Errorf("mongo: unpublish of post %s, account %s: %w", postID, accountID, err)
+	}
+	if res.MatchedCount == 0 {
+		return fmt.Errorf("mongo: unpublish of post %s, account %s: %w", postID, accountID, posts.ErrNotFound)
 	}
 	return nil
 }

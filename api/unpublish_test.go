@@ -1,0 +1,233 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/webhooks"
+)
+
+// A post published to three sandbox accounts: POST /posts/{id}/unpublish
+// naming one deletes it from that account's feed alone; without a list it
+// then deletes it from the two others; each run announces
+// post.unpublished with every account's result; asking again is refused
+// with a reason, and an account never published to is refused by name.
+func TestUnpublishTouchesOnlyTheNamedAccounts(t *testing.T) {
+	w := newRunWorld(t)
+	const text = "Take me down, one account at a time"
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q,%q,%q]}`, text, w.a.ID, w.b.ID, w.c.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	for _, acc := range []string{w.a.ID, w.b.ID, w.c.ID} {
+		if _, results := w.results(t, id); results[acc]["status"] != "published" {
+			t.Fatalf("%s not published: %v", acc, results[acc])
+		}
+	}
+
+	status, out = w.call(t, "POST", "/posts/"+id+"/unpublish", fmt.Sprintf(`{"accounts":[%q]}`, w.b.ID))
+	if status != 202 || fmt.Sprint(out["accounts"]) != fmt.Sprint([]any{w.b.ID}) || out["workflowId"] != "unpublish:"+id {
+		t.Fatalf("unpublish b: %d %v", status, out)
+	}
+	if n := w.holds(t, w.b, text); n != 0 {
+		t.Errorf("b's feed holds the post %d times after its unpublish", n)
+	}
+	for _, acc := range []string{w.a.ID, w.c.ID} {
+		if n := w.holds(t, w.account(t, acc), text); n != 1 {
+			t.Errorf("%s's feed holds the post %d times; an unpublish of b alone touched it", acc, n)
+		}
+	}
+	postStatus, results := w.results(t, id)
+	if postStatus != "published" {
+		t.Errorf("post status %q after an unpublish; want it to stay published (a record of what went out)", postStatus)
+	}
+	if u, _ := results[w.b.ID]["unpublish"].(map[string]any); u["status"] != "unpublished" || u["unpublishedAt"] == nil || u["attempts"] != 1.0 {
+		t.Errorf("b's unpublish: %v", results[w.b.ID]["unpublish"])
+	}
+	for _, acc := range []string{w.a.ID, w.c.ID} {
+		if u := results[acc]["unpublish"]; u != nil {
+			t.Errorf("%s has an unpublish it was not asked for: %v", acc, u)
+		}
+	}
+	checkUnpublishedEvent(t, w, id, map[string]string{w.b.ID: "unpublished"})
+
+	// The default: every account published to and not unpublished.
+	status, out = w.call(t, "POST", "/posts/"+id+"/unpublish", "")
+	if status != 202 || fmt.Sprint(out["accounts"]) != fmt.Sprint([]any{w.a.ID, w.c.ID}) {
+		t.Fatalf("unpublish the rest: %d %v", status, out)
+	}
+	for _, acc := range []string{w.a.ID, w.b.ID, w.c.ID} {
+		if n := w.holds(t, w.account(t, acc), text); n != 0 {
+			t.Errorf("%s's feed still holds the post %d times", acc, n)
+		}
+	}
+	checkUnpublishedEvent(t, w, id, map[string]string{w.a.ID: "unpublished", w.b.ID: "unpublished", w.c.ID: "unpublished"})
+
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 409 || errCode(out) != "nothing_to_unpublish" {
+		t.Errorf("a third unpublish without accounts: %d %v; want 409 nothing_to_unpublish", status, out)
+	}
+	// Named again: done again (the network answers a post it no longer
+	// holds as deleted), so a client's repeat ends the same.
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID)); status != 202 {
+		t.Errorf("unpublish a again: %d %v", status, out)
+	}
+	if _, results := w.results(t, id); results[w.a.ID]["unpublish"].(map[string]any)["status"] != "unpublished" {
+		t.Errorf("a after a repeated unpublish: %v", results[w.a.ID]["unpublish"])
+	}
+}
+
+// An account the post failed on is refused by name (nothing PostFlow
+// published is there); a post not yet published is a conflict; a
+// malformed or foreign account id is bad input.
+func TestUnpublishRefusals(t *testing.T) {
+	w := newRunWorld(t)
+	w.behave(t, w.a, `{"publish":"rejected","publishTimes":1}`)
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"refused on a","socialAccountIds":[%q,%q]}`, w.a.ID, w.b.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	status, out = w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"a draft","socialAccountIds":[%q]}`, w.a.ID))
+	if status != 201 {
+		t.Fatalf("create draft: %d %v", status, out)
+	}
+	draft := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	for _, tc := range []struct {
+		name, post, body string
+		status           int
+		code             string
+	}{
+		{"failed account named", id, fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID), 409, "account_not_published"},
+		{"account not on the post", id, fmt.Sprintf(`{"accounts":[%q]}`, w.c.ID), 422, "account_not_on_post"},
+		{"account twice", id, fmt.Sprintf(`{"accounts":[%q,%q]}`, w.b.ID, w.b.ID), 422, "duplicate_account"},
+		{"not an id", id, `{"accounts":["nope"]}`, 400, "invalid_id"},
+		{"unknown field", id, `{"account":[]}`, 400, "unknown_field"},
+		{"draft", draft, "", 409, "post_state_conflict"},
+		{"no such post", "0123456789abcdef01234567", "", 404, "post_not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, out := w.call(t, "POST", "/posts/"+tc.post+"/unpublish", tc.body)
+			if status != tc.status || errCode(out) != tc.code {
+				t.Errorf("%d %v; want %d %s", status, out, tc.status, tc.code)
+			}
+		})
+	}
+	if n := w.holds(t, w.b, "refused on a"); n != 1 {
+		t.Errorf("b's feed holds the post %d times after refused unpublishes; want 1", n)
+	}
+	// The default is the published account alone.
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 202 || fmt.Sprint(out["accounts"]) != fmt.Sprint([]any{w.b.ID}) {
+		t.Errorf("unpublish: %d %v; want b alone", status, out)
+	}
+}
+
+// A delete the network answers 503 (then 429, then lost) is tried again
+// until it is done; one it refuses for the token expires the account and
+// fails, with a category and action a program can act on.
+func TestUnpublishRetriesOutagesAndFailsOnRefusal(t *testing.T) {
+	w := newRunWorld(t)
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"flaky deletes","socialAccountIds":[%q,%q]}`, w.a.ID, w.b.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	w.behave(t, w.a, `{"publish":"ok","deleteSequence":["unavailable","rate_limited","lost_answer"],"retryAfterSeconds":30}`)
+	w.behave(t, w.b, `{"publish":"ok","deleteSequence":["expired_token"]}`)
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 202 {
+		t.Fatalf("unpublish: %d %v", status, out)
+	}
+	_, results := w.results(t, id)
+	ua, _ := results[w.a.ID]["unpublish"].(map[string]any)
+	if ua["status"] != "unpublished" || ua["attempts"] != 4.0 || ua["errorCode"] != nil {
+		t.Errorf("a's unpublish after 503, 429 and a lost answer: %v; want unpublished after 4 attempts", ua)
+	}
+	if n := w.holds(t, w.a, "flaky deletes"); n != 0 {
+		t.Errorf("a's feed holds the post %d times", n)
+	}
+	ub, _ := results[w.b.ID]["unpublish"].(map[string]any)
+	if ub["status"] != "failed" || ub["errorCategory"] != "auth_expired" || ub["errorAction"] != "reconnect" || ub["attempts"] != 1.0 {
+		t.Errorf("b's unpublish refused for its token: %v; want failed, auth_expired, reconnect, 1 attempt", ub)
+	}
+	if n := w.holds(t, w.b, "flaky deletes"); n != 1 {
+		t.Errorf("b's feed holds the post %d times; want it still there", n)
+	}
+	if acc := w.account(t, w.b.ID); acc.Status != connections.StatusExpired {
+		t.Errorf("b's account is %s after its token was refused; want expired", acc.Status)
+	}
+	// The attempts list the deletes beside the publish.
+	_, out = w.call(t, "GET", "/posts/"+id+"?include=attempts", "")
+	var steps []string
+	list, _ := out["attempts"].(map[string]any)[w.a.ID].([]any)
+	for _, a := range list {
+		am := a.(map[string]any)
+		steps = append(steps, fmt.Sprint(am["step"], ":", am["outcome"]))
+	}
+	want := []string{"publish:published", "delete:refused", "delete:refused", "delete:in_doubt", "delete:deleted"}
+	if !slices.Equal(steps, want) {
+		t.Errorf("a's attempts: %v; want %v", steps, want)
+	}
+	checkUnpublishedEvent(t, w, id, map[string]string{w.a.ID: "unpublished", w.b.ID: "failed"})
+}
+
+// checkUnpublishedEvent checks the newest post.unpublished event: post
+// id's, with each account's unpublish status as want says.
+func checkUnpublishedEvent(t *testing.T, w *runWorld, id string, want map[string]string) {
+	t.Helper()
+	evs := w.events.ofType(webhooks.PostUnpublished)
+	if len(evs) == 0 {
+		t.Fatal("no post.unpublished event")
+	}
+	var body struct {
+		Type string `json:"type"`
+		Data struct {
+			Post    struct{ ID string }
+			Results []struct {
+				SocialAccountID string
+				Unpublish       *struct{ Status string }
+			}
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(evs[len(evs)-1].Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range body.Data.Results {
+		if r.Unpublish != nil {
+			got[r.SocialAccountID] = r.Unpublish.Status
+		}
+	}
+	if body.Type != webhooks.PostUnpublished || body.Data.Post.ID != id || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("post.unpublished: type %s, post %s, unpublish %v; want post %s, %v", body.Type, body.Data.Post.ID, got, id, want)
+	}
+}
+
+// account reads an account of the world's by id.
+func (w *runWorld) account(t *testing.T, id string) *connections.Account {
+	t.Helper()
+	acc, err := w.tw.Store.Accounts().GetByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return acc
+}
+
+// errCode is the code of an error answer ("" for none).
+func errCode(out map[string]any) string {
+	e, _ := out["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}

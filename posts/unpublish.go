@@ -1,0 +1,181 @@
+package posts
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/webhooks"
+)
+
+// UnpublishStatus is where the removal of an account's published post
+// from its network is.
+type UnpublishStatus string
+
+const (
+	// UnpublishRunning: an unpublish run is deleting the post (its first
+	// call made, or a rate limit or an outage being waited out).
+	UnpublishRunning UnpublishStatus = "unpublishing"
+	// Unpublished: the network no longer holds the post (it deleted it,
+	// or had already).
+	Unpublished UnpublishStatus = "unpublished"
+	// UnpublishFailed: the network refused to delete the post, or kept
+	// failing until the run's retries ran out; the post is still there.
+	UnpublishFailed UnpublishStatus = "failed"
+)
+
+// Unpublish is the removal of a result's post from its network (POST
+// /posts/{id}/unpublish): set on a published result only; the result's
+// own status stays published, a record of what was published.
+type Unpublish struct {
+	Status UnpublishStatus `json:"status"`
+	// UnpublishedAt is when the network answered that the post is gone.
+	UnpublishedAt *time.Time `json:"unpublishedAt,omitempty"`
+	// ErrorCode, ErrorMessage, ErrorCategory and ErrorAction say why the
+	// last attempt failed, as a result's own do.
+	ErrorCode     string   `json:"errorCode,omitempty"`
+	ErrorMessage  string   `json:"errorMessage,omitempty"`
+	ErrorCategory Category `json:"errorCategory,omitempty"`
+	ErrorAction   Action   `json:"errorAction,omitempty"`
+	// Attempts counts the network's delete calls of every unpublish of
+	// the result; AttemptedAt is when the last began.
+	Attempts    int        `json:"attempts"`
+	AttemptedAt *time.Time `json:"attemptedAt,omitempty"`
+}
+
+// UnpublishWorkflowID is the id of a post's unpublish run: one runs at a
+// time per post.
+func UnpublishWorkflowID(postID string) string { return "unpublish:" + postID }
+
+// UnpublishRunner starts unpublish runs (the UnpublishPost workflow).
+type UnpublishRunner interface {
+	// StartUnpublish starts the run that deletes p's posts of accountIDs
+	// from their networks. ErrUnpublishRunning: one is running for p.
+	StartUnpublish(ctx context.Context, p *Post, accountIDs []string) (runID string, err error)
+}
+
+// ErrUnpublishRunning: an unpublish run of the post has not ended; its
+// outcome is in GET /posts/{id} and a post.unpublished event.
+var ErrUnpublishRunning = errors.New("posts: an unpublish of the post is running")
+
+// ErrNothingToUnpublish: an unpublish named no account, and every account
+// the post is published to is unpublished already (or none is).
+var ErrNothingToUnpublish = errors.New("posts: the post is published to no account that is not unpublished")
+
+// NotPublishedAccountsError: an unpublish named accounts the post is not
+// published to (failed, unknown, never tried): nothing PostFlow knows of
+// is there to delete. An outcome unknown is the author's to check.
+type NotPublishedAccountsError struct {
+	AccountIDs []string
+}
+
+func (e *NotPublishedAccountsError) Error() string {
+	return "posts: not published to " + strings.Join(e.AccountIDs, ", ")
+}
+
+// Unpublish deletes the post from the networks of the accounts named, or,
+// when none is named, of every account it is published to and not yet
+// unpublished from, and from no other. It returns the run and the
+// accounts, in the post's order. An account named again after it was
+// unpublished is unpublished again (the networks answer a post that is
+// gone as deleted), so a repeated request ends the same.
+//
+// Errors: a Malformed InvalidError (an id that is none), an Unacceptable
+// one (account_not_on_post, duplicate_account, cannot_unpublish: the
+// account's network deletes no posts), ErrNotFound, ErrConflict (the
+// post's publish run has not ended), *NotPublishedAccountsError,
+// ErrNothingToUnpublish, ErrUnpublishRunning.
+func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []string) (workflowID, runID string, chosen []string, err error) {
+	if s.unpublisher == nil {
+		return "", "", nil, errors.New("posts: no unpublish runner")
+	}
+	p, err := s.store.Get(ctx, orgID, id)
+	if err != nil {
+		return "", "", nil, err
+	}
+	named, err := namedAccounts(p, accountIDs)
+	if err != nil {
+		return "", "", nil, err
+	}
+	if p.Status != StatusPublished && p.Status != StatusFailed {
+		return "", "", nil, ErrConflict
+	}
+	results, err := s.store.Results(ctx, p)
+	if err != nil {
+		return "", "", nil, err
+	}
+	byAccount := map[string]Result{}
+	for _, r := range results {
+		byAccount[r.SocialAccountID] = r
+	}
+	published := func(id string) bool {
+		r, ok := byAccount[id]
+		return ok && r.Status == ResultPublished && r.PlatformPostID != ""
+	}
+	if named != nil {
+		var not []string
+		for _, id := range named {
+			if !published(id) {
+				not = append(not, id)
+			}
+		}
+		if not != nil {
+			return "", "", nil, &NotPublishedAccountsError{AccountIDs: not}
+		}
+	}
+	for _, id := range p.SocialAccountIDs {
+		pick := slices.Contains(named, id)
+		if named == nil {
+			u := byAccount[id].Unpublish
+			pick = published(id) && (u == nil || u.Status != Unpublished)
+		}
+		if pick {
+			chosen = append(chosen, id)
+		}
+	}
+	if len(chosen) == 0 {
+		return "", "", nil, ErrNothingToUnpublish
+	}
+	for _, id := range chosen {
+		if err := s.canDelete(ctx, orgID, id); err != nil {
+			return "", "", nil, err
+		}
+	}
+	runID, err = s.unpublisher.StartUnpublish(ctx, p, chosen)
+	if err != nil {
+		return "", "", nil, err
+	}
+	return UnpublishWorkflowID(p.ID), runID, chosen, nil
+}
+
+// canDelete refuses an account whose network has no delete call. An
+// account disconnected since, or a network this deployment no longer
+// configures, is left to the run, whose result says so per account.
+func (s *Service) canDelete(ctx context.Context, orgID, accountID string) error {
+	acc, err := s.accounts.Get(ctx, orgID, accountID)
+	if errors.Is(err, connections.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	prov, ok := s.providers.Get(acc.Platform)
+	if ok && !prov.Rules().Delete {
+		return invalid("cannot_unpublish", "Account %s is on %s, which offers no way to delete a post; delete it there by hand.", accountID, prov.Name())
+	}
+	return nil
+}
+
+// NewUnpublishedEvent is the post.unpublished event of an unpublish run
+// of p that ended: the post and every account's result, whose unpublish
+// says how it ended. Its id is derived from the post and the run, so the
+// run's end announced again is the same event.
+func NewUnpublishedEvent(p *Post, results []Result, at time.Time, run string) (*webhooks.Event, error) {
+	if results == nil {
+		results = []Result{}
+	}
+	return webhooks.NewEvent(p.OrganizationID, webhooks.PostUnpublished, at, EventData{Post: p, Results: results}, p.ID, run)
+}

@@ -1,0 +1,169 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// UnpublishPostInput starts an unpublish run: ids only, as for publishing.
+type UnpublishPostInput struct {
+	PostID string
+	// AccountIDs are the accounts whose published post the run deletes.
+	AccountIDs []string
+	// RateLimitHorizon bounds how long one account may wait on 429s
+	// before its unpublish fails (DefaultRateLimitHorizon when zero).
+	RateLimitHorizon time.Duration `json:",omitempty"`
+}
+
+// UnpublishPostResult is what an unpublish run ends with.
+type UnpublishPostResult struct {
+	Accounts []UnpublishOutcome
+}
+
+// Activity inputs and results of UnpublishPost. Names of fields are part
+// of recorded histories: add fields, do not rename them.
+type (
+	UnpublishAccountInput struct {
+		PostID    string
+		AccountID string
+	}
+	UnpublishOutcome struct {
+		AccountID string
+		Status    string // unpublished | failed
+		ErrorCode string `json:",omitempty"`
+	}
+	UnpublishFailureInput struct {
+		PostID    string
+		AccountID string
+		Code      string
+		Message   string
+	}
+	FinishUnpublishInput struct {
+		PostID   string
+		Outcomes []UnpublishOutcome
+	}
+)
+
+// Activity names of UnpublishPost, as operators read them in the Web UI.
+const (
+	UnpublishFromAccountActivity   = "UnpublishFromAccount"
+	RecordUnpublishFailureActivity = "RecordUnpublishFailure"
+	FinishUnpublishActivity        = "FinishUnpublish"
+)
+
+// UnpublishPost deletes a post from the networks of the accounts named,
+// once each and durably: each account in parallel, with the publish
+// run's semantics (5xx and no answer: Temporal's backoff; 429: a durable
+// timer, then a fresh call; refusals: failed, not retried); then the run's
+// end is announced (post.unpublished). A network answers a delete of a
+// post it no longer holds as done, so a call repeated after a lost answer
+// or a dead worker is harmless.
+func UnpublishPost(ctx workflow.Context, in UnpublishPostInput) (*UnpublishPostResult, error) {
+	if in.RateLimitHorizon <= 0 {
+		in.RateLimitHorizon = DefaultRateLimitHorizon
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		HeartbeatTimeout:    PublishHeartbeatTimeout,
+		RetryPolicy:         PublishRetryPolicy,
+	})
+	outcomes := make([]UnpublishOutcome, len(in.AccountIDs))
+	wg := workflow.NewWaitGroup(ctx)
+	for i, id := range in.AccountIDs {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			outcomes[i] = unpublishFromAccount(ctx, in, id)
+		})
+	}
+	wg.Wait(ctx)
+	// The end is announced even when the run was cancelled: every
+	// account's outcome is recorded by then.
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	if err := workflow.ExecuteActivity(ctx, FinishUnpublishActivity, FinishUnpublishInput{PostID: in.PostID, Outcomes: outcomes}).Get(ctx, nil); err != nil {
+		return nil, err
+	}
+	return &UnpublishPostResult{Accounts: outcomes}, nil
+}
+
+// unpublishFromAccount is one branch: its failures end in a failed
+// unpublish of the account, never in the others'.
+func unpublishFromAccount(ctx workflow.Context, in UnpublishPostInput, accountID string) UnpublishOutcome {
+	ai := UnpublishAccountInput{PostID: in.PostID, AccountID: accountID}
+	deadline := workflow.Now(ctx).Add(in.RateLimitHorizon)
+	for {
+		var out UnpublishOutcome
+		err := workflow.ExecuteActivity(ctx, UnpublishFromAccountActivity, ai).Get(ctx, &out)
+		if err == nil {
+			return out
+		}
+		var appErr *temporal.ApplicationError
+		if !errors.As(err, &appErr) || appErr.Type() != ErrRateLimited {
+			return recordUnpublishFailure(ctx, ai, err)
+		}
+		var retryAfter time.Duration
+		if appErr.HasDetails() {
+			_ = appErr.Details(&retryAfter)
+		}
+		if retryAfter <= 0 {
+			retryAfter = time.Minute
+		}
+		if workflow.Now(ctx).Add(retryAfter).After(deadline) {
+			return recordUnpublishFailure(ctx, ai, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("still rate limited after %s; the next try would be in %s", in.RateLimitHorizon, retryAfter),
+				"RATE_LIMIT_HORIZON", nil))
+		}
+		if err := workflow.Sleep(ctx, retryAfter); err != nil {
+			return recordUnpublishFailure(ctx, ai, err)
+		}
+	}
+}
+
+// recordUnpublishFailure stores the failure of an account's unpublish
+// that its activity could not record itself (retries used up, the run
+// cancelled, rate limited past the horizon).
+func recordUnpublishFailure(ctx workflow.Context, ai UnpublishAccountInput, cause error) UnpublishOutcome {
+	code, msg := failureCode(cause, "UNPUBLISH_FAILED")
+	var canceled *temporal.CanceledError
+	if errors.As(cause, &canceled) {
+		msg = "the unpublish run was cancelled"
+	}
+	if ctx.Err() != nil {
+		ctx, _ = workflow.NewDisconnectedContext(ctx)
+	}
+	fi := UnpublishFailureInput{PostID: ai.PostID, AccountID: ai.AccountID, Code: code, Message: msg}
+	out := UnpublishOutcome{AccountID: ai.AccountID, Status: "failed", ErrorCode: code}
+	var recorded UnpublishOutcome
+	if err := workflow.ExecuteActivity(ctx, RecordUnpublishFailureActivity, fi).Get(ctx, &recorded); err == nil && recorded.Status != "" {
+		return recorded
+	}
+	return out
+}
+
+// failureCode is the code and message an error the workflow decided on
+// is recorded with: an ApplicationError's type (a platform's code for an
+// outage whose retries ran out), CodeCancelled for a cancelled run,
+// fallback for any other.
+func failureCode(cause error, fallback string) (code, msg string) {
+	code, msg = fallback, cause.Error()
+	var appErr *temporal.ApplicationError
+	if errors.As(cause, &appErr) {
+		msg = appErr.Message()
+		code = appErr.Type()
+		var platformCode string
+		if appErr.Type() == ErrPlatformUnavailable && appErr.HasDetails() && appErr.Details(&platformCode) == nil && platformCode != "" {
+			code = platformCode
+		}
+	}
+	var canceled *temporal.CanceledError
+	if errors.As(cause, &canceled) {
+		code, msg = CodeCancelled, "the run was cancelled"
+	}
+	return code, msg
+}
