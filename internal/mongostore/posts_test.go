@@ -441,3 +441,44 @@ func TestUsesMedia(t *testing.T) {
 		})
 	}
 }
+
+// An unpublish's attempts count up and clear the last failure; its end
+// keeps the count; a later write of the published result keeps it all;
+// a result that is not there is ErrNotFound.
+func TestUnpublishRoundTrip(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	at := time.Now().UTC().Truncate(time.Millisecond)
+	if err := store.RecordUnpublishAttempt(ctx, "p1", "a1", at); !errors.Is(err, posts.ErrNotFound) {
+		t.Fatalf("an attempt on no result: %v; want ErrNotFound", err)
+	}
+	published := &posts.Result{PostID: "p1", SocialAccountID: "a1", Status: posts.ResultPublished, PlatformPostID: "x1", PublishedAt: &at}
+	if err := store.SaveResult(ctx, published); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.RecordUnpublishAttempt(ctx, "p1", "a1", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.FinishUnpublish(ctx, "p1", "a1", posts.Unpublish{Status: posts.UnpublishRunning, ErrorCode: "HTTP_503",
+		ErrorMessage: "down", ErrorCategory: posts.CategoryPlatformUnavailable}); err != nil {
+		t.Fatal(err)
+	}
+	second := at.Add(time.Minute)
+	if err := store.RecordUnpublishAttempt(ctx, "p1", "a1", second); err != nil {
+		t.Fatal(err)
+	}
+	gone := second.Add(time.Second)
+	if err := store.FinishUnpublish(ctx, "p1", "a1", posts.Unpublish{Status: posts.Unpublished, UnpublishedAt: &gone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.SaveResult(ctx, published); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Result(ctx, "p1", "a1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &posts.Unpublish{Status: posts.Unpublished, UnpublishedAt: &gone, Attempts: 2, AttemptedAt: &second}
+	if r.Status != posts.ResultPublished || !reflect.DeepEqual(r.Unpublish, want) {
+		t.Errorf("result %s, unpublish %+v; want published, %+v", r.Status, r.Unpublish, want)
+	}
+}
