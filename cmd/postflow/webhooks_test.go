@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -51,6 +52,7 @@ func TestWebhookDeliverySurvivesARestart(t *testing.T) {
 	if n := len(rcv.requests()); n != 1 {
 		t.Fatalf("the receiver got %d requests while PostFlow was down, want 1", n)
 	}
+	logs := []string{dev.out.String()}
 	restarted := time.Now()
 	dev.restart(t)
 	waitStatus(ctx, t, d.url+"/readyz", dev.out)
@@ -99,6 +101,11 @@ func TestWebhookDeliverySurvivesARestart(t *testing.T) {
 	}
 	rcv.expectQuiet(t, 2, 3*time.Second)
 	dev.interrupt(t)
+	for i, log := range append(logs, dev.out.String()) {
+		if strings.Contains(log, strings.TrimPrefix(secret, "whsec_")) {
+			t.Errorf("run %d of postflow dev logged the endpoint's secret", i+1)
+		}
+	}
 }
 
 // TestOverduePostReachesAReceiver runs `postflow dev` without its worker,
@@ -230,7 +237,7 @@ func (r *receiver) waitRequests(ctx context.Context, d *devAPI, hook string, n i
 }
 
 // expectQuiet fails unless the receiver still has exactly n requests after
-// `for`: what must not come cannot be waited for.
+// within: what must not come cannot be polled for.
 func (r *receiver) expectQuiet(t *testing.T, n int, within time.Duration) {
 	t.Helper()
 	time.Sleep(within)
