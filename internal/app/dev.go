@@ -255,38 +255,18 @@ func fillDevDefaults(cfg *config.Config, opts DevOptions) ([]string, error) {
 // workerEnv is the environment a separate worker process needs to join
 // the dev stack of cfg.
 func workerEnv(cfg *config.Config) []string {
-	return []string{
-		"TEMPORAL_ADDRESS=" + cfg.Temporal.Address,
-		"TEMPORAL_NAMESPACE=" + cfg.Temporal.Namespace,
-		"TEMPORAL_TASK_QUEUE=" + cfg.Temporal.TaskQueue,
-		"MONGODB_URI=" + cfg.MongoURI,
-		"REDIS_URL=" + cfg.RedisURL,
-		"TOKEN_ENCRYPTION_KEY=" + cfg.TokenEncryptionKey,
-		"TEMPORAL_PAYLOAD_KEY=" + cfg.Temporal.PayloadKey,
-		fmt.Sprintf("SANDBOX_ENABLED=%t", cfg.SandboxEnabled),
-		fmt.Sprintf("ALLOW_LOCAL_SERVERS=%t", cfg.AllowLocalServers),
-		"SANDBOX_URL=" + cfg.SandboxBaseURL(),
-		"RATE_LIMIT_HORIZON=" + cfg.RateLimitHorizon.String(),
-		"LINKEDIN_CLIENT_ID=" + cfg.LinkedIn.ClientID,
-		"LINKEDIN_CLIENT_SECRET=" + cfg.LinkedIn.ClientSecret,
-		"LINKEDIN_REDIRECT_URI=" + cfg.LinkedIn.RedirectURI,
-		"LINKEDIN_AUTH_URL=" + cfg.LinkedIn.AuthURL,
-		"LINKEDIN_TOKEN_URL=" + cfg.LinkedIn.TokenURL,
-		"LINKEDIN_API_URL=" + cfg.LinkedIn.APIURL,
-		"LINKEDIN_API_VERSION=" + cfg.LinkedIn.APIVersion,
-		fmt.Sprintf("LINKEDIN_PAGES_ENABLED=%t", cfg.LinkedIn.PagesEnabled),
-		fmt.Sprintf("BLUESKY_ENABLED=%t", cfg.Bluesky.Enabled),
-		"BLUESKY_RESOLVER_URL=" + cfg.Bluesky.ResolverURL,
-		"BLUESKY_PLC_URL=" + cfg.Bluesky.PLCURL,
-		"BLUESKY_APP_URL=" + cfg.Bluesky.AppURL,
-		"BLUESKY_CONNECT=" + cfg.Bluesky.Connect,
-		"BLUESKY_REDIRECT_URI=" + cfg.Bluesky.RedirectURI,
-		"BLUESKY_OAUTH_CLIENT_KEY=" + cfg.Bluesky.OAuthClientKey,
-		fmt.Sprintf("MASTODON_ENABLED=%t", cfg.MastodonEnabled()),
-		"MASTODON_REDIRECT_URI=" + cfg.Mastodon.RedirectURI,
-		"MASTODON_CLIENT_NAME=" + cfg.Mastodon.ClientName,
-		"MASTODON_WEBSITE=" + cfg.Mastodon.Website,
+	var out []string
+	for _, kv := range config.Environ(cfg) {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "PORT", "METRICS_ADDR", "SANDBOX_URL":
+			// Addresses the dev process listens on itself; the sandbox
+			// is served by its API, at the address below.
+			continue
+		}
+		out = append(out, kv)
 	}
+	return append(out, "SANDBOX_URL="+cfg.SandboxBaseURL())
 }
 
 func isSet(environ []string, name string) bool {
