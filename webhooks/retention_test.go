@@ -126,3 +126,42 @@ func TestMinRetentionOutlastsTheSchedule(t *testing.T) {
 		t.Errorf("MinRetention %s, the schedule spans %s: keep half a day more", webhooks.MinRetention, span)
 	}
 }
+
+// Retention on the store: an event older than Keep is removed; a later
+// delivery of it stays listed, but is not redelivered (its event is gone:
+// 404) and starts nothing. Real time: a delivery's id is dated by the
+// store's clock.
+func TestPrunedEventIsNotRedelivered(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.now = time.Now().UTC().Add(-2 * time.Hour)
+	e, _ := w.endpoint(t)
+	ev := w.event(t, webhooks.PostPublished)
+	w.now = time.Now().UTC()
+	if _, err := w.d.Attempt(ctx, webhooks.AttemptInput{EventID: ev.ID, EndpointID: e.ID, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p := &webhooks.Pruner{Store: w.store, Keep: webhooks.DefaultRetention,
+		Now: func() time.Time { return ev.Timestamp.Add(webhooks.DefaultRetention + time.Hour) }}
+	n, err := p.Prune(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != (webhooks.Pruned{Events: 1}) {
+		t.Errorf("Prune = %+v, want the event alone", n)
+	}
+	if _, err := w.store.Event(ctx, ev.ID); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("the event after pruning: %v, want removed", err)
+	}
+	list, err := w.svc.Deliveries(ctx, "org-1", e.ID, 10, "")
+	if err != nil || len(list) != 1 {
+		t.Fatalf("deliveries after pruning = %+v, %v; want the one", list, err)
+	}
+	started := len(w.starter.started)
+	if _, err := w.svc.Redeliver(ctx, "org-1", e.ID, list[0].ID); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("redeliver a pruned event: %v, want ErrNotFound", err)
+	}
+	if len(w.starter.started) != started {
+		t.Errorf("a redelivery started: %v", w.starter.started[started:])
+	}
+}
