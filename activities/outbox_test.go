@@ -2,8 +2,6 @@ package activities_test
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,26 +9,9 @@ import (
 
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 	"github.com/postflow/postflow/workflows"
 )
-
-// flakySink refuses events while down (their store unreachable), as
-// webhooks.Emitter does when it cannot store one, and keeps the others.
-type flakySink struct {
-	mu     sync.Mutex
-	down   bool
-	events []*webhooks.Event
-}
-
-func (s *flakySink) Emit(_ context.Context, ev *webhooks.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.down {
-		return errors.New("emit: mongo: server selection timeout")
-	}
-	s.events = append(s.events, ev)
-	return nil
-}
 
 // An event that cannot be stored fails FinishPost, so that Temporal runs
 // it again; the retry finishes the post the same way and stores the same
@@ -47,7 +28,8 @@ func TestFinishingFailsUntilTheEventIsStored(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
-			sink := &flakySink{down: true}
+			sink := &webhookstest.Recorder{}
+			sink.SetDown(true)
 			acts := w.tw.Activities()
 			acts.Events = sink
 			var suite testsuite.WorkflowTestSuite
@@ -73,9 +55,7 @@ func TestFinishingFailsUntilTheEventIsStored(t *testing.T) {
 			if _, err := env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: p.ID}); err == nil {
 				t.Fatal("FinishPost = nil with the event store down, want an error (Temporal retries)")
 			}
-			sink.mu.Lock()
-			sink.down = false
-			sink.mu.Unlock()
+			sink.SetDown(false)
 			v, err := env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: p.ID})
 			if err != nil {
 				t.Fatalf("FinishPost retried: %v", err)
@@ -85,16 +65,16 @@ func TestFinishingFailsUntilTheEventIsStored(t *testing.T) {
 				t.Fatalf("FinishPost = %+v, %v", res, err)
 			}
 			got, _ := w.store.Posts().GetByID(ctx, p.ID)
-			if got.Status != posts.StatusPublished || len(sink.events) != 1 || sink.events[0].Type != webhooks.PostPublished {
-				t.Fatalf("post %s, events %v; want published and one post.published", got.Status, sink.events)
+			if got.Status != posts.StatusPublished || len(sink.Events()) != 1 || sink.Events()[0].Type != webhooks.PostPublished {
+				t.Fatalf("post %s, events %v; want published and one post.published", got.Status, sink.Events())
 			}
 			// The same run announcing again (a retry whose answer was
 			// lost) makes the same event.
 			if _, err := env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: p.ID}); err != nil {
 				t.Fatal(err)
 			}
-			if len(sink.events) != 2 || sink.events[1].ID != sink.events[0].ID {
-				t.Errorf("events %v, want the same id twice", sink.events)
+			if len(sink.Events()) != 2 || sink.Events()[1].ID != sink.Events()[0].ID {
+				t.Errorf("events %v, want the same id twice", sink.Events())
 			}
 		})
 	}

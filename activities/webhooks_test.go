@@ -19,21 +19,9 @@ import (
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 	"github.com/postflow/postflow/workflows"
 )
-
-// recordingSink keeps what is emitted.
-type recordingSink struct {
-	mu     sync.Mutex
-	events []*webhooks.Event
-}
-
-func (s *recordingSink) Emit(_ context.Context, ev *webhooks.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, ev)
-	return nil
-}
 
 // FinishPost announces the post's final state with every account's
 // result; run again (a retry), it announces the same event (same id), so
@@ -41,7 +29,7 @@ func (s *recordingSink) Emit(_ context.Context, ev *webhooks.Event) error {
 func TestFinishPostAnnouncesTheOutcome(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
-	sink := &recordingSink{}
+	sink := &webhookstest.Recorder{}
 	acts := w.tw.Activities()
 	acts.Events = sink
 	var suite testsuite.WorkflowTestSuite
@@ -65,16 +53,16 @@ func TestFinishPostAnnouncesTheOutcome(t *testing.T) {
 			if err := w.store.Posts().SaveResult(ctx, r); err != nil {
 				t.Fatal(err)
 			}
-			sink.events = nil
+			sink.Reset()
 			for range 2 {
 				if _, err := env.ExecuteActivity(workflows.FinishPostActivity, workflows.FinishInput{PostID: p.ID}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			if len(sink.events) != 2 || sink.events[0].ID != sink.events[1].ID {
-				t.Fatalf("events %v, want the same one twice", sink.events)
+			if len(sink.Events()) != 2 || sink.Events()[0].ID != sink.Events()[1].ID {
+				t.Fatalf("events %v, want the same one twice", sink.Events())
 			}
-			ev := sink.events[0]
+			ev := sink.Events()[0]
 			if ev.Type != tt.want || ev.OrganizationID != p.OrganizationID {
 				t.Errorf("event %s for %s, want %s", ev.Type, ev.OrganizationID, tt.want)
 			}

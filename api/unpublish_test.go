@@ -187,7 +187,7 @@ func TestUnpublishRetriesOutagesAndFailsOnRefusal(t *testing.T) {
 // id's, with each account's unpublish status as want says.
 func checkUnpublishedEvent(t *testing.T, w *runWorld, id string, want map[string]string) {
 	t.Helper()
-	evs := w.events.ofType(webhooks.PostUnpublished)
+	evs := w.events.OfType(webhooks.PostUnpublished)
 	if len(evs) == 0 {
 		t.Fatal("no post.unpublished event")
 	}

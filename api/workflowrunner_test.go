@@ -24,7 +24,7 @@ import (
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/posts"
-	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 	"github.com/postflow/postflow/workflows"
 )
 
@@ -79,40 +79,14 @@ type runWorld struct {
 	schemas *schemas
 	a, b, c *connections.Account
 	// events are the webhook events the runs emitted.
-	events *eventLog
-}
-
-// eventLog keeps the events emitted to it (a webhooks.Sink).
-type eventLog struct {
-	mu  sync.Mutex
-	all []*webhooks.Event
-}
-
-func (l *eventLog) Emit(_ context.Context, ev *webhooks.Event) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.all = append(l.all, ev)
-	return nil
-}
-
-// ofType returns the events of type typ, oldest first.
-func (l *eventLog) ofType(typ string) []*webhooks.Event {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []*webhooks.Event
-	for _, ev := range l.all {
-		if ev.Type == typ {
-			out = append(out, ev)
-		}
-	}
-	return out
+	events *webhookstest.Recorder
 }
 
 func newRunWorld(t *testing.T) *runWorld {
 	t.Helper()
 	tw := testworld.New(t, testworld.Options{Sandbox: true})
 	w := &runWorld{tw: tw, schemas: newSchemas(t)}
-	w.events = &eventLog{}
+	w.events = &webhookstest.Recorder{}
 	acts := tw.Activities()
 	acts.Events = w.events
 	runner := &workflowRunner{acts: acts}

@@ -3,33 +3,21 @@ package connections_test
 import (
 	"context"
 	"encoding/json"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 )
-
-type recordingSink struct {
-	mu     sync.Mutex
-	events []*webhooks.Event
-}
-
-func (s *recordingSink) Emit(_ context.Context, ev *webhooks.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, ev)
-	return nil
-}
 
 // An account the network refuses is announced once, when it turns
 // expired, with the network's code and without its tokens.
 func TestExpireAnnouncesTheAccount(t *testing.T) {
 	ctx := context.Background()
 	e, member := pagesWorld(t)
-	sink := &recordingSink{}
+	sink := &webhookstest.Recorder{}
 	svc := e.svc.WithEvents(sink)
 	for range 2 {
 		if err := svc.Expire(ctx, member.ID, &providers.Error{Kind: providers.KindAuth, Provider: "linkedin", Status: 401,
@@ -37,10 +25,10 @@ func TestExpireAnnouncesTheAccount(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(sink.events) != 1 {
-		t.Fatalf("%d events, want 1 (the second expire found it expired)", len(sink.events))
+	if len(sink.Events()) != 1 {
+		t.Fatalf("%d events, want 1 (the second expire found it expired)", len(sink.Events()))
 	}
-	ev := sink.events[0]
+	ev := sink.Events()[0]
 	var body struct {
 		Type string `json:"type"`
 		Data struct {
@@ -90,18 +78,18 @@ func TestAnnounceExpiring(t *testing.T) {
 	add("urn:li:person:past", connections.StatusActive, "", at(-time.Hour), time.Time{}, "")
 	add("urn:li:organization:page", connections.StatusActive, "", at(3*day), time.Time{}, soon.ID)
 
-	sink := &recordingSink{}
+	sink := &webhookstest.Recorder{}
 	svc := e.svc.WithEvents(sink)
 	for range 2 {
 		if n, err := svc.AnnounceExpiring(ctx, e.store.Accounts(), 7*day); err != nil || n != 2 {
 			t.Fatalf("announced %d, %v; want 2", n, err)
 		}
 	}
-	if len(sink.events) != 4 || sink.events[0].ID != sink.events[2].ID || sink.events[1].ID != sink.events[3].ID || sink.events[0].ID == sink.events[1].ID {
-		t.Fatalf("events %v: want two, the same on each scan", sink.events)
+	if len(sink.Events()) != 4 || sink.Events()[0].ID != sink.Events()[2].ID || sink.Events()[1].ID != sink.Events()[3].ID || sink.Events()[0].ID == sink.Events()[1].ID {
+		t.Fatalf("events %v: want two, the same on each scan", sink.Events())
 	}
 	want := map[string]time.Time{soon.ID: at(3 * day), refreshSoon.ID: at(2 * day)}
-	for _, ev := range sink.events[:2] {
+	for _, ev := range sink.Events()[:2] {
 		var body struct {
 			Data struct {
 				Account     map[string]any `json:"account"`

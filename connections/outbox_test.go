@@ -2,32 +2,13 @@ package connections_test
 
 import (
 	"context"
-	"errors"
-	"sync"
 	"testing"
 
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 )
-
-// downSink refuses events while down, as webhooks.Emitter does when it
-// cannot store one.
-type downSink struct {
-	recordingSink
-	mu   sync.Mutex
-	down bool
-}
-
-func (s *downSink) Emit(ctx context.Context, ev *webhooks.Event) error {
-	s.mu.Lock()
-	down := s.down
-	s.mu.Unlock()
-	if down {
-		return errors.New("mongo: server selection timeout")
-	}
-	return s.recordingSink.Emit(ctx, ev)
-}
 
 // account.expired is stored before the account is marked: when it cannot
 // be, Expire fails and leaves the account active, so that the activity's
@@ -35,7 +16,8 @@ func (s *downSink) Emit(ctx context.Context, ev *webhooks.Event) error {
 func TestExpireFailsUntilItsEventIsStored(t *testing.T) {
 	ctx := context.Background()
 	e, member := pagesWorld(t)
-	sink := &downSink{down: true}
+	sink := &webhookstest.Recorder{}
+	sink.SetDown(true)
 	svc := e.svc.WithEvents(sink)
 	refusal := &providers.Error{Kind: providers.KindAuth, Provider: "linkedin", Status: 401, Code: "REVOKED_ACCESS_TOKEN", Message: "revoked"}
 	if err := svc.Expire(ctx, member.ID, refusal); err == nil {
@@ -44,16 +26,14 @@ func TestExpireFailsUntilItsEventIsStored(t *testing.T) {
 	if a, err := e.store.Accounts().GetByID(ctx, member.ID); err != nil || a.Status != connections.StatusActive {
 		t.Fatalf("account %v, %v; want still active", a, err)
 	}
-	sink.mu.Lock()
-	sink.down = false
-	sink.mu.Unlock()
+	sink.SetDown(false)
 	if err := svc.Expire(ctx, member.ID, refusal); err != nil {
 		t.Fatal(err)
 	}
 	if a, err := e.store.Accounts().GetByID(ctx, member.ID); err != nil || a.Status != connections.StatusExpired {
 		t.Fatalf("account %v, %v; want expired", a, err)
 	}
-	if len(sink.events) != 1 || sink.events[0].Type != webhooks.AccountExpired {
-		t.Errorf("events %v, want one account.expired", sink.events)
+	if len(sink.Events()) != 1 || sink.Events()[0].Type != webhooks.AccountExpired {
+		t.Errorf("events %v, want one account.expired", sink.Events())
 	}
 }

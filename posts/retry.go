@@ -41,47 +41,22 @@ func (e *PublishedAccountsError) Error() string {
 // ErrNotFound, ErrConflict (the post's run has not ended, or it was never
 // published: POST /publish), *PublishedAccountsError, ErrNothingToRetry.
 func (s *Service) Retry(ctx context.Context, orgID, id string, accountIDs []string) (workflowID, runID string, retried []string, err error) {
-	p, err := s.store.Get(ctx, orgID, id)
+	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
 	if err != nil {
 		return "", "", nil, err
 	}
-	named, err := namedAccounts(p, accountIDs)
+	// The default is every account that did not get the post and is not
+	// in doubt: failed, or (after a run that could not record its end)
+	// with no final result.
+	status := func(id string) ResultStatus { return results[id].Status }
+	retried, published, err := chooseAccounts(p, accountIDs,
+		func(id string) bool { return status(id) != ResultPublished },
+		func(id string) bool { return status(id) != ResultPublished && status(id) != ResultUnknown })
 	if err != nil {
 		return "", "", nil, err
 	}
-	if p.Status != StatusFailed && p.Status != StatusPublished {
-		return "", "", nil, ErrConflict
-	}
-	results, err := s.store.Results(ctx, p)
-	if err != nil {
-		return "", "", nil, err
-	}
-	status := map[string]ResultStatus{}
-	for _, r := range results {
-		status[r.SocialAccountID] = r.Status
-	}
-	if named != nil {
-		var published []string
-		for _, id := range named {
-			if status[id] == ResultPublished {
-				published = append(published, id)
-			}
-		}
-		if published != nil {
-			return "", "", nil, &PublishedAccountsError{AccountIDs: published}
-		}
-	}
-	// Chosen in the post's order. The default is every account that did
-	// not get the post and is not in doubt: failed, or (after a run that
-	// could not record its end) with no final result.
-	for _, id := range p.SocialAccountIDs {
-		chosen := slices.Contains(named, id)
-		if named == nil {
-			chosen = status[id] != ResultPublished && status[id] != ResultUnknown
-		}
-		if chosen {
-			retried = append(retried, id)
-		}
+	if published != nil {
+		return "", "", nil, &PublishedAccountsError{AccountIDs: published}
 	}
 	if len(retried) == 0 {
 		return "", "", nil, ErrNothingToRetry
@@ -117,6 +92,54 @@ func (s *Service) Retry(ctx context.Context, orgID, id string, accountIDs []stri
 		return "", "", nil, err
 	}
 	return WorkflowID(p.ID), runID, retried, nil
+}
+
+// chooseAccounts picks the accounts a retry or an unpublish of p acts on,
+// in the post's order: those named (accountIDs, read by namedAccounts),
+// of which those allowed refuses are listed in refused; or, when none is
+// named, every account of p that byDefault keeps.
+func chooseAccounts(p *Post, accountIDs []string, allowed, byDefault func(id string) bool) (chosen, refused []string, err error) {
+	named, err := namedAccounts(p, accountIDs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, id := range named {
+		if !allowed(id) {
+			refused = append(refused, id)
+		}
+	}
+	for _, id := range p.SocialAccountIDs {
+		if named == nil && byDefault(id) || slices.Contains(named, id) {
+			chosen = append(chosen, id)
+		}
+	}
+	return chosen, refused, nil
+}
+
+// endedPost reads post id of orgID for a retry or an unpublish, which
+// take only a post whose run ended (published or failed), and its results
+// by account id. Errors: namedAccounts's for accountIDs, ErrNotFound,
+// ErrConflict.
+func (s *Service) endedPost(ctx context.Context, orgID, id string, accountIDs []string) (*Post, map[string]Result, error) {
+	p, err := s.store.Get(ctx, orgID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := namedAccounts(p, accountIDs); err != nil {
+		return nil, nil, err
+	}
+	if p.Status != StatusFailed && p.Status != StatusPublished {
+		return nil, nil, ErrConflict
+	}
+	list, err := s.store.Results(ctx, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	results := make(map[string]Result, len(list))
+	for _, r := range list {
+		results[r.SocialAccountID] = r
+	}
+	return p, results, nil
 }
 
 // namedAccounts reads the accounts a retry names, in their canonical

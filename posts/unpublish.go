@@ -3,7 +3,6 @@ package posts
 import (
 	"context"
 	"errors"
-	"slices"
 	"strings"
 	"time"
 
@@ -92,49 +91,23 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 	if s.unpublisher == nil {
 		return "", "", nil, errors.New("posts: no unpublish runner")
 	}
-	p, err := s.store.Get(ctx, orgID, id)
+	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
 	if err != nil {
 		return "", "", nil, err
-	}
-	named, err := namedAccounts(p, accountIDs)
-	if err != nil {
-		return "", "", nil, err
-	}
-	if p.Status != StatusPublished && p.Status != StatusFailed {
-		return "", "", nil, ErrConflict
-	}
-	results, err := s.store.Results(ctx, p)
-	if err != nil {
-		return "", "", nil, err
-	}
-	byAccount := map[string]Result{}
-	for _, r := range results {
-		byAccount[r.SocialAccountID] = r
 	}
 	published := func(id string) bool {
-		r, ok := byAccount[id]
+		r, ok := results[id]
 		return ok && r.Status == ResultPublished && r.PlatformPostID != ""
 	}
-	if named != nil {
-		var not []string
-		for _, id := range named {
-			if !published(id) {
-				not = append(not, id)
-			}
-		}
-		if not != nil {
-			return "", "", nil, &NotPublishedAccountsError{AccountIDs: not}
-		}
+	chosen, refused, err := chooseAccounts(p, accountIDs, published, func(id string) bool {
+		u := results[id].Unpublish
+		return published(id) && (u == nil || u.Status != Unpublished)
+	})
+	if err != nil {
+		return "", "", nil, err
 	}
-	for _, id := range p.SocialAccountIDs {
-		pick := slices.Contains(named, id)
-		if named == nil {
-			u := byAccount[id].Unpublish
-			pick = published(id) && (u == nil || u.Status != Unpublished)
-		}
-		if pick {
-			chosen = append(chosen, id)
-		}
+	if refused != nil {
+		return "", "", nil, &NotPublishedAccountsError{AccountIDs: refused}
 	}
 	if len(chosen) == 0 {
 		return "", "", nil, ErrNothingToUnpublish

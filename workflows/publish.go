@@ -344,21 +344,9 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 		if err == nil {
 			return out
 		}
-		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || appErr.Type() != ErrRateLimited {
+		retryAfter, err := rateLimitWait(ctx, err, deadline, in.RateLimitHorizon)
+		if err != nil {
 			return r.recordFailure(ctx, ai, err)
-		}
-		var retryAfter time.Duration
-		if appErr.HasDetails() {
-			_ = appErr.Details(&retryAfter)
-		}
-		if retryAfter <= 0 {
-			retryAfter = time.Minute
-		}
-		if workflow.Now(ctx).Add(retryAfter).After(deadline) {
-			return r.recordFailure(ctx, ai, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("still rate limited after %s; the next try would be in %s", in.RateLimitHorizon, retryAfter),
-				"RATE_LIMIT_HORIZON", nil))
 		}
 		// BullMQ's moveToDelayed: a durable timer, then a fresh call with
 		// its own attempts. The wait is not a failed attempt.
@@ -367,6 +355,30 @@ func (r *run) publishToAccount(ctx workflow.Context, st *AccountState, acct Acco
 			return r.recordFailure(ctx, ai, err)
 		}
 	}
+}
+
+// rateLimitWait reads an activity's failure: for a rate limit
+// (ErrRateLimited), how long to wait before calling again (its
+// Details[0]; a minute when the network did not say). Any other failure,
+// or a wait that would end past deadline (RATE_LIMIT_HORIZON after
+// horizon), is returned as the error to record instead.
+func rateLimitWait(ctx workflow.Context, err error, deadline time.Time, horizon time.Duration) (time.Duration, error) {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != ErrRateLimited {
+		return 0, err
+	}
+	var retryAfter time.Duration
+	if appErr.HasDetails() {
+		_ = appErr.Details(&retryAfter)
+	}
+	if retryAfter <= 0 {
+		retryAfter = time.Minute
+	}
+	if workflow.Now(ctx).Add(retryAfter).After(deadline) {
+		return 0, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("still rate limited after %s; the next try would be in %s", horizon, retryAfter), "RATE_LIMIT_HORIZON", nil)
+	}
+	return retryAfter, nil
 }
 
 // recordFailure stores a failed PublishResult for an error the activity

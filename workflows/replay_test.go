@@ -22,7 +22,7 @@ import (
 // error contract, scheduling and cancelling) at the top of
 // testdata/histories, and, in a folder per release (v0.1.0/, ...), those of
 // each released build whose runs may still be in flight when this one
-// takes over. A change to PublishPost that would break any of them fails
+// takes over. A change to PublishPost or UnpublishPost that would break any of them fails
 // here: gate it with workflow.GetVersion, and before recording this
 // build's histories move the released build's into its folder. The
 // histories are recorded only on purpose (see recordHistories in
@@ -52,6 +52,7 @@ func TestReplayStoredHistories(t *testing.T) {
 				t.Fatal(err)
 			}
 			r.RegisterWorkflow(workflows.PublishPost)
+			r.RegisterWorkflow(workflows.UnpublishPost)
 			h := readHistory(t, f)
 			// One recorded before its run closed would replay only its
 			// beginning.

@@ -2,7 +2,6 @@ package workflows
 
 import (
 	"errors"
-	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -103,21 +102,9 @@ func unpublishFromAccount(ctx workflow.Context, in UnpublishPostInput, accountID
 		if err == nil {
 			return out
 		}
-		var appErr *temporal.ApplicationError
-		if !errors.As(err, &appErr) || appErr.Type() != ErrRateLimited {
+		retryAfter, err := rateLimitWait(ctx, err, deadline, in.RateLimitHorizon)
+		if err != nil {
 			return recordUnpublishFailure(ctx, ai, err)
-		}
-		var retryAfter time.Duration
-		if appErr.HasDetails() {
-			_ = appErr.Details(&retryAfter)
-		}
-		if retryAfter <= 0 {
-			retryAfter = time.Minute
-		}
-		if workflow.Now(ctx).Add(retryAfter).After(deadline) {
-			return recordUnpublishFailure(ctx, ai, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("still rate limited after %s; the next try would be in %s", in.RateLimitHorizon, retryAfter),
-				"RATE_LIMIT_HORIZON", nil))
 		}
 		if err := workflow.Sleep(ctx, retryAfter); err != nil {
 			return recordUnpublishFailure(ctx, ai, err)

@@ -133,6 +133,10 @@ func (d *devProcess) workerEnv(t *testing.T) []string {
 		"TEMPORAL_PAYLOAD_KEY="+testPayloadKey(t),
 		"SANDBOX_ENABLED=true",
 		fmt.Sprintf("SANDBOX_URL=http://127.0.0.1:%d/sandbox", d.apiPort),
+		// As postflow dev tells a worker of its own (app's workerEnv): the
+		// API accepts loopback servers (webhook receivers, instances), so
+		// the worker must call them.
+		"ALLOW_LOCAL_SERVERS=true",
 	)
 }
 

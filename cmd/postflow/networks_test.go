@@ -308,6 +308,8 @@ func TestEveryNetwork(t *testing.T) {
 		t.Fatalf("the library holds the photos as %+v and %+v; want a JPEG of 1800 pixels over 1,000,000 bytes and one under", big, small)
 	}
 
+	var everyID string
+	var everyTexts map[string]string
 	t.Run("one post, five networks, a variant each", func(t *testing.T) {
 		d.t = t
 		order := []string{"linkedin", "page", "bluesky", "mastodon", "sandbox"}
@@ -325,6 +327,7 @@ func TestEveryNetwork(t *testing.T) {
 			t.Fatalf("POST /posts = %d %v", status, post)
 		}
 		id := post["id"].(string)
+		everyID, everyTexts = id, texts
 		uploadsBefore := map[string]int{"sandbox": n.sandboxUploads(t)}
 		for net := range uploadRoutes {
 			uploadsBefore[net] = n.uploads(net)
@@ -373,6 +376,88 @@ func TestEveryNetwork(t *testing.T) {
 		}
 		if want := map[string]int{"linkedin": 2, "bluesky": 1, "mastodon": 1, "sandbox": 1}; !maps.Equal(uploaded, want) {
 			t.Errorf("uploads %v, want %v", uploaded, want)
+		}
+	})
+
+	t.Run("unpublished from the named networks, once, though the worker dies", func(t *testing.T) {
+		d.t = t
+		if everyID == "" {
+			t.Skip("the post was not made")
+		}
+		// Bluesky and Mastodon delete the post, but their answers are held
+		// and the worker killed: the new worker deletes again, which the
+		// real PDS and GoToSocial answer for a post they no longer hold.
+		deletes := map[string]func(*http.Request) bool{
+			"bluesky": stallproxy.Route("POST", "/xrpc/com.atproto.repo.deleteRecord"),
+			"mastodon": func(r *http.Request) bool {
+				return r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/v1/statuses/")
+			},
+		}
+		for net, route := range deletes {
+			n.proxy[net].Hold(route, stallproxy.After, 1)
+		}
+		status, run := d.call("POST", "/posts/"+everyID+"/unpublish", fmt.Sprintf(`{"accounts":[%q,%q]}`, n.ids["bluesky"], n.ids["mastodon"]))
+		if status != 202 || fmt.Sprint(run["accounts"]) != fmt.Sprint([]any{n.ids["bluesky"], n.ids["mastodon"]}) {
+			t.Fatalf("unpublish bluesky and mastodon: %d %v", status, run)
+		}
+		for n.proxy["bluesky"].Held() != 1 || n.proxy["mastodon"].Held() != 1 {
+			if ctx.Err() != nil {
+				t.Fatal("the deletes never reached the networks")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := worker.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = worker.Wait()
+		worker = n.startWorker(ctx, outer)
+		unpublished := func(want map[string]bool) map[string]map[string]any {
+			for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+				_, got := d.call("GET", "/posts/"+everyID, "")
+				byNet, done := map[string]map[string]any{}, true
+				for net, id := range n.ids {
+					for _, r := range got["results"].([]any) {
+						if r := r.(map[string]any); r["socialAccountId"] == id {
+							u, _ := r["unpublish"].(map[string]any)
+							byNet[net] = u
+							if want[net] && u["status"] != "unpublished" && u["status"] != "failed" {
+								done = false
+							}
+						}
+					}
+				}
+				if done {
+					return byNet
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not unpublished within 2 minutes: %v", byNet)
+				}
+			}
+		}
+		got := unpublished(map[string]bool{"bluesky": true, "mastodon": true})
+		for _, net := range []string{"linkedin", "page", "bluesky", "mastodon", "sandbox"} {
+			named := net == "bluesky" || net == "mastodon"
+			if c, _ := n.holds(t, net, everyTexts[net]); c != map[bool]int{true: 0, false: 1}[named] {
+				t.Errorf("%s holds the post %d times after bluesky and mastodon were unpublished", net, c)
+			}
+			if named && (got[net]["status"] != "unpublished" || got[net]["attempts"] != 2.0) {
+				t.Errorf("%s's unpublish: %v; want unpublished at the second attempt", net, got[net])
+			}
+			if !named && got[net] != nil {
+				t.Errorf("%s has an unpublish it was not asked for: %v", net, got[net])
+			}
+		}
+
+		// Then the rest, by default: the LinkedIn member, the page, the sandbox.
+		if status, run := d.call("POST", "/posts/"+everyID+"/unpublish", ""); status != 202 ||
+			fmt.Sprint(run["accounts"]) != fmt.Sprint([]any{n.ids["linkedin"], n.ids["page"], n.ids["sandbox"]}) {
+			t.Fatalf("unpublish the rest: %d %v", status, run)
+		}
+		got = unpublished(map[string]bool{"linkedin": true, "page": true, "sandbox": true})
+		for _, net := range []string{"linkedin", "page", "bluesky", "mastodon", "sandbox"} {
+			if c, _ := n.holds(t, net, everyTexts[net]); c != 0 || got[net]["status"] != "unpublished" {
+				t.Errorf("%s holds the post %d times, unpublish %v; want none, unpublished", net, c, got[net])
+			}
 		}
 	})
 

@@ -93,6 +93,24 @@ func (d *devAPI) trigger(id, history string) {
 	d.runs[history] = "publish:" + id
 }
 
+// unpublish unpublishes the post from its one account and waits for the
+// run's end: the result's unpublish.
+func (d *devAPI) unpublish(id, history string) map[string]any {
+	d.t.Helper()
+	if status, run := d.call("POST", "/posts/"+id+"/unpublish", ""); status != 202 || run["workflowId"] != "unpublish:"+id {
+		d.t.Fatalf("POST /posts/%s/unpublish = %d %v", id, status, run)
+	}
+	d.runs[history] = "unpublish:" + id
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		_, got := d.call("GET", "/posts/"+id, "")
+		if u, _ := result(d.t, got)["unpublish"].(map[string]any); u["status"] == "unpublished" || u["status"] == "failed" {
+			return u
+		}
+	}
+	d.t.Fatalf("post %s not unpublished within a minute", id)
+	return nil
+}
+
 // wait polls the post until it is published or failed.
 func (d *devAPI) wait(id string, within time.Duration) map[string]any {
 	d.t.Helper()
@@ -360,6 +378,16 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 	d.checkPublishedOnce(fifth, "fifth post, moved earlier and edited", 1)
 	if pub, _ := time.Parse(time.RFC3339Nano, result(t, fifth)["publishedAt"].(string)); pub.Before(moved) || pub.After(moved.Add(5*time.Second)) {
 		t.Errorf("published at %v, scheduled for %v", pub, moved)
+	}
+
+	// Taken down: the sandbox answers the delete 503, then deletes it; its
+	// feed no longer holds the post.
+	d.behave(`{"deleteSequence":["unavailable"]}`)
+	if u := d.unpublish(first["id"].(string), "unpublished"); u["status"] != "unpublished" || u["attempts"] != 2.0 {
+		t.Errorf("unpublish of the first post: %v; want unpublished at the second attempt", u)
+	}
+	if n := d.inFeed("first post through Temporal"); n != 0 {
+		t.Errorf("the sandbox feed has the unpublished post %d times", n)
 	}
 
 	// Deleted while scheduled: cancelled, never published.

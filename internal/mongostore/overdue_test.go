@@ -6,32 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 )
 
-// sink records the events emitted.
-type sink struct {
-	mu     sync.Mutex
-	events []*webhooks.Event
-}
-
-func (s *sink) Emit(_ context.Context, ev *webhooks.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, ev)
-	return nil
-}
-
-func (s *sink) ids() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// eventIDs are the ids of the events r kept, oldest first.
+func eventIDs(r *webhookstest.Recorder) []string {
 	var out []string
-	for _, ev := range s.events {
+	for _, ev := range r.Events() {
 		out = append(out, ev.ID)
 	}
 	return out
@@ -96,7 +82,7 @@ func TestOverduePosts(t *testing.T) {
 	}
 
 	// The watch counts them and announces each once, however often it looks.
-	events := &sink{}
+	events := &webhookstest.Recorder{}
 	var counted []int
 	w := &posts.OverdueWatch{Store: store, After: margin, Events: events, Count: func(n int) { counted = append(counted, n) },
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }}
@@ -108,11 +94,11 @@ func TestOverduePosts(t *testing.T) {
 	if !slices.Equal(counted, []int{3, 3}) {
 		t.Errorf("counts %v, want [3 3]", counted)
 	}
-	first := events.ids()
+	first := eventIDs(events)
 	if len(first) != 3 {
 		t.Fatalf("%d events after two checks, want 3 (one per overdue post)", len(first))
 	}
-	for _, ev := range events.events {
+	for _, ev := range events.Events() {
 		var body struct {
 			Type string
 			Data posts.OverdueEventData
@@ -151,7 +137,7 @@ func TestOverduePosts(t *testing.T) {
 	// Per post: the queued one twice (two ids), the two others announced
 	// before once; the two that passed the margin since, once.
 	perPost := map[string][]string{}
-	for _, ev := range events.events {
+	for _, ev := range events.Events() {
 		var body struct{ Data posts.OverdueEventData }
 		_ = json.Unmarshal(ev.Body, &body)
 		perPost[body.Data.Post.ID] = append(perPost[body.Data.Post.ID], ev.ID)
