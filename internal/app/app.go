@@ -768,10 +768,10 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 
 // pruneWebhooks keeps webhook events and deliveries WEBHOOK_RETENTION:
 // it sets the TTL indexes (MongoDB) to it, then removes older records at
-// once and hourly until ctx is done, also where the TTL indexes do (a
-// record either removes is gone once), as FerretDB has none. The worker
-// does it, not the API: one setting applies, that of the last worker
-// started.
+// once and hourly until ctx is done. FerretDB has no TTL indexes; on
+// MongoDB the removal finds what the TTL monitor has not reached yet.
+// The worker does it, not the API: the setting that applies is that of
+// the last worker started.
 func pruneWebhooks(ctx context.Context, cfg *config.Config, svc *services, logger *slog.Logger) {
 	ttl, err := svc.webhookStore.EnsureRetention(ctx, cfg.WebhookRetention)
 	switch {
