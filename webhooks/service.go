@@ -249,7 +249,8 @@ func (s *Service) Deliveries(ctx context.Context, orgID, id string, limit int, b
 
 // Redeliver sends the event of delivery deliveryID to endpoint id again
 // (its whole retry schedule), with the same webhook-id; ErrDisabled while
-// the endpoint is disabled. It returns the run's workflow id.
+// the endpoint is disabled, ErrNotFound once the delivery or its event
+// is no longer kept (Pruner). It returns the run's workflow id.
 func (s *Service) Redeliver(ctx context.Context, orgID, id, deliveryID string) (string, error) {
 	e, err := s.Get(ctx, orgID, id)
 	if err != nil {
@@ -264,6 +265,11 @@ func (s *Service) Redeliver(ctx context.Context, orgID, id, deliveryID string) (
 	}
 	if !e.Enabled {
 		return "", ErrDisabled
+	}
+	// A delivery made after its event can outlive it by retention
+	// (Pruner): then there is nothing to send.
+	if _, err := s.store.Event(ctx, d.EventID); err != nil {
+		return "", err
 	}
 	return s.starter.Redeliver(ctx, d.EventID, e.ID)
 }

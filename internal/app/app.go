@@ -759,10 +759,29 @@ func runWorker(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Lo
 	// worker sweeps, and a start is idempotent (the run's id is the
 	// event's and the endpoint's), so two workers send an event once.
 	go svc.events.RunSweeper(ctx, webhooks.SweepEvery)
+	go pruneWebhooks(ctx, cfg, svc, logger)
 	<-ctx.Done()
 	w.Stop()
 	logger.Info("worker stopped")
 	return nil
+}
+
+// pruneWebhooks keeps webhook events and deliveries WEBHOOK_RETENTION:
+// it sets the TTL indexes (MongoDB) to it, then removes older records at
+// once and hourly until ctx is done. FerretDB has no TTL indexes; on
+// MongoDB the removal finds what the TTL monitor has not reached yet.
+// The worker does it, not the API: the setting that applies is that of
+// the last worker started.
+func pruneWebhooks(ctx context.Context, cfg *config.Config, svc *services, logger *slog.Logger) {
+	ttl, err := svc.webhookStore.EnsureRetention(ctx, cfg.WebhookRetention)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		// The hourly removal goes on; the index is set at the next start.
+		logger.Warn("could not set the webhook records' TTL indexes now", "error", err)
+	case err == nil && !ttl:
+		logger.Debug("this MongoDB-compatible store has no TTL indexes: the worker alone removes old webhook records")
+	}
+	(&webhooks.Pruner{Store: svc.webhookStore, Keep: cfg.WebhookRetention, Logger: logger}).RunPruner(ctx, webhooks.PruneEvery)
 }
 
 // watchExpiring announces accounts to reconnect soon (account.expiring)

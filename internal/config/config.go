@@ -109,6 +109,11 @@ type Config struct {
 	// announces account.expiring; 0: never.
 	AccountExpiringDays int `env:"ACCOUNT_EXPIRING_DAYS" envDefault:"7"`
 
+	// WebhookRetention is how long webhook events and delivery attempts
+	// are kept (webhooks.Pruner, and a TTL index on MongoDB): from
+	// MinWebhookRetention to MaxWebhookRetention. 30 days by default.
+	WebhookRetention time.Duration `env:"WEBHOOK_RETENTION" envDefault:"720h"`
+
 	// MediaMaxBytes caps an image uploaded or imported into the media
 	// library, in bytes (413 beyond); MAX_BODY_BYTES does not apply to
 	// POST /media.
@@ -138,6 +143,16 @@ type Config struct {
 	MediaStore string `env:"MEDIA_STORE" envDefault:"gridfs"`
 	S3         S3
 }
+
+// Bounds of WEBHOOK_RETENTION. The least is webhooks.MinRetention (kept
+// equal by a test; config imports no domain package): longer than the
+// ~27-hour delivery schedule, so that no event goes while its delivery
+// can still run. The most keeps expireAfterSeconds far within MongoDB's
+// 32-bit range.
+const (
+	MinWebhookRetention = 48 * time.Hour
+	MaxWebhookRetention = 10 * 365 * 24 * time.Hour
+)
 
 // Media stores.
 const (
@@ -404,6 +419,9 @@ func (c *Config) validate(role Role) problems {
 	}
 	if c.AccountExpiringDays < 0 || c.AccountExpiringDays > 365 {
 		ps.add("ACCOUNT_EXPIRING_DAYS", fmt.Sprintf("must be a whole number of days from 0 (never) to 365, got %d", c.AccountExpiringDays))
+	}
+	if c.WebhookRetention < MinWebhookRetention || c.WebhookRetention > MaxWebhookRetention {
+		ps.add("WEBHOOK_RETENTION", fmt.Sprintf("must be from 48h (longer than a webhook's ~27-hour delivery schedule) to 87600h (10 years), got %s", c.WebhookRetention))
 	}
 	if c.MediaMaxBytes <= 0 {
 		ps.add("MEDIA_MAX_BYTES", "must be a positive number of bytes")

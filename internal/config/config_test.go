@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/postflow/postflow/internal/config"
+	"github.com/postflow/postflow/webhooks"
 )
 
 const (
@@ -130,6 +131,12 @@ func TestLoadErrors(t *testing.T) {
 		{"jwt short", prodEnv("JWT_SECRET=short"), config.RoleAPI, "JWT_SECRET", "at least 32 bytes"},
 		{"media url secret missing", prodEnv("MEDIA_URL_SECRET="), config.RoleAPI, "MEDIA_URL_SECRET", "required"},
 		{"media url secret short", prodEnv("MEDIA_URL_SECRET=short"), config.RoleWorker, "MEDIA_URL_SECRET", "at least 32 bytes"},
+		{"webhook retention under the delivery schedule", prodEnv("WEBHOOK_RETENTION=24h"), config.RoleWorker, "WEBHOOK_RETENTION", "from 48h"},
+		{"webhook retention just under 48h", prodEnv("WEBHOOK_RETENTION=47h59m"), config.RoleWorker, "WEBHOOK_RETENTION", "got 47h59m0s"},
+		{"webhook retention negative", prodEnv("WEBHOOK_RETENTION=-720h"), config.RoleAPI, "WEBHOOK_RETENTION", "from 48h"},
+		{"webhook retention past 10 years", prodEnv("WEBHOOK_RETENTION=100000h"), config.RoleWorker, "WEBHOOK_RETENTION", "87600h"},
+		{"webhook retention in days", prodEnv("WEBHOOK_RETENTION=30d"), config.RoleWorker, "WEBHOOK_RETENTION", "duration"},
+		{"webhook retention in dev", []string{"WEBHOOK_RETENTION=1h"}, config.RoleDev, "WEBHOOK_RETENTION", "from 48h"},
 		{"media max bytes", prodEnv("MEDIA_MAX_BYTES=0"), config.RoleAPI, "MEDIA_MAX_BYTES", "positive"},
 		{"media max bytes not a number", prodEnv("MEDIA_MAX_BYTES=20MB"), config.RoleAPI, "MEDIA_MAX_BYTES", "whole number"},
 		{"media max pixels", prodEnv("MEDIA_MAX_PIXELS=-1"), config.RoleAPI, "MEDIA_MAX_PIXELS", "positive"},
@@ -442,5 +449,37 @@ func TestMediaStore(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// WEBHOOK_RETENTION: 30 days unless set; any duration from the floor
+// (webhooks.MinRetention, which outlasts the delivery schedule) to 10
+// years is taken as given.
+func TestWebhookRetention(t *testing.T) {
+	if config.MinWebhookRetention != webhooks.MinRetention {
+		t.Fatalf("MinWebhookRetention %s, webhooks.MinRetention %s: they must agree", config.MinWebhookRetention, webhooks.MinRetention)
+	}
+	for _, tt := range []struct {
+		value string
+		want  time.Duration
+	}{
+		{"", webhooks.DefaultRetention},
+		{"48h", 48 * time.Hour},
+		{"2160h", 90 * 24 * time.Hour},
+		{"87600h", config.MaxWebhookRetention},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			env := prodEnv()
+			if tt.value != "" {
+				env = prodEnv("WEBHOOK_RETENTION=" + tt.value)
+			}
+			cfg, err := config.Load(env, config.RoleWorker)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.WebhookRetention != tt.want {
+				t.Errorf("WebhookRetention = %s, want %s", cfg.WebhookRetention, tt.want)
+			}
+		})
 	}
 }

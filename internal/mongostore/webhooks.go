@@ -2,8 +2,10 @@ package mongostore
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -360,4 +362,124 @@ func (w *Webhooks) Delivery(ctx context.Context, id string) (*webhooks.Delivery,
 // nothing).
 func (w *Webhooks) Deliveries(ctx context.Context, endpointID string, limit int, before string) ([]webhooks.Delivery, error) {
 	return newestFirst(ctx, w.deliveries, bson.D{{Key: "endpointId", Value: endpointID}}, limit, before, "deliveries", (*deliveryDoc).delivery)
+}
+
+var _ webhooks.Remover = (*Webhooks)(nil)
+
+// retentionIndex names the TTL indexes EnsureRetention makes, so that
+// collMod can find them.
+const retentionIndex = "retention_ttl"
+
+// Server error codes EnsureRetention decides on.
+const (
+	codeIndexOptionsConflict = 85  // the index exists with other options
+	codeNotImplemented       = 238 // FerretDB v1: no TTL indexes, no collMod
+)
+
+// EnsureRetention makes MongoDB remove events (timestamp) and deliveries
+// (at) older than keep by itself, with a TTL index on each (its monitor
+// runs every 60 s). When keep changed since the index was made, collMod
+// sets its expireAfterSeconds in place: an index dropped and made again
+// would leave the collection without it while MongoDB rebuilds it over
+// every record, and two workers starting together could drop each
+// other's. It reports whether the server keeps the retention: FerretDB
+// v1 refuses TTL indexes (NotImplemented), and then webhooks.Pruner
+// alone removes old records. keep is rounded down to seconds.
+func (w *Webhooks) EnsureRetention(ctx context.Context, keep time.Duration) (bool, error) {
+	secs := keep / time.Second
+	if secs < 1 || secs > math.MaxInt32 {
+		return false, fmt.Errorf("mongo: webhook retention %s is out of a TTL index's range", keep)
+	}
+	for _, c := range []struct {
+		coll  *mongo.Collection
+		field string
+	}{{w.events, "timestamp"}, {w.deliveries, "at"}} {
+		_, err := c.coll.Indexes().CreateOne(ctx, mongo.IndexModel{
+			Keys:    bson.D{{Key: c.field, Value: 1}},
+			Options: options.Index().SetName(retentionIndex).SetExpireAfterSeconds(int32(secs)),
+		})
+		var ce mongo.CommandError
+		switch {
+		case err == nil:
+			continue
+		case errors.As(err, &ce) && ce.Code == codeNotImplemented:
+			return false, nil
+		case !errors.As(err, &ce) || ce.Code != codeIndexOptionsConflict:
+			return false, fmt.Errorf("mongo: %s retention index: %w", c.coll.Name(), err)
+		}
+		err = w.events.Database().RunCommand(ctx, bson.D{{Key: "collMod", Value: c.coll.Name()},
+			{Key: "index", Value: bson.D{{Key: "name", Value: retentionIndex}, {Key: "expireAfterSeconds", Value: int64(secs)}}}}).Err()
+		if err != nil {
+			return false, fmt.Errorf("mongo: %s retention index: change expireAfterSeconds: %w", c.coll.Name(), err)
+		}
+	}
+	return true, nil
+}
+
+// RemoveDeliveriesBefore removes up to limit deliveries made before
+// cutoff's second, oldest first (webhooks.Remover). A delivery's _id is an
+// ObjectID made as its attempt starts (At), so the filter is on _id
+// alone, `_id < the ObjectID of cutoff`, and the batch an _id range, both
+// read from the _id index on MongoDB. FerretDB, which indexes only exact
+// {_id} filters, scans the collection for each: cheap once an hour.
+func (w *Webhooks) RemoveDeliveriesBefore(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	first := firstObjectIDAt(cutoff)
+	old := bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: first}}}}
+	ids, err := w.idsOf(ctx, w.deliveries, old, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	// The batch: the range of _id up to the last one found.
+	res, err := w.deliveries.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{
+		{Key: "$lt", Value: first}, {Key: "$lte", Value: ids[len(ids)-1]}}}})
+	if err != nil {
+		return 0, fmt.Errorf("mongo: remove deliveries: %w", err)
+	}
+	return int(res.DeletedCount), nil
+}
+
+// firstObjectIDAt is the least ObjectID of t's second: its timestamp and
+// then zeros (bson.NewObjectIDFromTimestamp fills the rest, so ids made
+// in that second could sort below it).
+func firstObjectIDAt(t time.Time) bson.ObjectID {
+	var id bson.ObjectID
+	binary.BigEndian.PutUint32(id[:4], uint32(t.Unix()))
+	return id
+}
+
+// RemoveEventsBefore removes up to limit events stamped before cutoff
+// (webhooks.Remover). Their _ids are derived from what happened
+// (webhooks.EventID), not from time, so the batch is found by timestamp
+// (MongoDB: the TTL index; FerretDB: a scan, once an hour) and removed by
+// _id.
+func (w *Webhooks) RemoveEventsBefore(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	ids, err := w.idsOf(ctx, w.events, bson.D{{Key: "timestamp", Value: bson.D{{Key: "$lt", Value: cutoff.UTC()}}}},
+		options.Find().SetLimit(int64(limit)))
+	if err != nil || len(ids) == 0 {
+		return 0, err
+	}
+	res, err := w.events.DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}})
+	if err != nil {
+		return 0, fmt.Errorf("mongo: remove events: %w", err)
+	}
+	return int(res.DeletedCount), nil
+}
+
+// idsOf returns the _ids of coll's documents matching filter.
+func (w *Webhooks) idsOf(ctx context.Context, coll *mongo.Collection, filter bson.D, opts *options.FindOptionsBuilder) ([]any, error) {
+	cur, err := coll.Find(ctx, filter, opts.SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: find old %s: %w", coll.Name(), err)
+	}
+	var docs []struct {
+		ID any `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: find old %s: %w", coll.Name(), err)
+	}
+	ids := make([]any, len(docs))
+	for i, d := range docs {
+		ids[i] = d.ID
+	}
+	return ids, nil
 }

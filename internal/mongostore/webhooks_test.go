@@ -2,6 +2,8 @@ package mongostore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -72,5 +74,135 @@ func TestUndispatchedEvents(t *testing.T) {
 				t.Errorf("Undispatched = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// Retention: deliveries and events stamped before the cutoff are removed,
+// up to the limit a call, oldest deliveries first; those at or after it
+// stay. Deliveries are dated by their ObjectID, events by timestamp.
+func TestRemoveOldWebhookRecords(t *testing.T) {
+	ctx := context.Background()
+	s := mongotest.Store(t)
+	w := s.Webhooks()
+	cutoff := time.Date(2026, 10, 31, 6, 0, 0, 0, time.UTC)
+	ages := []time.Duration{-72 * time.Hour, -2 * time.Hour, -time.Second, 0, time.Second, 24 * time.Hour}
+	var oldDeliveries, keptDeliveries, oldEvents, keptEvents []string
+	for i, age := range ages {
+		at := cutoff.Add(age)
+		d := &webhooks.Delivery{ID: bson.NewObjectIDFromTimestamp(at).Hex(), EndpointID: "ep-1", EventID: "msg_x", At: at}
+		if err := w.SaveDelivery(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		ev, err := webhooks.NewEvent("org-1", webhooks.PostPublished, at, "data", "p", string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.SaveEvent(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+		if age < 0 {
+			oldDeliveries, oldEvents = append(oldDeliveries, d.ID), append(oldEvents, ev.ID)
+		} else {
+			keptDeliveries, keptEvents = append(keptDeliveries, d.ID), append(keptEvents, ev.ID)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		remove func(context.Context, time.Time, int) (int, error)
+		read   func(string) error
+		old    []string
+		kept   []string
+	}{
+		{"deliveries", w.RemoveDeliveriesBefore, func(id string) error { _, err := w.Delivery(ctx, id); return err }, oldDeliveries, keptDeliveries},
+		{"events", w.RemoveEventsBefore, func(id string) error { _, err := w.Event(ctx, id); return err }, oldEvents, keptEvents},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// 3 old ones, 2 a call: 2, then 1, then none.
+			for i, want := range []int{2, 1, 0} {
+				n, err := tt.remove(ctx, cutoff, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n != want {
+					t.Errorf("call %d removed %d, want %d", i+1, n, want)
+				}
+			}
+			for _, id := range tt.old {
+				if err := tt.read(id); !errors.Is(err, webhooks.ErrNotFound) {
+					t.Errorf("%s before the cutoff: read = %v, want removed", id, err)
+				}
+			}
+			for _, id := range tt.kept {
+				if err := tt.read(id); err != nil {
+					t.Errorf("%s at or after the cutoff: read = %v, want kept", id, err)
+				}
+			}
+		})
+	}
+	// The oldest delivery goes first: the batch of one is the 72-hour-old.
+	d := &webhooks.Delivery{ID: bson.NewObjectIDFromTimestamp(cutoff.Add(-time.Minute)).Hex(), EndpointID: "ep-1", At: cutoff.Add(-time.Minute)}
+	oldest := &webhooks.Delivery{ID: bson.NewObjectIDFromTimestamp(cutoff.Add(-time.Hour)).Hex(), EndpointID: "ep-1", At: cutoff.Add(-time.Hour)}
+	for _, x := range []*webhooks.Delivery{d, oldest} {
+		if err := w.SaveDelivery(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := w.RemoveDeliveriesBefore(ctx, cutoff, 1); err != nil || n != 1 {
+		t.Fatalf("RemoveDeliveriesBefore = %d, %v; want 1", n, err)
+	}
+	if _, err := w.Delivery(ctx, oldest.ID); !errors.Is(err, webhooks.ErrNotFound) {
+		t.Errorf("the oldest delivery: %v, want removed first", err)
+	}
+	if _, err := w.Delivery(ctx, d.ID); err != nil {
+		t.Errorf("the newer old delivery: %v, want left to the next batch", err)
+	}
+}
+
+// EnsureRetention runs at every start, with the setting of the day: on
+// MongoDB a TTL index whose expireAfterSeconds follows the setting (collMod);
+// on FerretDB v1, which refuses TTL indexes, no error and no TTL (the
+// worker's Pruner removes old records there).
+func TestEnsureRetention(t *testing.T) {
+	ctx := context.Background()
+	s := mongotest.Store(t)
+	w := s.Webhooks()
+	var info bson.M
+	if err := s.DB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		t.Fatal(err)
+	}
+	_, ferret := info["ferretdbVersion"]
+	for _, keep := range []time.Duration{webhooks.DefaultRetention, webhooks.DefaultRetention, 48 * time.Hour} {
+		ttl, err := w.EnsureRetention(ctx, keep)
+		if err != nil {
+			t.Fatalf("EnsureRetention(%s): %v", keep, err)
+		}
+		if ttl == ferret {
+			t.Fatalf("EnsureRetention(%s) = TTL %v on a server that is FerretDB: %v", keep, ttl, ferret)
+		}
+		if !ttl {
+			continue
+		}
+		for _, coll := range []string{"webhook_events", "webhook_deliveries"} {
+			cur, err := s.DB.Collection(coll).Indexes().List(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ixs []bson.M
+			if err := cur.All(ctx, &ixs); err != nil {
+				t.Fatal(err)
+			}
+			var got any
+			for _, ix := range ixs {
+				if ix["name"] == "retention_ttl" {
+					got = ix["expireAfterSeconds"]
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(int64(keep/time.Second)) {
+				t.Errorf("%s: expireAfterSeconds = %v, want %d", coll, got, int64(keep/time.Second))
+			}
+		}
+	}
+	if _, err := w.EnsureRetention(ctx, 0); err == nil {
+		t.Error("EnsureRetention(0) made an index that would remove everything")
 	}
 }
