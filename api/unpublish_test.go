@@ -231,3 +231,52 @@ func errCode(out map[string]any) string {
 	c, _ := e["code"].(string)
 	return c
 }
+
+// While a post's unpublish run has not ended, publishing it again or
+// retrying it is 409 unpublish_running, and nothing changes: either would
+// forget the results the run deletes by, so the run would skip those
+// accounts and leave their posts up after a 202 that promised otherwise.
+// Once the run ends, both work again.
+func TestPublishAndRetryWaitForUnpublish(t *testing.T) {
+	w := newRunWorld(t)
+	w.behave(t, w.b, `{"publish":"rejected","publishTimes":1}`)
+	const text = "Down first, then up again"
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q,%q]}`, text, w.a.ID, w.b.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	w.runner.mu.Lock()
+	w.runner.unpublishing[id] = true
+	w.runner.mu.Unlock()
+
+	for _, tc := range []struct{ name, path string }{
+		{"publish again", "/publish/" + id + "?again=true"},
+		{"publish", "/publish/" + id},
+		{"retry", "/posts/" + id + "/retry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if status, out := w.call(t, "POST", tc.path, ""); status != 409 || errCode(out) != "unpublish_running" {
+				t.Errorf("%d %v; want 409 unpublish_running", status, out)
+			}
+		})
+	}
+	postStatus, results := w.results(t, id)
+	if postStatus != "failed" || results[w.a.ID]["status"] != "published" || results[w.a.ID]["platformPostId"] == nil ||
+		results[w.b.ID]["status"] != "failed" {
+		t.Errorf("after refused triggers: post %q, results %v; want them as the publish left them", postStatus, results)
+	}
+
+	w.runner.mu.Lock()
+	w.runner.unpublishing[id] = false
+	w.runner.mu.Unlock()
+	if status, out := w.call(t, "POST", "/posts/"+id+"/retry", ""); status != 202 || fmt.Sprint(out["accounts"]) != fmt.Sprint([]any{w.b.ID}) {
+		t.Errorf("retry once the unpublish ended: %d %v; want 202 for b", status, out)
+	}
+	if n := w.holds(t, w.b, text); n != 1 {
+		t.Errorf("b's feed holds the post %d times; want 1", n)
+	}
+}

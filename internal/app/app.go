@@ -248,6 +248,20 @@ func (r *temporalRunner) StartUnpublish(ctx context.Context, p *posts.Post, acco
 	return run.GetRunID(), nil
 }
 
+// UnpublishRunning asks Temporal whether unpublish:{postId} has not ended;
+// none ever started is not running.
+func (r *temporalRunner) UnpublishRunning(ctx context.Context, postID string) (bool, error) {
+	desc, err := r.client.DescribeWorkflowExecution(ctx, posts.UnpublishWorkflowID(postID), "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe unpublish run of %s: %w", postID, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+}
+
 // temporalDeliveries runs webhook deliveries on the DeliverWebhook
 // workflow (webhooks.Starter).
 type temporalDeliveries struct {

@@ -6,7 +6,9 @@ import (
 	"net"
 	"testing"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"google.golang.org/grpc"
@@ -19,7 +21,12 @@ import (
 // what the SDK does with the server's answer is what the test sees.
 type frontend struct {
 	workflowservice.UnimplementedWorkflowServiceServer
-	start func(*workflowservice.StartWorkflowExecutionRequest) (*workflowservice.StartWorkflowExecutionResponse, error)
+	start    func(*workflowservice.StartWorkflowExecutionRequest) (*workflowservice.StartWorkflowExecutionResponse, error)
+	describe func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+}
+
+func (f *frontend) DescribeWorkflowExecution(_ context.Context, req *workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	return f.describe(req)
 }
 
 func (f *frontend) GetSystemInfo(context.Context, *workflowservice.GetSystemInfoRequest) (*workflowservice.GetSystemInfoResponse, error) {
@@ -91,6 +98,49 @@ func TestStartUnpublish(t *testing.T) {
 			}
 			if len(ids) != 1 || ids[0] != "unpublish:"+p.ID {
 				t.Fatalf("started workflow ids %v, want [unpublish:%s]", ids, p.ID)
+			}
+		})
+	}
+}
+
+// TestUnpublishRunning: what a publish or retry asks before it forgets
+// results (posts.ErrUnpublishRunning while the run has not ended).
+func TestUnpublishRunning(t *testing.T) {
+	describing := func(status enumspb.WorkflowExecutionStatus) func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+		return func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+			return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Status: status}}, nil
+		}
+	}
+	tests := []struct {
+		name     string
+		describe func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error)
+		want     bool
+		wantErr  bool
+	}{
+		{name: "running", describe: describing(enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING), want: true},
+		{name: "completed", describe: describing(enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED)},
+		{name: "terminated", describe: describing(enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED)},
+		{name: "never started", describe: func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+			return nil, serviceerror.ToStatus(serviceerror.NewNotFound("no such workflow")).Err()
+		}},
+		{name: "refused", describe: func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+			return nil, serviceerror.ToStatus(serviceerror.NewInvalidArgument("bad")).Err()
+		}, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var asked []string
+			c := dialFrontend(t, &frontend{describe: func(req *workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+				asked = append(asked, req.GetExecution().GetWorkflowId())
+				return tt.describe(req)
+			}})
+			r := &temporalRunner{client: c, taskQueue: "q"}
+			got, err := r.UnpublishRunning(context.Background(), "6b0d107e28864fc46deb4d57")
+			if got != tt.want || (err != nil) != tt.wantErr {
+				t.Fatalf("UnpublishRunning = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+			}
+			if len(asked) != 1 || asked[0] != "unpublish:6b0d107e28864fc46deb4d57" {
+				t.Fatalf("described %v", asked)
 			}
 		})
 	}
