@@ -107,19 +107,24 @@ func TestUnpublishRefusals(t *testing.T) {
 		name, post, body string
 		status           int
 		code             string
+		// message, if set, is what the error's message must say.
+		message string
 	}{
-		{"failed account named", id, fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID), 409, "account_not_published"},
-		{"account not on the post", id, fmt.Sprintf(`{"accounts":[%q]}`, w.c.ID), 422, "account_not_on_post"},
-		{"account twice", id, fmt.Sprintf(`{"accounts":[%q,%q]}`, w.b.ID, w.b.ID), 422, "duplicate_account"},
-		{"not an id", id, `{"accounts":["nope"]}`, 400, "invalid_id"},
-		{"unknown field", id, `{"account":[]}`, 400, "unknown_field"},
-		{"draft", draft, "", 409, "post_state_conflict"},
-		{"no such post", "0123456789abcdef01234567", "", 404, "post_not_found"},
+		{"failed account named", id, fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID), 409, "account_not_published", ""},
+		{"account not on the post", id, fmt.Sprintf(`{"accounts":[%q]}`, w.c.ID), 422, "account_not_on_post", ""},
+		{"account twice", id, fmt.Sprintf(`{"accounts":[%q,%q]}`, w.b.ID, w.b.ID), 422, "duplicate_account", ""},
+		{"not an id", id, `{"accounts":["nope"]}`, 400, "invalid_id", ""},
+		{"unknown field", id, `{"account":[]}`, 400, "unknown_field", ""},
+		{"draft", draft, "", 409, "post_state_conflict", "The post is draft; this needs it published or failed."},
+		{"no such post", "0123456789abcdef01234567", "", 404, "post_not_found", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out := w.call(t, "POST", "/posts/"+tc.post+"/unpublish", tc.body)
 			if status != tc.status || errCode(out) != tc.code {
 				t.Errorf("%d %v; want %d %s", status, out, tc.status, tc.code)
+			}
+			if e, _ := out["error"].(map[string]any); tc.message != "" && e["message"] != tc.message {
+				t.Errorf("message %q; want %q", e["message"], tc.message)
 			}
 		})
 	}

@@ -133,7 +133,7 @@ func (s *Service) endedPost(ctx context.Context, orgID, id string, accountIDs []
 		return nil, nil, err
 	}
 	if p.Status != StatusFailed && p.Status != StatusPublished {
-		return nil, nil, ErrConflict
+		return nil, nil, &StatusError{Status: p.Status, Want: []Status{StatusPublished, StatusFailed}}
 	}
 	list, err := s.store.Results(ctx, p)
 	if err != nil {
