@@ -285,3 +285,31 @@ func TestPublishAndRetryWaitForUnpublish(t *testing.T) {
 		t.Errorf("b's feed holds the post %d times; want 1", n)
 	}
 }
+
+// A delete the network keeps answering 503 fails once the retries run
+// out, with the network's code and its own message, as a refusal's
+// result has, not the activity error's text.
+func TestUnpublishOutageOutlastingTheRetries(t *testing.T) {
+	w := newRunWorld(t)
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"down for long","socialAccountIds":[%q]}`, w.a.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	w.behave(t, w.a, `{"publish":"ok","deleteSequence":["unavailable","unavailable","unavailable","unavailable","unavailable"]}`)
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 202 {
+		t.Fatalf("unpublish: %d %v", status, out)
+	}
+	_, results := w.results(t, id)
+	u, _ := results[w.a.ID]["unpublish"].(map[string]any)
+	if u["status"] != "failed" || u["errorCode"] != "unavailable" || u["errorCategory"] != "platform_unavailable" ||
+		u["errorMessage"] != "The sandbox is having a bad day." || u["attempts"] != 4.0 {
+		t.Errorf("a's unpublish: %v; want failed after 4 attempts, unavailable, with the sandbox's message", u)
+	}
+	if n := w.holds(t, w.a, "down for long"); n != 1 {
+		t.Errorf("a's feed holds the post %d times; want it still there", n)
+	}
+}
