@@ -85,7 +85,7 @@ func (a *Activities) unpublishError(ctx context.Context, in workflows.UnpublishA
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		return a.unpublishFailed(ctx, in, posts.Cause{Code: posts.CodeAccountDisconnected, Delete: true},
-			"the account was disconnected; connect it again, then unpublish again")
+			"the account was disconnected, and connecting it again makes another account: PostFlow can no longer delete this post; delete it on the network by hand (platformPostUrl)")
 	case errors.Is(err, providers.ErrBadServer):
 		return a.unpublishFailed(ctx, in, posts.Cause{Code: posts.CodeForbiddenAddress, Delete: true},
 			"the account's server is not at a public address PostFlow may call")

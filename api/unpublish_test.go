@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/postflow/postflow/connections"
@@ -311,5 +312,42 @@ func TestUnpublishOutageOutlastingTheRetries(t *testing.T) {
 	}
 	if n := w.holds(t, w.a, "down for long"); n != 1 {
 		t.Errorf("a's feed holds the post %d times; want it still there", n)
+	}
+}
+
+// An account disconnected after its post went out cannot delete it: a new
+// connection of the same network user is another account, which the
+// post's result does not name, so an unpublish fails every time, and its
+// message says to delete the post by hand rather than to reconnect.
+func TestUnpublishFromADisconnectedAccount(t *testing.T) {
+	w := newRunWorld(t)
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"left behind","socialAccountIds":[%q]}`, w.a.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	if err := w.tw.Connections.Disconnect(context.Background(), "org-a", w.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	again := w.tw.MustConnectSandbox(t, "org-a", "alice", "Ada")
+	if again.ID == w.a.ID {
+		t.Fatalf("reconnecting gave the same account %s; this test expects a new one", again.ID)
+	}
+	for i := range 2 {
+		if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID)); status != 202 {
+			t.Fatalf("unpublish %d: %d %v", i, status, out)
+		}
+		_, results := w.results(t, id)
+		u, _ := results[w.a.ID]["unpublish"].(map[string]any)
+		msg, _ := u["errorMessage"].(string)
+		if u["status"] != "failed" || u["errorCode"] != "ACCOUNT_DISCONNECTED" || !strings.Contains(msg, "by hand") || strings.Contains(msg, "unpublish again") {
+			t.Errorf("unpublish %d after a reconnect: %v; want failed ACCOUNT_DISCONNECTED, telling to delete it by hand", i, u)
+		}
+	}
+	if n := w.holds(t, again, "left behind"); n != 1 {
+		t.Errorf("the feed holds the post %d times; want it still there", n)
 	}
 }
