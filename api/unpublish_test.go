@@ -238,12 +238,13 @@ func errCode(out map[string]any) string {
 	return c
 }
 
-// While a post's unpublish run has not ended, publishing it again or
-// retrying it is 409 unpublish_running, and nothing changes: either would
-// forget the results the run deletes by, so the run would skip those
-// accounts and leave their posts up after a 202 that promised otherwise.
-// Once the run ends, both work again.
-func TestPublishAndRetryWaitForUnpublish(t *testing.T) {
+// While a post's unpublish run has not ended, publishing it (again) is 409
+// unpublish_running, and nothing changes: it would forget the results the
+// run deletes by, so the run would skip those accounts and leave their
+// posts up after a 202 that promised otherwise. A retry goes ahead: it
+// publishes to the failed accounts only, and leaves the published ones'
+// results as they are.
+func TestPublishWaitsForUnpublish(t *testing.T) {
 	w := newRunWorld(t)
 	w.behave(t, w.b, `{"publish":"rejected","publishTimes":1}`)
 	const text = "Down first, then up again"
@@ -262,7 +263,6 @@ func TestPublishAndRetryWaitForUnpublish(t *testing.T) {
 	for _, tc := range []struct{ name, path string }{
 		{"publish again", "/publish/" + id + "?again=true"},
 		{"publish", "/publish/" + id},
-		{"retry", "/posts/" + id + "/retry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if status, out := w.call(t, "POST", tc.path, ""); status != 409 || errCode(out) != "unpublish_running" {
@@ -276,14 +276,22 @@ func TestPublishAndRetryWaitForUnpublish(t *testing.T) {
 		t.Errorf("after refused triggers: post %q, results %v; want them as the publish left them", postStatus, results)
 	}
 
-	w.runner.mu.Lock()
-	w.runner.unpublishing[id] = false
-	w.runner.mu.Unlock()
+	before := results[w.a.ID]["platformPostId"]
 	if status, out := w.call(t, "POST", "/posts/"+id+"/retry", ""); status != 202 || fmt.Sprint(out["accounts"]) != fmt.Sprint([]any{w.b.ID}) {
-		t.Errorf("retry once the unpublish ended: %d %v; want 202 for b", status, out)
+		t.Errorf("retry during the unpublish: %d %v; want 202 for b", status, out)
+	}
+	if _, results := w.results(t, id); results[w.a.ID]["platformPostId"] != before || results[w.a.ID]["status"] != "published" {
+		t.Errorf("a after a retry during the unpublish: %v; want its result untouched", results[w.a.ID])
 	}
 	if n := w.holds(t, w.b, text); n != 1 {
 		t.Errorf("b's feed holds the post %d times; want 1", n)
+	}
+
+	w.runner.mu.Lock()
+	w.runner.unpublishing[id] = false
+	w.runner.mu.Unlock()
+	if status, out := w.call(t, "POST", "/publish/"+id+"?again=true", ""); status != 202 {
+		t.Errorf("publish again once the unpublish ended: %d %v; want 202", status, out)
 	}
 }
 

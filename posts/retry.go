@@ -39,8 +39,9 @@ func (e *PublishedAccountsError) Error() string {
 // Errors: a Malformed InvalidError (an id that is none), an Unacceptable
 // one (account_not_on_post, duplicate_account, or what a trigger checks),
 // ErrNotFound, ErrConflict (the post's run has not ended, or it was never
-// published: POST /publish), *PublishedAccountsError, ErrNothingToRetry,
-// ErrUnpublishRunning.
+// published: POST /publish), *PublishedAccountsError, ErrNothingToRetry.
+// An unpublish run of the post does not stop it: a retry never touches a
+// published account's result, which is all such a run deletes by.
 func (s *Service) Retry(ctx context.Context, orgID, id string, accountIDs []string) (workflowID, runID string, retried []string, err error) {
 	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
 	if err != nil {
@@ -66,9 +67,6 @@ func (s *Service) Retry(ctx context.Context, orgID, id string, accountIDs []stri
 	// As a trigger: everything is checked before anything changes.
 	var inv *InvalidError
 	if err := s.check(ctx, p); errors.As(err, &inv) {
-		return "", "", nil, err
-	}
-	if err := s.refuseWhileUnpublishing(ctx, p.ID); err != nil {
 		return "", "", nil, err
 	}
 	from := p.Status
