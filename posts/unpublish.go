@@ -61,8 +61,7 @@ type UnpublishRunner interface {
 }
 
 // refuseWhileUnpublishing is ErrUnpublishRunning while the post's unpublish
-// run has not ended. A publish (of a published post: every result) then
-// would forget the results the run deletes by (their platform post ids):
+// run has not ended. Publishing a published post again then would forget the results the run deletes by (their platform post ids):
 // the run would skip those accounts as never published, leaving their
 // posts up, and the 202 that started it would have promised otherwise.
 func (s *Service) refuseWhileUnpublishing(ctx context.Context, postID string) error {
