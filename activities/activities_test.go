@@ -236,12 +236,16 @@ func TestRecordFailureAfterTheLastAttempt(t *testing.T) {
 		wantStatus   posts.ResultStatus
 		wantCode     string
 		wantCategory posts.Category
+		// lastMessage: the result keeps the network's message of the last
+		// answer (as any refusal's result does), not the workflow's
+		// error text, which wraps it in Go's words.
+		lastMessage bool
 	}{
-		{"retries used up on 503s", 503, "HTTP_503", posts.ResultFailed, "HTTP_503", posts.CategoryPlatformUnavailable},
-		{"retries used up on 504s", 504, "HTTP_504", posts.ResultUnknown, posts.CodeOutcomeUnknown, posts.CategoryOutcomeUnknown},
-		{"rate limited past the horizon", 429, "RATE_LIMIT_HORIZON", posts.ResultFailed, "RATE_LIMIT_HORIZON", posts.CategoryQuotaExhausted},
-		{"cancelled", 0, workflows.CodeCancelled, posts.ResultFailed, workflows.CodeCancelled, posts.CategoryCancelled},
-		{"an error of ours, retries used up", 0, "PUBLISH_FAILED", posts.ResultFailed, "PUBLISH_FAILED", posts.CategoryInternal},
+		{"retries used up on 503s", 503, "HTTP_503", posts.ResultFailed, "HTTP_503", posts.CategoryPlatformUnavailable, true},
+		{"retries used up on 504s", 504, "HTTP_504", posts.ResultUnknown, posts.CodeOutcomeUnknown, posts.CategoryOutcomeUnknown, false},
+		{"rate limited past the horizon", 429, "RATE_LIMIT_HORIZON", posts.ResultFailed, "RATE_LIMIT_HORIZON", posts.CategoryQuotaExhausted, false},
+		{"cancelled", 0, workflows.CodeCancelled, posts.ResultFailed, workflows.CodeCancelled, posts.CategoryCancelled, false},
+		{"an error of ours, retries used up", 0, "PUBLISH_FAILED", posts.ResultFailed, "PUBLISH_FAILED", posts.CategoryInternal, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(t)
@@ -254,12 +258,20 @@ func TestRecordFailureAfterTheLastAttempt(t *testing.T) {
 					t.Fatal("the attempt did not fail")
 				}
 			}
+			wantMessage := "given up"
+			if tt.lastMessage {
+				wantMessage = w.result(t, p).ErrorMessage
+			}
 			if _, err := w.env.ExecuteActivity(workflows.RecordFailureActivity, workflows.FailureInput{PostID: p.ID, AccountID: w.account.ID, Code: tt.code, Message: "given up"}); err != nil {
 				t.Fatal(err)
 			}
-			if r := w.result(t, p); r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != attempts ||
+			r := w.result(t, p)
+			if r.Status != tt.wantStatus || r.ErrorCode != tt.wantCode || r.Attempts != attempts ||
 				r.ErrorCategory != tt.wantCategory || r.ErrorAction != tt.wantCategory.Action() {
 				t.Errorf("result %+v, want %s %s (%s)", r, tt.wantStatus, tt.wantCode, tt.wantCategory)
+			}
+			if tt.wantStatus == posts.ResultFailed && (r.ErrorMessage != wantMessage || wantMessage == "") {
+				t.Errorf("message %q, want %q", r.ErrorMessage, wantMessage)
 			}
 		})
 	}

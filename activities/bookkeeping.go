@@ -115,12 +115,18 @@ func (a *Activities) RecordPublishFailure(ctx context.Context, in workflows.Fail
 	// attempt's result, which recorded that answer (retries used up on a
 	// 503), has its category; a code of the workflow's own has one of its
 	// own (RATE_LIMIT_HORIZON, CANCELLED).
-	category := posts.Categorize(posts.Cause{Code: in.Code})
+	// Its message is the network's own, as on any refusal's result; the
+	// workflow's is the activity error's text ("sandbox: retryable
+	// unavailable: ...").
+	category, msg := posts.Categorize(posts.Cause{Code: in.Code}), in.Message
 	if prev != nil && prev.ErrorCode == in.Code && prev.ErrorCategory != "" {
 		category = prev.ErrorCategory
 	}
+	if prev != nil && prev.ErrorCode == in.Code && prev.ErrorMessage != "" {
+		msg = prev.ErrorMessage
+	}
 	if err := a.Posts.SaveResult(ctx, &posts.Result{PostID: in.PostID, SocialAccountID: in.AccountID, Status: posts.ResultFailed,
-		ErrorCode: in.Code, ErrorMessage: in.Message, ErrorCategory: category}); err != nil {
+		ErrorCode: in.Code, ErrorMessage: msg, ErrorCategory: category}); err != nil {
 		return nil, err
 	}
 	a.countResult(ctx, in.AccountID, posts.ResultFailed, category)

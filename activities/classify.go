@@ -26,7 +26,7 @@ func (a *Activities) classify(ctx context.Context, in workflows.AccountInput, pr
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		activity.GetLogger(ctx).Warn("Account disconnected before its post was published", "PostID", in.PostID, "AccountID", in.AccountID)
-		return a.fail(ctx, in, prev, "", posts.Cause{Code: posts.CodeAccountDisconnected}, "the account was disconnected; connect it again, then publish again")
+		return a.fail(ctx, in, prev, "", posts.Cause{Code: posts.CodeAccountDisconnected}, "the account was disconnected; connecting it again makes another account: name that one in the post (PATCH /posts/{id}), then publish again")
 	case errors.Is(err, providers.ErrBadServer):
 		activity.GetLogger(ctx).Error("The account's server is not one PostFlow may call", "PostID", in.PostID, "AccountID", in.AccountID, "Error", err)
 		return a.fail(ctx, in, prev, "", posts.Cause{Code: posts.CodeForbiddenAddress}, "the account's server is not at a public address PostFlow may call; connect the account again on a public server")

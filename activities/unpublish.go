@@ -85,7 +85,7 @@ func (a *Activities) unpublishError(ctx context.Context, in workflows.UnpublishA
 	switch {
 	case errors.Is(err, connections.ErrNotFound):
 		return a.unpublishFailed(ctx, in, posts.Cause{Code: posts.CodeAccountDisconnected, Delete: true},
-			"the account was disconnected; connect it again, then unpublish again")
+			"the account was disconnected, and connecting it again makes another account: PostFlow can no longer delete this post; delete it on the network by hand (platformPostUrl)")
 	case errors.Is(err, providers.ErrBadServer):
 		return a.unpublishFailed(ctx, in, posts.Cause{Code: posts.CodeForbiddenAddress, Delete: true},
 			"the account's server is not at a public address PostFlow may call")
@@ -157,15 +157,18 @@ func (a *Activities) RecordUnpublishFailure(ctx context.Context, in workflows.Un
 	// The workflow passes a code, not the answer's kind: the last
 	// attempt's answer (retries used up on a 503) has its category; a
 	// code of the workflow's own has one of its own.
-	category := posts.Categorize(posts.Cause{Code: in.Code, Delete: true})
+	category, msg := posts.Categorize(posts.Cause{Code: in.Code, Delete: true}), in.Message
 	if u := r.Unpublish; u != nil && u.ErrorCode == in.Code && u.ErrorCategory != "" {
 		category = u.ErrorCategory
+	}
+	if u := r.Unpublish; u != nil && u.ErrorCode == in.Code && u.ErrorMessage != "" {
+		msg = u.ErrorMessage // the network's, as RecordPublishFailure keeps
 	}
 	if in.Code != workflows.CodeCancelled {
 		activity.GetLogger(ctx).Error("Unpublishing from the account failed for good", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Code", in.Code, "Reason", in.Message)
 	}
-	return a.saveUnpublishFailed(ctx, workflows.UnpublishAccountInput{PostID: in.PostID, AccountID: in.AccountID}, in.Code, in.Message, category)
+	return a.saveUnpublishFailed(ctx, workflows.UnpublishAccountInput{PostID: in.PostID, AccountID: in.AccountID}, in.Code, msg, category)
 }
 
 // FinishUnpublish announces the end of an unpublish run: post.unpublished,

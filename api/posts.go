@@ -21,6 +21,7 @@ func postError(err error) error {
 	var inv *posts.InvalidError
 	var published *posts.PublishedAccountsError
 	var notPublished *posts.NotPublishedAccountsError
+	var state *posts.StatusError
 	switch {
 	case errors.As(err, &inv) && inv.Kind == posts.Malformed:
 		return BadRequest(inv.Code, inv.Message)
@@ -44,6 +45,8 @@ func postError(err error) error {
 		return Conflict("nothing_to_unpublish", "The post is published to no account it is not already unpublished from; name an account to unpublish it again.")
 	case errors.Is(err, posts.ErrUnpublishRunning):
 		return Conflict("unpublish_running", "An unpublish of this post is running; its outcome will be in the post's results and a post.unpublished event.")
+	case errors.As(err, &state):
+		return Conflict("post_state_conflict", fmt.Sprintf("The post is %s; this needs it %s.", state.Status, state.Wanted()))
 	case errors.Is(err, posts.ErrConflict):
 		return Conflict("post_state_conflict", "The post's status does not allow this (published, publishing or cancelled).")
 	}

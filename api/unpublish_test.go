@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/postflow/postflow/connections"
@@ -107,19 +108,24 @@ func TestUnpublishRefusals(t *testing.T) {
 		name, post, body string
 		status           int
 		code             string
+		// message, if set, is what the error's message must say.
+		message string
 	}{
-		{"failed account named", id, fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID), 409, "account_not_published"},
-		{"account not on the post", id, fmt.Sprintf(`{"accounts":[%q]}`, w.c.ID), 422, "account_not_on_post"},
-		{"account twice", id, fmt.Sprintf(`{"accounts":[%q,%q]}`, w.b.ID, w.b.ID), 422, "duplicate_account"},
-		{"not an id", id, `{"accounts":["nope"]}`, 400, "invalid_id"},
-		{"unknown field", id, `{"account":[]}`, 400, "unknown_field"},
-		{"draft", draft, "", 409, "post_state_conflict"},
-		{"no such post", "0123456789abcdef01234567", "", 404, "post_not_found"},
+		{"failed account named", id, fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID), 409, "account_not_published", ""},
+		{"account not on the post", id, fmt.Sprintf(`{"accounts":[%q]}`, w.c.ID), 422, "account_not_on_post", ""},
+		{"account twice", id, fmt.Sprintf(`{"accounts":[%q,%q]}`, w.b.ID, w.b.ID), 422, "duplicate_account", ""},
+		{"not an id", id, `{"accounts":["nope"]}`, 400, "invalid_id", ""},
+		{"unknown field", id, `{"account":[]}`, 400, "unknown_field", ""},
+		{"draft", draft, "", 409, "post_state_conflict", "The post is draft; this needs it published or failed."},
+		{"no such post", "0123456789abcdef01234567", "", 404, "post_not_found", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out := w.call(t, "POST", "/posts/"+tc.post+"/unpublish", tc.body)
 			if status != tc.status || errCode(out) != tc.code {
 				t.Errorf("%d %v; want %d %s", status, out, tc.status, tc.code)
+			}
+			if e, _ := out["error"].(map[string]any); tc.message != "" && e["message"] != tc.message {
+				t.Errorf("message %q; want %q", e["message"], tc.message)
 			}
 		})
 	}
@@ -230,4 +236,123 @@ func errCode(out map[string]any) string {
 	e, _ := out["error"].(map[string]any)
 	c, _ := e["code"].(string)
 	return c
+}
+
+// While a post's unpublish run has not ended, publishing it again
+// (?again=true on a published post) is 409 unpublish_running, and nothing
+// changes: it would forget every result, those the run deletes by too, so
+// the run would skip those accounts and leave their posts up after a 202
+// that promised otherwise. A retry, or a publish of a failed post, goes
+// ahead: it publishes to the failed accounts only and leaves the published
+// ones' results as they are.
+func TestPublishWaitsForUnpublish(t *testing.T) {
+	w := newRunWorld(t)
+	create := func(text string) string {
+		status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":%q,"socialAccountIds":[%q,%q]}`, text, w.a.ID, w.b.ID))
+		if status != 201 {
+			t.Fatalf("create: %d %v", status, out)
+		}
+		id := out["id"].(string)
+		if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+			t.Fatalf("publish: %d %v", status, out)
+		}
+		w.runner.mu.Lock()
+		w.runner.unpublishing[id] = true
+		w.runner.mu.Unlock()
+		return id
+	}
+
+	published := create("Up everywhere, coming down")
+	if status, out := w.call(t, "POST", "/publish/"+published+"?again=true", ""); status != 409 || errCode(out) != "unpublish_running" {
+		t.Errorf("publish again: %d %v; want 409 unpublish_running", status, out)
+	}
+	postStatus, results := w.results(t, published)
+	if postStatus != "published" || results[w.a.ID]["platformPostId"] == nil || results[w.b.ID]["platformPostId"] == nil {
+		t.Errorf("after a refused publish: post %q, results %v; want them as the publish left them", postStatus, results)
+	}
+
+	w.behave(t, w.b, `{"publish":"rejected","publishTimes":2}`)
+	failed := create("Up on a, refused on b")
+	_, results = w.results(t, failed)
+	before := results[w.a.ID]["platformPostId"]
+	for _, path := range []string{"/posts/" + failed + "/retry", "/publish/" + failed} {
+		if status, out := w.call(t, "POST", path, ""); status != 202 {
+			t.Errorf("%s during the unpublish: %d %v; want 202", path, status, out)
+		}
+		if _, results := w.results(t, failed); results[w.a.ID]["platformPostId"] != before || results[w.a.ID]["status"] != "published" {
+			t.Errorf("a after %s during the unpublish: %v; want its result untouched", path, results[w.a.ID])
+		}
+	}
+
+	w.runner.mu.Lock()
+	w.runner.unpublishing[published] = false
+	w.runner.mu.Unlock()
+	if status, out := w.call(t, "POST", "/publish/"+published+"?again=true", ""); status != 202 {
+		t.Errorf("publish again once the unpublish ended: %d %v; want 202", status, out)
+	}
+}
+
+// A delete the network keeps answering 503 fails once the retries run
+// out, with the network's code and its own message, as a refusal's
+// result has, not the activity error's text.
+func TestUnpublishOutageOutlastingTheRetries(t *testing.T) {
+	w := newRunWorld(t)
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"down for long","socialAccountIds":[%q]}`, w.a.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	w.behave(t, w.a, `{"publish":"ok","deleteSequence":["unavailable","unavailable","unavailable","unavailable","unavailable"]}`)
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 202 {
+		t.Fatalf("unpublish: %d %v", status, out)
+	}
+	_, results := w.results(t, id)
+	u, _ := results[w.a.ID]["unpublish"].(map[string]any)
+	if u["status"] != "failed" || u["errorCode"] != "unavailable" || u["errorCategory"] != "platform_unavailable" ||
+		u["errorMessage"] != "The sandbox is having a bad day." || u["attempts"] != 4.0 {
+		t.Errorf("a's unpublish: %v; want failed after 4 attempts, unavailable, with the sandbox's message", u)
+	}
+	if n := w.holds(t, w.a, "down for long"); n != 1 {
+		t.Errorf("a's feed holds the post %d times; want it still there", n)
+	}
+}
+
+// An account disconnected after its post went out cannot delete it: a new
+// connection of the same network user is another account, which the
+// post's result does not name, so an unpublish fails every time, and its
+// message says to delete the post by hand rather than to reconnect.
+func TestUnpublishFromADisconnectedAccount(t *testing.T) {
+	w := newRunWorld(t)
+	status, out := w.call(t, "POST", "/posts", fmt.Sprintf(`{"content":"left behind","socialAccountIds":[%q]}`, w.a.ID))
+	if status != 201 {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := out["id"].(string)
+	if status, out := w.call(t, "POST", "/publish/"+id, ""); status != 202 {
+		t.Fatalf("publish: %d %v", status, out)
+	}
+	if err := w.tw.Connections.Disconnect(context.Background(), "org-a", w.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	again := w.tw.MustConnectSandbox(t, "org-a", "alice", "Ada")
+	if again.ID == w.a.ID {
+		t.Fatalf("reconnecting gave the same account %s; this test expects a new one", again.ID)
+	}
+	for i := range 2 {
+		if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", fmt.Sprintf(`{"accounts":[%q]}`, w.a.ID)); status != 202 {
+			t.Fatalf("unpublish %d: %d %v", i, status, out)
+		}
+		_, results := w.results(t, id)
+		u, _ := results[w.a.ID]["unpublish"].(map[string]any)
+		msg, _ := u["errorMessage"].(string)
+		if u["status"] != "failed" || u["errorCode"] != "ACCOUNT_DISCONNECTED" || !strings.Contains(msg, "by hand") || strings.Contains(msg, "unpublish again") {
+			t.Errorf("unpublish %d after a reconnect: %v; want failed ACCOUNT_DISCONNECTED, telling to delete it by hand", i, u)
+		}
+	}
+	if n := w.holds(t, again, "left behind"); n != 1 {
+		t.Errorf("the feed holds the post %d times; want it still there", n)
+	}
 }

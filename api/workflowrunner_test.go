@@ -35,6 +35,9 @@ type workflowRunner struct {
 	acts *activities.Activities
 	mu   sync.Mutex
 	runs int
+	// unpublishing holds the posts whose unpublish run a test pretends
+	// has not ended.
+	unpublishing map[string]bool
 }
 
 func (r *workflowRunner) Start(_ context.Context, p *posts.Post) (string, error) {
@@ -68,6 +71,12 @@ func (r *workflowRunner) StartUnpublish(_ context.Context, p *posts.Post, accoun
 	return fmt.Sprintf("run-%d", r.runs), nil
 }
 
+func (r *workflowRunner) UnpublishRunning(_ context.Context, postID string) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.unpublishing[postID], nil
+}
+
 func (r *workflowRunner) Cancel(context.Context, string) error     { return nil }
 func (r *workflowRunner) Reschedule(context.Context, string) error { return nil }
 
@@ -80,6 +89,7 @@ type runWorld struct {
 	a, b, c *connections.Account
 	// events are the webhook events the runs emitted.
 	events *webhookstest.Recorder
+	runner *workflowRunner
 }
 
 func newRunWorld(t *testing.T) *runWorld {
@@ -89,7 +99,8 @@ func newRunWorld(t *testing.T) *runWorld {
 	w.events = &webhookstest.Recorder{}
 	acts := tw.Activities()
 	acts.Events = w.events
-	runner := &workflowRunner{acts: acts}
+	runner := &workflowRunner{acts: acts, unpublishing: map[string]bool{}}
+	w.runner = runner
 	svc := tw.PostsService(runner).WithUnpublisher(runner)
 	w.srv = httptest.NewServer(api.NewHandler(api.Options{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,

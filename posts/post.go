@@ -6,7 +6,9 @@ package posts
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/postflow/postflow/providers"
@@ -211,6 +213,30 @@ var ErrNotFound = errors.New("posts: post not found")
 
 // ErrConflict: the post's status does not allow the change.
 var ErrConflict = errors.New("posts: the post's status does not allow this")
+
+// StatusError is an ErrConflict that knows the post's status and the ones
+// the change needs, so that the answer can say them: a draft refused an
+// unpublish is told it is a draft, not what an edit would be refused for.
+type StatusError struct {
+	Status Status
+	Want   []Status
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("posts: the post is %s; this needs it %s", e.Status, e.Wanted())
+}
+
+// Wanted is Want in words: "published or failed".
+func (e *StatusError) Wanted() string {
+	want := make([]string, len(e.Want))
+	for i, s := range e.Want {
+		want[i] = string(s)
+	}
+	return strings.Join(want, " or ")
+}
+
+// Is makes errors.Is(err, ErrConflict) hold.
+func (e *StatusError) Is(target error) bool { return target == ErrConflict }
 
 // ListFilter selects posts.
 type ListFilter struct {

@@ -40,6 +40,8 @@ func (e *PublishedAccountsError) Error() string {
 // one (account_not_on_post, duplicate_account, or what a trigger checks),
 // ErrNotFound, ErrConflict (the post's run has not ended, or it was never
 // published: POST /publish), *PublishedAccountsError, ErrNothingToRetry.
+// An unpublish run of the post does not stop it: a retry never touches a
+// published account's result, which is all such a run deletes by.
 func (s *Service) Retry(ctx context.Context, orgID, id string, accountIDs []string) (workflowID, runID string, retried []string, err error) {
 	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
 	if err != nil {
@@ -129,7 +131,7 @@ func (s *Service) endedPost(ctx context.Context, orgID, id string, accountIDs []
 		return nil, nil, err
 	}
 	if p.Status != StatusFailed && p.Status != StatusPublished {
-		return nil, nil, ErrConflict
+		return nil, nil, &StatusError{Status: p.Status, Want: []Status{StatusPublished, StatusFailed}}
 	}
 	list, err := s.store.Results(ctx, p)
 	if err != nil {

@@ -443,7 +443,8 @@ var ErrAlreadyPublished = errors.New("posts: already published")
 // going: triggering twice never publishes twice. A published post is only
 // published again when again is true; a failed one is published to the
 // accounts that did not get it (and, when again is true, to those whose
-// outcome was unknown).
+// outcome was unknown). ErrUnpublishRunning: the post is published and its
+// unpublish run has not ended.
 func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (workflowID, runID string, err error) {
 	p, err := s.store.Get(ctx, orgID, id)
 	if err != nil {
@@ -466,6 +467,11 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 		var inv *InvalidError
 		if err := s.check(ctx, p); errors.As(err, &inv) {
 			return "", "", err
+		}
+		if p.Status == StatusPublished { // again: every result is forgotten
+			if err := s.refuseWhileUnpublishing(ctx, p.ID); err != nil {
+				return "", "", err
+			}
 		}
 		from := p.Status
 		queued, err := s.store.SetStatus(ctx, p, StatusQueued, from)

@@ -221,13 +221,17 @@ func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
 
 // StartUnpublish starts unpublish:{postId}. One runs at a time per post:
 // while one runs, a second is refused (posts.ErrUnpublishRunning) rather
-// than joined, since it may name other accounts.
+// than joined, since it may name other accounts. The SDK hides the
+// server's refusal and hands back the running run unless
+// WorkflowExecutionErrorWhenAlreadyStarted is set: the caller would be told
+// accounts were being unpublished that no run deletes.
 func (r *temporalRunner) StartUnpublish(ctx context.Context, p *posts.Post, accountIDs []string) (string, error) {
 	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       posts.UnpublishWorkflowID(p.ID),
-		TaskQueue:                r.taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		ID:                                       posts.UnpublishWorkflowID(p.ID),
+		TaskQueue:                                r.taskQueue,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.OrganizationIDAttr.ValueSet(p.OrganizationID),
 			workflows.PostIDAttr.ValueSet(p.ID),
@@ -242,6 +246,20 @@ func (r *temporalRunner) StartUnpublish(ctx context.Context, p *posts.Post, acco
 		return "", fmt.Errorf("start unpublish run of %s: %w", p.ID, err)
 	}
 	return run.GetRunID(), nil
+}
+
+// UnpublishRunning asks Temporal whether unpublish:{postId} has not ended;
+// none ever started is not running.
+func (r *temporalRunner) UnpublishRunning(ctx context.Context, postID string) (bool, error) {
+	desc, err := r.client.DescribeWorkflowExecution(ctx, posts.UnpublishWorkflowID(postID), "")
+	var notFound *serviceerror.NotFound
+	if errors.As(err, &notFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("describe unpublish run of %s: %w", postID, err)
+	}
+	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
 }
 
 // temporalDeliveries runs webhook deliveries on the DeliverWebhook
