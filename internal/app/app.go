@@ -20,11 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/postflow/postflow/activities"
@@ -38,6 +35,7 @@ import (
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/internal/payloadcodec"
+	"github.com/postflow/postflow/internal/runs"
 	"github.com/postflow/postflow/internal/sandboxplatform"
 	"github.com/postflow/postflow/internal/temporalconn"
 	"github.com/postflow/postflow/internal/tokencipher"
@@ -125,11 +123,11 @@ func buildServices(ctx context.Context, cfg *config.Config, d *deps, logger *slo
 	}
 	// Endpoints' URLs follow the policy of users' servers: outside
 	// development only public addresses, checked again at each delivery.
-	deliveries := &temporalDeliveries{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue}
+	deliveries := &runs.Deliveries{Client: d.temporal, TaskQueue: cfg.Temporal.TaskQueue}
 	s.webhooks = webhooks.NewService(s.webhookStore, cipher, netguard.Policy{AllowLocal: cfg.AllowLocalServers}, deliveries)
 	s.events = &webhooks.Emitter{Store: s.webhookStore, Starter: deliveries, Logger: logger}
 	s.connections = connections.NewService(s.accounts, states, reg, cipher, logger).WithEvents(s.events)
-	runner := &temporalRunner{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue, horizon: cfg.RateLimitHorizon}
+	runner := &runs.Posts{Client: d.temporal, TaskQueue: cfg.Temporal.TaskQueue, Horizon: cfg.RateLimitHorizon}
 	// A post's images are looked up in the library's records, which say
 	// their type, size and dimensions; the bytes are not read to check.
 	s.posts = posts.NewService(s.postStore, s.accounts, reg, runner, d.mongo.Media().Usable()).WithEvents(s.events, logger).WithUnpublisher(runner)
@@ -153,155 +151,6 @@ func mediaOptions(cfg *config.Config, svc *services) (api.MediaOptions, error) {
 		opts.Links = links
 	}
 	return opts, nil
-}
-
-// temporalRunner runs posts on the PublishPost workflow.
-type temporalRunner struct {
-	client    client.Client
-	taskQueue string
-	horizon   time.Duration
-}
-
-// Start starts publish:{postId}, or returns the run already going: the
-// conflict policy makes Temporal deduplicate, whoever triggers.
-func (r *temporalRunner) Start(ctx context.Context, p *posts.Post) (string, error) {
-	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       posts.WorkflowID(p.ID),
-		TaskQueue:                r.taskQueue,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.OrganizationIDAttr.ValueSet(p.OrganizationID),
-			workflows.PostIDAttr.ValueSet(p.ID),
-			workflows.StatusAttr.ValueSet(string(posts.StatusQueued)),
-		),
-		StaticSummary: runSummary(p),
-	}, workflows.PublishPost, workflows.PublishPostInput{PostID: p.ID, RateLimitHorizon: r.horizon})
-	if err != nil {
-		return "", fmt.Errorf("start publish run of %s: %w", p.ID, err)
-	}
-	return run.GetRunID(), nil
-}
-
-// runSummary is what the Web UI shows of a run at a glance: which post,
-// to how many accounts, when. No content: it is user data.
-func runSummary(p *posts.Post) string {
-	when := "now"
-	if p.ScheduledAt != nil {
-		when = "at " + p.ScheduledAt.UTC().Format(time.RFC3339)
-	}
-	n := len(p.SocialAccountIDs)
-	accounts := "accounts"
-	if n == 1 {
-		accounts = "account"
-	}
-	return fmt.Sprintf("Publish post %s to %d %s %s (organization %s)", p.ID, n, accounts, when, p.OrganizationID)
-}
-
-// Cancel cancels the post's run; a run that is not there is no error.
-func (r *temporalRunner) Cancel(ctx context.Context, postID string) error {
-	err := r.client.CancelWorkflow(ctx, posts.WorkflowID(postID), "")
-	var notFound *serviceerror.NotFound
-	if err != nil && !errors.As(err, &notFound) {
-		return fmt.Errorf("cancel publish run of %s: %w", postID, err)
-	}
-	return nil
-}
-
-// Reschedule signals the post's run to read its time again; a run that is
-// not there has nothing to move.
-func (r *temporalRunner) Reschedule(ctx context.Context, postID string) error {
-	err := r.client.SignalWorkflow(ctx, posts.WorkflowID(postID), "", workflows.RescheduleSignal, nil)
-	var notFound *serviceerror.NotFound
-	if err != nil && !errors.As(err, &notFound) {
-		return fmt.Errorf("reschedule publish run of %s: %w", postID, err)
-	}
-	return nil
-}
-
-// StartUnpublish starts unpublish:{postId}. One runs at a time per post:
-// while one runs, a second is refused (posts.ErrUnpublishRunning) rather
-// than joined, since it may name other accounts. The SDK hides the
-// server's refusal and hands back the running run unless
-// WorkflowExecutionErrorWhenAlreadyStarted is set: the caller would be told
-// accounts were being unpublished that no run deletes.
-func (r *temporalRunner) StartUnpublish(ctx context.Context, p *posts.Post, accountIDs []string) (string, error) {
-	run, err := r.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                                       posts.UnpublishWorkflowID(p.ID),
-		TaskQueue:                                r.taskQueue,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.OrganizationIDAttr.ValueSet(p.OrganizationID),
-			workflows.PostIDAttr.ValueSet(p.ID),
-		),
-		StaticSummary: fmt.Sprintf("Unpublish post %s from %d account(s) (organization %s)", p.ID, len(accountIDs), p.OrganizationID),
-	}, workflows.UnpublishPost, workflows.UnpublishPostInput{PostID: p.ID, AccountIDs: accountIDs, RateLimitHorizon: r.horizon})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		return "", posts.ErrUnpublishRunning
-	}
-	if err != nil {
-		return "", fmt.Errorf("start unpublish run of %s: %w", p.ID, err)
-	}
-	return run.GetRunID(), nil
-}
-
-// UnpublishRunning asks Temporal whether unpublish:{postId} has not ended;
-// none ever started is not running.
-func (r *temporalRunner) UnpublishRunning(ctx context.Context, postID string) (bool, error) {
-	desc, err := r.client.DescribeWorkflowExecution(ctx, posts.UnpublishWorkflowID(postID), "")
-	var notFound *serviceerror.NotFound
-	if errors.As(err, &notFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("describe unpublish run of %s: %w", postID, err)
-	}
-	return desc.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
-}
-
-// temporalDeliveries runs webhook deliveries on the DeliverWebhook
-// workflow (webhooks.Starter).
-type temporalDeliveries struct {
-	client    client.Client
-	taskQueue string
-}
-
-// StartDelivery starts webhook:{eventId}:{endpointId}. The reuse policy
-// refuses a second run of the id, running or ended, so an event is never
-// sent by two runs, whoever emits it again.
-func (t *temporalDeliveries) StartDelivery(ctx context.Context, eventID, endpointID string) error {
-	_, err := t.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflows.DeliverWebhookWorkflowID(eventID, endpointID),
-		TaskQueue:                t.taskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		StaticSummary:            fmt.Sprintf("Deliver event %s to webhook %s", eventID, endpointID),
-	}, workflows.DeliverWebhook, workflows.DeliverWebhookInput{EventID: eventID, EndpointID: endpointID})
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
-		return fmt.Errorf("start delivery of %s to webhook %s: %w", eventID, endpointID, err)
-	}
-	return nil
-}
-
-// Redeliver starts webhook-redelivery:{eventId}:{endpointId}, or returns
-// the one running.
-func (t *temporalDeliveries) Redeliver(ctx context.Context, eventID, endpointID string) (string, error) {
-	id := workflows.RedeliverWebhookWorkflowID(eventID, endpointID)
-	_, err := t.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                t.taskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		StaticSummary:            fmt.Sprintf("Redeliver event %s to webhook %s", eventID, endpointID),
-	}, workflows.DeliverWebhook, workflows.DeliverWebhookInput{EventID: eventID, EndpointID: endpointID, Redelivery: true})
-	if err != nil {
-		return "", fmt.Errorf("redeliver %s to webhook %s: %w", eventID, endpointID, err)
-	}
-	return id, nil
 }
 
 // networkDeps is what a network's provider may be built with.
@@ -864,7 +713,7 @@ func metricsOnRouter(host string, d *deps, logger *slog.Logger) http.Handler {
 // the process's postflow_posts_overdue gauge, and announced by post.overdue
 // events, started like every other webhook delivery.
 func overdueWatch(cfg *config.Config, d *deps, logger *slog.Logger) *posts.OverdueWatch {
-	deliveries := &temporalDeliveries{client: d.temporal, taskQueue: cfg.Temporal.TaskQueue}
+	deliveries := &runs.Deliveries{Client: d.temporal, TaskQueue: cfg.Temporal.TaskQueue}
 	return &posts.OverdueWatch{
 		Store:  d.mongo.Posts(),
 		After:  cfg.OverdueAfter,

@@ -1,4 +1,4 @@
-package app
+package runs
 
 import (
 	"context"
@@ -90,7 +90,7 @@ func TestStartUnpublish(t *testing.T) {
 				ids = append(ids, req.GetWorkflowId())
 				return tt.answer(req)
 			}})
-			r := &temporalRunner{client: c, taskQueue: "q"}
+			r := &Posts{Client: c, TaskQueue: "q"}
 			p := &posts.Post{ID: "6b0d107e28864fc46deb4d57", OrganizationID: "org"}
 			run, err := r.StartUnpublish(context.Background(), p, []string{"6b0d0ffdf2326003b669ad16"})
 			if !errors.Is(err, tt.wantErr) || run != tt.wantRun {
@@ -134,7 +134,7 @@ func TestUnpublishRunning(t *testing.T) {
 				asked = append(asked, req.GetExecution().GetWorkflowId())
 				return tt.describe(req)
 			}})
-			r := &temporalRunner{client: c, taskQueue: "q"}
+			r := &Posts{Client: c, TaskQueue: "q"}
 			got, err := r.UnpublishRunning(context.Background(), "6b0d107e28864fc46deb4d57")
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("UnpublishRunning = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
