@@ -139,6 +139,12 @@ func (d *Deliverer) Attempt(ctx context.Context, in AttemptInput) (*AttemptOutco
 	if err := d.Store.SaveDelivery(ctx, rec); err != nil {
 		return nil, err
 	}
+	if !rec.Success && d.Logger != nil {
+		// The receiver's failure, not PostFlow's: a warning an operator
+		// can find, with what GET .../deliveries says (never the URL).
+		d.Logger.WarnContext(ctx, "webhook delivery attempt failed", "webhook_id", ep.ID, "organization_id", ep.OrganizationID,
+			"event_id", ev.ID, "event_type", ev.Type, "attempt", in.Attempt, "failure", rec.failure(), "next_attempt_at", rec.NextAttemptAt)
+	}
 	out := &AttemptOutcome{Delivered: rec.Success, StatusCode: status}
 	after, err := d.Store.RecordOutcome(ctx, ep.ID, rec.Success, start.UTC())
 	if errors.Is(err, ErrNotFound) {

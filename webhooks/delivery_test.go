@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"github.com/postflow/postflow/internal/lockedbuf"
 	"github.com/postflow/postflow/internal/mongostore"
 	"github.com/postflow/postflow/internal/mongotest"
 	"github.com/postflow/postflow/internal/netguard"
@@ -59,6 +61,8 @@ type world struct {
 	got      []*http.Request
 	bodies   [][]byte
 	srv      *httptest.Server
+	// logs is what the deliverer logged.
+	logs lockedbuf.Buffer
 }
 
 func newWorld(t *testing.T) *world {
@@ -72,7 +76,7 @@ func newWorld(t *testing.T) *world {
 	clock := func() time.Time { return w.now }
 	w.svc = webhooks.NewService(w.store, cipher, netguard.Policy{AllowLocal: true}, w.starter).WithClock(clock)
 	w.d = &webhooks.Deliverer{Store: w.store, Sealer: cipher, Client: netguard.Policy{AllowLocal: true}.Client(webhooks.AttemptTimeout),
-		Disable: webhooks.DefaultDisablePolicy, Now: clock}
+		Disable: webhooks.DefaultDisablePolicy, Now: clock, Logger: slog.New(slog.NewTextHandler(&w.logs, nil))}
 	w.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		w.mu.Lock()
@@ -192,6 +196,12 @@ func TestFailuresDisableTheEndpoint(t *testing.T) {
 	list, _ := w.svc.Deliveries(ctx, "org-1", e.ID, 100, "")
 	if len(list) != 8 || len(list[0].Response) != webhooks.KeptResponseBytes || list[0].NextAttemptAt != nil || list[7].NextAttemptAt == nil {
 		t.Errorf("%d deliveries; newest %+v", len(list), list[0])
+	}
+	// Each failure is logged for operators, without the endpoint's URL
+	// (which may carry a receiver's token).
+	if logs := w.logs.String(); strings.Count(logs, "webhook delivery attempt failed") != 8 || strings.Contains(logs, w.srv.URL) ||
+		!strings.Contains(logs, "failure=\"HTTP 500\"") {
+		t.Errorf("logs after 8 failed attempts:\n%s", logs)
 	}
 	if out, err := w.d.Attempt(ctx, webhooks.AttemptInput{EventID: ev.ID, EndpointID: e.ID, Attempt: 9}); err != nil || !out.Stop || len(w.got) != 8 {
 		t.Errorf("an attempt to a disabled endpoint = %+v, %v; %d requests", out, err, len(w.got))
