@@ -189,7 +189,11 @@ func (a *Activities) FinishUnpublish(ctx context.Context, in workflows.FinishUnp
 	if err != nil {
 		return err
 	}
-	ev, err := posts.NewUnpublishedEvent(p, results, a.now(), activity.GetInfo(ctx).WorkflowExecution.RunID)
+	accounts := make([]string, 0, len(in.Outcomes))
+	for _, o := range in.Outcomes {
+		accounts = append(accounts, o.AccountID)
+	}
+	ev, err := posts.NewUnpublishedEvent(p, results, accounts, a.now(), activity.GetInfo(ctx).WorkflowExecution.RunID)
 	if err == nil {
 		err = a.Events.Emit(ctx, ev)
 	}

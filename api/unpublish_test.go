@@ -58,7 +58,7 @@ func TestUnpublishTouchesOnlyTheNamedAccounts(t *testing.T) {
 			t.Errorf("%s has an unpublish it was not asked for: %v", acc, u)
 		}
 	}
-	checkUnpublishedEvent(t, w, id, map[string]string{w.b.ID: "unpublished"})
+	checkUnpublishedEvent(t, w, id, []string{w.b.ID}, map[string]string{w.b.ID: "unpublished"})
 
 	// The default: every account published to and not unpublished.
 	status, out = w.call(t, "POST", "/posts/"+id+"/unpublish", "")
@@ -70,7 +70,7 @@ func TestUnpublishTouchesOnlyTheNamedAccounts(t *testing.T) {
 			t.Errorf("%s's feed still holds the post %d times", acc, n)
 		}
 	}
-	checkUnpublishedEvent(t, w, id, map[string]string{w.a.ID: "unpublished", w.b.ID: "unpublished", w.c.ID: "unpublished"})
+	checkUnpublishedEvent(t, w, id, []string{w.a.ID, w.c.ID}, map[string]string{w.a.ID: "unpublished", w.b.ID: "unpublished", w.c.ID: "unpublished"})
 
 	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 409 || errCode(out) != "nothing_to_unpublish" {
 		t.Errorf("a third unpublish without accounts: %d %v; want 409 nothing_to_unpublish", status, out)
@@ -186,12 +186,13 @@ func TestUnpublishRetriesOutagesAndFailsOnRefusal(t *testing.T) {
 	if !slices.Equal(steps, want) {
 		t.Errorf("a's attempts: %v; want %v", steps, want)
 	}
-	checkUnpublishedEvent(t, w, id, map[string]string{w.a.ID: "unpublished", w.b.ID: "failed"})
+	checkUnpublishedEvent(t, w, id, []string{w.a.ID, w.b.ID}, map[string]string{w.a.ID: "unpublished", w.b.ID: "failed"})
 }
 
 // checkUnpublishedEvent checks the newest post.unpublished event: post
-// id's, with each account's unpublish status as want says.
-func checkUnpublishedEvent(t *testing.T, w *runWorld, id string, want map[string]string) {
+// id's, for the run's accounts, with each account's unpublish status as
+// want says.
+func checkUnpublishedEvent(t *testing.T, w *runWorld, id string, runAccounts []string, want map[string]string) {
 	t.Helper()
 	evs := w.events.OfType(webhooks.PostUnpublished)
 	if len(evs) == 0 {
@@ -200,8 +201,9 @@ func checkUnpublishedEvent(t *testing.T, w *runWorld, id string, want map[string
 	var body struct {
 		Type string `json:"type"`
 		Data struct {
-			Post    struct{ ID string }
-			Results []struct {
+			Post     struct{ ID string }
+			Accounts []string
+			Results  []struct {
 				SocialAccountID string
 				Unpublish       *struct{ Status string }
 			}
@@ -215,6 +217,9 @@ func checkUnpublishedEvent(t *testing.T, w *runWorld, id string, want map[string
 		if r.Unpublish != nil {
 			got[r.SocialAccountID] = r.Unpublish.Status
 		}
+	}
+	if len(body.Data.Accounts) != len(runAccounts) || fmt.Sprint(body.Data.Accounts) != fmt.Sprint(runAccounts) {
+		t.Errorf("post.unpublished names accounts %v; want the run's %v", body.Data.Accounts, runAccounts)
 	}
 	if body.Type != webhooks.PostUnpublished || body.Data.Post.ID != id || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("post.unpublished: type %s, post %s, unpublish %v; want post %s, %v", body.Type, body.Data.Post.ID, got, id, want)

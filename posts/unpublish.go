@@ -22,8 +22,9 @@ const (
 	// Unpublished: the network no longer holds the post (it deleted it,
 	// or had already).
 	Unpublished UnpublishStatus = "unpublished"
-	// UnpublishFailed: the network refused to delete the post, or kept
-	// failing until the run's retries ran out; the post is still there.
+	// UnpublishFailed: the network refused to delete the post (it is
+	// still there), or did not answer until the run's retries ran out (it
+	// may be; an unpublish again settles it).
 	UnpublishFailed UnpublishStatus = "failed"
 )
 
@@ -164,13 +165,27 @@ func (s *Service) canDelete(ctx context.Context, orgID, accountID string) error 
 	return nil
 }
 
-// NewUnpublishedEvent is the post.unpublished event of an unpublish run
-// of p that ended: the post and every account's result, whose unpublish
-// says how it ended. Its id is derived from the post and the run, so the
-// run's end announced again is the same event.
-func NewUnpublishedEvent(p *Post, results []Result, at time.Time, run string) (*webhooks.Event, error) {
+// UnpublishedEventData is the "data" of a post.unpublished event: the
+// post, every account's result (whose unpublish says how each ended), and
+// the accounts the run unpublished from.
+type UnpublishedEventData struct {
+	Post    *Post    `json:"post"`
+	Results []Result `json:"results"`
+	// Accounts are the accounts the run was asked to unpublish from, in
+	// the post's order; results of others may hold an earlier run's
+	// unpublish.
+	Accounts []string `json:"accounts"`
+}
+
+// NewUnpublishedEvent is the post.unpublished event of the unpublish run
+// of p from accounts that ended. Its id is derived from the post and the
+// run, so the run's end announced again is the same event.
+func NewUnpublishedEvent(p *Post, results []Result, accounts []string, at time.Time, run string) (*webhooks.Event, error) {
 	if results == nil {
 		results = []Result{}
 	}
-	return webhooks.NewEvent(p.OrganizationID, webhooks.PostUnpublished, at, EventData{Post: p, Results: results}, p.ID, run)
+	if accounts == nil {
+		accounts = []string{}
+	}
+	return webhooks.NewEvent(p.OrganizationID, webhooks.PostUnpublished, at, UnpublishedEventData{Post: p, Results: results, Accounts: accounts}, p.ID, run)
 }
