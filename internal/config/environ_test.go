@@ -1,7 +1,10 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"testing"
 	"time"
 
@@ -58,4 +61,44 @@ func fill(t *testing.T, v reflect.Value) int {
 		}
 	}
 	return n
+}
+
+// Every variable Config reads is documented in docs/configuration.md's
+// table, and the table names none it does not read.
+func TestEveryVariableIsDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	// A row's first cell names one variable or several: `A`, `B`.
+	name := regexp.MustCompile("`([A-Z][A-Z0-9_]+)`")
+	for _, row := range regexp.MustCompile("(?m)^\\|([^|]*)\\|").FindAllStringSubmatch(string(doc), -1) {
+		for _, m := range name.FindAllStringSubmatch(row[1], -1) {
+			documented[m[1]] = true
+		}
+	}
+	read := map[string]bool{}
+	var walk func(reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			if name := f.Tag.Get("env"); name != "" {
+				read[name] = true
+			} else if f.Type.Kind() == reflect.Struct {
+				walk(f.Type)
+			}
+		}
+	}
+	walk(reflect.TypeOf(Config{}))
+	for name := range read {
+		if !documented[name] {
+			t.Errorf("%s is read but not in docs/configuration.md", name)
+		}
+	}
+	for name := range documented {
+		if !read[name] {
+			t.Errorf("docs/configuration.md documents %s, which nothing reads", name)
+		}
+	}
 }
