@@ -88,7 +88,21 @@ func UnpublishPost(ctx workflow.Context, in UnpublishPostInput) (*UnpublishPostR
 	if err := workflow.ExecuteActivity(ctx, FinishUnpublishActivity, FinishUnpublishInput{PostID: in.PostID, Outcomes: outcomes}).Get(ctx, nil); err != nil {
 		return nil, err
 	}
+	// For operators' filters, as a publish run's final status: a failed
+	// upsert (a bad attribute) fails the workflow task, which retries.
+	_ = workflow.UpsertTypedSearchAttributes(ctx, StatusAttr.ValueSet(UnpublishStatus(outcomes)))
 	return &UnpublishPostResult{Accounts: outcomes}, nil
+}
+
+// UnpublishStatus is an unpublish run's PostflowStatus: "unpublished"
+// when every account is, "unpublish_failed" when any is not.
+func UnpublishStatus(outcomes []UnpublishOutcome) string {
+	for _, o := range outcomes {
+		if o.Status != "unpublished" {
+			return "unpublish_failed"
+		}
+	}
+	return "unpublished"
 }
 
 // unpublishFromAccount is one branch: its failures end in a failed

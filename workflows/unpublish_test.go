@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -25,6 +26,8 @@ type unpublishRun struct {
 	failures []workflows.UnpublishFailureInput
 	finished []workflows.FinishUnpublishInput
 	timers   []time.Duration
+	// statuses: PostflowStatus, as each upsert set it.
+	statuses []string
 }
 
 func newUnpublishRun(deletes map[string][]error) *unpublishRun {
@@ -59,6 +62,12 @@ func newUnpublishRun(deletes map[string][]error) *unpublishRun {
 		defer r.mu.Unlock()
 		r.timers = append(r.timers, d)
 	})
+	r.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		status, _ := args.Get(0).(temporal.SearchAttributes).GetKeyword(workflows.StatusAttr)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.statuses = append(r.statuses, status)
+	}).Return(nil)
 	return r
 }
 
@@ -125,6 +134,21 @@ func TestUnpublishPostBranches(t *testing.T) {
 	}
 	if len(r.finished) != 1 || len(r.finished[0].Outcomes) != 4 {
 		t.Errorf("FinishUnpublish calls %+v; want one with every outcome", r.finished)
+	}
+	if len(r.statuses) != 1 || r.statuses[0] != "unpublish_failed" {
+		t.Errorf("PostflowStatus upserts %v; want unpublish_failed once", r.statuses)
+	}
+}
+
+// A run whose every account is unpublished says so to operators.
+func TestUnpublishPostAllUnpublished(t *testing.T) {
+	r := newUnpublishRun(map[string][]error{"a": {unavailableErr("HTTP_503"), nil}, "b": {nil}})
+	r.env.ExecuteWorkflow(workflows.UnpublishPost, workflows.UnpublishPostInput{PostID: "p", AccountIDs: []string{"a", "b"}})
+	if err := r.env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.statuses) != 1 || r.statuses[0] != "unpublished" || len(r.failures) != 0 {
+		t.Errorf("PostflowStatus upserts %v, failures %+v; want unpublished once, none", r.statuses, r.failures)
 	}
 }
 
