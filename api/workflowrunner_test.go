@@ -71,7 +71,7 @@ func (r *workflowRunner) StartUnpublish(_ context.Context, p *posts.Post, accoun
 	return fmt.Sprintf("run-%d", r.runs), nil
 }
 
-func (r *workflowRunner) UnpublishRunning(_ context.Context, postID string) (bool, error) {
+func (r *workflowRunner) Unpublishing(_ context.Context, postID string) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.unpublishing[postID], nil

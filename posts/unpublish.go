@@ -56,20 +56,21 @@ type UnpublishRunner interface {
 	// StartUnpublish starts the run that deletes p's posts of accountIDs
 	// from their networks. ErrUnpublishRunning: one is running for p.
 	StartUnpublish(ctx context.Context, p *Post, accountIDs []string) (runID string, err error)
-	// UnpublishRunning reports whether the post's unpublish run has not
+	// Unpublishing reports whether the post's unpublish run has not
 	// ended (started, and waiting for a worker counts).
-	UnpublishRunning(ctx context.Context, postID string) (bool, error)
+	Unpublishing(ctx context.Context, postID string) (bool, error)
 }
 
-// refuseWhileUnpublishing is ErrUnpublishRunning while the post's unpublish
-// run has not ended. Publishing a published post again then would forget the results the run deletes by (their platform post ids):
+// refuseWhileUnpublishing is ErrUnpublishRunning while the post's
+// unpublish run has not ended. Publishing a published post again then
+// would forget the results the run deletes by (their platform post ids):
 // the run would skip those accounts as never published, leaving their
 // posts up, and the 202 that started it would have promised otherwise.
 func (s *Service) refuseWhileUnpublishing(ctx context.Context, postID string) error {
 	if s.unpublisher == nil {
 		return nil
 	}
-	running, err := s.unpublisher.UnpublishRunning(ctx, postID)
+	running, err := s.unpublisher.Unpublishing(ctx, postID)
 	if err != nil {
 		return fmt.Errorf("post %s: is an unpublish running: %w", postID, err)
 	}

@@ -114,9 +114,9 @@ func (r *Posts) StartUnpublish(ctx context.Context, p *posts.Post, accountIDs []
 	return run.GetRunID(), nil
 }
 
-// UnpublishRunning asks Temporal whether unpublish:{postId} has not ended;
+// Unpublishing asks Temporal whether unpublish:{postId} has not ended;
 // none ever started is not running.
-func (r *Posts) UnpublishRunning(ctx context.Context, postID string) (bool, error) {
+func (r *Posts) Unpublishing(ctx context.Context, postID string) (bool, error) {
 	desc, err := r.Client.DescribeWorkflowExecution(ctx, posts.UnpublishWorkflowID(postID), "")
 	var notFound *serviceerror.NotFound
 	if errors.As(err, &notFound) {

@@ -105,7 +105,7 @@ func TestStartUnpublish(t *testing.T) {
 
 // TestUnpublishRunning: what a publish or retry asks before it forgets
 // results (posts.ErrUnpublishRunning while the run has not ended).
-func TestUnpublishRunning(t *testing.T) {
+func TestUnpublishing(t *testing.T) {
 	describing := func(status enumspb.WorkflowExecutionStatus) func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 		return func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 			return &workflowservice.DescribeWorkflowExecutionResponse{WorkflowExecutionInfo: &workflowpb.WorkflowExecutionInfo{Status: status}}, nil
@@ -135,7 +135,7 @@ func TestUnpublishRunning(t *testing.T) {
 				return tt.describe(req)
 			}})
 			r := &Posts{Client: c, TaskQueue: "q"}
-			got, err := r.UnpublishRunning(context.Background(), "6b0d107e28864fc46deb4d57")
+			got, err := r.Unpublishing(context.Background(), "6b0d107e28864fc46deb4d57")
 			if got != tt.want || (err != nil) != tt.wantErr {
 				t.Fatalf("UnpublishRunning = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
 			}
