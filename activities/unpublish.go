@@ -30,6 +30,13 @@ func (a *Activities) UnpublishFromAccount(ctx context.Context, in workflows.Unpu
 		// nothing of the run's is there to delete.
 		return &workflows.UnpublishOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: posts.CodeNotPublished}, nil
 	}
+	if r.Unpublish != nil && r.Unpublish.Status == posts.Unpublished {
+		// Named again after the network said the post is gone: a
+		// deleted post does not come back, so the outcome stands, its
+		// time too, and a failure now (a token expired since) cannot
+		// turn it into "still there".
+		return &workflows.UnpublishOutcome{AccountID: in.AccountID, Status: string(posts.Unpublished)}, nil
+	}
 	began := a.now().UTC()
 	if err := a.Posts.RecordUnpublishAttempt(ctx, in.PostID, in.AccountID, began); err != nil {
 		return nil, err

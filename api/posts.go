@@ -42,7 +42,7 @@ func postError(err error) error {
 		return &DetailedError{Err: Conflict("account_not_published", "The post is not published to "+strings.Join(notPublished.AccountIDs, ", ")+
 			"; nothing PostFlow published is there to delete. Leave it out of accounts."), Details: map[string][]string{"accounts": notPublished.AccountIDs}}
 	case errors.Is(err, posts.ErrNothingToUnpublish):
-		return Conflict("nothing_to_unpublish", "The post is published to no account it is not already unpublished from; name an account to unpublish it again.")
+		return Conflict("nothing_to_unpublish", "The post is published to no account it is not already unpublished from; naming one that is answers at once: it stays unpublished.")
 	case errors.Is(err, posts.ErrUnpublishRunning):
 		return Conflict("unpublish_running", "An unpublish of this post is running; its outcome will be in the post's results and a post.unpublished event.")
 	case errors.As(err, &state):

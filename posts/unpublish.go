@@ -103,8 +103,8 @@ func (e *NotPublishedAccountsError) Error() string {
 // when none is named, of every account it is published to and not yet
 // unpublished from, and from no other. It returns the run and the
 // accounts, in the post's order. An account named again after it was
-// unpublished is unpublished again (the networks answer a post that is
-// gone as deleted), so a repeated request ends the same.
+// unpublished stays so, without a call (a deleted post does not come
+// back), so a repeated request ends the same.
 //
 // Errors: a Malformed InvalidError (an id that is none), an Unacceptable
 // one (account_not_on_post, duplicate_account, cannot_unpublish: the
