@@ -43,6 +43,7 @@ func (a *Activities) UnpublishFromAccount(ctx context.Context, in workflows.Unpu
 	}
 	token, acc, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
 	a.logDeleteFailure(ctx, in, began, posts.StepToken, err)
+	err = tokenRefusal(err)
 	var prov providers.Provider
 	if err == nil {
 		var ok bool
@@ -110,7 +111,14 @@ func (a *Activities) unpublishError(ctx context.Context, in workflows.UnpublishA
 		}
 		return nil, rerr
 	}
-	if pe.Kind == providers.KindAuth {
+	var fromTokens *tokenError
+	switch {
+	case pe.Kind == providers.KindAuth && errors.As(err, &fromTokens):
+		// The token service refused (and expired, and logged) it: the
+		// account was not usable before any delete.
+		activity.GetLogger(ctx).Warn("No usable token to unpublish with: reconnect the account", "PostID", in.PostID,
+			"AccountID", in.AccountID, "Platform", pe.Provider, "Code", pe.Code)
+	case pe.Kind == providers.KindAuth:
 		// The same rule as for publishing: a token refused for good
 		// expires the account.
 		activity.GetLogger(ctx).Error("Platform refused the account's token while unpublishing: account expired, reconnect it",
@@ -118,11 +126,30 @@ func (a *Activities) unpublishError(ctx context.Context, in workflows.UnpublishA
 		if serr := a.Tokens.Expire(ctx, in.AccountID, pe); serr != nil {
 			return nil, serr
 		}
-	} else {
+	default:
 		activity.GetLogger(ctx).Warn("Platform refused to delete the post", "PostID", in.PostID, "AccountID", in.AccountID,
 			"Platform", pe.Provider, "Code", pe.Code)
 	}
 	return a.unpublishFailed(ctx, in, posts.Cause{Kind: pe.Kind, Code: pe.Code, Delete: true}, pe.Message)
+}
+
+// tokenError is a refusal of the token service (ValidAccessToken,
+// RenewAccessToken), not of the network's delete: the service expired
+// whatever it refused itself, and the account it names is not the one
+// whose token the network refused (Tokens.Expire on a page resolves to
+// its member, so a page expired on its own would expire a healthy member
+// and all its pages).
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+// tokenRefusal marks err, if any, as the token service's.
+func tokenRefusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &tokenError{err: err}
 }
 
 // unpublishFailed records the account's unpublish as failed, of the
