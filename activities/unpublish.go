@@ -38,9 +38,6 @@ func (a *Activities) UnpublishFromAccount(ctx context.Context, in workflows.Unpu
 		return &workflows.UnpublishOutcome{AccountID: in.AccountID, Status: string(posts.Unpublished)}, nil
 	}
 	began := a.now().UTC()
-	if err := a.Posts.RecordUnpublishAttempt(ctx, in.PostID, in.AccountID, began); err != nil {
-		return nil, err
-	}
 	token, acc, err := a.Tokens.ValidAccessToken(ctx, in.AccountID)
 	a.logDeleteFailure(ctx, in, began, posts.StepToken, err)
 	err = tokenRefusal(err)
@@ -52,6 +49,11 @@ func (a *Activities) UnpublishFromAccount(ctx context.Context, in workflows.Unpu
 		}
 	}
 	if err == nil {
+		// Recorded before the network is called: attempts count delete
+		// calls, not token failures.
+		if err := a.Posts.RecordUnpublishAttempt(ctx, in.PostID, in.AccountID, a.now().UTC()); err != nil {
+			return nil, err
+		}
 		stopHeartbeats := heartbeatWhileWaiting(ctx)
 		call := func(account providers.Account) error {
 			at := a.now().UTC()

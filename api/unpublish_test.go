@@ -360,8 +360,9 @@ func TestUnpublishFromADisconnectedAccount(t *testing.T) {
 		_, results := w.results(t, id)
 		u, _ := results[w.a.ID]["unpublish"].(map[string]any)
 		msg, _ := u["errorMessage"].(string)
-		if u["status"] != "failed" || u["errorCode"] != "ACCOUNT_DISCONNECTED" || !strings.Contains(msg, "by hand") || strings.Contains(msg, "unpublish again") {
-			t.Errorf("unpublish %d after a reconnect: %v; want failed ACCOUNT_DISCONNECTED, telling to delete it by hand", i, u)
+		if u["status"] != "failed" || u["errorCode"] != "ACCOUNT_DISCONNECTED" || !strings.Contains(msg, "by hand") || strings.Contains(msg, "unpublish again") ||
+			u["errorAction"] != "check_network" || u["attempts"] != 0.0 {
+			t.Errorf("unpublish %d after a reconnect: %v; want failed ACCOUNT_DISCONNECTED, check_network, no delete call, telling to delete it by hand", i, u)
 		}
 	}
 	if n := w.holds(t, again, "left behind"); n != 1 {

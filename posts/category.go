@@ -61,7 +61,9 @@ const (
 	ActionEdit Action = "edit"
 	// ActionWait: wait (PostFlow does, for a rate limit), then retry.
 	ActionWait Action = "wait"
-	// ActionRetry: retry (POST /posts/{id}/retry); nothing to change.
+	// ActionRetry: make the request again, nothing to change: POST
+	// /posts/{id}/retry for a publish, POST /posts/{id}/unpublish naming
+	// the account for an unpublish.
 	ActionRetry Action = "retry"
 	// ActionCheckNetwork: look at the account's feed on the network; if
 	// the post is not there, retry naming the account (for an unpublish
@@ -88,6 +90,17 @@ func (c Category) Action() Action {
 		return ActionContactSupport
 	}
 	return ""
+}
+
+// UnpublishAction is what c calls for when an unpublish failed with it:
+// its Action, but for a disconnected account, which PostFlow can no longer
+// act as (connecting it again makes another account): delete the post on
+// the network by hand.
+func (c Category) UnpublishAction() Action {
+	if c == CategoryAccountDisconnected {
+		return ActionCheckNetwork
+	}
+	return c.Action()
 }
 
 // The codes PostFlow itself gives a result (errorCode), beside the
@@ -136,8 +149,6 @@ func Categorize(c Cause) Category {
 		return CategoryContentRejected
 	case CodeCancelled:
 		return CategoryCancelled
-	case CodeNotPublished:
-		return CategoryDeleteRefused
 	case CodeRateLimitHorizon:
 		return CategoryQuotaExhausted
 	case CodeNotConfigured:

@@ -204,7 +204,7 @@ func (r *Result) Explain() {
 	}
 	r.ErrorAction = r.ErrorCategory.Action()
 	if r.Unpublish != nil {
-		r.Unpublish.ErrorAction = r.Unpublish.ErrorCategory.Action()
+		r.Unpublish.ErrorAction = r.Unpublish.ErrorCategory.UnpublishAction()
 	}
 }
 

@@ -67,7 +67,6 @@ func UnpublishPost(ctx workflow.Context, in UnpublishPostInput) (*UnpublishPostR
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		HeartbeatTimeout:    PublishHeartbeatTimeout,
 		RetryPolicy:         PublishRetryPolicy,
 	})
 	outcomes := make([]UnpublishOutcome, len(in.AccountIDs))
@@ -112,7 +111,9 @@ func unpublishFromAccount(ctx workflow.Context, in UnpublishPostInput, accountID
 	deadline := workflow.Now(ctx).Add(in.RateLimitHorizon)
 	for {
 		var out UnpublishOutcome
-		err := workflow.ExecuteActivity(ctx, UnpublishFromAccountActivity, ai).Get(ctx, &out)
+		// It heartbeats while the network's call is in flight, so a worker
+		// that dies mid-call is noticed within PublishHeartbeatTimeout.
+		err := workflow.ExecuteActivity(workflow.WithHeartbeatTimeout(ctx, PublishHeartbeatTimeout), UnpublishFromAccountActivity, ai).Get(ctx, &out)
 		if err == nil {
 			return out
 		}

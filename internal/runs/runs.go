@@ -101,6 +101,7 @@ func (r *Posts) StartUnpublish(ctx context.Context, p *posts.Post, accountIDs []
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.OrganizationIDAttr.ValueSet(p.OrganizationID),
 			workflows.PostIDAttr.ValueSet(p.ID),
+			workflows.StatusAttr.ValueSet("unpublishing"),
 		),
 		StaticSummary: fmt.Sprintf("Unpublish post %s from %d account(s) (organization %s)", p.ID, len(accountIDs), p.OrganizationID),
 	}, workflows.UnpublishPost, workflows.UnpublishPostInput{PostID: p.ID, AccountIDs: accountIDs, RateLimitHorizon: r.Horizon})

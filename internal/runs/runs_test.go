@@ -103,7 +103,7 @@ func TestStartUnpublish(t *testing.T) {
 	}
 }
 
-// TestUnpublishRunning: what a publish or retry asks before it forgets
+// TestUnpublishing: what a publish or retry asks before it forgets
 // results (posts.ErrUnpublishRunning while the run has not ended).
 func TestUnpublishing(t *testing.T) {
 	describing := func(status enumspb.WorkflowExecutionStatus) func(*workflowservice.DescribeWorkflowExecutionRequest) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -137,7 +137,7 @@ func TestUnpublishing(t *testing.T) {
 			r := &Posts{Client: c, TaskQueue: "q"}
 			got, err := r.Unpublishing(context.Background(), "6b0d107e28864fc46deb4d57")
 			if got != tt.want || (err != nil) != tt.wantErr {
-				t.Fatalf("UnpublishRunning = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
+				t.Fatalf("Unpublishing = %v, %v; want %v, error %v", got, err, tt.want, tt.wantErr)
 			}
 			if len(asked) != 1 || asked[0] != "unpublish:6b0d107e28864fc46deb4d57" {
 				t.Fatalf("described %v", asked)
