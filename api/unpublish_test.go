@@ -299,6 +299,10 @@ func TestPublishWaitsForUnpublish(t *testing.T) {
 	w.runner.mu.Lock()
 	w.runner.unpublishing[published] = false
 	w.runner.mu.Unlock()
+	// Nor is the post deleted while it runs: its end would announce nothing.
+	if status, out := w.call(t, "DELETE", "/posts/"+failed, ""); status != 409 || errCode(out) != "unpublish_running" {
+		t.Errorf("DELETE during the unpublish: %d %v; want 409 unpublish_running", status, out)
+	}
 	if status, out := w.call(t, "POST", "/publish/"+published+"?again=true", ""); status != 202 {
 		t.Errorf("publish again once the unpublish ended: %d %v; want 202", status, out)
 	}

@@ -394,7 +394,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 
 // Delete deletes a post. A scheduled or queued one is cancelled instead:
 // its run is stopped, and it stays, as cancelled, so nobody wonders where
-// it went. A post being published cannot be deleted.
+// it went. A post being published cannot be deleted, nor one being
+// unpublished (ErrUnpublishRunning): its run's end would have no post to
+// announce.
 func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 	p, err := s.store.Get(ctx, orgID, id)
 	if err != nil {
@@ -410,9 +412,12 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 		}
 		s.announceCancel(ctx, cancelled)
 		return s.runner.Cancel(ctx, p.ID)
-	default:
-		return s.store.Delete(ctx, orgID, p.ID)
+	case StatusPublished, StatusFailed:
+		if err := s.refuseWhileUnpublishing(ctx, p.ID); err != nil {
+			return err
+		}
 	}
+	return s.store.Delete(ctx, orgID, p.ID)
 }
 
 // announceCancel emits post.cancelled for p, once: a post is cancelled
