@@ -104,7 +104,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 	renew := func() (providers.Account, error) {
 		t, ac, err := a.Tokens.RenewAccessToken(ctx, in.AccountID, token)
 		if err != nil {
-			return providers.Account{}, err
+			return providers.Account{}, tokenRefusal(err)
 		}
 		token, acc = t, ac
 		return acc.Provider(token), nil
@@ -141,7 +141,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		}
 	}
 	if err != nil {
-		if errors.As(err, &pe) && pe.Kind == providers.KindAuth {
+		if errors.As(err, &pe) && pe.Kind == providers.KindAuth && !fromTokenService(err) {
 			if serr := a.Tokens.Expire(ctx, in.AccountID, pe); serr != nil {
 				return nil, serr
 			}
@@ -177,7 +177,7 @@ func (a *Activities) uploadFailed(ctx context.Context, in workflows.AccountInput
 	if errors.As(err, &pe) {
 		r.ErrorCode, r.ErrorMessage = pe.Code, pe.Message
 		r.ErrorCategory = posts.Categorize(posts.Cause{Kind: pe.Kind, Code: pe.Code, Upload: true})
-		if pe.Kind == providers.KindAuth {
+		if pe.Kind == providers.KindAuth && !fromTokenService(err) {
 			if serr := a.Tokens.Expire(ctx, in.AccountID, pe); serr != nil {
 				return nil, serr
 			}

@@ -3,11 +3,13 @@ package activities_test
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/postflow/postflow/activities"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/testworld"
@@ -32,18 +34,22 @@ func blueskyOn(t *testing.T, fake *blueskyfake.Server, local bool) providers.Pro
 
 // TestSessionEndedEarly: a Bluesky session the PDS ends before its stated
 // time (400 ExpiredToken; providers' KindSessionExpired) is renewed within
-// the activity and the publish made once more, without spending a retry;
-// when the app password has been revoked too, the renewal is refused and
-// the account marked expired.
+// the activity and the publish (or the unpublish's delete) made once more,
+// without spending a retry; when the app password has been revoked too,
+// the renewal is refused and the account marked expired, by the token
+// service alone.
 func TestSessionEndedEarly(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
+		unpublish bool
 		revoke    bool
-		published bool
+		done      bool // published, or unpublished
 		status    connections.Status
 	}{
-		{"renewed, then published", false, true, connections.StatusActive},
-		{"app password revoked: the account expires", true, false, connections.StatusExpired},
+		{"renewed, then published", false, false, true, connections.StatusActive},
+		{"app password revoked: the account expires", false, true, false, connections.StatusExpired},
+		{"renewed, then unpublished", true, false, true, connections.StatusActive},
+		{"app password revoked: the unpublish fails, the account expires", true, true, false, connections.StatusExpired},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
@@ -55,7 +61,10 @@ func TestSessionEndedEarly(t *testing.T) {
 			store, conns := w.Store, w.Connections
 			var suite testsuite.WorkflowTestSuite
 			env := suite.NewTestActivityEnvironment()
-			w.Activities().Register(env)
+			acts := w.Activities()
+			spy := &expireSpy{TokenSource: acts.Tokens}
+			acts.Tokens = spy
+			acts.Register(env)
 
 			acct := fake.CreateAccount("alice.test", "")
 			pw := fake.AppPassword(acct.DID)
@@ -63,27 +72,54 @@ func TestSessionEndedEarly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The stored token says two hours more; the PDS ends it now.
-			fake.ExpireSessions(acct.DID)
-			if tc.revoke {
-				fake.RevokeAppPassword(acct.DID, pw)
-			}
 			now := time.Now().UTC()
 			p, err := store.Posts().Create(ctx, &posts.Post{OrganizationID: "org-1", Content: "hello after a renewal",
 				SocialAccountIDs: []string{account.ID}, Status: posts.StatusPublishing, CreatedAt: now, UpdatedAt: now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			v, err := env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: account.ID})
-			var out workflows.AccountOutcome
-			if err == nil {
-				err = v.Get(&out)
+			publish := func() (workflows.AccountOutcome, error) {
+				v, err := env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: account.ID})
+				var out workflows.AccountOutcome
+				if err == nil {
+					err = v.Get(&out)
+				}
+				return out, err
 			}
-			if tc.published != (err == nil && out.Status == "published") {
-				t.Fatalf("outcome %+v, %v; want published %v", out, err, tc.published)
+			if tc.unpublish {
+				if out, err := publish(); err != nil || out.Status != "published" {
+					t.Fatalf("publish: %+v, %v", out, err)
+				}
 			}
-			if n := len(fake.Records(acct.DID)); n != map[bool]int{true: 1, false: 0}[tc.published] {
-				t.Errorf("the PDS holds %d records", n)
+			// The stored token says two hours more; the PDS ends it now.
+			fake.ExpireSessions(acct.DID)
+			if tc.revoke {
+				fake.RevokeAppPassword(acct.DID, pw)
+			}
+			held := 0 // records the PDS holds when done
+			if tc.unpublish {
+				v, err := env.ExecuteActivity(workflows.UnpublishFromAccountActivity, workflows.UnpublishAccountInput{PostID: p.ID, AccountID: account.ID})
+				var out workflows.UnpublishOutcome
+				if err == nil {
+					err = v.Get(&out)
+				}
+				if tc.done != (err == nil && out.Status == "unpublished") {
+					t.Fatalf("outcome %+v, %v; want unpublished %v", out, err, tc.done)
+				}
+				if !tc.done {
+					held = 1
+				}
+			} else {
+				out, err := publish()
+				if tc.done != (err == nil && out.Status == "published") {
+					t.Fatalf("outcome %+v, %v; want published %v", out, err, tc.done)
+				}
+				if tc.done {
+					held = 1
+				}
+			}
+			if n := len(fake.Records(acct.DID)); n != held {
+				t.Errorf("the PDS holds %d records, want %d", n, held)
 			}
 			if !slices.Contains(fake.Calls(), "/xrpc/com.atproto.server.refreshSession") {
 				t.Error("the session was not renewed")
@@ -95,6 +131,32 @@ func TestSessionEndedEarly(t *testing.T) {
 			if stored.Status != tc.status {
 				t.Errorf("account %s, want %s", stored.Status, tc.status)
 			}
+			// The renewal's refusal is the token service's, which expired
+			// the account itself: Expire, which resolves a page to its
+			// member, is for a network's refusal only.
+			if spy.calls() != 0 {
+				t.Errorf("Tokens.Expire called %d times after the token service refused the renewal", spy.calls())
+			}
 		})
 	}
+}
+
+// expireSpy counts Tokens.Expire calls.
+type expireSpy struct {
+	activities.TokenSource
+	mu sync.Mutex
+	n  int
+}
+
+func (s *expireSpy) Expire(ctx context.Context, accountID string, cause *providers.Error) error {
+	s.mu.Lock()
+	s.n++
+	s.mu.Unlock()
+	return s.TokenSource.Expire(ctx, accountID, cause)
+}
+
+func (s *expireSpy) calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/workflows"
@@ -28,4 +29,31 @@ func (a *Activities) RefreshAccessToken(ctx context.Context, in workflows.Accoun
 		return out, nil
 	}
 	return a.classify(ctx, in, prev, err, false)
+}
+
+// tokenError is a refusal of the token service (ValidAccessToken,
+// RenewAccessToken), not of the network's publish or delete: the service expired
+// whatever it refused itself, and the account it names is not the one
+// whose token the network refused (Tokens.Expire on a page resolves to
+// its member, so a page expired on its own would expire a healthy member
+// and all its pages).
+type tokenError struct{ err error }
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.err }
+
+// tokenRefusal marks err, if any, as the token service's.
+func tokenRefusal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &tokenError{err: err}
+}
+
+// fromTokenService says whether err is the token service's refusal
+// (tokenRefusal), which must not expire the account again through
+// Tokens.Expire.
+func fromTokenService(err error) bool {
+	var te *tokenError
+	return errors.As(err, &te)
 }

@@ -71,6 +71,8 @@ func (a *Activities) UnpublishFromAccount(ctx context.Context, in workflows.Unpu
 			var t string
 			if t, acc, err = a.Tokens.RenewAccessToken(ctx, in.AccountID, token); err == nil {
 				err = call(acc.Provider(t))
+			} else {
+				err = tokenRefusal(err)
 			}
 		}
 		stopHeartbeats()
@@ -113,9 +115,8 @@ func (a *Activities) unpublishError(ctx context.Context, in workflows.UnpublishA
 		}
 		return nil, rerr
 	}
-	var fromTokens *tokenError
 	switch {
-	case pe.Kind == providers.KindAuth && errors.As(err, &fromTokens):
+	case pe.Kind == providers.KindAuth && fromTokenService(err):
 		// The token service refused (and expired, and logged) it: the
 		// account was not usable before any delete.
 		activity.GetLogger(ctx).Warn("No usable token to unpublish with: reconnect the account", "PostID", in.PostID,
@@ -133,25 +134,6 @@ func (a *Activities) unpublishError(ctx context.Context, in workflows.UnpublishA
 			"Platform", pe.Provider, "Code", pe.Code)
 	}
 	return a.unpublishFailed(ctx, in, posts.Cause{Kind: pe.Kind, Code: pe.Code, Delete: true}, pe.Message)
-}
-
-// tokenError is a refusal of the token service (ValidAccessToken,
-// RenewAccessToken), not of the network's delete: the service expired
-// whatever it refused itself, and the account it names is not the one
-// whose token the network refused (Tokens.Expire on a page resolves to
-// its member, so a page expired on its own would expire a healthy member
-// and all its pages).
-type tokenError struct{ err error }
-
-func (e *tokenError) Error() string { return e.err.Error() }
-func (e *tokenError) Unwrap() error { return e.err }
-
-// tokenRefusal marks err, if any, as the token service's.
-func tokenRefusal(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &tokenError{err: err}
 }
 
 // unpublishFailed records the account's unpublish as failed, of the
