@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // Items is where the library's records live (internal/mongostore.Media in
@@ -52,8 +54,10 @@ type Library struct {
 	store  Store
 	limits Limits
 	budget *Budget
-	inUse  InUseFunc
-	now    func() time.Time
+	// uploads bounds the uploads Add holds at once (UploadSlots).
+	uploads *semaphore.Weighted
+	inUse   InUseFunc
+	now     func() time.Time
 }
 
 // Option configures a Library.
@@ -87,7 +91,17 @@ func NewLibrary(items Items, store Store, limits Limits, inUse InUseFunc, opts .
 		}
 		l.budget = budget
 	}
+	l.uploads = semaphore.NewWeighted(l.UploadSlots())
 	return l, nil
+}
+
+// UploadSlots is how many uploads Add holds at once: each holds up to
+// twice Limits().MaxBytes (the bytes read, then the cleaned ones) before
+// any decode, which the decode budget does not see, so as many as fit
+// that budget twice over, at least one. With the defaults (512 MiB, 20
+// MiB) 12; the others wait, their bodies not yet read.
+func (l *Library) UploadSlots() int64 {
+	return max(1, l.budget.Bytes()/(2*l.limits.MaxBytes))
 }
 
 // Limits are the library's upload limits (MaxBytes in bytes, MaxPixels as
@@ -99,13 +113,19 @@ func (l *Library) Limits() Limits { return l.limits }
 // filename is the client's name for the file, kept for people only (its
 // directories and control characters dropped, at most 255 bytes).
 //
-// The decode waits for the library's decode budget (see Inspect).
+// It waits for one of the library's upload slots (UploadSlots) before
+// reading r, and the decode for the library's decode budget (see
+// Inspect).
 //
 // Errors: those of Inspect (ErrTooLarge, ErrUnsupportedType,
 // ErrTooManyPixels, ErrCorrupt, r's own failure, or ctx's while waiting),
 // else the store's or the repository's, wrapped. If the record cannot be
 // written the bytes are removed again.
 func (l *Library) Add(ctx context.Context, orgID, filename string, r io.Reader) (*Item, error) {
+	if err := l.uploads.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("media: waiting for an upload slot: %w", err)
+	}
+	defer l.uploads.Release(1)
 	img, err := Inspect(ctx, r, l.limits, l.budget)
 	if err != nil {
 		return nil, err

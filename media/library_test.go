@@ -365,3 +365,87 @@ func TestLibraryUsesItsBudget(t *testing.T) {
 		t.Error("a zero budget was made")
 	}
 }
+
+// gatedReader blocks its first Read until gate closes, counting the
+// readers inside Read at once in *inside (its peak in *peak).
+type gatedReader struct {
+	r            io.Reader
+	gate         chan struct{}
+	mu           *sync.Mutex
+	inside, peak *int
+	entered      chan struct{}
+	waited       bool
+}
+
+func (g *gatedReader) Read(p []byte) (int, error) {
+	if !g.waited {
+		g.waited = true
+		g.mu.Lock()
+		*g.inside++
+		*g.peak = max(*g.peak, *g.inside)
+		g.mu.Unlock()
+		g.entered <- struct{}{}
+		<-g.gate
+		g.mu.Lock()
+		*g.inside--
+		g.mu.Unlock()
+	}
+	return g.r.Read(p)
+}
+
+// Uploads beyond UploadSlots wait for a slot before their bodies are
+// read: their bytes, held before any decode, are bounded with the decode
+// budget; a waiting one whose context ends gives up with its error.
+func TestLibraryBoundsUploadsInFlight(t *testing.T) {
+	f := newLibrary(t)
+	budget, err := media.NewBudget(4 << 20) // two slots of 1 MiB uploads
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := media.NewLibrary(f.items, f.store, f.lib.Limits(), func(context.Context, string, string) (bool, error) { return false, nil },
+		media.WithBudget(budget))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lib.UploadSlots() != 2 {
+		t.Fatalf("UploadSlots = %d, want 2 (4 MiB / (2 x 1 MiB))", lib.UploadSlots())
+	}
+	var mu sync.Mutex
+	inside, peak := 0, 0
+	gate, entered := make(chan struct{}), make(chan struct{}, 5)
+	errs := make(chan error, 5)
+	for range 5 {
+		go func() {
+			_, err := lib.Add(context.Background(), "org-a", "a.png", &gatedReader{r: bytes.NewReader(mediatest.PNG(40, 30)),
+				gate: gate, mu: &mu, inside: &inside, peak: &peak, entered: entered})
+			errs <- err
+		}()
+	}
+	<-entered
+	<-entered
+	select {
+	case <-entered:
+		t.Fatal("a third upload was read while two held their slots")
+	case <-time.After(100 * time.Millisecond):
+	}
+	// A waiting upload whose request goes away gives up.
+	ctx, cancel := context.WithCancel(context.Background())
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := lib.Add(ctx, "org-a", "late.png", bytes.NewReader(mediatest.PNG(4, 3)))
+		waiting <- err
+	}()
+	cancel()
+	if err := <-waiting; !errors.Is(err, context.Canceled) {
+		t.Errorf("a cancelled wait: %v, want context.Canceled", err)
+	}
+	close(gate)
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if peak != 2 || f.store.count() != 5 {
+		t.Errorf("peak %d uploads read at once, %d stored; want 2 and 5", peak, f.store.count())
+	}
+}
