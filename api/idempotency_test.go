@@ -21,11 +21,14 @@ import (
 	"github.com/postflow/postflow/api"
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/internal/idempotency"
+	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/testworld"
+	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/media"
 	"github.com/postflow/postflow/media/gridfs"
 	"github.com/postflow/postflow/media/mediatest"
 	"github.com/postflow/postflow/posts"
+	"github.com/postflow/postflow/webhooks"
 )
 
 // gatedRunner is fakeRunner whose starts wait for gate (when set) and fail
@@ -81,7 +84,11 @@ func newIdemAPI(t *testing.T, keys func(*idempotency.Store) *idempotency.Store, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := idempotency.New(w.Redis)
+	cipher, err := tokencipher.New(bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := idempotency.New(w.Redis).WithSealer(cipher)
 	if keys != nil {
 		store = keys(store)
 	}
@@ -90,6 +97,7 @@ func newIdemAPI(t *testing.T, keys func(*idempotency.Store) *idempotency.Store, 
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
 		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: w.PostsService(runner),
 		Media: api.MediaOptions{Library: lib}, Idempotency: store,
+		Webhooks: webhooks.NewService(w.Store.Webhooks(), cipher, netguard.Policy{}, &fakeDeliveries{}),
 	}))
 	t.Cleanup(a.srv.Close)
 	return a
@@ -513,6 +521,63 @@ func TestIdempotencyKeyOnEveryTrigger(t *testing.T) {
 		_ = json.Unmarshal(out, &e)
 		if res.StatusCode != http.StatusBadRequest || code(e) != "invalid_idempotency_key" {
 			t.Errorf("POST %s with a 256-character key = %d %s, want 400 invalid_idempotency_key", path, res.StatusCode, out)
+		}
+	}
+}
+
+// A webhook's creation and its secret's rotation, retried with their key
+// after a lost answer, answer as the first did: one endpoint, one
+// rotation (a second would end the first secret at once), and the secret
+// each answer shows rests in Redis sealed, not readable.
+func TestIdempotentWebhookRoutes(t *testing.T) {
+	a := newIdemAPI(t, nil, nil)
+	body := []byte(`{"url":"https://93.184.215.14/hooks"}`)
+	key := newKey(t)
+	var first map[string]any
+	for i := range 2 {
+		res, raw := a.do(t, "alice", "org-a", http.MethodPost, "/webhooks", "application/json", body, key)
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		if res.StatusCode != 201 || (i == 1) != (res.Header.Get("Idempotent-Replayed") == "true") {
+			t.Fatalf("create %d: %d %s (replayed %q)", i, res.StatusCode, raw, res.Header.Get("Idempotent-Replayed"))
+		}
+		if i == 0 {
+			first = out
+		} else if out["id"] != first["id"] || out["secret"] != first["secret"] {
+			t.Errorf("the retry answered %v; want the first answer %v", out, first)
+		}
+	}
+	if list, err := a.world.Store.Webhooks().Endpoints(context.Background(), "org-a"); err != nil || len(list) != 1 {
+		t.Fatalf("endpoints after a retried create: %d, %v; want 1", len(list), err)
+	}
+	id := first["id"].(string)
+	rotate, rkey := "/webhooks/"+id+"/rotate-secret", newKey(t)
+	var secrets []string
+	for range 2 {
+		res, raw := a.do(t, "alice", "org-a", http.MethodPost, rotate, "", nil, rkey)
+		var out map[string]any
+		_ = json.Unmarshal(raw, &out)
+		if res.StatusCode != 200 {
+			t.Fatalf("rotate: %d %s", res.StatusCode, raw)
+		}
+		secrets = append(secrets, fmt.Sprint(out["secret"]))
+	}
+	if secrets[0] != secrets[1] || secrets[0] == first["secret"] {
+		t.Errorf("rotations answered %v (first secret %v); want one new secret, twice", secrets, first["secret"])
+	}
+	ep, err := a.world.Store.Webhooks().Endpoint(context.Background(), id)
+	if err != nil || ep.PreviousSecret == "" {
+		t.Fatalf("endpoint after one rotation: %+v, %v; want the first secret kept as the previous one", ep, err)
+	}
+	for _, k := range []string{key, rkey} {
+		stored, err := a.world.Redis.HGetAll(context.Background(), idempotency.RedisKey("org-a", k)).Result()
+		if err != nil || len(stored) == 0 {
+			t.Fatalf("the key's record: %v, %v", stored, err)
+		}
+		for field, v := range stored {
+			if strings.Contains(v, "whsec_") {
+				t.Errorf("Redis holds a signing secret readable in %s", field)
+			}
 		}
 	}
 }

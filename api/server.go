@@ -47,9 +47,10 @@ type Options struct {
 	Webhooks *webhooks.Service
 	// Media serves the media library (/media) when its Library is set.
 	Media MediaOptions
-	// Idempotency keeps the Idempotency-Keys of POST /posts, PATCH
-	// /posts/{id}, POST /publish/{postId} and POST /media (Redis); without
-	// it a request carrying one is 503 idempotency_unavailable.
+	// Idempotency keeps the Idempotency-Keys of the POSTs and PATCHes
+	// that change posts, media and webhooks (Redis), their answers sealed
+	// (idempotency.Store.WithSealer) where they may carry a secret;
+	// without it a request carrying one is 503 idempotency_unavailable.
 	Idempotency *idempotency.Store
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
 	// Web UI to decode payloads (see codec.go).
@@ -204,14 +205,17 @@ func NewHandler(opts Options) http.Handler {
 	if s.webhooks != nil {
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
-			r.Post("/webhooks", s.createWebhook)
+			// A retry after a timeout must not make a second endpoint
+			// or rotate twice (which would end the first secret at once).
+			idem := s.idempotent(idemRoute{maxBody: opts.MaxBodyBytes})
+			r.With(idem).Post("/webhooks", s.createWebhook)
 			r.Get("/webhooks", s.listWebhooks)
 			r.Get("/webhooks/{id}", s.getWebhook)
-			r.Patch("/webhooks/{id}", s.updateWebhook)
+			r.With(idem).Patch("/webhooks/{id}", s.updateWebhook)
 			r.Delete("/webhooks/{id}", s.deleteWebhook)
-			r.Post("/webhooks/{id}/rotate-secret", s.rotateWebhookSecret)
+			r.With(idem).Post("/webhooks/{id}/rotate-secret", s.rotateWebhookSecret)
 			r.Get("/webhooks/{id}/deliveries", s.listDeliveries)
-			r.Post("/webhooks/{id}/deliveries/{deliveryId}/redeliver", s.redeliver)
+			r.With(idem).Post("/webhooks/{id}/deliveries/{deliveryId}/redeliver", s.redeliver)
 		})
 	}
 	if s.media != nil {

@@ -474,12 +474,13 @@ func isLoopbackIP(host string) bool {
 }
 
 // idempotencyStore keeps Idempotency-Keys in the API's Redis (nil
-// without one).
-func idempotencyStore(d *deps) *idempotency.Store {
+// without one), their answers sealed with the token cipher: a webhook's
+// creation or rotation answers with its signing secret.
+func idempotencyStore(d *deps, cipher *tokencipher.Cipher) *idempotency.Store {
 	if d.redis == nil {
 		return nil
 	}
-	return idempotency.New(d.redis)
+	return idempotency.New(d.redis).WithSealer(cipher)
 }
 
 // serveAPI listens on host (all interfaces when empty) and cfg.Port, and
@@ -509,7 +510,7 @@ func serveAPI(ctx context.Context, cfg *config.Config, d *deps, logger *slog.Log
 		Posts:       svc.posts,
 		Webhooks:    svc.webhooks,
 		Media:       mediaOpts,
-		Idempotency: idempotencyStore(d),
+		Idempotency: idempotencyStore(d, svc.cipher),
 		Sandbox:     sandboxPlatform(cfg, d, logger),
 		Codec:       codecOptions(cfg, d),
 		// Production serves HTTPS (behind its proxy); dev serves plain

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -72,9 +73,25 @@ type Record struct {
 
 // Store claims keys and keeps answers in Redis.
 type Store struct {
-	rdb   redis.Scripter
-	ttl   time.Duration
-	lease time.Duration
+	rdb    redis.Scripter
+	ttl    time.Duration
+	lease  time.Duration
+	sealer Sealer
+}
+
+// Sealer seals the answers a store keeps (tokencipher.Cipher, AES-256-GCM),
+// each bound to its Redis key: an answer may carry a secret shown once
+// (a webhook's signing secret), which must not rest in Redis readable.
+type Sealer interface {
+	Seal(plaintext, binding string) (string, error)
+	Open(sealed, binding string) (string, error)
+}
+
+// WithSealer returns a copy of s that keeps answers sealed by sealer.
+func (s *Store) WithSealer(sealer Sealer) *Store {
+	c := *s
+	c.sealer = sealer
+	return &c
 }
 
 // New returns a Store with TTL and Lease.
@@ -175,15 +192,15 @@ func (s *Store) Begin(ctx context.Context, org, key, target string) (*Claim, *Re
 	if !ok {
 		return c, nil, nil
 	}
-	rec, err := parseRecord(fields)
+	rec, err := s.parseRecord(c.key, fields)
 	if err != nil {
 		return nil, nil, err
 	}
 	return nil, rec, nil
 }
 
-// parseRecord reads HGETALL's field, value list.
-func parseRecord(fields []any) (*Record, error) {
+// parseRecord reads HGETALL's field, value list of key.
+func (s *Store) parseRecord(key string, fields []any) (*Record, error) {
 	m := make(map[string]string, len(fields)/2)
 	for i := 0; i+1 < len(fields); i += 2 {
 		k, _ := fields[i].(string)
@@ -195,8 +212,18 @@ func parseRecord(fields []any) (*Record, error) {
 	case "running":
 		rec.Running = true
 	case "done":
+		answer := m["answer"]
+		// An answer kept before answers were sealed (v0.1.0) is plain
+		// JSON, and is replayed as it is for the day it lives.
+		if s.sealer != nil && !strings.HasPrefix(answer, "{") {
+			opened, err := s.sealer.Open(answer, key)
+			if err != nil {
+				return nil, fmt.Errorf("idempotency: open the stored answer: %w", err)
+			}
+			answer = opened
+		}
 		var a Answer
-		if err := json.Unmarshal([]byte(m["answer"]), &a); err != nil {
+		if err := json.Unmarshal([]byte(answer), &a); err != nil {
 			return nil, fmt.Errorf("idempotency: stored answer: %w", err)
 		}
 		rec.Answer = &a
@@ -222,7 +249,13 @@ func (c *Claim) Complete(ctx context.Context, body string, a Answer) error {
 	if err != nil {
 		return fmt.Errorf("idempotency: encode answer: %w", err)
 	}
-	return c.run(ctx, "complete", complete, c.owner, c.target, body, b, c.s.ttl.Milliseconds())
+	stored := string(b)
+	if c.s.sealer != nil {
+		if stored, err = c.s.sealer.Seal(stored, c.key); err != nil {
+			return fmt.Errorf("idempotency: seal answer: %w", err)
+		}
+	}
+	return c.run(ctx, "complete", complete, c.owner, c.target, body, stored, c.s.ttl.Milliseconds())
 }
 
 // Release frees the key, so that the next request carrying it runs;

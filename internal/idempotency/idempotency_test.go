@@ -1,6 +1,7 @@
 package idempotency_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/postflow/postflow/internal/idempotency"
 	"github.com/postflow/postflow/internal/redistest"
+	"github.com/postflow/postflow/internal/tokencipher"
 )
 
 func TestRedisKeyHidesTheKey(t *testing.T) {
@@ -156,5 +158,60 @@ func waitFree(t *testing.T, s *idempotency.Store, org, key string, within time.D
 			t.Fatalf("%s is still held after %s", key, within)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// With a sealer, an answer rests in Redis sealed (a webhook's signing
+// secret in it is not readable there), is replayed as it was, and one
+// copied under another key does not open.
+func TestSealedAnswers(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	cipher, err := tokencipher.New(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := idempotency.New(rdb).WithSealer(cipher)
+	orgA := org(t, "org-a")
+	c, _, err := s.Begin(ctx, orgA, "k1", "target-1")
+	if err != nil || c == nil {
+		t.Fatalf("Begin = %v, %v", c, err)
+	}
+	body := `{"id":"1","secret":"whsec_c2VjcmV0IHNpZ25pbmcga2V5"}`
+	if err := c.Complete(ctx, "digest-1", idempotency.Answer{Status: 201, Body: []byte(body)}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rdb.HGetAll(ctx, idempotency.RedisKey(orgA, "k1")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, v := range raw {
+		if strings.Contains(v, "whsec_") {
+			t.Errorf("Redis holds the secret readable in %s: %q", field, v)
+		}
+	}
+	_, rec, err := s.Begin(ctx, orgA, "k1", "target-1")
+	if err != nil || rec == nil || rec.Answer == nil || string(rec.Answer.Body) != body {
+		t.Fatalf("replay = %+v, %v; want the answer as it was", rec, err)
+	}
+	// Moved under another key (org-b's), the sealed answer is refused.
+	orgB := org(t, "org-b")
+	if err := rdb.HSet(ctx, idempotency.RedisKey(orgB, "k1"), raw).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Begin(ctx, orgB, "k1", "target-1"); err == nil {
+		t.Error("an answer sealed for org-a's key opened under org-b's")
+	}
+	// One kept before answers were sealed is replayed as it is.
+	plain := idempotency.New(rdb)
+	c, _, err = plain.Begin(ctx, orgA, "k2", "target-1")
+	if err != nil || c == nil {
+		t.Fatalf("Begin = %v, %v", c, err)
+	}
+	if err := c.Complete(ctx, "digest-2", idempotency.Answer{Status: 200, Body: []byte(`{"id":"2"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, rec, err := s.Begin(ctx, orgA, "k2", "target-1"); err != nil || rec == nil || rec.Answer == nil || string(rec.Answer.Body) != `{"id":"2"}` {
+		t.Errorf("an unsealed answer replayed by a sealing store: %+v, %v", rec, err)
 	}
 }
