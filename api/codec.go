@@ -10,6 +10,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
+
+	"github.com/postflow/postflow/internal/echo"
 )
 
 // codecPath is where the Temporal Web UI's codec endpoint points:
@@ -134,7 +136,7 @@ type codecPayload struct {
 func (s *server) serveCodec(w http.ResponseWriter, r *http.Request, codec converter.PayloadCodec) {
 	op := strings.TrimPrefix(r.URL.Path, codecPath)
 	if op != "/encode" && op != "/decode" {
-		writeError(w, r, s.logger, NotFound("not_found", "No route "+echo(r.Method)+" "+echo(r.URL.Path)+"."))
+		writeError(w, r, s.logger, NotFound("not_found", "No route "+echo.Quote(r.Method)+" "+echo.Quote(r.URL.Path)+"."))
 		return
 	}
 	if r.Method != http.MethodPost {

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/echo"
 	"github.com/postflow/postflow/internal/oauthstate"
 	"github.com/postflow/postflow/providers"
 )
@@ -138,7 +139,7 @@ func (s *server) connectFailed(w http.ResponseWriter, r *http.Request, providerI
 	var pe *providers.Error
 	switch {
 	case errors.Is(err, connections.ErrUnknownProvider):
-		writeError(w, r, s.logger, NotFound("unknown_provider", "No provider "+echo(providerID)+" is configured."))
+		writeError(w, r, s.logger, NotFound("unknown_provider", "No provider "+echo.Quote(providerID)+" is configured."))
 	case errors.As(err, &other):
 		how := "GET /connections/connect/" + providerID
 		if other.Method == "password" {

@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/postflow/postflow/internal/echo"
 )
 
 // decodeJSON reads one JSON object from the body into v; every JSON body
@@ -106,11 +108,11 @@ func jsonError(err error) error {
 	case errors.As(err, &typ) && typ.Field == "":
 		return BadRequest("invalid_json", "The body must be a JSON object.")
 	case errors.As(err, &typ):
-		return BadRequest("invalid_field", fmt.Sprintf("Field %s must be %s.", echo(typ.Field), describe(typ.Type)))
+		return BadRequest("invalid_field", fmt.Sprintf("Field %s must be %s.", echo.Quote(typ.Field), describe(typ.Type)))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		// encoding/json has no typed error for this case; its text is stable.
 		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		return BadRequest("unknown_field", "Unknown field "+echo(name)+".")
+		return BadRequest("unknown_field", "Unknown field "+echo.Quote(name)+".")
 	default:
 		return BadRequest("invalid_json", "The body could not be read as JSON.")
 	}
@@ -184,14 +186,14 @@ func checkMembers(dec *json.Decoder, t reflect.Type, path string, depth int, fie
 				name = path + "." + key
 			}
 			if seen[key] {
-				return BadRequest("duplicate_key", fmt.Sprintf("Field %s is given twice.", echo(name)))
+				return BadRequest("duplicate_key", fmt.Sprintf("Field %s is given twice.", echo.Quote(name)))
 			}
 			seen[key] = true
 			ft := elem
 			if names != nil {
 				var ok bool
 				if ft, ok = names[key]; !ok {
-					return BadRequest("unknown_field", fmt.Sprintf("Unknown field %s.", echo(name)))
+					return BadRequest("unknown_field", fmt.Sprintf("Unknown field %s.", echo.Quote(name)))
 				}
 			}
 			if err := checkMembers(dec, ft, name, depth+1, fields); err != nil {
@@ -286,7 +288,7 @@ func checkKind(tok json.Token, t reflect.Type, path string) error {
 			// encoding/json reads []byte as standard base64 (line breaks
 			// skipped), and its error names neither field nor base64.
 			if _, err := base64.StdEncoding.DecodeString(v); err != nil {
-				return BadRequest("invalid_field", fmt.Sprintf("Field %s must be a base64 string (standard alphabet, padded).", echo(path)))
+				return BadRequest("invalid_field", fmt.Sprintf("Field %s must be a base64 string (standard alphabet, padded).", echo.Quote(path)))
 			}
 			return nil
 		}
@@ -309,7 +311,7 @@ func checkKind(tok json.Token, t reflect.Type, path string) error {
 		case k == reflect.Interface:
 			_, err = v.Float64() // what encoding/json puts in an any
 		default:
-			return BadRequest("invalid_field", fmt.Sprintf("Field %s must be %s, not a number.", echo(path), describe(t)))
+			return BadRequest("invalid_field", fmt.Sprintf("Field %s must be %s, not a number.", echo.Quote(path), describe(t)))
 		}
 		if errors.Is(err, strconv.ErrSyntax) {
 			if _, ferr := v.Float64(); errors.Is(ferr, strconv.ErrRange) {
@@ -320,12 +322,12 @@ func checkKind(tok json.Token, t reflect.Type, path string) error {
 		case err == nil:
 			return nil
 		case errors.Is(err, strconv.ErrRange):
-			return BadRequest("invalid_field", fmt.Sprintf("Field %s holds a number out of range for it (%s).", echo(path), rangeOf(t)))
+			return BadRequest("invalid_field", fmt.Sprintf("Field %s holds a number out of range for it (%s).", echo.Quote(path), rangeOf(t)))
 		default: // 1.5 or 1e3 for a whole number
-			return BadRequest("invalid_field", fmt.Sprintf("Field %s must be a whole number, written without a fraction or an exponent.", echo(path)))
+			return BadRequest("invalid_field", fmt.Sprintf("Field %s must be a whole number, written without a fraction or an exponent.", echo.Quote(path)))
 		}
 	}
-	return BadRequest("invalid_field", fmt.Sprintf("Field %s must be %s, not %s.", echo(path), describe(t), kindOf(tok)))
+	return BadRequest("invalid_field", fmt.Sprintf("Field %s must be %s, not %s.", echo.Quote(path), describe(t), kindOf(tok)))
 }
 
 // kindOf names the kind of JSON value tok begins.

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"unicode/utf8"
 )
 
 // Error is an answer other than 2xx: a snake_case code the frontend can
@@ -71,22 +69,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // The status is sent; a broken pipe has no one left to tell.
-}
-
-// maxEcho bounds, in bytes, what an error message repeats of a request (a
-// field's name, a part's name, a path, a host): enough to recognize it,
-// never a megabyte of it back to the client and into the logs.
-const maxEcho = 64
-
-// echo quotes s (Go syntax, so control characters show) as an answer may
-// repeat it: cut at maxEcho bytes on a rune boundary, marked with "...".
-func echo(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	cut := maxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postflow/postflow/internal/echo"
 )
 
 // Check is one dependency that /readyz asks: MongoDB, Redis or Temporal.
@@ -51,7 +53,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	case "publishing":
 		publishing = true
 	default:
-		writeError(w, r, s.logger, BadRequest("invalid_scope", "scope must be publishing, or absent; got "+echo(scope)+"."))
+		writeError(w, r, s.logger, BadRequest("invalid_scope", "scope must be publishing, or absent; got "+echo.Quote(scope)+"."))
 		return
 	}
 	checks := s.checks

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postflow/postflow/internal/echo"
 	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/media"
@@ -172,7 +173,7 @@ func (s *server) upload(w http.ResponseWriter, r *http.Request) (*media.Item, er
 		return nil, multipartError(err, "The body holds no part named file.")
 	}
 	if part.FormName() != "file" {
-		return nil, BadRequest("unknown_part", fmt.Sprintf("The body may hold one part, named file; it holds %s.", echo(part.FormName())))
+		return nil, BadRequest("unknown_part", fmt.Sprintf("The body may hold one part, named file; it holds %s.", echo.Quote(part.FormName())))
 	}
 	body := &readRecorder{r: part}
 	it, err := s.media.lib.Add(r.Context(), identityOf(r.Context()).OrgID, part.FileName(), body)
@@ -254,7 +255,7 @@ func (s *server) importURL(w http.ResponseWriter, r *http.Request) (*media.Item,
 	defer res.Body.Close()
 	if res.StatusCode < 200 || res.StatusCode > 299 {
 		// After a redirect, the host that answered is not the one named.
-		return nil, Unprocessable("import_failed", fmt.Sprintf("%s answered %d %s.", echo(res.Request.URL.Host), res.StatusCode, http.StatusText(res.StatusCode)))
+		return nil, Unprocessable("import_failed", fmt.Sprintf("%s answered %d %s.", echo.Quote(res.Request.URL.Host), res.StatusCode, http.StatusText(res.StatusCode)))
 	}
 	max := s.media.lib.Limits().MaxBytes
 	if res.ContentLength > max {
@@ -274,11 +275,11 @@ func (s *server) importURL(w http.ResponseWriter, r *http.Request) (*media.Item,
 // redirect, not the one named), without the URL's path or query (which
 // may hold a token of the image's host).
 func importError(ctx context.Context, u *url.URL, err error) error {
-	host := echo(u.Host)
+	host := echo.Quote(u.Host)
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		if at, perr := url.Parse(ue.URL); perr == nil && at.Host != "" {
-			host = echo(at.Host)
+			host = echo.Quote(at.Host)
 		}
 	}
 	var (
@@ -287,7 +288,7 @@ func importError(ctx context.Context, u *url.URL, err error) error {
 	)
 	switch {
 	case errors.As(err, &scheme):
-		return Unprocessable("url_not_allowed", fmt.Sprintf("The image's URL redirects to a %s: URL; PostFlow follows redirects to https only.", echo(scheme.Scheme)))
+		return Unprocessable("url_not_allowed", fmt.Sprintf("The image's URL redirects to a %s: URL; PostFlow follows redirects to https only.", echo.Quote(scheme.Scheme)))
 	case errors.As(err, &addr):
 		return Unprocessable("url_not_allowed", fmt.Sprintf("%s is at %s, not a public address; PostFlow does not fetch from loopback, private, link-local or other special-purpose addresses.", host, addr.Addr))
 	case errors.Is(err, netguard.ErrForbidden):

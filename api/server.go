@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5/middleware"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/echo"
 	"github.com/postflow/postflow/internal/idempotency"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/webhooks"
@@ -134,7 +135,7 @@ func NewHandler(opts Options) http.Handler {
 	r.Use(middleware.GetHead)
 
 	r.NotFound(func(w http.ResponseWriter, req *http.Request) {
-		writeError(w, req, s.logger, NotFound("not_found", "No route "+echo(req.Method)+" "+echo(req.URL.Path)+"."))
+		writeError(w, req, s.logger, NotFound("not_found", "No route "+echo.Quote(req.Method)+" "+echo.Quote(req.URL.Path)+"."))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
 		methodNotAllowed(w, req, s.logger, allowed(r, req.URL.Path))
@@ -259,7 +260,7 @@ func allowed(routes chi.Routes, path string) []string {
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, logger *slog.Logger, allow []string) {
 	w.Header().Set("Allow", strings.Join(allow, ", "))
 	writeError(w, r, logger, &Error{http.StatusMethodNotAllowed, "method_not_allowed",
-		"Method " + echo(r.Method) + " is not allowed on " + echo(r.URL.Path) + "; it takes " + strings.Join(allow, ", ") + "."})
+		"Method " + echo.Quote(r.Method) + " is not allowed on " + echo.Quote(r.URL.Path) + "; it takes " + strings.Join(allow, ", ") + "."})
 }
 
 // recoverer turns a panic into a 500 of the spec's shape and a log line,

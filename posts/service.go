@@ -5,11 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/postflow/postflow/connections"
+	"github.com/postflow/postflow/internal/echo"
 	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/providers"
 	"github.com/postflow/postflow/webhooks"
@@ -244,7 +243,7 @@ func canonicalIDs(p *Post) error {
 	for raw, v := range p.Variants {
 		id, err := ids.Parse(raw)
 		if err != nil {
-			return &InvalidError{Kind: Malformed, Code: "invalid_id", Message: fmt.Sprintf("The variants key %s is not an account id (24 hex digits).", echo(raw))}
+			return &InvalidError{Kind: Malformed, Code: "invalid_id", Message: fmt.Sprintf("The variants key %s is not an account id (24 hex digits).", echo.Quote(raw))}
 		}
 		if _, ok := variants[id]; ok {
 			return invalid("duplicate_variant", "Account %s has two variants (its id is spelled two ways).", id)
@@ -256,23 +255,6 @@ func canonicalIDs(p *Post) error {
 	}
 	p.Variants = variants
 	return nil
-}
-
-// maxEcho bounds, in bytes, what a message repeats of the input (a
-// variant's key): enough to recognize it, not the whole of a huge one.
-const maxEcho = 64
-
-// echo quotes s as a message may repeat it: at most maxEcho bytes, cut on
-// a rune boundary and marked with "...".
-func echo(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
-	}
-	cut := maxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strconv.Quote(s[:cut]) + "..."
 }
 
 // ParseInstant reads an RFC 3339 time that carries its offset ("Z" or
