@@ -29,6 +29,7 @@ import (
 	"github.com/postflow/postflow/media/mediatest"
 	"github.com/postflow/postflow/posts"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 )
 
 // gatedRunner is fakeRunner whose starts wait for gate (when set) and fail
@@ -97,7 +98,7 @@ func newIdemAPI(t *testing.T, keys func(*idempotency.Store) *idempotency.Store, 
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), FrontendURL: frontend, MaxBodyBytes: 64 << 10,
 		Auth: api.AuthOptions{JWTSecret: []byte(jwtSecret)}, Posts: w.PostsService(runner),
 		Media: api.MediaOptions{Library: lib}, Idempotency: store,
-		Webhooks: webhooks.NewService(w.Store.Webhooks(), cipher, netguard.Policy{}, &fakeDeliveries{}),
+		Webhooks: webhooks.NewService(w.Store.Webhooks(), cipher, netguard.Policy{}, &webhookstest.Starter{}),
 	}))
 	t.Cleanup(a.srv.Close)
 	return a

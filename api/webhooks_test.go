@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,27 +19,8 @@ import (
 	"github.com/postflow/postflow/internal/testworld"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 )
-
-// fakeDeliveries stands in for Temporal's DeliverWebhook runs.
-type fakeDeliveries struct {
-	mu      sync.Mutex
-	started []string
-}
-
-func (f *fakeDeliveries) StartDelivery(_ context.Context, eventID, endpointID string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.started = append(f.started, eventID+"/"+endpointID)
-	return nil
-}
-
-func (f *fakeDeliveries) Redeliver(_ context.Context, eventID, endpointID string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.started = append(f.started, "again:"+eventID+"/"+endpointID)
-	return "webhook-redelivery:" + eventID + ":" + endpointID, nil
-}
 
 // The webhook routes, as a production deployment serves them (public
 // addresses only): the secret is shown at creation and rotation only,
@@ -52,7 +32,7 @@ func TestWebhookRoutes(t *testing.T) {
 	ctx := context.Background()
 	store := w.Store.Webhooks()
 	cipher, _ := tokencipher.New(bytes.Repeat([]byte{5}, 32))
-	starter := &fakeDeliveries{}
+	starter := &webhookstest.Starter{}
 	emitter := &webhooks.Emitter{Store: store, Starter: starter}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	acc, err := w.Store.Accounts().Upsert(ctx, &connections.Account{OrganizationID: "org-a", Platform: "linkedin", PlatformUserID: "urn:li:person:w",
@@ -133,10 +113,10 @@ func TestWebhookRoutes(t *testing.T) {
 	if st, _, _ := call("org-a", "DELETE", "/posts/{id}", "/posts/"+fmt.Sprint(post["id"]), ""); st != 204 {
 		t.Fatalf("cancel: %d", st)
 	}
-	if len(starter.started) != 1 || !strings.HasSuffix(starter.started[0], "/"+id) {
-		t.Fatalf("deliveries started: %v", starter.started)
+	if len(starter.Started()) != 1 || !strings.HasSuffix(starter.Started()[0], "/"+id) {
+		t.Fatalf("deliveries started: %v", starter.Started())
 	}
-	eventID := strings.TrimSuffix(starter.started[0], "/"+id)
+	eventID := strings.TrimSuffix(starter.Started()[0], "/"+id)
 	ev, err := store.Event(ctx, eventID)
 	if err != nil || ev.Type != webhooks.PostCancelled || !strings.Contains(string(ev.Body), `"status":"cancelled"`) {
 		t.Fatalf("event %v: %v", ev, err)

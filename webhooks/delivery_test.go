@@ -21,29 +21,10 @@ import (
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/webhooks"
+	"github.com/postflow/postflow/webhooks/webhookstest"
 )
 
 func TestMain(m *testing.M) { mongotest.Main(m) }
-
-// fakeStarter records the deliveries the emitter and the service start.
-type fakeStarter struct {
-	mu      sync.Mutex
-	started []string
-}
-
-func (f *fakeStarter) StartDelivery(_ context.Context, eventID, endpointID string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.started = append(f.started, eventID+"/"+endpointID)
-	return nil
-}
-
-func (f *fakeStarter) Redeliver(_ context.Context, eventID, endpointID string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.started = append(f.started, "again:"+eventID+"/"+endpointID)
-	return "webhook-redelivery:" + eventID + ":" + endpointID, nil
-}
 
 // world is a webhook store on a fresh database, the service and a
 // deliverer on one settable clock, and a receiver whose answers a test
@@ -52,7 +33,7 @@ type world struct {
 	store   *mongostore.Webhooks
 	svc     *webhooks.Service
 	d       *webhooks.Deliverer
-	starter *fakeStarter
+	starter *webhookstest.Starter
 	now     time.Time
 
 	mu       sync.Mutex
@@ -67,7 +48,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{store: mongotest.Store(t).Webhooks(), starter: &fakeStarter{}, status: http.StatusNoContent,
+	w := &world{store: mongotest.Store(t).Webhooks(), starter: &webhookstest.Starter{}, status: http.StatusNoContent,
 		now: time.Date(2026, 11, 30, 4, 0, 0, 0, time.UTC)}
 	cipher, err := tokencipher.New(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
@@ -123,8 +104,8 @@ func TestAttemptSignsAndRecords(t *testing.T) {
 	if err := (&webhooks.Emitter{Store: w.store, Starter: w.starter}).Emit(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if want := ev.ID + "/" + all.ID; len(w.starter.started) != 2 || w.starter.started[0] != want || w.starter.started[1] != want {
-		t.Errorf("started %v, want %s twice (the starter dedupes) and nothing for %s", w.starter.started, want, failedOnly.ID)
+	if want := ev.ID + "/" + all.ID; len(w.starter.Started()) != 2 || w.starter.Started()[0] != want || w.starter.Started()[1] != want {
+		t.Errorf("started %v, want %s twice (the starter dedupes) and nothing for %s", w.starter.Started(), want, failedOnly.ID)
 	}
 
 	out, err := w.d.Attempt(ctx, webhooks.AttemptInput{EventID: ev.ID, EndpointID: all.ID, Attempt: 1, NextAttemptIn: 5 * time.Second})
@@ -216,7 +197,7 @@ func TestFailuresDisableTheEndpoint(t *testing.T) {
 	if _, err := w.svc.Redeliver(ctx, "org-1", e.ID, list[0].ID); err != nil {
 		t.Fatal(err)
 	}
-	if last := w.starter.started[len(w.starter.started)-1]; last != "again:"+ev.ID+"/"+e.ID {
+	if last := w.starter.Started()[len(w.starter.Started())-1]; last != "again:"+ev.ID+"/"+e.ID {
 		t.Errorf("redelivery started %q", last)
 	}
 }

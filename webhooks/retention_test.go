@@ -157,11 +157,11 @@ func TestPrunedEventIsNotRedelivered(t *testing.T) {
 	if err != nil || len(list) != 1 {
 		t.Fatalf("deliveries after pruning = %+v, %v; want the one", list, err)
 	}
-	started := len(w.starter.started)
+	started := len(w.starter.Started())
 	if _, err := w.svc.Redeliver(ctx, "org-1", e.ID, list[0].ID); !errors.Is(err, webhooks.ErrNotFound) {
 		t.Errorf("redeliver a pruned event: %v, want ErrNotFound", err)
 	}
-	if len(w.starter.started) != started {
-		t.Errorf("a redelivery started: %v", w.starter.started[started:])
+	if len(w.starter.Started()) != started {
+		t.Errorf("a redelivery started: %v", w.starter.Started()[started:])
 	}
 }

@@ -1,4 +1,5 @@
-// Package webhookstest helps tests of what emits webhook events.
+// Package webhookstest helps tests of what emits webhook events and
+// starts their deliveries.
 package webhookstest
 
 import (
@@ -65,4 +66,36 @@ func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.events = nil
+}
+
+// Starter is a webhooks.Starter that starts nothing and keeps what it was
+// asked, in order: "<event>/<endpoint>" for a delivery, "again:" before
+// it for a redelivery; safe for concurrent use.
+type Starter struct {
+	mu      sync.Mutex
+	started []string
+}
+
+// StartDelivery keeps eventID/endpointID.
+func (s *Starter) StartDelivery(_ context.Context, eventID, endpointID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = append(s.started, eventID+"/"+endpointID)
+	return nil
+}
+
+// Redeliver keeps again:eventID/endpointID and answers the redelivery's
+// workflow id, as Temporal's starter does.
+func (s *Starter) Redeliver(_ context.Context, eventID, endpointID string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.started = append(s.started, "again:"+eventID+"/"+endpointID)
+	return "webhook-redelivery:" + eventID + ":" + endpointID, nil
+}
+
+// Started returns what was started, oldest first.
+func (s *Starter) Started() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.started...)
 }
