@@ -296,20 +296,10 @@ func (p *Provider) Publish(ctx context.Context, a providers.Account, pl provider
 	if err != nil {
 		return nil, fmt.Errorf("linkedin: encode post: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.APIURL+"/rest/posts", bytes.NewReader(body))
+	res, resBody, err := p.rest(ctx, a.AccessToken, http.MethodPost, p.cfg.APIURL+"/rest/posts", body, jsonBody)
 	if err != nil {
-		return nil, fmt.Errorf("linkedin: %w", err)
+		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.AccessToken)
-	req.Header.Set("LinkedIn-Version", p.cfg.Version)
-	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
-	req.Header.Set("Content-Type", "application/json")
-	res, err := p.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return nil, networkError(err)
-	}
-	defer res.Body.Close()
-	resBody, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode != http.StatusCreated && res.StatusCode != http.StatusOK {
 		return nil, p.apiError(res, resBody)
 	}
@@ -339,24 +329,50 @@ func (p *Provider) Delete(ctx context.Context, a providers.Account, urn string) 
 	if !urnPattern.MatchString(urn) {
 		return &providers.Error{Kind: providers.KindInvalidContent, Provider: ID, Code: "BAD_POST_ID", Message: "not a LinkedIn post URN"}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, p.cfg.APIURL+"/rest/posts/"+url.PathEscape(urn), nil)
+	res, body, err := p.rest(ctx, a.AccessToken, http.MethodDelete, p.cfg.APIURL+"/rest/posts/"+url.PathEscape(urn), nil,
+		http.Header{"X-Restli-Method": {"DELETE"}})
 	if err != nil {
-		return fmt.Errorf("linkedin: delete: %w", err)
+		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+a.AccessToken)
-	req.Header.Set("LinkedIn-Version", p.cfg.Version)
-	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
-	req.Header.Set("X-RestLi-Method", "DELETE")
-	res, err := p.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return networkError(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode/100 == 2 || res.StatusCode == http.StatusNotFound {
 		return nil
 	}
 	return p.apiError(res, body)
+}
+
+// jsonBody is the header of a call whose body is JSON.
+var jsonBody = http.Header{"Content-Type": {"application/json"}}
+
+// maxAnswer bounds, in bytes, what is read of LinkedIn's answers.
+const maxAnswer = 4 << 20
+
+// rest calls LinkedIn's versioned REST API (the LinkedIn-Version and
+// Rest.li 2.0 headers every /rest call needs, contracts §1) at u as token,
+// with body (nil: none) and the extra header, and reads the answer (up to
+// maxAnswer bytes). Its status is the caller's to judge; a call that got
+// no answer is networkError's.
+func (p *Provider) rest(ctx context.Context, token, method, u string, body []byte, header http.Header) (*http.Response, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, r)
+	if err != nil {
+		return nil, nil, fmt.Errorf("linkedin: %w", err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("LinkedIn-Version", p.cfg.Version)
+	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
+	res, err := p.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, networkError(err)
+	}
+	defer res.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(res.Body, maxAnswer))
+	return res, answer, nil
 }
 
 // Revoke revokes the access token at LinkedIn. The endpoint sits beside

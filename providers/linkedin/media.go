@@ -1,7 +1,6 @@
 package linkedin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -245,20 +244,10 @@ func (p *Provider) restJSON(ctx context.Context, token, method, path string, in,
 	if err != nil {
 		return fmt.Errorf("linkedin: encode %s: %w", path, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, p.cfg.APIURL+path, bytes.NewReader(b))
+	res, body, err := p.rest(ctx, token, method, p.cfg.APIURL+path, b, jsonBody)
 	if err != nil {
-		return fmt.Errorf("linkedin: %w", err)
+		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("LinkedIn-Version", p.cfg.Version)
-	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
-	req.Header.Set("Content-Type", "application/json")
-	res, err := p.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return networkError(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
 	if res.StatusCode/100 != 2 {
 		return p.apiError(res, body)
 	}

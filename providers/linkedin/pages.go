@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -133,19 +132,10 @@ func (p *Provider) restGet(ctx context.Context, token, path string, q url.Values
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	res, body, err := p.rest(ctx, token, http.MethodGet, u, nil, nil)
 	if err != nil {
-		return fmt.Errorf("linkedin: %w", err)
+		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("LinkedIn-Version", p.cfg.Version)
-	req.Header.Set("X-Restli-Protocol-Version", "2.0.0")
-	res, err := p.cfg.HTTPClient.Do(req)
-	if err != nil {
-		return networkError(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if res.StatusCode != http.StatusOK {
 		return p.apiError(res, body)
 	}
