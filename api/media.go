@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/postflow/postflow/internal/echo"
-	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/internal/netguard"
 	"github.com/postflow/postflow/media"
 	"github.com/postflow/postflow/media/publicurl"
@@ -329,23 +328,10 @@ func (rr *readRecorder) Read(p []byte) (int, error) {
 }
 
 func (s *server) listMedia(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, before := defaultPageSize, ""
-	if v := q.Get("before"); v != "" {
-		b, err := ids.Parse(v)
-		if err != nil {
-			writeError(w, r, s.logger, BadRequest("invalid_id", "before must be a media id (the next of the page before)."))
-			return
-		}
-		before = b
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, r, s.logger, BadRequest("invalid_limit", "limit must be a whole number from 1 to 100."))
-			return
-		}
-		limit = n
+	limit, before, err := pageQuery(r.URL.Query(), "a media")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
 	}
 	list, err := s.media.lib.List(r.Context(), identityOf(r.Context()).OrgID, limit, before)
 	if err != nil {
@@ -356,11 +342,7 @@ func (s *server) listMedia(w http.ResponseWriter, r *http.Request) {
 	for i := range list {
 		items = append(items, showItem(&list[i]))
 	}
-	page := map[string]any{"media": items}
-	if len(list) == limit {
-		page["next"] = list[len(list)-1].ID
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, page("media", items, len(list), limit, func() string { return list[len(list)-1].ID }))
 }
 
 func (s *server) getMedia(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -80,24 +81,43 @@ func pathID(r *http.Request, name string) (string, error) {
 
 const defaultPageSize, maxPageSize = 20, 100
 
-func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := posts.ListFilter{Status: posts.Status(q.Get("status")), Limit: defaultPageSize}
+// pageQuery reads a list's page: ?before=, an id of what (the next of the
+// page before; 400 invalid_id naming what), and ?limit=, 1 to
+// maxPageSize (defaultPageSize when absent; else 400 invalid_limit).
+func pageQuery(q url.Values, what string) (limit int, before string, err error) {
+	limit = defaultPageSize
 	if v := q.Get("before"); v != "" {
-		before, err := ids.Parse(v)
-		if err != nil {
-			writeError(w, r, s.logger, BadRequest("invalid_id", "before must be a post id (the next of the page before)."))
-			return
+		if before, err = ids.Parse(v); err != nil {
+			return 0, "", BadRequest("invalid_id", "before must be "+what+" id (the next of the page before).")
 		}
-		f.Before = before
 	}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, r, s.logger, BadRequest("invalid_limit", "limit must be a whole number from 1 to 100."))
-			return
+			return 0, "", BadRequest("invalid_limit", "limit must be a whole number from 1 to 100.")
 		}
-		f.Limit = n
+		limit = n
+	}
+	return limit, before, nil
+}
+
+// page is a list's answer: its items under key and, when the page is
+// full (n of limit), next: the last item's id, the next page's before.
+func page(key string, items any, n, limit int, lastID func() string) map[string]any {
+	out := map[string]any{key: items}
+	if n == limit {
+		out["next"] = lastID()
+	}
+	return out
+}
+
+func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := posts.ListFilter{Status: posts.Status(q.Get("status"))}
+	var err error
+	if f.Limit, f.Before, err = pageQuery(q, "a post"); err != nil {
+		writeError(w, r, s.logger, err)
+		return
 	}
 	switch f.Status {
 	case "", posts.StatusDraft, posts.StatusScheduled, posts.StatusQueued, posts.StatusPublishing,
@@ -111,11 +131,7 @@ func (s *server) listPosts(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger, err)
 		return
 	}
-	page := map[string]any{"posts": list}
-	if len(list) == f.Limit {
-		page["next"] = list[len(list)-1].ID
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, page("posts", list, len(list), f.Limit, func() string { return list[len(list)-1].ID }))
 }
 
 // postWithResults is GET /posts/{id}: the post and one result per account

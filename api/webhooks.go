@@ -3,9 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
-	"github.com/postflow/postflow/internal/ids"
 	"github.com/postflow/postflow/webhooks"
 )
 
@@ -122,32 +120,17 @@ func (s *server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.logger, err)
 		return
 	}
-	q := r.URL.Query()
-	limit, before := defaultPageSize, ""
-	if v := q.Get("before"); v != "" {
-		if before, err = ids.Parse(v); err != nil {
-			writeError(w, r, s.logger, BadRequest("invalid_id", "before must be a delivery id (the next of the page before)."))
-			return
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, r, s.logger, BadRequest("invalid_limit", "limit must be a whole number from 1 to 100."))
-			return
-		}
-		limit = n
+	limit, before, err := pageQuery(r.URL.Query(), "a delivery")
+	if err != nil {
+		writeError(w, r, s.logger, err)
+		return
 	}
 	list, err := s.webhooks.Deliveries(r.Context(), identityOf(r.Context()).OrgID, id, limit, before)
 	if err != nil {
 		writeError(w, r, s.logger, webhookError(err))
 		return
 	}
-	page := map[string]any{"deliveries": list}
-	if len(list) == limit {
-		page["next"] = list[len(list)-1].ID
-	}
-	writeJSON(w, http.StatusOK, page)
+	writeJSON(w, http.StatusOK, page("deliveries", list, len(list), limit, func() string { return list[len(list)-1].ID }))
 }
 
 func (s *server) redeliver(w http.ResponseWriter, r *http.Request) {
