@@ -191,15 +191,9 @@ func (w *world) behave(t *testing.T, user, behaviour string) {
 // sandboxHolds counts the sandbox user's posts with text.
 func (w *world) sandboxHolds(t *testing.T, user, text string) int {
 	t.Helper()
-	feed, err := sandboxplatform.ReadFeed(context.Background(), w.sandbox.URL+"/sandbox", user)
+	n, err := sandboxplatform.CountInFeed(context.Background(), w.sandbox.URL+"/sandbox", user, text)
 	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, p := range feed {
-		if p.Text == text {
-			n++
-		}
 	}
 	return n
 }

@@ -150,15 +150,9 @@ func (w *runWorld) behave(t *testing.T, account *connections.Account, behaviour 
 // holds counts account's posts with text on the sandbox.
 func (w *runWorld) holds(t *testing.T, account *connections.Account, text string) int {
 	t.Helper()
-	feed, err := sandboxplatform.ReadFeed(context.Background(), w.tw.Sandbox.URL+"/sandbox", account.PlatformUserID)
+	n, err := sandboxplatform.CountInFeed(context.Background(), w.tw.Sandbox.URL+"/sandbox", account.PlatformUserID, text)
 	if err != nil {
 		t.Fatal(err)
-	}
-	n := 0
-	for _, p := range feed {
-		if p.Text == text {
-			n++
-		}
 	}
 	return n
 }

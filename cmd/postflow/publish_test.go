@@ -137,15 +137,9 @@ func (d *devAPI) publish(text, history string) map[string]any {
 // inFeed counts text in the sandbox's feed.
 func (d *devAPI) inFeed(text string) int {
 	d.t.Helper()
-	feed, err := sandboxplatform.ReadFeed(context.Background(), d.url+"/sandbox", "")
+	n, err := sandboxplatform.CountInFeed(context.Background(), d.url+"/sandbox", "", text)
 	if err != nil {
 		d.t.Fatal(err)
-	}
-	n := 0
-	for _, p := range feed {
-		if p.Text == text {
-			n++
-		}
 	}
 	return n
 }

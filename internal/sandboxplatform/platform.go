@@ -1032,6 +1032,23 @@ func ReadFeed(ctx context.Context, base, user string) ([]Post, error) {
 	return feed.Posts, nil
 }
 
+// CountInFeed counts user's posts (everyone's if empty) in the feed at
+// base whose text is text: how a test sees that a post went out once.
+// Errors: ReadFeed's.
+func CountInFeed(ctx context.Context, base, user, text string) (int, error) {
+	feed, err := ReadFeed(ctx, base, user)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range feed {
+		if p.Text == text {
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (p *Platform) setBehaviour(w http.ResponseWriter, r *http.Request) {
 	var b Behaviour
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
