@@ -20,7 +20,8 @@ type Check struct {
 // temporalconn.Pollers): whether posts go out, not whether this API can
 // answer.
 type WorkerCheck struct {
-	// Ping returns nil when a worker polled within the last minute.
+	// Ping returns nil when a worker polled within
+	// temporalconn.PollWindow (70 s).
 	Ping func(context.Context) error
 	// Required makes plain /readyz answer 503 without a polling worker
 	// (READYZ_REQUIRE_WORKER: a single-host deployment). Off, an API
@@ -95,7 +96,7 @@ func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
 	if len(down) > 0 {
 		e := &Error{Code: "dependency_unavailable", Message: strings.Join(down, ", ") + " not answering"}
 		if len(down) == 1 && down[0] == workerCheckName {
-			e = &Error{Code: "worker_not_polling", Message: "no worker has polled the publish task queue within the last minute: nothing publishes"}
+			e = &Error{Code: "worker_not_polling", Message: "no worker has polled the publish task queue within 70 s: nothing publishes"}
 		}
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": e, "checks": status})
 		return

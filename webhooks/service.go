@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postflow/postflow/internal/echo"
 	"github.com/postflow/postflow/internal/netguard"
 )
 
@@ -112,7 +113,7 @@ func (s *Service) apply(ctx context.Context, e *Endpoint, in Input) error {
 		evs := []string{}
 		for _, t := range *in.Events {
 			if !slices.Contains(EventTypes, t) {
-				return &InvalidError{"invalid_events", fmt.Sprintf("%q is not an event type; the types are %s.", t, strings.Join(EventTypes, ", "))}
+				return &InvalidError{"invalid_events", fmt.Sprintf("%s is not an event type; the types are %s.", echo.Quote(t), strings.Join(EventTypes, ", "))}
 			}
 			if !slices.Contains(evs, t) {
 				evs = append(evs, t)

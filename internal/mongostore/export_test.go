@@ -4,6 +4,7 @@ package mongostore
 // tests against FerretDB (which answers those filters, only slower) cover
 // them too.
 func (s *Store) AssumeMongoDB() {
-	s.ferretOnce.Do(func() {})
-	s.ferret = false
+	s.ferretMu.Lock()
+	defer s.ferretMu.Unlock()
+	s.ferretKnown, s.ferret = true, false
 }

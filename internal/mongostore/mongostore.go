@@ -22,20 +22,28 @@ type Store struct {
 	Client *mongo.Client
 	DB     *mongo.Database
 
-	ferretOnce sync.Once
-	ferret     bool
+	ferretMu    sync.Mutex
+	ferretKnown bool
+	ferret      bool
 }
 
 // isFerretDB reports whether the server is FerretDB, which uses an index
 // only for a filter that is exactly {_id} and runs findAndModify as a read
-// and a write. Stores then favour _id-only filters. Asked once.
+// and a write. Stores then favour _id-only filters. Asked until it answers:
+// a first call that fails (the server down, ctx done) says MongoDB this
+// once, not for the process's life.
 func (s *Store) isFerretDB(ctx context.Context) bool {
-	s.ferretOnce.Do(func() {
-		var info bson.M
-		if err := s.DB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
-			_, s.ferret = info["ferretdbVersion"]
-		}
-	})
+	s.ferretMu.Lock()
+	defer s.ferretMu.Unlock()
+	if s.ferretKnown {
+		return s.ferret
+	}
+	var info bson.M
+	if err := s.DB.RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return false
+	}
+	_, s.ferret = info["ferretdbVersion"]
+	s.ferretKnown = true
 	return s.ferret
 }
 

@@ -254,14 +254,15 @@ func (w *Webhooks) RecordOutcome(ctx context.Context, id string, success bool, a
 	return d.endpoint(), nil
 }
 
-// Disable disables the endpoint with notice n, by _id.
+// Disable disables the endpoint with notice n if it is still enabled: one
+// its owner enabled again since the failures that disable it stays so.
 func (w *Webhooks) Disable(ctx context.Context, id string, n webhooks.Notice) error {
 	oid, ok := objectID(id)
 	if !ok {
 		return webhooks.ErrNotFound
 	}
 	n.At = n.At.UTC()
-	_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+	_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "enabled", Value: true}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "enabled", Value: false}, {Key: "notice", Value: n}, {Key: "updatedAt", Value: n.At}}}})
 	if err != nil {
 		return fmt.Errorf("mongo: disable webhook %s: %w", id, err)

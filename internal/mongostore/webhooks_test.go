@@ -206,3 +206,34 @@ func TestEnsureRetention(t *testing.T) {
 		t.Error("EnsureRetention(0) made an index that would remove everything")
 	}
 }
+
+// Disable disables an endpoint still enabled, and leaves one its owner
+// disabled and enabled again meanwhile (a PATCH) as the owner left it.
+func TestDisableOnlyAnEnabledEndpoint(t *testing.T) {
+	ctx := context.Background()
+	w := mongotest.Store(t).Webhooks()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	e := &webhooks.Endpoint{ID: w.NewID(), OrganizationID: "org-1", URL: "https://93.184.215.14/h", Enabled: true, Secret: "sealed", CreatedAt: now, UpdatedAt: now}
+	if err := w.CreateEndpoint(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	n := webhooks.Notice{Type: webhooks.DisabledNotice, At: now, Reason: "a day of failures"}
+	if err := w.Disable(ctx, e.ID, n); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.Endpoint(ctx, e.ID)
+	if err != nil || got.Enabled || got.Notice == nil {
+		t.Fatalf("after Disable: %+v, %v; want disabled with the notice", got, err)
+	}
+	// The owner disabled it by hand (no notice): a late Disable adds none.
+	got.Enabled, got.Notice = false, nil
+	if err := w.UpdateEndpoint(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Disable(ctx, e.ID, n); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.Endpoint(ctx, e.ID); err != nil || got.Notice != nil {
+		t.Errorf("a Disable of an endpoint already disabled: %+v, %v; want it as its owner left it", got, err)
+	}
+}
