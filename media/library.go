@@ -95,11 +95,11 @@ func NewLibrary(items Items, store Store, limits Limits, inUse InUseFunc, opts .
 	return l, nil
 }
 
-// UploadSlots is how many uploads Add holds at once: each holds up to
-// twice Limits().MaxBytes (the bytes read, then the cleaned ones) before
-// any decode, which the decode budget does not see, so as many as fit
-// that budget twice over, at least one. With the defaults (512 MiB, 20
-// MiB) 12; the others wait, their bodies not yet read.
+// UploadSlots is how many images Add and Fit hold at once: each holds up
+// to twice Limits().MaxBytes (the bytes read, then the cleaned or
+// re-encoded ones) outside the decode budget, so as many as fit that
+// budget twice over, at least one. With the defaults (512 MiB, 20 MiB)
+// 12; the others wait, their images not yet read.
 func (l *Library) UploadSlots() int64 {
 	return max(1, l.budget.Bytes()/(2*l.limits.MaxBytes))
 }
@@ -159,8 +159,14 @@ func (l *Library) Add(ctx context.Context, orgID, filename string, r io.Reader) 
 }
 
 // Fit is Fit (the function) under the library's decode budget: the image
-// of type typ read from r re-encoded to take at most maxBytes.
+// of type typ read from r re-encoded to take at most maxBytes. It reads
+// the image whole before decoding, as Add does, so it takes one of the
+// same upload slots (UploadSlots) first.
 func (l *Library) Fit(ctx context.Context, r io.Reader, typ string, maxBytes int64) (*Fitted, error) {
+	if err := l.uploads.Acquire(ctx, 1); err != nil {
+		return nil, fmt.Errorf("media: waiting for a slot to re-encode: %w", err)
+	}
+	defer l.uploads.Release(1)
 	return Fit(ctx, r, typ, maxBytes, l.budget)
 }
 

@@ -428,6 +428,13 @@ func TestLibraryBoundsUploadsInFlight(t *testing.T) {
 		t.Fatal("a third upload was read while two held their slots")
 	case <-time.After(100 * time.Millisecond):
 	}
+	// A re-encode waits for a slot too, its image not read meanwhile.
+	fitCtx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	unread := &gatedReader{r: bytes.NewReader(mediatest.PNG(4, 3)), gate: make(chan struct{}), mu: &mu, inside: new(int), peak: new(int), entered: make(chan struct{}, 1)}
+	if _, err := lib.Fit(fitCtx, unread, media.TypePNG, 1000); !errors.Is(err, context.DeadlineExceeded) || unread.waited {
+		t.Errorf("Fit while both slots are held: %v (read %v); want it waiting, unread, until its deadline", err, unread.waited)
+	}
 	// A waiting upload whose request goes away gives up.
 	ctx, cancel := context.WithCancel(context.Background())
 	waiting := make(chan error, 1)
