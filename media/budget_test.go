@@ -207,9 +207,10 @@ func TestBudgetMakesDecodesWait(t *testing.T) {
 	}
 }
 
-// TestBudgetBoundsConcurrentDecodes: many decodes at once never hold more
-// than the budget, and all of them finish.
-func TestBudgetBoundsConcurrentDecodes(t *testing.T) {
+// TestBudgetServesConcurrentDecodes: eight decodes on a budget for two
+// all finish, and give every byte back. That a decode waits while the
+// budget is held is TestBudgetMakesDecodesWait's.
+func TestBudgetServesConcurrentDecodes(t *testing.T) {
 	img := encodePNG(t, gradient(200, 150))
 	cfg, err := codecConfig(TypePNG, img)
 	if err != nil {
