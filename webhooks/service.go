@@ -194,7 +194,13 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Endp
 		return nil, err
 	}
 	e.UpdatedAt = s.now().UTC()
-	if err := s.store.UpdateEndpoint(ctx, e); err != nil {
+	// The state only when asked: a delivery may disable the endpoint
+	// between the read above and this write.
+	parts := PartSettings
+	if in.Enabled != nil {
+		parts |= PartState
+	}
+	if err := s.store.UpdateEndpoint(ctx, e, parts); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -233,7 +239,7 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint
 	now := s.now().UTC()
 	until := now.Add(s.Overlap)
 	e.PreviousSecretExpiresAt, e.UpdatedAt = &until, now
-	if err := s.store.UpdateEndpoint(ctx, e); err != nil {
+	if err := s.store.UpdateEndpoint(ctx, e, PartSecrets); err != nil {
 		return nil, "", err
 	}
 	return e, secret, nil

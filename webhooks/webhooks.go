@@ -175,6 +175,18 @@ type InvalidError struct {
 
 func (e *InvalidError) Error() string { return "webhooks: " + e.Code + ": " + e.Message }
 
+// EndpointParts are the groups of an endpoint's fields an update writes.
+type EndpointParts int
+
+const (
+	// PartSettings: URL, Description, Events.
+	PartSettings EndpointParts = 1 << iota
+	// PartState: Enabled, FailureStreak, FailingSince, Notice.
+	PartState
+	// PartSecrets: Secret, PreviousSecret, PreviousSecretExpiresAt.
+	PartSecrets
+)
+
 // Store keeps endpoints, events and deliveries. Endpoints and deliveries
 // are read by their _id, and listed by organization or endpoint.
 type Store interface {
@@ -183,10 +195,10 @@ type Store interface {
 	// Endpoint reads the endpoint by id alone (ErrNotFound).
 	Endpoint(ctx context.Context, id string) (*Endpoint, error)
 	Endpoints(ctx context.Context, orgID string) ([]Endpoint, error)
-	// UpdateEndpoint replaces the editable fields (URL, Description,
-	// Events, Enabled, Notice, secrets, FailureStreak and FailingSince
-	// when Enabled is set again).
-	UpdateEndpoint(ctx context.Context, e *Endpoint) error
+	// UpdateEndpoint writes e's fields of parts, and UpdatedAt, and no
+	// others: a write of settings read before a delivery disabled the
+	// endpoint leaves it disabled.
+	UpdateEndpoint(ctx context.Context, e *Endpoint, parts EndpointParts) error
 	DeleteEndpoint(ctx context.Context, id string) error
 	// RecordOutcome adds a failure to the endpoint's streak (starting it
 	// at `at`) or, on success, ends the streak; it returns the endpoint

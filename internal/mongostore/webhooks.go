@@ -171,28 +171,32 @@ func (w *Webhooks) Endpoints(ctx context.Context, orgID string) ([]webhooks.Endp
 	return out, nil
 }
 
-// UpdateEndpoint writes e's editable fields, by _id.
-func (w *Webhooks) UpdateEndpoint(ctx context.Context, e *webhooks.Endpoint) error {
+// UpdateEndpoint writes e's fields of parts, by _id.
+func (w *Webhooks) UpdateEndpoint(ctx context.Context, e *webhooks.Endpoint, parts webhooks.EndpointParts) error {
 	oid, ok := objectID(e.ID)
 	if !ok {
 		return webhooks.ErrNotFound
 	}
-	set := bson.D{
-		{Key: "url", Value: e.URL}, {Key: "description", Value: e.Description}, {Key: "events", Value: e.Events},
-		{Key: "enabled", Value: e.Enabled}, {Key: "failureStreak", Value: e.FailureStreak},
-		{Key: "secret", Value: e.Secret}, {Key: "previousSecret", Value: e.PreviousSecret},
-		{Key: "updatedAt", Value: e.UpdatedAt.UTC()},
-	}
-	var unset bson.D
-	for _, f := range []struct {
+	set := bson.D{{Key: "updatedAt", Value: e.UpdatedAt.UTC()}}
+	type field struct {
 		name string
 		v    any
 		nil  bool
-	}{
-		{"failingSince", e.FailingSince, e.FailingSince == nil},
-		{"notice", e.Notice, e.Notice == nil},
-		{"previousSecretExpiresAt", e.PreviousSecretExpiresAt, e.PreviousSecretExpiresAt == nil},
-	} {
+	}
+	var fields []field
+	if parts&webhooks.PartSettings != 0 {
+		set = append(set, bson.E{Key: "url", Value: e.URL}, bson.E{Key: "description", Value: e.Description}, bson.E{Key: "events", Value: e.Events})
+	}
+	if parts&webhooks.PartState != 0 {
+		set = append(set, bson.E{Key: "enabled", Value: e.Enabled}, bson.E{Key: "failureStreak", Value: e.FailureStreak})
+		fields = append(fields, field{"failingSince", e.FailingSince, e.FailingSince == nil}, field{"notice", e.Notice, e.Notice == nil})
+	}
+	if parts&webhooks.PartSecrets != 0 {
+		set = append(set, bson.E{Key: "secret", Value: e.Secret}, bson.E{Key: "previousSecret", Value: e.PreviousSecret})
+		fields = append(fields, field{"previousSecretExpiresAt", e.PreviousSecretExpiresAt, e.PreviousSecretExpiresAt == nil})
+	}
+	var unset bson.D
+	for _, f := range fields {
 		if f.nil {
 			unset = append(unset, bson.E{Key: f.name, Value: ""})
 		} else {

@@ -208,7 +208,8 @@ func TestEnsureRetention(t *testing.T) {
 }
 
 // Disable disables an endpoint still enabled, and leaves one its owner
-// disabled and enabled again meanwhile (a PATCH) as the owner left it.
+// disabled meanwhile (a PATCH) as the owner left it; a PATCH of settings
+// read before a Disable leaves the endpoint disabled.
 func TestDisableOnlyAnEnabledEndpoint(t *testing.T) {
 	ctx := context.Background()
 	w := mongotest.Store(t).Webhooks()
@@ -218,16 +219,24 @@ func TestDisableOnlyAnEnabledEndpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := webhooks.Notice{Type: webhooks.DisabledNotice, At: now, Reason: "a day of failures"}
-	if err := w.Disable(ctx, e.ID, n); err != nil {
+	read, err := w.Endpoint(ctx, e.ID) // a PATCH reads it ...
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Disable(ctx, e.ID, n); err != nil { // ... a delivery disables it ...
+		t.Fatal(err)
+	}
+	read.Description = "renamed" // ... and the PATCH writes its settings.
+	if err := w.UpdateEndpoint(ctx, read, webhooks.PartSettings); err != nil {
 		t.Fatal(err)
 	}
 	got, err := w.Endpoint(ctx, e.ID)
-	if err != nil || got.Enabled || got.Notice == nil {
-		t.Fatalf("after Disable: %+v, %v; want disabled with the notice", got, err)
+	if err != nil || got.Enabled || got.Notice == nil || got.Description != "renamed" {
+		t.Fatalf("after Disable and a PATCH read before it: %+v, %v; want disabled with the notice, renamed", got, err)
 	}
 	// The owner disabled it by hand (no notice): a late Disable adds none.
 	got.Enabled, got.Notice = false, nil
-	if err := w.UpdateEndpoint(ctx, got); err != nil {
+	if err := w.UpdateEndpoint(ctx, got, webhooks.PartState); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Disable(ctx, e.ID, n); err != nil {
