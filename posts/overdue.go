@@ -35,10 +35,12 @@ type OverdueStore interface {
 	Overdue(ctx context.Context, cutoff time.Time, unannounced bool, limit int) ([]Overdue, error)
 	// CountOverdue counts overdue posts.
 	CountOverdue(ctx context.Context, cutoff time.Time) (int, error)
-	// MarkOverdueAnnounced records that post id's event was emitted at
-	// `at`. A change of the post's state (an edit, its run moving it on)
-	// clears the mark: overdue again later, it is announced again.
-	MarkOverdueAnnounced(ctx context.Context, id string, at time.Time) error
+	// MarkOverdueAnnounced records that o's event was emitted at `at`,
+	// if the post is still as o read it (its status, no change of state
+	// since o.DueAt). A change of the post's state (an edit, its run
+	// moving it on) clears the mark, and one during the announcement
+	// leaves none: overdue again later, it is announced again.
+	MarkOverdueAnnounced(ctx context.Context, o Overdue, at time.Time) error
 }
 
 // OverdueEventData is the "data" of a post.overdue event: the post and
@@ -112,7 +114,7 @@ func (w *OverdueWatch) Check(ctx context.Context) error {
 		if err := w.announce(ctx, o); err != nil {
 			return err
 		}
-		if err := w.Store.MarkOverdueAnnounced(ctx, o.ID, w.now()); err != nil {
+		if err := w.Store.MarkOverdueAnnounced(ctx, o, w.now()); err != nil {
 			return fmt.Errorf("overdue posts: mark %s: %w", o.ID, err)
 		}
 	}

@@ -72,16 +72,20 @@ func (p *Posts) CountOverdue(ctx context.Context, cutoff time.Time) (int, error)
 	return int(n), nil
 }
 
-// MarkOverdueAnnounced records that post id's post.overdue event went out
-// (posts.OverdueStore). A post that is gone has nothing to mark.
-func (p *Posts) MarkOverdueAnnounced(ctx context.Context, id string, at time.Time) error {
-	oid, ok := objectID(id)
+// MarkOverdueAnnounced records that o's post.overdue event went out
+// (posts.OverdueStore), if the post is still in o's status and has not
+// changed state since (updatedAt, which every change of state moves, is
+// not past o.DueAt). A post that is gone has nothing to mark.
+func (p *Posts) MarkOverdueAnnounced(ctx context.Context, o posts.Overdue, at time.Time) error {
+	oid, ok := objectID(o.ID)
 	if !ok {
 		return nil
 	}
-	if _, err := p.posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+	filter := bson.D{{Key: "_id", Value: oid}, {Key: "status", Value: string(o.Status)},
+		{Key: "updatedAt", Value: bson.D{{Key: "$lte", Value: o.DueAt.UTC()}}}}
+	if _, err := p.posts.UpdateOne(ctx, filter,
 		bson.D{{Key: "$set", Value: bson.D{{Key: "overdueAnnouncedAt", Value: at.UTC()}}}}); err != nil {
-		return fmt.Errorf("mongo: mark post %s overdue: %w", id, err)
+		return fmt.Errorf("mongo: mark post %s overdue: %w", o.ID, err)
 	}
 	return nil
 }

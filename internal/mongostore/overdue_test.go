@@ -155,3 +155,37 @@ func TestOverduePosts(t *testing.T) {
 		}
 	}
 }
+
+// A post that changes state while its overdue event goes out is not
+// marked announced: stalled again in its new state, it is announced again.
+func TestOverdueMarkSkipsAPostThatMovedOn(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	p, err := store.Create(ctx, &posts.Post{OrganizationID: "org-1", Content: "stuck", SocialAccountIDs: []string{"a1"},
+		Status: posts.StatusQueued, CreatedAt: now.Add(-time.Hour), UpdatedAt: now.Add(-time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := store.Overdue(ctx, now.Add(-10*time.Minute), true, 10)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("Overdue = %+v, %v; want the queued post", list, err)
+	}
+	if _, err := store.SetStatus(ctx, p, posts.StatusPublishing, posts.StatusQueued); err != nil { // the run takes it up
+		t.Fatal(err)
+	}
+	if err := store.MarkOverdueAnnounced(ctx, list[0], now); err != nil {
+		t.Fatal(err)
+	}
+	// Later, stalled in publishing: listed as not yet announced.
+	later, err := store.Overdue(ctx, time.Now().Add(time.Hour), true, 10)
+	if err != nil || len(later) != 1 || later[0].Status != posts.StatusPublishing || later[0].AnnouncedAt != nil {
+		t.Errorf("after a mark of the state it left: %+v, %v; want it unannounced in publishing", later, err)
+	}
+	// Unmoved, the mark holds.
+	if err := store.MarkOverdueAnnounced(ctx, later[0], now); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := store.Overdue(ctx, time.Now().Add(time.Hour), true, 10); len(left) != 0 {
+		t.Errorf("marked, still unannounced: %+v", left)
+	}
+}
