@@ -179,7 +179,7 @@ func TestOverdueMarkSkipsAPostThatMovedOn(t *testing.T) {
 	// Later, stalled in publishing: listed as not yet announced.
 	later, err := store.Overdue(ctx, time.Now().Add(time.Hour), true, 10)
 	if err != nil || len(later) != 1 || later[0].Status != posts.StatusPublishing || later[0].AnnouncedAt != nil {
-		t.Errorf("after a mark of the state it left: %+v, %v; want it unannounced in publishing", later, err)
+		t.Fatalf("after a mark of the state it left: %+v, %v; want it unannounced in publishing", later, err)
 	}
 	// Unmoved, the mark holds.
 	if err := store.MarkOverdueAnnounced(ctx, later[0], now); err != nil {
