@@ -18,9 +18,9 @@ type MediaLibrary interface {
 	// Get returns the organization's media item; media.ErrNotFound if it
 	// has none such.
 	Get(ctx context.Context, orgID, id string) (*media.Item, error)
-	// Open streams the item's bytes (media.ErrNotFound as Get); the
-	// caller closes them.
-	Open(ctx context.Context, orgID, id string) (*media.Item, io.ReadCloser, error)
+	// OpenItem streams the bytes of an item Get returned; the caller
+	// closes them.
+	OpenItem(ctx context.Context, item *media.Item) (io.ReadCloser, error)
 	// Fit re-encodes an image of type typ read from r to take at most
 	// maxBytes, under the process's decode memory budget (media.Fit).
 	Fit(ctx context.Context, r io.Reader, typ string, maxBytes int64) (*media.Fitted, error)
@@ -118,13 +118,12 @@ func (a *Activities) attachImages(ctx context.Context, in workflows.AccountInput
 func (a *Activities) imageFor(ctx context.Context, item *media.Item, ref posts.MediaRef, rules providers.MediaRules, network string) (providers.Image, string, error) {
 	img := providers.Image{MediaID: item.ID, Type: item.Type, Size: item.Size, Width: item.Width, Height: item.Height, AltText: ref.AltText,
 		Open: func(ctx context.Context) (io.ReadCloser, error) {
-			_, rc, err := a.Media.Open(ctx, item.OrganizationID, item.ID)
-			return rc, err
+			return a.Media.OpenItem(ctx, item)
 		}}
 	if !rules.Downscale || rules.MaxBytes <= 0 || item.Size <= rules.MaxBytes {
 		return img, "", nil
 	}
-	_, rc, err := a.Media.Open(ctx, item.OrganizationID, item.ID)
+	rc, err := a.Media.OpenItem(ctx, item)
 	if err != nil {
 		return img, "", fmt.Errorf("reading media item %s: %w", item.ID, err)
 	}

@@ -129,12 +129,12 @@ func (l *library) Get(_ context.Context, orgID, id string) (*media.Item, error) 
 	return it, nil
 }
 
-func (l *library) Open(ctx context.Context, orgID, id string) (*media.Item, io.ReadCloser, error) {
-	it, err := l.Get(ctx, orgID, id)
-	if err != nil {
-		return nil, nil, err
+func (l *library) OpenItem(_ context.Context, it *media.Item) (io.ReadCloser, error) {
+	data, ok := l.data[it.ID]
+	if !ok {
+		return nil, media.ErrNotFound
 	}
-	return it, io.NopCloser(bytes.NewReader(l.data[id])), nil
+	return io.NopCloser(bytes.NewReader(data)), nil
 }
 
 // add stores a JPEG of w×h pixels (noisy when big is true, so that it is

@@ -380,7 +380,7 @@ func (s *server) mediaContent(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	_, rc, err := s.media.lib.Open(r.Context(), org, id)
+	rc, err := s.media.lib.OpenItem(r.Context(), it)
 	if err != nil {
 		h.Del("ETag")
 		h.Del("Cache-Control")

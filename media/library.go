@@ -182,14 +182,15 @@ func (l *Library) List(ctx context.Context, orgID string, limit int, before stri
 	return l.items.List(ctx, orgID, limit, before)
 }
 
-// Open returns orgID's item id and a reader of its bytes, which the caller
-// closes; ErrNotFound as Get, or when the bytes are missing.
-func (l *Library) Open(ctx context.Context, orgID, id string) (*Item, io.ReadCloser, error) {
-	item, err := l.items.Get(ctx, orgID, id)
+// OpenItem returns a reader of the bytes of item, which the caller read
+// with Get and closes: no second read of its record. ErrNotFound when the
+// bytes are missing (deleted since).
+func (l *Library) OpenItem(ctx context.Context, item *Item) (io.ReadCloser, error) {
+	rc, err := l.store.Open(ctx, item.ID)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("media: open %s: %w", item.ID, err)
 	}
-	return l.open(ctx, item)
+	return rc, nil
 }
 
 // OpenPublic returns item id, whatever its organization, and either a
@@ -208,16 +209,11 @@ func (l *Library) OpenPublic(ctx context.Context, id string, ttl time.Duration) 
 	if u != "" {
 		return item, u, nil, nil
 	}
-	item, rc, err := l.open(ctx, item)
-	return item, "", rc, err
-}
-
-func (l *Library) open(ctx context.Context, item *Item) (*Item, io.ReadCloser, error) {
-	rc, err := l.store.Open(ctx, item.ID)
+	rc, err := l.OpenItem(ctx, item)
 	if err != nil {
-		return nil, nil, fmt.Errorf("media: open %s: %w", item.ID, err)
+		return nil, "", nil, err
 	}
-	return item, rc, nil
+	return item, "", rc, nil
 }
 
 // Delete removes orgID's item id, its record then its bytes. ErrInUse while

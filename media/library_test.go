@@ -181,7 +181,11 @@ func TestLibraryAddStoresCleanedBytes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rc, err := f.lib.Open(ctx, "org-a", it.ID)
+	got, err := f.lib.Get(ctx, "org-a", it.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := f.lib.OpenItem(ctx, got)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +259,6 @@ func TestLibraryOrgsAndDelete(t *testing.T) {
 		call func() error
 	}{
 		{"get", func() error { _, err := f.lib.Get(ctx, "org-b", it.ID); return err }},
-		{"open", func() error { _, _, err := f.lib.Open(ctx, "org-b", it.ID); return err }},
 		{"delete", func() error { return f.lib.Delete(ctx, "org-b", it.ID) }},
 	}
 	for _, o := range others {
