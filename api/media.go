@@ -380,28 +380,33 @@ func (s *server) mediaContent(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	rc, err := s.media.lib.OpenItem(r.Context(), it)
-	if err != nil {
-		h.Del("ETag")
-		h.Del("Cache-Control")
-		writeError(w, r, s.logger, mediaError(err, s.media.lib.Limits()))
-		return
-	}
-	defer rc.Close()
-	s.serveBytes(w, r, it, rc)
+	s.serveBytes(w, r, it)
 }
 
 // serveBytes writes an item's bytes with its own type, never sniffed by
 // the browser, and a sandbox so that no file can run as a page.
-func (s *server) serveBytes(w http.ResponseWriter, r *http.Request, it *media.Item, rc io.Reader) {
+// It opens the bytes for a GET only: a HEAD's headers come from the
+// record, as does a 304, which the callers answer before.
+func (s *server) serveBytes(w http.ResponseWriter, r *http.Request, it *media.Item) {
 	h := w.Header()
+	var rc io.ReadCloser
+	if r.Method != http.MethodHead {
+		var err error
+		if rc, err = s.media.lib.OpenItem(r.Context(), it); err != nil {
+			h.Del("ETag")
+			h.Del("Cache-Control")
+			writeError(w, r, s.logger, mediaError(err, s.media.lib.Limits()))
+			return
+		}
+		defer rc.Close()
+	}
 	h.Set("Content-Type", it.Type)
 	h.Set("Content-Length", strconv.FormatInt(it.Size, 10))
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 	w.WriteHeader(http.StatusOK)
-	if r.Method == http.MethodHead {
-		return // the headers say it all; the store is not read
+	if rc == nil {
+		return // HEAD: the headers say it all; the store is not read
 	}
 	if _, err := io.Copy(w, rc); err != nil {
 		// The status is sent; the client sees a short body.
@@ -457,7 +462,7 @@ func (s *server) publicMedia(w http.ResponseWriter, r *http.Request) {
 	}
 	exp, _ := strconv.ParseInt(q.Get("exp"), 10, 64) // Check read it
 	left := time.Unix(exp, 0).Sub(now)
-	it, redirect, rc, err := s.media.lib.OpenPublic(r.Context(), id, max(left, time.Second))
+	it, redirect, err := s.media.lib.Public(r.Context(), id, max(left, time.Second))
 	if err != nil {
 		writeError(w, r, s.logger, mediaError(err, s.media.lib.Limits()))
 		return
@@ -467,12 +472,11 @@ func (s *server) publicMedia(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, redirect, http.StatusFound)
 		return
 	}
-	defer rc.Close()
 	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(min(left, maxPublicCache).Seconds())))
 	w.Header().Set("ETag", etag(it))
 	if etagMatches(r.Header.Get("If-None-Match"), etag(it)) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	s.serveBytes(w, r, it, rc)
+	s.serveBytes(w, r, it)
 }

@@ -40,6 +40,21 @@ type presigning struct {
 	*gridfs.Store
 	mu      sync.Mutex
 	presign string
+	opens   int // readers of bytes opened
+}
+
+func (p *presigning) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	p.mu.Lock()
+	p.opens++
+	p.mu.Unlock()
+	return p.Store.Open(ctx, key)
+}
+
+// opened is how many readers of bytes the store opened.
+func (p *presigning) opened() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.opens
 }
 
 func (p *presigning) PresignedURL(ctx context.Context, key string, ttl time.Duration) (string, error) {

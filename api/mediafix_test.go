@@ -39,7 +39,11 @@ func TestMediaHeadAndAllow(t *testing.T) {
 		{"DELETE healthz", "", http.MethodDelete, "/healthz", 405, "GET, HEAD"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			opened := m.store.opened()
 			res, raw := m.call(t, tt.org, tt.method, tt.path, "", nil)
+			if n := m.store.opened() - opened; n != 0 {
+				t.Errorf("opened the bytes %d times; nothing here reads them", n)
+			}
 			if res.StatusCode != tt.status || res.Header.Get("Allow") != tt.allow {
 				t.Fatalf("%d, Allow %q, %s; want %d, Allow %q", res.StatusCode, res.Header.Get("Allow"), raw, tt.status, tt.allow)
 			}
@@ -72,9 +76,14 @@ func TestMediaPublicNotModified(t *testing.T) {
 		if tt.inm != "" {
 			req.Header.Set("If-None-Match", tt.inm)
 		}
+		opened := m.store.opened()
 		res, raw := send(t, req)
 		if res.StatusCode != tt.status || res.Header.Get("ETag") == "" || (tt.status == 304 && len(raw) != 0) {
 			t.Errorf("If-None-Match %s: %d, ETag %q, %d bytes; want %d", tt.inm, res.StatusCode, res.Header.Get("ETag"), len(raw), tt.status)
+		}
+		// A 304 reads no bytes; a 200 opens them once.
+		if n, want := m.store.opened()-opened, map[int]int{304: 0, 200: 1}[tt.status]; n != want {
+			t.Errorf("If-None-Match %s: opened the bytes %d times, want %d", tt.inm, n, want)
 		}
 	}
 }

@@ -193,27 +193,20 @@ func (l *Library) OpenItem(ctx context.Context, item *Item) (io.ReadCloser, erro
 	return rc, nil
 }
 
-// OpenPublic returns item id, whatever its organization, and either a
-// URL its store serves it at for ttl (an S3 presigned GET) or, when the
-// store serves none, a reader of its bytes, which the caller closes. For
-// the signed public route only: its signature is the authorization.
-func (l *Library) OpenPublic(ctx context.Context, id string, ttl time.Duration) (*Item, string, io.ReadCloser, error) {
+// Public returns item id, whatever its organization, and the URL its
+// store serves it at for ttl (an S3 presigned GET), or "" when the store
+// serves none: then OpenItem reads its bytes. For the signed public route
+// only: its signature is the authorization.
+func (l *Library) Public(ctx context.Context, id string, ttl time.Duration) (*Item, string, error) {
 	item, err := l.items.GetByID(ctx, id)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	u, err := l.store.PresignedURL(ctx, item.ID, ttl)
 	if err != nil {
-		return nil, "", nil, fmt.Errorf("media: presign %s: %w", item.ID, err)
+		return nil, "", fmt.Errorf("media: presign %s: %w", item.ID, err)
 	}
-	if u != "" {
-		return item, u, nil, nil
-	}
-	rc, err := l.OpenItem(ctx, item)
-	if err != nil {
-		return nil, "", nil, err
-	}
-	return item, "", rc, nil
+	return item, u, nil
 }
 
 // Delete removes orgID's item id, its record then its bytes. ErrInUse while
