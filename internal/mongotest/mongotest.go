@@ -68,3 +68,7 @@ func Store(t testing.TB) *mongostore.Store {
 	})
 	return s
 }
+
+// URI is the server's connection string, for a test that needs a client of
+// its own (say, with a command monitor). Valid after Main has started.
+func URI() string { return uri }
