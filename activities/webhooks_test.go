@@ -108,7 +108,7 @@ func newDeliveryWorld(t *testing.T, failures int32, policy webhooks.DisablePolic
 		t.Fatal(err)
 	}
 	dw.ev, _ = webhooks.NewEvent("org-1", webhooks.PostPublished, time.Now(), "data", "post-1", "run-1")
-	if err := dw.store.SaveEvent(context.Background(), dw.ev); err != nil {
+	if _, err := dw.store.SaveEvent(context.Background(), dw.ev); err != nil {
 		t.Fatal(err)
 	}
 	var suite testsuite.WorkflowTestSuite

@@ -50,8 +50,8 @@ type failingStore struct {
 	webhooks.Store
 }
 
-func (failingStore) SaveEvent(context.Context, *webhooks.Event) error {
-	return errors.New("mongo: server selection timeout")
+func (failingStore) SaveEvent(context.Context, *webhooks.Event) (bool, error) {
+	return false, errors.New("mongo: server selection timeout")
 }
 
 // An event stored while Temporal is down is not lost: Emit succeeds (the
@@ -205,6 +205,31 @@ func TestEmitterAndSweepersRace(t *testing.T) {
 	}
 	if n, err := em.Sweep(ctx); n != 0 || err != nil {
 		t.Errorf("a later sweep dispatched %d, %v; want nothing left", n, err)
+	}
+}
+
+// An event emitted again (account.expiring, by each hourly scan for
+// days) starts nothing once stored: Temporal's refusal of a second run
+// of the same id lasts only as long as its retention of the first, so a
+// start that relied on it would deliver the event again.
+func TestEmitAgainStartsNothing(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.endpoint(t)
+	w.endpoint(t, webhooks.AccountExpiring)
+	temporal := &temporalLike{}
+	em := &webhooks.Emitter{Store: w.store, Starter: temporal, Now: func() time.Time { return w.now }}
+	for i := range 4 {
+		ev, err := webhooks.NewEvent("org-1", webhooks.AccountExpiring, w.now.Add(time.Duration(i)*time.Hour), "data", "acct-1", "2026-12-05T00:00:00Z")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := em.Emit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if runs, calls := temporal.started(); len(runs) != 2 || calls != 2 {
+		t.Errorf("%d starts making runs %v, want one start per endpoint", calls, runs)
 	}
 }
 

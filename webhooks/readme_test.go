@@ -81,7 +81,7 @@ func TestReadmeReceiver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.store.SaveEvent(ctx, ev); err != nil {
+	if _, err := w.store.SaveEvent(ctx, ev); err != nil {
 		t.Fatal(err)
 	}
 	for attempt := 1; attempt <= 2; attempt++ {

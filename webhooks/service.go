@@ -320,13 +320,23 @@ func (e *Emitter) now() time.Time {
 // failed): the caller should retry, and an activity fails so that
 // Temporal does. Once ev is stored, a delivery that cannot start is no
 // error: the event stays undispatched and Sweep starts it later.
+//
+// An event of ev's id already stored is not dispatched again: it was, or
+// the sweeper will. Starting it again would lean on Temporal's refusal of
+// a second run of the same id, which lasts only as long as the
+// namespace's retention of the first: account.expiring is emitted by
+// every scan for days (ACCOUNT_EXPIRING_DAYS), so it would be sent again.
 func (e *Emitter) Emit(ctx context.Context, ev *Event) error {
 	wanted, err := e.wanted(ctx, ev)
 	if err != nil || len(wanted) == 0 {
 		return err
 	}
-	if err := e.Store.SaveEvent(ctx, ev); err != nil {
+	stored, err := e.Store.SaveEvent(ctx, ev)
+	if err != nil {
 		return fmt.Errorf("emit %s %s: %w", ev.Type, ev.ID, err)
+	}
+	if !stored {
+		return nil
 	}
 	// Bounded: a Temporal that hangs must not use up the caller's time
 	// (FinishPost has 10 s) once the event is safe; the sweeper goes on.

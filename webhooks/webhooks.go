@@ -208,8 +208,8 @@ type Store interface {
 	Disable(ctx context.Context, id string, n Notice) error
 
 	// SaveEvent stores ev, not dispatched, unless an event of its id is
-	// stored (that one stands, dispatched or not).
-	SaveEvent(ctx context.Context, ev *Event) error
+	// stored (that one stands, dispatched or not); stored says which.
+	SaveEvent(ctx context.Context, ev *Event) (stored bool, err error)
 	// MarkDispatched records that every delivery of event id is started.
 	MarkDispatched(ctx context.Context, id string, at time.Time) error
 	// Undispatched lists up to limit events not dispatched whose

@@ -275,14 +275,17 @@ func (w *Webhooks) Disable(ctx context.Context, id string, n webhooks.Notice) er
 }
 
 // SaveEvent inserts ev, unless its _id is stored (then the stored one
-// stands).
-func (w *Webhooks) SaveEvent(ctx context.Context, ev *webhooks.Event) error {
+// stands and stored is false).
+func (w *Webhooks) SaveEvent(ctx context.Context, ev *webhooks.Event) (bool, error) {
 	_, err := w.events.InsertOne(ctx, eventDoc{ID: ev.ID, OrganizationID: ev.OrganizationID, Type: ev.Type,
 		Timestamp: ev.Timestamp.UTC(), Body: ev.Body})
-	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("mongo: save event %s: %w", ev.ID, err)
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
 	}
-	return nil
+	if err != nil {
+		return false, fmt.Errorf("mongo: save event %s: %w", ev.ID, err)
+	}
+	return true, nil
 }
 
 // MarkDispatched sets event id dispatched (webhooks.Store); an event not

@@ -35,8 +35,12 @@ func TestUndispatchedEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.SaveEvent(ctx, ev); err != nil {
-			t.Fatal(err)
+		if stored, err := w.SaveEvent(ctx, ev); err != nil || !stored {
+			t.Fatalf("SaveEvent = %v, %v, want stored", stored, err)
+		}
+		// The second save of an id keeps the first and says so.
+		if stored, err := w.SaveEvent(ctx, ev); err != nil || stored {
+			t.Fatalf("SaveEvent again = %v, %v, want not stored", stored, err)
 		}
 		ids = append([]string{ev.ID}, ids...)
 	}
@@ -97,7 +101,7 @@ func TestRemoveOldWebhookRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := w.SaveEvent(ctx, ev); err != nil {
+		if _, err := w.SaveEvent(ctx, ev); err != nil {
 			t.Fatal(err)
 		}
 		if age < 0 {
