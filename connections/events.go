@@ -56,9 +56,11 @@ func (a *Account) ReconnectBy(refreshes bool) time.Time {
 
 // ExpiringAccounts lists the active accounts with tokens of their own
 // (not pages, which follow their member) whose access or refresh token
-// expires before a time (the account store).
+// expires before a time, and keeps which deadline each was announced for
+// (the account store).
 type ExpiringAccounts interface {
 	ExpiringBefore(ctx context.Context, before time.Time) ([]Account, error)
+	MarkExpiringAnnounced(ctx context.Context, id string, reconnectBy time.Time) error
 }
 
 // ExpiringData is the "data" of an account.expiring webhook event.
@@ -70,11 +72,14 @@ type ExpiringData struct {
 }
 
 // AnnounceExpiring emits account.expiring for every active account of
-// accounts that must be reconnected within `within` of now (ReconnectBy)
-// and not yet past it. An event's id is derived from the account and that
-// time, so every scan until then repeats the same event, which is
-// delivered once; a reconnect gives a new time and, when it too comes
-// near, a new event. It returns how many accounts it announced.
+// accounts that must be reconnected within `within` of now (ReconnectBy),
+// not yet past it and not yet announced for that time: the account keeps
+// the time it was announced for (not Temporal's or the event store's
+// memory, which retention ends while the scans go on for days). The
+// event's id is derived from the account and that time, so a scan that
+// stops between emitting and marking repeats the same event, delivered
+// once; a reconnect gives a new time and, when it too comes near, a new
+// event. It returns how many accounts it announced.
 func (s *Service) AnnounceExpiring(ctx context.Context, accounts ExpiringAccounts, within time.Duration) (int, error) {
 	if s.events == nil {
 		return 0, nil
@@ -93,13 +98,16 @@ func (s *Service) AnnounceExpiring(ctx context.Context, accounts ExpiringAccount
 			continue
 		}
 		by := a.ReconnectBy(p.Rules().RefreshTokens)
-		if by.IsZero() || !by.After(now) || by.After(now.Add(within)) {
+		if by.IsZero() || !by.After(now) || by.After(now.Add(within)) || a.ExpiringAnnounced.Equal(by) {
 			continue
 		}
 		ev, err := webhooks.NewEvent(a.OrganizationID, webhooks.AccountExpiring, now, ExpiringData{Account: a, ReconnectBy: by.UTC()},
 			a.ID, by.UTC().Format(time.RFC3339Nano))
 		if err == nil {
 			err = s.events.Emit(ctx, ev)
+		}
+		if err == nil {
+			err = accounts.MarkExpiringAnnounced(ctx, a.ID, by)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("account %s: %w", a.ID, err))

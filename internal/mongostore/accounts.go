@@ -32,6 +32,7 @@ type accountDoc struct {
 	Scopes                []string      `bson:"scopes,omitempty"`
 	TokensFrom            string        `bson:"tokensFrom,omitempty"`
 	Status                string        `bson:"status"`
+	ExpiringAnnounced     *time.Time    `bson:"expiringAnnounced,omitempty"`
 	CreatedAt             time.Time     `bson:"createdAt"`
 	UpdatedAt             time.Time     `bson:"updatedAt"`
 }
@@ -63,6 +64,7 @@ func (d *accountDoc) account() *connections.Account {
 		Server:                d.Server,
 		TokenExpiresAt:        timeOf(d.TokenExpiresAt),
 		RefreshTokenExpiresAt: timeOf(d.RefreshTokenExpiresAt),
+		ExpiringAnnounced:     timeOf(d.ExpiringAnnounced),
 		Scopes:                d.Scopes,
 		TokensFrom:            d.TokensFrom,
 		Status:                connections.Status(d.Status),
@@ -366,6 +368,21 @@ func (a *Accounts) SaveRefreshed(ctx context.Context, id, owner string, t connec
 func (a *Accounts) UnlockRefresh(ctx context.Context, id, owner string) error {
 	if _, err := a.leases.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}}); err != nil {
 		return fmt.Errorf("mongo: release refresh lease: %w", err)
+	}
+	return nil
+}
+
+// MarkExpiringAnnounced records that account.expiring was sent for
+// account id's reconnectBy (connections.ExpiringAccounts); an account
+// gone is no error.
+func (a *Accounts) MarkExpiringAnnounced(ctx context.Context, id string, reconnectBy time.Time) error {
+	oid, err := bson.ObjectIDFromHex(id)
+	if err != nil {
+		return nil
+	}
+	if _, err := a.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expiringAnnounced", Value: reconnectBy.UTC()}}}}); err != nil {
+		return fmt.Errorf("mongo: mark account %s expiring announced: %w", id, err)
 	}
 	return nil
 }
