@@ -49,9 +49,10 @@ type Options struct {
 	// Media serves the media library (/media) when its Library is set.
 	Media MediaOptions
 	// Idempotency keeps the Idempotency-Keys of the POSTs and PATCHes
-	// that change posts, media and webhooks (Redis), their answers sealed
-	// (idempotency.Store.WithSealer) where they may carry a secret;
-	// without it a request carrying one is 503 idempotency_unavailable.
+	// that change connections, posts, media and webhooks (Redis), their
+	// answers sealed and their fingerprints keyed (idempotency.New's
+	// Sealer); without it a request carrying one is 503
+	// idempotency_unavailable.
 	Idempotency *idempotency.Store
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
 	// Web UI to decode payloads (see codec.go).
