@@ -54,7 +54,9 @@ type idemRoute struct {
 // first request with a key runs, and for 24 hours a retry with the same
 // key and the same request (method, URI, caller and body) gets the first
 // answer again, with Idempotent-Replayed: true, and runs nothing.
-// A key is per organization (idem:<org>:<sha256(key)>, internal/idempotency).
+// A key is per organization (idem:<org>:<sha256(key)>, internal/idempotency),
+// which keeps the request's fingerprints as keyed digests and its answer
+// sealed: a body may hold a password (a Bluesky login).
 //
 // Answers (draft-ietf-httpapi-idempotency-key-header §2.6-2.7):
 //   - 400 invalid_idempotency_key: not 1 to 255 printable ASCII
@@ -103,7 +105,7 @@ func (s *server) idempotent(route idemRoute) func(http.Handler) http.Handler {
 				return
 			}
 			if held != nil {
-				s.answerHeld(w, r, route, target, held)
+				s.answerHeld(w, r, route, held)
 				return
 			}
 			s.runClaimed(w, r, next, route, claim)
@@ -131,10 +133,10 @@ func checkIdempotencyKey(values []string) error {
 }
 
 // answerHeld answers a request whose key another request holds.
-func (s *server) answerHeld(w http.ResponseWriter, r *http.Request, route idemRoute, target string, held *idempotency.Record) {
+func (s *server) answerHeld(w http.ResponseWriter, r *http.Request, route idemRoute, held *idempotency.Record) {
 	reused := Unprocessable("idempotency_key_reused",
 		"This Idempotency-Key was sent within 24 hours with another request (method, path, caller or body); use a new key for a new request.")
-	if held.Target != target {
+	if !held.SameTarget {
 		writeError(w, r, s.logger, reused)
 		return
 	}
@@ -166,7 +168,7 @@ func (s *server) answerHeld(w http.ResponseWriter, r *http.Request, route idemRo
 		writeError(w, r, s.logger, BadRequest("invalid_body", "The body broke off before its end."))
 		return
 	}
-	if d.Sum() != held.Body {
+	if !held.SameBody(d.Sum()) {
 		writeError(w, r, s.logger, reused)
 		return
 	}

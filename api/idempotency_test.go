@@ -89,7 +89,7 @@ func newIdemAPI(t *testing.T, keys func(*idempotency.Store) *idempotency.Store, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := idempotency.New(w.Redis).WithSealer(cipher)
+	store := idempotency.New(w.Redis, cipher)
 	if keys != nil {
 		store = keys(store)
 	}

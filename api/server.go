@@ -49,9 +49,10 @@ type Options struct {
 	// Media serves the media library (/media) when its Library is set.
 	Media MediaOptions
 	// Idempotency keeps the Idempotency-Keys of the POSTs and PATCHes
-	// that change posts, media and webhooks (Redis), their answers sealed
-	// (idempotency.Store.WithSealer) where they may carry a secret;
-	// without it a request carrying one is 503 idempotency_unavailable.
+	// that change connections, posts, media and webhooks (Redis), their
+	// answers sealed and their fingerprints keyed (idempotency.New's
+	// Sealer); without it a request carrying one is 503
+	// idempotency_unavailable.
 	Idempotency *idempotency.Store
 	// Codec, if not nil, is served under /temporal-codec for the Temporal
 	// Web UI to decode payloads (see codec.go).
@@ -176,15 +177,24 @@ func NewHandler(opts Options) http.Handler {
 	if s.conns != nil {
 		r.Get("/providers", s.listProviders)
 		r.Get("/connections/callback/{providerId}", s.callback)
+		// No Idempotency-Key: a browser's form POST cannot send one, no
+		// organization is known to keep it under, its single-use ticket
+		// makes a repeat do nothing again already, and its answer's
+		// cookie (the browser's key) is one no replay may carry.
 		r.Post("/connections/connect/{providerId}/start", s.start)
 		r.Group(func(r chi.Router) {
 			r.Use(s.authenticate)
+			// A retried login must not log in twice (a second session,
+			// and the app password sent again); retried pages must not
+			// be written twice. The login's body holds the app
+			// password: the store keeps only a keyed digest of it.
+			idem := s.idempotent(idemRoute{maxBody: opts.MaxBodyBytes})
 			r.Get("/connections/connect/{providerId}", s.connect)
 			r.Get("/connections", s.listConnections)
-			r.Post("/connections/{id}", s.login)
+			r.With(idem).Post("/connections/{id}", s.login)
 			r.Delete("/connections/{id}", s.disconnect)
 			r.Get("/connections/{id}/pages", s.listPages)
-			r.Post("/connections/{id}/pages", s.addPages)
+			r.With(idem).Post("/connections/{id}/pages", s.addPages)
 		})
 	}
 	if s.posts != nil {

@@ -474,13 +474,14 @@ func isLoopbackIP(host string) bool {
 }
 
 // idempotencyStore keeps Idempotency-Keys in the API's Redis (nil
-// without one), their answers sealed with the token cipher: a webhook's
-// creation or rotation answers with its signing secret.
+// without one), with the token cipher: answers sealed (a webhook's
+// creation or rotation answers with its signing secret), requests'
+// fingerprints keyed (a Bluesky login's body holds an app password).
 func idempotencyStore(d *deps, cipher *tokencipher.Cipher) *idempotency.Store {
 	if d.redis == nil {
 		return nil
 	}
-	return idempotency.New(d.redis).WithSealer(cipher)
+	return idempotency.New(d.redis, cipher)
 }
 
 // serveAPI listens on host (all interfaces when empty) and cfg.Port, and

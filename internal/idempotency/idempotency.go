@@ -12,14 +12,20 @@
 // request's fingerprints and its answer, expiring after TTL. Redis is
 // where PostFlow already keeps short-lived shared state (OAuth states):
 // one atomic claim across API instances and an expiry per key, with no
-// table to sweep. The key itself is stored only hashed, and answers hold
-// what the API answered, which never carries a secret.
+// table to sweep. The key itself is stored only hashed.
+//
+// Nothing of a request rests in Redis readable: its fingerprints (target
+// and body) are keyed digests (Sealer.MAC), since a body may hold a
+// password (a Bluesky login's) whose plain SHA-256 would let anyone who
+// reads Redis guess it offline; answers are sealed, since one may show a
+// secret once (a webhook's signing secret).
 package idempotency
 
 import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -62,13 +68,28 @@ type Record struct {
 	// Running is true while the request that claimed the key has not
 	// ended (and its lease holds); Answer is nil then.
 	Running bool
-	// Target is the claiming request's target fingerprint (its method,
-	// URI and caller: whatever is known before its body is read).
-	Target string
-	// Body is the digest of the claiming request's body; "" while it runs.
-	Body string
+	// SameTarget is true when the claiming request's target fingerprint
+	// (its method, URI and caller: whatever is known before its body is
+	// read) is the one given to Begin.
+	SameTarget bool
 	// Answer is what it answered, once it ended.
 	Answer *Answer
+
+	s   *Store
+	key string
+	// target and body are the stored fingerprints of the claiming
+	// request's target and body (keyed digests); body is ""
+	// while it runs.
+	target string
+	body   string
+	// legacy marks a record written before fingerprints were keyed.
+	legacy bool
+}
+
+// SameBody reports whether digest is the body digest of the request that
+// completed the key (false while it runs).
+func (r *Record) SameBody(digest string) bool {
+	return r.body != "" && r.s.matches(r.legacy, r.body, digest, "body", r.key)
 }
 
 // Store claims keys and keeps answers in Redis.
@@ -79,24 +100,27 @@ type Store struct {
 	sealer Sealer
 }
 
-// Sealer seals the answers a store keeps (tokencipher.Cipher, AES-256-GCM),
-// each bound to its Redis key: an answer may carry a secret shown once
-// (a webhook's signing secret), which must not rest in Redis readable.
+// Sealer keeps what a store writes unreadable in Redis (tokencipher.Cipher,
+// with TOKEN_ENCRYPTION_KEY's keys): it seals the answers (AES-256-GCM) and
+// makes the requests' fingerprints keyed digests (HMAC-SHA256), each bound
+// to its Redis key and field.
 type Sealer interface {
 	Seal(plaintext, binding string) (string, error)
 	Open(sealed, binding string) (string, error)
+	// MAC is a keyed digest of data for binding; CheckMAC tells whether
+	// mac is one of data for binding, made with a key the sealer holds.
+	MAC(data, binding string) string
+	CheckMAC(mac, data, binding string) bool
 }
 
-// WithSealer returns a copy of s that keeps answers sealed by sealer.
-func (s *Store) WithSealer(sealer Sealer) *Store {
-	c := *s
-	c.sealer = sealer
-	return &c
-}
-
-// New returns a Store with TTL and Lease.
-func New(rdb redis.Scripter) *Store {
-	return &Store{rdb: rdb, ttl: TTL, lease: Lease}
+// New returns a Store with TTL and Lease that seals answers and keys
+// fingerprints with sealer, which must not be nil: there is no store that
+// keeps requests readable.
+func New(rdb redis.Scripter, sealer Sealer) *Store {
+	if sealer == nil {
+		panic("idempotency: New without a Sealer")
+	}
+	return &Store{rdb: rdb, ttl: TTL, lease: Lease, sealer: sealer}
 }
 
 // WithTimes returns a copy of s that keeps answers ttl and leases keys for
@@ -119,7 +143,7 @@ func RedisKey(org, key string) string {
 
 // Target fingerprints what is known of a request before its body: its
 // method, its request URI (path and query) and its caller (a user id).
-// Hex SHA-256.
+// Hex SHA-256; the store keeps only a keyed digest of it.
 func Target(method, requestURI, caller string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q %q %q", method, requestURI, caller)
@@ -127,9 +151,10 @@ func Target(method, requestURI, caller string) string {
 }
 
 // claim sets a free key running for its owner, or returns what holds it.
+// "keyed" marks the fingerprints as keyed digests (fingerprint).
 var claim = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'target', ARGV[2])
+  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'target', ARGV[2], 'keyed', '1')
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return 1
 end
@@ -149,7 +174,7 @@ return 0
 var complete = redis.NewScript(`
 if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'running' then
   redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'state', 'done', 'target', ARGV[2], 'body', ARGV[3], 'answer', ARGV[4])
+  redis.call('HSET', KEYS[1], 'state', 'done', 'target', ARGV[2], 'body', ARGV[3], 'answer', ARGV[4], 'keyed', '1')
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   return 1
 end
@@ -168,9 +193,10 @@ return 0
 // Claim is a key held by the request that claimed it, until it
 // completes or releases it, or its lease runs out.
 type Claim struct {
-	s      *Store
-	key    string
-	owner  string
+	s     *Store
+	key   string
+	owner string
+	// target is the keyed digest of the request's target, as stored.
 	target string
 }
 
@@ -183,8 +209,9 @@ func (s *Store) Begin(ctx context.Context, org, key, target string) (*Claim, *Re
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, nil, fmt.Errorf("idempotency: owner token: %w", err)
 	}
-	c := &Claim{s: s, key: RedisKey(org, key), owner: hex.EncodeToString(b[:]), target: target}
-	res, err := claim.Run(ctx, s.rdb, []string{c.key}, c.owner, target, s.lease.Milliseconds()).Result()
+	c := &Claim{s: s, key: RedisKey(org, key), owner: hex.EncodeToString(b[:])}
+	c.target = s.fingerprint(target, "target", c.key)
+	res, err := claim.Run(ctx, s.rdb, []string{c.key}, c.owner, c.target, s.lease.Milliseconds()).Result()
 	if err != nil {
 		return nil, nil, fmt.Errorf("idempotency: claim: %w", err)
 	}
@@ -196,7 +223,27 @@ func (s *Store) Begin(ctx context.Context, org, key, target string) (*Claim, *Re
 	if err != nil {
 		return nil, nil, err
 	}
+	rec.SameTarget = s.matches(rec.legacy, rec.target, target, "target", c.key)
 	return nil, rec, nil
+}
+
+// fingerprint is the keyed digest of a request's value (its target or
+// body digest) as key's record keeps it: bound to the Redis key and the
+// field, so that equal requests under two keys leave unequal digests.
+func (s *Store) fingerprint(value, field, key string) string {
+	return s.sealer.MAC(value, field+" "+key)
+}
+
+// matches tells whether stored, key's field, is value's fingerprint. A
+// record written before fingerprints were keyed (legacy) holds value
+// itself: compared as it is, for the TTL it lives, so that a retry across
+// the upgrade is answered, not refused (its plain digest is in Redis
+// already; comparing with it reveals nothing more).
+func (s *Store) matches(legacy bool, stored, value, field, key string) bool {
+	if legacy {
+		return subtle.ConstantTimeCompare([]byte(stored), []byte(value)) == 1
+	}
+	return s.sealer.CheckMAC(stored, value, field+" "+key)
 }
 
 // parseRecord reads HGETALL's field, value list of key.
@@ -207,7 +254,7 @@ func (s *Store) parseRecord(key string, fields []any) (*Record, error) {
 		v, _ := fields[i+1].(string)
 		m[k] = v
 	}
-	rec := &Record{Target: m["target"], Body: m["body"]}
+	rec := &Record{s: s, key: key, target: m["target"], body: m["body"], legacy: m["keyed"] != "1"}
 	switch m["state"] {
 	case "running":
 		rec.Running = true
@@ -215,7 +262,7 @@ func (s *Store) parseRecord(key string, fields []any) (*Record, error) {
 		answer := m["answer"]
 		// An answer kept before answers were sealed (v0.1.0) is plain
 		// JSON, and is replayed as it is for the day it lives.
-		if s.sealer != nil && !strings.HasPrefix(answer, "{") {
+		if !strings.HasPrefix(answer, "{") {
 			opened, err := s.sealer.Open(answer, key)
 			if err != nil {
 				return nil, fmt.Errorf("idempotency: open the stored answer: %w", err)
@@ -243,19 +290,18 @@ func (c *Claim) Renew(ctx context.Context) error {
 
 // Complete keeps a, the answer of the request whose body digest is body,
 // for the store's TTL, in place of the claim; ErrLeaseLost if the claim
-// is no longer held (a is then not kept).
+// is no longer held (a is then not kept). body is kept as a keyed digest
+// and a sealed.
 func (c *Claim) Complete(ctx context.Context, body string, a Answer) error {
 	b, err := json.Marshal(a)
 	if err != nil {
 		return fmt.Errorf("idempotency: encode answer: %w", err)
 	}
-	stored := string(b)
-	if c.s.sealer != nil {
-		if stored, err = c.s.sealer.Seal(stored, c.key); err != nil {
-			return fmt.Errorf("idempotency: seal answer: %w", err)
-		}
+	stored, err := c.s.sealer.Seal(string(b), c.key)
+	if err != nil {
+		return fmt.Errorf("idempotency: seal answer: %w", err)
 	}
-	return c.run(ctx, "complete", complete, c.owner, c.target, body, stored, c.s.ttl.Milliseconds())
+	return c.run(ctx, "complete", complete, c.owner, c.target, c.s.fingerprint(body, "body", c.key), stored, c.s.ttl.Milliseconds())
 }
 
 // Release frees the key, so that the next request carrying it runs;

@@ -3,6 +3,8 @@ package idempotency_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strconv"
 	"strings"
@@ -10,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/postflow/postflow/internal/idempotency"
 	"github.com/postflow/postflow/internal/redistest"
@@ -31,14 +35,14 @@ func TestRedisKeyHidesTheKey(t *testing.T) {
 func TestKeyLifecycle(t *testing.T) {
 	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
-	s := idempotency.New(rdb).WithTimes(time.Second, 10*time.Second)
+	s := newStore(t, rdb).WithTimes(time.Second, 10*time.Second)
 	orgA, orgB := org(t, "org-a"), org(t, "org-b")
 	c, rec, err := s.Begin(ctx, orgA, "k1", "target-1")
 	if err != nil || c == nil || rec != nil {
 		t.Fatalf("first Begin = %v, %v, %v; want a claim", c, rec, err)
 	}
 	_, rec, err = s.Begin(ctx, orgA, "k1", "target-1")
-	if err != nil || rec == nil || !rec.Running || rec.Target != "target-1" || rec.Answer != nil {
+	if err != nil || rec == nil || !rec.Running || !rec.SameTarget || rec.SameBody("") || rec.Answer != nil {
 		t.Fatalf("Begin while running = %+v, %v; want running target-1", rec, err)
 	}
 	// Another organization's key of the same name is its own.
@@ -50,7 +54,7 @@ func TestKeyLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, rec, err = s.Begin(ctx, orgA, "k1", "target-2")
-	if err != nil || rec == nil || rec.Running || rec.Target != "target-1" || rec.Body != "digest-1" ||
+	if err != nil || rec == nil || rec.Running || rec.SameTarget || !rec.SameBody("digest-1") || rec.SameBody("digest-2") ||
 		rec.Answer == nil || rec.Answer.Status != 201 || string(rec.Answer.Body) != `{"id":"1"}` || rec.Answer.Header["Content-Type"] != "application/json" {
 		t.Fatalf("Begin when done = %+v, %v", rec, err)
 	}
@@ -68,7 +72,7 @@ func TestKeyLifecycle(t *testing.T) {
 func TestLeaseExpiresUnlessRenewed(t *testing.T) {
 	rdb, _ := redistest.Client(t)
 	ctx := context.Background()
-	s := idempotency.New(rdb).WithTimes(time.Hour, 600*time.Millisecond)
+	s := newStore(t, rdb).WithTimes(time.Hour, 600*time.Millisecond)
 
 	o := org(t, "org")
 	crashed, _, err := s.Begin(ctx, o, "crash", "t")
@@ -110,7 +114,7 @@ func TestLeaseExpiresUnlessRenewed(t *testing.T) {
 // Of many requests claiming one key at once, one gets it.
 func TestConcurrentBeginClaimsOnce(t *testing.T) {
 	rdb, _ := redistest.Client(t)
-	s := idempotency.New(rdb)
+	s := newStore(t, rdb)
 	o := org(t, "org")
 	for round := range 10 {
 		var claims, held atomic.Int32
@@ -171,7 +175,7 @@ func TestSealedAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := idempotency.New(rdb).WithSealer(cipher)
+	s := idempotency.New(rdb, cipher)
 	orgA := org(t, "org-a")
 	c, _, err := s.Begin(ctx, orgA, "k1", "target-1")
 	if err != nil || c == nil {
@@ -202,16 +206,113 @@ func TestSealedAnswers(t *testing.T) {
 	if _, _, err := s.Begin(ctx, orgB, "k1", "target-1"); err == nil {
 		t.Error("an answer sealed for org-a's key opened under org-b's")
 	}
-	// One kept before answers were sealed is replayed as it is.
-	plain := idempotency.New(rdb)
-	c, _, err = plain.Begin(ctx, orgA, "k2", "target-1")
-	if err != nil || c == nil {
-		t.Fatalf("Begin = %v, %v", c, err)
-	}
-	if err := c.Complete(ctx, "digest-2", idempotency.Answer{Status: 200, Body: []byte(`{"id":"2"}`)}); err != nil {
+	// One kept before answers were sealed (v0.1.0) is replayed as it is.
+	if err := rdb.HSet(ctx, idempotency.RedisKey(orgA, "k2"), "state", "done", "target", "target-1", "body", "digest-2",
+		"answer", `{"status":200,"body":"eyJpZCI6IjIifQ=="}`).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, rec, err := s.Begin(ctx, orgA, "k2", "target-1"); err != nil || rec == nil || rec.Answer == nil || string(rec.Answer.Body) != `{"id":"2"}` {
 		t.Errorf("an unsealed answer replayed by a sealing store: %+v, %v", rec, err)
 	}
+}
+
+// A request's fingerprints rest in Redis as keyed digests: neither its
+// target nor its body digest (the SHA-256 of a body that may hold a
+// password) is there to guess against. They match under the store's key,
+// as it was before a rotation too, and under the record they were made
+// for only. A record written before they were keyed still matches as it
+// is, for the day it lives.
+func TestFingerprintsAreKeyed(t *testing.T) {
+	rdb, _ := redistest.Client(t)
+	ctx := context.Background()
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	c1, err := tokencipher.New(k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, err := tokencipher.New(k2, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherKey, err := tokencipher.New(k2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := idempotency.New(rdb, c1)
+	o := org(t, "org")
+	sum := sha256.Sum256([]byte(`{"identifier":"alice.test","password":"hunter22"}`))
+	target, body := idempotency.Target("POST", "/connections/bluesky", "alice"), "sha256:"+hex.EncodeToString(sum[:])
+	claim, _, err := s.Begin(ctx, o, "k", target)
+	if err != nil || claim == nil {
+		t.Fatalf("Begin = %v, %v", claim, err)
+	}
+	if err := claim.Complete(ctx, body, idempotency.Answer{Status: 201, Body: []byte(`{"id":"1"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := rdb.HGetAll(ctx, idempotency.RedisKey(o, "k")).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for field, v := range raw {
+		if strings.Contains(v, target) || strings.Contains(v, hex.EncodeToString(sum[:])) {
+			t.Errorf("Redis holds a plain fingerprint in %s: %q", field, v)
+		}
+	}
+	// The answers from here on are plain (as v0.1.0 kept them), which
+	// every store reads: what is compared is the fingerprints alone.
+	plain := `{"status":201,"body":"e30="}`
+	if err := rdb.HSet(ctx, idempotency.RedisKey(o, "k"), "answer", plain).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A record under another key with the first one's digests.
+	if err := rdb.HSet(ctx, idempotency.RedisKey(o, "copied"), "state", "done", "target", raw["target"], "body", raw["body"],
+		"keyed", raw["keyed"], "answer", plain).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// Written as v0.2 wrote it: plain digests, no "keyed" mark.
+	if err := rdb.HSet(ctx, idempotency.RedisKey(o, "legacy"), "state", "done", "target", target, "body", body,
+		"answer", plain).Err(); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		store    *idempotency.Store
+		key      string
+		target   string
+		body     string
+		wantSame bool // target and body
+	}{
+		{"the same request", s, "k", target, body, true},
+		{"after a key rotation", idempotency.New(rdb, rotated), "k", target, body, true},
+		{"another body", s, "k", target, body + "0", false},
+		{"another target", s, "k", idempotency.Target("POST", "/connections/bluesky", "bob"), body, false},
+		{"a store with another key", idempotency.New(rdb, otherKey), "k", target, body, false},
+		{"digests copied under another key", s, "copied", target, body, false},
+		{"a record written before keyed digests", s, "legacy", target, body, true},
+		{"a record written before keyed digests, another body", s, "legacy", target, body + "0", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, rec, err := tt.store.Begin(ctx, o, tt.key, tt.target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec == nil {
+				t.Fatal("Begin claimed a held key")
+			}
+			if same := rec.SameTarget && rec.SameBody(tt.body); same != tt.wantSame {
+				t.Errorf("same target and body = %v (target %v), want %v", same, rec.SameTarget, tt.wantSame)
+			}
+		})
+	}
+}
+
+// newStore is a store with a test key.
+func newStore(t *testing.T, rdb redis.Scripter) *idempotency.Store {
+	t.Helper()
+	cipher, err := tokencipher.New(bytes.Repeat([]byte{4}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idempotency.New(rdb, cipher)
 }

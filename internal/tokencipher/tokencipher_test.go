@@ -167,3 +167,55 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// A MAC matches its data and binding under the key that made it, or a
+// cipher that keeps that key as a previous one, and nothing else; it
+// holds no unkeyed hash of the data.
+func TestMAC(t *testing.T) {
+	k, other := key(t), key(t)
+	c := mustNew(t, k)
+	const data = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+	mac := c.MAC(data, binding)
+	if !strings.HasPrefix(mac, "m1.") || !tokencipher.IsMAC(mac) || strings.Contains(mac, data[7:]) {
+		t.Fatalf("MAC = %q, want m1. and no trace of the data", mac)
+	}
+	if c.MAC(data, binding) != mac {
+		t.Error("MAC is not deterministic")
+	}
+	flip := []byte(mac)
+	flip[len(flip)-1] ^= 1
+	tests := []struct {
+		name   string
+		cipher *tokencipher.Cipher
+		mac    string
+		data   string
+		bind   string
+		want   bool
+	}{
+		{"same data, binding and key", c, mac, data, binding, true},
+		{"after a rotation, by the previous key", mustNew(t, other, k), mac, data, binding, true},
+		{"other data", c, mac, data + "0", binding, false},
+		{"other binding", c, mac, data, binding + "x", false},
+		{"other binding of the same length", c, mac, data, binding[:len(binding)-1] + "X", false},
+		{"binding and data cut elsewhere", c, mac, data[1:], binding + data[:1], false},
+		{"a cipher without its key", mustNew(t, other), mac, data, binding, false},
+		{"tampered", c, string(flip), data, binding, false},
+		{"truncated", c, mac[:len(mac)-2], data, binding, false},
+		{"a plain digest", c, data, data, binding, false},
+		{"a sealed token", c, "v1." + mac[3:], data, binding, false},
+		{"empty", c, "", data, binding, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.cipher.CheckMAC(tt.mac, tt.data, tt.bind); got != tt.want {
+				t.Errorf("CheckMAC = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	// The digest itself, past the key id, is the key's: not a hash
+	// anyone may compute.
+	tag := func(m string) string { return m[3+6:] } // past "m1." and the id (whose base64 runs into the 6th character)
+	if tag(mustNew(t, other).MAC(data, binding)) == tag(mac) {
+		t.Error("two keys made the same digest")
+	}
+}
