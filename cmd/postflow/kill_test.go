@@ -21,7 +21,7 @@ import (
 // timeout tells Temporal the first one is gone), and the platform ends
 // with the post exactly once.
 func TestWorkerKilledMidPublishPublishesOnce(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dev := startDevWith(t, []string{"TOKEN_ENCRYPTION_KEY=" + testTokenKey}, "--no-worker")
 	d := dialDev(ctx, t, dev)

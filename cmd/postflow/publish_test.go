@@ -318,12 +318,11 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 		t.Errorf("the sandbox feed has the text %d times, want once", n)
 	}
 
-	// 429 (retry after 1 s) on a timer, then 503 on backoff, then success.
-	d.behave(`{"publish":"rate_limited","publishTimes":1,"retryAfterSeconds":1}`)
+	// 429 (retry after 1 s) on a timer, then 503 on backoff, then success:
+	// one script, so no sleep has to guess when the 429 was answered.
+	d.behave(`{"publishSequence":["rate_limited","unavailable"],"retryAfterSeconds":1}`)
 	id := d.create("second post, after a 429 and a 503", "")
 	d.trigger(id, "rate-limited-unavailable")
-	time.Sleep(300 * time.Millisecond) // the 429 has been answered; the timer runs
-	d.behave(`{"publish":"unavailable","publishTimes":1}`)
 	d.checkPublishedOnce(d.wait(id, time.Minute), "second post, after a 429 and a 503", 3)
 
 	// The answer lost after the platform took the post: the retry finds
@@ -384,7 +383,9 @@ func publishThroughTemporal(t *testing.T, apiURL, uiURL, temporalHostPort string
 		t.Errorf("the sandbox feed has the unpublished post %d times", n)
 	}
 
-	// Deleted while scheduled: cancelled, never published.
+	// Deleted while scheduled: cancelled, never published. A time of its
+	// own: the fifth's may be near by now.
+	at = time.Now().Add(time.Minute).UTC().Format(time.RFC3339)
 	id = d.create("sixth post, deleted", fmt.Sprintf(`,"scheduledAt":%q`, at))
 	d.trigger(id, "cancelled")
 	d.waitScheduled(id) // else the run may read the post cancelled and end by itself

@@ -43,20 +43,23 @@ func TestWebhookDeliverySurvivesARestart(t *testing.T) {
 	if first.status != http.StatusServiceUnavailable {
 		t.Fatalf("the receiver answered %d to the first attempt, want 503", first.status)
 	}
-	d.checkPublishedOnce(d.wait(postID, 10*time.Second), text, 1)
-
+	// Stopped at once (the post's checks wait for the restart): the retry
+	// is due RetrySchedule[0] after the first attempt and must come due
+	// while nothing runs.
 	dev.interrupt(t)
-	// Down past the retry's due time, so that it comes due while nothing
-	// runs; a fixed wait, as a person's restart is.
+	stopped := time.Now()
+	// Down past the retry's due time; a fixed wait, as a person's restart is.
 	time.Sleep(time.Until(first.at.Add(webhooks.RetrySchedule[0] + 2*time.Second)))
 	if n := len(rcv.requests()); n != 1 {
-		t.Fatalf("the receiver got %d requests while PostFlow was down, want 1", n)
+		t.Fatalf("the receiver got %d requests before the restart, want 1 (PostFlow stopped %v after the first attempt; the retry was due after %v)",
+			n, stopped.Sub(first.at).Round(time.Millisecond), webhooks.RetrySchedule[0])
 	}
 	logs := []string{dev.out.String()}
 	restarted := time.Now()
 	dev.restart(t)
 	waitStatus(ctx, t, d.url+"/readyz", dev.out)
 
+	d.checkPublishedOnce(d.wait(postID, 10*time.Second), text, 1)
 	got := rcv.waitRequests(ctx, d, hook, 2)
 	second := got[1]
 	if second.status != http.StatusNoContent || second.at.Before(restarted) {
