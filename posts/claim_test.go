@@ -73,6 +73,7 @@ type claimWorld struct {
 	store   *mongostore.Posts
 	svc     *posts.Service
 	runner  *unpublishRunner
+	reg     *providers.Registry
 	account string
 }
 
@@ -90,7 +91,7 @@ func newClaimWorld(t *testing.T) *claimWorld {
 	}
 	runner := &unpublishRunner{running: map[string]bool{}}
 	svc := posts.NewService(store.Posts(), store.Accounts(), reg, startRunner{}, nil).WithUnpublisher(runner)
-	return &claimWorld{db: store, store: store.Posts(), svc: svc, runner: runner, account: a.ID}
+	return &claimWorld{db: store, store: store.Posts(), svc: svc, runner: runner, reg: reg, account: a.ID}
 }
 
 // published stores a post published to the world's account.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/postflow/postflow/connections"
@@ -345,6 +346,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 	if err := s.apply(ctx, p, in); err != nil {
 		return nil, err
 	}
+	if !slices.Contains(editable, from) {
+		return nil, ErrConflict
+	}
 	if from == StatusDraft || from == StatusScheduled {
 		p.Status = StatusDraft
 		if p.ScheduledAt != nil {
@@ -352,7 +356,10 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 		}
 	}
 	p.UpdatedAt = s.now().UTC()
-	updated, err := s.store.Update(ctx, p, editable...)
+	// Written only over the status read: the status written is derived
+	// from it, so a post queued meanwhile (its run going) was put back
+	// to draft, and one whose run failed meanwhile back to queued.
+	updated, err := s.store.Update(ctx, p, from)
 	if err != nil {
 		return nil, err
 	}
