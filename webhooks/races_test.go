@@ -134,3 +134,52 @@ func TestConcurrentCreatesHoldTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// Deliveries' outcomes counted while the secret is rotated, many rounds:
+// the rotation's secret is the one stored after (on FerretDB, which
+// writes the whole document it read, an outcome counted from a read
+// before the rotation put the old secret back), and no failure is lost
+// from the streak.
+func TestOutcomesDuringARotation(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	cipher, err := tokencipher.New(bytes.Repeat([]byte{7}, 32)) // the world's
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := w.endpoint(t)
+	streak := 0
+	for round := range 10 {
+		var (
+			wg     sync.WaitGroup
+			secret string
+			rotErr error
+		)
+		wg.Add(1)
+		go func() { defer wg.Done(); _, secret, rotErr = w.svc.RotateSecret(ctx, "org-1", e.ID) }()
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, err := w.store.RecordOutcome(ctx, e.ID, false, w.now); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		streak += 4
+		if rotErr != nil {
+			t.Fatal(rotErr)
+		}
+		stored, err := w.store.Endpoint(ctx, e.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := cipher.Open(stored.Secret, "webhook/"+e.ID+"#secret"); err != nil || got != secret {
+			t.Fatalf("round %d: the stored secret is not the rotation's (%v)", round, err)
+		}
+		if stored.FailureStreak != streak {
+			t.Fatalf("round %d: failure streak %d, want %d", round, stored.FailureStreak, streak)
+		}
+	}
+}

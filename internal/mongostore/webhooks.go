@@ -179,15 +179,23 @@ func (w *Webhooks) UpdateEndpoint(ctx context.Context, e *webhooks.Endpoint, par
 	if !ok {
 		return webhooks.ErrNotFound
 	}
-	res, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, endpointUpdate(e, parts))
-	if err != nil {
-		return fmt.Errorf("mongo: update webhook %s: %w", e.ID, err)
-	}
-	if res.MatchedCount == 0 {
-		return webhooks.ErrNotFound
-	}
-	return nil
+	return w.store.serialize(ctx, endpointKey(oid), func() error {
+		res, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, endpointUpdate(e, parts))
+		if err != nil {
+			return fmt.Errorf("mongo: update webhook %s: %w", e.ID, err)
+		}
+		if res.MatchedCount == 0 {
+			return webhooks.ErrNotFound
+		}
+		return nil
+	})
 }
+
+// endpointKey is an endpoint's lock (serialize). Every write of an
+// endpoint takes it: FerretDB writes the whole document it read, so a
+// delivery's outcome counted while a rotation ran put the old secret back
+// (and its count could be lost to another's), unless both hold it.
+func endpointKey(oid bson.ObjectID) string { return "webhook_endpoints/" + oid.Hex() }
 
 // RotateSecret writes e's secrets if the stored secret is still from:
 // one conditional update on MongoDB; on FerretDB, whose conditional
@@ -213,7 +221,7 @@ func (w *Webhooks) RotateSecret(ctx context.Context, e *webhooks.Endpoint, from 
 		}
 		return nil
 	}
-	return w.store.serialize(ctx, "webhook_endpoints/"+oid.Hex(), func() error {
+	return w.store.serialize(ctx, endpointKey(oid), func() error {
 		filter := append(slices.Clone(byID), bson.E{Key: "secret", Value: from})
 		if w.store.isFerretDB(ctx) {
 			if err := why(); err != nil {
@@ -293,7 +301,8 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, id string) error {
 
 // RecordOutcome counts a failure ($inc, the streak's start kept by $min)
 // or ends the streak, in one write, so that concurrent deliveries to the
-// endpoint lose no count.
+// endpoint lose no count (on FerretDB, whose $inc is a read and a write,
+// under the endpoint's lock).
 func (w *Webhooks) RecordOutcome(ctx context.Context, id string, success bool, at time.Time) (*webhooks.Endpoint, error) {
 	oid, ok := objectID(id)
 	if !ok {
@@ -304,8 +313,10 @@ func (w *Webhooks) RecordOutcome(ctx context.Context, id string, success bool, a
 		update = bson.D{{Key: "$set", Value: bson.D{{Key: "failureStreak", Value: 0}}}, {Key: "$unset", Value: bson.D{{Key: "failingSince", Value: ""}}}}
 	}
 	var d endpointDoc
-	err := w.endpoints.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	err := w.store.serialize(ctx, endpointKey(oid), func() error {
+		return w.endpoints.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, webhooks.ErrNotFound
 	}
@@ -323,8 +334,11 @@ func (w *Webhooks) Disable(ctx context.Context, id string, n webhooks.Notice) er
 		return webhooks.ErrNotFound
 	}
 	n.At = n.At.UTC()
-	_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "enabled", Value: true}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "enabled", Value: false}, {Key: "notice", Value: n}, {Key: "updatedAt", Value: n.At}}}})
+	err := w.store.serialize(ctx, endpointKey(oid), func() error {
+		_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "enabled", Value: true}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "enabled", Value: false}, {Key: "notice", Value: n}, {Key: "updatedAt", Value: n.At}}}})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mongo: disable webhook %s: %w", id, err)
 	}
