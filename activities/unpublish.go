@@ -191,8 +191,18 @@ func (a *Activities) RecordUnpublishFailure(ctx context.Context, in workflows.Un
 
 // FinishUnpublish announces the end of an unpublish run: post.unpublished,
 // with every account's result, identified by the run, so that a retry
-// stores the same event. A post deleted meanwhile announces nothing.
+// stores the same event. A post deleted meanwhile announces nothing. Then
+// it releases the run's claim on the post (posts.UnpublishClaim): last,
+// so that nothing the run does follows a publish again of the post.
 func (a *Activities) FinishUnpublish(ctx context.Context, in workflows.FinishUnpublishInput) error {
+	if err := a.announceUnpublished(ctx, in); err != nil {
+		return err
+	}
+	return posts.ReleaseUnpublishClaim(ctx, a.Posts, in.PostID, activity.GetInfo(ctx).WorkflowExecution.RunID)
+}
+
+// announceUnpublished emits the run's post.unpublished, if anyone listens.
+func (a *Activities) announceUnpublished(ctx context.Context, in workflows.FinishUnpublishInput) error {
 	if a.Events == nil {
 		return nil
 	}

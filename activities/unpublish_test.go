@@ -2,7 +2,9 @@ package activities_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/postflow/postflow/connections"
 	"github.com/postflow/postflow/posts"
@@ -70,6 +72,51 @@ func TestUnpublishFromAPageExpiresWhomTheRefusalIsAbout(t *testing.T) {
 			}
 			if n := len(w.fake.Posts()); n != 1 {
 				t.Errorf("LinkedIn holds %d posts; want the page's still there", n)
+			}
+		})
+	}
+}
+
+// FinishUnpublish, the run's last step, releases the post's unpublish
+// claim if it names the run (so the post may be published again or
+// deleted at once), and no other claim: one a later request made, or one
+// not yet named, stays.
+func TestFinishUnpublishReleasesTheRunsClaim(t *testing.T) {
+	const thisRun = "default-test-run-id" // the SDK's test environment's
+	tests := []struct {
+		name     string
+		claimRun string // "" : the claim names no run
+		wantKept bool
+	}{
+		{name: "this run's", claimRun: thisRun},
+		{name: "another run's", claimRun: "run-2", wantKept: true},
+		{name: "not named yet", wantKept: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			ctx := context.Background()
+			p := w.post(t, "Soon gone", posts.StatusPublished)
+			store := w.store.Posts()
+			if err := store.ClaimUnpublish(ctx, p.ID, posts.UnpublishClaim{Token: "tok", At: time.Now()}, ""); err != nil {
+				t.Fatal(err)
+			}
+			if tt.claimRun != "" {
+				if err := store.NameUnpublishRun(ctx, p.ID, "tok", tt.claimRun); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := w.env.ExecuteActivity(workflows.FinishUnpublishActivity, workflows.FinishUnpublishInput{PostID: p.ID}); err != nil {
+				t.Fatalf("FinishUnpublish: %v", err)
+			}
+			// A claim held answers a publish again's write with the claim.
+			_, err := store.SetStatusIf(ctx, p, posts.StatusQueued, "", posts.StatusPublished)
+			var held *posts.ClaimedError
+			if kept := errors.As(err, &held); kept != tt.wantKept {
+				t.Fatalf("after FinishUnpublish, a publish again's write: %v; want the claim kept %v", err, tt.wantKept)
+			}
+			if !tt.wantKept && err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

@@ -111,6 +111,8 @@ func mediaError(err error, limits media.Limits) error {
 		return NotFound("media_not_found", "No such media.")
 	case errors.Is(err, media.ErrInUse):
 		return Conflict("media_in_use", "A post that is not yet published uses this media; remove it from the post first.")
+	case errors.Is(err, media.ErrBeingDeleted):
+		return Conflict("media_being_deleted", "Another delete of this media is under way; try again in a moment.")
 	}
 	return err
 }

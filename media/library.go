@@ -38,7 +38,10 @@ type Items interface {
 	// MarkDeleting sets (deleting true) or clears the item's mark of a
 	// delete under way, written by id; ErrNotFound if orgID has no such
 	// item. A marked item is gone to whoever adds it to a post (see
-	// Library.Delete); Get and the other readers still return it.
+	// Library.Delete); Get and the other readers still return it. One
+	// delete holds the mark at a time: setting it while another's is
+	// fresh is ErrBeingDeleted, in one atomic step with the check (a
+	// refused delete's unmark cleared the mark another delete counted on).
 	MarkDeleting(ctx context.Context, orgID, id string, deleting bool) error
 }
 
@@ -219,13 +222,17 @@ func (l *Library) Public(ctx context.Context, id string, ttl time.Duration) (*It
 // its write if one is (posts.Service). Whichever way the four steps
 // interleave, one side reads the other's write, so they do not both
 // succeed (both may fail, and the caller may try again).
+//
+// Two deletes of one item take turns (the mark is one delete's): the
+// second waits up to markedWait for the first, then answers as the item
+// is (ErrNotFound once deleted), or ErrBeingDeleted.
 func (l *Library) Delete(ctx context.Context, orgID, id string) error {
 	item, err := l.items.Get(ctx, orgID, id)
 	if err != nil {
 		return err
 	}
-	if err := l.items.MarkDeleting(ctx, orgID, item.ID, true); err != nil {
-		return fmt.Errorf("media: mark %s as being deleted: %w", item.ID, err)
+	if err := l.mark(ctx, orgID, item.ID); err != nil {
+		return err
 	}
 	// Until the record goes, a failure must not leave the item marked:
 	// posts could no longer name it. A cancelled request included.
@@ -251,6 +258,37 @@ func (l *Library) Delete(ctx context.Context, orgID, id string) error {
 		return fmt.Errorf("media: remove the bytes of %s: %w", item.ID, err)
 	}
 	return nil
+}
+
+// markedWait is how long a delete waits for another delete of the same
+// item, which holds its mark for milliseconds (two reads and a write).
+const markedWait = time.Second
+
+// mark sets the item's mark for this delete, waiting for another delete
+// holding it to end. Errors: ErrNotFound (that delete removed it),
+// ErrBeingDeleted, the store's.
+func (l *Library) mark(ctx context.Context, orgID, id string) error {
+	deadline := time.Now().Add(markedWait)
+	for {
+		err := l.items.MarkDeleting(ctx, orgID, id, true)
+		if errors.Is(err, ErrNotFound) {
+			return err
+		}
+		if !errors.Is(err, ErrBeingDeleted) {
+			if err != nil {
+				return fmt.Errorf("media: mark %s as being deleted: %w", id, err)
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // maxFilename bounds the name kept for an upload, in bytes.

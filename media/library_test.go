@@ -457,3 +457,70 @@ func TestLibraryBoundsUploadsInFlight(t *testing.T) {
 		t.Errorf("peak %d uploads read at once, %d stored; want 2 and 5", peak, f.store.count())
 	}
 }
+
+// heldMark is items whose mark another delete holds for the first
+// `held` marks this delete tries; then that delete removes the item
+// (removes) or lets go (the mark is free).
+type heldMark struct {
+	*memItems
+	mu      sync.Mutex
+	held    int
+	removes bool
+	tries   int
+}
+
+func (h *heldMark) MarkDeleting(ctx context.Context, orgID, id string, deleting bool) error {
+	if !deleting {
+		return h.memItems.MarkDeleting(ctx, orgID, id, deleting)
+	}
+	h.mu.Lock()
+	h.tries++
+	tries := h.tries
+	h.mu.Unlock()
+	switch {
+	case tries <= h.held:
+		return media.ErrBeingDeleted
+	case tries == h.held+1 && h.removes:
+		if err := h.memItems.Delete(ctx, orgID, id); err != nil {
+			return err
+		}
+	}
+	return h.memItems.MarkDeleting(ctx, orgID, id, deleting)
+}
+
+// A delete meeting another delete of the item waits for it: the item
+// gone, it is ErrNotFound; the mark let go, it deletes; the mark held
+// past its wait, it is ErrBeingDeleted, and the item stays.
+func TestLibraryDeleteWaitsForAnotherDelete(t *testing.T) {
+	tests := []struct {
+		name     string
+		held     int
+		removes  bool
+		want     error
+		wantGone bool
+	}{
+		{name: "the other delete removed it", held: 3, removes: true, want: media.ErrNotFound, wantGone: true},
+		{name: "the other delete was refused", held: 3, wantGone: true},
+		{name: "held past the wait", held: 1 << 20, want: media.ErrBeingDeleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, ctx := newLibrary(t), context.Background()
+			it, err := f.lib.Add(ctx, "org-a", "a.png", bytes.NewReader(mediatest.PNG(8, 8)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			items := &heldMark{memItems: f.items, held: tt.held, removes: tt.removes}
+			lib, err := media.NewLibrary(items, f.store, f.lib.Limits(), func(context.Context, string, string) (bool, error) { return false, nil })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lib.Delete(ctx, "org-a", it.ID); !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Fatalf("delete: %v, want %v", err, tt.want)
+			}
+			if _, err := f.items.Get(ctx, "org-a", it.ID); errors.Is(err, media.ErrNotFound) != tt.wantGone {
+				t.Fatalf("item read after: %v, want gone %v", err, tt.wantGone)
+			}
+		})
+	}
+}

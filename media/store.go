@@ -36,6 +36,10 @@ var ErrNotFound = errors.New("media: not found")
 // ErrInUse: the item is used by a post that is not published yet.
 var ErrInUse = errors.New("media: used by a post that is not yet published")
 
+// ErrBeingDeleted: another delete of the item holds its mark (Items.
+// MarkDeleting), and did not end while Library.Delete waited for it.
+var ErrBeingDeleted = errors.New("media: another delete of the item is under way")
+
 // Store keeps the bytes of media items, by key (the item's ID). Two real
 // implementations: media/gridfs (the MongoDB database PostFlow already
 // uses) and media/s3 (an S3-compatible bucket).

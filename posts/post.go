@@ -268,6 +268,28 @@ type Store interface {
 	// ones: ids only, kept so that PostByPlatformID still says whose a
 	// platform post is.
 	Delete(ctx context.Context, orgID, id string) error
+	// DeleteIf deletes as Delete does if, in one atomic step, the post's
+	// status is one of from and it holds no unpublish claim but the one
+	// whose token is takeOver ("": none). Errors: ErrNotFound,
+	// *StatusError, *ClaimedError.
+	DeleteIf(ctx context.Context, orgID, id, takeOver string, from ...Status) error
+	// SetStatusIf moves p to status as SetStatus does, in one atomic step
+	// with the check that p holds no unpublish claim but the one whose
+	// token is takeOver ("": none), which it clears. Errors: ErrNotFound,
+	// *StatusError, *ClaimedError.
+	SetStatusIf(ctx context.Context, p *Post, status Status, takeOver string, from ...Status) (*Post, error)
+	// ClaimUnpublish sets c as the post's unpublish claim if, in one
+	// atomic step, the post is published or failed and holds no claim
+	// but the one whose token is takeOver ("": none). Errors:
+	// ErrNotFound, *StatusError, *ClaimedError.
+	ClaimUnpublish(ctx context.Context, postID string, c UnpublishClaim, takeOver string) error
+	// NameUnpublishRun records runID in the post's claim of token;
+	// ErrNotFound when the post holds that claim no longer.
+	NameUnpublishRun(ctx context.Context, postID, token, runID string) error
+	// ReleaseUnpublish clears the post's claim if it is the one of token
+	// (token not "") or of the run runID (runID not ""); another claim,
+	// none, or no post, is no error: a release repeated changes nothing.
+	ReleaseUnpublish(ctx context.Context, postID, token, runID string) error
 
 	// Results returns the post's results, in the order of its accounts.
 	Results(ctx context.Context, p *Post) ([]Result, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/postflow/postflow/connections"
@@ -345,6 +346,9 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 	if err := s.apply(ctx, p, in); err != nil {
 		return nil, err
 	}
+	if !slices.Contains(editable, from) {
+		return nil, ErrConflict
+	}
 	if from == StatusDraft || from == StatusScheduled {
 		p.Status = StatusDraft
 		if p.ScheduledAt != nil {
@@ -352,7 +356,10 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 		}
 	}
 	p.UpdatedAt = s.now().UTC()
-	updated, err := s.store.Update(ctx, p, editable...)
+	// Written only over the status read: the status written is derived
+	// from it, so a post queued meanwhile (its run going) was put back
+	// to draft, and one whose run failed meanwhile back to queued.
+	updated, err := s.store.Update(ctx, p, from)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +387,23 @@ func (s *Service) Update(ctx context.Context, orgID, id string, in Input) (*Post
 // unpublished (ErrUnpublishRunning): its run's end would have no post to
 // announce.
 func (s *Service) Delete(ctx context.Context, orgID, id string) error {
+	// Twice at most: a post whose status moved between the read and the
+	// delete (a publish queued it) is decided on again as it is now.
+	for try := 0; ; try++ {
+		err := s.delete(ctx, orgID, id)
+		var moved *StatusError
+		if !errors.As(err, &moved) {
+			return err
+		}
+		if try == 1 {
+			return ErrConflict
+		}
+	}
+}
+
+// delete is one try of Delete: *StatusError when the post's status moved
+// since it was read.
+func (s *Service) delete(ctx context.Context, orgID, id string) error {
 	p, err := s.store.Get(ctx, orgID, id)
 	if err != nil {
 		return err
@@ -399,7 +423,12 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 			return err
 		}
 	}
-	return s.store.Delete(ctx, orgID, p.ID)
+	// Deleted only as read, in one step with the checks: a publish that
+	// queued the post meanwhile (its run would find no post), or an
+	// unpublish that claimed it, wins over this.
+	return s.unclaimed(ctx, p.ID, func(takeOver string) error {
+		return s.store.DeleteIf(ctx, orgID, p.ID, takeOver, p.Status)
+	})
 }
 
 // announceCancel emits post.cancelled for p, once: a post is cancelled
@@ -455,13 +484,21 @@ func (s *Service) Publish(ctx context.Context, orgID, id string, again bool) (wo
 		if err := s.check(ctx, p); errors.As(err, &inv) {
 			return "", "", err
 		}
-		if p.Status == StatusPublished { // again: every result is forgotten
+		from := p.Status
+		var queued *Post
+		if from == StatusPublished { // again: every result is forgotten
 			if err := s.refuseWhileUnpublishing(ctx, p.ID); err != nil {
 				return "", "", err
 			}
+			// Queued in one step with the check of the post's unpublish
+			// claim: an unpublish claiming it meanwhile wins, or loses.
+			err = s.unclaimed(ctx, p.ID, func(takeOver string) (err error) {
+				queued, err = s.store.SetStatusIf(ctx, p, StatusQueued, takeOver, from)
+				return err
+			})
+		} else {
+			queued, err = s.store.SetStatus(ctx, p, StatusQueued, from)
 		}
-		from := p.Status
-		queued, err := s.store.SetStatus(ctx, p, StatusQueued, from)
 		if err != nil {
 			return "", "", err
 		}

@@ -66,6 +66,9 @@ type UnpublishRunner interface {
 // would forget the results the run deletes by (their platform post ids):
 // the run would skip those accounts as never published, leaving their
 // posts up, and the 202 that started it would have promised otherwise.
+// The post's unpublish claim decides (see UnpublishClaim); this check,
+// before it, still refuses a run started without one (by a version
+// before claims, during a deploy).
 func (s *Service) refuseWhileUnpublishing(ctx context.Context, postID string) error {
 	if s.unpublisher == nil {
 		return nil
@@ -106,6 +109,10 @@ func (e *NotPublishedAccountsError) Error() string {
 // unpublished stays so, without a call (a deleted post does not come
 // back), so a repeated request ends the same.
 //
+// The post is claimed (UnpublishClaim) before the run starts, and read
+// again once claimed: a publish again or a delete of the post arriving
+// meanwhile is refused, or this is.
+//
 // Errors: a Malformed InvalidError (an id that is none), an Unacceptable
 // one (account_not_on_post, duplicate_account, cannot_unpublish: the
 // account's network deletes no posts), ErrNotFound, ErrConflict (the
@@ -115,9 +122,58 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 	if s.unpublisher == nil {
 		return "", "", nil, errors.New("posts: no unpublish runner")
 	}
-	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
+	// Everything is checked before the claim, so a refused request
+	// writes nothing; then again once claimed, on what the run will meet.
+	p, chosen, err := s.unpublishable(ctx, orgID, id, accountIDs)
 	if err != nil {
 		return "", "", nil, err
+	}
+	token, err := newClaimToken()
+	if err != nil {
+		return "", "", nil, err
+	}
+	claim := UnpublishClaim{Token: token, At: s.now().UTC()}
+	if err := s.unclaimed(ctx, p.ID, func(takeOver string) error {
+		return s.store.ClaimUnpublish(ctx, p.ID, claim, takeOver)
+	}); err != nil {
+		return "", "", nil, err
+	}
+	release := func(cause error) error {
+		if err := s.store.ReleaseUnpublish(context.WithoutCancel(ctx), p.ID, token, ""); err != nil {
+			return errors.Join(cause, fmt.Errorf("post %s: release its unpublish claim: %w", p.ID, err))
+		}
+		return cause
+	}
+	if p, chosen, err = s.unpublishable(ctx, orgID, id, accountIDs); err != nil {
+		return "", "", nil, release(err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
+	runID, err = s.unpublisher.StartUnpublish(startCtx, p, chosen)
+	uncertain := startCtx.Err() != nil
+	cancel()
+	switch {
+	case err != nil && uncertain:
+		// Out of time (or the request gone): the run may have started.
+		// The claim stays, naming no run: it stands while a run of the
+		// post goes, and is stale once none does (staleClaim).
+		return "", "", nil, err
+	case err != nil:
+		return "", "", nil, release(err)
+	}
+	if err := s.store.NameUnpublishRun(ctx, p.ID, token, runID); err != nil && s.logger != nil {
+		// The run is going: the 202 stands. Its claim names no run, so
+		// it stands while a run of the post goes, and is stale after.
+		s.logger.WarnContext(ctx, "could not name the unpublish run in the post's claim", "post_id", p.ID, "run_id", runID, "error", err)
+	}
+	return UnpublishWorkflowID(p.ID), runID, chosen, nil
+}
+
+// unpublishable reads post id and chooses the accounts an unpublish of it
+// acts on (Unpublish's errors but ErrUnpublishRunning).
+func (s *Service) unpublishable(ctx context.Context, orgID, id string, accountIDs []string) (*Post, []string, error) {
+	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
+	if err != nil {
+		return nil, nil, err
 	}
 	published := func(id string) bool {
 		r, ok := results[id]
@@ -128,24 +184,32 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 		return published(id) && (u == nil || u.Status != Unpublished)
 	})
 	if err != nil {
-		return "", "", nil, err
+		return nil, nil, err
 	}
 	if refused != nil {
-		return "", "", nil, &NotPublishedAccountsError{AccountIDs: refused}
+		return nil, nil, &NotPublishedAccountsError{AccountIDs: refused}
 	}
 	if len(chosen) == 0 {
-		return "", "", nil, ErrNothingToUnpublish
+		return nil, nil, ErrNothingToUnpublish
 	}
 	for _, id := range chosen {
 		if err := s.canDelete(ctx, orgID, id); err != nil {
-			return "", "", nil, err
+			return nil, nil, err
 		}
 	}
-	runID, err = s.unpublisher.StartUnpublish(ctx, p, chosen)
-	if err != nil {
-		return "", "", nil, err
+	return p, chosen, nil
+}
+
+// ReleaseUnpublishClaim clears the unpublish claim of run runID on post
+// postID, if it holds it: the run's end (activities.FinishUnpublish).
+func ReleaseUnpublishClaim(ctx context.Context, store Store, postID, runID string) error {
+	if runID == "" {
+		return errors.New("posts: release an unpublish claim: no run id")
 	}
-	return UnpublishWorkflowID(p.ID), runID, chosen, nil
+	if err := store.ReleaseUnpublish(ctx, postID, "", runID); err != nil {
+		return fmt.Errorf("post %s: release the unpublish claim of run %s: %w", postID, runID, err)
+	}
+	return nil
 }
 
 // canDelete refuses an account whose network has no delete call. An

@@ -67,10 +67,14 @@ type Input struct {
 // MaxEndpoints bounds an organization's endpoints.
 const MaxEndpoints = 20
 
+// tooMany is the refusal of an endpoint over MaxEndpoints.
+var tooMany = &InvalidError{"too_many_webhooks", fmt.Sprintf("An organization has at most %d webhooks.", MaxEndpoints)}
+
 // Create adds an endpoint for orgID and returns it with its signing
 // secret, in the clear this once. The URL must be https on a public
 // address (checked after DNS resolution) unless the policy allows local
-// servers (development).
+// servers (development). Over MaxEndpoints it is an InvalidError,
+// too_many_webhooks.
 func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Endpoint, string, error) {
 	if in.URL == nil {
 		return nil, "", &InvalidError{"invalid_url", "url is required."}
@@ -80,7 +84,7 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Endpoint
 		return nil, "", err
 	}
 	if len(existing) >= MaxEndpoints {
-		return nil, "", &InvalidError{"too_many_webhooks", fmt.Sprintf("An organization has at most %d webhooks.", MaxEndpoints)}
+		return nil, "", tooMany
 	}
 	now := s.now().UTC()
 	e := &Endpoint{ID: s.store.NewID(), OrganizationID: orgID, Enabled: true, Events: []string{}, CreatedAt: now, UpdatedAt: now}
@@ -97,7 +101,32 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Endpoint
 	if err := s.store.CreateEndpoint(ctx, e); err != nil {
 		return nil, "", err
 	}
+	if err := s.holdLimit(ctx, orgID, e.ID); err != nil {
+		return nil, "", err
+	}
 	return e, secret, nil
+}
+
+// holdLimit counts orgID's endpoints again once endpoint id is stored,
+// and removes it if they are over MaxEndpoints: creates at once each
+// passed the count before their insert (count then insert), and an
+// organization could pass the limit. Each create counts after its own
+// insert, so the last to count sees every endpoint that stays; creates
+// racing for the last place may all back out (a refusal the client
+// retries), never all stay.
+func (s *Service) holdLimit(ctx context.Context, orgID, id string) error {
+	all, err := s.store.Endpoints(ctx, orgID)
+	if err == nil && len(all) <= MaxEndpoints {
+		return nil
+	}
+	// Removed whatever the request's fate: its secret is never handed out.
+	if derr := s.store.DeleteEndpoint(context.WithoutCancel(ctx), id); derr != nil && !errors.Is(derr, ErrNotFound) {
+		return errors.Join(err, fmt.Errorf("webhooks: remove endpoint %s over the limit: %w", id, derr))
+	}
+	if err != nil {
+		return fmt.Errorf("webhooks: count the endpoints of the organization: %w", err)
+	}
+	return tooMany
 }
 
 // apply checks in and applies it to e.
@@ -216,12 +245,15 @@ func (s *Service) Delete(ctx context.Context, orgID, id string) error {
 }
 
 // RotateSecret gives the endpoint a new secret, returned in the clear
-// this once; the one before signs too for s.Overlap.
+// this once; the one before signs too for s.Overlap. ErrSecretRotated:
+// another rotation stored its secret between this one's read and write;
+// this one's is not stored, and not returned.
 func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint, string, error) {
 	e, err := s.Get(ctx, orgID, id)
 	if err != nil {
 		return nil, "", err
 	}
+	from := e.Secret
 	old, err := s.sealer.Open(e.Secret, secretBinding(e.ID, "secret"))
 	if err != nil {
 		return nil, "", fmt.Errorf("webhook %s: open its secret: %w", e.ID, err)
@@ -239,7 +271,9 @@ func (s *Service) RotateSecret(ctx context.Context, orgID, id string) (*Endpoint
 	now := s.now().UTC()
 	until := now.Add(s.Overlap)
 	e.PreviousSecretExpiresAt, e.UpdatedAt = &until, now
-	if err := s.store.UpdateEndpoint(ctx, e, PartSecrets); err != nil {
+	// Written only over the secret read: two rotations at once would
+	// each return a secret, and only the last write's would sign.
+	if err := s.store.RotateSecret(ctx, e, from); err != nil {
 		return nil, "", err
 	}
 	return e, secret, nil

@@ -164,6 +164,10 @@ var (
 	ErrNotFound = errors.New("webhooks: not found")
 	// ErrDisabled: the endpoint is disabled; enable it first.
 	ErrDisabled = errors.New("webhooks: the endpoint is disabled")
+	// ErrSecretRotated: the endpoint's secret changed between a
+	// rotation's read and its write (another rotation won); the secret
+	// this one made is not stored, and must not be handed out.
+	ErrSecretRotated = errors.New("webhooks: the secret was rotated meanwhile")
 )
 
 // InvalidError is a request an endpoint cannot take: Code says which rule
@@ -199,6 +203,10 @@ type Store interface {
 	// others: a write of settings read before a delivery disabled the
 	// endpoint leaves it disabled.
 	UpdateEndpoint(ctx context.Context, e *Endpoint, parts EndpointParts) error
+	// RotateSecret writes e's secrets (PartSecrets) and UpdatedAt if, in
+	// one atomic step, the stored Secret is still from (sealed, as the
+	// rotation read it). Errors: ErrSecretRotated, ErrNotFound.
+	RotateSecret(ctx context.Context, e *Endpoint, from string) error
 	DeleteEndpoint(ctx context.Context, id string) error
 	// RecordOutcome adds a failure to the endpoint's streak (starting it
 	// at `at`) or, on success, ends the streak; it returns the endpoint

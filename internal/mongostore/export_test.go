@@ -1,5 +1,13 @@
 package mongostore
 
+import (
+	"context"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/postflow/postflow/posts"
+)
+
 // AssumeMongoDB makes the store take the paths it takes on MongoDB, so that
 // tests against FerretDB (which answers those filters, only slower) cover
 // them too.
@@ -7,4 +15,18 @@ func (s *Store) AssumeMongoDB() {
 	s.ferretMu.Lock()
 	defer s.ferretMu.Unlock()
 	s.ferretKnown, s.ferret = true, false
+}
+
+// UnpublishClaimOf is the post's unpublish claim, nil if it holds none.
+func (p *Posts) UnpublishClaimOf(ctx context.Context, postID string) (*posts.UnpublishClaim, error) {
+	oid, _ := objectID(postID)
+	var d postDoc
+	if err := p.posts.FindOne(ctx, bson.D{{Key: "_id", Value: oid}}).Decode(&d); err != nil {
+		return nil, err
+	}
+	if d.UnpublishClaim == nil {
+		return nil, nil
+	}
+	c := d.UnpublishClaim.claim()
+	return &c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,11 +38,12 @@ func (d *mediaDoc) item() *media.Item {
 // Media is the media collection: the library's records (media.Items). The
 // bytes are in a media.Store under the same id.
 type Media struct {
-	coll *mongo.Collection
+	store *Store
+	coll  *mongo.Collection
 }
 
 // Media returns the media library's records.
-func (s *Store) Media() *Media { return &Media{coll: s.DB.Collection("media")} }
+func (s *Store) Media() *Media { return &Media{store: s, coll: s.DB.Collection("media")} }
 
 var _ media.Items = (*Media)(nil)
 
@@ -116,25 +118,68 @@ func (m *Media) Get(ctx context.Context, orgID, id string) (*media.Item, error) 
 }
 
 // MarkDeleting sets (with the time) or clears the mark of a delete under
-// way, by _id, after the organization is checked on a read.
+// way, by _id, after the organization is checked on a read. A mark is set
+// only where none is, or a stale one (staleMark: its delete died): on
+// MongoDB in the update's filter, on FerretDB (whose conditional updates
+// are a check then a write) on a read under the item's lock (serialize).
 func (m *Media) MarkDeleting(ctx context.Context, orgID, id string, deleting bool) error {
 	it, err := m.Get(ctx, orgID, id)
 	if err != nil {
 		return err
 	}
 	oid, _ := objectID(it.ID)
-	update := bson.D{{Key: "$unset", Value: bson.D{{Key: "deletingSince", Value: ""}}}}
-	if deleting {
-		update = bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: time.Now().UTC()}}}}
+	byID := bson.D{{Key: "_id", Value: oid}}
+	key := "media/" + oid.Hex()
+	if !deleting {
+		// Only the delete holding the mark clears it; under the lock too,
+		// or FerretDB's write of the whole document could drop a mark.
+		return m.store.serialize(ctx, key, func() error {
+			res, err := m.coll.UpdateOne(ctx, byID, bson.D{{Key: "$unset", Value: bson.D{{Key: "deletingSince", Value: ""}}}})
+			if err != nil {
+				return fmt.Errorf("mongo: unmark media %s: %w", id, err)
+			}
+			if res.MatchedCount == 0 {
+				return media.ErrNotFound
+			}
+			return nil
+		})
 	}
-	res, err := m.coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, update)
-	if err != nil {
-		return fmt.Errorf("mongo: mark media %s: %w", id, err)
+	now := time.Now().UTC()
+	free := func(d *mediaDoc) bool { return d.DeletingSince == nil || now.Sub(*d.DeletingSince) > staleMark }
+	// why reads the item to say why a mark was refused.
+	why := func() error {
+		d, err := m.doc(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !free(d) {
+			return media.ErrBeingDeleted
+		}
+		return nil
 	}
-	if res.MatchedCount == 0 {
-		return media.ErrNotFound
-	}
-	return nil
+	return m.store.serialize(ctx, key, func() error {
+		filter := append(slices.Clone(byID), bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "deletingSince", Value: bson.D{{Key: "$exists", Value: false}}}},
+			bson.D{{Key: "deletingSince", Value: bson.D{{Key: "$lt", Value: now.Add(-staleMark)}}}},
+		}})
+		if m.store.isFerretDB(ctx) {
+			if err := why(); err != nil {
+				return err
+			}
+			filter = byID
+		}
+		res, err := m.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: now}}}})
+		if err != nil {
+			return fmt.Errorf("mongo: mark media %s: %w", id, err)
+		}
+		if res.MatchedCount == 0 {
+			if err := why(); err != nil {
+				return err
+			}
+			return media.ErrBeingDeleted // marked and unmarked between the write and the read
+		}
+		return nil
+	})
 }
 
 // How UsableMedia.Get treats a marked item. A delete holds its mark for

@@ -3,6 +3,7 @@ package mongostore_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,5 +138,69 @@ func TestMediaDeletingMark(t *testing.T) {
 	}
 	if err := store.Delete(ctx, "org-a", id); err != nil {
 		t.Errorf("delete of a marked item: %v", err)
+	}
+}
+
+// One delete holds an item's mark at a time: of marks set at once, on the
+// path the store takes on FerretDB and on MongoDB's, one is set and the
+// others are ErrBeingDeleted (a refused delete's unmark used to clear the
+// mark another delete counted on); once unmarked, or stale, it is free.
+func TestMediaMarkIsOneDeletes(t *testing.T) {
+	for _, tt := range paths {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := mongotest.Store(t)
+			if tt.mongoDB {
+				db.AssumeMongoDB()
+			}
+			store := db.Media()
+			it, err := store.Create(ctx, &media.Item{ID: store.NewID(), OrganizationID: "org-a", Type: media.TypePNG, Width: 1, Height: 1,
+				Size: 1, SHA256: "ab", CreatedAt: time.Now()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rounds := 10
+			if tt.mongoDB {
+				rounds = 1 // FerretDB answers MongoDB's filter, but not atomically: one at a time there
+			}
+			for round := range rounds {
+				errs := make([]error, 4)
+				if tt.mongoDB {
+					for i := range errs {
+						errs[i] = store.MarkDeleting(ctx, "org-a", it.ID, true)
+					}
+				} else {
+					var wg sync.WaitGroup
+					for i := range errs {
+						wg.Add(1)
+						go func() { defer wg.Done(); errs[i] = store.MarkDeleting(ctx, "org-a", it.ID, true) }()
+					}
+					wg.Wait()
+				}
+				set := 0
+				for _, err := range errs {
+					switch {
+					case err == nil:
+						set++
+					case !errors.Is(err, media.ErrBeingDeleted):
+						t.Fatalf("round %d: %v", round, err)
+					}
+				}
+				if set != 1 {
+					t.Fatalf("round %d: %d marks set at once (%v), want 1", round, set, errs)
+				}
+				if err := store.MarkDeleting(ctx, "org-a", it.ID, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			oid, _ := bson.ObjectIDFromHex(it.ID)
+			if _, err := db.DB.Collection("media").UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
+				bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: time.Now().Add(-time.Hour)}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := store.MarkDeleting(ctx, "org-a", it.ID, true); err != nil {
+				t.Fatalf("over a stale mark: %v", err)
+			}
+		})
 	}
 }

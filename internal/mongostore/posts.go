@@ -36,6 +36,15 @@ type postDoc struct {
 	// OverdueAnnouncedAt: the post.overdue event went out (OverdueWatch);
 	// cleared by each change of the post's state.
 	OverdueAnnouncedAt *time.Time `bson:"overdueAnnouncedAt,omitempty"`
+	// UnpublishClaim is the post's posts.UnpublishClaim; absent when none
+	// is held (a release unsets it: the filters test $exists).
+	UnpublishClaim *claimDoc `bson:"unpublishClaim,omitempty"`
+}
+
+type claimDoc struct {
+	Token string    `bson:"token"`
+	RunID string    `bson:"runId,omitempty"`
+	At    time.Time `bson:"at"`
 }
 
 // variantDoc is a posts.Variant as stored. Media is written as null when
@@ -413,6 +422,12 @@ func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
 	if res.DeletedCount == 0 {
 		return posts.ErrNotFound
 	}
+	return p.forget(ctx, post)
+}
+
+// forget removes what a deleted post leaves: its results but the
+// published ones, and its attempts.
+func (p *Posts) forget(ctx context.Context, post *posts.Post) error {
 	// Published results stay (ids only, no content): they say whose a
 	// platform post is when a later post with the same text is answered
 	// "duplicate of" it (PostByPlatformID), so a post in doubt never takes
@@ -714,4 +729,231 @@ func (p *Posts) updateUnpublish(ctx context.Context, postID, accountID string, u
 		return fmt.Errorf("mongo: unpublish of post %s, account %s: %w", postID, accountID, posts.ErrNotFound)
 	}
 	return nil
+}
+
+func (d *claimDoc) claim() posts.UnpublishClaim {
+	return posts.UnpublishClaim{Token: d.Token, RunID: d.RunID, At: d.At.UTC()}
+}
+
+// unclaimed is the filter of a post that holds no unpublish claim but the
+// one of token takeOver ("": none); checkUnclaimed its check of a
+// document read.
+func unclaimed(takeOver string) bson.E {
+	free := bson.D{{Key: "unpublishClaim", Value: bson.D{{Key: "$exists", Value: false}}}}
+	if takeOver == "" {
+		return free[0]
+	}
+	return bson.E{Key: "$or", Value: bson.A{free, bson.D{{Key: "unpublishClaim.token", Value: takeOver}}}}
+}
+
+func checkUnclaimed(d *postDoc, takeOver string) error {
+	if d.UnpublishClaim == nil || takeOver != "" && d.UnpublishClaim.Token == takeOver {
+		return nil
+	}
+	return &posts.ClaimedError{Claim: d.UnpublishClaim.claim()}
+}
+
+// inStatus is the filter of a post whose status is one of from;
+// checkStatus its check.
+func inStatus(from []posts.Status) bson.E {
+	return bson.E{Key: "status", Value: bson.D{{Key: "$in", Value: statuses(from)}}}
+}
+
+func checkStatus(d *postDoc, from []posts.Status) error {
+	if slices.Contains(from, posts.Status(d.Status)) {
+		return nil
+	}
+	return &posts.StatusError{Status: posts.Status(d.Status), Want: from}
+}
+
+// errNoChange: a guarded write's check found nothing to do (a release
+// of a claim the post no longer holds).
+var errNoChange = errors.New("mongo: nothing to change")
+
+// guarded writes post oid if check passes on it, atomically. On MongoDB
+// write's filter is _id and filter, one conditional write; when it
+// matches nothing, the post is read to say why (check's error, or
+// ErrNotFound). On FerretDB, whose conditional writes are a check then an
+// act (serialize), the post is read, checked and written by _id under its
+// lock. write reports whether it matched a document.
+func (p *Posts) guarded(ctx context.Context, oid bson.ObjectID, filter bson.D, check func(*postDoc) error, write func(filter bson.D) (bool, error)) error {
+	byID := bson.D{{Key: "_id", Value: oid}}
+	why := func() error {
+		var d postDoc
+		err := p.posts.FindOne(ctx, byID).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return posts.ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("mongo: read post %s: %w", oid.Hex(), err)
+		}
+		return check(&d)
+	}
+	if p.store.isFerretDB(ctx) {
+		return p.store.serialize(ctx, "posts/"+oid.Hex(), func() error {
+			if err := why(); err != nil {
+				return err
+			}
+			matched, err := write(byID)
+			if err == nil && !matched {
+				return posts.ErrNotFound // deleted by a write outside the lock
+			}
+			return err
+		})
+	}
+	filter = append(slices.Clone(byID), filter...)
+	for range 3 {
+		matched, err := write(filter)
+		if err != nil || matched {
+			return err
+		}
+		if err := why(); err != nil {
+			return err
+		}
+		// It passes now: it changed between the write and the read.
+	}
+	return fmt.Errorf("mongo: post %s changed under three writes in a row: %w", oid.Hex(), posts.ErrConflict)
+}
+
+// ClaimUnpublish sets c as the claim of a published or failed post that
+// holds none (or takeOver's): one conditional write (guarded).
+func (p *Posts) ClaimUnpublish(ctx context.Context, postID string, c posts.UnpublishClaim, takeOver string) error {
+	oid, ok := objectID(postID)
+	if !ok {
+		return posts.ErrNotFound
+	}
+	from := []posts.Status{posts.StatusPublished, posts.StatusFailed}
+	doc := claimDoc{Token: c.Token, RunID: c.RunID, At: c.At.UTC()}
+	return p.guarded(ctx, oid, bson.D{unclaimed(takeOver), inStatus(from)},
+		func(d *postDoc) error {
+			// The claim first: an unpublish running is the answer
+			// whatever a retry did to the status meanwhile.
+			if err := checkUnclaimed(d, takeOver); err != nil {
+				return err
+			}
+			return checkStatus(d, from)
+		},
+		func(filter bson.D) (bool, error) {
+			res, err := p.posts.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "unpublishClaim", Value: doc}}}})
+			if err != nil {
+				return false, fmt.Errorf("mongo: claim post %s: %w", postID, err)
+			}
+			return res.MatchedCount == 1, nil
+		})
+}
+
+// NameUnpublishRun records runID in the claim of token.
+func (p *Posts) NameUnpublishRun(ctx context.Context, postID, token, runID string) error {
+	oid, ok := objectID(postID)
+	if !ok {
+		return posts.ErrNotFound
+	}
+	return p.guarded(ctx, oid, bson.D{{Key: "unpublishClaim.token", Value: token}},
+		func(d *postDoc) error {
+			if d.UnpublishClaim == nil || d.UnpublishClaim.Token != token {
+				return fmt.Errorf("mongo: post %s no longer holds claim %s: %w", postID, token, posts.ErrNotFound)
+			}
+			return nil
+		},
+		func(filter bson.D) (bool, error) {
+			res, err := p.posts.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "unpublishClaim.runId", Value: runID}}}})
+			if err != nil {
+				return false, fmt.Errorf("mongo: name the run of post %s's claim: %w", postID, err)
+			}
+			return res.MatchedCount == 1, nil
+		})
+}
+
+// ReleaseUnpublish unsets the claim of token or of runID, if the post
+// holds it.
+func (p *Posts) ReleaseUnpublish(ctx context.Context, postID, token, runID string) error {
+	oid, ok := objectID(postID)
+	if !ok || token == "" && runID == "" {
+		return nil
+	}
+	key, want := "unpublishClaim.token", token
+	if token == "" {
+		key, want = "unpublishClaim.runId", runID
+	}
+	err := p.guarded(ctx, oid, bson.D{{Key: key, Value: want}},
+		func(d *postDoc) error {
+			c := d.UnpublishClaim
+			if c == nil || token != "" && c.Token != token || token == "" && c.RunID != runID {
+				return errNoChange
+			}
+			return nil
+		},
+		func(filter bson.D) (bool, error) {
+			res, err := p.posts.UpdateOne(ctx, filter, bson.D{{Key: "$unset", Value: bson.D{{Key: "unpublishClaim", Value: ""}}}})
+			if err != nil {
+				return false, fmt.Errorf("mongo: release post %s's claim: %w", postID, err)
+			}
+			return res.MatchedCount == 1, nil
+		})
+	if errors.Is(err, errNoChange) || errors.Is(err, posts.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// SetStatusIf is SetStatus checking the stored status and the post's
+// claim in one conditional write (guarded), on MongoDB and FerretDB; a
+// stale claim taken over is cleared.
+func (p *Posts) SetStatusIf(ctx context.Context, post *posts.Post, status posts.Status, takeOver string, from ...posts.Status) (*posts.Post, error) {
+	oid, ok := objectID(post.ID)
+	if !ok {
+		return nil, posts.ErrNotFound
+	}
+	var out *posts.Post
+	err := p.guarded(ctx, oid, bson.D{unclaimed(takeOver), inStatus(from)},
+		func(d *postDoc) error {
+			if err := checkUnclaimed(d, takeOver); err != nil {
+				return err
+			}
+			return checkStatus(d, from)
+		},
+		func(filter bson.D) (bool, error) {
+			var d postDoc
+			err := p.posts.FindOneAndUpdate(ctx, filter, bson.D{
+				{Key: "$set", Value: bson.D{{Key: "status", Value: string(status)}, {Key: "updatedAt", Value: p.now().UTC()}}},
+				{Key: "$unset", Value: bson.D{{Key: "overdueAnnouncedAt", Value: ""}, {Key: "unpublishClaim", Value: ""}}},
+			}, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return false, nil
+			}
+			if err != nil {
+				return false, fmt.Errorf("mongo: update post %s: %w", post.ID, err)
+			}
+			out = d.post()
+			return true, nil
+		})
+	return out, err
+}
+
+// DeleteIf is Delete checking the stored status and the post's claim in
+// one conditional delete (guarded).
+func (p *Posts) DeleteIf(ctx context.Context, orgID, id, takeOver string, from ...posts.Status) error {
+	post, err := p.Get(ctx, orgID, id)
+	if err != nil {
+		return err
+	}
+	oid, _ := objectID(id)
+	err = p.guarded(ctx, oid, bson.D{unclaimed(takeOver), inStatus(from)},
+		func(d *postDoc) error {
+			if err := checkUnclaimed(d, takeOver); err != nil {
+				return err
+			}
+			return checkStatus(d, from)
+		},
+		func(filter bson.D) (bool, error) {
+			res, err := p.posts.DeleteOne(ctx, filter)
+			if err != nil {
+				return false, fmt.Errorf("mongo: delete post %s: %w", id, err)
+			}
+			return res.DeletedCount == 1, nil
+		})
+	if err != nil {
+		return err
+	}
+	return p.forget(ctx, post)
 }

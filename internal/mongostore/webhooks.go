@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -88,12 +89,13 @@ func (d *deliveryDoc) delivery() *webhooks.Delivery {
 // (FerretDB's only indexed lookup); lists filter by organization or
 // endpoint, which MongoDB indexes (EnsureIndexes) and FerretDB scans.
 type Webhooks struct {
+	store                         *Store
 	endpoints, events, deliveries *mongo.Collection
 }
 
 // Webhooks returns the webhook store.
 func (s *Store) Webhooks() *Webhooks {
-	return &Webhooks{endpoints: s.DB.Collection("webhook_endpoints"), events: s.DB.Collection("webhook_events"),
+	return &Webhooks{store: s, endpoints: s.DB.Collection("webhook_endpoints"), events: s.DB.Collection("webhook_events"),
 		deliveries: s.DB.Collection("webhook_deliveries")}
 }
 
@@ -177,6 +179,76 @@ func (w *Webhooks) UpdateEndpoint(ctx context.Context, e *webhooks.Endpoint, par
 	if !ok {
 		return webhooks.ErrNotFound
 	}
+	return w.store.serialize(ctx, endpointKey(oid), func() error {
+		res, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, endpointUpdate(e, parts))
+		if err != nil {
+			return fmt.Errorf("mongo: update webhook %s: %w", e.ID, err)
+		}
+		if res.MatchedCount == 0 {
+			return webhooks.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// endpointKey is an endpoint's lock (serialize). Every write of an
+// endpoint takes it: FerretDB writes the whole document it read, so a
+// delivery's outcome counted while a rotation ran put the old secret back
+// (and its count could be lost to another's), unless both hold it.
+func endpointKey(oid bson.ObjectID) string { return "webhook_endpoints/" + oid.Hex() }
+
+// RotateSecret writes e's secrets if the stored secret is still from:
+// one conditional update on MongoDB; on FerretDB, whose conditional
+// updates are a check then a write, a read and a check then the write
+// under the endpoint's lock (serialize).
+func (w *Webhooks) RotateSecret(ctx context.Context, e *webhooks.Endpoint, from string) error {
+	oid, ok := objectID(e.ID)
+	if !ok {
+		return webhooks.ErrNotFound
+	}
+	byID := bson.D{{Key: "_id", Value: oid}}
+	// why reads the endpoint to say why a write matched nothing.
+	why := func() error {
+		var d endpointDoc
+		err := w.endpoints.FindOne(ctx, byID).Decode(&d)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return webhooks.ErrNotFound
+		case err != nil:
+			return fmt.Errorf("mongo: read webhook %s: %w", e.ID, err)
+		case d.Secret != from:
+			return webhooks.ErrSecretRotated
+		}
+		return nil
+	}
+	return w.store.serialize(ctx, endpointKey(oid), func() error {
+		filter := append(slices.Clone(byID), bson.E{Key: "secret", Value: from})
+		if w.store.isFerretDB(ctx) {
+			if err := why(); err != nil {
+				return err
+			}
+			filter = byID
+		}
+		res, err := w.endpoints.UpdateOne(ctx, filter, endpointUpdate(e, webhooks.PartSecrets))
+		if err != nil {
+			return fmt.Errorf("mongo: rotate the secret of webhook %s: %w", e.ID, err)
+		}
+		if res.MatchedCount == 0 {
+			if err := why(); err != nil {
+				return err
+			}
+			// Missed, yet it reads as from now: a secret is sealed with a
+			// random nonce and never stored twice, so this cannot be;
+			// refused rather than written unchecked.
+			return webhooks.ErrSecretRotated
+		}
+		return nil
+	})
+}
+
+// endpointUpdate is the update that writes e's fields of parts and its
+// UpdatedAt.
+func endpointUpdate(e *webhooks.Endpoint, parts webhooks.EndpointParts) bson.D {
 	set := bson.D{{Key: "updatedAt", Value: e.UpdatedAt.UTC()}}
 	type field struct {
 		name string
@@ -207,14 +279,7 @@ func (w *Webhooks) UpdateEndpoint(ctx context.Context, e *webhooks.Endpoint, par
 	if len(unset) > 0 {
 		update = append(update, bson.E{Key: "$unset", Value: unset})
 	}
-	res, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, update)
-	if err != nil {
-		return fmt.Errorf("mongo: update webhook %s: %w", e.ID, err)
-	}
-	if res.MatchedCount == 0 {
-		return webhooks.ErrNotFound
-	}
-	return nil
+	return update
 }
 
 // DeleteEndpoint removes the endpoint; its deliveries stay until they
@@ -236,7 +301,8 @@ func (w *Webhooks) DeleteEndpoint(ctx context.Context, id string) error {
 
 // RecordOutcome counts a failure ($inc, the streak's start kept by $min)
 // or ends the streak, in one write, so that concurrent deliveries to the
-// endpoint lose no count.
+// endpoint lose no count (on FerretDB, whose $inc is a read and a write,
+// under the endpoint's lock).
 func (w *Webhooks) RecordOutcome(ctx context.Context, id string, success bool, at time.Time) (*webhooks.Endpoint, error) {
 	oid, ok := objectID(id)
 	if !ok {
@@ -247,8 +313,10 @@ func (w *Webhooks) RecordOutcome(ctx context.Context, id string, success bool, a
 		update = bson.D{{Key: "$set", Value: bson.D{{Key: "failureStreak", Value: 0}}}, {Key: "$unset", Value: bson.D{{Key: "failingSince", Value: ""}}}}
 	}
 	var d endpointDoc
-	err := w.endpoints.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
-		options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	err := w.store.serialize(ctx, endpointKey(oid), func() error {
+		return w.endpoints.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update,
+			options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+	})
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, webhooks.ErrNotFound
 	}
@@ -266,8 +334,11 @@ func (w *Webhooks) Disable(ctx context.Context, id string, n webhooks.Notice) er
 		return webhooks.ErrNotFound
 	}
 	n.At = n.At.UTC()
-	_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "enabled", Value: true}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "enabled", Value: false}, {Key: "notice", Value: n}, {Key: "updatedAt", Value: n.At}}}})
+	err := w.store.serialize(ctx, endpointKey(oid), func() error {
+		_, err := w.endpoints.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}, {Key: "enabled", Value: true}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "enabled", Value: false}, {Key: "notice", Value: n}, {Key: "updatedAt", Value: n.At}}}})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("mongo: disable webhook %s: %w", id, err)
 	}

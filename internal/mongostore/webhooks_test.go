@@ -250,3 +250,47 @@ func TestDisableOnlyAnEnabledEndpoint(t *testing.T) {
 		t.Errorf("a Disable of an endpoint already disabled: %+v, %v; want it as its owner left it", got, err)
 	}
 }
+
+// RotateSecret writes only over the secret the rotation read, on the path
+// the store takes on FerretDB and on MongoDB's; it says a missing
+// endpoint from one rotated meanwhile.
+func TestRotateSecretOverTheOneRead(t *testing.T) {
+	for _, tt := range paths {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := mongotest.Store(t)
+			if tt.mongoDB {
+				s.AssumeMongoDB()
+			}
+			w := s.Webhooks()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			e := &webhooks.Endpoint{ID: w.NewID(), OrganizationID: "org-1", URL: "https://example.com/h", Events: []string{},
+				Enabled: true, Secret: "sealed-0", CreatedAt: now, UpdatedAt: now}
+			if err := w.CreateEndpoint(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			until := now.Add(time.Hour)
+			rotate := func(from, to string) error {
+				r := *e
+				r.Secret, r.PreviousSecret, r.PreviousSecretExpiresAt = to, from, &until
+				return w.RotateSecret(ctx, &r, from)
+			}
+			if err := rotate("sealed-0", "sealed-1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := rotate("sealed-0", "sealed-2"); !errors.Is(err, webhooks.ErrSecretRotated) {
+				t.Fatalf("a rotation over a secret replaced: %v", err)
+			}
+			got, err := w.Endpoint(ctx, e.ID)
+			if err != nil || got.Secret != "sealed-1" || got.PreviousSecret != "sealed-0" || got.PreviousSecretExpiresAt == nil {
+				t.Fatalf("endpoint = %+v, %v", got, err)
+			}
+			if err := w.DeleteEndpoint(ctx, e.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := rotate("sealed-1", "sealed-3"); !errors.Is(err, webhooks.ErrNotFound) {
+				t.Fatalf("a rotation of a deleted endpoint: %v", err)
+			}
+		})
+	}
+}

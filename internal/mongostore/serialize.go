@@ -1,0 +1,88 @@
+package mongostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+)
+
+// FerretDB v1 runs an update (and a findAndModify, and a delete) as a
+// query, a check of the filter in Go, then a write of the whole document
+// by _id, with nothing held between them: of eight concurrent
+// UpdateOne({_id, claim: {$exists: false}}) calls on one document,
+// several match (tried on v1.24.2). A conditional update, MongoDB's
+// compare-and-set, is a check then an act there. Only an insert is
+// atomic, by the unique _id. serialize makes the stores' conditional
+// updates atomic on FerretDB with that: a lock document per guarded
+// document, held across the read, the check and the write.
+const (
+	// lockWait is how long serialize waits for a lock before it gives
+	// up: the writes it guards take milliseconds.
+	lockWait = 10 * time.Second
+	// lockExpiry is the age past which a lock is taken to be a crashed
+	// holder's and removed.
+	lockExpiry = 30 * time.Second
+)
+
+// ErrLockTimeout: serialize waited lockWait for a lock held by another
+// caller (FerretDB only).
+var ErrLockTimeout = errors.New("mongo: a write to the same document held its lock too long")
+
+// serialize runs f, which reads, checks and writes the document named
+// key ("collection/id"), alone among serialize's callers for key, in any
+// process, on FerretDB; on MongoDB, whose conditional updates are atomic,
+// it runs f as it is. Errors: f's, ErrLockTimeout, the store's.
+//
+// Limits (FerretDB, a development store): a write that does not go
+// through serialize can still overwrite the whole document between f's
+// read and write; a holder stalled past lockExpiry loses its lock.
+func (s *Store) serialize(ctx context.Context, key string, f func() error) error {
+	if !s.isFerretDB(ctx) {
+		return f()
+	}
+	locks := s.DB.Collection("documentLocks")
+	deadline := time.Now().Add(lockWait)
+	pause := time.Millisecond
+	for {
+		_, err := locks.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: time.Now().UTC()}})
+		if err == nil {
+			break
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return fmt.Errorf("mongo: lock %s: %w", key, err)
+		}
+		var held struct {
+			At time.Time `bson:"at"`
+		}
+		switch err := locks.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&held); {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			continue // released meanwhile
+		case err != nil:
+			return fmt.Errorf("mongo: lock %s: %w", key, err)
+		case time.Since(held.At) > lockExpiry:
+			if _, err := locks.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+				return fmt.Errorf("mongo: lock %s: remove an expired one: %w", key, err)
+			}
+			continue
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w (%s)", ErrLockTimeout, key)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("mongo: lock %s: %w", key, ctx.Err())
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 20*time.Millisecond)
+	}
+	defer func() {
+		// Released whatever f's fate, even with ctx done: a lock left
+		// behind blocks the document for lockExpiry.
+		_, _ = locks.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: key}})
+	}()
+	return f()
+}
