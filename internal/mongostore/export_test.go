@@ -30,3 +30,11 @@ func (p *Posts) UnpublishClaimOf(ctx context.Context, postID string) (*posts.Unp
 	c := d.UnpublishClaim.claim()
 	return &c, nil
 }
+
+// Serialize is serialize, for the lock's own tests.
+func (s *Store) Serialize(ctx context.Context, key string, f func() error) error {
+	return s.serialize(ctx, key, f)
+}
+
+// IsFerretDB is isFerretDB: the lock is FerretDB's alone.
+func (s *Store) IsFerretDB(ctx context.Context) bool { return s.isFerretDB(ctx) }

@@ -45,10 +45,13 @@ func (s *Store) serialize(ctx context.Context, key string, f func() error) error
 		return f()
 	}
 	locks := s.DB.Collection("documentLocks")
+	// The holder's own mark: its release, and a waiter's removal of an
+	// expired lock, remove that lock only, not one taken after it.
+	owner := bson.NewObjectID()
 	deadline := time.Now().Add(lockWait)
 	pause := time.Millisecond
 	for {
-		_, err := locks.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "at", Value: time.Now().UTC()}})
+		_, err := locks.InsertOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}, {Key: "at", Value: time.Now().UTC()}})
 		if err == nil {
 			break
 		}
@@ -56,7 +59,8 @@ func (s *Store) serialize(ctx context.Context, key string, f func() error) error
 			return fmt.Errorf("mongo: lock %s: %w", key, err)
 		}
 		var held struct {
-			At time.Time `bson:"at"`
+			Owner bson.ObjectID `bson:"owner"`
+			At    time.Time     `bson:"at"`
 		}
 		switch err := locks.FindOne(ctx, bson.D{{Key: "_id", Value: key}}).Decode(&held); {
 		case errors.Is(err, mongo.ErrNoDocuments):
@@ -64,7 +68,7 @@ func (s *Store) serialize(ctx context.Context, key string, f func() error) error
 		case err != nil:
 			return fmt.Errorf("mongo: lock %s: %w", key, err)
 		case time.Since(held.At) > lockExpiry:
-			if _, err := locks.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}}); err != nil {
+			if _, err := locks.DeleteOne(ctx, bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: held.Owner}}); err != nil {
 				return fmt.Errorf("mongo: lock %s: remove an expired one: %w", key, err)
 			}
 			continue
@@ -82,7 +86,7 @@ func (s *Store) serialize(ctx context.Context, key string, f func() error) error
 	defer func() {
 		// Released whatever f's fate, even with ctx done: a lock left
 		// behind blocks the document for lockExpiry.
-		_, _ = locks.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: key}})
+		_, _ = locks.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}})
 	}()
 	return f()
 }
