@@ -111,8 +111,10 @@ func TestMastodonSlowInstanceDoesNotStallCreate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
 			_, err := svc.Create(ctx, "org-1", posts.Input{Content: &tc.content, SocialAccountIDs: &[]string{a.ID}})
-			if took := time.Since(start); took > 2*mastodon.LimitsTimeout {
-				t.Errorf("create took %v; want at most about %v", took, mastodon.LimitsTimeout)
+			// The claim is "LimitsTimeout (3 s), not the 30 s call timeout":
+			// 15 s tells them apart with room for a loaded machine.
+			if took := time.Since(start); took > 15*time.Second {
+				t.Errorf("create took %v; want about %v, well under the 30 s call timeout", took, mastodon.LimitsTimeout)
 			}
 			if (err != nil) != tc.wantErr {
 				t.Errorf("create: %v; want an error %t", err, tc.wantErr)

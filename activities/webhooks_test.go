@@ -113,6 +113,9 @@ func newDeliveryWorld(t *testing.T, failures int32, policy webhooks.DisablePolic
 	}
 	var suite testsuite.WorkflowTestSuite
 	dw.env = suite.NewTestWorkflowEnvironment()
+	// The activities do real FerretDB and HTTP I/O: the SDK's 3 s wall-clock
+	// idle timeout is too short for them on a loaded machine.
+	dw.env.SetTestTimeout(time.Minute)
 	dw.env.RegisterWorkflow(workflows.DeliverWebhook)
 	acts := &activities.Activities{Webhooks: &webhooks.Deliverer{Store: dw.store, Sealer: cipher, Disable: policy,
 		Client: netguard.Policy{AllowLocal: true}.Client(webhooks.AttemptTimeout)}}

@@ -474,7 +474,10 @@ func TestIdempotencyRefusalFreesKeyFailureIsKept(t *testing.T) {
 // lease while the request runs.
 func TestIdempotencyLeaseRenewedWhileRunning(t *testing.T) {
 	runner := &gatedRunner{gate: make(chan struct{})}
-	a := newIdemAPI(t, func(s *idempotency.Store) *idempotency.Store { return s.WithTimes(time.Hour, 600*time.Millisecond) }, runner)
+	// A 2 s lease is renewed every 667 ms, each renewal given as long: a
+	// Redis call stalled on a loaded machine still renews in time.
+	const lease = 2 * time.Second
+	a := newIdemAPI(t, func(s *idempotency.Store) *idempotency.Store { return s.WithTimes(time.Hour, lease) }, runner)
 	res, body := a.createPost(t, "org-a", "slow")
 	var post struct{ ID string }
 	if err := json.Unmarshal(body, &post); err != nil || res.StatusCode != http.StatusCreated {
@@ -486,12 +489,12 @@ func TestIdempotencyLeaseRenewedWhileRunning(t *testing.T) {
 		res, _ := a.do(t, "alice", "org-a", http.MethodPost, "/publish/"+post.ID, "", nil, key)
 		done <- res.StatusCode
 	}()
-	time.Sleep(1500 * time.Millisecond) // over two leases
+	time.Sleep(5 * lease / 2) // over two leases
 	// A second run would wait at the gate: the client gives up on it.
 	req, _ := http.NewRequest(http.MethodPost, a.srv.URL+"/publish/"+post.ID, nil)
 	req.Header.Set("Authorization", "Bearer "+token(t, "alice", []string{"org-a"}, ""))
 	req.Header.Set("Idempotency-Key", key)
-	res, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
 	switch {
 	case err != nil:
 		t.Errorf("while the first runs past its lease: %v; want 409 at once, not a second run", err)

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
@@ -40,11 +41,20 @@ type workflowRunner struct {
 	unpublishing map[string]bool
 }
 
+// newRunEnv is a test environment for a run of the real activities: they
+// do FerretDB and HTTP I/O, which a loaded machine can stall past the
+// SDK's 3 s wall-clock idle timeout.
+func newRunEnv() *testsuite.TestWorkflowEnvironment {
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	env.SetTestTimeout(time.Minute)
+	return env
+}
+
 func (r *workflowRunner) Start(_ context.Context, p *posts.Post) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := newRunEnv()
 	env.RegisterWorkflow(workflows.PublishPost)
 	r.acts.Register(env)
 	env.ExecuteWorkflow(workflows.PublishPost, workflows.PublishPostInput{PostID: p.ID})
@@ -59,8 +69,7 @@ func (r *workflowRunner) Start(_ context.Context, p *posts.Post) (string, error)
 func (r *workflowRunner) StartUnpublish(_ context.Context, p *posts.Post, accountIDs []string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := newRunEnv()
 	env.RegisterWorkflow(workflows.UnpublishPost)
 	r.acts.Register(env)
 	env.ExecuteWorkflow(workflows.UnpublishPost, workflows.UnpublishPostInput{PostID: p.ID, AccountIDs: accountIDs})

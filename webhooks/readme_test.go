@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,6 +33,17 @@ func readmeReceiver(t *testing.T) string {
 	return "// receiver.cjs" + code + "\n"
 }
 
+// reportPort, preloaded into the receiver, writes the port its server
+// listens on to stderr; the README's code runs unchanged.
+const reportPort = `const http = require("node:http");
+const createServer = http.createServer;
+http.createServer = (...args) => createServer(...args).once("listening", function () {
+  process.stderr.write("listening on " + this.address().port + "\n");
+});
+`
+
+var listeningOn = regexp.MustCompile(`listening on (\d+)\n`)
+
 // The README's receiver, run as written with the Standard Webhooks
 // JavaScript library, accepts what PostFlow's deliverer sends, handles a
 // repeated delivery once, and refuses a forged one.
@@ -40,39 +51,47 @@ func TestReadmeReceiver(t *testing.T) {
 	node, dir := jsVerifier(t)
 	ctx := context.Background()
 	w := newWorld(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	url := fmt.Sprintf("http://127.0.0.1:%d/postflow", port)
-	e, secret, err := w.svc.Create(ctx, "org-1", webhooks.Input{URL: &url})
+	// The endpoint's secret is the receiver's, so the endpoint comes
+	// first, at a placeholder URL until the receiver tells its port.
+	placeholder := "http://127.0.0.1:1/postflow"
+	e, secret, err := w.svc.Create(ctx, "org-1", webhooks.Input{URL: &placeholder})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	script := filepath.Join(t.TempDir(), "receiver.cjs")
+	tmp := t.TempDir()
+	script := filepath.Join(tmp, "receiver.cjs")
 	if err := os.WriteFile(script, []byte(readmeReceiver(t)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(node, script)
-	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"), "WEBHOOK_SECRET="+secret, fmt.Sprintf("PORT=%d", port))
+	preload := filepath.Join(tmp, "report-port.cjs")
+	if err := os.WriteFile(preload, []byte(reportPort), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// PORT=0: the receiver binds a port the kernel picks, so no other
+	// process can take it between a pick and the bind; the preload tells it.
+	cmd := exec.Command(node, "--require", preload, script)
+	cmd.Env = append(os.Environ(), "NODE_PATH="+filepath.Join(dir, "node_modules"), "WEBHOOK_SECRET="+secret, "PORT=0")
 	var stdout, stderr lockedbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var port string
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if c, err := net.Dial("tcp", l.Addr().String()); err == nil {
-			c.Close()
+		if m := listeningOn.FindStringSubmatch(stderr.String()); m != nil {
+			port = m[1]
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the receiver did not listen: %s", stderr.String())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%s/postflow", port)
+	if _, err := w.svc.Update(ctx, "org-1", e.ID, webhooks.Input{URL: &url}); err != nil {
+		t.Fatal(err)
 	}
 
 	w.now = time.Now() // the receiver checks the timestamp against its clock

@@ -2,6 +2,7 @@ package mongostore
 
 import (
 	"context"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -38,3 +39,8 @@ func (s *Store) Serialize(ctx context.Context, key string, f func() error) error
 
 // IsFerretDB is isFerretDB: the lock is FerretDB's alone.
 func (s *Store) IsFerretDB(ctx context.Context) bool { return s.isFerretDB(ctx) }
+
+// WaitingOnMarks is u waiting up to d (not markWait) on a fresh delete mark.
+func (u *UsableMedia) WaitingOnMarks(d time.Duration) *UsableMedia {
+	return &UsableMedia{m: u.m, markWait: d}
+}

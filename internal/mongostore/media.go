@@ -195,17 +195,22 @@ const (
 
 // Usable is the library's items as a post may name them (posts.MediaItems):
 // an item marked as being deleted is not found.
-func (m *Media) Usable() *UsableMedia { return &UsableMedia{m: m} }
+func (m *Media) Usable() *UsableMedia { return &UsableMedia{m: m, markWait: markWait} }
 
 // UsableMedia is Media.Usable.
-type UsableMedia struct{ m *Media }
+type UsableMedia struct {
+	m *Media
+	// markWait is how long Get waits on a fresh mark: markWait, except in
+	// tests that need a margin on a loaded machine (export_test.go).
+	markWait time.Duration
+}
 
 // Get returns orgID's item id unless it is gone or a delete of it is under
 // way (media.Library.Delete); media.ErrNotFound otherwise. A fresh mark is
 // waited on for up to markWait: the delete either removes the item or,
 // refused, unmarks it.
 func (u *UsableMedia) Get(ctx context.Context, orgID, id string) (*media.Item, error) {
-	deadline := time.Now().Add(markWait)
+	deadline := time.Now().Add(u.markWait)
 	for {
 		d, err := u.m.doc(ctx, id)
 		if err != nil {

@@ -93,26 +93,30 @@ func TestMediaDeletingMark(t *testing.T) {
 		name   string
 		setup  func(id string)
 		usable bool
+		// wait is how long Usable().Get waits on the mark (markWait if 0).
+		wait time.Duration
 	}{
-		{"unmarked", func(string) {}, true},
+		{"unmarked", func(string) {}, true, 0},
 		{"marked", func(id string) {
 			if err := store.MarkDeleting(ctx, "org-a", id, true); err != nil {
 				t.Fatal(err)
 			}
-		}, false},
+		}, false, 0},
+		// A generous wait: the unmark is a FerretDB read and write that a
+		// loaded machine can stall past markWait's 250 ms.
 		{"marked then unmarked while waited on", func(id string) {
 			if err := store.MarkDeleting(ctx, "org-a", id, true); err != nil {
 				t.Fatal(err)
 			}
 			time.AfterFunc(50*time.Millisecond, func() { _ = store.MarkDeleting(context.Background(), "org-a", id, false) })
-		}, true},
+		}, true, 5 * time.Second},
 		{"a stale mark", func(id string) {
 			oid, _ := bson.ObjectIDFromHex(id)
 			if _, err := db.DB.Collection("media").UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
 				bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: time.Now().Add(-time.Hour)}}}}); err != nil {
 				t.Fatal(err)
 			}
-		}, true},
+		}, true, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			id := newItem()
@@ -120,7 +124,11 @@ func TestMediaDeletingMark(t *testing.T) {
 			if _, err := store.Get(ctx, "org-a", id); err != nil {
 				t.Errorf("Get of a marked item: %v", err)
 			}
-			_, err := usable.Get(ctx, "org-a", id)
+			u := usable
+			if tt.wait > 0 {
+				u = usable.WaitingOnMarks(tt.wait)
+			}
+			_, err := u.Get(ctx, "org-a", id)
 			if tt.usable != (err == nil) || err != nil && !errors.Is(err, media.ErrNotFound) {
 				t.Errorf("Usable().Get = %v, want usable %v", err, tt.usable)
 			}

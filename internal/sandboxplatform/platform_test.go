@@ -251,7 +251,9 @@ func TestIdempotencyKey(t *testing.T) {
 		{"repeated key, detection on", `{}`, true, true, 0, 200, true, 1},
 		{"repeated key, detection off", `{"duplicateDetection":false}`, true, true, 0, 200, true, 1},
 		{"repeated key, other text", `{}`, true, false, 0, 200, true, 1},
-		{"repeated key just within the window", `{"duplicateDetection":false}`, true, true, time.Hour - time.Second, 200, true, 1},
+		// 30 s short of the window: the clock is the wall clock moved ahead,
+		// and a second create stalled on a loaded machine must stay within it.
+		{"repeated key just within the window", `{"duplicateDetection":false}`, true, true, time.Hour - 30*time.Second, 200, true, 1},
 		{"repeated key past the window", `{"duplicateDetection":false}`, true, true, time.Hour, 201, false, 2},
 		{"other key, same text, detection on", `{}`, false, true, 0, 422, true, 1},
 		{"other key, same text, detection off", `{"duplicateDetection":false}`, false, true, 0, 201, false, 2},

@@ -181,19 +181,27 @@ func decodeMedia(raw []byte, m *mediaAttachment) error {
 func (p *Provider) awaitMedia(ctx context.Context, a providers.Account, id string) error {
 	wait := p.cfg.MediaPoll
 	deadline := p.cfg.Now().Add(MediaProcessingLimit)
+	stillProcessing := func() error {
+		return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "MEDIA_PROCESSING",
+			Message: "the instance was still processing the image", Err: ctx.Err()}
+	}
 	for {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return &providers.Error{Kind: providers.KindRetryable, Provider: ID, Code: "MEDIA_PROCESSING",
-				Message: "the instance was still processing the image", Err: ctx.Err()}
+			return stillProcessing()
 		case <-t.C:
 		}
 		var m mediaAttachment
 		status, err := p.send(ctx, http.MethodGet, a.Server, "/api/v1/media/"+url.PathEscape(id), a.AccessToken, nil, "",
 			func(raw []byte) error { return decodeMedia(raw, &m) })
 		if err != nil {
+			// ctx ending during a poll is the same outcome as during a
+			// wait: the upload was taken and is still processing.
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return stillProcessing()
+			}
 			return err
 		}
 		if status == http.StatusOK {

@@ -11,6 +11,9 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -169,10 +172,37 @@ func TestUploadProcessing(t *testing.T) {
 
 	t.Run("processing longer than the caller waits: retryable", func(t *testing.T) {
 		fake.Configure(func(s *mastodonfake.Server) { s.ProcessingPolls = 1 << 30 })
-		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		// Long enough that the deadline never cuts the upload POST on a
+		// loaded machine; it then lands in a wait or a poll, both MEDIA_PROCESSING.
+		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		_, err := p.Upload(cctx, a, imageOf(pngImage(t, 4, 4, 10), "image/png", ""))
 		wantKind(t, err, providers.KindRetryable, "MEDIA_PROCESSING")
+	})
+
+	t.Run("the caller's deadline during a poll: retryable, still processing", func(t *testing.T) {
+		fake.Configure(func(s *mastodonfake.Server) { s.ProcessingPolls = 1 << 30 })
+		// The polls hang until the client gives up, so the deadline lands
+		// inside a GET rather than a wait.
+		target, _ := url.Parse(fake.URL)
+		proxy := httputil.NewSingleHostReverseProxy(target)
+		hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/api/v1/media/") {
+				<-r.Context().Done()
+				return
+			}
+			proxy.ServeHTTP(w, r)
+		}))
+		defer hang.Close()
+		ha := a
+		ha.Server = hang.URL
+		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		_, err := p.Upload(cctx, ha, imageOf(pngImage(t, 4, 4, 12), "image/png", ""))
+		pe := wantKind(t, err, providers.KindRetryable, "MEDIA_PROCESSING")
+		if !errors.Is(pe, context.DeadlineExceeded) {
+			t.Errorf("error %v; want the caller's deadline as its cause", pe)
+		}
 	})
 
 	t.Run("a status whose media are processing: a short wait, then posted", func(t *testing.T) {
