@@ -197,3 +197,52 @@ func TestUnpublishClaimRaces(t *testing.T) {
 		})
 	}
 }
+
+// The status writes race as the try-out raced them through the API: a
+// publish queuing a draft against a delete of it (a run publishing a post
+// that no longer exists), and against an edit writing over the status it
+// read (a queued post put back to draft). Of each pair exactly one goes
+// ahead, and the loser learns the post moved or went.
+func TestStatusWritesRace(t *testing.T) {
+	store, ctx := postsStore(t, false), context.Background()
+	queue := func(p *posts.Post) error {
+		_, err := store.SetStatus(ctx, p, posts.StatusQueued, posts.StatusDraft)
+		return err
+	}
+	rivals := map[string]func(p *posts.Post) error{
+		"delete": func(p *posts.Post) error { return store.DeleteIf(ctx, "org-a", p.ID, "", posts.StatusDraft) },
+		"edit": func(p *posts.Post) error {
+			edited := *p
+			edited.Content = "edited"
+			_, err := store.Update(ctx, &edited, posts.StatusDraft)
+			return err
+		},
+	}
+	for name, rival := range rivals {
+		t.Run(name, func(t *testing.T) {
+			for round := range 20 {
+				p := newPost(t, store, posts.StatusDraft)
+				var queued, other error
+				var wg sync.WaitGroup
+				wg.Go(func() { queued = queue(p) })
+				wg.Go(func() { other = rival(p) })
+				wg.Wait()
+				lost := func(err error) bool {
+					return errors.Is(err, posts.ErrConflict) || errors.Is(err, posts.ErrNotFound) || isStatus(err, posts.StatusQueued)
+				}
+				switch {
+				case queued == nil && lost(other), other == nil && lost(queued) && name == "delete":
+				case name == "edit" && queued == nil && other == nil:
+					// An edit first, then the publish: both may go, in
+					// that order only; the post must end queued.
+					got, err := store.GetByID(ctx, p.ID)
+					if err != nil || got.Status != posts.StatusQueued {
+						t.Fatalf("round %d: edit and queue both went ahead, post %+v, %v; want it queued", round, got, err)
+					}
+				default:
+					t.Fatalf("round %d: queue = %v, %s = %v; want exactly one to go ahead", round, queued, name, other)
+				}
+			}
+		})
+	}
+}

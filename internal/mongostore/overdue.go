@@ -83,9 +83,13 @@ func (p *Posts) MarkOverdueAnnounced(ctx context.Context, o posts.Overdue, at ti
 	}
 	filter := bson.D{{Key: "_id", Value: oid}, {Key: "status", Value: string(o.Status)},
 		{Key: "updatedAt", Value: bson.D{{Key: "$lte", Value: o.DueAt.UTC()}}}}
-	if _, err := p.posts.UpdateOne(ctx, filter,
-		bson.D{{Key: "$set", Value: bson.D{{Key: "overdueAnnouncedAt", Value: at.UTC()}}}}); err != nil {
-		return fmt.Errorf("mongo: mark post %s overdue: %w", o.ID, err)
-	}
-	return nil
+	// Under the post's lock on FerretDB, whose filtered update is a check
+	// then a write: a state change between them would be marked.
+	return p.locked(ctx, oid, func() error {
+		if _, err := p.posts.UpdateOne(ctx, filter,
+			bson.D{{Key: "$set", Value: bson.D{{Key: "overdueAnnouncedAt", Value: at.UTC()}}}}); err != nil {
+			return fmt.Errorf("mongo: mark post %s overdue: %w", o.ID, err)
+		}
+		return nil
+	})
 }

@@ -282,31 +282,34 @@ func statuses(from []posts.Status) bson.A {
 
 // conditional updates the post if its status is one of from, and tells a
 // missing post from one in another status. On MongoDB the check and the
-// write are one findOneAndUpdate. FerretDB would scan the collection for
-// that filter and still check and write in two steps, so there the check
-// is seen, the status the caller read (read now when it is empty), and
-// the write goes by _id.
-func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, seen posts.Status, from []posts.Status, update bson.D) (*posts.Post, error) {
+// write are one findOneAndUpdate. On FerretDB, which would scan the
+// collection for that filter and check and write in two steps anyway,
+// the post is read, checked and written by _id under its lock (locked):
+// a check of a status read earlier let a delete and a publish of one
+// draft both succeed, the run publishing a post that no longer existed.
+func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, from []posts.Status, update bson.D) (*posts.Post, error) {
 	if p.store.isFerretDB(ctx) {
-		if seen == "" {
+		var out *posts.Post
+		err := p.locked(ctx, oid, func() error {
 			cur, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
 			if err != nil {
-				return nil, err
+				return err
 			}
-			seen = cur.Status
-		}
-		if !slices.Contains(from, seen) {
-			return nil, posts.ErrConflict
-		}
-		var d postDoc
-		err := p.posts.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, posts.ErrNotFound
-		}
-		if err != nil {
-			return nil, fmt.Errorf("mongo: update post: %w", err)
-		}
-		return d.post(), nil
+			if !slices.Contains(from, cur.Status) {
+				return posts.ErrConflict
+			}
+			var d postDoc
+			err = p.posts.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+			if errors.Is(err, mongo.ErrNoDocuments) {
+				return posts.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("mongo: update post: %w", err)
+			}
+			out = d.post()
+			return nil
+		})
+		return out, err
 	}
 	var d postDoc
 	err := p.posts.FindOneAndUpdate(ctx,
@@ -329,7 +332,7 @@ func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Stat
 	if !ok {
 		return nil, posts.ErrNotFound
 	}
-	return p.conditional(ctx, oid, "", from, bson.D{{Key: "$set", Value: bson.D{
+	return p.conditional(ctx, oid, from, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "content", Value: post.Content},
 		{Key: "socialAccountIds", Value: post.SocialAccountIDs},
 		{Key: "variants", Value: variantDocs(post.Variants)},
@@ -382,7 +385,7 @@ func (p *Posts) SetStatus(ctx context.Context, post *posts.Post, status posts.St
 	if !ok {
 		return nil, posts.ErrNotFound
 	}
-	return p.conditional(ctx, oid, post.Status, from, bson.D{{Key: "$set", Value: bson.D{
+	return p.conditional(ctx, oid, from, bson.D{{Key: "$set", Value: bson.D{
 		{Key: "status", Value: string(status)},
 		{Key: "updatedAt", Value: p.now().UTC()},
 	}}, unsetOverdueMark})
@@ -393,20 +396,30 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 	if !ok {
 		return posts.ErrNotFound
 	}
-	res, err := p.posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "status", Value: string(status)},
-		{Key: "publishedAt", Value: utcPtr(publishedAt)},
-		{Key: "failureReason", Value: reason},
-		{Key: "failureCode", Value: code},
-		{Key: "updatedAt", Value: p.now().UTC()},
-	}}})
-	if err != nil {
-		return fmt.Errorf("mongo: finish post: %w", err)
-	}
-	if res.MatchedCount == 0 {
-		return posts.ErrNotFound
-	}
-	return nil
+	return p.locked(ctx, oid, func() error {
+		res, err := p.posts.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}}, bson.D{{Key: "$set", Value: bson.D{
+			{Key: "status", Value: string(status)},
+			{Key: "publishedAt", Value: utcPtr(publishedAt)},
+			{Key: "failureReason", Value: reason},
+			{Key: "failureCode", Value: code},
+			{Key: "updatedAt", Value: p.now().UTC()},
+		}}})
+		if err != nil {
+			return fmt.Errorf("mongo: finish post: %w", err)
+		}
+		if res.MatchedCount == 0 {
+			return posts.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// locked runs f, a write of post oid, under the post's lock on FerretDB
+// (serialize), where an update is a read then a write of the whole
+// document: a write outside the lock could undo one made under it (a
+// claim, a status). On MongoDB it runs f as it is.
+func (p *Posts) locked(ctx context.Context, oid bson.ObjectID, f func() error) error {
+	return p.store.serialize(ctx, "posts/"+oid.Hex(), f)
 }
 
 func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
@@ -415,12 +428,18 @@ func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
 		return err
 	}
 	oid, _ := objectID(id)
-	res, err := p.posts.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+	err = p.locked(ctx, oid, func() error {
+		res, err := p.posts.DeleteOne(ctx, bson.D{{Key: "_id", Value: oid}})
+		if err != nil {
+			return fmt.Errorf("mongo: delete post: %w", err)
+		}
+		if res.DeletedCount == 0 {
+			return posts.ErrNotFound
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("mongo: delete post: %w", err)
-	}
-	if res.DeletedCount == 0 {
-		return posts.ErrNotFound
+		return err
 	}
 	return p.forget(ctx, post)
 }
