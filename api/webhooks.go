@@ -18,6 +18,8 @@ func webhookError(err error) error {
 		return NotFound("webhook_not_found", "No such webhook or delivery.")
 	case errors.Is(err, webhooks.ErrDisabled):
 		return Conflict("webhook_disabled", "The webhook is disabled; enable it (PATCH with \"enabled\": true) first.")
+	case errors.Is(err, webhooks.ErrCreateContended):
+		return Conflict("webhook_create_contended", "Other webhooks were created at the same moment and took the last places; this one was not kept, though the organization is under its limit now. Try again.")
 	case errors.Is(err, webhooks.ErrSecretRotated):
 		return Conflict("secret_rotated", "Another rotation of this webhook's secret was stored while this one ran; this one's secret was not kept. Rotate again for a secret of your own.")
 	}

@@ -112,8 +112,10 @@ func (s *Service) Create(ctx context.Context, orgID string, in Input) (*Endpoint
 // passed the count before their insert (count then insert), and an
 // organization could pass the limit. Each create counts after its own
 // insert, so the last to count sees every endpoint that stays; creates
-// racing for the last place may all back out (a refusal the client
-// retries), never all stay.
+// racing for the last place may all back out, never all stay. One that
+// backed out counts once more: still at the limit, too_many_webhooks;
+// under it (its rivals backed out too), ErrCreateContended, which the
+// client retries.
 func (s *Service) holdLimit(ctx context.Context, orgID, id string) error {
 	all, err := s.store.Endpoints(ctx, orgID)
 	if err == nil && len(all) <= MaxEndpoints {
@@ -125,6 +127,9 @@ func (s *Service) holdLimit(ctx context.Context, orgID, id string) error {
 	}
 	if err != nil {
 		return fmt.Errorf("webhooks: count the endpoints of the organization: %w", err)
+	}
+	if now, err := s.store.Endpoints(ctx, orgID); err == nil && len(now) < MaxEndpoints {
+		return ErrCreateContended
 	}
 	return tooMany
 }

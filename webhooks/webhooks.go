@@ -168,6 +168,10 @@ var (
 	// rotation's read and its write (another rotation won); the secret
 	// this one made is not stored, and must not be handed out.
 	ErrSecretRotated = errors.New("webhooks: the secret was rotated meanwhile")
+	// ErrCreateContended: creates at once for an organization near
+	// MaxEndpoints took the last places together and this one backed out,
+	// though the organization is under the limit now: try again.
+	ErrCreateContended = errors.New("webhooks: other creates took the last places at the same time")
 )
 
 // InvalidError is a request an endpoint cannot take: Code says which rule
