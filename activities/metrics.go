@@ -22,11 +22,10 @@ func (a *Activities) countResult(ctx context.Context, accountID string, status p
 
 // countPublished counts a published result, with the time this attempt
 // took and, for a scheduled post, how long after scheduledAt it went out.
-func (a *Activities) countPublished(ctx context.Context, accountID string, p *posts.Post, at time.Time) {
+func (a *Activities) countPublished(ctx context.Context, network string, p *posts.Post, at time.Time) {
 	if a.Metrics == nil {
 		return
 	}
-	network := a.network(ctx, accountID)
 	a.Metrics.Result(network, string(posts.ResultPublished), "")
 	if activity.IsActivity(ctx) {
 		a.Metrics.Published(network, at.Sub(activity.GetInfo(ctx).StartedTime))

@@ -85,7 +85,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 				return a.classify(ctx, in, prev, err, false)
 			}
 			if found != nil {
-				return a.published(ctx, in, p, found)
+				return a.published(ctx, in, p, acc.Platform, found)
 			}
 			// It holds none: the attempt in doubt made nothing, and a
 			// repeat is a first post.
@@ -163,7 +163,7 @@ func (a *Activities) PublishToAccount(ctx context.Context, in workflows.AccountI
 		}
 		return a.classify(ctx, in, prev, err, false)
 	}
-	return a.published(ctx, in, p, pub)
+	return a.published(ctx, in, p, acc.Platform, pub)
 }
 
 // uploadFailed records an attempt that ended before the post was sent,
@@ -204,8 +204,9 @@ func prevKey(prev *posts.Result, in workflows.AccountInput) string {
 	return IdempotencyKey(in.PostID, in.AccountID)
 }
 
-// published records that the network holds pub for the account.
-func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p *posts.Post, pub *providers.Published) (*workflows.AccountOutcome, error) {
+// published records that the network holds pub for the account, on
+// network (its platform id, for the metrics).
+func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p *posts.Post, network string, pub *providers.Published) (*workflows.AccountOutcome, error) {
 	// Every network's answer passes here: a URL that is no web link
 	// (javascript:, data:) is not kept for frontends to render.
 	pub = &providers.Published{PlatformPostID: pub.PlatformPostID, URL: providers.WebURL(pub.URL)}
@@ -218,7 +219,7 @@ func (a *Activities) published(ctx context.Context, in workflows.AccountInput, p
 		// so the retry reconciles through the network's lever.
 		return nil, err
 	}
-	a.countPublished(ctx, in.AccountID, p, publishedAt)
+	a.countPublished(ctx, network, p, publishedAt)
 	out := &workflows.AccountOutcome{AccountID: in.AccountID, Status: "published", PlatformPostID: pub.PlatformPostID, PublishedAt: &publishedAt}
 	if in.FinishPost {
 		out.FinishedPost = a.finishIfLast(ctx, p, in.AccountID, publishedAt)

@@ -417,7 +417,9 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 // locked runs f, a write of post oid, under the post's lock on FerretDB
 // (serialize), where an update is a read then a write of the whole
 // document: a write outside the lock could undo one made under it (a
-// claim, a status). On MongoDB it runs f as it is.
+// claim, a status), and one under it an unlocked one (a Finish undone by
+// an overdue mark read before it). Every write of a post takes it. On
+// MongoDB it runs f as it is.
 func (p *Posts) locked(ctx context.Context, oid bson.ObjectID, f func() error) error {
 	return p.store.serialize(ctx, "posts/"+oid.Hex(), f)
 }
