@@ -245,7 +245,7 @@ func (a *Activities) finishIfLast(ctx context.Context, p *posts.Post, accountID 
 	if a.Posts.Finish(ctx, p.ID, posts.StatusPublished, &last, "", "") != nil {
 		return false
 	}
-	if err := a.announce(ctx, p.ID); err != nil {
+	if err := a.announcePublished(ctx, p); err != nil {
 		activity.GetLogger(ctx).Warn("Could not store the post's published event; FinishPost will", "PostID", p.ID, "Error", err)
 		return false
 	}

@@ -79,3 +79,51 @@ func TestFinishingFailsUntilTheEventIsStored(t *testing.T) {
 		})
 	}
 }
+
+// The branch that finishes a post published everywhere asks the emitter
+// first whether anyone wants post.published (and reads nothing more when
+// nobody does): with an endpoint that wants it, the event is stored and
+// its delivery started; with none, or one that wants other types only,
+// nothing is stored. The post is finished either way.
+func TestPublishedEventOnlyWhenWanted(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		events [][]string // one endpoint per entry, with its types
+		want   int        // deliveries started
+	}{
+		{name: "no endpoint"},
+		{name: "an endpoint for failures only", events: [][]string{{webhooks.PostFailed}}},
+		{name: "an endpoint for every type and one for published", events: [][]string{{}, {webhooks.PostPublished}}, want: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t)
+			hooks := w.store.Webhooks()
+			for _, types := range tt.events {
+				now := time.Now().UTC()
+				if err := hooks.CreateEndpoint(ctx, &webhooks.Endpoint{ID: hooks.NewID(), OrganizationID: w.account.OrganizationID,
+					URL: "https://receiver.example/hook", Events: types, Enabled: true, Secret: "sealed", CreatedAt: now, UpdatedAt: now}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			starter := &webhookstest.Starter{}
+			acts := w.tw.Activities()
+			acts.Events = &webhooks.Emitter{Store: hooks, Starter: starter}
+			var suite testsuite.WorkflowTestSuite
+			env := suite.NewTestActivityEnvironment()
+			acts.Register(env)
+			p := w.post(t, "wanted "+tt.name, posts.StatusPublishing)
+			v, err := env.ExecuteActivity(workflows.PublishToAccountActivity, workflows.AccountInput{PostID: p.ID, AccountID: w.account.ID, FinishPost: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out workflows.AccountOutcome
+			if err := v.Get(&out); err != nil || !out.FinishedPost {
+				t.Fatalf("outcome %+v, %v; want the post finished", out, err)
+			}
+			if got := starter.Started(); len(got) != tt.want {
+				t.Errorf("deliveries started %v, want %d", got, tt.want)
+			}
+		})
+	}
+}

@@ -30,6 +30,23 @@ func (a *Activities) announce(ctx context.Context, postID string) error {
 	return nil
 }
 
+// announcePublished announces post p published (announce), unless no
+// endpoint of its organization wants post.published: then the post and
+// its results are not read again for an event nobody gets (the path of
+// every post published to all its accounts).
+func (a *Activities) announcePublished(ctx context.Context, p *posts.Post) error {
+	if w, ok := a.Events.(webhooks.Wanter); ok {
+		want, err := w.Wants(ctx, p.OrganizationID, webhooks.PostPublished)
+		if err != nil {
+			return fmt.Errorf("post %s: does anyone want post.published: %w", p.ID, err)
+		}
+		if !want {
+			return nil
+		}
+	}
+	return a.announce(ctx, p.ID)
+}
+
 // AttemptWebhook makes one attempt of a webhook delivery
 // (webhooks.Deliverer.Attempt): ids in, an outcome out, nothing of the
 // event, the URL or the secrets in Temporal's history.

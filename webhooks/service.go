@@ -387,6 +387,13 @@ func (e *Emitter) Emit(ctx context.Context, ev *Event) error {
 	return nil
 }
 
+// Wants reports whether an endpoint of orgID wants events of type typ
+// (Wanter): Emit would store and send such an event.
+func (e *Emitter) Wants(ctx context.Context, orgID, typ string) (bool, error) {
+	wanted, err := e.wanted(ctx, &Event{OrganizationID: orgID, Type: typ})
+	return len(wanted) > 0, err
+}
+
 // wanted lists the endpoints of ev's organization that want it.
 func (e *Emitter) wanted(ctx context.Context, ev *Event) ([]Endpoint, error) {
 	eps, err := e.Store.Endpoints(ctx, ev.OrganizationID)

@@ -133,6 +133,13 @@ type Sink interface {
 	Emit(ctx context.Context, ev *Event) error
 }
 
+// Wanter is a Sink that tells beforehand whether an organization has an
+// endpoint that wants events of a type, so that a caller can skip the
+// reads an event's data needs when nobody listens (Emitter is one).
+type Wanter interface {
+	Wants(ctx context.Context, orgID, typ string) (bool, error)
+}
+
 // Delivery is one attempt to send an event to an endpoint, as recorded
 // (GET /webhooks/{id}/deliveries). It holds no secret: the receiver's
 // answer and PostFlow's error only.
