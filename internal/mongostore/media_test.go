@@ -157,10 +157,7 @@ func TestMediaMarkIsOneDeletes(t *testing.T) {
 	for _, tt := range paths {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := mongotest.Store(t)
-			if tt.mongoDB {
-				db.AssumeMongoDB()
-			}
+			db := storeOn(t, tt.mongoDB)
 			store := db.Media()
 			it, err := store.Create(ctx, &media.Item{ID: store.NewID(), OrganizationID: "org-a", Type: media.TypePNG, Width: 1, Height: 1,
 				Size: 1, SHA256: "ab", CreatedAt: time.Now()})

@@ -56,13 +56,17 @@ var paths = []struct {
 	mongoDB bool
 }{{"as detected", false}, {"MongoDB's path", true}}
 
-func postsStore(t *testing.T, mongoDB bool) *mongostore.Posts {
+// storeOn is a fresh store taking the paths it takes on MongoDB if
+// mongoDB, else those of the server it finds (paths).
+func storeOn(t *testing.T, mongoDB bool) *mongostore.Store {
 	s := mongotest.Store(t)
 	if mongoDB {
 		s.AssumeMongoDB()
 	}
-	return s.Posts()
+	return s
 }
+
+func postsStore(t *testing.T, mongoDB bool) *mongostore.Posts { return storeOn(t, mongoDB).Posts() }
 
 // RecordAttempt never turns a published result back into publishing, and
 // counts the attempts it records.

@@ -258,11 +258,7 @@ func TestRotateSecretOverTheOneRead(t *testing.T) {
 	for _, tt := range paths {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := mongotest.Store(t)
-			if tt.mongoDB {
-				s.AssumeMongoDB()
-			}
-			w := s.Webhooks()
+			w := storeOn(t, tt.mongoDB).Webhooks()
 			now := time.Now().UTC().Truncate(time.Millisecond)
 			e := &webhooks.Endpoint{ID: w.NewID(), OrganizationID: "org-1", URL: "https://example.com/h", Events: []string{},
 				Enabled: true, Secret: "sealed-0", CreatedAt: now, UpdatedAt: now}
