@@ -32,6 +32,9 @@ type unpublishRunner struct {
 	// block, when set, holds each start until it is closed or the
 	// start's context is done.
 	block chan struct{}
+	// started, when set, runs after a start succeeds (the client going
+	// away at that moment).
+	started func()
 }
 
 func (r *unpublishRunner) StartUnpublish(ctx context.Context, p *posts.Post, _ []string) (string, error) {
@@ -52,6 +55,9 @@ func (r *unpublishRunner) StartUnpublish(ctx context.Context, p *posts.Post, _ [
 	}
 	r.running[p.ID] = true
 	r.starts++
+	if r.started != nil {
+		r.started()
+	}
 	return fmt.Sprintf("run-%d", r.starts), nil
 }
 
@@ -302,4 +308,22 @@ func TestStaleUnpublishClaim(t *testing.T) {
 			t.Fatalf("a start that may have happened: claim %+v, want kept, naming no run", c)
 		}
 	})
+}
+
+// A client gone once the run started (its request cancelled) still gets
+// the run named in the claim: the run's end releases the claim by that
+// name, and without it the post stayed locked against publish again and
+// delete for the claim's grace after the run ended.
+func TestUnpublishNamesItsRunWhenTheClientLeaves(t *testing.T) {
+	w := newClaimWorld(t)
+	p := w.published(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.runner.started = cancel
+	if _, runID, _, err := w.svc.Unpublish(ctx, "org-a", p.ID, nil); err != nil || runID != "run-1" {
+		t.Fatalf("Unpublish = %q, %v", runID, err)
+	}
+	if c := w.claim(t, p.ID); c == nil || c.RunID != "run-1" {
+		t.Fatalf("claim = %+v, want it to name run-1", c)
+	}
 }

@@ -160,7 +160,10 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 	case err != nil:
 		return "", "", nil, release(err)
 	}
-	if err := s.store.NameUnpublishRun(ctx, p.ID, token, runID); err != nil && s.logger != nil {
+	// The run is going whether or not the client still waits: its name
+	// is written anyway, or its end (FinishUnpublish, by run id) would not
+	// release the claim.
+	if err := s.store.NameUnpublishRun(context.WithoutCancel(ctx), p.ID, token, runID); err != nil && s.logger != nil {
 		// The run is going: the 202 stands. Its claim names no run, so
 		// it stands while a run of the post goes, and is stale after.
 		s.logger.WarnContext(ctx, "could not name the unpublish run in the post's claim", "post_id", p.ID, "run_id", runID, "error", err)

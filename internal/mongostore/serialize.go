@@ -56,6 +56,9 @@ func (s *Store) serialize(ctx context.Context, key string, f func() error) error
 			break
 		}
 		if !mongo.IsDuplicateKeyError(err) {
+			// The server may have applied the insert before the failure
+			// (a cancelled request, a timeout): remove it if it is ours.
+			_, _ = locks.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}})
 			return fmt.Errorf("mongo: lock %s: %w", key, err)
 		}
 		var held struct {
