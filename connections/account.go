@@ -52,9 +52,6 @@ type Account struct {
 	Credential            string    `json:"-"`
 	RefreshTokenExpiresAt time.Time `json:"-"`
 	Scopes                []string  `json:"-"`
-	// ExpiringAnnounced is the ReconnectBy that account.expiring was sent
-	// for (zero: none); a reconnect makes a new ReconnectBy.
-	ExpiringAnnounced time.Time `json:"-"`
 }
 
 // NeedsRefresh reports whether the access token expires within

@@ -60,6 +60,9 @@ func (a *Account) ReconnectBy(refreshes bool) time.Time {
 // (the account store).
 type ExpiringAccounts interface {
 	ExpiringBefore(ctx context.Context, before time.Time) ([]Account, error)
+	// ExpiringAnnounced is the deadline last announced for account id
+	// (zero: none); MarkExpiringAnnounced records one.
+	ExpiringAnnounced(ctx context.Context, id string) (time.Time, error)
 	MarkExpiringAnnounced(ctx context.Context, id string, reconnectBy time.Time) error
 }
 
@@ -73,13 +76,16 @@ type ExpiringData struct {
 
 // AnnounceExpiring emits account.expiring for every active account of
 // accounts that must be reconnected within `within` of now (ReconnectBy),
-// not yet past it and not yet announced for that time: the account keeps
-// the time it was announced for (not Temporal's or the event store's
-// memory, which retention ends while the scans go on for days). The
-// event's id is derived from the account and that time, so a scan that
-// stops between emitting and marking repeats the same event, delivered
-// once; a reconnect gives a new time and, when it too comes near, a new
-// event. It returns how many accounts it announced.
+// not yet past it and not yet announced for that time: the store keeps
+// the time each was announced for (not Temporal's or the event store's
+// memory, which retention ends while the scans go on for days). An
+// account whose organization has no endpoint wanting the event (when the
+// sink can tell: webhooks.Wanter) is not marked, so an endpoint added
+// later in the window still hears of it. The event's id is derived from
+// the account and that time, so a scan that stops between emitting and
+// marking repeats the same event, delivered once; a reconnect gives a new
+// time and, when it too comes near, a new event. It returns how many
+// accounts it announced.
 func (s *Service) AnnounceExpiring(ctx context.Context, accounts ExpiringAccounts, within time.Duration) (int, error) {
 	if s.events == nil {
 		return 0, nil
@@ -98,8 +104,22 @@ func (s *Service) AnnounceExpiring(ctx context.Context, accounts ExpiringAccount
 			continue
 		}
 		by := a.ReconnectBy(p.Rules().RefreshTokens)
-		if by.IsZero() || !by.After(now) || by.After(now.Add(within)) || a.ExpiringAnnounced.Equal(by) {
+		if by.IsZero() || !by.After(now) || by.After(now.Add(within)) {
 			continue
+		}
+		if announced, err := accounts.ExpiringAnnounced(ctx, a.ID); err != nil || announced.Equal(by) {
+			if err != nil {
+				errs = append(errs, fmt.Errorf("account %s: %w", a.ID, err))
+			}
+			continue
+		}
+		if w, ok := s.events.(webhooks.Wanter); ok {
+			if want, err := w.Wants(ctx, a.OrganizationID, webhooks.AccountExpiring); err != nil || !want {
+				if err != nil {
+					errs = append(errs, fmt.Errorf("account %s: %w", a.ID, err))
+				}
+				continue
+			}
 		}
 		ev, err := webhooks.NewEvent(a.OrganizationID, webhooks.AccountExpiring, now, ExpiringData{Account: a, ReconnectBy: by.UTC()},
 			a.ID, by.UTC().Format(time.RFC3339Nano))

@@ -129,3 +129,39 @@ func TestAnnounceExpiring(t *testing.T) {
 		t.Fatalf("events %v: want a third, new one", evs)
 	}
 }
+
+// wanter is a recording sink that says whether anyone wants events.
+type wanter struct {
+	*webhookstest.Recorder
+	want bool
+}
+
+func (w *wanter) Wants(context.Context, string, string) (bool, error) { return w.want, nil }
+
+// An organization with no endpoint wanting account.expiring is not marked
+// announced: an endpoint added later in the window still hears of the
+// deadline.
+func TestAnnounceExpiringWaitsForAListener(t *testing.T) {
+	ctx := context.Background()
+	e := setup(t)
+	now := e.clock.now()
+	expires := now.Add(3 * 24 * time.Hour).UTC().Truncate(time.Millisecond)
+	if _, err := e.store.Accounts().Upsert(ctx, &connections.Account{OrganizationID: "org-1", Platform: "linkedin", PlatformUserID: "urn:li:person:soon",
+		DisplayName: "soon", AccessToken: "sealed", TokenExpiresAt: expires, Status: connections.StatusActive, CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	sink := &wanter{Recorder: &webhookstest.Recorder{}}
+	svc := e.svc.WithEvents(sink)
+	for i, tt := range []struct {
+		want      bool
+		announced int
+	}{{false, 0}, {false, 0}, {true, 1}, {true, 0}} {
+		sink.want = tt.want
+		if n, err := svc.AnnounceExpiring(ctx, e.store.Accounts(), 7*24*time.Hour); err != nil || n != tt.announced {
+			t.Fatalf("scan %d (wanted %v): announced %d, %v; want %d", i, tt.want, n, err, tt.announced)
+		}
+	}
+	if evs := sink.Events(); len(evs) != 1 {
+		t.Fatalf("events %v, want one, once an endpoint wanted it", evs)
+	}
+}

@@ -32,7 +32,6 @@ type accountDoc struct {
 	Scopes                []string      `bson:"scopes,omitempty"`
 	TokensFrom            string        `bson:"tokensFrom,omitempty"`
 	Status                string        `bson:"status"`
-	ExpiringAnnounced     *time.Time    `bson:"expiringAnnounced,omitempty"`
 	CreatedAt             time.Time     `bson:"createdAt"`
 	UpdatedAt             time.Time     `bson:"updatedAt"`
 }
@@ -64,7 +63,6 @@ func (d *accountDoc) account() *connections.Account {
 		Server:                d.Server,
 		TokenExpiresAt:        timeOf(d.TokenExpiresAt),
 		RefreshTokenExpiresAt: timeOf(d.RefreshTokenExpiresAt),
-		ExpiringAnnounced:     timeOf(d.ExpiringAnnounced),
 		Scopes:                d.Scopes,
 		TokensFrom:            d.TokensFrom,
 		Status:                connections.Status(d.Status),
@@ -80,12 +78,18 @@ func (d *accountDoc) account() *connections.Account {
 type Accounts struct {
 	c      *mongo.Collection
 	leases *mongo.Collection
-	now    func() time.Time
+	// announced keeps, per account id, the deadline account.expiring was
+	// sent for: apart from the account, whose document the token writes
+	// rewrite (on FerretDB, whole: a mark written beside them could put
+	// old tokens back).
+	announced *mongo.Collection
+	now       func() time.Time
 }
 
 // Accounts returns the SocialAccount store.
 func (s *Store) Accounts() *Accounts {
-	return &Accounts{c: s.DB.Collection("socialAccounts"), leases: s.DB.Collection("refreshLeases"), now: time.Now}
+	return &Accounts{c: s.DB.Collection("socialAccounts"), leases: s.DB.Collection("refreshLeases"),
+		announced: s.DB.Collection("expiringAnnouncements"), now: time.Now}
 }
 
 var _ connections.Store = (*Accounts)(nil)
@@ -372,16 +376,27 @@ func (a *Accounts) UnlockRefresh(ctx context.Context, id, owner string) error {
 	return nil
 }
 
-// MarkExpiringAnnounced records that account.expiring was sent for
-// account id's reconnectBy (connections.ExpiringAccounts); an account
-// gone is no error.
-func (a *Accounts) MarkExpiringAnnounced(ctx context.Context, id string, reconnectBy time.Time) error {
-	oid, err := bson.ObjectIDFromHex(id)
-	if err != nil {
-		return nil
+// ExpiringAnnounced is the deadline account.expiring was last sent for
+// account id (connections.ExpiringAccounts); zero if none.
+func (a *Accounts) ExpiringAnnounced(ctx context.Context, id string) (time.Time, error) {
+	var d struct {
+		ReconnectBy time.Time `bson:"reconnectBy"`
 	}
-	if _, err := a.c.UpdateOne(ctx, bson.D{{Key: "_id", Value: oid}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "expiringAnnounced", Value: reconnectBy.UTC()}}}}); err != nil {
+	err := a.announced.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("mongo: account %s: expiring announced: %w", id, err)
+	}
+	return d.ReconnectBy.UTC(), nil
+}
+
+// MarkExpiringAnnounced records that account.expiring was sent for
+// account id's reconnectBy (connections.ExpiringAccounts).
+func (a *Accounts) MarkExpiringAnnounced(ctx context.Context, id string, reconnectBy time.Time) error {
+	if _, err := a.announced.UpdateOne(ctx, bson.D{{Key: "_id", Value: id}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "reconnectBy", Value: reconnectBy.UTC()}}}}, options.UpdateOne().SetUpsert(true)); err != nil {
 		return fmt.Errorf("mongo: mark account %s expiring announced: %w", id, err)
 	}
 	return nil
