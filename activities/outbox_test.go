@@ -2,6 +2,7 @@ package activities_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,11 +81,24 @@ func TestFinishingFailsUntilTheEventIsStored(t *testing.T) {
 	}
 }
 
+// resultReads counts the reads of a post's results (Store.Results), which
+// only an event's data needs on the path of a post published everywhere.
+type resultReads struct {
+	posts.Store
+	n atomic.Int32
+}
+
+func (r *resultReads) Results(ctx context.Context, p *posts.Post) ([]posts.Result, error) {
+	r.n.Add(1)
+	return r.Store.Results(ctx, p)
+}
+
 // The branch that finishes a post published everywhere asks the emitter
-// first whether anyone wants post.published (and reads nothing more when
-// nobody does): with an endpoint that wants it, the event is stored and
+// first whether anyone wants post.published, and reads nothing more when
+// nobody does: with an endpoint that wants it, the event is stored and
 // its delivery started; with none, or one that wants other types only,
-// nothing is stored. The post is finished either way.
+// nothing is stored and the results are not read. The post is finished
+// either way.
 func TestPublishedEventOnlyWhenWanted(t *testing.T) {
 	ctx := context.Background()
 	for _, tt := range []struct {
@@ -109,6 +123,8 @@ func TestPublishedEventOnlyWhenWanted(t *testing.T) {
 			starter := &webhookstest.Starter{}
 			acts := w.tw.Activities()
 			acts.Events = &webhooks.Emitter{Store: hooks, Starter: starter}
+			reads := &resultReads{Store: acts.Posts}
+			acts.Posts = reads
 			var suite testsuite.WorkflowTestSuite
 			env := suite.NewTestActivityEnvironment()
 			acts.Register(env)
@@ -123,6 +139,9 @@ func TestPublishedEventOnlyWhenWanted(t *testing.T) {
 			}
 			if got := starter.Started(); len(got) != tt.want {
 				t.Errorf("deliveries started %v, want %d", got, tt.want)
+			}
+			if n := reads.n.Load(); (n > 0) != (tt.want > 0) {
+				t.Errorf("the results were read %d times, want %s", n, map[bool]string{true: "for the event", false: "not at all"}[tt.want > 0])
 			}
 		})
 	}
