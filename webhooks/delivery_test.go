@@ -34,7 +34,9 @@ type world struct {
 	svc     *webhooks.Service
 	d       *webhooks.Deliverer
 	starter *webhookstest.Starter
-	now     time.Time
+	// cipher seals the endpoints' secrets (tests open them with it).
+	cipher *tokencipher.Cipher
+	now    time.Time
 
 	mu       sync.Mutex
 	status   int
@@ -54,6 +56,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.cipher = cipher
 	clock := func() time.Time { return w.now }
 	w.svc = webhooks.NewService(w.store, cipher, netguard.Policy{AllowLocal: true}, w.starter).WithClock(clock)
 	w.d = &webhooks.Deliverer{Store: w.store, Sealer: cipher, Client: netguard.Policy{AllowLocal: true}.Client(webhooks.AttemptTimeout),

@@ -1,7 +1,6 @@
 package webhooks_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/postflow/postflow/internal/tokencipher"
 	"github.com/postflow/postflow/webhooks"
 )
 
@@ -20,10 +18,7 @@ import (
 func TestConcurrentRotations(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	cipher, err := tokencipher.New(bytes.Repeat([]byte{7}, 32)) // the world's
-	if err != nil {
-		t.Fatal(err)
-	}
+	cipher := w.cipher
 	e, _ := w.endpoint(t)
 	open := func(sealed, field string) string {
 		t.Helper()
@@ -149,10 +144,7 @@ func TestConcurrentCreatesHoldTheLimit(t *testing.T) {
 func TestOutcomesDuringARotation(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
-	cipher, err := tokencipher.New(bytes.Repeat([]byte{7}, 32)) // the world's
-	if err != nil {
-		t.Fatal(err)
-	}
+	cipher := w.cipher
 	e, _ := w.endpoint(t)
 	streak := 0
 	for round := range 10 {
