@@ -72,7 +72,7 @@ func TestUnpublishTouchesOnlyTheNamedAccounts(t *testing.T) {
 	}
 	checkUnpublishedEvent(t, w, id, []string{w.a.ID, w.c.ID}, map[string]string{w.a.ID: "unpublished", w.b.ID: "unpublished", w.c.ID: "unpublished"})
 
-	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 409 || errCode(out) != "nothing_to_unpublish" {
+	if status, out := w.call(t, "POST", "/posts/"+id+"/unpublish", ""); status != 409 || code(out) != "nothing_to_unpublish" {
 		t.Errorf("a third unpublish without accounts: %d %v; want 409 nothing_to_unpublish", status, out)
 	}
 	// Named again: it stays unpublished, at its time, without a call to
@@ -128,7 +128,7 @@ func TestUnpublishRefusals(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out := w.call(t, "POST", "/posts/"+tc.post+"/unpublish", tc.body)
-			if status != tc.status || errCode(out) != tc.code {
+			if status != tc.status || code(out) != tc.code {
 				t.Errorf("%d %v; want %d %s", status, out, tc.status, tc.code)
 			}
 			if e, _ := out["error"].(map[string]any); tc.message != "" && e["message"] != tc.message {
@@ -244,12 +244,6 @@ func (w *runWorld) account(t *testing.T, id string) *connections.Account {
 }
 
 // errCode is the code of an error answer ("" for none).
-func errCode(out map[string]any) string {
-	e, _ := out["error"].(map[string]any)
-	c, _ := e["code"].(string)
-	return c
-}
-
 // While a post's unpublish run has not ended, publishing it again
 // (?again=true on a published post) is 409 unpublish_running, and nothing
 // changes: it would forget every result, those the run deletes by too, so
@@ -275,7 +269,7 @@ func TestPublishWaitsForUnpublish(t *testing.T) {
 	}
 
 	published := create("Up everywhere, coming down")
-	if status, out := w.call(t, "POST", "/publish/"+published+"?again=true", ""); status != 409 || errCode(out) != "unpublish_running" {
+	if status, out := w.call(t, "POST", "/publish/"+published+"?again=true", ""); status != 409 || code(out) != "unpublish_running" {
 		t.Errorf("publish again: %d %v; want 409 unpublish_running", status, out)
 	}
 	postStatus, results := w.results(t, published)
@@ -300,7 +294,7 @@ func TestPublishWaitsForUnpublish(t *testing.T) {
 	w.runner.unpublishing[published] = false
 	w.runner.mu.Unlock()
 	// Nor is the post deleted while it runs: its end would announce nothing.
-	if status, out := w.call(t, "DELETE", "/posts/"+failed, ""); status != 409 || errCode(out) != "unpublish_running" {
+	if status, out := w.call(t, "DELETE", "/posts/"+failed, ""); status != 409 || code(out) != "unpublish_running" {
 		t.Errorf("DELETE during the unpublish: %d %v; want 409 unpublish_running", status, out)
 	}
 	if status, out := w.call(t, "POST", "/publish/"+published+"?again=true", ""); status != 202 {

@@ -22,7 +22,7 @@ func TestConcurrentRotations(t *testing.T) {
 	e, _ := w.endpoint(t)
 	open := func(sealed, field string) string {
 		t.Helper()
-		s, err := cipher.Open(sealed, "webhook/"+e.ID+"#"+field)
+		s, err := cipher.Open(sealed, webhooks.SecretBinding(e.ID, field))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +173,7 @@ func TestOutcomesDuringARotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, err := cipher.Open(stored.Secret, "webhook/"+e.ID+"#secret"); err != nil || got != secret {
+		if got, err := cipher.Open(stored.Secret, webhooks.SecretBinding(e.ID, "secret")); err != nil || got != secret {
 			t.Fatalf("round %d: the stored secret is not the rotation's (%v)", round, err)
 		}
 		if stored.FailureStreak != streak {

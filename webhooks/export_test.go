@@ -1,0 +1,4 @@
+package webhooks
+
+// SecretBinding is secretBinding, for tests that open a stored secret.
+var SecretBinding = secretBinding
