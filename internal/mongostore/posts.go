@@ -811,7 +811,7 @@ func (p *Posts) guarded(ctx context.Context, oid bson.ObjectID, filter bson.D, c
 		return check(&d)
 	}
 	if p.store.isFerretDB(ctx) {
-		return p.store.serialize(ctx, "posts/"+oid.Hex(), func() error {
+		return p.locked(ctx, oid, func() error {
 			if err := why(); err != nil {
 				return err
 			}
