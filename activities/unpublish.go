@@ -150,11 +150,7 @@ func (a *Activities) saveUnpublishFailed(ctx context.Context, in workflows.Unpub
 		}
 		return nil, err
 	}
-	platform := ""
-	if acc, err := a.Accounts.GetByID(ctx, in.AccountID); err == nil {
-		platform = acc.Platform
-	}
-	a.Metrics.Unpublished(platform, string(posts.UnpublishFailed))
+	a.Metrics.Unpublished(a.network(ctx, in.AccountID), string(posts.UnpublishFailed))
 	return &workflows.UnpublishOutcome{AccountID: in.AccountID, Status: "failed", ErrorCode: code}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,7 +125,7 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 	}
 	// Everything is checked before the claim, so a refused request
 	// writes nothing; then again once claimed, on what the run will meet.
-	p, chosen, err := s.unpublishable(ctx, orgID, id, accountIDs)
+	p, chosen, err := s.unpublishable(ctx, orgID, id, accountIDs, nil)
 	if err != nil {
 		return "", "", nil, err
 	}
@@ -144,7 +145,9 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 		}
 		return cause
 	}
-	if p, chosen, err = s.unpublishable(ctx, orgID, id, accountIDs); err != nil {
+	// The networks already checked are not asked again (an account's
+	// network does not change); only accounts new to the choice are.
+	if p, chosen, err = s.unpublishable(ctx, orgID, id, accountIDs, chosen); err != nil {
 		return "", "", nil, release(err)
 	}
 	startCtx, cancel := context.WithTimeout(ctx, startTimeout)
@@ -172,8 +175,9 @@ func (s *Service) Unpublish(ctx context.Context, orgID, id string, accountIDs []
 }
 
 // unpublishable reads post id and chooses the accounts an unpublish of it
-// acts on (Unpublish's errors but ErrUnpublishRunning).
-func (s *Service) unpublishable(ctx context.Context, orgID, id string, accountIDs []string) (*Post, []string, error) {
+// acts on (Unpublish's errors but ErrUnpublishRunning); the networks of
+// those in checked are known to delete posts already.
+func (s *Service) unpublishable(ctx context.Context, orgID, id string, accountIDs, checked []string) (*Post, []string, error) {
 	p, results, err := s.endedPost(ctx, orgID, id, accountIDs)
 	if err != nil {
 		return nil, nil, err
@@ -196,6 +200,9 @@ func (s *Service) unpublishable(ctx context.Context, orgID, id string, accountID
 		return nil, nil, ErrNothingToUnpublish
 	}
 	for _, id := range chosen {
+		if slices.Contains(checked, id) {
+			continue
+		}
 		if err := s.canDelete(ctx, orgID, id); err != nil {
 			return nil, nil, err
 		}
