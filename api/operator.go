@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/postflow/postflow/posts"
@@ -34,14 +33,10 @@ type overduePost struct {
 // "posts": [...]}, ?limit= from 1 to 500 (100 by default).
 func (s *server) overduePosts(opts OverdueOptions) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		limit := 100
-		if v := r.URL.Query().Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 500 {
-				writeError(w, r, s.logger, BadRequest("invalid_limit", "limit must be a whole number from 1 to 500."))
-				return
-			}
-			limit = n
+		limit, err := limitQuery(r.URL.Query(), 100, 500)
+		if err != nil {
+			writeError(w, r, s.logger, err)
+			return
 		}
 		list, err := opts.List(r.Context(), limit)
 		if err != nil {

@@ -19,7 +19,7 @@ func TestPageQuery(t *testing.T) {
 		{"limit=1&before=" + id, 1, id, "", ""},
 		{"limit=100&before=0123456789ABCDEF01234567", 100, id, "", ""},
 		{"limit=0", 0, "", "invalid_limit", ""},
-		{"limit=101", 0, "", "invalid_limit", ""},
+		{"limit=101", 0, "", "invalid_limit", "limit must be a whole number from 1 to 100."},
 		{"limit=ten", 0, "", "invalid_limit", ""},
 		{"before=nope", 0, "", "invalid_id", "before must be a delivery id"},
 	} {

@@ -85,20 +85,29 @@ const defaultPageSize, maxPageSize = 20, 100
 // page before; 400 invalid_id naming what), and ?limit=, 1 to
 // maxPageSize (defaultPageSize when absent; else 400 invalid_limit).
 func pageQuery(q url.Values, what string) (limit int, before string, err error) {
-	limit = defaultPageSize
 	if v := q.Get("before"); v != "" {
 		if before, err = ids.Parse(v); err != nil {
 			return 0, "", BadRequest("invalid_id", "before must be "+what+" id (the next of the page before).")
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			return 0, "", BadRequest("invalid_limit", "limit must be a whole number from 1 to 100.")
-		}
-		limit = n
+	if limit, err = limitQuery(q, defaultPageSize, maxPageSize); err != nil {
+		return 0, "", err
 	}
 	return limit, before, nil
+}
+
+// limitQuery reads ?limit=, a whole number from 1 to most (def when
+// absent); else a 400 invalid_limit.
+func limitQuery(q url.Values, def, most int) (int, error) {
+	v := q.Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		return 0, BadRequest("invalid_limit", fmt.Sprintf("limit must be a whole number from 1 to %d.", most))
+	}
+	return n, nil
 }
 
 // page is a list's answer: its items under key and, when the page is
