@@ -165,9 +165,6 @@ func (c *Cipher) CheckMAC(mac, data, binding string) bool {
 	return hmac.Equal(buf, c.mac(id, data, binding))
 }
 
-// IsMAC reports whether s has MAC's form (whichever key made it).
-func IsMAC(s string) bool { return strings.HasPrefix(s, macPrefix) }
-
 // mac is keyID | HMAC-SHA256 of binding, length first so that no two
 // (binding, data) pairs hash alike, and data.
 func (c *Cipher) mac(id [keyIDLen]byte, data, binding string) []byte {

