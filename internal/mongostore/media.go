@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -157,29 +156,17 @@ func (m *Media) MarkDeleting(ctx context.Context, orgID, id string, deleting boo
 		}
 		return nil
 	}
-	return m.store.serialize(ctx, key, func() error {
-		filter := append(slices.Clone(byID), bson.E{Key: "$or", Value: bson.A{
-			bson.D{{Key: "deletingSince", Value: bson.D{{Key: "$exists", Value: false}}}},
-			bson.D{{Key: "deletingSince", Value: bson.D{{Key: "$lt", Value: now.Add(-staleMark)}}}},
-		}})
-		if m.store.isFerretDB(ctx) {
-			if err := why(); err != nil {
-				return err
-			}
-			filter = byID
-		}
+	unmarked := bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "deletingSince", Value: bson.D{{Key: "$exists", Value: false}}}},
+		bson.D{{Key: "deletingSince", Value: bson.D{{Key: "$lt", Value: now.Add(-staleMark)}}}},
+	}}}
+	return m.store.checkedWrite(ctx, key, byID, unmarked, why, func(filter bson.D) (bool, error) {
 		res, err := m.coll.UpdateOne(ctx, filter, bson.D{{Key: "$set", Value: bson.D{{Key: "deletingSince", Value: now}}}})
 		if err != nil {
-			return fmt.Errorf("mongo: mark media %s: %w", id, err)
+			return false, fmt.Errorf("mongo: mark media %s: %w", id, err)
 		}
-		if res.MatchedCount == 0 {
-			if err := why(); err != nil {
-				return err
-			}
-			return media.ErrBeingDeleted // marked and unmarked between the write and the read
-		}
-		return nil
-	})
+		return res.MatchedCount > 0, nil
+	}, media.ErrBeingDeleted) // marked and unmarked between the writes and the reads
 }
 
 // How UsableMedia.Get treats a marked item. A delete holds its mark for

@@ -414,6 +414,9 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 	})
 }
 
+// postKey names post oid's lock (serialize).
+func postKey(oid bson.ObjectID) string { return "posts/" + oid.Hex() }
+
 // locked runs f, a write of post oid, under the post's lock on FerretDB
 // (serialize), where an update is a read then a write of the whole
 // document: a write outside the lock could undo one made under it (a
@@ -421,7 +424,7 @@ func (p *Posts) Finish(ctx context.Context, id string, status posts.Status, publ
 // an overdue mark read before it). Every write of a post takes it. On
 // MongoDB it runs f as it is.
 func (p *Posts) locked(ctx context.Context, oid bson.ObjectID, f func() error) error {
-	return p.store.serialize(ctx, "posts/"+oid.Hex(), f)
+	return p.store.serialize(ctx, postKey(oid), f)
 }
 
 func (p *Posts) Delete(ctx context.Context, orgID, id string) error {
@@ -791,12 +794,9 @@ func checkStatus(d *postDoc, from []posts.Status) error {
 // of a claim the post no longer holds).
 var errNoChange = errors.New("mongo: nothing to change")
 
-// guarded writes post oid if check passes on it, atomically. On MongoDB
-// write's filter is _id and filter, one conditional write; when it
-// matches nothing, the post is read to say why (check's error, or
-// ErrNotFound). On FerretDB, whose conditional writes are a check then an
-// act (serialize), the post is read, checked and written by _id under its
-// lock. write reports whether it matched a document.
+// guarded writes post oid if check passes on it, atomically
+// (checkedWrite, under the post's lock on FerretDB): filter is check's
+// condition as MongoDB's filter. write reports whether it matched.
 func (p *Posts) guarded(ctx context.Context, oid bson.ObjectID, filter bson.D, check func(*postDoc) error, write func(filter bson.D) (bool, error)) error {
 	byID := bson.D{{Key: "_id", Value: oid}}
 	why := func() error {
@@ -810,30 +810,8 @@ func (p *Posts) guarded(ctx context.Context, oid bson.ObjectID, filter bson.D, c
 		}
 		return check(&d)
 	}
-	if p.store.isFerretDB(ctx) {
-		return p.locked(ctx, oid, func() error {
-			if err := why(); err != nil {
-				return err
-			}
-			matched, err := write(byID)
-			if err == nil && !matched {
-				return posts.ErrNotFound // deleted by a write outside the lock
-			}
-			return err
-		})
-	}
-	filter = append(slices.Clone(byID), filter...)
-	for range 3 {
-		matched, err := write(filter)
-		if err != nil || matched {
-			return err
-		}
-		if err := why(); err != nil {
-			return err
-		}
-		// It passes now: it changed between the write and the read.
-	}
-	return fmt.Errorf("mongo: post %s changed under three writes in a row: %w", oid.Hex(), posts.ErrConflict)
+	return p.store.checkedWrite(ctx, postKey(oid), byID, filter, why, write,
+		fmt.Errorf("mongo: post %s changed under three writes in a row: %w", oid.Hex(), posts.ErrConflict))
 }
 
 // ClaimUnpublish sets c as the claim of a published or failed post that

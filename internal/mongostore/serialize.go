@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -92,4 +93,48 @@ func (s *Store) serialize(ctx context.Context, key string, f func() error) error
 		_, _ = locks.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: key}, {Key: "owner", Value: owner}})
 	}()
 	return f()
+}
+
+// checkedWrite writes one document (key names its lock) only if a
+// condition holds, as one atomic step, and says why not otherwise: the
+// shared shape of the stores' conditional writes.
+//
+// On MongoDB write's filter is byID and cond, one conditional write; when
+// it matches nothing, why (a read of the document) returns the refusal
+// (not found, or the condition's own error). If the condition holds again
+// by then, it changed between the write and the read, and the write is
+// tried again, three times at most, then changed is returned. On FerretDB,
+// whose conditional writes are a check then a write (serialize), why
+// runs first and the write goes by byID, both under the document's lock;
+// a write that then matches nothing (a delete outside the lock) returns
+// why's answer, or changed.
+//
+// write reports whether it matched a document.
+func (s *Store) checkedWrite(ctx context.Context, key string, byID, cond bson.D, why func() error, write func(filter bson.D) (bool, error), changed error) error {
+	if s.isFerretDB(ctx) {
+		return s.serialize(ctx, key, func() error {
+			if err := why(); err != nil {
+				return err
+			}
+			matched, err := write(byID)
+			if err != nil || matched {
+				return err
+			}
+			if err := why(); err != nil {
+				return err
+			}
+			return changed
+		})
+	}
+	filter := append(slices.Clone(byID), cond...)
+	for range 3 {
+		matched, err := write(filter)
+		if err != nil || matched {
+			return err
+		}
+		if err := why(); err != nil {
+			return err
+		}
+	}
+	return changed
 }

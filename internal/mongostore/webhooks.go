@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -221,29 +220,16 @@ func (w *Webhooks) RotateSecret(ctx context.Context, e *webhooks.Endpoint, from 
 		}
 		return nil
 	}
-	return w.store.serialize(ctx, endpointKey(oid), func() error {
-		filter := append(slices.Clone(byID), bson.E{Key: "secret", Value: from})
-		if w.store.isFerretDB(ctx) {
-			if err := why(); err != nil {
-				return err
-			}
-			filter = byID
-		}
+	// Missed three times, yet it reads as from each time: a secret is
+	// sealed with a random nonce and never stored twice, so this cannot
+	// be; refused rather than written unchecked.
+	return w.store.checkedWrite(ctx, endpointKey(oid), byID, bson.D{{Key: "secret", Value: from}}, why, func(filter bson.D) (bool, error) {
 		res, err := w.endpoints.UpdateOne(ctx, filter, endpointUpdate(e, webhooks.PartSecrets))
 		if err != nil {
-			return fmt.Errorf("mongo: rotate the secret of webhook %s: %w", e.ID, err)
+			return false, fmt.Errorf("mongo: rotate the secret of webhook %s: %w", e.ID, err)
 		}
-		if res.MatchedCount == 0 {
-			if err := why(); err != nil {
-				return err
-			}
-			// Missed, yet it reads as from now: a secret is sealed with a
-			// random nonce and never stored twice, so this cannot be;
-			// refused rather than written unchecked.
-			return webhooks.ErrSecretRotated
-		}
-		return nil
-	})
+		return res.MatchedCount > 0, nil
+	}, webhooks.ErrSecretRotated)
 }
 
 // endpointUpdate is the update that writes e's fields of parts and its
