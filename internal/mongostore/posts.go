@@ -281,50 +281,37 @@ func statuses(from []posts.Status) bson.A {
 }
 
 // conditional updates the post if its status is one of from, and tells a
-// missing post from one in another status. On MongoDB the check and the
-// write are one findOneAndUpdate. On FerretDB, which would scan the
-// collection for that filter and check and write in two steps anyway,
-// the post is read, checked and written by _id under its lock (locked):
-// a check of a status read earlier let a delete and a publish of one
-// draft both succeed, the run publishing a post that no longer existed.
+// missing post (ErrNotFound) from one in another status (ErrConflict):
+// one guarded write. On MongoDB the check and the write are one
+// findOneAndUpdate; on FerretDB the post is read, checked and written by
+// _id under its lock (a check of a status read earlier let a delete and
+// a publish of one draft both succeed, the run publishing a post that no
+// longer existed).
 func (p *Posts) conditional(ctx context.Context, oid bson.ObjectID, from []posts.Status, update bson.D) (*posts.Post, error) {
-	if p.store.isFerretDB(ctx) {
-		var out *posts.Post
-		err := p.locked(ctx, oid, func() error {
-			cur, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}})
-			if err != nil {
-				return err
-			}
-			if !slices.Contains(from, cur.Status) {
+	var out *posts.Post
+	err := p.guarded(ctx, oid, bson.D{inStatus(from)},
+		func(d *postDoc) error {
+			if !slices.Contains(from, posts.Status(d.Status)) {
 				return posts.ErrConflict
 			}
+			return nil
+		},
+		func(filter bson.D) (bool, error) {
 			var d postDoc
-			err = p.posts.FindOneAndUpdate(ctx, bson.D{{Key: "_id", Value: oid}}, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
+			err := p.posts.FindOneAndUpdate(ctx, filter, update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
 			if errors.Is(err, mongo.ErrNoDocuments) {
-				return posts.ErrNotFound
+				return false, nil
 			}
 			if err != nil {
-				return fmt.Errorf("mongo: update post: %w", err)
+				return false, fmt.Errorf("mongo: update post: %w", err)
 			}
 			out = d.post()
-			return nil
+			return true, nil
 		})
-		return out, err
+	if errors.Is(err, posts.ErrConflict) {
+		return nil, posts.ErrConflict // also after three writes that missed a post that passed
 	}
-	var d postDoc
-	err := p.posts.FindOneAndUpdate(ctx,
-		bson.D{{Key: "_id", Value: oid}, {Key: "status", Value: bson.D{{Key: "$in", Value: statuses(from)}}}},
-		update, options.FindOneAndUpdate().SetReturnDocument(options.After)).Decode(&d)
-	if errors.Is(err, mongo.ErrNoDocuments) {
-		if _, err := p.findOne(ctx, bson.D{{Key: "_id", Value: oid}}); err != nil {
-			return nil, err
-		}
-		return nil, posts.ErrConflict
-	}
-	if err != nil {
-		return nil, fmt.Errorf("mongo: update post: %w", err)
-	}
-	return d.post(), nil
+	return out, err
 }
 
 func (p *Posts) Update(ctx context.Context, post *posts.Post, from ...posts.Status) (*posts.Post, error) {
